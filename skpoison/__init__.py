@@ -1,0 +1,1 @@
+"""skpoison: hyperparameter learning and optimal data poisoning."""

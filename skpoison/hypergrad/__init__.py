@@ -1,0 +1,39 @@
+"""The hypergradient engine: pure torch, no scikit-learn.
+
+Inner problems implement :class:`InnerProblem`; the algorithms take one, a
+starting point, the hyperparameters and the data as tensors and return a
+:class:`HypergradResult`.
+"""
+
+from ._dispatch import METHODS, compute_hypergradient
+from ._forward import forward_hypergradient
+from ._implicit import implicit_hypergradient
+from ._linear_solve import dense_operator, solve_cg, solve_exact
+from ._naive import unrolled_autograd_hypergradient
+from ._problem import InnerProblem
+from ._result import (
+    HypergradResult,
+    InnerDivergenceError,
+    InnerNotConvergedWarning,
+    check_finite,
+)
+from ._reverse import reverse_hypergradient
+from ._unrolled import train
+
+__all__ = [
+    "HypergradResult",
+    "InnerDivergenceError",
+    "InnerNotConvergedWarning",
+    "InnerProblem",
+    "METHODS",
+    "check_finite",
+    "compute_hypergradient",
+    "dense_operator",
+    "forward_hypergradient",
+    "implicit_hypergradient",
+    "reverse_hypergradient",
+    "solve_cg",
+    "solve_exact",
+    "train",
+    "unrolled_autograd_hypergradient",
+]

@@ -1,0 +1,61 @@
+"""One entry point over the hypergradient methods."""
+
+from __future__ import annotations
+
+from ._forward import forward_hypergradient
+from ._implicit import implicit_hypergradient
+from ._naive import unrolled_autograd_hypergradient
+from ._reverse import reverse_hypergradient
+
+METHODS = ("rmd", "fmd", "cg", "exact")
+
+
+def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison=0,
+                          steps, lr, method="rmd", **solver_options):
+    """Validation loss and hypergradients of a T-step inner problem.
+
+    Parameters
+    ----------
+    problem : InnerProblem
+    w0 : Tensor of shape (n_params,)
+        Starting point of the inner gradient descent.
+    log_lambda : Tensor of shape (n_hyper,)
+    X, Y : Tensor
+        Training set; its last ``n_poison`` rows are the poisoning points.
+    X_val, Y_val : Tensor
+        Trusted validation set.
+    n_poison : int
+    steps, lr : int, float
+        Inner solver: ``steps`` of gradient descent with learning rate ``lr``.
+    method : {"rmd", "fmd", "cg", "exact", "autograd"}
+        ``"autograd"`` is naive autograd through the unrolled loop (reference).
+    **solver_options
+        ``tol``, ``maxiter``, ``stationarity_tol`` for the implicit methods.
+
+    Returns
+    -------
+    HypergradResult
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> problem = LinearProblem(2, 1)
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0]], dtype=torch.float64)
+    >>> res = compute_hypergradient(problem, problem.init_params(),
+    ...     torch.zeros(1, dtype=torch.float64), X, Y, X, Y, n_poison=1, steps=20, lr=0.5)
+    >>> res.grad_X_poison.shape
+    torch.Size([1, 2])
+    """
+    args = (problem, w0, log_lambda, X, Y, X_val, Y_val)
+    common = dict(n_poison=n_poison, steps=steps, lr=lr)
+    if method == "rmd":
+        return reverse_hypergradient(*args, **common)
+    if method == "fmd":
+        return forward_hypergradient(*args, **common)
+    if method in ("cg", "exact"):
+        return implicit_hypergradient(*args, **common, solver=method, **solver_options)
+    if method == "autograd":
+        return unrolled_autograd_hypergradient(*args, **common)
+    raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")

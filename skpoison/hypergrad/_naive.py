@@ -1,0 +1,37 @@
+"""Naive autograd through the unrolled loop: the reference and the baseline."""
+
+from __future__ import annotations
+
+import torch
+
+from ._result import HypergradResult, check_finite
+
+
+def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *,
+                                    n_poison, steps, lr):
+    """Hypergradients by plain autograd through all ``steps`` (graph kept in memory).
+
+    Every step's gradient is taken with ``create_graph=True`` from the model's
+    loss (never its closed forms), so this shares no derivative code with the
+    other methods: the tests use it as an independent oracle and the
+    benchmarks as the in-run baseline.
+    """
+    n_clean = X.shape[0] - n_poison
+    with torch.enable_grad():
+        lam = log_lambda.detach().clone().requires_grad_(True)
+        X_poison = X[n_clean:].detach().clone().requires_grad_(True)
+        X_train = torch.cat([X[:n_clean], X_poison])
+        w = w0.detach().clone().requires_grad_(True)
+        for _ in range(steps):
+            loss = problem.data_loss(w, X_train, Y) + problem.penalty_value(w, lam)
+            (grad_w,) = torch.autograd.grad(loss, w, create_graph=True)
+            w = w - lr * grad_w
+        val_loss = problem.data_loss(w, X_val, Y_val)
+        grad_lambda, grad_poison = torch.autograd.grad(
+            val_loss, [lam, X_poison], allow_unused=True
+        )
+    w = w.detach()
+    check_finite(w, steps=steps, lr=lr)
+    if grad_poison is None:
+        grad_poison = X.new_zeros((n_poison, X.shape[1]))
+    return HypergradResult(val_loss.detach(), grad_lambda, grad_poison, w)

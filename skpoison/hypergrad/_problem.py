@@ -1,0 +1,110 @@
+"""The inner problem interface the hypergradient algorithms work on.
+
+An inner problem is a model with a flat parameter vector ``w``, a mean data
+loss and a penalty weighted by ``exp(log_lambda)``. The training set is a
+matrix ``X`` whose last ``n_poison`` rows are the poisoning points, so the
+hypergradient with respect to the poison features is the gradient with respect
+to those rows.
+
+Subclasses must provide :meth:`init_params`, :meth:`decision_scores`,
+:meth:`data_loss` and :meth:`penalty_value`; every derivative then follows from
+``torch.func``. Models with closed forms (the linear ones) override
+:meth:`forward_step`, :meth:`reverse_step`, :meth:`hvp` and
+:meth:`loss_and_grad` for speed; the generic versions remain the reference the
+tests compare them with.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch.func import grad, grad_and_value, jvp, vjp
+
+
+class InnerProblem(ABC):
+    """Base class: a differentiable training objective ``L_tr(w; lambda, X)``.
+
+    Attributes
+    ----------
+    n_params : int
+        Length of the flat parameter vector.
+    n_hyper : int
+        Number of regularization hyperparameters λ.
+    n_outputs : int
+        Number of decision scores per sample (1 for binary problems).
+    """
+
+    n_params: int
+    n_hyper: int
+    n_outputs: int
+
+    # -- what a model defines -------------------------------------------------
+    @abstractmethod
+    def init_params(self, generator=None, *, dtype=torch.float64, device="cpu"):
+        """The fixed starting point ``w_0`` of the inner solver."""
+
+    @abstractmethod
+    def decision_scores(self, w, X):
+        """Scores of shape ``(n_samples, n_outputs)``."""
+
+    @abstractmethod
+    def penalty_value(self, w, log_lambda):
+        """``sum_g exp(lambda_g) R(w_g)``."""
+
+    def data_loss(self, w, X, Y):
+        """Mean cross-entropy of the scores of ``X`` against targets ``Y``.
+
+        ``Y`` holds ``{0, 1}`` in one column for binary problems and one-hot rows
+        otherwise.
+        """
+        scores = self.decision_scores(w, X)
+        if self.n_outputs == 1:
+            return torch.mean(torch.nn.functional.softplus(scores) - Y * scores)
+        return -torch.mean(torch.sum(Y * torch.log_softmax(scores, dim=1), dim=1))
+
+    # -- derived quantities ---------------------------------------------------
+    def train_loss(self, w, log_lambda, X, Y):
+        """``L_tr = data_loss + penalty``."""
+        return self.data_loss(w, X, Y) + self.penalty_value(w, log_lambda)
+
+    def train_grad(self, w, log_lambda, X, Y):
+        """Gradient of :meth:`train_loss` with respect to ``w``."""
+        return grad(self.train_loss)(w, log_lambda, X, Y)
+
+    def loss_and_grad(self, w, X, Y):
+        """Validation loss (no penalty) and its gradient with respect to ``w``."""
+        gradient, value = grad_and_value(self.data_loss)(w, X, Y)
+        return value, gradient
+
+    def forward_step(self, w, log_lambda, X, Y, lr):
+        """One gradient-descent step; returns ``(w_next, cache)``.
+
+        ``cache`` is whatever :meth:`reverse_step` can reuse (None here).
+        """
+        return w - lr * self.train_grad(w, log_lambda, X, Y), None
+
+    def hvp(self, w, log_lambda, X, Y, v):
+        """Hessian of :meth:`train_loss` with respect to ``w`` times ``v``."""
+        return jvp(lambda p: self.train_grad(p, log_lambda, X, Y), (w,), (v,))[1]
+
+    def reverse_step(self, w, cache, log_lambda, X, Y, n_poison, a):
+        """Transposed Jacobians of ``train_grad`` at ``w`` applied to ``a``.
+
+        Returns
+        -------
+        hvp : Tensor of shape (n_params,)
+            ``H a`` with ``H`` the Hessian of the training loss.
+        mixed_lambda : Tensor of shape (n_hyper,)
+            ``(d/d log_lambda grad_w L_tr)^T a``.
+        mixed_poison : Tensor of shape (n_poison, n_features)
+            ``(d/d X_poison grad_w L_tr)^T a``.
+        """
+        n_clean = X.shape[0] - n_poison
+        X_clean, X_poison = X[:n_clean], X[n_clean:]
+
+        def gradient(p, lam, xp):
+            return self.train_grad(p, lam, torch.cat([X_clean, xp]), Y)
+
+        _, pullback = vjp(gradient, w, log_lambda, X_poison)
+        return pullback(a)

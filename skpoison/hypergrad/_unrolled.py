@@ -1,0 +1,43 @@
+"""Plain T-step full-batch gradient descent (the inner solver)."""
+
+from __future__ import annotations
+
+import torch
+
+from ._result import check_finite
+
+
+def train(problem, w0, log_lambda, X, Y, *, steps, lr):
+    """Run ``steps`` of gradient descent on ``L_tr(.; log_lambda)`` from ``w0``.
+
+    Parameters
+    ----------
+    problem : InnerProblem
+    w0 : Tensor of shape (n_params,)
+    log_lambda : Tensor of shape (n_hyper,)
+    X, Y : Tensor
+        Training features and targets (binary: one {0, 1} column; else one-hot).
+    steps : int
+    lr : float
+
+    Returns
+    -------
+    w_T : Tensor of shape (n_params,)
+
+    Examples
+    --------
+    >>> from skpoison.models import LinearProblem
+    >>> problem = LinearProblem(2, 1)
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+    >>> w = train(problem, problem.init_params(), torch.zeros(1, dtype=torch.float64),
+    ...           X, Y, steps=50, lr=1.0)
+    >>> bool(w[0] > 0 > w[1])
+    True
+    """
+    w = w0
+    with torch.no_grad():
+        for _ in range(steps):
+            w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
+    check_finite(w, steps=steps, lr=lr)
+    return w

@@ -1,0 +1,127 @@
+"""Local data home, checksums and atomic downloads (private)."""
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+__all__ = ["get_data_home"]
+
+#: Environment variable consulted by :func:`get_data_home`.
+DATA_HOME_ENV = "SKPOISON_DATA"
+
+#: Seconds before an unanswered download is given up.
+DOWNLOAD_TIMEOUT = 60
+
+
+def get_data_home(data_home=None):
+    """Return the folder where skpoison looks for (and stores) data sets.
+
+    The folder is, in order of precedence: the ``data_home`` argument, the
+    environment variable ``SKPOISON_DATA`` (when set and non-empty), or
+    ``~/skpoison_data``. It is not created here; loaders create it only
+    when they download something into it.
+
+    Expected layout (any subset of it)::
+
+        <data_home>/mnist/train-images-idx3-ubyte.gz        (and the 3 others)
+        <data_home>/fashion-mnist/train-images-idx3-ubyte.gz  (and the 3 others)
+        <data_home>/cifar-10-batches-py/data_batch_1 ... test_batch
+        <data_home>/cifar-10-python.tar.gz
+        <data_home>/cifar10.npz
+        <data_home>/cifar10-airplane-frog/cifar10_airplane_frog_jpegq75.npz
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Explicit folder. ``~`` is expanded.
+
+    Returns
+    -------
+    data_home : pathlib.Path
+        The resolved folder (it may not exist).
+
+    Examples
+    --------
+    >>> from skpoison.datasets import get_data_home
+    >>> str(get_data_home("/tmp/my_data"))
+    '/tmp/my_data'
+    """
+    if data_home is None:
+        data_home = os.environ.get(DATA_HOME_ENV) or "~/skpoison_data"
+    return Path(os.fspath(data_home)).expanduser()
+
+
+def md5_bytes(data):
+    """Hex md5 digest of a bytes object."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def md5_file(path, chunk_size=1 << 20):
+    """Hex md5 digest of a file's bytes, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_md5(actual, expected, path):
+    """Raise ``ValueError`` naming ``path`` when two md5 digests differ."""
+    if actual != expected:
+        raise ValueError(
+            f"Checksum mismatch for {path}: expected md5 {expected}, got "
+            f"{actual}. The file is corrupted or not the official one; "
+            "delete it and download it again."
+        )
+
+
+def _urlretrieve(url, dest):
+    """Copy the resource at ``url`` into the file ``dest`` (network access).
+
+    Module-level so that tests can replace it.
+    """
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+        with open(dest, "wb") as fh:
+            shutil.copyfileobj(response, fh)
+
+
+def download(url, dest, verify):
+    """Download ``url`` to ``dest`` atomically.
+
+    The bytes go to a temporary file beside ``dest``; ``verify(tmp_path)``
+    must raise (``ValueError``) when the content is wrong. Only a verified
+    file is renamed to ``dest``; the temporary file never survives.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # the temporary name keeps dest's suffix (".gz" decides how it is read)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.",
+                               suffix=".part" + dest.suffix)
+    os.close(fd)
+    try:
+        _urlretrieve(url, tmp)
+        try:
+            verify(Path(tmp))
+        except ValueError as exc:
+            raise ValueError(f"The file downloaded from {url} for {dest} was "
+                             f"refused: {exc}") from exc
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def missing_files_error(names, folder, reason, cause=None):
+    """Build the ``FileNotFoundError`` raised when data files are missing."""
+    listed = ", ".join(names)
+    msg = (
+        f"Missing data file(s) {listed}. {reason} Put the official file(s) "
+        f"in the folder {folder} (or pass data_home= / set the environment "
+        f"variable {DATA_HOME_ENV} to a folder holding them)."
+    )
+    if cause is not None:
+        msg += f" Last download error: {cause!r}"
+    return FileNotFoundError(msg)

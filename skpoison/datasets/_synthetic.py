@@ -1,0 +1,72 @@
+"""The 2-D two-Gaussian example of the paper's Fig. 1 (private)."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["make_synthetic_2d"]
+
+
+def make_synthetic_2d(n_samples=100, *, mean0=(-1.0, -1.0), mean1=(1.0, 1.0),
+                      cov=1.0, shuffle=True, random_state=None):
+    """Draw the 2-D two-class Gaussian data of the paper's synthetic example.
+
+    Fig. 1 of Carnerero-Cano et al. (TNNLS 2023) places a single poisoning
+    point against logistic regression trained on two bivariate Gaussian
+    classes. The paper's exact parameters were lost in our copy of it; the
+    defaults here are the project's own choice: class 0 centred at
+    (-1, -1), class 1 at (1, 1), both with identity covariance (Bayes error
+    about 7.9 %), so that the classes overlap a little and a single point
+    can visibly move an unregularized boundary.
+
+    Parameters
+    ----------
+    n_samples : int, default=100
+        Total number of points, split as evenly as possible (class 0 gets
+        ``n_samples // 2``, class 1 the rest).
+    mean0, mean1 : array-like of shape (2,), default=(-1, -1) and (1, 1)
+        Means of class 0 and class 1.
+    cov : float or array-like of shape (2, 2), default=1.0
+        Covariance shared by both classes; a float ``s`` means ``s * I``.
+    shuffle : bool, default=True
+        Shuffle the rows; otherwise class 0 comes first.
+    random_state : int, RandomState instance or None, default=None
+        Seed or generator for reproducible draws.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 2), float64
+    y : ndarray of shape (n_samples,), int64 with labels {0, 1}
+
+    Examples
+    --------
+    >>> from skpoison.datasets import make_synthetic_2d
+    >>> X, y = make_synthetic_2d(10, random_state=0)
+    >>> X.shape, y.tolist().count(0), y.tolist().count(1)
+    ((10, 2), 5, 5)
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
+            or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
+    means = [np.asarray(m, dtype=np.float64) for m in (mean0, mean1)]
+    if any(m.shape != (2,) for m in means):
+        raise ValueError("mean0 and mean1 must have shape (2,).")
+    cov = np.asarray(cov, dtype=np.float64)
+    if cov.ndim == 0:
+        if not cov > 0:
+            raise ValueError(f"A scalar cov must be > 0, got {float(cov)}.")
+        cov = cov * np.eye(2)
+    if cov.shape != (2, 2) or not np.allclose(cov, cov.T) \
+            or np.linalg.eigvalsh(cov).min() < 0:
+        raise ValueError("cov must be a float > 0 or a symmetric positive "
+                         "semi-definite (2, 2) matrix.")
+    rng = check_random_state(random_state)
+    counts = (n_samples // 2, n_samples - n_samples // 2)
+    X = np.vstack([rng.multivariate_normal(m, cov, size=n)
+                   for m, n in zip(means, counts)])
+    y = np.repeat(np.array([0, 1], dtype=np.int64), counts)
+    if shuffle:
+        order = rng.permutation(n_samples)
+        X, y = X[order], y[order]
+    return X, y

@@ -1,0 +1,120 @@
+"""Stability of embedded feature selection: Kuncheva's index, top-k (private)."""
+
+import numbers
+from itertools import combinations
+
+import numpy as np
+
+__all__ = ["kuncheva_index", "top_k_features"]
+
+
+def _check_int(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    return int(value)
+
+
+def kuncheva_index(subsets, n_features):
+    """Kuncheva's consistency index of feature subsets of equal size.
+
+    For two subsets ``A`` and ``B`` of ``k`` features out of ``n`` sharing
+    ``r`` features (Kuncheva, 2007)::
+
+        I(A, B) = (r * n - k**2) / (k * (n - k))
+
+    1 means identical subsets, 0 the overlap expected by chance, negative
+    values less overlap than chance (down to -1). For more than two subsets
+    the index is the mean over all pairs.
+
+    Parameters
+    ----------
+    subsets : sequence of array-like of int, or ndarray of shape (n_subsets, k)
+        At least two subsets of feature indices, all of the same size ``k``,
+        without repeated indices, with ``0 < k < n_features``.
+    n_features : int
+        Total number of features ``n``; indices must be in ``[0, n)``.
+
+    Returns
+    -------
+    index : float
+        The (mean pairwise) consistency index, in [-1, 1].
+
+    Raises
+    ------
+    ValueError
+        Fewer than two subsets, unequal sizes, repeated or out-of-range
+        indices, or ``k`` not in ``(0, n_features)``.
+
+    References
+    ----------
+    L. I. Kuncheva, "A Stability Index for Feature Selection", 25th IASTED
+    Int. Multi-Conf.: Artificial Intelligence and Applications, 2007,
+    pp. 390-395.
+
+    Examples
+    --------
+    >>> from skpoison.metrics import kuncheva_index
+    >>> kuncheva_index([[0, 1, 2], [0, 1, 2]], n_features=10)
+    1.0
+    >>> round(kuncheva_index([[0, 1, 2], [0, 1, 5]], n_features=10), 4)  # 11/21
+    0.5238
+    """
+    n = _check_int(n_features, "n_features", 2)
+    sets = [np.asarray(s) for s in subsets]
+    if len(sets) < 2:
+        raise ValueError(f"kuncheva_index needs at least two subsets, got {len(sets)}.")
+    sizes = {s.size for s in sets}
+    if len(sizes) != 1:
+        raise ValueError(f"All subsets must have the same size, got sizes {sorted(sizes)}.")
+    k = sizes.pop()
+    if not 0 < k < n:
+        raise ValueError(f"The subset size k must satisfy 0 < k < n_features={n}, got k={k}.")
+    membership = np.zeros((len(sets), n), dtype=np.int64)
+    for i, s in enumerate(sets):
+        if s.ndim != 1 or not np.issubdtype(s.dtype, np.integer):
+            raise ValueError(f"Subset {i} must be a 1-D sequence of integer indices, "
+                             f"got dtype {s.dtype} and shape {s.shape}.")
+        if s.min() < 0 or s.max() >= n:
+            raise ValueError(f"Subset {i} has indices outside [0, {n}).")
+        if np.unique(s).size != k:
+            raise ValueError(f"Subset {i} repeats a feature index.")
+        membership[i, s] = 1
+    overlap = membership @ membership.T
+    pairs = list(combinations(range(len(sets)), 2))
+    r = np.array([overlap[i, j] for i, j in pairs], dtype=np.float64)
+    return float(np.mean((r * n - k * k) / (k * (n - k))))
+
+
+def top_k_features(coef, k):
+    """Indices of the ``k`` features with the largest weight magnitude.
+
+    Parameters
+    ----------
+    coef : array-like of shape (n_features,) or (n_outputs, n_features)
+        Weights of a linear model (e.g. ``coef_``). With several outputs a
+        feature is scored by the Euclidean norm of its weights over outputs.
+    k : int
+        Number of features to keep, ``1 <= k <= n_features``.
+
+    Returns
+    -------
+    indices : ndarray of shape (k,), int64
+        Feature indices by decreasing score; ties keep the lower index first.
+
+    Examples
+    --------
+    >>> from skpoison.metrics import top_k_features
+    >>> top_k_features([0.1, -3.0, 2.0, 0.0], k=2)
+    array([1, 2])
+    """
+    coef = np.asarray(coef, dtype=np.float64)
+    if coef.ndim not in (1, 2) or coef.shape[-1] == 0:
+        raise ValueError(f"coef must have shape (n_features,) or (n_outputs, "
+                         f"n_features), got {coef.shape}.")
+    if not np.all(np.isfinite(coef)):
+        raise ValueError("coef contains NaN or infinite values.")
+    scores = np.abs(coef) if coef.ndim == 1 else np.linalg.norm(coef, axis=0)
+    k = _check_int(k, "k", 1)
+    if k > scores.size:
+        raise ValueError(f"k={k} exceeds the number of features {scores.size}.")
+    return np.argsort(-scores, kind="stable")[:k].astype(np.int64)

@@ -1,0 +1,183 @@
+import hashlib
+import io
+import pickle
+import tarfile
+import warnings
+
+import numpy as np
+import pytest
+
+from skpoison.datasets import _cifar, fetch_cifar10, load_dataset
+
+BATCHES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+           "data_batch_5", "test_batch")
+
+
+def _images(labels, seed):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(len(labels), 32, 32, 3), dtype=np.uint8)
+
+
+def _batch_bytes(images, labels, protocol):
+    chw = images.transpose(0, 3, 1, 2).reshape(len(images), 3072)  # official layout
+    return pickle.dumps({b"batch_label": b"tiny", b"labels": list(map(int, labels)),
+                         b"data": chw, b"filenames": [b"x.png"] * len(labels)},
+                        protocol=protocol)
+
+
+@pytest.fixture
+def tiny_batches(monkeypatch):
+    """Six tiny batches (classes 0, 3, 6), their bytes and images."""
+    raws, imgs, labels = {}, [], []
+    for i, name in enumerate(BATCHES):
+        y = np.array([0, 6, 3, 6, 0][: 2 + i % 4])
+        x = _images(y, i)
+        raws[name] = _batch_bytes(x, y, protocol=2 if i % 2 else 5)
+        imgs.append(x)
+        labels.append(y)
+    md5s = {n: hashlib.md5(r).hexdigest() for n, r in raws.items()}
+    monkeypatch.setattr(_cifar, "CIFAR10_MD5", md5s)
+    return raws, np.concatenate(imgs), np.concatenate(labels)
+
+
+def _write_dir(home, raws):
+    folder = home / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name, raw in raws.items():
+        (folder / name).write_bytes(raw)
+    return folder
+
+
+def _expected(imgs, labels, classes):
+    keep = np.isin(labels, classes)
+    return imgs[keep].reshape(-1, 3072) / 127.5 - 1.0, labels[keep]
+
+
+def test_reads_official_batches(tmp_path, tiny_batches):
+    raws, imgs, labels = tiny_batches
+    _write_dir(tmp_path, raws)
+    b = fetch_cifar10(data_home=tmp_path, download=False)
+    X, y = _expected(imgs, labels, (0, 6))
+    np.testing.assert_allclose(b.data, X)
+    np.testing.assert_array_equal(b.target, y)
+    assert b.data.shape[1] == 3072 and b.feature_range == (-1.0, 1.0)
+    assert b.target_names == ["airplane", "frog"] and b.name == "cifar10"
+    assert -1 <= b.data.min() and b.data.max() <= 1
+
+
+def test_reads_tarball(tmp_path, tiny_batches, monkeypatch):
+    raws, imgs, labels = tiny_batches
+    tar_path = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(tar_path, "w:gz") as tar:
+        for name, raw in raws.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    monkeypatch.setattr(_cifar, "CIFAR10_TAR_MD5", hashlib.md5(tar_path.read_bytes()).hexdigest())
+    b = fetch_cifar10(classes=(3, 6), data_home=tmp_path, download=False)
+    X, y = _expected(imgs, labels, (3, 6))
+    np.testing.assert_allclose(b.data, X)
+    np.testing.assert_array_equal(b.target, y)
+    monkeypatch.setattr(_cifar, "CIFAR10_TAR_MD5", "0" * 32)
+    with pytest.raises(ValueError, match="cifar-10-python.tar.gz.*expected md5 0{32}"):
+        fetch_cifar10(data_home=tmp_path, download=False)
+
+
+def test_truncated_tarball_refused(tmp_path, monkeypatch):
+    tar_path = tmp_path / "cifar-10-python.tar.gz"
+    tar_path.write_bytes(b"\x1f\x8b\x08\x00 not really")
+    monkeypatch.setattr(_cifar, "CIFAR10_TAR_MD5", hashlib.md5(tar_path.read_bytes()).hexdigest())
+    with pytest.raises(ValueError, match="not a valid CIFAR-10 tarball"):
+        fetch_cifar10(data_home=tmp_path, download=False)
+
+
+class _Trap:
+    """Unpickling this would call _trap_hit: it must never happen."""
+    def __reduce__(self):
+        return (_trap_hit, ())
+
+
+HITS = []
+
+
+def _trap_hit():
+    HITS.append(1)
+    return {}
+
+
+def test_checksum_mismatch_refused_before_unpickling(tmp_path, tiny_batches):
+    raws, _, _ = tiny_batches
+    raws = dict(raws, data_batch_3=pickle.dumps(_Trap()))  # md5 no longer matches
+    _write_dir(tmp_path, raws)
+    with pytest.raises(ValueError, match="data_batch_3.*Checksum mismatch|Checksum mismatch.*data_batch_3"):
+        fetch_cifar10(data_home=tmp_path, download=False)
+    assert HITS == []
+
+
+def test_matching_checksum_but_foreign_globals_refused(tmp_path, tiny_batches, monkeypatch):
+    raws, _, _ = tiny_batches
+    evil = pickle.dumps(_Trap())
+    raws = dict(raws, test_batch=evil)
+    monkeypatch.setitem(_cifar.CIFAR10_MD5, "test_batch", hashlib.md5(evil).hexdigest())
+    _write_dir(tmp_path, raws)
+    with pytest.raises(ValueError, match="test_batch is not a CIFAR-10 python batch"):
+        fetch_cifar10(data_home=tmp_path, download=False)
+    assert HITS == []
+
+
+def test_official_md5s_refuse_test_batches(tmp_path, tiny_batches, monkeypatch):
+    raws, _, _ = tiny_batches
+    monkeypatch.setattr(_cifar, "CIFAR10_MD5", {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f", **{n: "x" for n in BATCHES[1:]}})
+    _write_dir(tmp_path, raws)
+    with pytest.raises(ValueError, match="expected md5 c99cafc152244af753f735de768cd75f"):
+        fetch_cifar10(data_home=tmp_path, download=False)
+
+
+def _write_npz(path, imgs, labels, n_train):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x_train=imgs[:n_train], y_train=labels[:n_train].astype(np.uint8),
+             x_test=imgs[n_train:], y_test=labels[n_train:].astype(np.uint8))
+
+
+def test_npz_same_layout_as_batches(tmp_path, tiny_batches):
+    raws, imgs, labels = tiny_batches
+    _write_dir(tmp_path / "a", raws)
+    _write_npz(tmp_path / "b" / "cifar10.npz", imgs, labels, 10)
+    from_batches = fetch_cifar10(data_home=tmp_path / "a", download=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the generic npz is not lossy: no warning
+        from_npz = fetch_cifar10(data_home=tmp_path / "b", download=False)
+    np.testing.assert_array_equal(from_batches.data, from_npz.data)
+    np.testing.assert_array_equal(from_batches.target, from_npz.target)
+
+
+def test_lossy_npz_fallback_warns(tmp_path, tiny_batches):
+    _, imgs, labels = tiny_batches
+    _write_npz(tmp_path / "cifar10-airplane-frog" / "cifar10_airplane_frog_jpegq75.npz",
+               imgs, labels, 10)
+    with pytest.warns(UserWarning, match="JPEG.*quality 75"):
+        b = load_dataset("cifar10", data_home=tmp_path, download=False)
+    assert b.classes == (0, 6) and "lossy" in b.description
+    # a class the lossy copy lacks: it is skipped, and nothing else is there
+    with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz"):
+        fetch_cifar10(classes=(0, 1), data_home=tmp_path, download=False)
+
+
+def test_bad_npz_refused(tmp_path):
+    np.savez(tmp_path / "cifar10.npz", x_train=np.zeros((2, 32, 32), np.uint8),
+             y_train=np.zeros(2), x_test=np.zeros((1, 32, 32, 3), np.uint8), y_test=np.zeros(1))
+    with pytest.raises(ValueError, match=r"x_train must be uint8 of shape \(n, 32, 32, 3\)"):
+        fetch_cifar10(data_home=tmp_path, download=False)
+    np.savez(tmp_path / "cifar10.npz", x_train=np.zeros(2))
+    with pytest.raises(ValueError, match="keys x_train, y_train, x_test, y_test"):
+        fetch_cifar10(data_home=tmp_path, download=False)
+
+
+def test_missing_cifar_offline(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        fetch_cifar10(data_home=tmp_path, download=True)
+    msg = str(info.value)
+    assert "cifar-10-python.tar.gz" in msg and str(tmp_path) in msg
+    assert "www.cs.toronto.edu" in msg
+    assert list(tmp_path.iterdir()) == []

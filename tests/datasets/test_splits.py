@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skpoison.datasets import make_poisoning_splits
+
+
+def _pool(counts, labels=None, d=3):
+    labels = labels if labels is not None else list(range(len(counts)))
+    y = np.repeat(np.array(labels), counts)
+    X = np.arange(len(y) * d, dtype=float).reshape(len(y), d)
+    return X, y
+
+
+def _check(s, X, y, sizes):
+    idx = [s.idx_train, s.idx_val, s.idx_test]
+    assert [len(i) for i in idx] == list(sizes)
+    all_idx = np.concatenate(idx)
+    assert len(np.unique(all_idx)) == len(all_idx)  # disjoint
+    for name, i in zip(("train", "val", "test"), idx):
+        np.testing.assert_array_equal(s[f"X_{name}"], X[i])
+        np.testing.assert_array_equal(s[f"y_{name}"], y[i])
+    classes = np.unique(y)
+    for i in idx:  # balanced within each split
+        counts = np.array([(y[i] == c).sum() for c in classes])
+        assert counts.max() - counts.min() <= 1
+    totals = np.array([(y[all_idx] == c).sum() for c in classes])
+    assert totals.max() - totals.min() <= 1  # and over the three splits
+
+
+def test_sizes_disjoint_balanced_original_labels():
+    X, y = _pool([50, 60], labels=[0, 8])
+    s = make_poisoning_splits(X, y, n_train=40, n_val=10, n_test=30, random_state=0)
+    _check(s, X, y, (40, 10, 30))
+    assert set(s.y_train.tolist()) == {0, 8}
+    assert np.bincount(s.y_val, minlength=9)[[0, 8]].tolist() == [5, 5]
+
+
+def test_odd_sizes_stay_balanced_overall():
+    X, y = _pool([20, 20, 20])
+    s = make_poisoning_splits(X, y, n_train=7, n_val=7, n_test=7, random_state=3)
+    _check(s, X, y, (7, 7, 7))
+
+
+def test_reproducible_and_random_state_matters():
+    X, y = _pool([30, 30])
+    a = make_poisoning_splits(X, y, n_train=10, n_val=4, n_test=10, random_state=1)
+    b = make_poisoning_splits(X, y, n_train=10, n_val=4, n_test=10,
+                              random_state=np.random.RandomState(1))
+    c = make_poisoning_splits(X, y, n_train=10, n_val=4, n_test=10, random_state=2)
+    np.testing.assert_array_equal(a.idx_train, b.idx_train)
+    assert not np.array_equal(a.idx_train, c.idx_train)
+
+
+def test_inputs_not_modified_and_outputs_are_copies():
+    X, y = _pool([10, 10])
+    X0, y0 = X.copy(), y.copy()
+    X.flags.writeable = False
+    s = make_poisoning_splits(X, y, n_train=6, n_val=2, n_test=4, random_state=0)
+    s.X_train[:] = -1
+    s.y_train[:] = -1
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+def test_lists_and_zero_sizes():
+    s = make_poisoning_splits([[0], [1], [2], [3]], ["a", "b", "a", "b"],
+                              n_train=2, n_val=0, n_test=2, random_state=0)
+    assert sorted(s.y_train.tolist()) == ["a", "b"] and s.X_val.shape == (0, 1)
+
+
+def test_pool_too_small():
+    X, y = _pool([5, 5])
+    with pytest.raises(ValueError, match="= 11 exceeds the 10 samples available"):
+        make_poisoning_splits(X, y, n_train=5, n_val=3, n_test=3)
+
+
+def test_class_too_small_for_balance():
+    X, y = _pool([40, 6], labels=[0, 8])
+    with pytest.raises(ValueError) as info:
+        make_poisoning_splits(X, y, n_train=10, n_val=2, n_test=4, random_state=0)
+    msg = str(info.value)
+    assert "{0: 8, 8: 8}" in msg and "{0: 40, 8: 6}" in msg and "at most 13" in msg
+
+
+def test_extra_sample_goes_to_the_larger_class():
+    X, y = _pool([5, 6])
+    s = make_poisoning_splits(X, y, n_train=5, n_val=3, n_test=3, random_state=0)
+    _check(s, X, y, (5, 3, 3))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_train=-1, n_val=1, n_test=1), "n_train must be a non-negative integer"),
+    (dict(n_train=2, n_val=1.0, n_test=1), "n_val must be"),
+    (dict(n_train=2, n_val=1, n_test=True), "n_test must be"),
+])
+def test_bad_sizes(kwargs, match):
+    X, y = _pool([10, 10])
+    with pytest.raises(ValueError, match=match):
+        make_poisoning_splits(X, y, **kwargs)
+
+
+def test_bad_shapes():
+    with pytest.raises(ValueError, match="same number of rows"):
+        make_poisoning_splits(np.zeros((4, 2)), [0, 1, 0], n_train=1, n_val=1, n_test=1)
+    with pytest.raises(ValueError, match="1-D"):
+        make_poisoning_splits(np.zeros((4, 2)), np.zeros((4, 1)), n_train=1, n_val=1, n_test=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(counts=st.lists(st.integers(1, 30), min_size=1, max_size=4),
+       sizes=st.tuples(*[st.integers(0, 25)] * 3), seed=st.integers(0, 2**16))
+def test_property_balanced_or_clear_error(counts, sizes, seed):
+    X, y = _pool(counts)
+    try:
+        s = make_poisoning_splits(X, y, n_train=sizes[0], n_val=sizes[1],
+                                  n_test=sizes[2], random_state=seed)
+    except ValueError as exc:
+        assert "available" in str(exc)
+        # refused only when a draw balanced to within 1 is really impossible
+        total, k = sum(sizes), len(counts)
+        demand = [total // k + (j < total % k) for j in range(k)]
+        assert any(d > a for d, a in zip(demand, sorted(counts, reverse=True)))
+    else:
+        _check(s, X, y, sizes)

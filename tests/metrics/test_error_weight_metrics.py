@@ -1,0 +1,59 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from skpoison.metrics import relative_error_decrease, weight_norm_per_parameter
+
+
+def test_relative_error_decrease_scalar_and_array():
+    out = relative_error_decrease(0.2, 0.1)
+    assert isinstance(out, float) and out == pytest.approx(0.5)
+    assert relative_error_decrease(0.1, 0.3) == pytest.approx(-2.0)
+    arr = relative_error_decrease([0.1, 0.4, 0.2], 0.1)
+    np.testing.assert_allclose(arr, [0.0, 0.75, 0.5])
+    assert isinstance(arr, np.ndarray)
+
+
+def test_relative_error_decrease_zero_reference():
+    with pytest.warns(RuntimeWarning, match="undefined"):
+        out = relative_error_decrease([0.0, 0.5], [0.1, 0.25])
+    assert np.isnan(out[0]) and out[1] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="undefined"):
+        relative_error_decrease(0.0, 0.0, zero_division="raise")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert relative_error_decrease(0.0, 0.0, zero_division=0.0) == 0.0
+        assert np.isnan(relative_error_decrease(0.0, 0.1, zero_division=np.nan))
+        relative_error_decrease(0.3, 0.1)  # no warning when well defined
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    ((-0.1, 0.1), {}, "error_reference must be finite and non-negative"),
+    ((0.1, np.inf), {}, "error_method"),
+    ((0.1, 0.1), {"zero_division": "ignore"}, "zero_division"),
+    ((0.1, 0.1), {"zero_division": True}, "zero_division"),
+])
+def test_relative_error_decrease_validation(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        relative_error_decrease(*args, **kwargs)
+
+
+def test_relative_error_decrease_shape_mismatch():
+    with pytest.raises(ValueError):
+        relative_error_decrease([0.1, 0.2], [0.1, 0.2, 0.3])
+
+
+def test_weight_norm_per_parameter():
+    assert weight_norm_per_parameter(np.array([[1.0, 2.0], [2.0, 0.0]])) == pytest.approx(9 / 4)
+    layers = [np.ones((3, 4)), 2 * np.ones((4, 2)), np.zeros(1)]
+    assert weight_norm_per_parameter(layers) == pytest.approx((12 + 32) / 21)
+    assert weight_norm_per_parameter((1.0, 3.0)) == pytest.approx(5.0)
+    assert isinstance(weight_norm_per_parameter(np.ones(3)), float)
+
+
+def test_weight_norm_per_parameter_validation():
+    with pytest.raises(ValueError, match="no weights"):
+        weight_norm_per_parameter([])
+    with pytest.raises(ValueError, match="NaN"):
+        weight_norm_per_parameter([np.ones(2), np.array([np.nan])])

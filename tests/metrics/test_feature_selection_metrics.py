@@ -1,0 +1,90 @@
+from itertools import combinations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skpoison.metrics import kuncheva_index, top_k_features
+
+
+def test_identical_subsets_give_one():
+    assert kuncheva_index([[3, 1, 4], [4, 3, 1]], n_features=10) == 1.0
+    assert kuncheva_index(np.array([[0, 1]] * 5), n_features=784) == 1.0
+
+
+def test_hand_computed_values():
+    # n=10, k=3, r=2: (2*10 - 9) / (3 * 7) = 11/21
+    assert kuncheva_index([[0, 1, 2], [0, 1, 5]], 10) == pytest.approx(11 / 21)
+    # disjoint, n=4, k=2: (0 - 4) / (2 * 2) = -1 (minimum)
+    assert kuncheva_index([[0, 1], [2, 3]], 4) == -1.0
+    # chance overlap r = k^2/n gives 0: n=9, k=3, r=1
+    assert kuncheva_index([[0, 1, 2], [2, 3, 4]], 9) == pytest.approx(0.0)
+
+
+def test_mean_over_all_pairs():
+    subsets = [[0, 1, 2], [0, 1, 5], [6, 7, 8], [0, 7, 9]]
+    pairs = [kuncheva_index([a, b], 10) for a, b in combinations(subsets, 2)]
+    assert kuncheva_index(subsets, 10) == pytest.approx(np.mean(pairs))
+    assert kuncheva_index(tuple(np.array(s) for s in subsets), np.int64(10)) == \
+        pytest.approx(np.mean(pairs))
+
+
+@pytest.mark.parametrize("subsets, n, match", [
+    ([[0, 1]], 5, "at least two"),
+    ([[0, 1], [0, 1, 2]], 5, "same size"),
+    ([[], []], 5, "0 < k < n_features"),
+    ([[0, 1, 2], [2, 3, 4]], 3, "0 < k < n_features"),
+    ([[0, 5], [0, 1]], 5, r"outside \[0, 5\)"),
+    ([[0, -1], [0, 1]], 5, "outside"),
+    ([[0, 0], [0, 1]], 5, "repeats"),
+    ([[0.0, 1.0], [0, 1]], 5, "integer indices"),
+    ([[0, 1], [0, 1]], 1, "n_features"),
+    ([[0, 1], [0, 1]], 5.0, "n_features"),
+])
+def test_kuncheva_validation(subsets, n, match):
+    with pytest.raises(ValueError, match=match):
+        kuncheva_index(subsets, n)
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(3, 40), data=st.data())
+def test_kuncheva_bounds_and_symmetry(n, data):
+    k = data.draw(st.integers(1, n - 1))
+    perm = st.permutations(range(n))
+    a = data.draw(perm)[:k]
+    b = data.draw(perm)[:k]
+    value = kuncheva_index([a, b], n)
+    assert -1.0 - 1e-12 <= value <= 1.0 + 1e-12
+    assert value == kuncheva_index([b, a], n)
+
+
+def test_top_k_features_1d_and_ties():
+    np.testing.assert_array_equal(top_k_features([0.5, -2.0, 1.0, -0.5], 3), [1, 2, 0])
+    out = top_k_features(np.zeros(4), 2)
+    np.testing.assert_array_equal(out, [0, 1])
+    assert out.dtype == np.int64
+
+
+def test_top_k_features_multi_output_norm():
+    coef = np.array([[3.0, 0.0, 1.0], [0.0, 2.5, 1.5]])  # norms 3, 2.5, 1.80
+    np.testing.assert_array_equal(top_k_features(coef, 2), [0, 1])
+    np.testing.assert_array_equal(top_k_features(coef[None, 0], 1), [0])
+
+
+@pytest.mark.parametrize("coef, k, match", [
+    ([1.0, 2.0], 3, "exceeds"), ([1.0, 2.0], 0, "k must be"),
+    ([1.0, np.nan], 1, "NaN"), (np.zeros((2, 2, 2)), 1, "shape"),
+    ([], 1, "shape"), ([1.0, 2.0], 1.0, "k must be"),
+])
+def test_top_k_features_validation(coef, k, match):
+    with pytest.raises(ValueError, match=match):
+        top_k_features(coef, k)
+
+
+def test_pipeline_with_top_k():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=50)
+    noisy = [w + 0.01 * rng.normal(size=50) for _ in range(4)]
+    subsets = [top_k_features(c, 10) for c in noisy]
+    assert kuncheva_index(subsets, 50) > 0.7

@@ -1,1 +1,12 @@
-"""skpoison: hyperparameter learning and optimal data poisoning."""
+"""skpoison: hyperparameter learning and optimal data poisoning.
+
+Estimators whose ``fit`` learns their regularization on a small trusted
+validation set by hypergradient descent, and the optimal poisoning attack
+against them (Carnerero-Cano et al., IEEE TNNLS 2023).
+"""
+
+from .estimators import HypergradMLP, HypergradRegularizedLR
+
+__version__ = "0.1.0"
+
+__all__ = ["HypergradMLP", "HypergradRegularizedLR", "__version__"]

@@ -1,0 +1,201 @@
+"""Shared machinery of the hypergradient-regularized classifiers."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm.auto import tqdm
+
+from .._torch_utils import to_numpy, to_tensor
+from ..hypergrad import METHODS, compute_hypergradient, train
+from ..models import PENALTIES
+from ._setup import build_setup, encode_targets
+
+
+def _validate_bounds(bounds):
+    low, high = (float(b) for b in bounds)
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ValueError(f"lambda_bounds={bounds!r} must be two finite numbers, low <= high.")
+    return low, high
+
+
+class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
+    """Classifier whose ``fit`` learns its regularization on a trusted set.
+
+    Subclasses define the model through :meth:`_make_problem` and how to
+    choose ``inner_lr="auto"``; everything else (validation, the outer loop of
+    projected hypergradient descent on λ, the final fit, prediction) is here.
+    """
+
+    _parameter_constraints: dict = {
+        "penalty": [StrOptions(set(PENALTIES))],
+        "lambda_init": [Real],
+        "lambda_bounds": [tuple, list],
+        "hypergrad": [StrOptions(set(METHODS))],
+        "inner_steps": [Interval(Integral, 1, None, closed="left")],
+        "inner_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "outer_steps": [Interval(Integral, 0, None, closed="left")],
+        "outer_lr": [Interval(Real, 0, None, closed="neither")],
+        "final_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "device": [str, torch.device],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    @abstractmethod
+    def _make_problem(self, n_features, n_outputs, device):
+        """The engine's inner problem for this estimator's settings."""
+
+    @abstractmethod
+    def _auto_inner_lr(self, X, n_outputs):
+        """Step size for ``inner_lr="auto"`` from the training features."""
+
+    @abstractmethod
+    def _store_params(self, problem, w):
+        """Turn the flat parameter tensor into the fitted (numpy) attributes."""
+
+    # -- fit ------------------------------------------------------------------
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Learn λ on the trusted set, then fit the model with it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+        X_val, y_val : array-like, optional
+            The trusted validation set on which λ is learned. Without it a
+            stratified ``validation_fraction`` of ``X`` is held out to learn λ
+            and the final model is then trained on all of ``X``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        low, high = _validate_bounds(self.lambda_bounds)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self.classes_, y_encoded = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data; "
+                f"got only class {self.classes_[0]!r}."
+            )
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together (the trusted set).")
+        internal_split = X_val is None
+        if internal_split:
+            X_fit, X_val, y_fit, y_val_encoded = self._internal_split(X, y_encoded)
+        else:
+            X_val = validate_data(self, X_val, reset=False, dtype=[np.float64, np.float32])
+            y_val_encoded = self._encode_labels(y_val, len(X_val), "y_val")
+            X_fit, y_fit = X, y_encoded
+
+        n_classes = self.classes_.size
+        setup = build_setup(self, X_fit, n_classes)
+        tensor = dict(device=setup.device, dtype=setup.dtype)
+        X_t, X_val_t = to_tensor(X_fit, **tensor), to_tensor(X_val, **tensor)
+        Y_t = encode_targets(y_fit, n_classes, **tensor)
+        Y_val_t = encode_targets(y_val_encoded, n_classes, **tensor)
+
+        log_lambda = torch.full((setup.problem.n_hyper,), float(self.lambda_init), **tensor)
+        log_lambda = log_lambda.clamp(low, high)
+        lambda_path, loss_path = [log_lambda], []
+        steps = range(self.outer_steps)
+        if self.verbose:
+            steps = tqdm(steps, desc=f"{type(self).__name__}: learning lambda")
+        for _ in steps:
+            result = compute_hypergradient(
+                setup.problem, setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t,
+                n_poison=0, steps=setup.steps, lr=setup.lr, method=self.hypergrad,
+            )
+            log_lambda = (log_lambda - self.outer_lr * result.grad_log_lambda).clamp(low, high)
+            lambda_path.append(log_lambda)
+            loss_path.append(result.val_loss)
+
+        if internal_split:
+            X_t, Y_t = to_tensor(X, **tensor), encode_targets(y_encoded, n_classes, **tensor)
+        final_steps = setup.steps if self.final_steps is None else self.final_steps
+        w = train(setup.problem, setup.w0, log_lambda, X_t, Y_t, steps=final_steps, lr=setup.lr)
+
+        self.lambda_ = to_numpy(log_lambda)
+        self.alpha_ = np.exp(self.lambda_)
+        self.lambda_path_ = to_numpy(torch.stack(lambda_path))
+        self.val_loss_path_ = np.array([float(v) for v in loss_path])
+        self.inner_lr_ = setup.lr
+        self.n_iter_ = self.outer_steps
+        self._store_params(setup.problem, w)
+        return self
+
+    def _internal_split(self, X, y_encoded):
+        counts = np.bincount(y_encoded)
+        stratify = y_encoded if counts.min() >= 2 else None
+        n_val = int(np.ceil(self.validation_fraction * len(X)))
+        if n_val >= len(X):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training samples "
+                f"out of {len(X)}; pass X_val/y_val or lower validation_fraction."
+            )
+        try:
+            return train_test_split(X, y_encoded, test_size=n_val, stratify=stratify,
+                                    random_state=self.random_state)
+        except ValueError:  # too few samples per class to stratify
+            return train_test_split(X, y_encoded, test_size=n_val,
+                                    random_state=self.random_state)
+
+    def _encode_labels(self, labels, n_rows, name):
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.shape[0] != n_rows:
+            raise ValueError(f"{name} must be 1-d with one label per row of X_val "
+                             f"({n_rows}); got shape {labels.shape}.")
+        unknown = np.setdiff1d(labels, self.classes_)
+        if unknown.size:
+            raise ValueError(f"{name} contains labels not seen in y: {unknown.tolist()}.")
+        return np.searchsorted(self.classes_, labels)
+
+    # -- predict --------------------------------------------------------------
+    @abstractmethod
+    def decision_function(self, X):
+        """Decision scores; shape (n_samples,) for binary problems."""
+
+    def predict_proba(self, X):
+        """Class probabilities, shape ``(n_samples, n_classes)``."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = 1.0 / (1.0 + np.exp(-scores))
+            return np.column_stack([1.0 - positive, positive])
+        scores = scores - scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def _validate_for_predict(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.non_deterministic = False
+        return tags

@@ -21,10 +21,31 @@ from ._setup import build_setup, encode_targets
 
 
 def _validate_bounds(bounds):
+    if len(bounds) != 2:
+        raise ValueError(f"lambda_bounds={bounds!r} must be a pair (low, high).")
     low, high = (float(b) for b in bounds)
-    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
-        raise ValueError(f"lambda_bounds={bounds!r} must be two finite numbers, low <= high.")
+    # low = -inf allows no regularization at all (alpha = exp(-inf) = 0).
+    if np.isnan(low) or not np.isfinite(high) or low > high:
+        raise ValueError(
+            f"lambda_bounds={bounds!r} must be (low, high) with low <= high, high finite "
+            "and low finite or -inf."
+        )
     return low, high
+
+
+def _initial_lambda(lambda_init, n_hyper, low, high, **tensor):
+    """λ_0 from a scalar or one value per hyperparameter, projected on [low, high]."""
+    values = np.asarray(lambda_init, dtype=float)
+    if values.ndim == 0:
+        values = np.full(n_hyper, float(values))
+    if values.shape != (n_hyper,):
+        raise ValueError(
+            f"lambda_init has shape {values.shape}; this model has {n_hyper} "
+            "hyperparameters: give a scalar or one value each."
+        )
+    if np.isnan(values).any() or np.isposinf(values).any():
+        raise ValueError("lambda_init must not be NaN or +inf.")
+    return torch.as_tensor(values, **tensor).clamp(low, high)
 
 
 class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
@@ -37,7 +58,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "penalty": [StrOptions(set(PENALTIES))],
-        "lambda_init": [Real],
+        "lambda_init": [Real, "array-like"],
         "lambda_bounds": [tuple, list],
         "hypergrad": [StrOptions(set(METHODS))],
         "inner_steps": [Interval(Integral, 1, None, closed="left")],
@@ -109,8 +130,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         Y_t = encode_targets(y_fit, n_classes, **tensor)
         Y_val_t = encode_targets(y_val_encoded, n_classes, **tensor)
 
-        log_lambda = torch.full((setup.problem.n_hyper,), float(self.lambda_init), **tensor)
-        log_lambda = log_lambda.clamp(low, high)
+        log_lambda = _initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)
         lambda_path, loss_path = [log_lambda], []
         steps = range(self.outer_steps)
         if self.verbose:

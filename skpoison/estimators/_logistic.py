@@ -28,10 +28,12 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     lambda_mode : {"single", "per_feature"}, default="single"
         One λ for all weights, or one λ per input feature (which a grid search
         cannot explore).
-    lambda_init : float, default=-4.0
-        Initial log-strength ``lambda`` (``alpha = exp(lambda)``).
+    lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
+        Initial log-strength ``lambda`` (``alpha = exp(lambda)``); ``-inf`` means
+        no regularization. With ``outer_steps=0`` the model is simply trained
+        with this λ.
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
-        The feasible box Λ for ``lambda``.
+        The feasible box Λ for ``lambda`` (``low`` may be ``-inf``).
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"
         Reverse mode through the unrolled solver, forward mode, or the
         implicit function theorem with conjugate gradient / an exact solve

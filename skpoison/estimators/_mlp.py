@@ -27,7 +27,7 @@ class HypergradMLP(BaseHypergradClassifier):
         As in :class:`sklearn.neural_network.MLPClassifier`.
     penalty : {"l2", "l1"}, default="l2"
     lambda_mode : {"single", "per_layer"}, default="single"
-    lambda_init : float, default=-4.0
+    lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"
         The implicit methods assume a converged, locally convex inner problem.

@@ -5,8 +5,18 @@ validation set by hypergradient descent, and the optimal poisoning attack
 against them (Carnerero-Cano et al., IEEE TNNLS 2023).
 """
 
-from .estimators import HypergradMLP, HypergradRegularizedLR
+from .estimators import Hypergradient, HypergradMLP, HypergradRegularizedLR, hypergradient
+from .poisoning import LabelFlipPoisoner, OptimalPoisoner, PoisoningResult
 
 __version__ = "0.1.0"
 
-__all__ = ["HypergradMLP", "HypergradRegularizedLR", "__version__"]
+__all__ = [
+    "Hypergradient",
+    "HypergradMLP",
+    "HypergradRegularizedLR",
+    "LabelFlipPoisoner",
+    "OptimalPoisoner",
+    "PoisoningResult",
+    "__version__",
+    "hypergradient",
+]

@@ -1,6 +1,7 @@
 """scikit-learn classifiers that learn their regularization on a trusted set."""
 
+from ._hypergradient import Hypergradient, hypergradient
 from ._logistic import HypergradRegularizedLR
 from ._mlp import HypergradMLP
 
-__all__ = ["HypergradMLP", "HypergradRegularizedLR"]
+__all__ = ["Hypergradient", "HypergradMLP", "HypergradRegularizedLR", "hypergradient"]

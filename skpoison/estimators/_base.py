@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .._torch_utils import to_numpy, to_tensor
 from ..hypergrad import METHODS, compute_hypergradient, train
 from ..models import PENALTIES
+from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import build_setup, encode_targets
 
 
@@ -65,6 +66,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         "inner_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "outer_steps": [Interval(Integral, 0, None, closed="left")],
         "outer_lr": [Interval(Real, 0, None, closed="neither")],
+        "outer_optimizer": [StrOptions(set(OUTER_OPTIMIZERS))],
         "final_steps": [Interval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "device": [str, torch.device],
@@ -111,7 +113,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         if self.classes_.size < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data; "
-                f"got only class {self.classes_[0]!r}."
+                f"got 1 class ({self.classes_[0]!r})."
             )
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together (the trusted set).")
@@ -131,6 +133,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         Y_val_t = encode_targets(y_val_encoded, n_classes, **tensor)
 
         log_lambda = _initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)
+        optimizer = LambdaOptimizer(self.outer_optimizer, self.outer_lr, (low, high))
         lambda_path, loss_path = [log_lambda], []
         steps = range(self.outer_steps)
         if self.verbose:
@@ -140,7 +143,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
                 setup.problem, setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t,
                 n_poison=0, steps=setup.steps, lr=setup.lr, method=self.hypergrad,
             )
-            log_lambda = (log_lambda - self.outer_lr * result.grad_log_lambda).clamp(low, high)
+            log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)
             lambda_path.append(log_lambda)
             loss_path.append(result.val_loss)
 

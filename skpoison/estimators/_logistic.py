@@ -45,8 +45,13 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         constant of the loss on the training data plus ``exp(max(lambda_bounds))``.
     outer_steps : int, default=30
         Hypergradient steps on λ.
-    outer_lr : float, default=1.0
-        Step size of the projected descent on λ.
+    outer_lr : float, default=0.2
+        Step size of the projected descent on λ (with Adam: about the largest
+        change of λ per step).
+    outer_optimizer : {"adam", "gd"}, default="adam"
+        Adam steps or plain gradient steps on λ, both projected onto
+        ``lambda_bounds``. Adam is scale-free: the hypergradient with respect
+        to λ shrinks with ``exp(lambda)``, which stalls plain steps.
     final_steps : int or None, default=None
         Gradient-descent steps of the final fit (None: ``inner_steps``, the
         model for which λ was learned).
@@ -97,7 +102,8 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
 
     def __init__(self, *, penalty="l2", lambda_mode="single", lambda_init=-4.0,
                  lambda_bounds=(-12.0, 0.0), hypergrad="rmd", inner_steps=200,
-                 inner_lr="auto", outer_steps=30, outer_lr=1.0, final_steps=None,
+                 inner_lr="auto", outer_steps=30, outer_lr=0.2, outer_optimizer="adam",
+                 final_steps=None,
                  validation_fraction=0.2, device="cpu", dtype="float64",
                  random_state=None, verbose=0):
         self.penalty = penalty
@@ -109,6 +115,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         self.inner_lr = inner_lr
         self.outer_steps = outer_steps
         self.outer_lr = outer_lr
+        self.outer_optimizer = outer_optimizer
         self.final_steps = final_steps
         self.validation_fraction = validation_fraction
         self.device = device

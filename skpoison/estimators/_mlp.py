@@ -35,7 +35,8 @@ class HypergradMLP(BaseHypergradClassifier):
     inner_lr : float, default=0.1
         ``"auto"`` is not available for networks.
     outer_steps : int, default=20
-    outer_lr : float, default=1.0
+    outer_lr : float, default=0.2
+    outer_optimizer : {"adam", "gd"}, default="adam"
     final_steps : int or None, default=None
     validation_fraction : float, default=0.2
     device, dtype, random_state, verbose
@@ -56,7 +57,8 @@ class HypergradMLP(BaseHypergradClassifier):
     >>> from sklearn.datasets import load_digits
     >>> from skpoison import HypergradMLP
     >>> X, y = load_digits(n_class=2, return_X_y=True)
-    >>> clf = HypergradMLP(hidden_layer_sizes=(8,), outer_steps=3, random_state=0)
+    >>> clf = HypergradMLP(hidden_layer_sizes=(8,), inner_steps=50, outer_steps=2,
+    ...                    random_state=0)
     >>> clf.fit(X / 16, y).score(X / 16, y) > 0.95
     True
     """
@@ -69,9 +71,9 @@ class HypergradMLP(BaseHypergradClassifier):
 
     def __init__(self, hidden_layer_sizes=(32, 8), *, penalty="l2", lambda_mode="single",
                  lambda_init=-4.0, lambda_bounds=(-12.0, 0.0), hypergrad="rmd",
-                 inner_steps=200, inner_lr=0.1, outer_steps=20, outer_lr=1.0,
-                 final_steps=None, validation_fraction=0.2, device="cpu",
-                 dtype="float64", random_state=None, verbose=0):
+                 inner_steps=200, inner_lr=0.1, outer_steps=20, outer_lr=0.2,
+                 outer_optimizer="adam", final_steps=None, validation_fraction=0.2,
+                 device="cpu", dtype="float64", random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.penalty = penalty
         self.lambda_mode = lambda_mode
@@ -82,6 +84,7 @@ class HypergradMLP(BaseHypergradClassifier):
         self.inner_lr = inner_lr
         self.outer_steps = outer_steps
         self.outer_lr = outer_lr
+        self.outer_optimizer = outer_optimizer
         self.final_steps = final_steps
         self.validation_fraction = validation_fraction
         self.device = device

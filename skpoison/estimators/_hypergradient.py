@@ -1,0 +1,136 @@
+"""``skpoison.hypergradient``: the engine behind an estimator, on numpy data."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+from sklearn.utils import check_array
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length
+
+from .._torch_utils import to_numpy, to_tensor
+from ..hypergrad import METHODS, compute_hypergradient
+from ._setup import build_setup, encode_targets
+
+
+class Hypergradient(NamedTuple):
+    """Validation loss and hypergradients, as numpy arrays on the CPU.
+
+    Attributes
+    ----------
+    val_loss : float
+    grad_log_lambda : ndarray of shape (n_lambdas,)
+    grad_X_poison : ndarray of shape (n_poison, n_features) or None
+    log_lambda : ndarray of shape (n_lambdas,)
+        The λ at which it was evaluated.
+    solver_residual : float or None
+    solver_iterations : int or None
+    """
+
+    val_loss: float
+    grad_log_lambda: np.ndarray
+    grad_X_poison: Optional[np.ndarray]
+    log_lambda: np.ndarray
+    solver_residual: Optional[float] = None
+    solver_iterations: Optional[int] = None
+
+
+def _labels(y, name, classes):
+    y = np.asarray(y)
+    unknown = np.setdiff1d(y, classes)
+    if unknown.size:
+        raise ValueError(f"{name} has labels absent from y_train: {unknown.tolist()}.")
+    return np.searchsorted(classes, y)
+
+
+def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
+                  X_poison=None, y_poison=None, method=None):
+    """Validation loss and its hypergradients for an estimator's inner problem.
+
+    The (unfitted) estimator supplies the model, penalty, λ grouping and inner
+    solver (``inner_steps`` of gradient descent with ``inner_lr`` from its
+    fixed initialization). Poisoning points are appended to the training set.
+
+    Parameters
+    ----------
+    estimator : HypergradRegularizedLR or HypergradMLP
+    X_train, y_train : array-like
+        Clean training set; its classes define the problem.
+    X_val, y_val : array-like
+        Trusted validation set.
+    log_lambda : float or array-like of shape (n_lambdas,), default=None
+        Where to evaluate; None uses ``estimator.lambda_init``.
+    X_poison, y_poison : array-like, default=None
+        Poisoning points appended to the training set.
+    method : {"rmd", "fmd", "cg", "exact"}, default=None
+        None uses ``estimator.hypergrad``.
+
+    Returns
+    -------
+    Hypergradient
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skpoison import HypergradRegularizedLR, hypergradient
+    >>> X, y = load_digits(n_class=2, return_X_y=True)
+    >>> X = X / 16
+    >>> res = hypergradient(HypergradRegularizedLR(inner_steps=50), X[:100], y[:100],
+    ...                     X[100:150], y[100:150], X_poison=X[150:152], y_poison=1 - y[150:152])
+    >>> res.grad_log_lambda.shape, res.grad_X_poison.shape
+    ((1,), (2, 64))
+    """
+    method = estimator.hypergrad if method is None else method
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
+    X_train = check_array(X_train, dtype=[np.float64, np.float32])
+    X_val = check_array(X_val, dtype=[np.float64, np.float32])
+    check_consistent_length(X_train, y_train)
+    check_consistent_length(X_val, y_val)
+    check_classification_targets(y_train)
+    classes, y_train_enc = np.unique(np.asarray(y_train), return_inverse=True)
+    if classes.size < 2:
+        raise ValueError("y_train must contain at least 2 classes.")
+    if X_val.shape[1] != X_train.shape[1]:
+        raise ValueError(f"X_val has {X_val.shape[1]} features; X_train has {X_train.shape[1]}.")
+    y_val_enc = _labels(y_val, "y_val", classes)
+    if (X_poison is None) != (y_poison is None):
+        raise ValueError("X_poison and y_poison must be given together.")
+    n_poison = 0
+    X_all, y_all = X_train, y_train_enc
+    if X_poison is not None:
+        X_poison = check_array(X_poison, dtype=[np.float64, np.float32])
+        check_consistent_length(X_poison, y_poison)
+        if X_poison.shape[1] != X_train.shape[1]:
+            raise ValueError(f"X_poison has {X_poison.shape[1]} features; X_train has "
+                             f"{X_train.shape[1]}.")
+        n_poison = X_poison.shape[0]
+        X_all = np.vstack([X_train, X_poison])
+        y_all = np.concatenate([y_train_enc, _labels(y_poison, "y_poison", classes)])
+
+    setup = build_setup(estimator, X_train, classes.size)
+    tensor = dict(device=setup.device, dtype=setup.dtype)
+    if log_lambda is None:
+        log_lambda = estimator.lambda_init
+    values = np.asarray(log_lambda, dtype=float)
+    values = np.full(setup.problem.n_hyper, float(values)) if values.ndim == 0 else values
+    if values.shape != (setup.problem.n_hyper,):
+        raise ValueError(f"log_lambda has shape {values.shape}; the estimator has "
+                         f"{setup.problem.n_hyper} hyperparameters.")
+    result = compute_hypergradient(
+        setup.problem, setup.w0, torch.as_tensor(values, **tensor),
+        to_tensor(X_all, **tensor), encode_targets(y_all, classes.size, **tensor),
+        to_tensor(X_val, **tensor), encode_targets(y_val_enc, classes.size, **tensor),
+        n_poison=n_poison, steps=setup.steps, lr=setup.lr, method=method,
+    )
+    residual = result.solver_residual
+    return Hypergradient(
+        val_loss=float(result.val_loss),
+        grad_log_lambda=to_numpy(result.grad_log_lambda),
+        grad_X_poison=to_numpy(result.grad_X_poison) if X_poison is not None else None,
+        log_lambda=values.copy(),
+        solver_residual=None if residual is None else float(residual),
+        solver_iterations=result.solver_iterations,
+    )

@@ -1,0 +1,68 @@
+"""The outer update of λ: projected descent on the validation loss.
+
+Shared by the estimators' ``fit`` and the poisoner's defender, so that the
+attacker models exactly how the defender learns λ.
+"""
+
+from __future__ import annotations
+
+import torch
+
+OUTER_OPTIMIZERS = ("adam", "gd")
+
+
+class LambdaOptimizer:
+    """Projected gradient descent on λ, plain (``"gd"``) or with Adam steps.
+
+    The hypergradient with respect to ``log_lambda`` scales with
+    ``exp(lambda)``, so plain steps crawl at small λ and jump at large λ; Adam's
+    per-coordinate normalization makes ``lr`` a step length in log space
+    (at most about ``lr`` per step), whatever the scale. Every step is
+    projected onto ``[low, high]``.
+
+    Parameters
+    ----------
+    kind : {"adam", "gd"}
+    lr : float
+    bounds : tuple of float
+        ``(low, high)``; ``low`` may be ``-inf``.
+    betas : tuple of float, default=(0.9, 0.999)
+    eps : float, default=1e-12
+
+    Examples
+    --------
+    >>> opt = LambdaOptimizer("adam", 0.5, (-10.0, 0.0))
+    >>> lam = torch.tensor([-4.0], dtype=torch.float64)
+    >>> opt.step(lam, torch.tensor([-1e-4], dtype=torch.float64))  # moves by ~lr
+    tensor([-3.5000], dtype=torch.float64)
+    """
+
+    def __init__(self, kind, lr, bounds, betas=(0.9, 0.999), eps=1e-12):
+        if kind not in OUTER_OPTIMIZERS:
+            raise ValueError(f"outer_optimizer={kind!r} is not supported; use one of "
+                             f"{OUTER_OPTIMIZERS}.")
+        self.kind, self.lr, self.eps = kind, float(lr), eps
+        self.low, self.high = bounds
+        self.beta1, self.beta2 = betas
+        self.reset()
+
+    def reset(self):
+        """Forget the moment estimates (a new problem starts)."""
+        self._t, self._m, self._v = 0, None, None
+
+    def step(self, log_lambda, grad):
+        """Return ``clamp(log_lambda - step(grad), low, high)`` (no host sync)."""
+        # Coordinates at -inf (no regularization) have no gradient and stay put.
+        grad = torch.nan_to_num(grad, nan=0.0)
+        if self.kind == "gd":
+            update = self.lr * grad
+        else:
+            self._t += 1
+            if self._m is None:
+                self._m, self._v = torch.zeros_like(grad), torch.zeros_like(grad)
+            self._m = self.beta1 * self._m + (1 - self.beta1) * grad
+            self._v = self.beta2 * self._v + (1 - self.beta2) * grad * grad
+            m_hat = self._m / (1 - self.beta1 ** self._t)
+            v_hat = self._v / (1 - self.beta2 ** self._t)
+            update = self.lr * m_hat / (torch.sqrt(v_hat) + self.eps)
+        return (log_lambda - update).clamp(self.low, self.high)

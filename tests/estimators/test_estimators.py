@@ -1,0 +1,229 @@
+"""Behaviour of HypergradRegularizedLR / HypergradMLP beyond scikit-learn's checks."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy import sparse
+from sklearn import config_context
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skpoison import HypergradMLP, HypergradRegularizedLR
+from skpoison.hypergrad import InnerDivergenceError
+
+
+@pytest.fixture(scope="module")
+def digits08():
+    X, y = load_digits(n_class=9, return_X_y=True)
+    keep = (y == 0) | (y == 8)
+    X, y = X[keep] / 16.0, y[keep]
+    return train_test_split(X, y, test_size=0.4, stratify=y, random_state=0)
+
+
+def fast_lr(**params):
+    return HypergradRegularizedLR(inner_steps=60, outer_steps=5, random_state=0, **params)
+
+
+def fast_mlp(**params):
+    settings = dict(hidden_layer_sizes=(6,), inner_steps=60, inner_lr=0.3, outer_steps=3,
+                    random_state=0)
+    return HypergradMLP(**{**settings, **params})
+
+
+@pytest.mark.parametrize("make", [fast_lr, fast_mlp])
+def test_fit_learns_lambda_and_lowers_validation_loss(make, digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    clf = make(outer_lr=0.5).fit(X_tr, y_tr, X_val=X_te[:40], y_val=y_te[:40])
+    assert clf.val_loss_path_[-1] < clf.val_loss_path_[0]
+    assert clf.lambda_path_.shape == (clf.outer_steps + 1, clf.lambda_.size)
+    np.testing.assert_allclose(clf.alpha_, np.exp(clf.lambda_))
+    assert clf.score(X_te, y_te) > 0.95
+    assert clf.n_iter_ == clf.outer_steps
+    proba = clf.predict_proba(X_te)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(1)], clf.predict(X_te))
+
+
+@pytest.mark.parametrize("make", [fast_lr, fast_mlp])
+def test_multiclass_and_string_labels(make):
+    X, y = load_digits(n_class=3, return_X_y=True)
+    labels = np.array(["zero", "one", "two"])[y]
+    clf = make().fit(X / 16, labels)
+    assert set(clf.predict(X / 16)) <= set(labels)
+    assert clf.predict_proba(X / 16).shape == (len(X), 3)
+    assert clf.score(X / 16, labels) > 0.9
+    if isinstance(clf, HypergradRegularizedLR):
+        assert clf.coef_.shape == (3, 64) and clf.intercept_.shape == (3,)
+    else:
+        assert [c.shape for c in clf.coefs_] == [(64, 6), (6, 3)]
+
+
+def test_per_feature_lambda(digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    clf = fast_lr(lambda_mode="per_feature").fit(X_tr, y_tr, X_val=X_te[:40], y_val=y_te[:40])
+    assert clf.lambda_.shape == (64,)
+    assert np.ptp(clf.lambda_) > 0  # features get different strengths
+
+
+def test_per_layer_lambda(digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    clf = HypergradMLP((6, 4), lambda_mode="per_layer", inner_steps=40, inner_lr=0.3,
+                       outer_steps=2, random_state=0).fit(X_tr, y_tr)
+    assert clf.lambda_.shape == (3,)
+
+
+def test_internal_split_is_reproducible(digits08):
+    X_tr, _, y_tr, _ = digits08
+    a = fast_lr().fit(X_tr, y_tr)
+    b = fast_lr().fit(X_tr, y_tr)
+    np.testing.assert_array_equal(a.lambda_, b.lambda_)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+def test_inputs_are_not_modified(digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    copies = [a.copy() for a in (X_tr, y_tr, X_te, y_te)]
+    fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=y_te)
+    for original, copy in zip((X_tr, y_tr, X_te, y_te), copies):
+        np.testing.assert_array_equal(original, copy)
+
+
+def test_pipeline_routes_and_transforms_the_trusted_set(digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    X_val, y_val = X_te[:40], y_te[:40]
+    with config_context(enable_metadata_routing=True):
+        clf = fast_lr().set_fit_request(X_val=True, y_val=True)
+        pipe = Pipeline([("scale", StandardScaler()), ("clf", clf)], transform_input=["X_val"])
+        pipe.fit(X_tr, y_tr, X_val=X_val, y_val=y_val)
+    scaler = StandardScaler().fit(X_tr)
+    direct = fast_lr().fit(scaler.transform(X_tr), y_tr, X_val=scaler.transform(X_val),
+                           y_val=y_val)
+    np.testing.assert_allclose(pipe[-1].lambda_, direct.lambda_)
+
+
+def test_grid_search_routes_the_trusted_set(digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    with config_context(enable_metadata_routing=True):
+        clf = fast_lr().set_fit_request(X_val=True, y_val=True)
+        search = GridSearchCV(clf, {"penalty": ["l2", "l1"]}, cv=2)
+        search.fit(X_tr, y_tr, X_val=X_te[:41], y_val=y_te[:41])
+    assert search.best_params_["penalty"] in ("l2", "l1")
+    assert search.best_estimator_.lambda_.shape == (1,)
+
+
+def test_clone_cross_val_score_and_pickle(digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    clf = fast_lr()
+    scores = cross_val_score(clone(clf), X_tr, y_tr, cv=3)
+    assert scores.mean() > 0.9
+    clf.fit(X_tr, y_tr)
+    payload = pickle.dumps(clf)
+    # Fitted attributes are numpy on the CPU: nothing in the pickle needs torch
+    # (so a model fitted on a GPU loads on a machine without one).
+    assert b"torch" not in payload
+    restored = pickle.loads(payload)
+    np.testing.assert_array_equal(restored.predict(X_te), clf.predict(X_te))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fit_matches_cpu_and_pickles_to_numpy(digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    cpu = fast_lr().fit(X_tr, y_tr)
+    gpu = fast_lr(device="cuda").fit(X_tr, y_tr)
+    np.testing.assert_allclose(gpu.coef_, cpu.coef_, rtol=1e-6, atol=1e-9)
+    assert b"torch" not in pickle.dumps(gpu)
+
+
+def test_l1_learned_lambda_is_sparser_than_no_regularization():
+    rng = np.random.RandomState(0)
+    n, relevant, irrelevant = 80, 5, 95
+    X = rng.uniform(size=(n, relevant + irrelevant))
+    y = (X[:, :relevant].sum(1) + 0.3 * rng.normal(size=n) > relevant / 2).astype(int)
+    X_val = rng.uniform(size=(100, relevant + irrelevant))
+    y_val = (X_val[:, :relevant].sum(1) > relevant / 2).astype(int)
+    common = dict(penalty="l1", inner_steps=1000, random_state=0)
+    plain = HypergradRegularizedLR(lambda_init=-np.inf, lambda_bounds=(-np.inf, 0.0),
+                                   outer_steps=0, **common).fit(X, y)
+    learned = HypergradRegularizedLR(lambda_init=-5.0, outer_steps=20, **common)
+    learned.fit(X, y, X_val=X_val, y_val=y_val)
+    assert learned.val_loss_path_[-1] < learned.val_loss_path_[0]
+    noise_plain = np.abs(plain.coef_[0, relevant:]).mean()
+    noise_learned = np.abs(learned.coef_[0, relevant:]).mean()
+    assert noise_learned < 0.5 * noise_plain
+    small = lambda coef: np.mean(np.abs(coef) < 0.05)  # noqa: E731
+    assert small(learned.coef_) > small(plain.coef_)
+
+
+def test_accuracy_close_to_logistic_regression_cv_on_digits():
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    scaler = StandardScaler().fit(X_tr)
+    X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
+    reference = LogisticRegressionCV(Cs=10, max_iter=2000, l1_ratios=(0,),
+                                     use_legacy_attributes=False, scoring="accuracy")
+    reference = reference.fit(X_tr, y_tr).score(X_te, y_te)
+    ours = HypergradRegularizedLR(inner_steps=1000, outer_steps=10, random_state=0)
+    ours = ours.fit(X_tr, y_tr).score(X_te, y_te)
+    assert ours >= reference - 0.01, (ours, reference)
+
+
+# -- bad input -----------------------------------------------------------------
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_is_refused(bad, digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    X_bad = X_tr.copy()
+    X_bad[0, 0] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        fast_lr().fit(X_bad, y_tr)
+    X_val_bad = X_te.copy()
+    X_val_bad[0, 0] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        fast_lr().fit(X_tr, y_tr, X_val=X_val_bad, y_val=y_te)
+
+
+def test_validation_set_errors(digits08):
+    X_tr, X_te, y_tr, y_te = digits08
+    with pytest.raises(ValueError, match="features"):
+        fast_lr().fit(X_tr, y_tr, X_val=X_te[:, :10], y_val=y_te)
+    with pytest.raises(ValueError, match="together"):
+        fast_lr().fit(X_tr, y_tr, X_val=X_te)
+    with pytest.raises(ValueError, match="not seen in y"):
+        fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=np.full(len(X_te), 5))
+    with pytest.raises(ValueError, match="one label per row"):
+        fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=y_te[:-1])
+
+
+def test_single_class_and_sparse_and_options(digits08):
+    X_tr, _, y_tr, _ = digits08
+    with pytest.raises(ValueError, match="1 class"):
+        fast_lr().fit(X_tr, np.zeros(len(X_tr)))
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        fast_lr().fit(sparse.csr_matrix(X_tr), y_tr)
+    with pytest.raises(ValueError, match="penalty"):
+        fast_lr(penalty="l3").fit(X_tr, y_tr)
+    with pytest.raises(ValueError, match="inner_lr"):
+        fast_lr(inner_lr=0.0).fit(X_tr, y_tr)
+    with pytest.raises(ValueError, match="outer_lr"):
+        fast_lr(outer_lr=-1.0).fit(X_tr, y_tr)
+    with pytest.raises(ValueError, match="lambda_mode"):
+        fast_mlp(lambda_mode="per_feature").fit(X_tr, y_tr)
+    with pytest.raises(ValueError, match="lambda_bounds"):
+        fast_lr(lambda_bounds=(1.0, -1.0)).fit(X_tr, y_tr)
+    with pytest.raises(ValueError, match="lambda_init"):
+        fast_lr(lambda_init=[0.0, 1.0]).fit(X_tr, y_tr)
+    with pytest.raises(ValueError, match="auto"):
+        fast_mlp(inner_lr="auto").fit(X_tr, y_tr)
+
+
+def test_diverging_inner_run_names_the_learning_rate(digits08):
+    X_tr, _, y_tr, _ = digits08
+    with pytest.raises(InnerDivergenceError, match="learning rate"):
+        HypergradMLP((6,), inner_lr=1e6, inner_steps=50, outer_steps=1,
+                     random_state=0).fit(X_tr * 100, y_tr)

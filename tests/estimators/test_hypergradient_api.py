@@ -1,0 +1,67 @@
+"""The public ``skpoison.hypergradient`` against finite differences and itself."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from skpoison import HypergradMLP, HypergradRegularizedLR, hypergradient
+
+
+@pytest.fixture(scope="module")
+def problem():
+    X, y = load_digits(n_class=3, return_X_y=True)
+    X = X / 16.0
+    return dict(X_train=X[:120], y_train=y[:120], X_val=X[120:170], y_val=y[120:170],
+                X_poison=X[170:173], y_poison=(y[170:173] + 1) % 3)
+
+
+ESTIMATORS = [
+    HypergradRegularizedLR(inner_steps=25, inner_lr=0.5),
+    HypergradRegularizedLR(penalty="l1", lambda_mode="per_feature", inner_steps=25, inner_lr=0.5),
+    HypergradMLP((5,), lambda_mode="per_layer", inner_steps=25, inner_lr=0.5, random_state=0),
+]
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_matches_finite_differences(estimator, problem):
+    rng = np.random.RandomState(0)
+    n_hyper = {"single": 1, "per_feature": 64, "per_layer": 2}[estimator.lambda_mode]
+    log_lambda = rng.uniform(-4, -2, size=n_hyper)
+    res = hypergradient(estimator, **problem, log_lambda=log_lambda)
+    eps = 1e-5
+
+    def loss(lam=log_lambda, X_poison=problem["X_poison"]):
+        args = {**problem, "X_poison": X_poison}
+        return hypergradient(estimator, **args, log_lambda=lam).val_loss
+
+    direction = rng.normal(size=n_hyper)
+    fd = (loss(log_lambda + eps * direction) - loss(log_lambda - eps * direction)) / (2 * eps)
+    np.testing.assert_allclose(res.grad_log_lambda @ direction, fd, rtol=1e-5, atol=1e-10)
+    direction = rng.normal(size=problem["X_poison"].shape)
+    fd = (loss(X_poison=problem["X_poison"] + eps * direction)
+          - loss(X_poison=problem["X_poison"] - eps * direction)) / (2 * eps)
+    np.testing.assert_allclose(np.sum(res.grad_X_poison * direction), fd, rtol=1e-5,
+                               atol=1e-10)
+
+
+def test_methods_agree_and_shapes(problem):
+    est = HypergradRegularizedLR(inner_steps=25, inner_lr=0.5)
+    rmd = hypergradient(est, **problem, method="rmd")
+    fmd = hypergradient(est, **problem, method="fmd")
+    np.testing.assert_allclose(rmd.grad_log_lambda, fmd.grad_log_lambda, rtol=1e-9)
+    np.testing.assert_allclose(rmd.grad_X_poison, fmd.grad_X_poison, rtol=1e-9, atol=1e-14)
+    assert rmd.grad_X_poison.shape == problem["X_poison"].shape
+    no_poison = {k: v for k, v in problem.items() if "poison" not in k}
+    assert hypergradient(est, **no_poison).grad_X_poison is None
+
+
+def test_bad_arguments(problem):
+    est = HypergradRegularizedLR(inner_steps=5)
+    with pytest.raises(ValueError, match="method"):
+        hypergradient(est, **problem, method="newton")
+    with pytest.raises(ValueError, match="together"):
+        hypergradient(est, **{**problem, "y_poison": None})
+    with pytest.raises(ValueError, match="absent"):
+        hypergradient(est, **{**problem, "y_val": np.full(50, 7)})
+    with pytest.raises(ValueError, match="hyperparameters"):
+        hypergradient(est, **problem, log_lambda=[0.0, 1.0])

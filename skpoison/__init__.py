@@ -6,6 +6,7 @@ against them (Carnerero-Cano et al., IEEE TNNLS 2023).
 """
 
 from .estimators import Hypergradient, HypergradMLP, HypergradRegularizedLR, hypergradient
+from .poisoning import LabelFlipPoisoner, OptimalPoisoner, PoisoningResult
 
 __version__ = "0.1.0"
 
@@ -13,6 +14,9 @@ __all__ = [
     "Hypergradient",
     "HypergradMLP",
     "HypergradRegularizedLR",
+    "LabelFlipPoisoner",
+    "OptimalPoisoner",
+    "PoisoningResult",
     "__version__",
     "hypergradient",
 ]

@@ -1,0 +1,13 @@
+"""Poisoning attacks as imbalanced-learn-style samplers.
+
+:class:`OptimalPoisoner` is the hyperparameter-aware optimal attack of
+Carnerero-Cano et al. (2023, Alg. 2); :class:`LabelFlipPoisoner` is its
+starting point alone (validation clones with flipped labels), the baseline.
+Both return one :class:`PoisoningResult` per poisoning ratio in ``results_``.
+"""
+
+from ._label_flip import LabelFlipPoisoner
+from ._optimal import OptimalPoisoner
+from ._result import PoisoningResult
+
+__all__ = ["LabelFlipPoisoner", "OptimalPoisoner", "PoisoningResult"]

@@ -1,0 +1,127 @@
+"""The optimization loop of the hyperparameter-aware attack (Alg. 2), in torch.
+
+Everything here stays on the attack's device: no numpy, no ``.item()``; the
+validation losses and λ of every step are kept as tensors and moved to the
+host once, after the attack.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Optional
+
+import torch
+
+from ..hypergrad import compute_hypergradient, train
+
+
+class AttackConfig(NamedTuple):
+    """What stays fixed during the whole attack (tensors on the device)."""
+
+    problem: object
+    w0: torch.Tensor
+    steps: int
+    lr: float
+    method: str
+    X_val: torch.Tensor
+    Y_val: torch.Tensor
+    box_low: torch.Tensor
+    box_high: torch.Tensor
+    lambda_low: float
+    lambda_high: float
+    outer_steps: int
+    poison_lr: float
+    lambda_lr: float
+    normalize: str
+    lambda_step: str
+    draw_w0: Optional[Callable[[], torch.Tensor]] = None
+
+
+def ascent_direction(grad, normalize):
+    """``grad / ||grad||`` per poisoning point (``"point"``) or per batch (``"batch"``).
+
+    A zero gradient gives a zero step (no division by zero, no host sync).
+
+    Examples
+    --------
+    >>> g = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    >>> ascent_direction(g, "point")
+    tensor([[0.6000, 0.8000],
+            [0.0000, 0.0000]])
+    >>> ascent_direction(g, "batch")
+    tensor([[0.6000, 0.8000],
+            [0.0000, 0.0000]])
+    """
+    if normalize == "point":
+        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
+    else:
+        norm = torch.linalg.vector_norm(grad)
+    return grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)
+
+
+def lambda_direction(grad, lambda_step):
+    """Descent direction for λ: ``sign(g)`` (``"normalized"``) or ``g`` (``"gradient"``)."""
+    return torch.sign(grad) if lambda_step == "normalized" else grad
+
+
+def evaluate(config, X, Y, log_lambda):
+    """Validation loss of the model trained on ``(X, Y)`` with ``log_lambda``."""
+    w = train(config.problem, config.w0, log_lambda, X, Y, steps=config.steps, lr=config.lr)
+    with torch.no_grad():
+        return config.problem.data_loss(w, config.X_val, config.Y_val)
+
+
+def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, learn,
+                   progress=None):
+    """Projected ascent on a batch of poisoning points, descent on λ (minimax).
+
+    Parameters
+    ----------
+    config : AttackConfig
+    X_fixed, Y_fixed : Tensor
+        Training rows that do not move: the clean points kept and the frozen
+        poisoning points of earlier batches.
+    X_poison, Y_poison : Tensor
+        The batch being optimized (may be empty: λ is then learned alone).
+    log_lambda : Tensor of shape (n_lambdas,)
+        Starting λ.
+    learn : bool
+        Descend on λ (the defender) or keep it fixed.
+    progress : callable or None
+        Called once per outer step.
+
+    Returns
+    -------
+    X_poison : Tensor
+        The optimized batch, inside the box.
+    log_lambda : Tensor
+    losses : list of 0-d Tensor
+        ``outer_steps`` validation losses (before each update) and the loss of
+        the final state.
+    lambdas : list of Tensor
+        λ at each of those evaluations.
+    """
+    n_poison = X_poison.shape[0]
+    Y = torch.cat([Y_fixed, Y_poison])
+    losses, lambdas = [], []
+    for _ in range(config.outer_steps):
+        w0 = config.w0 if config.draw_w0 is None else config.draw_w0()
+        result = compute_hypergradient(
+            config.problem, w0, log_lambda, torch.cat([X_fixed, X_poison]), Y,
+            config.X_val, config.Y_val, n_poison=n_poison, steps=config.steps,
+            lr=config.lr, method=config.method,
+        )
+        losses.append(result.val_loss)
+        lambdas.append(log_lambda)
+        if n_poison:
+            step = ascent_direction(result.grad_X_poison, config.normalize)
+            X_poison = torch.clamp(X_poison + config.poison_lr * step,
+                                   config.box_low, config.box_high)
+        if learn:
+            step = lambda_direction(result.grad_log_lambda, config.lambda_step)
+            log_lambda = torch.clamp(log_lambda - config.lambda_lr * step,
+                                     config.lambda_low, config.lambda_high)
+        if progress is not None:
+            progress()
+    losses.append(evaluate(config, torch.cat([X_fixed, X_poison]), Y, log_lambda))
+    lambdas.append(log_lambda)
+    return X_poison, log_lambda, losses, lambdas

@@ -1,0 +1,189 @@
+"""Shared machinery of the poisoners: the sampler protocol, input checks, results."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._torch_utils import make_generator
+from ._compat import SamplerBase
+from ._result import PoisoningResult
+from ._schedule import draw_schedule
+
+_SEED_MAX = 2**31 - 1
+
+
+def check_ratios(ratios):
+    """Sorted, distinct poisoning ratios, each in ``[0, 1)``.
+
+    Examples
+    --------
+    >>> check_ratios([0.2, 0.0, 0.1, 0.2]).tolist()
+    [0.0, 0.1, 0.2]
+    """
+    values = np.asarray(ratios, dtype=float).ravel()
+    if values.size == 0:
+        raise ValueError("ratios is empty; give at least one poisoning ratio in [0, 1).")
+    bad = values[~((values >= 0) & (values < 1))]
+    if bad.size:
+        raise ValueError(f"ratios must lie in [0, 1) (a fraction of the training set); "
+                         f"got {bad.tolist()}.")
+    return np.unique(values)
+
+
+class BasePoisoner(SamplerBase):
+    """A dataset-changing step: ``fit_resample`` returns a poisoned training set.
+
+    Follows imbalanced-learn's sampler protocol: ``fit_resample`` validates its
+    inputs and calls ``_fit_resample``, which subclasses implement and which
+    returns the list of :class:`PoisoningResult`, one per ratio. The trusted
+    validation set ``X_val, y_val`` is required metadata: both ``fit`` and
+    ``fit_resample`` request it by default, so that with scikit-learn's
+    metadata routing enabled ``imblearn.pipeline.Pipeline.fit(X, y, X_val=...,
+    y_val=...)`` delivers it (imbalanced-learn 0.14 does not forward
+    ``step__param`` fit parameters to ``fit_resample`` without routing).
+    """
+
+    _sampling_type = "bypass"
+    __metadata_request__fit = {"X_val": True, "y_val": True}
+    __metadata_request__fit_resample = {"X_val": True, "y_val": True}
+
+    _parameter_constraints: dict = {
+        "ratios": ["array-like"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "mode": [StrOptions({"replace", "inject"})],
+        "label_strategy": [StrOptions({"random", "next"})],
+        "reuse_validation": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    # -- the protocol ---------------------------------------------------------
+    def fit(self, X, y, *, X_val=None, y_val=None):
+        """Run the attack; the poisoned sets are in ``results_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Clean training set.
+        y : array-like of shape (n_samples,)
+        X_val : array-like of shape (n_val, n_features)
+            The trusted validation set (required): poisoning points start as
+            clones of its points and the attacker maximizes its loss.
+        y_val : array-like of shape (n_val,)
+
+        Returns
+        -------
+        self
+        """
+        self.fit_resample(X, y, X_val=X_val, y_val=y_val)
+        return self
+
+    def fit_resample(self, X, y, *, X_val=None, y_val=None):
+        """Run the attack and return the training set poisoned at the largest ratio.
+
+        Parameters
+        ----------
+        X, y, X_val, y_val
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        X_poisoned : ndarray of shape (n_rows, n_features)
+        y_poisoned : ndarray of shape (n_rows,)
+            With the caller's label values.
+        """
+        self._validate_params()
+        data = self._check_inputs(X, y, X_val, y_val)
+        self.results_ = self._fit_resample(*data)
+        last = self.results_[-1]
+        return last.X, last.y
+
+    # -- checks ---------------------------------------------------------------
+    def _check_inputs(self, X, y, X_val, y_val):
+        """Validate data and budgets; returns ``(X, y, y_enc, X_val, y_val_enc)``."""
+        name = type(self).__name__
+        if X_val is None or y_val is None:
+            raise ValueError(
+                f"{name} needs the trusted validation set: pass X_val and y_val to fit / "
+                "fit_resample (in an imblearn Pipeline, enable scikit-learn's metadata "
+                "routing and pass them to Pipeline.fit)."
+            )
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if self.classes_.size < 2:
+            raise ValueError(f"{name} needs a training set with at least 2 classes; "
+                             f"got 1 class ({self.classes_[0]!r}).")
+        X_val = validate_data(self, X_val, reset=False, dtype=X.dtype)
+        y_val = np.asarray(y_val)
+        if y_val.ndim != 1 or y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(f"y_val must be 1-d with one label per row of X_val "
+                             f"({X_val.shape[0]}); got shape {y_val.shape}.")
+        unknown = np.setdiff1d(y_val, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y_val has classes absent from the training set: "
+                             f"{unknown.tolist()}.")
+        self._check_box(X, X_val)
+        return X, y, y_enc, X_val, np.searchsorted(self.classes_, y_val)
+
+    def _check_box(self, X, X_val):
+        """Subclasses with a feasible box check the data lies in it."""
+
+    def _make_schedule(self, n_train, y_val_enc):
+        """Ratios, cumulative targets and the drawn :class:`Schedule`."""
+        ratios = check_ratios(self.ratios)
+        targets = [int(round(r * n_train)) for r in ratios]
+        total, n_val = targets[-1], y_val_enc.shape[0]
+        if self.batch_size > n_val:
+            raise ValueError(f"batch_size={self.batch_size} is larger than the validation "
+                             f"set ({n_val} points) the poisoning points are cloned from.")
+        if total > n_val and not self.reuse_validation:
+            raise ValueError(
+                f"The largest ratio needs {total} poisoning points but the validation set "
+                f"has {n_val} to clone without duplicates; lower the ratios or set "
+                "reuse_validation=True."
+            )
+        if self.mode == "replace" and total >= n_train:
+            raise ValueError(f"Replacing {total} of {n_train} training points leaves no "
+                             "clean point; lower the ratios or use mode='inject'.")
+        rng = check_random_state(self.random_state)
+        generator = make_generator(int(rng.randint(_SEED_MAX)), "cpu")
+        schedule = draw_schedule(
+            targets, self.batch_size, n_train, y_val_enc, self.classes_.size,
+            mode=self.mode, label_strategy=self.label_strategy,
+            reuse_validation=self.reuse_validation, generator=generator,
+        )
+        return ratios, schedule, rng
+
+    # -- results --------------------------------------------------------------
+    def _make_result(self, index, ratio, schedule, X, y, poison, log_lambda, val_loss,
+                     loss_path, lambda_path):
+        """The :class:`PoisoningResult` of ratio ``index`` (poison rows: numpy)."""
+        n = schedule.targets[index]
+        features = poison[:n].astype(X.dtype, copy=False)
+        labels = self.classes_[schedule.labels[:n]]
+        if self.mode == "replace":
+            X_res, y_res = X.copy(), np.asarray(y).copy()
+            rows = schedule.replace_index[:n]
+            X_res[rows], y_res[rows] = features, labels
+            mask = np.zeros(X.shape[0], dtype=bool)
+            mask[rows] = True
+        else:
+            X_res = np.concatenate([X, features])
+            y_res = np.concatenate([y, labels])
+            mask = np.arange(X_res.shape[0]) >= X.shape[0]
+        return PoisoningResult(float(ratio), int(n), X_res, y_res, mask, log_lambda,
+                               float(val_loss), loss_path, lambda_path)
+
+    def _check_fitted(self):
+        check_is_fitted(self, "results_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags

@@ -1,0 +1,108 @@
+"""The cumulative schedule of batches (Alg. 2 repeated until the largest ratio)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._torch_utils import to_tensor
+from ._attack import evaluate, optimize_batch
+
+
+class RatioState(NamedTuple):
+    """The attack's state when a ratio is reached (tensors; poison rows are frozen)."""
+
+    log_lambda: torch.Tensor
+    val_loss: torch.Tensor
+    path_length: int
+
+
+def _kept_rows(schedule, n_train, stop, device):
+    """Clean rows still in the training set once ``stop`` points replaced theirs."""
+    keep = np.ones(n_train, dtype=bool)
+    keep[schedule.replace_index[:stop]] = False
+    return to_tensor(np.flatnonzero(keep), device=device)
+
+
+def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison,
+                          lambda0, *, learn, mode, verbose=0):
+    """Optimize every batch of ``schedule`` in turn, freezing earlier batches.
+
+    Parameters
+    ----------
+    config : AttackConfig
+    schedule : Schedule
+    X_clean, Y_clean : Tensor
+        The clean training set.
+    X_poison, Y_poison : Tensor
+        Initial features (validation clones) and flipped targets of all the
+        poisoning points, in schedule order.
+    lambda0 : Tensor
+        λ at the start of every batch (re-initialized) or the fixed λ.
+    learn : bool
+    mode : {"replace", "inject"}
+    verbose : int
+
+    Returns
+    -------
+    X_poison : Tensor
+        All the optimized poisoning points (rows ``:targets[i]`` are the
+        poison at ratio ``i``).
+    states : list of RatioState
+        One per ratio.
+    losses, lambdas : Tensor
+        The validation loss and λ at every evaluation, in order.
+    """
+    X_poison = X_poison.clone()
+    losses, lambdas, states, clean_state = [], [], [], None
+    n_phases = len(schedule.batches) + int(schedule.targets[0] == 0)
+    outer = tqdm(total=n_phases, desc="batches", disable=not verbose)
+    inner = tqdm(total=config.outer_steps, desc="outer steps", leave=False,
+                 disable=not verbose)
+
+    def run_phase(X_fixed, Y_fixed, start, stop, desc):
+        outer.set_description(desc)
+        inner.reset()
+        optimized, log_lambda, phase_losses, phase_lambdas = optimize_batch(
+            config, X_fixed, Y_fixed, X_poison[start:stop], Y_poison[start:stop],
+            lambda0, learn=learn, progress=inner.update,
+        )
+        X_poison[start:stop] = optimized
+        losses.extend(phase_losses)
+        lambdas.extend(phase_lambdas)
+        outer.update()
+        return RatioState(log_lambda, phase_losses[-1], len(losses))
+
+    batches = iter(schedule.batches)
+    pending = next(batches, None)
+    for index, target in enumerate(schedule.targets):
+        if target == 0:
+            if clean_state is None:
+                if learn:
+                    clean_state = run_phase(X_clean, Y_clean, 0, 0, "clean data")
+                else:  # the fixed λ on clean data: one evaluation
+                    losses.append(evaluate(config, X_clean, Y_clean, lambda0))
+                    lambdas.append(lambda0)
+                    clean_state = RatioState(lambda0, losses[-1], len(losses))
+                    outer.update()
+            states.append(clean_state)
+            continue
+        while pending is not None and pending[0] == index:
+            _, start, stop = pending
+            if mode == "replace":
+                rows = _kept_rows(schedule, X_clean.shape[0], stop, X_clean.device)
+                X_kept, Y_kept = X_clean[rows], Y_clean[rows]
+            else:
+                X_kept, Y_kept = X_clean, Y_clean
+            X_fixed = torch.cat([X_kept, X_poison[:start]])
+            Y_fixed = torch.cat([Y_kept, Y_poison[:start]])
+            state = run_phase(X_fixed, Y_fixed, start, stop,
+                              f"poisoning points {start + 1}-{stop}")
+            pending = next(batches, None)
+        states.append(state)
+    inner.close()
+    outer.close()
+    return X_poison, states, torch.stack(losses), torch.stack(lambdas)

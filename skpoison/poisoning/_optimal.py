@@ -1,0 +1,254 @@
+"""OptimalPoisoner: the hyperparameter-aware optimal poisoning attack."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .._torch_utils import make_generator, to_numpy, to_tensor
+from ..estimators._base import BaseHypergradClassifier, _initial_lambda, _validate_bounds
+from ..estimators._setup import build_setup, encode_targets
+from ._attack import AttackConfig
+from ._base import _SEED_MAX, BasePoisoner
+from ._cumulative import run_cumulative_attack
+
+
+def _fixed_lambda(values, n_hyper, **tensor):
+    values = np.asarray(values, dtype=float)
+    values = np.full(n_hyper, float(values)) if values.ndim == 0 else values
+    if values.shape != (n_hyper,):
+        raise ValueError(f"fixed_lambda has shape {values.shape}; the estimator has "
+                         f"{n_hyper} hyperparameters: give a scalar or one value each.")
+    if np.isnan(values).any() or np.isposinf(values).any():
+        raise ValueError("fixed_lambda must not be NaN or +inf (-inf: no regularization).")
+    return torch.as_tensor(values, **tensor)
+
+
+def _box(feature_range, n_features):
+    if len(feature_range) != 2:
+        raise ValueError(f"feature_range={feature_range!r} must be a pair (low, high).")
+    low, high = (np.broadcast_to(np.asarray(b, dtype=float), (n_features,))
+                 for b in feature_range)
+    if np.isnan(low).any() or np.isnan(high).any() or not (low < high).all():
+        raise ValueError(f"feature_range={feature_range!r} must have low < high for "
+                         "every feature.")
+    return low, high
+
+
+class OptimalPoisoner(BasePoisoner):
+    """Optimal poisoning against a model whose regularization is learned (Alg. 2).
+
+    The attack of Carnerero-Cano et al. (2023): batches of poisoning points
+    start as clones of trusted validation points with flipped labels and
+    replace randomly chosen training points (or are appended). For
+    ``outer_steps`` the attacker moves their features by projected
+    hypergradient *ascent* on the validation loss, ``X_p <- clip(X_p +
+    poison_lr * g_X / ||g_X||, feature_range)``, while the defender re-learns λ
+    by projected hypergradient *descent*, ``λ <- clip(λ - lambda_lr * d,
+    lambda_bounds)`` (``hyperparams="learn"``, the minimax of Eq. 3), or λ stays
+    fixed (``"fixed"``, the classic attack). Batches are cumulative: once a
+    batch is optimized it is frozen, λ is re-initialized and the next batch
+    starts, until each ratio in ``ratios`` is reached.
+
+    The victim ``estimator`` (an unfitted :class:`~skpoison.HypergradRegularizedLR`
+    or :class:`~skpoison.HypergradMLP`) defines the model, the penalty and
+    λ grouping, the inner solver (``inner_steps``, ``inner_lr``; ``"auto"`` is
+    computed once from the clean training set and the estimator's
+    ``lambda_bounds``, as the estimator itself would), the hypergradient
+    method, ``lambda_bounds`` and ``lambda_init``.
+
+    Parameters
+    ----------
+    estimator : HypergradRegularizedLR or HypergradMLP
+        The victim (not fitted; cloned).
+    ratios : array-like of float, default=(0.04, 0.08, 0.12, 0.16, 0.2)
+        Poisoning ratios in ``[0, 1)``; ratio ``r`` means ``round(r * n_train)``
+        poisoning points. A ratio with no point (0) reports λ learned on the
+        clean data (``"learn"``: λ-only outer steps) or the fixed λ.
+    batch_size : int, default=20
+        Poisoning points optimized together. The points between two ratios
+        are split into equal batches of at most ``batch_size``.
+    hyperparams : {"learn", "fixed"}, default="learn"
+    fixed_lambda : float, array-like of shape (n_lambdas,) or None, default=None
+        λ of the ``"fixed"`` attack (``-np.inf``: no regularization; None: the
+        estimator's ``lambda_init``). Not projected on ``lambda_bounds``.
+    mode : {"replace", "inject"}, default="replace"
+        Poisoning points replace random clean training points (the paper) or
+        are appended to the training set.
+    feature_range : (low, high), default=(0.0, 1.0)
+        The feasible box; floats or arrays of shape (n_features,). The data
+        must lie inside it.
+    outer_steps : int, default=20
+        Hypergradient steps per batch.
+    poison_lr : float, default=0.5
+        Euclidean length of a poisoning point's step before projection
+        (``normalize="point"``), or of the whole batch's step (``"batch"``).
+    lambda_lr : float, default=0.25
+        Step size of the descent on λ (with ``lambda_step="normalized"``, the
+        amount every λ moves per step).
+    normalize : {"point", "batch"}, default="point"
+        ``g_X / ||g_X||`` with the norm of each poisoning point's own gradient
+        row (every point moves ``poison_lr``) or of the whole batch's gradient
+        (the paper's "normalized with respect to their norm"; points with
+        small gradients then barely move).
+    lambda_step : {"normalized", "gradient"}, default="normalized"
+        ``d = sign(g_λ)``, each λ's hypergradient divided by its absolute
+        value (the paper's normalization), or ``d = g_λ``.
+    label_strategy : {"random", "next"}, default="random"
+        Multiclass label flipping: a uniformly drawn other class, or the next
+        class. Binary problems always take the other class.
+    reinit_each_step : bool, default=False
+        Draw fresh initial weights for every outer step (networks: the
+        paper's ensemble over initializations); no effect on linear models.
+    reuse_validation : bool, default=False
+        When the attack needs more points than the validation set holds,
+        clone its points again (never twice in one batch) instead of failing.
+    random_state : int, RandomState instance or None, default=None
+        Draws the cloned points, replaced rows, flipped labels and re-drawn
+        initializations; also seeds the victim's initial weights when the
+        estimator's own ``random_state`` is None.
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+        Overrides the estimator's.
+    dtype : {"float64", "float32"}, default="float64"
+        Overrides the estimator's.
+    verbose : int, default=0
+        Progress bars over batches and outer steps.
+
+    Attributes
+    ----------
+    results_ : list of PoisoningResult
+        One per ratio, ascending. ``val_loss_path`` / ``lambda_path`` list
+        every evaluation of the attack up to that ratio: for each batch (and
+        the clean λ-only phase) its ``outer_steps`` hypergradient evaluations
+        (at the state *before* each update) followed by the evaluation of its
+        final state (the fixed-λ clean phase has only the latter).
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    inner_lr_ : float
+        The inner step size used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from skpoison import HypergradRegularizedLR, OptimalPoisoner
+    >>> X, y = load_digits(n_class=2, return_X_y=True)
+    >>> X = X / 16
+    >>> attack = OptimalPoisoner(HypergradRegularizedLR(inner_steps=30), ratios=(0, 0.05),
+    ...                          outer_steps=5, random_state=0)
+    >>> X_p, y_p = attack.fit_resample(X[:200], y[:200], X_val=X[200:250], y_val=y[200:250])
+    >>> X_p.shape, int(attack.results_[-1].poison_mask.sum())
+    ((200, 64), 10)
+    >>> bool((X_p >= 0).all() and (X_p <= 1).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BasePoisoner._parameter_constraints,
+        "estimator": [BaseHypergradClassifier],
+        "hyperparams": [StrOptions({"learn", "fixed"})],
+        "fixed_lambda": [Real, "array-like", None],
+        "feature_range": [tuple, list],
+        "outer_steps": [Interval(Integral, 0, None, closed="left")],
+        "poison_lr": [Interval(Real, 0, None, closed="neither")],
+        "lambda_lr": [Interval(Real, 0, None, closed="neither")],
+        "normalize": [StrOptions({"point", "batch"})],
+        "lambda_step": [StrOptions({"normalized", "gradient"})],
+        "reinit_each_step": ["boolean"],
+        "device": [str, torch.device],
+        "dtype": [StrOptions({"float64", "float32"})],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, estimator, *, ratios=(0.04, 0.08, 0.12, 0.16, 0.2), batch_size=20,
+                 hyperparams="learn", fixed_lambda=None, mode="replace",
+                 feature_range=(0.0, 1.0), outer_steps=20, poison_lr=0.5, lambda_lr=0.25,
+                 normalize="point", lambda_step="normalized", label_strategy="random",
+                 reinit_each_step=False, reuse_validation=False, random_state=None,
+                 device="cpu", dtype="float64", verbose=0):
+        self.estimator = estimator
+        self.ratios = ratios
+        self.batch_size = batch_size
+        self.hyperparams = hyperparams
+        self.fixed_lambda = fixed_lambda
+        self.mode = mode
+        self.feature_range = feature_range
+        self.outer_steps = outer_steps
+        self.poison_lr = poison_lr
+        self.lambda_lr = lambda_lr
+        self.normalize = normalize
+        self.lambda_step = lambda_step
+        self.label_strategy = label_strategy
+        self.reinit_each_step = reinit_each_step
+        self.reuse_validation = reuse_validation
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def _check_box(self, X, X_val):
+        low, high = _box(self.feature_range, X.shape[1])
+        for name, data in (("X", X), ("X_val", X_val)):
+            outside = int(np.sum((data < low) | (data > high)))
+            if outside:
+                raise ValueError(
+                    f"{outside} values of {name} lie outside feature_range="
+                    f"{self.feature_range!r}: the box must contain the data (scale the "
+                    "data or widen feature_range)."
+                )
+        self._box = (low, high)
+
+    def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):
+        ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
+        estimator = clone(self.estimator).set_params(device=self.device, dtype=self.dtype)
+        estimator._validate_params()
+        if estimator.random_state is None:  # reproducible initial weights
+            estimator.set_params(random_state=int(rng.randint(_SEED_MAX)))
+        lambda_low, lambda_high = _validate_bounds(estimator.lambda_bounds)
+        n_classes = self.classes_.size
+        setup = build_setup(estimator, X, n_classes)
+        tensor = dict(device=setup.device, dtype=setup.dtype)
+        n_hyper = setup.problem.n_hyper
+        learn = self.hyperparams == "learn"
+        if learn or self.fixed_lambda is None:
+            lambda0 = _initial_lambda(estimator.lambda_init, n_hyper, lambda_low,
+                                      lambda_high, **tensor)
+        else:
+            lambda0 = _fixed_lambda(self.fixed_lambda, n_hyper, **tensor)
+        draw_w0 = None
+        if self.reinit_each_step:
+            generator = make_generator(int(rng.randint(_SEED_MAX)), setup.device)
+
+            def draw_w0():
+                return setup.problem.init_params(generator, **tensor)
+
+        low, high = self._box
+        config = AttackConfig(
+            setup.problem, setup.w0, setup.steps, setup.lr, estimator.hypergrad,
+            to_tensor(X_val, **tensor), encode_targets(y_val_enc, n_classes, **tensor),
+            to_tensor(low, **tensor), to_tensor(high, **tensor), lambda_low, lambda_high,
+            self.outer_steps, self.poison_lr, self.lambda_lr, self.normalize,
+            self.lambda_step, draw_w0,
+        )
+        poison, states, losses, lambdas = run_cumulative_attack(
+            config, schedule, to_tensor(X, **tensor),
+            encode_targets(y_enc, n_classes, **tensor),
+            to_tensor(X_val[schedule.val_index], **tensor),
+            encode_targets(schedule.labels, n_classes, **tensor),
+            lambda0, learn=learn, mode=self.mode, verbose=self.verbose,
+        )
+        # One transfer to the host, after the attack.
+        poison = np.clip(to_numpy(poison).astype(X.dtype), low.astype(X.dtype),
+                         high.astype(X.dtype))
+        losses, lambdas = to_numpy(losses), to_numpy(lambdas)
+        self.inner_lr_ = setup.lr
+        return [
+            self._make_result(i, ratio, schedule, X, y, poison, to_numpy(state.log_lambda),
+                              float(state.val_loss), losses[:state.path_length],
+                              lambdas[:state.path_length])
+            for i, (ratio, state) in enumerate(zip(ratios, states))
+        ]

@@ -1,0 +1,114 @@
+"""Bad input gives clear errors."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skpoison import HypergradRegularizedLR, LabelFlipPoisoner, OptimalPoisoner
+
+
+def optimal(**params):
+    return OptimalPoisoner(**{"estimator": HypergradRegularizedLR(inner_steps=5),
+                              "ratios": (0.1,), "batch_size": 5, "outer_steps": 1,
+                              "random_state": 0, **params})
+
+
+@pytest.fixture
+def data(binary_small):
+    return [a.copy() for a in binary_small[:4]]
+
+
+def run(poisoner, X, y, X_val, y_val):
+    return poisoner.fit_resample(X, y, X_val=X_val, y_val=y_val)
+
+
+@pytest.mark.parametrize("make", [optimal, LabelFlipPoisoner])
+def test_validation_set_required(data, make):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match="trusted validation set"):
+        make().fit(X, y)
+    with pytest.raises(ValueError, match="trusted validation set"):
+        make().fit_resample(X, y, X_val=X)
+
+
+def test_validation_classes_absent_from_training(data):
+    X, y, X_val, y_val = data
+    y_val[0] = 5
+    with pytest.raises(ValueError, match=r"absent from the training set: \[5\]"):
+        run(optimal(), X, y, X_val, y_val)
+
+
+@pytest.mark.parametrize("ratios", [(1.0,), (0.1, -0.1), (np.nan,), ()])
+def test_ratio_outside_unit_interval(data, ratios):
+    with pytest.raises(ValueError, match=r"ratios"):
+        run(optimal(ratios=ratios), *data)
+
+
+def test_budgets(data):
+    X, y, X_val, y_val = data  # 60 training and 30 validation points
+    with pytest.raises(ValueError, match="batch_size=31 is larger than the validation"):
+        run(optimal(batch_size=31), *data)
+    with pytest.raises(ValueError, match="needs 36 poisoning points.*reuse_validation"):
+        run(optimal(ratios=(0.6,)), *data)
+    with pytest.raises(ValueError, match="leaves no clean point"):
+        run(LabelFlipPoisoner(ratios=(0.995,), reuse_validation=True), *data)
+    X_p, _ = run(LabelFlipPoisoner(ratios=(0.6,), reuse_validation=True), *data)
+    assert X_p.shape == X.shape
+
+
+def test_feature_box(data):
+    X, y, X_val, y_val = data
+    with pytest.raises(ValueError, match="values of X lie outside feature_range"):
+        run(optimal(), X * 2, y, X_val, y_val)
+    with pytest.raises(ValueError, match="values of X_val lie outside feature_range"):
+        run(optimal(), X, y, X_val - 0.5, y_val)
+    with pytest.raises(ValueError, match="low < high"):
+        run(optimal(feature_range=(1.0, 0.0)), *data)
+    with pytest.raises(ValueError, match="pair"):
+        run(optimal(feature_range=(0.0, 0.5, 1.0)), *data)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_data(data, bad):
+    X, y, X_val, y_val = data
+    X[3, 3] = bad
+    with pytest.raises(ValueError, match="X"):
+        run(optimal(), X, y, X_val, y_val)
+    X_val[0, 0] = bad
+    with pytest.raises(ValueError, match="X"):
+        run(optimal(), data[0], y, X_val, y_val)
+
+
+def test_shapes_and_classes(data):
+    X, y, X_val, y_val = data
+    with pytest.raises(ValueError, match="features"):
+        run(optimal(), X, y, X_val[:, :10], y_val)
+    with pytest.raises(ValueError, match="one label per row"):
+        run(optimal(), X, y, X_val, y_val[:-1])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        run(optimal(), X, np.zeros_like(y), X_val, np.zeros_like(y_val))
+
+
+def test_fixed_lambda(data):
+    with pytest.raises(ValueError, match="fixed_lambda has shape"):
+        run(optimal(hyperparams="fixed", fixed_lambda=[0.0, 1.0]), *data)
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        run(optimal(hyperparams="fixed", fixed_lambda=np.inf), *data)
+
+
+@pytest.mark.parametrize("params", [
+    dict(hyperparams="both"), dict(mode="append"), dict(batch_size=0),
+    dict(poison_lr=0.0), dict(outer_steps=-1), dict(normalize="none"),
+    dict(estimator=LogisticRegression()), dict(label_strategy="worst"),
+])
+def test_parameter_validation(data, params):
+    with pytest.raises(InvalidParameterError):
+        run(optimal(**params), *data)
+
+
+def test_estimator_parameters_are_validated(data):
+    bad = OptimalPoisoner(HypergradRegularizedLR(inner_steps=0), ratios=(0.1,),
+                          batch_size=5)
+    with pytest.raises(InvalidParameterError, match="inner_steps"):
+        run(bad, *data)

@@ -1,0 +1,56 @@
+"""imbalanced-learn citizenship: sampler protocol, Pipeline, metadata routing."""
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.base import clone
+
+from skpoison import HypergradRegularizedLR, LabelFlipPoisoner, OptimalPoisoner
+
+imblearn = pytest.importorskip("imblearn")
+from imblearn.base import is_sampler  # noqa: E402
+from imblearn.pipeline import Pipeline  # noqa: E402
+
+
+def poisoner():
+    return OptimalPoisoner(HypergradRegularizedLR(inner_steps=20), ratios=(0.1,),
+                           batch_size=6, outer_steps=2, random_state=0)
+
+
+def test_is_a_sampler():
+    for sampler in (poisoner(), LabelFlipPoisoner()):
+        assert is_sampler(sampler)
+        assert not hasattr(sampler, "transform")  # else Pipeline treats it as a transformer
+        clone(sampler)
+    assert poisoner().get_metadata_routing().fit_resample.requests == {
+        "X_val": True, "y_val": True}
+
+
+@pytest.mark.parametrize("explicit_request", [True, False])
+def test_pipeline_with_metadata_routing(binary_small, explicit_request):
+    X, y, X_val, y_val, X_test, _ = binary_small
+    with sklearn.config_context(enable_metadata_routing=True):
+        # the victim learns λ on the same trusted set
+        victim = HypergradRegularizedLR(inner_steps=20, outer_steps=2).set_fit_request(
+            X_val=True, y_val=True)
+        step = poisoner()  # requests X_val / y_val by default
+        if explicit_request:
+            step = step.set_fit_resample_request(X_val=True, y_val=True)
+        pipe = Pipeline([("poison", step), ("clf", victim)])
+        pipe.fit(X, y, X_val=X_val, y_val=y_val)
+        assert pipe.predict(X_test).shape == (len(X_test),)  # no poisoning at predict
+    fitted = pipe.named_steps["poison"]
+    assert fitted.results_[-1].n_poison == 6
+    # the classifier was trained on the poisoned set
+    reference = HypergradRegularizedLR(inner_steps=20, outer_steps=2).fit(
+        fitted.results_[-1].X, fitted.results_[-1].y, X_val=X_val, y_val=y_val)
+    np.testing.assert_allclose(pipe.named_steps["clf"].coef_, reference.coef_)
+
+
+def test_pipeline_without_routing_says_how(binary_small):
+    X, y, X_val, y_val = binary_small[:4]
+    pipe = Pipeline([("poison", poisoner()),
+                     ("clf", HypergradRegularizedLR(inner_steps=20, outer_steps=1))])
+    # imbalanced-learn 0.14 does not forward step__param to fit_resample
+    with pytest.raises(ValueError, match="metadata"):
+        pipe.fit(X, y, poison__X_val=X_val, poison__y_val=y_val)

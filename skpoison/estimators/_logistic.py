@@ -48,10 +48,11 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     outer_lr : float, default=0.2
         Step size of the projected descent on λ (with Adam: about the largest
         change of λ per step).
-    outer_optimizer : {"adam", "gd"}, default="adam"
-        Adam steps or plain gradient steps on λ, both projected onto
-        ``lambda_bounds``. Adam is scale-free: the hypergradient with respect
-        to λ shrinks with ``exp(lambda)``, which stalls plain steps.
+    outer_optimizer : {"adam", "gd", "sign"}, default="adam"
+        Adam steps, plain gradient steps or sign steps (every λ moves by
+        ``outer_lr``) on λ, projected onto ``lambda_bounds``. Adam is
+        scale-free: the hypergradient with respect to λ shrinks with
+        ``exp(lambda)``, which stalls plain steps.
     final_steps : int or None, default=None
         Gradient-descent steps of the final fit (None: ``inner_steps``, the
         model for which λ was learned).

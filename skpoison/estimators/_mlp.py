@@ -36,7 +36,7 @@ class HypergradMLP(BaseHypergradClassifier):
         ``"auto"`` is not available for networks.
     outer_steps : int, default=20
     outer_lr : float, default=0.2
-    outer_optimizer : {"adam", "gd"}, default="adam"
+    outer_optimizer : {"adam", "gd", "sign"}, default="adam"
     final_steps : int or None, default=None
     validation_fraction : float, default=0.2
     device, dtype, random_state, verbose

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import torch
 
-OUTER_OPTIMIZERS = ("adam", "gd")
+OUTER_OPTIMIZERS = ("adam", "gd", "sign")
 
 
 class LambdaOptimizer:
-    """Projected gradient descent on λ, plain (``"gd"``) or with Adam steps.
+    """Projected descent on λ: Adam steps, plain gradient steps or sign steps.
 
     The hypergradient with respect to ``log_lambda`` scales with
     ``exp(lambda)``, so plain steps crawl at small λ and jump at large λ; Adam's
     per-coordinate normalization makes ``lr`` a step length in log space
-    (at most about ``lr`` per step), whatever the scale. Every step is
-    projected onto ``[low, high]``.
+    (at most about ``lr`` per step), whatever the scale. ``"sign"`` moves every
+    λ by exactly ``lr`` against the sign of its hypergradient (the gradient
+    "normalized with respect to its value"). Every step is projected onto
+    ``[low, high]``.
 
     Parameters
     ----------
-    kind : {"adam", "gd"}
+    kind : {"adam", "gd", "sign"}
     lr : float
     bounds : tuple of float
         ``(low, high)``; ``low`` may be ``-inf``.
@@ -56,6 +58,8 @@ class LambdaOptimizer:
         grad = torch.nan_to_num(grad, nan=0.0)
         if self.kind == "gd":
             update = self.lr * grad
+        elif self.kind == "sign":
+            update = self.lr * torch.sign(grad)
         else:
             self._t += 1
             if self._m is None:

@@ -11,6 +11,7 @@ from typing import Callable, NamedTuple, Optional
 
 import torch
 
+from ..estimators._outer import LambdaOptimizer
 from ..hypergrad import compute_hypergradient, train
 
 
@@ -58,11 +59,6 @@ def ascent_direction(grad, normalize):
     return grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)
 
 
-def lambda_direction(grad, lambda_step):
-    """Descent direction for λ: ``sign(g)`` (``"normalized"``) or ``g`` (``"gradient"``)."""
-    return torch.sign(grad) if lambda_step == "normalized" else grad
-
-
 def evaluate(config, X, Y, log_lambda):
     """Validation loss of the model trained on ``(X, Y)`` with ``log_lambda``."""
     w = train(config.problem, config.w0, log_lambda, X, Y, steps=config.steps, lr=config.lr)
@@ -103,6 +99,9 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
     n_poison = X_poison.shape[0]
     Y = torch.cat([Y_fixed, Y_poison])
     losses, lambdas = [], []
+    # A fresh optimizer per batch: λ and its step statistics start anew.
+    defender = LambdaOptimizer(config.lambda_step, config.lambda_lr,
+                               (config.lambda_low, config.lambda_high))
     for _ in range(config.outer_steps):
         w0 = config.w0 if config.draw_w0 is None else config.draw_w0()
         result = compute_hypergradient(
@@ -117,9 +116,7 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
             X_poison = torch.clamp(X_poison + config.poison_lr * step,
                                    config.box_low, config.box_high)
         if learn:
-            step = lambda_direction(result.grad_log_lambda, config.lambda_step)
-            log_lambda = torch.clamp(log_lambda - config.lambda_lr * step,
-                                     config.lambda_low, config.lambda_high)
+            log_lambda = defender.step(log_lambda, result.grad_log_lambda)
         if progress is not None:
             progress()
     losses.append(evaluate(config, torch.cat([X_fixed, X_poison]), Y, log_lambda))

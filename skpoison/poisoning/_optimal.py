@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch_utils import make_generator, to_numpy, to_tensor
 from ..estimators._base import BaseHypergradClassifier, _initial_lambda, _validate_bounds
+from ..estimators._outer import OUTER_OPTIMIZERS
 from ..estimators._setup import build_setup, encode_targets
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
@@ -48,8 +49,10 @@ class OptimalPoisoner(BasePoisoner):
     ``outer_steps`` the attacker moves their features by projected
     hypergradient *ascent* on the validation loss, ``X_p <- clip(X_p +
     poison_lr * g_X / ||g_X||, feature_range)``, while the defender re-learns λ
-    by projected hypergradient *descent*, ``λ <- clip(λ - lambda_lr * d,
-    lambda_bounds)`` (``hyperparams="learn"``, the minimax of Eq. 3), or λ stays
+    by projected hypergradient *descent*, exactly as the estimator's ``fit``
+    learns it (its ``outer_optimizer`` and ``outer_lr`` unless ``lambda_step``
+    / ``lambda_lr`` say otherwise; ``hyperparams="learn"``, the minimax of
+    Eq. 3), or λ stays
     fixed (``"fixed"``, the classic attack). Batches are cumulative: once a
     batch is optimized it is frozen, λ is re-initialized and the next batch
     starts, until each ratio in ``ratios`` is reached.
@@ -87,17 +90,17 @@ class OptimalPoisoner(BasePoisoner):
     poison_lr : float, default=0.5
         Euclidean length of a poisoning point's step before projection
         (``normalize="point"``), or of the whole batch's step (``"batch"``).
-    lambda_lr : float, default=0.25
-        Step size of the descent on λ (with ``lambda_step="normalized"``, the
-        amount every λ moves per step).
+    lambda_lr : float or None, default=None
+        Step size of the descent on λ; None: the estimator's ``outer_lr``.
     normalize : {"point", "batch"}, default="point"
         ``g_X / ||g_X||`` with the norm of each poisoning point's own gradient
         row (every point moves ``poison_lr``) or of the whole batch's gradient
         (the paper's "normalized with respect to their norm"; points with
         small gradients then barely move).
-    lambda_step : {"normalized", "gradient"}, default="normalized"
-        ``d = sign(g_λ)``, each λ's hypergradient divided by its absolute
-        value (the paper's normalization), or ``d = g_λ``.
+    lambda_step : {"adam", "gd", "sign"} or None, default=None
+        How the defender steps on λ (see ``outer_optimizer`` of the
+        estimators); None: the estimator's ``outer_optimizer``, so the
+        attacker models the defender's own learning rule.
     label_strategy : {"random", "next"}, default="random"
         Multiclass label flipping: a uniformly drawn other class, or the next
         class. Binary problems always take the other class.
@@ -155,9 +158,9 @@ class OptimalPoisoner(BasePoisoner):
         "feature_range": [tuple, list],
         "outer_steps": [Interval(Integral, 0, None, closed="left")],
         "poison_lr": [Interval(Real, 0, None, closed="neither")],
-        "lambda_lr": [Interval(Real, 0, None, closed="neither")],
+        "lambda_lr": [Interval(Real, 0, None, closed="neither"), None],
         "normalize": [StrOptions({"point", "batch"})],
-        "lambda_step": [StrOptions({"normalized", "gradient"})],
+        "lambda_step": [StrOptions(set(OUTER_OPTIMIZERS)), None],
         "reinit_each_step": ["boolean"],
         "device": [str, torch.device],
         "dtype": [StrOptions({"float64", "float32"})],
@@ -166,8 +169,8 @@ class OptimalPoisoner(BasePoisoner):
 
     def __init__(self, estimator, *, ratios=(0.04, 0.08, 0.12, 0.16, 0.2), batch_size=20,
                  hyperparams="learn", fixed_lambda=None, mode="replace",
-                 feature_range=(0.0, 1.0), outer_steps=20, poison_lr=0.5, lambda_lr=0.25,
-                 normalize="point", lambda_step="normalized", label_strategy="random",
+                 feature_range=(0.0, 1.0), outer_steps=20, poison_lr=0.5, lambda_lr=None,
+                 normalize="point", lambda_step=None, label_strategy="random",
                  reinit_each_step=False, reuse_validation=False, random_state=None,
                  device="cpu", dtype="float64", verbose=0):
         self.estimator = estimator
@@ -231,8 +234,11 @@ class OptimalPoisoner(BasePoisoner):
             setup.problem, setup.w0, setup.steps, setup.lr, estimator.hypergrad,
             to_tensor(X_val, **tensor), encode_targets(y_val_enc, n_classes, **tensor),
             to_tensor(low, **tensor), to_tensor(high, **tensor), lambda_low, lambda_high,
-            self.outer_steps, self.poison_lr, self.lambda_lr, self.normalize,
-            self.lambda_step, draw_w0,
+            self.outer_steps, self.poison_lr,
+            estimator.outer_lr if self.lambda_lr is None else self.lambda_lr,
+            self.normalize,
+            estimator.outer_optimizer if self.lambda_step is None else self.lambda_step,
+            draw_w0,
         )
         poison, states, losses, lambdas = run_cumulative_attack(
             config, schedule, to_tensor(X, **tensor),

@@ -65,8 +65,10 @@ for name, model in models.items():
     print(f"{name:<34} {model.score(X_test, y_test):>13.4f} {elapsed:>13.2f}")
 
 hyper = models["HypergradRegularizedLR"][-1]
-n_fit = int(round(0.8 * len(X_train)))
-print(f"learned lambda = {hyper.lambda_[0]:.2f}  (equivalent C = {1 / (hyper.alpha_[0] * n_fit):.3g})")
+# The final model is trained on all of X_train with alpha = exp(lambda), i.e.
+# LogisticRegression's C = 1 / (alpha * n_train).
+equivalent_C = 1 / (hyper.alpha_[0] * len(X_train))
+print(f"learned lambda = {hyper.lambda_[0]:.2f}  (equivalent C = {equivalent_C:.3g})")
 
 per_pixel = make_pipeline(
     StandardScaler(),

@@ -105,7 +105,8 @@ def to_tensor(array, *, device, dtype=None):
     """
     if isinstance(array, torch.Tensor):
         return array.detach().to(device=device, dtype=dtype, copy=True)
-    return torch.tensor(np.asarray(array), device=device, dtype=dtype)
+    # ascontiguousarray: torch refuses numpy views with negative strides.
+    return torch.tensor(np.ascontiguousarray(array), device=device, dtype=dtype)
 
 
 def to_numpy(tensor):

@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -80,8 +81,9 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         """The engine's inner problem for this estimator's settings."""
 
     @abstractmethod
-    def _auto_inner_lr(self, X, n_outputs):
-        """Step size for ``inner_lr="auto"`` from the training features."""
+    def _auto_inner_lr(self, X, n_outputs, max_alpha):
+        """Step size for ``inner_lr="auto"`` from the training features, stable
+        for penalties up to ``max_alpha``."""
 
     @abstractmethod
     def _store_params(self, problem, w):
@@ -196,15 +198,15 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         """Class probabilities, shape ``(n_samples, n_classes)``."""
         scores = self.decision_function(X)
         if scores.ndim == 1:
-            positive = 1.0 / (1.0 + np.exp(-scores))
-            return np.column_stack([1.0 - positive, positive])
-        scores = scores - scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+            return np.column_stack([expit(-scores), expit(scores)])
+        return softmax(scores, axis=1)
 
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X))
+        """Logarithm of :meth:`predict_proba`, computed stably."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return np.column_stack([log_expit(-scores), log_expit(scores)])
+        return log_softmax(scores, axis=1)
 
     def predict(self, X):
         """Predicted class labels."""

@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length
+from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from .._torch_utils import to_numpy, to_tensor
 from ..hypergrad import METHODS, compute_hypergradient
+from ._base import _validate_bounds
 from ._setup import build_setup, encode_targets
 
 
@@ -61,7 +62,8 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     X_val, y_val : array-like
         Trusted validation set.
     log_lambda : float or array-like of shape (n_lambdas,), default=None
-        Where to evaluate; None uses ``estimator.lambda_init``.
+        Where to evaluate (not limited to ``lambda_bounds``); None uses
+        ``estimator.lambda_init`` projected on the bounds.
     X_poison, y_poison : array-like, default=None
         Poisoning points appended to the training set.
     method : {"rmd", "fmd", "cg", "exact"}, default=None
@@ -82,11 +84,15 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     >>> res.grad_log_lambda.shape, res.grad_X_poison.shape
     ((1,), (2, 64))
     """
+    estimator._validate_params()
+    low, high = _validate_bounds(estimator.lambda_bounds)
     method = estimator.hypergrad if method is None else method
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
     X_train = check_array(X_train, dtype=[np.float64, np.float32])
     X_val = check_array(X_val, dtype=[np.float64, np.float32])
+    y_train = column_or_1d(y_train)
+    y_val = column_or_1d(y_val)
     check_consistent_length(X_train, y_train)
     check_consistent_length(X_val, y_val)
     check_classification_targets(y_train)
@@ -102,6 +108,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     X_all, y_all = X_train, y_train_enc
     if X_poison is not None:
         X_poison = check_array(X_poison, dtype=[np.float64, np.float32])
+        y_poison = column_or_1d(y_poison)
         check_consistent_length(X_poison, y_poison)
         if X_poison.shape[1] != X_train.shape[1]:
             raise ValueError(f"X_poison has {X_poison.shape[1]} features; X_train has "
@@ -110,11 +117,15 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         X_all = np.vstack([X_train, X_poison])
         y_all = np.concatenate([y_train_enc, _labels(y_poison, "y_poison", classes)])
 
-    setup = build_setup(estimator, X_train, classes.size)
-    tensor = dict(device=setup.device, dtype=setup.dtype)
     if log_lambda is None:
-        log_lambda = estimator.lambda_init
-    values = np.asarray(log_lambda, dtype=float)
+        values = np.clip(np.asarray(estimator.lambda_init, dtype=float), low, high)
+    else:
+        values = np.asarray(log_lambda, dtype=float)
+    if np.isnan(values).any() or np.isposinf(values).any():
+        raise ValueError("log_lambda must not be NaN or +inf (-inf: no regularization).")
+    # inner_lr="auto" must be stable for the λ evaluated, inside the bounds or not.
+    setup = build_setup(estimator, X_train, classes.size, max_log_lambda=float(np.max(values)))
+    tensor = dict(device=setup.device, dtype=setup.dtype)
     values = np.full(setup.problem.n_hyper, float(values)) if values.ndim == 0 else values
     if values.shape != (setup.problem.n_hyper,):
         raise ValueError(f"log_lambda has shape {values.shape}; the estimator has "

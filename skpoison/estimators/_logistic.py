@@ -29,8 +29,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         One λ for all weights, or one λ per input feature (which a grid search
         cannot explore).
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
-        Initial log-strength ``lambda`` (``alpha = exp(lambda)``); ``-inf`` means
-        no regularization. With ``outer_steps=0`` the model is simply trained
+        Initial log-strength ``lambda`` (``alpha = exp(lambda)``), projected on
+        ``lambda_bounds``; ``-inf`` with ``lambda_bounds[0] = -inf`` means no
+        regularization. With ``outer_steps=0`` the model is simply trained
         with this λ.
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
         The feasible box Λ for ``lambda`` (``low`` may be ``-inf``).
@@ -42,7 +43,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         Gradient-descent steps T of the inner problem.
     inner_lr : float or "auto", default="auto"
         Inner step size. ``"auto"`` uses ``1 / L`` with ``L`` the smoothness
-        constant of the loss on the training data plus ``exp(max(lambda_bounds))``.
+        constant of the loss on the training data plus ``exp(max(lambda_bounds))``
+        (so a large upper bound means small steps: keep it near the largest λ
+        you need).
     outer_steps : int, default=30
         Hypergradient steps on λ.
     outer_lr : float, default=0.2
@@ -127,13 +130,13 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     def _make_problem(self, n_features, n_outputs, device):
         return LinearProblem(n_features, n_outputs, self.penalty, self.lambda_mode, device)
 
-    def _auto_inner_lr(self, X, n_outputs):
+    def _auto_inner_lr(self, X, n_outputs, max_alpha):
         # Hessian of the mean logistic loss <= ||[X 1]||_2^2 / (4 n) (binary),
         # <= ||[X 1]||_2^2 / (2 n) (softmax); plus the largest allowed alpha.
         augmented = torch.cat([X, X.new_ones((X.shape[0], 1))], dim=1)
         spectral = float(torch.linalg.matrix_norm(augmented, ord=2)) ** 2 / X.shape[0]
         smoothness = spectral / (4.0 if n_outputs == 1 else 2.0)
-        return 1.0 / (smoothness + float(np.exp(max(self.lambda_bounds))))
+        return 1.0 / (smoothness + max_alpha)
 
     def _store_params(self, problem, w):
         W, b = problem.unflatten(w)

@@ -104,7 +104,7 @@ class HypergradMLP(BaseHypergradClassifier):
         return MLPProblem(n_features, self._hidden_sizes(), n_outputs, self.penalty,
                           self.lambda_mode, device)
 
-    def _auto_inner_lr(self, X, n_outputs):
+    def _auto_inner_lr(self, X, n_outputs, max_alpha):
         raise ValueError("inner_lr='auto' is only available for linear models; "
                          "give HypergradMLP a positive inner_lr.")
 

@@ -54,8 +54,9 @@ class LambdaOptimizer:
 
     def step(self, log_lambda, grad):
         """Return ``clamp(log_lambda - step(grad), low, high)`` (no host sync)."""
-        # Coordinates at -inf (no regularization) have no gradient and stay put.
-        grad = torch.nan_to_num(grad, nan=0.0)
+        # Coordinates at -inf (no regularization) stay put whatever their
+        # gradient; a NaN anywhere else is a real failure and propagates.
+        grad = torch.where(torch.isneginf(log_lambda), torch.zeros_like(grad), grad)
         if self.kind == "gd":
             update = self.lr * grad
         elif self.kind == "sign":

@@ -35,7 +35,17 @@ def encode_targets(y_encoded, n_classes, *, device, dtype):
     return torch.nn.functional.one_hot(y_tensor, n_classes).to(dtype)
 
 
-def build_setup(estimator, X_train, n_classes):
+def initial_params(problem, random_state, *, device, dtype):
+    """``w_0`` drawn on the CPU in float64, then moved.
+
+    The same ``random_state`` thus gives the same initial network on every
+    device and in every dtype (CUDA generators draw other streams).
+    """
+    generator = make_generator(random_state, "cpu")
+    return problem.init_params(generator).to(device=device, dtype=dtype)
+
+
+def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
     """Build the :class:`EngineSetup` for ``estimator`` on a training matrix.
 
     Parameters
@@ -45,14 +55,21 @@ def build_setup(estimator, X_train, n_classes):
     X_train : ndarray of shape (n_samples, n_features)
         The clean training features; ``inner_lr="auto"`` is derived from them.
     n_classes : int
+    max_log_lambda : float or None
+        The largest λ the inner problem will be solved with, when it may
+        exceed ``lambda_bounds`` (a fixed λ): ``inner_lr="auto"`` must stay
+        stable for it.
     """
     device = resolve_device(estimator.device)
     dtype = resolve_dtype(estimator.dtype)
     n_outputs = 1 if n_classes == 2 else n_classes
     problem = estimator._make_problem(X_train.shape[1], n_outputs, device)
-    generator = make_generator(estimator.random_state, device)
-    w0 = problem.init_params(generator, dtype=dtype, device=device)
+    w0 = initial_params(problem, estimator.random_state, device=device, dtype=dtype)
     lr = estimator.inner_lr
     if lr == "auto":
-        lr = estimator._auto_inner_lr(to_tensor(X_train, device=device, dtype=dtype), n_outputs)
+        max_alpha = float(np.exp(max(estimator.lambda_bounds)))
+        if max_log_lambda is not None:
+            max_alpha = max(max_alpha, float(np.exp(max_log_lambda)))
+        lr = estimator._auto_inner_lr(to_tensor(X_train, device=device, dtype=dtype),
+                                      n_outputs, max_alpha)
     return EngineSetup(problem, w0, int(estimator.inner_steps), float(lr), device, dtype)

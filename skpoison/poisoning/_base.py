@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._torch_utils import make_generator
 from ._compat import SamplerBase
 from ._result import PoisoningResult
-from ._schedule import draw_schedule
+from ._schedule import draw_schedule, split_batches
 
 _SEED_MAX = 2**31 - 1
 
@@ -139,9 +139,12 @@ class BasePoisoner(SamplerBase):
         ratios = check_ratios(self.ratios)
         targets = [int(round(r * n_train)) for r in ratios]
         total, n_val = targets[-1], y_val_enc.shape[0]
-        if self.batch_size > n_val:
-            raise ValueError(f"batch_size={self.batch_size} is larger than the validation "
-                             f"set ({n_val} points) the poisoning points are cloned from.")
+        largest_batch = max((stop - start for _, start, stop in
+                             split_batches(targets, self.batch_size)), default=0)
+        if largest_batch > n_val:
+            raise ValueError(f"Batches of {largest_batch} poisoning points are larger than "
+                             f"the validation set ({n_val} points) they are cloned from; "
+                             "lower batch_size.")
         if total > n_val and not self.reuse_validation:
             raise ValueError(
                 f"The largest ratio needs {total} poisoning points but the validation set "

@@ -32,8 +32,12 @@ def _fixed_lambda(values, n_hyper, **tensor):
 def _box(feature_range, n_features):
     if len(feature_range) != 2:
         raise ValueError(f"feature_range={feature_range!r} must be a pair (low, high).")
-    low, high = (np.broadcast_to(np.asarray(b, dtype=float), (n_features,))
-                 for b in feature_range)
+    bounds = [np.asarray(b, dtype=float) for b in feature_range]
+    if any(b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n_features) for b in bounds):
+        raise ValueError(f"feature_range bounds must be scalars or arrays of shape "
+                         f"({n_features},) (one per feature); got shapes "
+                         f"{[b.shape for b in bounds]}.")
+    low, high = (np.broadcast_to(b, (n_features,)) for b in bounds)
     if np.isnan(low).any() or np.isnan(high).any() or not (low < high).all():
         raise ValueError(f"feature_range={feature_range!r} must have low < high for "
                          "every feature.")
@@ -114,10 +118,10 @@ class OptimalPoisoner(BasePoisoner):
         Draws the cloned points, replaced rows, flipped labels and re-drawn
         initializations; also seeds the victim's initial weights when the
         estimator's own ``random_state`` is None.
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
-        Overrides the estimator's.
-    dtype : {"float64", "float32"}, default="float64"
-        Overrides the estimator's.
+    device : {"cpu", "cuda", "cuda:N", "auto"} or None, default=None
+        Where the attack runs; None: the estimator's ``device``.
+    dtype : {"float64", "float32"} or None, default=None
+        None: the estimator's ``dtype``.
     verbose : int, default=0
         Progress bars over batches and outer steps.
 
@@ -162,8 +166,8 @@ class OptimalPoisoner(BasePoisoner):
         "normalize": [StrOptions({"point", "batch"})],
         "lambda_step": [StrOptions(set(OUTER_OPTIMIZERS)), None],
         "reinit_each_step": ["boolean"],
-        "device": [str, torch.device],
-        "dtype": [StrOptions({"float64", "float32"})],
+        "device": [str, torch.device, None],
+        "dtype": [StrOptions({"float64", "float32"}), None],
         "verbose": ["verbose"],
     }
 
@@ -172,7 +176,7 @@ class OptimalPoisoner(BasePoisoner):
                  feature_range=(0.0, 1.0), outer_steps=20, poison_lr=0.5, lambda_lr=None,
                  normalize="point", lambda_step=None, label_strategy="random",
                  reinit_each_step=False, reuse_validation=False, random_state=None,
-                 device="cpu", dtype="float64", verbose=0):
+                 device=None, dtype=None, verbose=0):
         self.estimator = estimator
         self.ratios = ratios
         self.batch_size = batch_size
@@ -207,27 +211,34 @@ class OptimalPoisoner(BasePoisoner):
 
     def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):
         ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
-        estimator = clone(self.estimator).set_params(device=self.device, dtype=self.dtype)
+        estimator = clone(self.estimator)
+        overrides = {k: v for k, v in (("device", self.device), ("dtype", self.dtype))
+                     if v is not None}
+        estimator.set_params(**overrides)
         estimator._validate_params()
         if estimator.random_state is None:  # reproducible initial weights
             estimator.set_params(random_state=int(rng.randint(_SEED_MAX)))
         lambda_low, lambda_high = _validate_bounds(estimator.lambda_bounds)
         n_classes = self.classes_.size
-        setup = build_setup(estimator, X, n_classes)
+        learn = self.hyperparams == "learn"
+        fixed = None if learn or self.fixed_lambda is None else self.fixed_lambda
+        # A fixed λ may exceed lambda_bounds: inner_lr="auto" must stay stable for it.
+        max_fixed = None if fixed is None else float(np.max(fixed))
+        setup = build_setup(estimator, X, n_classes, max_log_lambda=max_fixed)
         tensor = dict(device=setup.device, dtype=setup.dtype)
         n_hyper = setup.problem.n_hyper
-        learn = self.hyperparams == "learn"
-        if learn or self.fixed_lambda is None:
+        if fixed is None:
             lambda0 = _initial_lambda(estimator.lambda_init, n_hyper, lambda_low,
                                       lambda_high, **tensor)
         else:
-            lambda0 = _fixed_lambda(self.fixed_lambda, n_hyper, **tensor)
+            lambda0 = _fixed_lambda(fixed, n_hyper, **tensor)
         draw_w0 = None
         if self.reinit_each_step:
-            generator = make_generator(int(rng.randint(_SEED_MAX)), setup.device)
+            # Drawn on the CPU in float64: the same stream on every device/dtype.
+            generator = make_generator(int(rng.randint(_SEED_MAX)), "cpu")
 
             def draw_w0():
-                return setup.problem.init_params(generator, **tensor)
+                return setup.problem.init_params(generator).to(**tensor)
 
         low, high = self._box
         config = AttackConfig(

@@ -47,8 +47,10 @@ def test_ratio_outside_unit_interval(data, ratios):
 
 def test_budgets(data):
     X, y, X_val, y_val = data  # 60 training and 30 validation points
-    with pytest.raises(ValueError, match="batch_size=31 is larger than the validation"):
-        run(optimal(batch_size=31), *data)
+    with pytest.raises(ValueError, match="Batches of 31 poisoning points are larger"):
+        run(optimal(batch_size=31, ratios=(0.52,), reuse_validation=True), *data)
+    # Only the batches the schedule really draws count, not the nominal batch_size.
+    run(LabelFlipPoisoner(batch_size=31, ratios=(0.05,)), *data)
     with pytest.raises(ValueError, match="needs 36 poisoning points.*reuse_validation"):
         run(optimal(ratios=(0.6,)), *data)
     with pytest.raises(ValueError, match="leaves no clean point"):

@@ -12,15 +12,18 @@ from ._linear_solve import dense_operator, solve_cg, solve_exact
 from ._naive import unrolled_autograd_hypergradient
 from ._problem import InnerProblem
 from ._result import (
+    HessianSolveWarning,
     HypergradResult,
     InnerDivergenceError,
     InnerNotConvergedWarning,
     check_finite,
 )
 from ._reverse import reverse_hypergradient
+from ._unroll import Unroll
 from ._unrolled import train
 
 __all__ = [
+    "HessianSolveWarning",
     "HypergradResult",
     "InnerDivergenceError",
     "InnerNotConvergedWarning",
@@ -34,6 +37,7 @@ __all__ = [
     "reverse_hypergradient",
     "solve_cg",
     "solve_exact",
+    "Unroll",
     "train",
     "unrolled_autograd_hypergradient",
 ]

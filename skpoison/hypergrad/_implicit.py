@@ -6,15 +6,15 @@ import warnings
 
 import torch
 
-from ._linear_solve import solve_cg, solve_exact
-from ._result import HypergradResult, InnerNotConvergedWarning
+from ._linear_solve import default_tol, solve_cg, solve_exact
+from ._result import HessianSolveWarning, HypergradResult, InnerNotConvergedWarning
 from ._unrolled import train
 
 SOLVERS = {"cg": solve_cg, "exact": solve_exact}
 
 
 def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
-                           steps, lr, solver="cg", tol=1e-10, maxiter=None,
+                           steps, lr, solver="cg", tol=None, maxiter=None,
                            stationarity_tol=1e-4):
     """Hypergradients from the implicit function theorem.
 
@@ -25,33 +25,65 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     :class:`InnerNotConvergedWarning` is issued when
     ``||grad L_tr(w_T)|| > stationarity_tol * max(1, ||grad L_tr(w_0)||)``.
 
+    With an L1 penalty the training loss is smooth only where no penalized
+    weight is zero; there its Hessian is the data Hessian alone and the
+    implicit hypergradient is exact (the sign pattern is locally constant).
+    Gradient descent, however, rarely settles at such a point: weights whose
+    optimum is 0 zigzag around it, the gradient norm then stays of the order
+    of ``exp(lambda)`` and the non-convergence warning says so. Use
+    ``method="rmd"`` for L1 unless the optimum is known to be dense.
+
+    Parameters
+    ----------
+    solver : {"cg", "exact"}
+    tol : float, default=None
+        Relative CG tolerance; None picks one reachable in the data's dtype.
+    maxiter : int, default=None
+        CG iteration cap (default ``10 * n_params``).
+    stationarity_tol : float
+        Relative threshold of the convergence check above.
+
     Returns
     -------
     HypergradResult
-        With ``solver_residual`` and ``solver_iterations`` filled in.
+        With ``solver_residual`` and ``solver_iterations`` filled in. A
+        :class:`HessianSolveWarning` is issued when the residual stays above
+        ``100 * tol * ||grad L_val||`` (singular or indefinite Hessian).
     """
     w = train(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
     with torch.no_grad():
         start_norm = torch.linalg.vector_norm(problem.train_grad(w0, log_lambda, X, Y))
         end_norm = torch.linalg.vector_norm(problem.train_grad(w, log_lambda, X, Y))
         if bool(end_norm > stationarity_tol * torch.clamp(start_norm, min=1.0)):
+            l1 = getattr(getattr(problem, "penalty", None), "kind", None) == "l1"
             warnings.warn(
                 f"The inner problem has not converged (||grad L_tr(w_T)|| = "
                 f"{float(end_norm):.2e} after {steps} steps): the implicit hypergradient "
                 "assumes an exact optimum and differs from the unrolled one. Increase "
-                "inner_steps or inner_lr, or use method='rmd'.",
+                "inner_steps or inner_lr, or use method='rmd'."
+                + (" With the L1 penalty, gradient descent keeps weights whose optimum "
+                   "is 0 zigzagging around it, so it may never pass this check; "
+                   "method='rmd' differentiates what was actually computed." if l1 else ""),
                 InnerNotConvergedWarning,
                 stacklevel=3,
             )
         val_loss, b = problem.loss_and_grad(w, X_val, Y_val)
-
-        def matvec(v):
-            return problem.hvp(w, log_lambda, X, Y, v)
-
+        matvec = problem.hessian_operator(w, log_lambda, X, Y)
         if solver == "cg":
             u, residual, n_iter = solve_cg(matvec, b, tol=tol, maxiter=maxiter)
         else:
             u, residual, n_iter = SOLVERS[solver](matvec, b)
+        tol = default_tol(b.dtype) if tol is None else tol
+        if not bool(residual <= 100 * tol * torch.linalg.vector_norm(b) + 1e-30):
+            warnings.warn(
+                f"The {solver} solve of H u = grad L_val stopped at a relative residual "
+                f"{float(residual / torch.linalg.vector_norm(b)):.1e}: the training "
+                "Hessian is singular or indefinite at w_T (an L1 penalty, a network, or "
+                "too weak a penalty), so the implicit hypergradient is unreliable. "
+                "Use method='rmd'.",
+                HessianSolveWarning,
+                stacklevel=3,
+            )
         _, mixed_lambda, mixed_poison = problem.reverse_step(
             w, None, log_lambda, X, Y, n_poison, u
         )

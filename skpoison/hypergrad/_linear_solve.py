@@ -6,7 +6,15 @@ import torch
 from torch.func import vmap
 
 
-def solve_cg(matvec, b, *, tol=1e-10, maxiter=None):
+DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def default_tol(dtype):
+    """Relative CG tolerance reachable in ``dtype`` (1e-10 float64, 1e-5 float32)."""
+    return DEFAULT_TOL.get(dtype, 1e-3)
+
+
+def solve_cg(matvec, b, *, tol=None, maxiter=None):
     """Conjugate gradient for a symmetric positive-definite operator.
 
     Parameters
@@ -14,15 +22,19 @@ def solve_cg(matvec, b, *, tol=1e-10, maxiter=None):
     matvec : callable
         ``v -> A v``.
     b : Tensor of shape (n,)
-    tol : float
-        Stop when ``||A x - b|| <= tol * ||b||``.
+    tol : float, default=None
+        Stop when the recursive residual ``||r_k|| <= tol * ||b||``. None picks
+        :func:`default_tol` of ``b.dtype``. CG also stops, short of the
+        tolerance, at a direction of non-positive curvature (a singular or
+        indefinite operator); the returned residual then shows it.
     maxiter : int, default=10 * n
 
     Returns
     -------
     x : Tensor
     residual : Tensor, 0-d
-        ``||A x - b||`` (the recursive residual).
+        The true residual ``||A x - b||``, recomputed with one more ``matvec``
+        (in finite precision the recursive one keeps shrinking below it).
     n_iter : int
 
     Examples
@@ -33,34 +45,63 @@ def solve_cg(matvec, b, *, tol=1e-10, maxiter=None):
     (True, 2)
     """
     maxiter = 10 * b.numel() if maxiter is None else maxiter
+    tol = default_tol(b.dtype) if tol is None else tol
     x = torch.zeros_like(b)
     r = b.clone()
     p = r.clone()
     rs = r @ r
     threshold = (tol * torch.linalg.vector_norm(b)) ** 2
+    # A Rayleigh quotient p'Ap / p'p at rounding level of the largest one seen
+    # means a (numerically) singular or an indefinite operator.
+    flat = 100 * torch.finfo(b.dtype).eps
+    largest = torch.zeros((), dtype=b.dtype, device=b.device)
     n_iter = 0
-    # One host synchronization per iteration (the stopping test); CG runs once
-    # per hypergradient, outside the training loops.
+    # Host synchronizations (the stopping and curvature tests) once per
+    # iteration; CG runs once per hypergradient, outside the training loops.
     while n_iter < maxiter and bool(rs > threshold):
         Ap = matvec(p)
-        step = rs / (p @ Ap)
+        curvature = p @ Ap
+        rayleigh = curvature / (p @ p)
+        largest = torch.maximum(largest, rayleigh)
+        if not bool(rayleigh > flat * largest):
+            break  # stop with what was reached; the residual shows it
+        step = rs / curvature
         x = x + step * p
         r = r - step * Ap
         rs_new = r @ r
         p = r + (rs_new / rs) * p
         rs = rs_new
         n_iter += 1
-    return x, torch.sqrt(rs), n_iter
+    return x, torch.linalg.vector_norm(matvec(x) - b), n_iter
 
 
 def dense_operator(matvec, n, *, dtype, device):
-    """The matrix of ``matvec`` (``n x n``), built with one batched call."""
+    """The matrix of ``matvec`` (``n x n``).
+
+    An operator that knows its matrix in closed form exposes it as a
+    ``matvec.matrix()`` attribute, which is used; otherwise the matrix is built
+    with one batched (``vmap``) call on the identity.
+
+    Examples
+    --------
+    >>> A = torch.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+    >>> dense_operator(lambda v: A @ v, 2, dtype=A.dtype, device="cpu")
+    tensor([[2., 1.],
+            [1., 3.]], dtype=torch.float64)
+    """
+    if hasattr(matvec, "matrix"):
+        return matvec.matrix()
     eye = torch.eye(n, dtype=dtype, device=device)
     return vmap(matvec)(eye).T
 
 
 def solve_exact(matvec, b, *, max_size=5000):
     """Dense solve of ``A x = b`` (small problems only).
+
+    A (numerically) singular ``A`` (for example the Hessian of a softmax
+    model, flat along the shift of its unpenalized intercepts) gets the
+    minimum-norm least-squares solution, which is what conjugate gradient
+    converges to from ``x = 0`` when ``b`` is orthogonal to the null space.
 
     Returns ``(x, residual, 0)``, like :func:`solve_cg`.
 
@@ -77,5 +118,10 @@ def solve_exact(matvec, b, *, max_size=5000):
             f"than max_size={max_size}; use method='cg' for a model this size."
         )
     A = dense_operator(matvec, b.numel(), dtype=b.dtype, device=b.device)
-    x = torch.linalg.solve(A, b)
-    return x, torch.linalg.vector_norm(A @ x - b), 0
+    x, info = torch.linalg.solve_ex(A, b)
+    residual = torch.linalg.vector_norm(A @ x - b)
+    loose = torch.finfo(b.dtype).eps ** 0.5 * torch.linalg.vector_norm(b)
+    if bool(info != 0) or not bool(residual <= loose):  # (numerically) singular
+        x = torch.linalg.pinv(A, hermitian=True) @ b
+        residual = torch.linalg.vector_norm(A @ x - b)
+    return x, residual, 0

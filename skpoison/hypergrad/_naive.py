@@ -32,6 +32,8 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
         )
     w = w.detach()
     check_finite(w, steps=steps, lr=lr)
+    if grad_lambda is None:  # steps == 0: w_T = w_0 does not depend on λ
+        grad_lambda = torch.zeros_like(log_lambda)
     if grad_poison is None:
         grad_poison = X.new_zeros((n_poison, X.shape[1]))
     return HypergradResult(val_loss.detach(), grad_lambda, grad_poison, w)

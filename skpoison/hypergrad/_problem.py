@@ -8,10 +8,12 @@ to those rows.
 
 Subclasses must provide :meth:`init_params`, :meth:`decision_scores`,
 :meth:`data_loss` and :meth:`penalty_value`; every derivative then follows from
-``torch.func``. Models with closed forms (the linear ones) override
-:meth:`forward_step`, :meth:`reverse_step`, :meth:`hvp` and
-:meth:`loss_and_grad` for speed; the generic versions remain the reference the
-tests compare them with.
+``torch.func``. Models with closed forms (the linear models, the MLP) override
+:meth:`train_grad`, :meth:`loss_and_grad`, :meth:`forward_step`,
+:meth:`reverse_step`, :meth:`hvp` and :meth:`hessian_operator` for speed, and
+return a specialised :class:`~skpoison.hypergrad.Unroll` from :meth:`unroll`
+(the loops over the ``T`` steps); the generic versions remain the reference
+the tests compare them with (call them as ``InnerProblem.hvp(problem, ...)``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ from abc import ABC, abstractmethod
 
 import torch
 from torch.func import grad, grad_and_value, jvp, vjp
+
+from ._unroll import Unroll
+
+
+def cross_entropy(scores, Y):
+    """Mean logistic (one column) or softmax cross-entropy of ``scores`` against ``Y``."""
+    if scores.shape[1] == 1:
+        return torch.mean(torch.nn.functional.softplus(scores) - Y * scores)
+    return -torch.mean(torch.sum(Y * torch.log_softmax(scores, dim=1), dim=1))
 
 
 class InnerProblem(ABC):
@@ -58,10 +69,7 @@ class InnerProblem(ABC):
         ``Y`` holds ``{0, 1}`` in one column for binary problems and one-hot rows
         otherwise.
         """
-        scores = self.decision_scores(w, X)
-        if self.n_outputs == 1:
-            return torch.mean(torch.nn.functional.softplus(scores) - Y * scores)
-        return -torch.mean(torch.sum(Y * torch.log_softmax(scores, dim=1), dim=1))
+        return cross_entropy(self.decision_scores(w, X), Y)
 
     # -- derived quantities ---------------------------------------------------
     def train_loss(self, w, log_lambda, X, Y):
@@ -88,6 +96,13 @@ class InnerProblem(ABC):
         """Hessian of :meth:`train_loss` with respect to ``w`` times ``v``."""
         return jvp(lambda p: self.train_grad(p, log_lambda, X, Y), (w,), (v,))[1]
 
+    def hessian_operator(self, w, log_lambda, X, Y):
+        """``v -> H v`` at a fixed ``w`` (the implicit methods' linear operator).
+
+        Models override it to compute what every product shares only once.
+        """
+        return lambda v: self.hvp(w, log_lambda, X, Y, v)
+
     def reverse_step(self, w, cache, log_lambda, X, Y, n_poison, a):
         """Transposed Jacobians of ``train_grad`` at ``w`` applied to ``a``.
 
@@ -108,3 +123,14 @@ class InnerProblem(ABC):
 
         _, pullback = vjp(gradient, w, log_lambda, X_poison)
         return pullback(a)
+
+    def unroll(self, log_lambda, X, Y, *, lr, n_poison=0):
+        """The ``T``-step solver bound to ``(log_lambda, X, Y, lr)``.
+
+        Returns
+        -------
+        Unroll
+            Generic here (one :meth:`forward_step` / :meth:`reverse_step` per
+            step); models override it with a faster specialisation.
+        """
+        return Unroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)

@@ -43,6 +43,11 @@ class InnerNotConvergedWarning(UserWarning):
     then answer a different question from the unrolled ones."""
 
 
+class HessianSolveWarning(UserWarning):
+    """The implicit methods' linear solve ``H u = grad L_val`` missed its
+    tolerance: the training Hessian is singular or indefinite there."""
+
+
 def check_finite(params, *, steps, lr):
     """Raise :class:`InnerDivergenceError` if ``params`` holds NaN or inf.
 

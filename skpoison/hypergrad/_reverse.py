@@ -21,29 +21,17 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             a        -= lr * H(w_t) a
 
     Memory is ``O(T * n_params)``; there is no host synchronization in either
-    loop.
+    loop. The loops are the problem's :class:`~skpoison.hypergrad.Unroll`
+    (see :meth:`~skpoison.hypergrad.InnerProblem.unroll`).
 
     Returns
     -------
     HypergradResult
     """
     with torch.no_grad():
-        trajectory = []
-        w = w0
-        for _ in range(steps):
-            w_next, cache = problem.forward_step(w, log_lambda, X, Y, lr)
-            trajectory.append((w, cache))
-            w = w_next
+        unroll = problem.unroll(log_lambda, X, Y, lr=lr, n_poison=n_poison)
+        w, tape = unroll.forward(w0, steps)
         check_finite(w, steps=steps, lr=lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
-
-        grad_lambda = torch.zeros_like(log_lambda)
-        grad_poison = X.new_zeros((n_poison, X.shape[1]))
-        for w_t, cache in reversed(trajectory):
-            hvp, mixed_lambda, mixed_poison = problem.reverse_step(
-                w_t, cache, log_lambda, X, Y, n_poison, a
-            )
-            grad_lambda = grad_lambda - lr * mixed_lambda
-            grad_poison = grad_poison - lr * mixed_poison
-            a = a - lr * hvp
+        grad_lambda, grad_poison = unroll.backward(tape, a)
     return HypergradResult(val_loss, grad_lambda, grad_poison, w)

@@ -35,9 +35,7 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
     >>> bool(w[0] > 0 > w[1])
     True
     """
-    w = w0
     with torch.no_grad():
-        for _ in range(steps):
-            w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
+        w = problem.unroll(log_lambda, X, Y, lr=lr).train(w0, steps)
     check_finite(w, steps=steps, lr=lr)
     return w

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from ..hypergrad._problem import InnerProblem
+from ..hypergrad._problem import InnerProblem, cross_entropy
+from ._linear_unroll import LinearUnroll
+from ._matmul import addmm, matmul
 from ._penalty import GroupPenalty
 
 LAMBDA_MODES = ("single", "per_feature")
@@ -82,7 +84,7 @@ class LinearProblem(InnerProblem):
 
     def decision_scores(self, w, X):
         W, b = self.unflatten(w)
-        return X @ W + b
+        return addmm(b, X, W)
 
     def penalty_value(self, w, log_lambda):
         return self.penalty.value(w, log_lambda)
@@ -90,7 +92,7 @@ class LinearProblem(InnerProblem):
     # -- closed forms ---------------------------------------------------------
     def _data_grad(self, X, residual):
         n = X.shape[0]
-        return torch.cat([(X.T @ residual).reshape(-1), residual.sum(0)]) / n
+        return torch.cat([matmul(X.T, residual).reshape(-1), residual.sum(0)]) / n
 
     def train_grad(self, w, log_lambda, X, Y):
         residual = _activation(self.decision_scores(w, X)) - Y
@@ -99,7 +101,7 @@ class LinearProblem(InnerProblem):
     def loss_and_grad(self, w, X, Y):
         scores = self.decision_scores(w, X)
         residual = _activation(scores) - Y
-        return self.data_loss(w, X, Y), self._data_grad(X, residual)
+        return cross_entropy(scores, Y), self._data_grad(X, residual)
 
     def forward_step(self, w, log_lambda, X, Y, lr):
         prob = _activation(self.decision_scores(w, X))
@@ -108,13 +110,38 @@ class LinearProblem(InnerProblem):
 
     def _data_hvp(self, X, prob, v):
         V_W, v_b = self.unflatten(v)
-        jac_U = _apply_jacobian(prob, X @ V_W + v_b)
+        jac_U = _apply_jacobian(prob, addmm(v_b, X, V_W))
         return self._data_grad(X, jac_U), jac_U
 
     def hvp(self, w, log_lambda, X, Y, v):
         prob = _activation(self.decision_scores(w, X))
         data_part, _ = self._data_hvp(X, prob, v)
         return data_part + self.penalty.hvp(log_lambda, v)
+
+    def hessian_operator(self, w, log_lambda, X, Y):
+        prob = _activation(self.decision_scores(w, X))
+        alpha = self.penalty.alpha(log_lambda)
+        l1 = self.penalty.kind == "l1"
+
+        def matvec(v):
+            data_part, _ = self._data_hvp(X, prob, v)
+            return data_part if l1 else data_part + alpha * v
+
+        matvec.matrix = lambda: self._hessian_matrix(X, prob, None if l1 else alpha)
+        return matvec
+
+    def _hessian_matrix(self, X, prob, alpha):
+        """Dense Hessian ``X1^T (act' blocks) X1 / n (+ diag(alpha))``."""
+        n, k = X.shape[0], self.n_outputs
+        X1 = torch.cat([X, X.new_ones((n, 1))], dim=1)
+        d1 = X1.shape[1]
+        H = X.new_empty((d1, k, d1, k))
+        for a in range(k):
+            for b in range(k):
+                weight = prob[:, a] * (float(a == b) - prob[:, b])
+                H[:, a, :, b] = X1.T @ (X1 * weight[:, None]) / n
+        H = H.reshape(d1 * k, d1 * k)
+        return H if alpha is None else H + torch.diag(alpha)
 
     def reverse_step(self, w, cache, log_lambda, X, Y, n_poison, a):
         prob = _activation(self.decision_scores(w, X)) if cache is None else cache
@@ -128,3 +155,7 @@ class LinearProblem(InnerProblem):
         residual_poison = prob[n_clean:] - Y[n_clean:]
         mixed_poison = (residual_poison @ A_W.T + jac_U[n_clean:] @ W.T) / X.shape[0]
         return hvp, mixed_lambda, mixed_poison
+
+    def unroll(self, log_lambda, X, Y, *, lr, n_poison=0):
+        """The closed-form :class:`LinearUnroll` (two matrix products per step)."""
+        return LinearUnroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)

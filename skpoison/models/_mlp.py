@@ -1,8 +1,10 @@
 """Multilayer perceptron (LeakyReLU hidden layers) as an inner problem.
 
-Derivatives come from ``torch.func`` (the generic implementations of
-:class:`~skpoison.hypergrad._problem.InnerProblem`); the penalty is added in
-closed form.
+Gradients, Hessian-vector products and the mixed derivatives are written out
+by hand (:mod:`._mlp_derivatives`: backpropagation and its R-operator), about
+three times faster than ``torch.func``; the generic implementations of
+:class:`~skpoison.hypergrad.InnerProblem` remain the reference the tests
+compare them with.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import math
 
 import torch
 
-from ..hypergrad._problem import InnerProblem
+from ..hypergrad._problem import InnerProblem, cross_entropy
+from . import _mlp_derivatives as calculus
+from ._mlp_derivatives import NEGATIVE_SLOPE
+from ._mlp_unroll import MLPUnroll
 from ._penalty import GroupPenalty
 
 LAMBDA_MODES = ("single", "per_layer")
-NEGATIVE_SLOPE = 0.01
 
 
 class MLPProblem(InnerProblem):
@@ -92,3 +96,51 @@ class MLPProblem(InnerProblem):
 
     def penalty_value(self, w, log_lambda):
         return self.penalty.value(w, log_lambda)
+
+    # -- hand-written derivatives -------------------------------------------------
+    def _backprop(self, w, X, Y):
+        """Data-loss gradient and what the second-order products reuse."""
+        layers = self.unflatten(w)
+        pre, hidden, scores = calculus.forward(layers, X)
+        P = calculus.activation(scores)
+        pieces, deltas = calculus.backward(layers, pre, hidden, (P - Y) / X.shape[0])
+        return torch.cat(pieces), (layers, pre, hidden, P, deltas), scores
+
+    def train_grad(self, w, log_lambda, X, Y):
+        return self._backprop(w, X, Y)[0] + self.penalty.grad(w, log_lambda)
+
+    def loss_and_grad(self, w, X, Y):
+        gradient, _, scores = self._backprop(w, X, Y)
+        return cross_entropy(scores, Y), gradient
+
+    def forward_step(self, w, log_lambda, X, Y, lr):
+        gradient, cache, _ = self._backprop(w, X, Y)
+        return w - lr * (gradient + self.penalty.grad(w, log_lambda)), cache
+
+    def _directional(self, cache, X, a, n_poison=0):
+        layers, pre, hidden, P, deltas = cache
+        return calculus.directional(layers, self.unflatten(a), pre, hidden, P, deltas,
+                                    X.shape[0], n_poison)
+
+    def hvp(self, w, log_lambda, X, Y, v):
+        return self.hessian_operator(w, log_lambda, X, Y)(v)
+
+    def hessian_operator(self, w, log_lambda, X, Y):
+        _, cache, _ = self._backprop(w, X, Y)
+
+        def matvec(v):
+            pieces, _ = self._directional(cache, X, v)
+            return torch.cat(pieces) + self.penalty.hvp(log_lambda, v)
+
+        return matvec
+
+    def reverse_step(self, w, cache, log_lambda, X, Y, n_poison, a):
+        if cache is None:
+            _, cache, _ = self._backprop(w, X, Y)
+        pieces, mixed_poison = self._directional(cache, X, a, n_poison)
+        hvp = torch.cat(pieces) + self.penalty.hvp(log_lambda, a)
+        return hvp, self.penalty.mixed_vjp(w, log_lambda, a), mixed_poison
+
+    def unroll(self, log_lambda, X, Y, *, lr, n_poison=0):
+        """The hand-written :class:`MLPUnroll`."""
+        return MLPUnroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)

@@ -44,18 +44,37 @@ class GroupPenalty:
         self.penalized = self.group_index >= 0
         # Unpenalized parameters point at group 0 and are masked out.
         self._gather_index = self.group_index.clamp(min=0)
+        self._on_device = {self.group_index.device: (self._gather_index, self.penalized)}
 
     def to(self, device):
         """Return this penalty with its index tensors on ``device``."""
         return GroupPenalty(self.kind, self.group_index.to(device), self.n_groups)
 
+    def _indices(self, device):
+        """``(gather_index, penalized)`` on ``device`` (copied once, then cached)."""
+        if device not in self._on_device:
+            self._on_device[device] = (self._gather_index.to(device),
+                                       self.penalized.to(device))
+        return self._on_device[device]
+
     def alpha(self, log_lambda):
         """Per-parameter weights ``exp(lambda_g(i))`` (0 for unpenalized ones)."""
-        weights = torch.exp(log_lambda)[self._gather_index]
-        return weights * self.penalized.to(weights.dtype)
+        gather_index, penalized = self._indices(log_lambda.device)
+        weights = torch.exp(log_lambda)[gather_index]
+        return weights * penalized.to(weights.dtype)
+
+    def group_sum(self, values):
+        """Sum per-parameter ``values`` (0 at unpenalized ones) within each group."""
+        gather_index, _ = self._indices(values.device)
+        out = values.new_zeros(self.n_groups)
+        return out.index_add(0, gather_index, values)
 
     def _dR(self, w):
         return w if self.kind == "l2" else torch.sign(w)
+
+    def dR(self, w):
+        """Derivative of ``R`` at each parameter: ``w`` (L2) or ``sign(w)`` (L1)."""
+        return self._dR(w)
 
     def value(self, w, log_lambda):
         """Penalty value ``sum_g exp(lambda_g) R(w_g)``."""
@@ -74,6 +93,4 @@ class GroupPenalty:
 
     def mixed_vjp(self, w, log_lambda, a):
         """``(d/d lambda grad_w penalty)^T a``: one entry per group."""
-        contributions = self.alpha(log_lambda) * self._dR(w) * a
-        out = torch.zeros(self.n_groups, dtype=w.dtype, device=w.device)
-        return out.index_add(0, self._gather_index, contributions)
+        return self.group_sum(self.alpha(log_lambda) * self._dR(w) * a)

@@ -1,0 +1,273 @@
+"""Benchmark the hypergradient engine against plain training (same run).
+
+Binary logistic regression and the 784-32-8-1 LeakyReLU MLP on MNIST 0 vs 8
+(1000 training points of which the last 20 are poisoning points, 100 trusted
+validation points, T = 100 inner steps, float32). Every hypergradient method is
+timed as a ratio to plain T-step training measured in the same run (median of
+the ratios of alternating repeats; on the CPU the times are this thread's CPU
+time, far steadier than wall time on a shared machine); naive autograd
+through the unrolled loop is the in-run baseline.
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` above what was
+allocated before the call; on the CPU the peak resident set (``VmHWM``, reset
+through ``/proc/self/clear_refs``) above the resident set before one call, in
+a fresh subprocess per method so that memory cached by earlier calls does not
+hide it.
+
+Uses the real MNIST files when ``../shared/data/mnist`` (or
+``$SKPOISON_MNIST_DIR``) holds them, else uniform random data in [0, 1].
+
+Usage::
+
+    python benchmarks/bench_hypergrad.py [--device cpu|cuda] [--repeats 7]
+        [--models lr mlp] [--no-memory] [--out benchmarks/results/bench_hypergrad.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+from skpoison.hypergrad import (  # noqa: E402
+    InnerNotConvergedWarning,
+    compute_hypergradient,
+    train,
+)
+from skpoison.models import LinearProblem, MLPProblem  # noqa: E402
+
+DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+N_TRAIN, N_VAL, N_POISON, STEPS = 1000, 100, 20, 100
+LOG_LAMBDA = math.log(0.1)
+TARGETS = {("lr", "rmd"): 2.0, ("mlp", "rmd"): 3.5, ("lr", "cg"): 1.5}
+METHODS = {
+    "lr": ["rmd", "fmd_lambda", "cg", "exact", "autograd"],
+    "mlp": ["rmd", "fmd_lambda", "autograd"],
+}
+SKIPPED = {
+    ("lr", "fmd"): "forward mode with 20*784 poison tangents costs ~15,000 "
+                   "training runs; timed for lambda only (fmd_lambda)",
+    ("mlp", "fmd"): "as for lr: timed for lambda only (fmd_lambda)",
+    ("mlp", "cg"): "implicit methods need a converged convex inner problem",
+    ("mlp", "exact"): "implicit methods need a converged convex inner problem",
+}
+
+
+def _read_idx(path):
+    data = gzip.decompress(Path(path).read_bytes())
+    ndim = data[3]
+    shape = np.frombuffer(data, ">u4", ndim, 4).astype(int)
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def load_data(seed=0):
+    """Return ``(X, Y, X_val, Y_val, source)`` as float64 numpy arrays."""
+    rng = np.random.default_rng(seed)
+    directory = Path(os.environ.get("SKPOISON_MNIST_DIR", DEFAULT_MNIST))
+    images = directory / "train-images-idx3-ubyte.gz"
+    if images.exists():
+        y_all = _read_idx(directory / "train-labels-idx1-ubyte.gz")
+        keep = np.flatnonzero((y_all == 0) | (y_all == 8))
+        idx = rng.choice(keep, N_TRAIN + N_VAL, replace=False)
+        X_all = _read_idx(images).reshape(-1, 784)[idx] / 255.0
+        y_all = (y_all[idx] == 8).astype(float)
+        source = f"MNIST 0 vs 8 ({directory})"
+    else:
+        X_all = rng.uniform(size=(N_TRAIN + N_VAL, 784))
+        y_all = (rng.uniform(size=N_TRAIN + N_VAL) < 0.5).astype(float)
+        source = "uniform random data in [0, 1] (MNIST not found)"
+    X, y = X_all[:N_TRAIN].copy(), y_all[:N_TRAIN].copy()
+    X_val, y_val = X_all[N_TRAIN:], y_all[N_TRAIN:]
+    # The last N_POISON training points become clones of validation points
+    # with flipped labels, as the attack initializes them.
+    X[-N_POISON:], y[-N_POISON:] = X_val[:N_POISON], 1.0 - y_val[:N_POISON]
+    return X, y[:, None], X_val, y_val[:, None], source
+
+
+def setup(model, device, dtype=torch.float32):
+    """Problem, tensors and inner learning rate for one model."""
+    X, Y, X_val, Y_val, source = load_data()
+    as_t = lambda a: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731
+    X, Y, X_val, Y_val = map(as_t, (X, Y, X_val, Y_val))
+    if model == "lr":
+        problem = LinearProblem(784, 1, device=device)
+        # 1 / L with L the smoothness constant of the (augmented) logistic loss.
+        X1 = torch.cat([X, torch.ones_like(X[:, :1])], 1).double()
+        L = float(torch.linalg.matrix_norm(X1, 2) ** 2) / (4 * X.shape[0]) + 0.1
+        lr = 1.0 / L
+    else:
+        problem = MLPProblem(784, (32, 8), 1, device=device)
+        lr = 0.1
+    generator = torch.Generator(device=device).manual_seed(0)
+    w0 = problem.init_params(generator, dtype=dtype, device=device)
+    log_lambda = torch.full((problem.n_hyper,), LOG_LAMBDA, dtype=dtype, device=device)
+    return problem, w0, log_lambda, (X, Y, X_val, Y_val), lr, source
+
+
+def make_call(model, method, device):
+    problem, w0, log_lambda, (X, Y, X_val, Y_val), lr, _ = setup(model, device)
+    if method == "plain":
+        return lambda: train(problem, w0, log_lambda, X, Y, steps=STEPS, lr=lr)
+    n_poison = 0 if method == "fmd_lambda" else N_POISON
+    name = "fmd" if method == "fmd_lambda" else method
+    options = {"tol": 1e-5} if method == "cg" else {}
+
+    def call():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnerNotConvergedWarning)
+            return compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
+                                         n_poison=n_poison, steps=STEPS, lr=lr,
+                                         method=name, **options)
+    return call
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _clock(device):
+    # On a CPU shared with other jobs, this thread's CPU time is far less noisy
+    # than wall time (torch runs single-threaded here); CUDA needs wall time.
+    return time.perf_counter if torch.device(device).type == "cuda" else time.thread_time
+
+
+def time_paired(call, baseline, device, repeats):
+    """Median seconds of ``call`` and ``baseline`` and the median of their ratios.
+
+    The two are run alternately so that slow drifts of a shared machine hit
+    both alike.
+    """
+    clock = _clock(device)
+    call(), baseline()
+    _sync(device)
+    seconds, base_seconds = [], []
+    for _ in range(repeats):
+        for fn, out in ((baseline, base_seconds), (call, seconds)):
+            start = clock()
+            fn()
+            _sync(device)
+            out.append(clock() - start)
+    ratios = np.array(seconds) / np.array(base_seconds)
+    return float(np.median(seconds)), float(np.median(base_seconds)), float(np.median(ratios))
+
+
+def peak_memory_mb(model, method, device):
+    """Peak extra memory of one call (MiB): CUDA allocator or a subprocess's RSS."""
+    if torch.device(device).type == "cuda":
+        call = make_call(model, method, device)
+        call()
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        call()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory-probe", model, method],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _status_kib(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def memory_probe(model, method):
+    torch.set_num_threads(1)
+    call = make_call(model, method, "cpu")
+    # Warm up plain training (allocator, kernels) without the method itself.
+    make_call(model, "plain", "cpu")()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")   # reset the peak (VmHWM)
+        before = _status_kib("VmRSS")
+        call()
+        peak = _status_kib("VmHWM")
+    except OSError:   # no procfs: the lifetime peak, coarser
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        call()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(max(peak - before, 0) / 1024.0)
+
+
+def run(device, repeats, memory, models=("lr", "mlp")):
+    rows = []
+    for model in models:
+        problem, *_, lr, source = setup(model, device)
+        plain_call = make_call(model, "plain", device)
+        plain, *_ = time_paired(plain_call, plain_call, device, repeats)
+        rows.append(dict(model=model, method="plain", seconds=plain, ratio=1.0,
+                         n_params=problem.n_params, lr=lr,
+                         peak_mb=peak_memory_mb(model, "plain", device) if memory else None))
+        for method in METHODS[model]:
+            seconds, plain_seconds, ratio = time_paired(
+                make_call(model, method, device), plain_call, device, repeats)
+            target = TARGETS.get((model, method))
+            rows.append(dict(
+                model=model, method=method, seconds=seconds, ratio=ratio,
+                plain_seconds=plain_seconds, target=target,
+                passed=None if target is None else bool(ratio <= target),
+                peak_mb=peak_memory_mb(model, method, device) if memory else None,
+                n_params=problem.n_params, lr=lr,
+            ))
+    skipped = [dict(model=m, method=k, reason=r) for (m, k), r in SKIPPED.items()]
+    return rows, skipped, source
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--models", nargs="+", choices=["lr", "mlp"], default=["lr", "mlp"])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_hypergrad.json"))
+    parser.add_argument("--memory-probe", nargs=2, metavar=("MODEL", "METHOD"))
+    args = parser.parse_args(argv)
+    if args.memory_probe:
+        return memory_probe(*args.memory_probe)
+    torch.set_num_threads(1)
+    rows, skipped, source = run(args.device, args.repeats, not args.no_memory, args.models)
+    print(f"data: {source}; device: {args.device}; torch {torch.__version__}; "
+          f"1 thread; T={STEPS}; float32; lambda=log 0.1")
+    print(f"{'model':6}{'method':12}{'seconds':>10}{'x plain':>9}{'peak MiB':>10}  target")
+    for r in rows:
+        mem = "" if r["peak_mb"] is None else f"{r['peak_mb']:.1f}"
+        verdict = "" if r.get("target") is None else (
+            f"<= {r['target']}: {'PASS' if r['passed'] else 'FAIL'}")
+        print(f"{r['model']:6}{r['method']:12}{r['seconds']:10.4f}{r['ratio']:9.2f}"
+              f"{mem:>10}  {verdict}")
+    for s in skipped:
+        print(f"skipped {s['model']} {s['method']}: {s['reason']}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(
+        device=args.device, torch=torch.__version__, platform=platform.platform(),
+        processor=platform.processor(), cpu_count=os.cpu_count(), threads=1, data=source,
+        steps=STEPS, n_train=N_TRAIN, n_val=N_VAL, n_poison=N_POISON, dtype="float32",
+        log_lambda=LOG_LAMBDA, repeats=args.repeats, rows=rows, skipped=skipped,
+    ), indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

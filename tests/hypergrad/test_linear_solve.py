@@ -1,0 +1,94 @@
+"""The linear solvers: conjugate gradient, dense solve, dense operator."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from skpoison.hypergrad import dense_operator, solve_cg, solve_exact
+from skpoison.hypergrad._linear_solve import default_tol
+
+DT = torch.float64
+
+
+def spd_matrix(n, eigenvalues, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    Q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=DT))
+    return Q @ torch.diag(torch.as_tensor(eigenvalues, dtype=DT)) @ Q.T
+
+
+def test_cg_solves_to_tolerance_and_reports_the_true_residual():
+    A = spd_matrix(40, torch.linspace(0.1, 10.0, 40))
+    b = torch.randn(40, generator=torch.Generator().manual_seed(1), dtype=DT)
+    for tol in (1e-4, 1e-8, 1e-12):
+        x, residual, n_iter = solve_cg(lambda v: A @ v, b, tol=tol)
+        true_residual = torch.linalg.vector_norm(A @ x - b)
+        assert float(residual) == pytest.approx(float(true_residual), rel=1e-6, abs=1e-14)
+        assert float(true_residual) <= 10 * tol * float(torch.linalg.vector_norm(b))
+        assert 0 < n_iter <= 40 + 10
+    torch.testing.assert_close(x, torch.linalg.solve(A, b), rtol=1e-10, atol=1e-12)
+
+
+def test_cg_needs_one_iteration_per_distinct_eigenvalue():
+    A = spd_matrix(30, [1.0] * 10 + [2.0] * 10 + [5.0] * 10)
+    b = torch.randn(30, generator=torch.Generator().manual_seed(2), dtype=DT)
+    _, residual, n_iter = solve_cg(lambda v: A @ v, b, tol=1e-10)
+    assert n_iter == 3
+    assert float(residual) < 1e-9
+
+
+def test_cg_respects_maxiter_and_zero_rhs():
+    A = spd_matrix(30, torch.logspace(-3, 3, 30))
+    b = torch.ones(30, dtype=DT)
+    _, residual, n_iter = solve_cg(lambda v: A @ v, b, tol=1e-14, maxiter=4)
+    assert n_iter == 4 and float(residual) > 1e-6
+    x, residual, n_iter = solve_cg(lambda v: A @ v, torch.zeros(30, dtype=DT))
+    assert n_iter == 0 and not torch.any(x) and float(residual) == 0.0
+
+
+def test_default_tolerance_follows_the_dtype():
+    assert default_tol(torch.float64) == 1e-10
+    assert default_tol(torch.float32) == 1e-5
+    A = spd_matrix(20, torch.linspace(1.0, 4.0, 20)).float()
+    b = torch.ones(20)
+    x, residual, n_iter = solve_cg(lambda v: A @ v, b)
+    assert n_iter < 20 and float(residual) < 1e-4
+
+
+def test_exact_solve_and_its_size_guard():
+    A = spd_matrix(6, [1.0, 2, 3, 4, 5, 6])
+    b = torch.arange(6, dtype=DT)
+    x, residual, n_iter = solve_exact(lambda v: A @ v, b)
+    torch.testing.assert_close(A @ x, b)
+    assert n_iter == 0 and float(residual) < 1e-12
+    with pytest.raises(ValueError, match="method='cg'"):
+        solve_exact(lambda v: A @ v, b, max_size=5)
+
+
+def test_exact_solve_of_a_singular_consistent_system_is_minimum_norm():
+    A = torch.diag(torch.tensor([2.0, 1.0, 0.0], dtype=DT))
+    b = torch.tensor([2.0, 3.0, 0.0], dtype=DT)
+    x, residual, _ = solve_exact(lambda v: A @ v, b)
+    torch.testing.assert_close(x, torch.tensor([1.0, 3.0, 0.0], dtype=DT))
+    assert float(residual) < 1e-12
+
+
+def test_dense_operator_uses_a_closed_form_matrix_when_offered():
+    A = spd_matrix(5, [1.0, 2, 3, 4, 5])
+
+    def matvec(v):
+        return A @ v
+
+    torch.testing.assert_close(dense_operator(matvec, 5, dtype=DT, device="cpu"), A)
+    matvec.matrix = lambda: 2 * A
+    torch.testing.assert_close(dense_operator(matvec, 5, dtype=DT, device="cpu"), 2 * A)
+
+
+def test_cg_stops_on_singular_or_indefinite_operators():
+    singular = torch.diag(torch.tensor([3.0, 1.0, 0.0], dtype=DT))
+    b = torch.ones(3, dtype=DT)               # not in the range: no solution
+    x, residual, _ = solve_cg(lambda v: singular @ v, b)
+    assert torch.isfinite(x).all() and float(residual) >= 1.0 - 1e-12  # min over x is 1
+    indefinite = torch.diag(torch.tensor([1.0, -1.0], dtype=DT))
+    x, residual, n_iter = solve_cg(lambda v: indefinite @ v, torch.ones(2, dtype=DT))
+    assert torch.isfinite(x).all() and n_iter == 0 and float(residual) > 1.0

@@ -1,0 +1,172 @@
+"""Methods against each other, convergence of RMD to the implicit result, errors."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from hg_cases import CONFIG_IDS, CONFIGS, DT, assert_close_rel, make_case
+
+from skpoison.hypergrad import (
+    METHODS,
+    HypergradResult,
+    InnerDivergenceError,
+    InnerNotConvergedWarning,
+    Unroll,
+    compute_hypergradient,
+    train,
+)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize(("model", "k", "mode"), CONFIGS, ids=CONFIG_IDS)
+def test_rmd_and_fmd_equal_naive_autograd(model, k, mode, penalty):
+    case = make_case(model, k, mode, penalty, steps=25)
+    reference = case.hypergradient("autograd")
+    for method in ("rmd", "fmd"):
+        result = case.hypergradient(method)
+        assert_close_rel(result.grad_log_lambda, reference.grad_log_lambda, 1e-8, method)
+        assert_close_rel(result.grad_X_poison, reference.grad_X_poison, 1e-8, method)
+        assert_close_rel(result.params, reference.params, 1e-12, method)
+        assert float(result.val_loss) == pytest.approx(float(reference.val_loss), rel=1e-12)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize(("model", "k", "mode"), CONFIGS, ids=CONFIG_IDS)
+def test_specialised_unroll_equals_generic(model, k, mode, penalty):
+    """The models' fast loops against the generic forward_step/reverse_step loop."""
+    case = make_case(model, k, mode, penalty, steps=15)
+    problem, lam = case.problem, case.log_lambda
+    fast = problem.unroll(lam, case.X, case.Y, lr=case.lr, n_poison=case.n_poison)
+    slow = Unroll(problem, lam, case.X, case.Y, lr=case.lr, n_poison=case.n_poison)
+    assert type(fast) is not Unroll
+    w_fast, tape_fast = fast.forward(case.w0, case.steps)
+    w_slow, tape_slow = slow.forward(case.w0, case.steps)
+    assert_close_rel(w_fast, w_slow, 1e-13, "forward")
+    assert_close_rel(fast.train(case.w0, case.steps), w_slow, 1e-13, "train")
+    a = torch.linspace(-1, 1, problem.n_params, dtype=DT)
+    for got, want in zip(fast.backward(tape_fast, a), slow.backward(tape_slow, a)):
+        assert_close_rel(got, want, 1e-11, "backward")
+
+
+def test_rmd_approaches_implicit_as_steps_grow():
+    """Strongly convex problem: the unrolled hypergradient converges to the
+    implicit one (at the optimum) geometrically in T."""
+    case = make_case("linear", 1, "single", "l2", log_lambda=-1.0, lr=1.0, steps=1500)
+    implicit = case.hypergradient("cg", tol=1e-13)
+    errors = []
+    # (stopping above the rounding floor, which T ~ 300 reaches)
+    for steps in (10, 20, 40, 80, 120, 160, 200):
+        case.steps = steps
+        rmd = case.hypergradient("rmd")
+        err = torch.linalg.vector_norm(rmd.grad_log_lambda - implicit.grad_log_lambda)
+        err = err + torch.linalg.vector_norm(rmd.grad_X_poison - implicit.grad_X_poison)
+        errors.append(float(err))
+    scale = float(torch.linalg.vector_norm(implicit.grad_log_lambda)
+                  + torch.linalg.vector_norm(implicit.grad_X_poison))
+    errors = np.array(errors) / scale
+    assert np.all(np.diff(errors) < 0), errors
+    assert errors[0] > 1e-2 and errors[-1] < 1e-8, errors
+
+
+def test_implicit_warns_when_not_converged():
+    case = make_case("linear", 1, "single", "l2", steps=3)
+    with pytest.warns(InnerNotConvergedWarning, match="not converged"):
+        case.hypergradient("cg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InnerNotConvergedWarning)
+        case.steps = 400
+        case.lr = 1.0
+        case.log_lambda = torch.full((1,), -0.5, dtype=DT)
+        case.hypergradient("cg")
+        case.hypergradient("exact")
+
+
+@pytest.mark.parametrize("method", [*METHODS, "autograd"])
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_divergence_raises(model, method):
+    case = make_case(model, 1, "single", "l2", steps=200, lr=1e4, log_lambda=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnerNotConvergedWarning)
+        with pytest.raises(InnerDivergenceError, match="inner_lr"):
+            case.hypergradient(method)
+    with pytest.raises(InnerDivergenceError):
+        train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=200, lr=1e4)
+
+
+def test_unknown_method():
+    case = make_case("linear", 1, "single", "l2")
+    with pytest.raises(ValueError, match="method='newton'"):
+        case.hypergradient("newton")
+
+
+@pytest.mark.parametrize("method", [*METHODS, "autograd"])
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_result_types_and_shapes(model, method):
+    case = make_case(model, 1, "single", "l2", steps=10, n_poison=0, log_lambda=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnerNotConvergedWarning)
+        result = case.hypergradient(method)
+    assert isinstance(result, HypergradResult)
+    assert result.val_loss.shape == ()
+    assert result.grad_log_lambda.shape == case.log_lambda.shape
+    assert result.grad_X_poison.shape == (0, case.X.shape[1])
+    assert result.params.shape == case.w0.shape
+    for tensor in (result.val_loss, result.grad_log_lambda, result.params):
+        assert tensor.dtype == DT and not tensor.requires_grad
+    implicit = method in ("cg", "exact")
+    assert (result.solver_residual is not None) == implicit
+    assert (result.solver_iterations is not None) == implicit
+
+
+@pytest.mark.parametrize("steps", [0, 1])
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_degenerate_step_counts(model, steps):
+    case = make_case(model, 3, "single", "l2", steps=steps)
+    reference = case.hypergradient("autograd")
+    for method in ("rmd", "fmd"):
+        result = case.hypergradient(method)
+        torch.testing.assert_close(result.grad_log_lambda, reference.grad_log_lambda)
+        torch.testing.assert_close(result.grad_X_poison, reference.grad_X_poison)
+    if steps == 0:
+        assert not torch.any(reference.grad_log_lambda)
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_float32(model):
+    case = make_case(model, 1, "per_feature" if model == "linear" else "per_layer", "l2")
+    case32 = type(case)(**{name: (value.float() if torch.is_tensor(value) else value)
+                           for name, value in vars(case).items()})
+    result = case32.hypergradient("rmd")
+    reference = case.hypergradient("rmd")
+    assert result.grad_X_poison.dtype == torch.float32
+    assert_close_rel(result.grad_log_lambda, reference.grad_log_lambda, 1e-4, "lambda")
+    assert_close_rel(result.grad_X_poison, reference.grad_X_poison, 1e-4, "poison")
+
+
+def test_hypergradients_do_not_touch_inputs():
+    case = make_case("mlp", 1, "per_layer", "l1")
+    before = [t.clone() for t in (case.w0, case.log_lambda, case.X, case.Y)]
+    for method in ("rmd", "fmd", "autograd"):
+        compute_hypergradient(case.problem, case.w0, case.log_lambda, case.X, case.Y,
+                              case.X_val, case.Y_val, n_poison=case.n_poison, steps=5,
+                              lr=case.lr, method=method)
+    for old, new in zip(before, (case.w0, case.log_lambda, case.X, case.Y)):
+        assert torch.equal(old, new)
+
+
+@pytest.mark.parametrize("method", ["cg", "exact"])
+def test_singular_hessian_warns_and_stays_finite(method):
+    """L1 at w = 0 with fewer samples than parameters: the Hessian is the data
+    Hessian alone, singular, and grad L_val is not in its range."""
+    from skpoison.hypergrad import HessianSolveWarning
+
+    case = make_case("linear", 1, "single", "l1", n=3, d=3, n_poison=1, steps=0,
+                     log_lambda=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnerNotConvergedWarning)
+        with pytest.warns(HessianSolveWarning, match="singular or indefinite"):
+            result = case.hypergradient(method)
+    assert torch.isfinite(result.grad_X_poison).all()

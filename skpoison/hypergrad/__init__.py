@@ -5,6 +5,7 @@ starting point, the hyperparameters and the data as tensors and return a
 :class:`HypergradResult`.
 """
 
+from ._batched import batched_hypergradient
 from ._dispatch import METHODS, compute_hypergradient
 from ._forward import forward_hypergradient
 from ._implicit import implicit_hypergradient
@@ -29,6 +30,7 @@ __all__ = [
     "InnerNotConvergedWarning",
     "InnerProblem",
     "METHODS",
+    "batched_hypergradient",
     "check_finite",
     "compute_hypergradient",
     "dense_operator",

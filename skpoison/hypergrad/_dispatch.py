@@ -11,7 +11,7 @@ METHODS = ("rmd", "fmd", "cg", "exact")
 
 
 def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison=0,
-                          steps, lr, method="rmd", **solver_options):
+                          steps, lr, method="rmd", checkpoint_every=None, **solver_options):
     """Validation loss and hypergradients of a T-step inner problem.
 
     Parameters
@@ -29,6 +29,14 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         Inner solver: ``steps`` of gradient descent with learning rate ``lr``.
     method : {"rmd", "fmd", "cg", "exact", "autograd"}
         ``"autograd"`` is naive autograd through the unrolled loop (reference).
+    checkpoint_every : None, int, sequence of int, "sqrt" or "cbrt", default=None
+        ``"rmd"`` only: bounded-memory reverse mode. ``None`` stores the whole
+        trajectory; ``k`` stores every ``k``-th iterate and recomputes the
+        segments during the reverse pass (one extra forward pass, memory
+        ``ceil(T / k) + k`` iterates instead of ``T``); ``"sqrt"`` picks
+        ``k = ceil(sqrt(T))``; nested levels ``(k1, k2, ...)`` or ``"cbrt"``
+        trade one more forward pass per level for less memory. See
+        :func:`~skpoison.hypergrad.reverse_hypergradient`.
     **solver_options
         ``tol``, ``maxiter``, ``stationarity_tol`` for the implicit methods.
 
@@ -50,8 +58,12 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     """
     args = (problem, w0, log_lambda, X, Y, X_val, Y_val)
     common = dict(n_poison=n_poison, steps=steps, lr=lr)
+    if checkpoint_every is not None and method != "rmd":
+        raise ValueError(
+            f"checkpoint_every is a reverse-mode option; method={method!r} does not "
+            "store a trajectory.")
     if method == "rmd":
-        return reverse_hypergradient(*args, **common)
+        return reverse_hypergradient(*args, **common, checkpoint_every=checkpoint_every)
     if method == "fmd":
         return forward_hypergradient(*args, **common)
     if method in ("cg", "exact"):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
 from ._result import HypergradResult, check_finite
 
 
 def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
-                          steps, lr):
+                          steps, lr, checkpoint_every=None):
     """Hypergradients by reverse-mode differentiation of the unrolled solver.
 
     The forward pass stores the trajectory ``w_0 .. w_{T-1}`` (and whatever
@@ -20,18 +21,37 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             g_X      -= lr * (d_X      grad L_tr(w_t))^T a
             a        -= lr * H(w_t) a
 
-    Memory is ``O(T * n_params)``; there is no host synchronization in either
-    loop. The loops are the problem's :class:`~skpoison.hypergrad.Unroll`
-    (see :meth:`~skpoison.hypergrad.InnerProblem.unroll`).
+    Memory is ``O(T * n_params)`` unless ``checkpoint_every`` is set; there is
+    no host synchronization in either loop. The loops are the problem's
+    :class:`~skpoison.hypergrad.Unroll` (see
+    :meth:`~skpoison.hypergrad.InnerProblem.unroll`).
+
+    Parameters
+    ----------
+    checkpoint_every : None, int, sequence of int, "sqrt" or "cbrt", default=None
+        ``None`` stores every iterate. An int ``k`` stores every ``k``-th
+        iterate and recomputes each segment of ``k`` steps during the reverse
+        pass (one extra forward pass; memory ``ceil(T / k)`` iterates plus
+        ``k`` steps' tape). ``"sqrt"`` is ``k = ceil(sqrt(T))``. A decreasing
+        sequence ``(k1, k2, ...)`` nests the levels (one extra forward pass
+        each); ``"cbrt"`` is ``(ceil(T^{2/3}), ceil(T^{1/3}))``. The result
+        equals the stored-trajectory one up to the order of summation.
 
     Returns
     -------
     HypergradResult
     """
+    lengths = segment_lengths(checkpoint_every, steps)
     with torch.no_grad():
         unroll = problem.unroll(log_lambda, X, Y, lr=lr, n_poison=n_poison)
-        w, tape = unroll.forward(w0, steps)
+        if lengths:
+            w, plan = checkpointed_forward(unroll, w0, steps, lengths)
+        else:
+            w, tape = unroll.forward(w0, steps)
         check_finite(w, steps=steps, lr=lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
-        grad_lambda, grad_poison = unroll.backward(tape, a)
+        if lengths:
+            grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)
+        else:
+            grad_lambda, grad_poison = unroll.backward(tape, a)
     return HypergradResult(val_loss, grad_lambda, grad_poison, w)

@@ -16,6 +16,25 @@ from __future__ import annotations
 import torch
 
 
+def aligned_rows(like, n_rows, n_cols):
+    """Uninitialised ``(n_rows, n_cols)`` tensor whose rows start on 64-byte boundaries.
+
+    BLAS kernels (MKL at least) round differently depending on the alignment
+    of their operands; with every row aligned like a fresh allocation, a step
+    computed on a row of a tape gives bitwise the result of the same step on a
+    separate tensor (checkpointing relies on it), and vector loads are aligned.
+
+    Examples
+    --------
+    >>> rows = aligned_rows(torch.zeros(1), 3, 5)
+    >>> rows.shape, rows.stride()
+    (torch.Size([3, 5]), (16, 1))
+    """
+    per_line = max(64 // like.element_size(), 1)
+    stride = -(-n_cols // per_line) * per_line
+    return like.new_empty((n_rows, stride))[:, :n_cols]
+
+
 class Unroll:
     """``T`` steps of gradient descent on ``L_tr(.; log_lambda, X, Y)``.
 
@@ -70,13 +89,25 @@ class Unroll:
             w = w_next
         return w, tape
 
-    def backward(self, tape, a):
+    def backward(self, tape, a, *, return_adjoint=False):
         """Pull ``a = dL_val/dw_T`` back through the recorded steps.
+
+        Parameters
+        ----------
+        tape : object
+            What :meth:`forward` returned for these steps.
+        a : Tensor of shape (n_params,)
+            The adjoint of the tape's last iterate.
+        return_adjoint : bool, default=False
+            Also return the adjoint of the tape's first iterate (what a
+            checkpointed reverse pass hands on to the segment before).
 
         Returns
         -------
         grad_log_lambda : Tensor of shape (n_hyper,)
         grad_X_poison : Tensor of shape (n_poison, n_features)
+        adjoint : Tensor of shape (n_params,)
+            Only with ``return_adjoint=True``.
         """
         problem, lr = self.problem, self.lr
         grad_lambda = torch.zeros_like(self.log_lambda)
@@ -88,4 +119,6 @@ class Unroll:
             grad_lambda = grad_lambda - lr * mixed_lambda
             grad_poison = grad_poison - lr * mixed_poison
             a = a - lr * hvp
+        if return_adjoint:
+            return grad_lambda, grad_poison, a
         return grad_lambda, grad_poison

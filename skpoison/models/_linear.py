@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..hypergrad._problem import InnerProblem, cross_entropy
-from ._linear_unroll import LinearUnroll
+from ._linear_unroll import BatchedLinearUnroll, LinearUnroll
 from ._matmul import addmm, matmul
 from ._penalty import GroupPenalty
 
@@ -159,3 +159,7 @@ class LinearProblem(InnerProblem):
     def unroll(self, log_lambda, X, Y, *, lr, n_poison=0):
         """The closed-form :class:`LinearUnroll` (two matrix products per step)."""
         return LinearUnroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)
+
+    def batched_unroll(self, log_lambda, X, Y, *, lr, n_poison=0):
+        """:class:`BatchedLinearUnroll`: ``K`` problems stacked (batched products)."""
+        return BatchedLinearUnroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)

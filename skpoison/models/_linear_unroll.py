@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hypergrad._unroll import Unroll
+from ..hypergrad._unroll import Unroll, aligned_rows
 
 
 class LinearUnroll(Unroll):
@@ -104,36 +104,46 @@ class LinearUnroll(Unroll):
 
     # -- loops -----------------------------------------------------------------
     def train(self, w0, steps):
+        # Two buffers written with the same out= kernels as forward(): the
+        # iterates are bitwise those of a recorded forward pass (checkpointing
+        # recomputes segments and relies on it).
         theta = self.to_internal(w0)
-        for _ in range(steps):
-            theta = self._update(theta, self._prob(theta) - self.YT)
+        buffers = aligned_rows(theta, 2, theta.numel()).unbind(0)
+        prob = theta.new_empty(self.YT.shape)
+        for t in range(steps):
+            self._prob(theta, out=prob)
+            theta = self._update(theta, prob - self.YT, out=buffers[t % 2])
         return self.to_standard(theta)
 
     def forward(self, w0, steps):
         # Iterates and activations go straight into preallocated (T, ...) buffers.
-        W = w0.new_empty((steps + 1, w0.numel()))
+        W = aligned_rows(w0, steps + 1, w0.numel())
         W[0] = self.to_internal(w0)
         P = w0.new_empty((steps, *self.YT.shape))
         rows, probs = W.unbind(0), P.unbind(0)
         for t in range(steps):
             prob = self._prob(rows[t], out=probs[t])
             self._update(rows[t], prob - self.YT, out=rows[t + 1])
-        return self.to_standard(rows[steps]), (W[:steps], P)
+        # (a copy: a view would keep the whole tape alive as long as w_T)
+        return self.to_standard(rows[steps].clone()), (W[:steps], P)
 
-    def backward(self, tape, a):
+    def backward(self, tape, a, *, return_adjoint=False):
         W, P = tape
         steps = W.shape[0]
-        A = a.new_empty((steps, a.numel()))   # A[t]: the adjoint that meets step t
+        A = aligned_rows(a, steps, a.numel())  # A[t]: the adjoint that meets step t
         JU = torch.empty_like(P)              # JU[t]: act'(P_t) A[t] X1^T
         if steps:
             A[-1] = self.to_internal(a)
         adjoints, jac_us, probs = A.unbind(0), JU.unbind(0), P.unbind(0)
+        first = self.to_internal(a)           # the adjoint of the tape's first iterate
         for t in range(steps - 1, -1, -1):
             jac_u = self._jac_u(probs[t], adjoints[t], out=jac_us[t])
-            if t:  # the adjoint of w_0 itself is not needed
+            if t or return_adjoint:  # the adjoint of w_0 itself is rarely needed
                 start = adjoints[t] if self.l1 else adjoints[t] * self.shrink
-                self._add_data_part(start, jac_u, out=adjoints[t - 1])
-        return self._reduce(W, A, P, JU)
+                out = adjoints[t - 1] if t else None
+                first = self._add_data_part(start, jac_u, out=out)
+        grads = self._reduce(W, A, P, JU)
+        return (*grads, self.to_standard(first)) if return_adjoint else grads
 
     def _reduce(self, W, A, P, JU):
         """Sum the mixed second derivatives over the ``T`` recorded steps.
@@ -157,4 +167,106 @@ class LinearUnroll(Unroll):
 
         grad_poison = residual.T @ weights(A)
         grad_poison = grad_poison.addmm_(jac_u.T, weights(W))
+        return grad_lambda, grad_poison * self.scale
+
+
+class BatchedLinearUnroll(LinearUnroll):
+    """``K`` independent :class:`LinearUnroll` problems as one batched computation.
+
+    ``log_lambda`` is ``(K, n_hyper)``, ``X`` ``(K, n, n_features)``, ``Y``
+    ``(K, n, n_outputs)``; iterates and adjoints are ``(K, n_params)``. The
+    loops of :class:`LinearUnroll` run unchanged on the flattened ``K``
+    parameter matrices; every product is one batched product (``bmm``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> problem = LinearProblem(2, 1)
+    >>> X = torch.rand(3, 4, 2, dtype=torch.float64)
+    >>> Y = (torch.rand(3, 4, 1) < 0.5).to(torch.float64)
+    >>> unroll = BatchedLinearUnroll(problem, torch.zeros(3, 1, dtype=torch.float64), X, Y,
+    ...                              lr=1.0, n_poison=1)
+    >>> w_T, tape = unroll.forward(torch.zeros(3, 3, dtype=torch.float64), 5)
+    >>> [g.shape for g in unroll.backward(tape, torch.ones_like(w_T))]
+    [torch.Size([3, 1]), torch.Size([3, 1, 2])]
+    """
+
+    def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
+        Unroll.__init__(self, problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
+        K, n, d = X.shape
+        self.K, self.n = K, n
+        self.k = k = problem.n_outputs
+        self.d1 = d + 1
+        self.binary = k == 1
+        self.X1 = torch.cat([X, X.new_ones((K, n, 1))], dim=2)          # (K, n, d1)
+        self.X1T = self.X1.transpose(1, 2).contiguous()                  # (K, d1, n)
+        self.YT = Y[..., 0].contiguous() if self.binary else Y.transpose(1, 2).contiguous()
+        self.scale = -self.lr / n
+        penalty = problem.penalty
+        self.l1 = penalty.kind == "l1"
+        gather, penalized = penalty._indices(X.device)
+        self.gather = gather
+        self.alpha = torch.exp(log_lambda)[:, gather] * penalized.to(X.dtype)   # (K, P)
+        self.lr_alpha = self.lr * self.to_internal(self.alpha)
+        self.shrink = 1.0 - self.lr_alpha
+
+    # -- layouts: flat (K * n_params) internal vectors -------------------------
+    def to_internal(self, w):
+        if self.binary:
+            return w.reshape(-1)
+        return w.view(self.K, self.d1, self.k).transpose(1, 2).reshape(-1)
+
+    def to_standard(self, theta):
+        if self.binary:
+            return theta.view(self.K, -1)
+        return theta.view(self.K, self.k, self.d1).transpose(1, 2).reshape(self.K, -1)
+
+    # -- one step ----------------------------------------------------------------
+    def _theta(self, theta):
+        return theta.view(self.K, self.k, self.d1)
+
+    def _prob(self, theta, out=None):
+        if self.binary:
+            scores = torch.bmm(self.X1, theta.view(self.K, self.d1, 1)).view(self.K, self.n)
+            return torch.sigmoid(scores, out=out)
+        prob = torch.softmax(torch.bmm(self._theta(theta), self.X1T), dim=1)
+        return prob if out is None else out.copy_(prob)
+
+    def _add_data_part(self, start, residual, out=None):
+        shape = (self.K, self.k, self.d1)
+        if self.binary:
+            # (K, 1, n) x (K, n, d1): the thin factor on the left.
+            result = torch.baddbmm(start.view(shape), residual.view(self.K, 1, self.n),
+                                   self.X1, alpha=self.scale,
+                                   out=None if out is None else out.view(shape))
+        else:
+            result = torch.baddbmm(start.view(shape), residual, self.X1, alpha=self.scale,
+                                   out=None if out is None else out.view(shape))
+        return result.view(-1)
+
+    def _jac_u(self, prob, adjoint, out=None):
+        U = torch.bmm(self._theta(adjoint), self.X1T)                    # (K, k, n)
+        if self.binary:
+            return torch.mul(prob - prob * prob, U.view(self.K, self.n), out=out)
+        jac_u = prob * (U - torch.sum(prob * U, dim=1, keepdim=True))
+        return jac_u if out is None else out.copy_(jac_u)
+
+    def _reduce(self, W, A, P, JU):
+        K, k, d1, n, m = self.K, self.k, self.d1, self.n, self.n_poison
+        T = W.shape[0]
+        penalty = self.problem.penalty
+        summed = self.to_standard(torch.sum(penalty.dR(W) * A, dim=0))   # (K, P)
+        grad_lambda = torch.zeros_like(self.log_lambda).index_add(
+            1, self.gather, self.alpha * summed) * -self.lr
+        # (T, K, k, n) -> (K, T * k, m) on the poisoning columns
+        residual = (P.view(T, K, k, n) - self.YT.view(K, k, n))[..., n - m:]
+        residual = residual.permute(1, 0, 2, 3).reshape(K, T * k, m)
+        jac_u = JU.view(T, K, k, n)[..., n - m:].permute(1, 0, 2, 3).reshape(K, T * k, m)
+
+        def weights(M):   # (T, K * n_params) -> (K, T * k, n_features)
+            return M.view(T, K, k, d1)[..., :-1].permute(1, 0, 2, 3).reshape(K, T * k, d1 - 1)
+
+        grad_poison = torch.bmm(residual.transpose(1, 2), weights(A))
+        grad_poison = grad_poison.baddbmm_(jac_u.transpose(1, 2), weights(W))
         return grad_lambda, grad_poison * self.scale

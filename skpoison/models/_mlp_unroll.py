@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hypergrad._unroll import Unroll
+from ..hypergrad._unroll import Unroll, aligned_rows
 from . import _mlp_derivatives as calculus
 
 
@@ -59,21 +59,21 @@ class MLPUnroll(Unroll):
         return w
 
     def forward(self, w0, steps):
-        W = w0.new_empty((steps + 1, w0.numel()))
+        W = aligned_rows(w0, steps + 1, w0.numel())
         W[0] = w0
         rows, records = W.unbind(0), []
         for t in range(steps):
             _, pre, P = self._step(rows[t], out=rows[t + 1])
             records.append((pre, P))
-        return rows[steps], (W[:steps], records)
+        # (a copy: a view would keep the whole tape alive as long as w_T)
+        return rows[steps].clone(), (W[:steps], records)
 
-    def backward(self, tape, a):
+    def backward(self, tape, a, *, return_adjoint=False):
         W, records = tape
         steps = W.shape[0]
-        A = a.new_empty((steps, a.numel()))   # A[t]: the adjoint that meets step t
-        if steps:
-            A[-1] = a
-        adjoints = A.unbind(0)
+        penalty = self.problem.penalty
+        # sum_t dR(w_t) * a_t, accumulated on the fly: no (T, n_params) adjoint tape.
+        penalty_term = torch.zeros_like(a)
         grad_poison = self.X.new_zeros((self.n_poison, self.X.shape[1]))
         unflatten = self.problem.unflatten
         for t in range(steps - 1, -1, -1):
@@ -83,15 +83,14 @@ class MLPUnroll(Unroll):
                                  for Z in pre]
             deltas = calculus.deltas(layers, pre, (P - self.Y) / self.n)
             pieces, mixed_poison = calculus.directional(
-                layers, unflatten(adjoints[t]), pre, hidden, P, deltas, self.n, self.n_poison
+                layers, unflatten(a), pre, hidden, P, deltas, self.n, self.n_poison
             )
             grad_poison.add_(mixed_poison, alpha=-self.lr)
-            if t:  # the adjoint of w_0 itself is not needed
-                a_t = adjoints[t]
-                start = a_t if self.l1 else a_t * self.shrink
-                torch.add(start, torch.cat(pieces), alpha=-self.lr, out=adjoints[t - 1])
-        penalty = self.problem.penalty
-        grad_lambda = -self.lr * penalty.group_sum(
-            self.alpha * torch.sum(penalty.dR(W) * A, dim=0)
-        )
+            penalty_term.addcmul_(penalty.dR(W[t]), a)
+            if t or return_adjoint:  # the adjoint of w_0 itself is rarely needed
+                start = a if self.l1 else a * self.shrink
+                a = torch.add(start, torch.cat(pieces), alpha=-self.lr)
+        grad_lambda = -self.lr * penalty.group_sum(self.alpha * penalty_term)
+        if return_adjoint:
+            return grad_lambda, grad_poison, a
         return grad_lambda, grad_poison

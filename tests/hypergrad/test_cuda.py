@@ -46,3 +46,21 @@ def test_penalty_built_on_cpu_follows_the_data_to_cuda():
     assert case.problem.penalty.group_index.device.type == "cpu"
     result = case.hypergradient("rmd")
     assert torch.isfinite(result.grad_X_poison).all()
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_cuda_checkpointed_and_batched_match_cpu(model):
+    from skpoison.hypergrad import batched_hypergradient
+
+    case = make_case(model, 3, "single", "l2", steps=30)
+    cpu = case.hypergradient("rmd")
+    gpu_case = to_device(case, "cuda")
+    gpu = gpu_case.hypergradient("rmd", checkpoint_every="sqrt")
+    assert_close_rel(gpu.grad_X_poison.cpu(), cpu.grad_X_poison, 1e-9, "checkpointed")
+    stack = [t[None].expand(2, *t.shape) for t in (gpu_case.w0, gpu_case.log_lambda,
+                                                   gpu_case.X, gpu_case.Y,
+                                                   gpu_case.X_val, gpu_case.Y_val)]
+    batched = batched_hypergradient(case.problem, *stack, n_poison=case.n_poison,
+                                    steps=case.steps, lr=case.lr)
+    assert batched.grad_X_poison.device.type == "cuda"
+    assert_close_rel(batched.grad_X_poison[1].cpu(), cpu.grad_X_poison, 1e-9, "batched")

@@ -1,0 +1,134 @@
+"""Summaries of tidy result rows: means, standard deviations, tables (private)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..metrics import relative_error_decrease
+
+__all__ = ["summarize", "format_table", "relative_decrease_rows"]
+
+
+def _ordered(values):
+    seen = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
+def summarize(rows, value, by=("strategy", "ratio")):
+    """Mean, standard deviation and count of ``value`` per group.
+
+    Rows without the column (or with None) are skipped; ``-inf`` values (λ
+    of no regularization) give a ``-inf`` mean.
+
+    Parameters
+    ----------
+    rows : list of dict
+    value : str
+    by : tuple of str
+
+    Returns
+    -------
+    summary : list of dict
+        One per group, in first-seen order of the group keys, with the
+        ``by`` columns and ``mean``, ``std`` (population, ddof=0) and ``n``.
+
+    Examples
+    --------
+    >>> rows = [{"strategy": "a", "ratio": 0.0, "e": 0.1},
+    ...         {"strategy": "a", "ratio": 0.0, "e": 0.3}]
+    >>> s = summarize(rows, "e")[0]
+    >>> s["strategy"], round(s["mean"], 3), round(s["std"], 3), s["n"]
+    ('a', 0.2, 0.1, 2)
+    """
+    groups = {}
+    for row in rows:
+        v = row.get(value)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        groups.setdefault(tuple(row.get(k) for k in by), []).append(float(v))
+    out = []
+    for key in _ordered(tuple(row.get(k) for k in by) for row in rows):
+        if key not in groups:
+            continue
+        values = np.asarray(groups[key])
+        finite = np.isfinite(values).all()
+        mean = float(values.mean()) if finite else float(values[~np.isfinite(values)][0])
+        std = float(values.std()) if finite else 0.0
+        out.append({**dict(zip(by, key)), "mean": mean, "std": std, "n": len(values)})
+    return out
+
+
+def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=True,
+                 title=None):
+    """A text table: one line per ``by[0]``, one column per ``by[1]``, mean ± std.
+
+    Examples
+    --------
+    >>> rows = [{"strategy": "no_reg", "ratio": r, "test_error": e}
+    ...         for r, e in ((0.0, 0.01), (0.2, 0.1))]
+    >>> print(format_table(rows))
+    strategy    0%            20%
+    no_reg      1.0 ± 0.0     10.0 ± 0.0
+    """
+    stats = summarize(rows, value, by)
+    lines_key, cols_key = by
+    line_values = _ordered(s[lines_key] for s in stats)
+    col_values = sorted(_ordered(s[cols_key] for s in stats))
+    scale = 100.0 if percent else 1.0
+    cell = {(s[lines_key], s[cols_key]): s for s in stats}
+
+    def fmt_col(c):
+        return f"{100 * c:g}%" if cols_key == "ratio" else str(c)
+
+    def fmt(s):
+        if s is None:
+            return "-"
+        if not math.isfinite(s["mean"]):
+            return f"{s['mean']}"
+        if percent:
+            return f"{scale * s['mean']:.1f} ± {scale * s['std']:.1f}"
+        return f"{s['mean']:.3g} ± {s['std']:.2g}"
+
+    header = [lines_key, *(fmt_col(c) for c in col_values)]
+    body = [[str(lv), *(fmt(cell.get((lv, c))) for c in col_values)] for lv in line_values]
+    widths = [max(len(r[i]) for r in [header, *body]) + 2 for i in range(len(header))]
+    widths = [max(w, 12 if i == 0 else 14) for i, w in enumerate(widths)]
+    lines = [] if title is None else [title]
+    for r in [header, *body]:
+        lines.append("".join(f"{v:<{w}}" for v, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def relative_decrease_rows(rows, *, reference="no_reg", method="learned",
+                           by=("n_val", "ratio")):
+    """Relative decrease of the mean test error of ``method`` w.r.t. ``reference``.
+
+    ``(E_reference - E_method) / E_reference`` of the means over repetitions
+    (the paper's Fig. 4 / 9), per group ``by``; NaN where the reference error
+    is 0.
+
+    Returns
+    -------
+    list of dict
+        The ``by`` columns, ``error_<reference>``, ``error_<method>`` and
+        ``relative_decrease``.
+    """
+    means = {}
+    for name in (reference, method):
+        subset = [r for r in rows if r.get("strategy") == name]
+        for s in summarize(subset, "test_error", by):
+            means.setdefault(tuple(s[k] for k in by), {})[name] = s["mean"]
+    out = []
+    for key in sorted(means):
+        pair = means[key]
+        if reference not in pair or method not in pair:
+            continue
+        decrease = relative_error_decrease(pair[reference], pair[method], zero_division=np.nan)
+        out.append({**dict(zip(by, key)), f"error_{reference}": pair[reference],
+                    f"error_{method}": pair[method], "relative_decrease": decrease})
+    return out

@@ -1,0 +1,154 @@
+"""One cell of an attack sweep: one strategy, one repetition (private).
+
+The cell draws the repetition's train / trusted validation / test split,
+sets λ as the strategy says, runs the worst-case attack against it over all
+poisoning ratios (cumulative batches) and evaluates the victim: the estimator
+trained on each poisoned set with that ratio's λ (``outer_steps=0``), measured
+on the test set.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from sklearn.base import clone
+
+from ..datasets import load_dataset, make_poisoning_splits
+from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
+from ..poisoning import OptimalPoisoner
+from ._strategies import (STRATEGIES, fixed_lambda_estimator, make_estimator,
+                          resolve_fixed_lambda)
+
+__all__ = ["run_attack_cell", "load_pool", "draw_split"]
+
+_POOLS = {}
+
+
+def load_pool(dataset, classes=None, data_home=None):
+    """The data set's pool, loaded once per process."""
+    key = (dataset, None if classes is None else tuple(classes), str(data_home))
+    if key not in _POOLS:
+        _POOLS[key] = load_dataset(dataset, classes=classes, data_home=data_home)
+    return _POOLS[key]
+
+
+def draw_split(config, repetition, *, data_home=None, n_val=None):
+    """The split of one repetition (seed ``config.seed + repetition``).
+
+    The pool is split with the largest trusted set of the sweep first, so
+    that sweeps over ``n_val`` (Fig. 4) share training and test sets: the
+    trusted set of size ``n_val`` is the first ``n_val`` rows of it.
+    """
+    pool = load_pool(config.dataset, config.classes, data_home)
+    n_val_max = max(config.n_val, n_val or 0)
+    split = make_poisoning_splits(pool.data, pool.target, n_train=config.n_train,
+                                  n_val=n_val_max, n_test=config.n_test,
+                                  random_state=config.seed + repetition)
+    if n_val is not None and n_val < n_val_max:
+        split.X_val, split.y_val = split.X_val[:n_val], split.y_val[:n_val]
+    return pool, split
+
+
+def _resolve_inner_lr(config, estimator, split):
+    """A float inner step size, computed once per split (LR: ``"auto"``)."""
+    if config.model != "lr":
+        return estimator.inner_lr
+    clean = fixed_lambda_estimator(estimator, -np.inf).set_params(inner_steps=1)
+    return clean.fit(split.X_train, split.y_train, split.X_val, split.y_val).inner_lr_
+
+
+def _weights(model):
+    return [model.coef_] if hasattr(model, "coef_") else list(model.coefs_)
+
+
+def _lambda_columns(log_lambda):
+    values = np.atleast_1d(np.asarray(log_lambda, dtype=float))
+    row = {"log_lambda": float(values[0]) if values.size == 1 else float(values.mean())}
+    if values.size > 1:
+        row.update({f"log_lambda_{i}": float(v) for i, v in enumerate(values)})
+    return row
+
+
+def _attack(config, strategy, estimator, split, feature_range, seed):
+    """Run the strategy's worst-case attack; return (victim template, results, fixed λ)."""
+    spec = STRATEGIES[strategy]
+    if spec.learned:
+        target = clone(estimator).set_params(lambda_mode=spec.lambda_mode)
+        fixed, hyperparams = None, "learn"
+    else:
+        fixed = resolve_fixed_lambda(strategy, config, estimator, split.X_train,
+                                     split.y_train, random_state=seed)
+        target, hyperparams = estimator, "fixed"
+    options = {k: v for k, v in (("poison_lr", config.poison_lr),
+                                 ("lambda_lr", config.lambda_lr)) if v is not None}
+    attack = OptimalPoisoner(
+        target, ratios=tuple(config.ratios), batch_size=config.batch_size,
+        hyperparams=hyperparams, fixed_lambda=fixed, mode="replace",
+        feature_range=tuple(feature_range), outer_steps=config.attack_steps,
+        reinit_each_step=config.model == "mlp", reuse_validation=True,
+        random_state=seed, device=config.device, dtype=config.dtype, **options,
+    )
+    attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
+    return target, attack.results_, fixed
+
+
+def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None):
+    """Attack one strategy on one repetition; one row per poisoning ratio.
+
+    Parameters
+    ----------
+    config : SweepConfig
+    strategy : str
+        A key of :data:`~skpoison.experiments.STRATEGIES`.
+    repetition : int
+    data_home : path-like or None
+    n_val : int or None
+        Size of the trusted set (None: ``config.n_val``).
+
+    Returns
+    -------
+    rows : list of dict
+        ``strategy, ratio, repetition, n_poison, n_val, test_error,
+        val_error, log_lambda`` (``log_lambda_i`` per layer when several),
+        ``weight_norm`` (``||w||^2 / p``; ``weight_norm_i`` per layer for
+        networks), ``attack_val_loss``, ``kuncheva_k<k>`` (linear models: the
+        top-k features of this model against those of the clean one of the
+        same cell) and ``cell_seconds``.
+    """
+    start = time.perf_counter()
+    seed = int(config.seed + repetition)
+    pool, split = draw_split(config, repetition, data_home=data_home, n_val=n_val)
+    estimator = make_estimator(config, random_state=seed)
+    estimator.set_params(inner_lr=_resolve_inner_lr(config, estimator, split))
+    target, results, fixed = _attack(config, strategy, estimator, split,
+                                     pool.feature_range, seed)
+    rows, clean_top = [], None
+    for result in results:
+        log_lambda = fixed if fixed is not None else result.log_lambda
+        victim = fixed_lambda_estimator(target, log_lambda)
+        victim.fit(result.X, result.y, split.X_val, split.y_val)
+        weights = _weights(victim)
+        row = dict(dataset=config.dataset, model=config.model, penalty=config.penalty,
+                   strategy=strategy, ratio=float(result.ratio), repetition=int(repetition),
+                   n_poison=int(result.n_poison), n_val=int(len(split.y_val)),
+                   test_error=float(1.0 - victim.score(split.X_test, split.y_test)),
+                   val_error=float(1.0 - victim.score(split.X_val, split.y_val)),
+                   **_lambda_columns(log_lambda),
+                   weight_norm=weight_norm_per_parameter(weights),
+                   attack_val_loss=float(result.val_loss))
+        if len(weights) > 1:
+            row.update({f"weight_norm_{i}": weight_norm_per_parameter(w)
+                        for i, w in enumerate(weights)})
+        if config.model == "lr":
+            top = {k: top_k_features(victim.coef_, k) for k in config.top_k
+                   if k < victim.coef_.shape[1]}
+            clean_top = clean_top or top  # the first ratio is the clean one (0)
+            row.update({f"kuncheva_k{k}": kuncheva_index([clean_top[k], top[k]],
+                                                         victim.coef_.shape[1])
+                        for k in top})
+        rows.append(row)
+    seconds = time.perf_counter() - start
+    for row in rows:
+        row["cell_seconds"] = seconds
+    return rows

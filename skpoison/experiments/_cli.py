@@ -1,0 +1,160 @@
+"""The ``skpoison`` command line (private).
+
+::
+
+    skpoison evaluate [options]            # the main job: strategies x ratios table
+    skpoison reproduce fig2 [options]      # one figure of the paper (fig1 ... fig14)
+    skpoison reproduce list                # what each figure shows
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ._config import SIZES
+from ._figures import FIGURES
+from ._strategies import STRATEGIES
+
+__all__ = ["main", "build_parser"]
+
+_EPILOG = """\
+sizes: --full follows the project's defaults for the paper (DESIGN.md section 6:
+10 repetitions, T=200 inner steps, 30 attack steps per batch of 2 %); --quick
+fits a 2-core CPU (3 repetitions, T=100, 15 attack steps); --tiny only checks
+that everything runs.
+Finished cells are kept in OUT/cells/: rerun the same command to resume an
+interrupted sweep.
+"""
+
+
+def _common(parser, default_size, default_out):
+    data = parser.add_argument_group("data and model")
+    data.add_argument("--dataset", default="digits",
+                      help="digits (bundled, default), mnist, fashion-mnist, cifar10")
+    data.add_argument("--classes", type=int, nargs="+", default=None, metavar="C",
+                      help="class pair (default: the paper's pair for the data set)")
+    data.add_argument("--data-home", default=None,
+                      help="folder with the data files (default: SKPOISON_DATA or "
+                           "~/skpoison_data)")
+    data.add_argument("--model", choices=("lr", "mlp"), default=None,
+                      help="lr (logistic regression) or mlp (default: the figure's)")
+    data.add_argument("--penalty", choices=("l2", "l1"), default=None,
+                      help="regularizer (default: the figure's, l2 for evaluate)")
+    data.add_argument("--strategies", nargs="+", choices=sorted(STRATEGIES), default=None,
+                      metavar="S", help="λ strategies to compare, among "
+                      f"{', '.join(STRATEGIES)} (default: all for the model)")
+    data.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
+                      help="poisoning ratios (default: 0 0.04 0.08 0.12 0.16 0.2)")
+    size = parser.add_argument_group("size")
+    group = size.add_mutually_exclusive_group()
+    for name in SIZES:
+        group.add_argument(f"--{name}", dest="size", action="store_const", const=name,
+                           help=f"{name} size" + (" (default)" if name == default_size
+                                                  else ""))
+    parser.set_defaults(size=default_size)
+    size.add_argument("--repetitions", type=int, default=None, help="random splits")
+    size.add_argument("--inner-steps", type=int, default=None, help="inner GD steps T")
+    size.add_argument("--attack-steps", type=int, default=None,
+                      help="hypergradient steps of the attack per batch")
+    size.add_argument("--batch-size", type=int, default=None, help="poisoning batch size")
+    for name in ("n-train", "n-val", "n-test"):
+        size.add_argument(f"--{name}", type=int, default=None, metavar="N",
+                          help=f"{name[2:]} split size")
+    size.add_argument("--seed", type=int, default=None, help="seed of repetition 0")
+    run = parser.add_argument_group("execution")
+    run.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N, auto")
+    run.add_argument("--dtype", choices=("float64", "float32"), default=None)
+    run.add_argument("--n-jobs", type=int, default=-1,
+                     help="parallel cells (default -1: all cores)")
+    run.add_argument("--backend", default=None,
+                     help="joblib backend (loky, threading, or a registered dask/ray)")
+    run.add_argument("--out", default=default_out, help=f"output folder ({default_out})")
+    run.add_argument("--no-plot", action="store_true", help="write the CSV only")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser():
+    """The :class:`argparse.ArgumentParser` of ``skpoison``."""
+    parser = argparse.ArgumentParser(
+        prog="skpoison", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Hyperparameter learning under data poisoning (Carnerero-Cano et al., "
+                    "TNNLS 2023): attack sweeps and the paper's figures.", epilog=_EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        help="test error of each λ strategy under the optimal attack",
+                        description="Test error (mean ± std) of each λ strategy x ratio "
+                                    "under the optimal attack; writes evaluate.csv and PNGs.",
+                        epilog=_EPILOG)
+    _common(ev, "quick", "skpoison-results/evaluate")
+    rep = sub.add_parser("reproduce", formatter_class=argparse.RawDescriptionHelpFormatter,
+                         help="one figure of the paper (fig1 ... fig14, or list)",
+                         description="Compute one figure of the paper: writes OUT/figN.csv "
+                                     "and OUT/figN.png.", epilog=_EPILOG)
+    rep.add_argument("figure", choices=[*FIGURES, "list"])
+    _common(rep, "full", "skpoison-results")
+    rep.add_argument("--val-fractions", type=float, nargs="+", default=(0.05, 0.1, 0.25),
+                     help="fig4/fig9: trusted-set sizes as shares of the training set")
+    rep.add_argument("--grid-points", type=int, default=None,
+                     help="fig1: poisoning-point positions per axis")
+    return parser
+
+
+def _overrides(args):
+    names = ("classes", "strategies", "ratios", "repetitions", "inner_steps", "attack_steps",
+             "batch_size", "n_train", "n_val", "n_test", "seed", "device", "dtype")
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _run(args):
+    from ._figures import reproduce
+    from ._runner import evaluate
+
+    common = dict(dataset=args.dataset, size=args.size, out=args.out,
+                  data_home=args.data_home, n_jobs=args.n_jobs, backend=args.backend,
+                  verbose=not args.no_progress, plot=not args.no_plot)
+    if args.command == "evaluate":
+        return evaluate(model=args.model or "lr", penalty=args.penalty or "l2",
+                        **common, **_overrides(args))
+    return reproduce(args.figure, model=args.model, penalty=args.penalty,
+                     val_fractions=tuple(args.val_fractions), grid_points=args.grid_points,
+                     **common, **_overrides(args))
+
+
+def main(argv=None):
+    """Entry point of ``skpoison`` / ``python -m skpoison``; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Arguments (None: ``sys.argv[1:]``).
+
+    Examples
+    --------
+    >>> from skpoison.experiments._cli import main
+    >>> main(["reproduce", "list"])  # doctest: +ELLIPSIS
+    fig1   2-D example: ...
+    0
+    """
+    args = build_parser().parse_args(argv)
+    if args.command == "reproduce" and args.figure == "list":
+        for name, spec in FIGURES.items():
+            print(f"{name:<6} {spec.description}")
+        return 0
+    start = time.perf_counter()
+    try:
+        result = _run(args)
+    except (ValueError, OSError, ImportError) as exc:
+        print(f"skpoison: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nskpoison: interrupted; finished cells are kept in {args.out}/cells/ — "
+              "rerun the same command to resume.", file=sys.stderr)
+        return 130
+    print(result.table)
+    written = [str(result.csv), *(str(p) for p in
+                                  (getattr(result, "pngs", None) or [result.get("png")])
+                                  if p)]
+    print(f"wrote {', '.join(written)} in {time.perf_counter() - start:.1f} s")
+    return 0

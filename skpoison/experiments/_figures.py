@@ -1,0 +1,220 @@
+"""One function per figure of the paper (Fig. 1-14) (private).
+
+Each writes ``<out>/figN.csv`` (tidy rows) and ``<out>/figN.png``. Figures
+that show the same sweep (e.g. Fig. 2, 3 and 5: LR with L2) share its cells
+in ``<out>/cells/``, so the second one only redraws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ._aggregate import format_table, relative_decrease_rows
+from ._attack_cell import load_pool
+from ._config import make_config
+from ._runner import _short_title, run_attack_sweep
+from ._sweep import check_writable, write_csv
+from ._synthetic import synthetic_maps, synthetic_rows
+
+__all__ = ["FIGURES", "reproduce"]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """What a figure shows: the sweep kind, its defaults and its plot."""
+
+    kind: str          # "synthetic", "attack" or "sensitivity"
+    model: str = "lr"
+    penalty: str = "l2"
+    plot: str = "test_error"
+    strategies: tuple = ()   # () = the model's default strategies
+    description: str = ""
+
+
+FIGURES = {
+    "fig1": FigureSpec("synthetic", description="2-D example: validation error and optimal "
+                       "λ as functions of one poisoning point's position"),
+    "fig2": FigureSpec("attack", plot="test_error",
+                       description="LR, L2: test error vs poisoning ratio per λ strategy"),
+    "fig3": FigureSpec("attack", plot="lambda_norm",
+                       description="LR, L2: learned λ and ||w||²/p vs ratio"),
+    "fig4": FigureSpec("sensitivity", strategies=("no_reg", "learned"),
+                       description="LR, L2: trusted-set size, relative decrease of test error"),
+    "fig5": FigureSpec("attack", plot="kuncheva",
+                       description="LR, L2: Kuncheva consistency of the top-k features"),
+    "fig6": FigureSpec("attack", model="mlp", plot="test_error",
+                       description="MLP, L2: test error vs ratio"),
+    "fig7": FigureSpec("attack", model="mlp", plot="per_layer_lambda",
+                       strategies=("learned_per_layer",),
+                       description="MLP, L2: λ learned per layer vs ratio"),
+    "fig8": FigureSpec("attack", penalty="l1", plot="lambda_norm",
+                       description="LR, L1: learned λ and ||w||²/p vs ratio"),
+    "fig9": FigureSpec("sensitivity", penalty="l1", strategies=("no_reg", "learned"),
+                       description="LR, L1: trusted-set size, relative decrease"),
+    "fig10": FigureSpec("attack", penalty="l1", plot="kuncheva",
+                        description="LR, L1: Kuncheva consistency of the top-k features"),
+    "fig11": FigureSpec("attack", model="mlp", penalty="l1", plot="test_error",
+                        description="MLP, L1: test error vs ratio"),
+    "fig12": FigureSpec("attack", model="mlp", penalty="l1", plot="per_layer_lambda",
+                        strategies=("learned_per_layer",),
+                        description="MLP, L1: λ learned per layer vs ratio"),
+    "fig13": FigureSpec("attack", model="mlp", plot="per_layer_norm",
+                        strategies=("learned_per_layer",),
+                        description="MLP, L2: ||w||²/p per layer (λ per layer) vs ratio"),
+    "fig14": FigureSpec("attack", model="mlp", plot="lambda_norm",
+                        strategies=("no_reg", "large", "learned"),
+                        description="MLP, L2: single learned λ and ||w||²/p vs ratio"),
+}
+
+
+def _draw(spec, rows, config, name):
+    from . import _plots as plots
+
+    title = f"{name}: {_short_title(config)}"
+    if spec.plot == "test_error":
+        return plots.plot_test_error(rows, title=title)
+    if spec.plot == "lambda_norm":
+        return plots.plot_lambda_and_norm(rows, title=title)
+    if spec.plot == "kuncheva":
+        return plots.plot_kuncheva(rows, config.top_k, title=title)
+    if spec.plot == "per_layer_lambda":
+        return plots.plot_per_layer(rows, "log_lambda_", "learned λ per layer", title)
+    if spec.plot == "per_layer_norm":
+        return plots.plot_per_layer(rows, "weight_norm_", "‖w‖² / p per layer", title,
+                                    log=True)
+    raise ValueError(spec.plot)
+
+
+def _val_sizes(config, val_fractions, data_home):
+    """Trusted-set sizes: shares of the training set, within what the pool allows.
+
+    A batch of poisoning points clones distinct validation points, so a
+    trusted set is never smaller than one batch; and a balanced draw cannot
+    use more samples than the smallest class allows (digits 0 vs 8: 48 at
+    most beside 200 training and 100 test points).
+    """
+    target = load_pool(config.dataset, config.classes, data_home).target
+    counts = np.unique(target, return_counts=True)[1]
+    room = len(counts) * int(counts.min()) - config.n_train - config.n_test
+    floor = max(2, config.batch_size)
+    return sorted({min(room, max(floor, int(round(f * config.n_train))))
+                   for f in val_fractions})
+
+
+def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
+              data_home=None, n_jobs=1, backend=None, verbose=True, plot=True,
+              val_fractions=(0.05, 0.1, 0.25), grid_points=None, **overrides):
+    """Compute one of the paper's figures and write its CSV and PNG.
+
+    Parameters
+    ----------
+    figure : str
+        ``"fig1"`` ... ``"fig14"`` (see :data:`FIGURES`).
+    dataset : str, default="digits"
+        Ignored by ``fig1`` (synthetic data).
+    size : {"tiny", "quick", "full"}, default="full"
+    out : path-like
+    data_home : path-like or None
+    n_jobs : int, default=1
+    backend : str or None
+        joblib backend name.
+    verbose : bool
+        Show a progress bar.
+    plot : bool
+        Write the PNG (needs matplotlib).
+    val_fractions : tuple of float, default=(0.05, 0.1, 0.25)
+        Fig. 4 / 9: trusted-set sizes as shares of the training set.
+    grid_points : int or None
+        Fig. 1: poisoning-point positions per axis (None: the size preset).
+    **overrides
+        :class:`SweepConfig` fields (``model``, ``penalty``, ``strategies``,
+        ``repetitions``, ...); None values are ignored.
+
+    Returns
+    -------
+    result : sklearn.utils.Bunch
+        ``rows``, ``csv``, ``png`` (None when ``plot=False``), ``table``
+        (text summary), ``config`` (None for ``fig1``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skpoison.experiments import reproduce
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     res = reproduce("fig1", size="tiny", out=out, plot=False, verbose=False)
+    >>> len(res.rows)
+    36
+    """
+    if figure not in FIGURES:
+        raise ValueError(f"Unknown figure {figure!r}; choose one of {list(FIGURES)}.")
+    spec = FIGURES[figure]
+    out = check_writable(out)
+    if spec.kind == "synthetic":
+        return _synthetic(figure, size, out, verbose, plot, grid_points)
+    model = overrides.pop("model", None) or spec.model
+    penalty = overrides.pop("penalty", None) or spec.penalty
+    if spec.strategies and overrides.get("strategies") is None:
+        overrides["strategies"] = spec.strategies
+    config = make_config(dataset, size=size, model=model, penalty=penalty, **overrides)
+    n_vals = None
+    if spec.kind == "sensitivity":
+        n_vals = _val_sizes(config, val_fractions, data_home)
+        config = make_config(dataset, size=size, model=model, penalty=penalty,
+                             **{**overrides, "n_val": max(n_vals)})
+    rows = run_attack_sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
+                            backend=backend, verbose=verbose)
+    csv_path = write_csv(rows, out / f"{figure}.csv")
+    by = ("strategy", "ratio")
+    table = format_table(rows, "test_error", by=by, title=f"{figure}: test error (%)")
+    png = None
+    if spec.kind == "sensitivity":
+        decrease = relative_decrease_rows(rows)
+        write_csv(decrease, out / f"{figure}_relative_decrease.csv")
+        table = format_table([{**r, "strategy": f"{r['strategy']} val={r['n_val']}"}
+                              for r in rows], "test_error", title=f"{figure}: test error (%)")
+        if plot:
+            from ._plots import plot_sensitivity, save
+            fig = plot_sensitivity(rows, decrease, title=f"{figure}: {_short_title(config)}")
+            png = save(fig, out / f"{figure}.png")
+    elif plot:
+        from ._plots import save
+        png = save(_draw(spec, rows, config, figure), out / f"{figure}.png")
+    return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=config)
+
+
+def _synthetic(figure, size, out, verbose, plot, grid_points):
+    maps = synthetic_maps(size=size, grid_points=grid_points, verbose=verbose)
+    rows = synthetic_rows(maps)
+    csv_path = write_csv(rows, Path(out) / f"{figure}.csv")
+    png = None
+    if plot:
+        from ._plots import plot_synthetic, save
+        png = save(plot_synthetic(maps, title="fig1: synthetic 2-D example, LR"),
+                   Path(out) / f"{figure}.png")
+    table = (f"{figure}: validation error {100 * maps['val_error_noreg'].min():.1f}-"
+             f"{100 * maps['val_error_noreg'].max():.1f} % without regularization, "
+             f"{100 * maps['val_error_reg'].min():.1f}-{100 * maps['val_error_reg'].max():.1f}"
+             f" % with λ = {maps['fixed_lambda']:g}; optimal λ in "
+             f"[{maps['best_lambda'].min():g}, {maps['best_lambda'].max():g}]")
+    return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=None, maps=maps)
+
+
+def _figure_function(name):
+    spec = FIGURES[name]
+
+    def run(**kwargs):
+        return reproduce(name, **kwargs)
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = (f"Paper's Fig. {name[3:]}: {spec.description}.\n\n"
+                   "Keyword arguments and result as :func:`reproduce` (``figure`` fixed).\n")
+    return run
+
+
+(fig1, fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig11, fig12, fig13,
+ fig14) = (_figure_function(f"fig{i}") for i in range(1, 15))
+__all__ += [f"fig{i}" for i in range(1, 15)]

@@ -1,0 +1,210 @@
+"""Plots of the paper's figures from tidy result rows (private).
+
+matplotlib is imported only when a plot is drawn (it is an optional
+dependency). Figures are built with :class:`matplotlib.figure.Figure`
+directly, without pyplot, so plotting works headless and in worker threads,
+unless the caller has imported pyplot (a script or a notebook): the figure is
+then created by pyplot, so ``plt.show()`` shows it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from ._aggregate import summarize
+from ._strategies import STRATEGIES
+
+__all__ = ["plot_vs_ratio", "plot_test_error", "plot_lambda_and_norm", "plot_per_layer",
+           "plot_sensitivity", "plot_kuncheva", "plot_synthetic", "save"]
+
+
+def _figure(n_panels, width=4.2, height=3.3):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("Plotting needs matplotlib: pip install 'skpoison[plot]'.") from exc
+    size = dict(figsize=(width * n_panels, height), layout="constrained")
+    if "matplotlib.pyplot" in sys.modules:
+        fig = sys.modules["matplotlib.pyplot"].figure(**size)
+    else:
+        fig = Figure(**size)
+    axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    return fig, axes
+
+
+def save(fig, path, dpi=110):
+    """Write ``fig`` to ``path`` (PNG) and release it; returns the path."""
+    fig.savefig(path, dpi=dpi)
+    if "matplotlib.pyplot" in sys.modules:  # a pyplot-managed figure: do not keep it open
+        sys.modules["matplotlib.pyplot"].close(fig)
+    return path
+
+
+# Distinct markers and dashes, so that curves that coincide (e.g. no
+# regularization and a CV choice at the bottom of the grid) stay visible.
+_STYLES = {"no_reg": dict(marker="s", ls="--", ms=6, color="tab:blue"),
+           "large": dict(marker="^", ls="-", color="tab:orange"),
+           "cv": dict(marker="o", ls=":", ms=3, color="tab:green"),
+           "learned": dict(marker="D", ls="-", color="tab:red"),
+           "learned_per_layer": dict(marker="v", ls="-.", color="tab:purple")}
+
+
+def _label(name):
+    spec = STRATEGIES.get(name)
+    return spec.label if spec is not None else str(name)
+
+
+def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=None):
+    """Mean ± std of ``value`` against the poisoning ratio, one line per group."""
+    stats = summarize(rows, value, (group, "ratio"))
+    for name in dict.fromkeys(s[group] for s in stats):
+        line = sorted((s for s in stats if s[group] == name), key=lambda s: s["ratio"])
+        x = 100 * np.array([s["ratio"] for s in line])
+        mean = np.array([s["mean"] for s in line])
+        if not np.isfinite(mean).any():
+            continue
+        std = np.array([s["std"] for s in line])
+        scale = 100.0 if percent else 1.0
+        text = label(name) if label else _label(name)
+        style = {"marker": "o", "ms": 3.5, **_STYLES.get(name, {})}
+        ax.errorbar(x, scale * mean, yerr=scale * std, capsize=2, label=text, **style)
+    ax.set_xlabel("poisoning ratio (%)")
+    ax.grid(alpha=0.3)
+
+
+def plot_test_error(rows, title=""):
+    """Test error (%) against the poisoning ratio per strategy (Fig. 2, 6, 11)."""
+    fig, (ax,) = _figure(1, width=5.0)
+    plot_vs_ratio(ax, rows, "test_error", percent=True)
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_lambda_and_norm(rows, title=""):
+    """Learned λ and ``||w||^2 / p`` against the ratio (Fig. 3, 8, 14)."""
+    fig, (ax_lam, ax_norm) = _figure(2)
+    learned = [r for r in rows if STRATEGIES.get(r["strategy"]) and
+               STRATEGIES[r["strategy"]].learned]
+    plot_vs_ratio(ax_lam, learned, "log_lambda")
+    ax_lam.set_ylabel("learned λ = log α")
+    ax_lam.legend(fontsize=7)
+    plot_vs_ratio(ax_norm, rows, "weight_norm")
+    ax_norm.set_yscale("log")
+    ax_norm.set_ylabel("‖w‖² / p")
+    ax_norm.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ", title="", log=False):
+    """One line per layer of a per-layer column (Fig. 7, 12, 13)."""
+    fig, (ax,) = _figure(1, width=5.0)
+    columns = sorted({k for r in rows for k in r if k.startswith(prefix) and
+                      k[len(prefix):].isdigit()}, key=lambda k: int(k[len(prefix):]))
+    n_layers = len(columns)
+    for column in columns:
+        i = int(column[len(prefix):])
+        name = "output layer" if i == n_layers - 1 else f"hidden layer {i + 1}"
+        plot_vs_ratio(ax, [{**r, "layer": name} for r in rows], column, group="layer",
+                      label=str)
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_sensitivity(rows, decrease_rows, title=""):
+    """Test error per trusted-set size and relative decrease (Fig. 4, 9)."""
+    fig, (ax_err, ax_dec) = _figure(2)
+    sizes = sorted({r["n_val"] for r in rows})
+    colors = {n: f"C{i}" for i, n in enumerate(sizes)}   # one colour per trusted-set size
+    for name in dict.fromkeys(r["strategy"] for r in rows):
+        for n_val in sizes:
+            line = sorted(summarize([r for r in rows if r["strategy"] == name and
+                                     r["n_val"] == n_val], "test_error", ("ratio",)),
+                          key=lambda s: s["ratio"])
+            style = {**_STYLES.get(name, {}), "color": colors[n_val]}
+            ax_err.errorbar([100 * s["ratio"] for s in line], [100 * s["mean"] for s in line],
+                            yerr=[100 * s["std"] for s in line], capsize=2,
+                            label=f"{_label(name)}, |val| = {n_val}", **style)
+    ax_err.set_xlabel("poisoning ratio (%)")
+    ax_err.set_ylabel("test error (%)")
+    ax_err.grid(alpha=0.3)
+    ax_err.legend(fontsize=6)
+    for n_val in sorted({r["n_val"] for r in decrease_rows}):
+        line = sorted((r for r in decrease_rows if r["n_val"] == n_val),
+                      key=lambda r: r["ratio"])
+        ax_dec.plot([100 * r["ratio"] for r in line],
+                    [100 * r["relative_decrease"] for r in line], marker="o", ms=3.5,
+                    color=colors.get(n_val), label=f"|val| = {n_val}")
+    ax_dec.axhline(0.0, color="grey", lw=0.8)
+    ax_dec.set_xlabel("poisoning ratio (%)")
+    ax_dec.set_ylabel("relative decrease of test error (%)")
+    ax_dec.grid(alpha=0.3)
+    ax_dec.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def plot_kuncheva(rows, top_k, title=""):
+    """Kuncheva's consistency index against the ratio, one panel per k (Fig. 5, 10)."""
+    fig, axes = _figure(len(top_k), width=3.6)
+    for ax, k in zip(axes, top_k):
+        plot_vs_ratio(ax, rows, f"kuncheva_k{k}")
+        ax.set_title(f"top {k} features", fontsize=9)
+        ax.set_ylabel("consistency index")
+    axes[0].legend(fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def plot_synthetic(maps, title=""):
+    """The 2-D example (Fig. 1): validation error maps and optimal λ map.
+
+    ``maps`` is the dictionary returned by
+    :func:`skpoison.experiments.synthetic_maps`.
+    """
+    fig, axes = _figure(3, width=3.9, height=3.5)
+    extent = [*maps["grid"][[0, -1]], *maps["grid"][[0, -1]]]
+    X, y = maps["X_train"], maps["y_train"]
+    errors = 100 * np.stack([maps["val_error_noreg"], maps["val_error_reg"]])
+    limits = dict(vmin=errors.min(), vmax=errors.max())  # one colour scale for both
+    for ax, key, name in ((axes[0], "noreg", "no regularization"),
+                          (axes[1], "reg", f"λ = {maps['fixed_lambda']:g}")):
+        image = ax.imshow(100 * maps[f"val_error_{key}"].T, origin="lower", extent=extent,
+                          cmap="viridis", aspect="auto", **limits)
+        fig.colorbar(image, ax=ax, label="validation error (%)")
+        ax.set_title(f"{name}: poison point position", fontsize=8)
+    image = axes[2].imshow(maps["best_lambda"].T, origin="lower", extent=extent,
+                           cmap="magma", aspect="auto")
+    fig.colorbar(image, ax=axes[2], label="optimal λ (min. validation loss)")
+    axes[2].set_title("optimal λ vs poison point position", fontsize=8)
+    span = np.linspace(extent[0], extent[1], 2)
+    for ax, key in zip(axes, ("noreg", "reg", None)):
+        ax.scatter(X[:, 0], X[:, 1], c=np.where(y == 1, "tab:green", "tab:blue"), s=7,
+                   edgecolors="white", linewidths=0.3)
+        _boundary(ax, maps["w_clean"], span, "--", "white")
+        if key is not None:
+            _boundary(ax, maps[f"w_poisoned_{key}"], span, "-", "red")
+            point = maps[f"poison_{key}"]
+            ax.scatter([point[0]], [point[1]], c="red", s=90, marker="*",
+                       edgecolors="black", linewidths=0.5, clip_on=False, zorder=5)
+        pad = 0.03 * (extent[1] - extent[0])  # the optimal point often sits on the box edge
+        ax.set_xlim(extent[0] - pad, extent[1] + pad)
+        ax.set_ylim(extent[2] - pad, extent[3] + pad)
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def _boundary(ax, w, span, style, color):
+    w1, w2, b = (float(v) for v in w)
+    if abs(w2) > 1e-12:
+        ax.plot(span, -(w1 * span + b) / w2, style, color=color, lw=1.2)
+    elif abs(w1) > 1e-12:
+        ax.axvline(-b / w1, ls=style, color=color, lw=1.2)

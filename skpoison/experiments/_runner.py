@@ -1,0 +1,134 @@
+"""Attack sweeps over strategies x repetitions (x trusted-set sizes) (private)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sklearn.utils import Bunch
+
+from ._aggregate import format_table
+from ._attack_cell import load_pool, run_attack_cell
+from ._config import make_config
+from ._strategies import check_strategies
+from ._sweep import check_writable, run_sweep, write_csv
+
+__all__ = ["run_attack_sweep", "evaluate", "prepare"]
+
+
+def prepare(config, out, data_home=None):
+    """Checks done before any work: writable output, loadable data, strategies.
+
+    Loads the pool in this process, so that a missing data set or an unknown
+    class fails at once (and a download happens once, not in every worker).
+    """
+    out = check_writable(out)
+    check_strategies(config.strategies, config.model)
+    load_pool(config.dataset, config.classes, data_home)
+    return out
+
+
+def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, backend=None,
+                     verbose=True):
+    """Run (or resume) the attack sweep of a configuration.
+
+    One cell per (strategy, repetition[, trusted-set size]) is computed by
+    :func:`run_attack_cell` and stored in ``out/cells/``; cells already
+    there are reused. A cell's name hashes the settings that determine it
+    (not the list of strategies, the number of repetitions or the execution
+    settings), so figures that share a sweep share its cells, and adding
+    repetitions only computes the new ones.
+
+    Parameters
+    ----------
+    config : SweepConfig
+    out : path-like
+    n_vals : sequence of int or None
+        Trusted-set sizes (Fig. 4 / 9); ``config.n_val`` must be their maximum.
+    data_home : path-like or None
+    n_jobs : int, default=1
+    backend : str or None
+        joblib backend name.
+    verbose : bool
+
+    Returns
+    -------
+    rows : list of dict
+        Tidy rows, one per (strategy, ratio, repetition[, n_val]).
+    """
+    out = prepare(config, out, data_home)
+    key = config.key(strategies=None, repetitions=None)
+    cells = []
+    for strategy in config.strategies:
+        for rep in range(config.repetitions):
+            for n_val in (n_vals or [None]):
+                suffix = "" if n_val is None else f"-val{n_val}"
+                args = dict(config=config, strategy=strategy, repetition=rep,
+                            data_home=None if data_home is None else str(data_home),
+                            n_val=n_val)
+                cells.append((f"attack-{key}-{strategy}-r{rep}{suffix}", args))
+    desc = f"{config.dataset} {config.model} {config.penalty}"
+    return run_sweep(cells, run_attack_cell, out, n_jobs=n_jobs, backend=backend,
+                     desc=desc, verbose=verbose)
+
+
+def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,
+             out="skpoison-results/evaluate", data_home=None, n_jobs=1, backend=None,
+             verbose=True, plot=True, **overrides):
+    """Test error of every λ strategy under the optimal attack (the main job).
+
+    Runs the attack sweep (default: bundled digits 0 vs 8, logistic
+    regression, L2, strategies no_reg / large / cv / learned, ratios 0-20 %),
+    writes ``evaluate.csv`` (tidy rows), ``evaluate.png`` (test error) and
+    ``evaluate_lambda.png`` (learned λ and ``||w||^2 / p``) into ``out``.
+
+    Parameters
+    ----------
+    dataset : str, default="digits"
+    model, penalty : str
+    size : {"tiny", "quick", "full"}, default="quick"
+        See :func:`make_config`.
+    repetitions : int or None, default=None
+        None: 5 at ``size="quick"`` (the command's default, under 3 minutes
+        on 2 CPU cores with digits), else the size preset's.
+    out : path-like
+    data_home : path-like or None
+    n_jobs : int, default=1
+    backend : str or None
+    verbose : bool
+        Show a progress bar.
+    plot : bool
+        Write the PNGs (needs matplotlib).
+    **overrides
+        :class:`SweepConfig` fields.
+
+    Returns
+    -------
+    result : sklearn.utils.Bunch
+        ``rows``, ``table`` (text), ``csv`` and ``pngs`` (paths), ``config``.
+    """
+    if repetitions is None and size == "quick":
+        repetitions = 5
+    config = make_config(dataset, size=size, model=model, penalty=penalty,
+                         repetitions=repetitions, **overrides)
+    rows = run_attack_sweep(config, out, data_home=data_home, n_jobs=n_jobs,
+                            backend=backend, verbose=verbose)
+    out = Path(out)
+    csv_path = write_csv(rows, out / "evaluate.csv")
+    title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "
+             f"{config.penalty.upper()}: test error (%) under the optimal attack, "
+             f"mean ± std over {config.repetitions} repetitions").replace("  ", " ")
+    table = format_table(rows, "test_error", title=title)
+    pngs = []
+    if plot:
+        from ._plots import plot_lambda_and_norm, plot_test_error, save
+        pngs.append(save(plot_test_error(rows, title=_short_title(config)),
+                         out / "evaluate.png"))
+        pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config)),
+                         out / "evaluate_lambda.png"))
+    return Bunch(rows=rows, table=table, csv=csv_path, pngs=pngs, config=config)
+
+
+def _short_title(config):
+    return (f"{config.dataset}, {config.model.upper()}, {config.penalty.upper()}, "
+            f"{config.repetitions} repetitions, T={config.inner_steps}, "
+            f"{config.attack_steps} attack steps")

@@ -1,0 +1,143 @@
+"""The λ strategies compared by the experiments (private).
+
+A strategy says how the defender sets the regularization λ and, with it,
+which attack is the worst case against it:
+
+* ``"no_reg"``: no regularization (λ = -inf), fixed-λ attack.
+* ``"large"``: a large constant λ (:data:`~skpoison.experiments.LARGE_LAMBDA`),
+  fixed-λ attack.
+* ``"cv"``: λ chosen by k-fold cross-validation on the clean training set over
+  a grid, then fixed; fixed-λ attack with that λ (the setting of Xiao et al.).
+* ``"learned"``: λ learned on the trusted set jointly with the poisoning
+  points (the minimax attack, ``hyperparams="learn"``); one λ.
+* ``"learned_per_layer"``: as ``"learned"`` with one λ per layer (networks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from ..estimators import HypergradMLP, HypergradRegularizedLR
+
+__all__ = ["STRATEGIES", "Strategy", "make_estimator", "resolve_fixed_lambda",
+           "cross_validate_lambda", "LAMBDA_HIGH"]
+
+#: Upper end of the learnable box Λ = [-12, 0] (the estimators' default).
+LAMBDA_LOW, LAMBDA_HIGH = -12.0, 0.0
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How one strategy sets λ: learned (and how many λ) or fixed."""
+
+    name: str
+    learned: bool
+    lambda_mode: str = "single"
+    label: str = ""
+
+
+STRATEGIES = {
+    "no_reg": Strategy("no_reg", False, label="no regularization"),
+    "large": Strategy("large", False, label="large λ"),
+    "cv": Strategy("cv", False, label="λ by 5-fold CV (clean)"),
+    "learned": Strategy("learned", True, "single", label="λ learned (trusted set)"),
+    "learned_per_layer": Strategy("learned_per_layer", True, "per_layer",
+                                  label="λ learned per layer"),
+}
+
+
+def check_strategies(names, model):
+    """Validate strategy names for a model; return them as a tuple."""
+    names = tuple(names)
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"Unknown strategies {unknown}; valid: {sorted(STRATEGIES)}.")
+    if model != "mlp" and "learned_per_layer" in names:
+        raise ValueError("'learned_per_layer' needs --model mlp (one λ per layer).")
+    if not names:
+        raise ValueError("Give at least one strategy.")
+    return names
+
+
+def make_estimator(config, *, random_state, inner_lr="auto"):
+    """The configuration's estimator (its λ-learning settings, unfitted).
+
+    Parameters
+    ----------
+    config : SweepConfig
+    random_state : int
+        Seeds the network's initial weights.
+    inner_lr : float or "auto", default="auto"
+        Networks ignore ``"auto"`` and keep the estimator's default.
+
+    Examples
+    --------
+    >>> from skpoison.experiments import make_config
+    >>> from skpoison.experiments._strategies import make_estimator
+    >>> make_estimator(make_config(size="tiny"), random_state=0).inner_steps
+    10
+    """
+    common = dict(penalty=config.penalty, lambda_bounds=(LAMBDA_LOW, LAMBDA_HIGH),
+                  inner_steps=config.inner_steps, outer_steps=config.attack_steps,
+                  device=config.device, dtype=config.dtype, random_state=random_state)
+    if config.lambda_lr is not None:
+        common["outer_lr"] = config.lambda_lr
+    if config.model == "lr":
+        return HypergradRegularizedLR(inner_lr=inner_lr, **common)
+    mlp = HypergradMLP(hidden_layer_sizes=tuple(config.hidden_layer_sizes), **common)
+    if inner_lr != "auto":
+        mlp.set_params(inner_lr=inner_lr)
+    return mlp
+
+
+def fixed_lambda_estimator(estimator, log_lambda):
+    """A copy of ``estimator`` that just trains with λ (``outer_steps=0``).
+
+    The box's lower end is opened to -inf so that λ = -inf (no
+    regularization) is not clipped.
+    """
+    high = max(float(estimator.lambda_bounds[1]), float(np.max(log_lambda)))
+    return clone(estimator).set_params(outer_steps=0, lambda_init=log_lambda,
+                                       lambda_bounds=(-np.inf, high))
+
+
+def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
+    """λ of ``grid`` with the best k-fold CV log-loss on (clean) ``X, y``.
+
+    Each candidate trains the estimator with ``outer_steps=0`` and
+    ``lambda_init=λ``; folds are stratified and shuffled with
+    ``random_state``. The score is the log-loss (``neg_log_loss``), the
+    quantity the learned strategy minimizes on its trusted set; on easy
+    problems accuracy ties over most of the grid. Remaining ties go to the
+    larger λ.
+
+    Returns
+    -------
+    log_lambda : float
+    """
+    base = fixed_lambda_estimator(estimator, float(grid[0]))
+    # The final refit is not needed: only the selected λ is used.
+    search = GridSearchCV(base, {"lambda_init": [float(v) for v in grid]},
+                          cv=StratifiedKFold(n_folds, shuffle=True, random_state=random_state),
+                          scoring="neg_log_loss", refit=False, n_jobs=None)
+    search.fit(X, y)
+    scores = np.asarray(search.cv_results_["mean_test_score"])
+    best = np.flatnonzero(scores >= scores.max() - 1e-12)
+    values = np.asarray(search.cv_results_["param_lambda_init"], dtype=float)
+    return float(values[best].max())
+
+
+def resolve_fixed_lambda(name, config, estimator, X_train, y_train, *, random_state):
+    """λ of a fixed strategy (``"no_reg"``, ``"large"`` or ``"cv"``)."""
+    if name == "no_reg":
+        return -np.inf
+    if name == "large":
+        return float(config.large_lambda)
+    if name == "cv":
+        return cross_validate_lambda(estimator, X_train, y_train, config.cv_grid,
+                                     n_folds=config.cv_folds, random_state=random_state)
+    raise ValueError(f"{name!r} is not a fixed-λ strategy.")

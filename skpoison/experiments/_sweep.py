@@ -1,0 +1,179 @@
+"""A resumable sweep runner: one small file per finished cell (private).
+
+A sweep is a list of *cells* (e.g. one strategy x one repetition), each with
+a unique name. Cells run through :class:`joblib.Parallel` (any backend:
+``"loky"``, ``"threading"``, or ``"dask"`` / ``"ray"`` once registered). Each
+finished cell is written at once to ``<out>/cells/<name>.json`` with an
+atomic rename, so an interrupted sweep loses at most the cells that were
+running, and a rerun skips every cell whose file exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+__all__ = ["check_writable", "run_sweep", "write_json_atomic", "read_json",
+           "write_csv", "read_csv"]
+
+
+def check_writable(out):
+    """Create ``out`` if needed and make sure files can be written there.
+
+    Raises
+    ------
+    PermissionError
+        With a clear message, before any work is done.
+    """
+    path = Path(out)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise PermissionError(
+            f"The output folder {str(path)!r} cannot be written ({exc.strerror or exc}); "
+            "choose another one with --out."
+        ) from exc
+    return path
+
+
+def _temporary(path):
+    """A unique temporary name beside ``path`` (created with the umask's mode)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def write_json_atomic(path, payload):
+    """Write JSON to ``path`` via a temporary file and :func:`os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(path)
+    try:
+        with open(tmp, "x") as handle:
+            json.dump(payload, handle)  # inf/nan as Infinity/NaN
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path):
+    """Read a file written by :func:`write_json_atomic`."""
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _run_cell(func, name, args, path):
+    rows = func(**args)
+    write_json_atomic(path, {"cell": name, "rows": rows})
+    return name
+
+
+def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose=True):
+    """Run the missing cells of a sweep and return the rows of all of them.
+
+    Parameters
+    ----------
+    cells : list of (str, dict)
+        ``(name, kwargs)``: ``func(**kwargs)`` computes the cell and returns a
+        list of row dicts (JSON-able). ``name`` is unique and file-safe.
+    func : callable
+        A module-level function (it is pickled for process backends).
+    out : path-like
+        Output folder; cells go to ``out/cells/<name>.json``.
+    n_jobs : int, default=1
+    backend : str or None
+        joblib backend name (None: joblib's default, ``"loky"``).
+    desc : str
+        Progress-bar label.
+    verbose : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    rows : list of dict
+        The rows of every cell, in the order of ``cells``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skpoison.experiments._sweep import run_sweep
+    >>> def square(x):
+    ...     return [{"x": x, "y": x * x}]
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     rows = run_sweep([(f"x{i}", {"x": i}) for i in range(3)], square, out,
+    ...                      backend="threading", verbose=False)
+    >>> [r["y"] for r in rows]
+    [0, 1, 4]
+    """
+    cell_dir = Path(out) / "cells"
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    names = [name for name, _ in cells]
+    if len(set(names)) != len(names):
+        raise ValueError("Cell names must be unique.")
+    paths = {name: cell_dir / f"{name}.json" for name in names}
+    todo = [(name, args) for name, args in cells if not paths[name].exists()]
+    if todo:
+        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc,
+                   disable=not verbose, unit="cell")
+        parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
+        try:
+            for _ in parallel(delayed(_run_cell)(func, name, args, paths[name])
+                              for name, args in todo):
+                bar.update(1)
+        finally:
+            bar.close()
+    rows = []
+    for name in names:
+        rows.extend(read_json(paths[name])["rows"])
+    return rows
+
+
+def _format(value):
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return "" if value is None else str(value)
+
+
+def write_csv(rows, path):
+    """Write row dicts as a CSV (columns: union, first-seen order), atomically."""
+    columns = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    path = Path(path)
+    tmp = _temporary(path)
+    with open(tmp, "x", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_format(row.get(c)) for c in columns])
+    os.replace(tmp, path)
+    return path
+
+
+def _parse(text):
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_csv(path):
+    """Read a CSV written by :func:`write_csv` (numbers parsed, '' -> None)."""
+    with open(path, newline="") as handle:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]

@@ -1,0 +1,174 @@
+"""The 2-D synthetic example of the paper's Fig. 1 (private).
+
+Logistic regression on two Gaussian classes; one poisoning point (a
+validation clone with its label flipped) is *injected* into the training set.
+For every position of that point on a grid over the feasible box we train the
+model (the engine's inner solver, vectorized over positions with
+``torch.func.vmap``) without regularization, with a fixed λ, and over a grid
+of λ, and record the validation error and the λ with the lowest validation
+loss. The optimal position of the point (the attack) and the decision
+boundaries with and without it come from :class:`~skpoison.poisoning.OptimalPoisoner`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..datasets import default_sizes, load_dataset, make_poisoning_splits
+from ..estimators import HypergradRegularizedLR
+from ..models import LinearProblem
+from ..poisoning import OptimalPoisoner
+
+__all__ = ["synthetic_maps", "SYNTHETIC_SIZES"]
+
+#: grid points per axis, λ grid points, inner steps T, attack steps.
+SYNTHETIC_SIZES = {"tiny": (6, 3, 10, 2), "quick": (25, 9, 100, 20),
+                   "full": (41, 17, 200, 50)}
+
+
+def _train_all(points, label, log_lambda, X, Y, steps, lr):
+    """Parameters trained with each row of ``points`` appended (one label)."""
+    problem = LinearProblem(X.shape[1], 1)
+    w0 = problem.init_params(dtype=X.dtype)
+    y_p = X.new_full((1, 1), float(label))
+
+    def train_one(point):
+        X_all = torch.cat([X, point[None]], dim=0)
+        Y_all = torch.cat([Y, y_p], dim=0)
+        return problem.unroll(log_lambda, X_all, Y_all, lr=lr).train(w0, steps)
+
+    with torch.no_grad():
+        try:
+            return torch.func.vmap(train_one)(points)
+        except RuntimeError:  # an operation without a batching rule: loop instead
+            return torch.stack([train_one(p) for p in points])
+
+
+def _val_metrics(W, X_val, y_val):
+    """Validation error and logistic loss of each parameter row of ``W``."""
+    scores = X_val @ W[:, :2].T + W[:, 2]                       # (n_val, G)
+    y = torch.as_tensor(y_val, dtype=W.dtype)[:, None]
+    error = ((scores > 0).to(W.dtype) != y).to(W.dtype).mean(0)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        scores, y.expand_as(scores), reduction="none").mean(0)
+    return error.numpy(), loss.numpy()
+
+
+def _attack_point(split, fixed, *, inner_lr, steps, attack_steps, seed, feature_range):
+    estimator = HypergradRegularizedLR(inner_steps=steps, inner_lr=inner_lr,
+                                       lambda_bounds=(-np.inf, 0.0))
+    attack = OptimalPoisoner(estimator, ratios=(1.0 / len(split.y_train),), batch_size=1,
+                             hyperparams="fixed", fixed_lambda=fixed, mode="inject",
+                             feature_range=feature_range, outer_steps=attack_steps,
+                             poison_lr=0.5, random_state=seed)
+    attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
+    result = attack.results_[-1]
+    victim = HypergradRegularizedLR(inner_steps=steps, inner_lr=inner_lr, outer_steps=0,
+                                    lambda_init=fixed, lambda_bounds=(-np.inf, 0.0))
+    victim.fit(result.X, result.y, split.X_val, split.y_val)
+    point = result.X[result.poison_mask][0]
+    label = result.y[result.poison_mask][0]
+    return point, label, np.r_[victim.coef_.ravel(), victim.intercept_]
+
+
+def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_points=None,
+                   inner_steps=None, attack_steps=None, seed=0, verbose=False):
+    """Compute everything the synthetic figure (Fig. 1) shows.
+
+    Parameters
+    ----------
+    size : {"tiny", "quick", "full"}, default="quick"
+        Presets of :data:`SYNTHETIC_SIZES` (grid points per axis, λ-grid
+        points, inner steps, attack steps).
+    fixed_lambda : float, default=-1.0
+        λ of the regularized panel (the project's choice; alpha ~ 0.37).
+    lambda_grid : array-like or None
+        λ values searched for the optimal-λ map (default: evenly spaced in
+        [-8, 0]).
+    grid_points, inner_steps, attack_steps : int or None
+        Override the preset.
+    seed : int, default=0
+        Seeds the split and the attack.
+    verbose : bool, default=False
+        Progress bar over the λ values.
+
+    Returns
+    -------
+    maps : dict
+        ``grid`` (positions per axis), ``val_error_noreg``, ``val_error_reg``,
+        ``val_loss_noreg``, ``val_loss_reg`` and ``best_lambda`` (arrays of
+        shape (G, G), indexed [x1, x2]); ``lambda_grid``; ``fixed_lambda``;
+        the training set; ``w_clean`` (clean model without regularization);
+        the optimal poisoning points ``poison_noreg`` / ``poison_reg``, their
+        ``poison_label`` and the poisoned models ``w_poisoned_noreg`` /
+        ``w_poisoned_reg`` (``[w1, w2, b]``).
+
+    Examples
+    --------
+    >>> from skpoison.experiments import synthetic_maps
+    >>> maps = synthetic_maps(size="tiny")
+    >>> maps["val_error_noreg"].shape, maps["best_lambda"].shape
+    ((6, 6), (6, 6))
+    """
+    g_default, l_default, t_default, a_default = SYNTHETIC_SIZES[size]
+    grid_points = grid_points or g_default
+    steps = inner_steps or t_default
+    attack_steps = attack_steps or a_default
+    if lambda_grid is None:
+        lambda_grid = np.linspace(-8.0, 0.0, l_default)
+    lambda_grid = np.asarray(lambda_grid, dtype=float)
+    pool = load_dataset("synthetic")
+    split = make_poisoning_splits(pool.data, pool.target, **default_sizes("synthetic"),
+                                  random_state=seed)
+    low, high = pool.feature_range
+    clean = HypergradRegularizedLR(inner_steps=steps, outer_steps=0, lambda_init=-np.inf,
+                                   lambda_bounds=(-np.inf, 0.0))
+    clean.fit(split.X_train, split.y_train, split.X_val, split.y_val)
+    lr = clean.inner_lr_
+    common = dict(inner_lr=lr, steps=steps, attack_steps=attack_steps, seed=seed,
+                  feature_range=(low, high))
+    poison_noreg, label, w_noreg = _attack_point(split, -np.inf, **common)
+    poison_reg, _, w_reg = _attack_point(split, fixed_lambda, **common)
+
+    grid = np.linspace(low, high, grid_points)
+    points = torch.as_tensor(np.array(np.meshgrid(grid, grid, indexing="ij")).reshape(2, -1).T)
+    X = torch.as_tensor(split.X_train)
+    Y = torch.as_tensor(split.y_train, dtype=X.dtype)[:, None]
+    X_val = torch.as_tensor(split.X_val)
+    shape = (grid_points, grid_points)
+
+    def evaluate(log_lambda):
+        W = _train_all(points, label, torch.tensor([log_lambda], dtype=X.dtype), X, Y,
+                       steps, lr)
+        error, loss = _val_metrics(W, X_val, split.y_val)
+        return error.reshape(shape), loss.reshape(shape)
+
+    err_noreg, loss_noreg = evaluate(-np.inf)
+    err_reg, loss_reg = evaluate(float(fixed_lambda))
+    grid_bar = tqdm(lambda_grid, desc="fig1: λ grid", disable=not verbose, unit="λ")
+    losses = np.stack([evaluate(float(v))[1] for v in grid_bar])
+    best = lambda_grid[np.argmin(losses, axis=0)]
+    return dict(grid=grid, val_error_noreg=err_noreg, val_error_reg=err_reg,
+                val_loss_noreg=loss_noreg, val_loss_reg=loss_reg, best_lambda=best,
+                lambda_grid=lambda_grid, fixed_lambda=float(fixed_lambda),
+                X_train=split.X_train, y_train=split.y_train,
+                w_clean=np.r_[clean.coef_.ravel(), clean.intercept_],
+                poison_noreg=poison_noreg, poison_reg=poison_reg, poison_label=int(label),
+                w_poisoned_noreg=w_noreg, w_poisoned_reg=w_reg)
+
+
+def synthetic_rows(maps):
+    """Tidy rows of the maps: one per poisoning-point position."""
+    rows = []
+    for i, x1 in enumerate(maps["grid"]):
+        for j, x2 in enumerate(maps["grid"]):
+            rows.append(dict(poison_x1=float(x1), poison_x2=float(x2),
+                             poison_label=maps["poison_label"],
+                             val_error_noreg=float(maps["val_error_noreg"][i, j]),
+                             val_error_reg=float(maps["val_error_reg"][i, j]),
+                             val_loss_noreg=float(maps["val_loss_noreg"][i, j]),
+                             val_loss_reg=float(maps["val_loss_reg"][i, j]),
+                             best_log_lambda=float(maps["best_lambda"][i, j])))
+    return rows

@@ -1,0 +1,91 @@
+"""Every figure command and ``evaluate`` run end to end at tiny size."""
+
+import csv
+
+import pytest
+
+from skpoison.__main__ import main
+from skpoison.experiments import FIGURES
+
+TINY = ["--tiny", "--n-jobs", "1", "--no-progress"]
+REQUIRED = {"strategy", "ratio", "repetition", "test_error"}
+
+
+def _header(path):
+    with open(path, newline="") as handle:
+        return next(csv.reader(handle))
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("figure", list(FIGURES))
+def test_reproduce_each_figure_tiny(figure, shared_out, capsys):
+    assert main(["reproduce", figure, *TINY, "--out", str(shared_out)]) == 0
+    assert (shared_out / f"{figure}.png").stat().st_size > 1000
+    rows = _rows(shared_out / f"{figure}.csv")
+    assert rows
+    if figure == "fig1":
+        assert {"poison_x1", "poison_x2", "val_error_noreg", "best_log_lambda"} <= set(rows[0])
+        return
+    assert REQUIRED | {"log_lambda", "weight_norm"} <= set(rows[0])
+    out = capsys.readouterr().out
+    assert "test error" in out and "wrote" in out
+    spec = FIGURES[figure]
+    if spec.plot == "kuncheva":
+        assert any(c.startswith("kuncheva_k") for c in rows[0])
+    if spec.plot.startswith("per_layer"):
+        assert "log_lambda_0" in rows[0] and "weight_norm_1" in rows[0]
+    if spec.kind == "sensitivity":
+        assert len({r["n_val"] for r in rows}) >= 2
+        assert (shared_out / f"{figure}_relative_decrease.csv").exists()
+
+
+def test_evaluate_tiny_writes_tidy_csv_and_table(tmp_path, capsys):
+    code = main(["evaluate", *TINY, "--repetitions", "2", "--out", str(tmp_path)])
+    assert code == 0
+    header = _header(tmp_path / "evaluate.csv")
+    assert header[:6] == ["dataset", "model", "penalty", "strategy", "ratio", "repetition"]
+    assert REQUIRED | {"log_lambda"} <= set(header)
+    rows = _rows(tmp_path / "evaluate.csv")
+    strategies = {"no_reg", "large", "cv", "learned"}
+    assert {r["strategy"] for r in rows} == strategies
+    # One row per (strategy, ratio, repetition).
+    assert len(rows) == len(strategies) * 3 * 2
+    assert len({(r["strategy"], r["ratio"], r["repetition"]) for r in rows}) == len(rows)
+    learned = [r for r in rows if r["strategy"] == "learned"]
+    assert all(-12 <= float(r["log_lambda"]) <= 0 for r in learned)
+    assert all(r["log_lambda"] == "-inf" for r in rows if r["strategy"] == "no_reg")
+    table = capsys.readouterr().out
+    assert "no_reg" in table and "±" in table and "20%" in table
+    assert (tmp_path / "evaluate.png").exists() and (tmp_path / "evaluate_lambda.png").exists()
+
+
+def test_unwritable_out_fails_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["evaluate", *TINY, "--out", str(blocker / "results")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot be written" in err and "--out" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "imagenet"], "Unknown data set"),
+    (["--classes", "0", "42"], "42"),
+    (["--model", "lr", "--strategies", "learned_per_layer"], "mlp"),
+])
+def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
+    assert main(["evaluate", *TINY, *args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skpoison: error:") and message in err
+    assert not list((tmp_path / "cells").glob("*.json")) if (tmp_path / "cells").exists() \
+        else True
+
+
+def test_reproduce_list(capsys):
+    assert main(["reproduce", "list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in FIGURES)

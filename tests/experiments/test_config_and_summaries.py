@@ -1,0 +1,80 @@
+"""Configuration presets, the λ strategies and the summaries of results."""
+
+import math
+
+import numpy as np
+import pytest
+
+from skpoison.datasets import load_dataset, make_poisoning_splits
+from skpoison.experiments import (LARGE_LAMBDA, STRATEGIES, cross_validate_lambda,
+                                  format_table, make_config, relative_decrease_rows,
+                                  summarize)
+from skpoison.experiments._strategies import make_estimator
+
+
+def test_presets_follow_the_design_defaults():
+    full = make_config("mnist", size="full")
+    assert (full.n_train, full.n_val, full.n_test) == (1000, 100, 1000)
+    assert full.repetitions == 10 and full.batch_size == 20
+    assert full.ratios == (0.0, 0.04, 0.08, 0.12, 0.16, 0.2)
+    assert full.strategies == ("no_reg", "large", "cv", "learned")
+    assert make_config("cifar10").n_val == 200
+    mlp = make_config("mnist", model="mlp")
+    assert mlp.hidden_layer_sizes == (32, 8) and "cv" not in mlp.strategies
+    assert make_config("cifar10", model="mlp").hidden_layer_sizes == (64, 32)
+
+
+def test_overrides_and_clean_ratio_always_present():
+    cfg = make_config("digits", size="quick", ratios=(0.2, 0.1), repetitions=7, n_val=None)
+    assert cfg.ratios == (0.0, 0.1, 0.2) and cfg.repetitions == 7 and cfg.n_val == 40
+    assert cfg.key() != make_config("digits", size="quick", ratios=(0.1,)).key()
+    # The device does not change the numbers: cells are shared across devices.
+    assert cfg.key() == make_config("digits", size="quick", ratios=(0.2, 0.1),
+                                    repetitions=7, device="cuda").key()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(size="huge"), "size"), (dict(model="svm"), "model"),
+    (dict(penalty="l0"), "penalty"), (dict(ratios=(1.5,)), "ratios"),
+])
+def test_invalid_settings_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_config("digits", **kwargs)
+
+
+def test_unknown_dataset_raises():
+    with pytest.raises(ValueError, match="Unknown data set"):
+        make_config("imagenet")
+
+
+def test_large_lambda_is_inside_the_learnable_box():
+    cfg = make_config("digits")
+    low, high = make_estimator(cfg, random_state=0).lambda_bounds
+    assert all(low <= v <= high for v in LARGE_LAMBDA.values())
+    assert set(STRATEGIES) == {"no_reg", "large", "cv", "learned", "learned_per_layer"}
+
+
+def test_cross_validation_picks_a_grid_value():
+    pool = load_dataset("digits")
+    split = make_poisoning_splits(pool.data, pool.target, n_train=60, n_val=10, n_test=10,
+                                  random_state=0)
+    cfg = make_config("digits", size="tiny")
+    grid = (-8.0, -4.0, 0.0)
+    value = cross_validate_lambda(make_estimator(cfg, random_state=0), split.X_train,
+                                  split.y_train, grid, n_folds=3)
+    assert value in grid
+
+
+def test_summaries_handle_infinite_lambda_and_relative_decrease():
+    rows = [dict(strategy=s, ratio=r, repetition=k, n_val=10, test_error=e,
+                 log_lambda=-math.inf if s == "no_reg" else -3.0)
+            for s, errs in (("no_reg", (0.1, 0.3)), ("learned", (0.1, 0.15)))
+            for r, e in zip((0.0, 0.2), errs) for k in range(2)]
+    stats = {(s["strategy"], s["ratio"]): s for s in summarize(rows, "log_lambda")}
+    assert stats[("no_reg", 0.2)]["mean"] == -math.inf
+    assert stats[("learned", 0.0)]["mean"] == -3.0
+    decrease = relative_decrease_rows(rows)
+    assert [round(d["relative_decrease"], 6) for d in decrease] == [0.0, 0.5]
+    table = format_table(rows, "log_lambda", percent=False)
+    assert "-inf" in table and "-3 ± 0" in table
+    assert np.isfinite([d["error_learned"] for d in decrease]).all()

@@ -1,0 +1,100 @@
+"""The resumable sweep runner: atomic cells, resume after an interruption."""
+
+import json
+import os
+
+import pytest
+
+from skpoison.experiments import _runner, evaluate, read_csv, run_sweep
+from skpoison.experiments._sweep import write_json_atomic
+
+CALLS = []
+
+
+def _square(x, fail_at=None):
+    if x == fail_at:
+        raise RuntimeError(f"injected failure at cell {x}")
+    CALLS.append(x)
+    return [{"x": x, "y": x * x}]
+
+
+def _cells(n, fail_at=None):
+    return [(f"c{i}", {"x": i, "fail_at": fail_at}) for i in range(n)]
+
+
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
+    CALLS.clear()
+    with pytest.raises(RuntimeError, match="injected"):
+        run_sweep(_cells(6, fail_at=3), _square, tmp_path, verbose=False)
+    assert CALLS == [0, 1, 2]
+    cell_dir = tmp_path / "cells"
+    done = sorted(p.name for p in cell_dir.iterdir())
+    assert done == ["c0.json", "c1.json", "c2.json"]  # no temporary file left behind
+    mtimes = {p.name: p.stat().st_mtime_ns for p in cell_dir.iterdir()}
+
+    CALLS.clear()
+    rows = run_sweep(_cells(6), _square, tmp_path, verbose=False)
+    assert CALLS == [3, 4, 5]  # the finished cells were not redone
+    assert [r["y"] for r in rows] == [0, 1, 4, 9, 16, 25]
+    assert all((cell_dir / n).stat().st_mtime_ns == t for n, t in mtimes.items())
+
+    CALLS.clear()
+    assert run_sweep(_cells(6), _square, tmp_path, verbose=False) == rows
+    assert CALLS == []
+
+
+def test_duplicate_cell_names_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="unique"):
+        run_sweep([("a", {"x": 1}), ("a", {"x": 2})], _square, tmp_path, verbose=False)
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "cells" / "bad.json"
+    with pytest.raises(TypeError):
+        write_json_atomic(target, {"rows": [object()]})
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+    write_json_atomic(target, {"rows": [{"v": float("-inf")}]})
+    assert json.loads(target.read_text())["rows"][0]["v"] == float("-inf")
+
+
+def _without_timing(rows):
+    return [{k: v for k, v in r.items() if k != "cell_seconds"} for r in rows]
+
+
+def test_interrupted_attack_sweep_resumes_and_matches_a_fresh_run(tmp_path, monkeypatch):
+    real = _runner.run_attack_cell
+    calls = []
+
+    def flaky(**kwargs):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of the sweep
+        calls.append((kwargs["strategy"], kwargs["repetition"]))
+        return real(**kwargs)
+
+    common = dict(size="tiny", repetitions=2, n_jobs=1, verbose=False, plot=False)
+    monkeypatch.setattr(_runner, "run_attack_cell", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(out=tmp_path / "run", **common)
+    assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3
+    first = list(calls)
+
+    calls.clear()
+    monkeypatch.setattr(_runner, "run_attack_cell", lambda **kw: calls.append(
+        (kw["strategy"], kw["repetition"])) or real(**kw))
+    resumed = evaluate(out=tmp_path / "run", **common)
+    assert len(calls) == 8 - 3 and not set(first) & set(calls)  # nothing redone
+    assert len(set(first) | set(calls)) == 8
+    rows = read_csv(resumed.csv)
+    assert len(rows) == 4 * 2 * 3  # strategies x repetitions x ratios: nothing lost
+
+    monkeypatch.setattr(_runner, "run_attack_cell", real)
+    fresh = evaluate(out=tmp_path / "fresh", **common)
+    assert _without_timing(resumed.rows) == _without_timing(fresh.rows)
+
+
+def test_process_backend_runs_cells_in_workers(tmp_path):
+    result = evaluate(out=tmp_path, size="tiny", repetitions=1, strategies=("no_reg",),
+                      n_jobs=2, backend="loky", verbose=False, plot=False)
+    assert len(result.rows) == 3
+    assert os.path.exists(result.csv)

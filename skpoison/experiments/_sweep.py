@@ -16,9 +16,10 @@ import math
 import os
 import tempfile
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 __all__ = ["check_writable", "run_sweep", "write_json_atomic", "read_json",
@@ -127,11 +128,15 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
     if todo:
         bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc,
                    disable=not verbose, unit="cell")
-        parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
+        # parallel_config (not Parallel(backend=...)) is what lets joblib register
+        # external backends such as "dask" on first use.
+        config = parallel_config(backend=backend) if backend else nullcontext()
         try:
-            for _ in parallel(delayed(_run_cell)(func, name, args, paths[name])
-                              for name, args in todo):
-                bar.update(1)
+            with config:
+                parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+                for _ in parallel(delayed(_run_cell)(func, name, args, paths[name])
+                                  for name, args in todo):
+                    bar.update(1)
         finally:
             bar.close()
     rows = []

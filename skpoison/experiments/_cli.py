@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -69,7 +70,10 @@ def _common(parser, default_size, default_out):
     run.add_argument("--n-jobs", type=int, default=-1,
                      help="parallel cells (default -1: all cores)")
     run.add_argument("--backend", default=None,
-                     help="joblib backend (loky, threading, or a registered dask/ray)")
+                     help="joblib backend (loky, threading, dask; ray from the Python API)")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="with --backend dask: the Dask scheduler to connect to "
+                          "(default: a local cluster)")
     run.add_argument("--out", default=default_out, help=f"output folder ({default_out})")
     run.add_argument("--no-plot", action="store_true", help="write the CSV only")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -107,10 +111,29 @@ def _overrides(args):
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
+def _dask_client(args):
+    """A Dask client for ``--backend dask`` (joblib's Dask backend needs one)."""
+    if args.backend != "dask":
+        if args.scheduler is not None:
+            raise ValueError("--scheduler goes with --backend dask.")
+        return contextlib.nullcontext()
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ImportError("--backend dask needs dask.distributed "
+                          "(pip install 'dask[distributed]').") from exc
+    return Client(args.scheduler) if args.scheduler else Client(dashboard_address=None)
+
+
 def _run(args):
     from ._figures import reproduce
     from ._runner import evaluate
 
+    with _dask_client(args):
+        return _run_command(args, evaluate, reproduce)
+
+
+def _run_command(args, evaluate, reproduce):
     common = dict(dataset=args.dataset, size=args.size, out=args.out,
                   data_home=args.data_home, n_jobs=args.n_jobs, backend=args.backend,
                   verbose=not args.no_progress, plot=not args.no_plot)

@@ -107,6 +107,15 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        try:
+            return self._fit(X, y, X_val, y_val)
+        except BaseException:
+            # A failed (re)fit must not leave the estimator looking fitted.
+            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+                delattr(self, name)
+            raise
+
+    def _fit(self, X, y, X_val, y_val):
         self._validate_params()
         low, high = _validate_bounds(self.lambda_bounds)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])

@@ -68,3 +68,14 @@ def test_hypergradient_validates_its_estimator_and_lambda(digits):
     res = hypergradient(HypergradRegularizedLR(inner_steps=10), X[:100], y[:100, None],
                         X[100:150], y[100:150])
     assert np.isfinite(res.val_loss)
+
+
+def test_failed_fit_does_not_leave_a_fitted_looking_estimator(digits):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = digits
+    clf = HypergradRegularizedLR(inner_steps=10, outer_steps=1).fit(X, y)
+    with pytest.raises(ValueError, match="not seen in y"):
+        clf.fit(X, y, X_val=X[:5], y_val=np.full(5, 7))
+    with pytest.raises(NotFittedError):
+        clf.predict(X)

@@ -111,6 +111,20 @@ def _overrides(args):
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 
+def _can_plot(args):
+    """Plots unless ``--no-plot``; without matplotlib, the CSV only (with a note)."""
+    if args.no_plot:
+        return False
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("skpoison: matplotlib is not installed, so no PNG is written "
+              "(pip install 'skpoison[plot]'); the table and the CSV follow.",
+              file=sys.stderr)
+        return False
+    return True
+
+
 def _dask_client(args):
     """A Dask client for ``--backend dask`` (joblib's Dask backend needs one)."""
     if args.backend != "dask":
@@ -136,7 +150,7 @@ def _run(args):
 def _run_command(args, evaluate, reproduce):
     common = dict(dataset=args.dataset, size=args.size, out=args.out,
                   data_home=args.data_home, n_jobs=args.n_jobs, backend=args.backend,
-                  verbose=not args.no_progress, plot=not args.no_plot)
+                  verbose=not args.no_progress, plot=_can_plot(args))
     if args.command == "evaluate":
         return evaluate(model=args.model or "lr", penalty=args.penalty or "l2",
                         **common, **_overrides(args))

@@ -97,9 +97,15 @@ class BasePoisoner(SamplerBase):
         y_poisoned : ndarray of shape (n_rows,)
             With the caller's label values.
         """
-        self._validate_params()
-        data = self._check_inputs(X, y, X_val, y_val)
-        self.results_ = self._fit_resample(*data)
+        try:
+            self._validate_params()
+            data = self._check_inputs(X, y, X_val, y_val)
+            self.results_ = self._fit_resample(*data)
+        except BaseException:
+            # A failed (re)fit must not leave the poisoner looking fitted.
+            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+                delattr(self, name)
+            raise
         last = self.results_[-1]
         return last.X, last.y
 

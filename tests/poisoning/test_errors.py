@@ -114,3 +114,16 @@ def test_estimator_parameters_are_validated(data):
                           batch_size=5)
     with pytest.raises(InvalidParameterError, match="inner_steps"):
         run(bad, *data)
+
+
+def test_failed_fit_does_not_leave_a_fitted_looking_poisoner(data):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y, X_val, y_val = data
+    poisoner = LabelFlipPoisoner(ratios=(0.05,), random_state=0)
+    poisoner.fit(X, y, X_val=X_val, y_val=y_val)
+    with pytest.raises(ValueError, match="absent from the training set"):
+        poisoner.fit(X, y, X_val=X_val, y_val=np.full(len(y_val), 99))
+    with pytest.raises(NotFittedError):
+        check_is_fitted(poisoner)

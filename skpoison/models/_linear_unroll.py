@@ -94,10 +94,14 @@ class LinearUnroll(Unroll):
             start = theta * self.shrink
         return self._add_data_part(start, residual, out)
 
-    def _jac_u(self, prob, adjoint, out=None):
-        """``act'(P) (A X1^T)``: the data Hessian's inner factor applied to ``A``."""
+    def _jac_u(self, factor, adjoint, out=None):
+        """``act'(P) (A X1^T)``: the data Hessian's inner factor applied to ``A``.
+
+        ``factor`` is ``p (1 - p)`` for binary models and ``P`` for softmax.
+        """
         if self.binary:
-            return torch.mul(prob - prob * prob, torch.mv(self.X1, adjoint), out=out)
+            return torch.mul(factor, torch.mv(self.X1, adjoint), out=out)
+        prob = factor
         U = torch.mm(adjoint.view(self.k, self.d1), self.X1T)
         jac_u = prob * (U - torch.sum(prob * U, dim=0, keepdim=True))
         return jac_u if out is None else out.copy_(jac_u)
@@ -134,10 +138,13 @@ class LinearUnroll(Unroll):
         JU = torch.empty_like(P)              # JU[t]: act'(P_t) A[t] X1^T
         if steps:
             A[-1] = self.to_internal(a)
-        adjoints, jac_us, probs = A.unbind(0), JU.unbind(0), P.unbind(0)
+        # Binary models: the activation's derivative p (1 - p) of every step in
+        # one tape-wide operation instead of two small ones per step.
+        factors = (P - P * P if self.binary else P).unbind(0)
+        adjoints, jac_us = A.unbind(0), JU.unbind(0)
         first = self.to_internal(a)           # the adjoint of the tape's first iterate
         for t in range(steps - 1, -1, -1):
-            jac_u = self._jac_u(probs[t], adjoints[t], out=jac_us[t])
+            jac_u = self._jac_u(factors[t], adjoints[t], out=jac_us[t])
             if t or return_adjoint:  # the adjoint of w_0 itself is rarely needed
                 start = adjoints[t] if self.l1 else adjoints[t] * self.shrink
                 out = adjoints[t - 1] if t else None
@@ -245,10 +252,11 @@ class BatchedLinearUnroll(LinearUnroll):
                                    out=None if out is None else out.view(shape))
         return result.view(-1)
 
-    def _jac_u(self, prob, adjoint, out=None):
+    def _jac_u(self, factor, adjoint, out=None):
         U = torch.bmm(self._theta(adjoint), self.X1T)                    # (K, k, n)
-        if self.binary:
-            return torch.mul(prob - prob * prob, U.view(self.K, self.n), out=out)
+        if self.binary:  # factor = p (1 - p), as in LinearUnroll.backward
+            return torch.mul(factor, U.view(self.K, self.n), out=out)
+        prob = factor
         jac_u = prob * (U - torch.sum(prob * U, dim=1, keepdim=True))
         return jac_u if out is None else out.copy_(jac_u)
 

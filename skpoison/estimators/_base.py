@@ -19,7 +19,7 @@ from .._torch_utils import to_numpy, to_tensor
 from ..hypergrad import METHODS, compute_hypergradient, train
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
-from ._setup import build_setup, encode_targets
+from ._setup import build_setup, encode_labels, encode_targets
 
 
 def _validate_bounds(bounds):
@@ -133,7 +133,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             X_fit, X_val, y_fit, y_val_encoded = self._internal_split(X, y_encoded)
         else:
             X_val = validate_data(self, X_val, reset=False, dtype=[np.float64, np.float32])
-            y_val_encoded = self._encode_labels(y_val, len(X_val), "y_val")
+            y_val_encoded = encode_labels(y_val, self.classes_, name="y_val",
+                                          n_rows=len(X_val))
             X_fit, y_fit = X, y_encoded
 
         n_classes = self.classes_.size
@@ -187,16 +188,6 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         except ValueError:  # too few samples per class to stratify
             return train_test_split(X, y_encoded, test_size=n_val,
                                     random_state=self.random_state)
-
-    def _encode_labels(self, labels, n_rows, name):
-        labels = np.asarray(labels)
-        if labels.ndim != 1 or labels.shape[0] != n_rows:
-            raise ValueError(f"{name} must be 1-d with one label per row of X_val "
-                             f"({n_rows}); got shape {labels.shape}.")
-        unknown = np.setdiff1d(labels, self.classes_)
-        if unknown.size:
-            raise ValueError(f"{name} contains labels not seen in y: {unknown.tolist()}.")
-        return np.searchsorted(self.classes_, labels)
 
     # -- predict --------------------------------------------------------------
     @abstractmethod

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 from .._torch_utils import to_numpy, to_tensor
 from ..hypergrad import METHODS, compute_hypergradient
 from ._base import _validate_bounds
-from ._setup import build_setup, encode_targets
+from ._setup import build_setup, encode_labels, encode_targets
 
 
 class Hypergradient(NamedTuple):
@@ -36,14 +36,6 @@ class Hypergradient(NamedTuple):
     log_lambda: np.ndarray
     solver_residual: Optional[float] = None
     solver_iterations: Optional[int] = None
-
-
-def _labels(y, name, classes):
-    y = np.asarray(y)
-    unknown = np.setdiff1d(y, classes)
-    if unknown.size:
-        raise ValueError(f"{name} has labels absent from y_train: {unknown.tolist()}.")
-    return np.searchsorted(classes, y)
 
 
 def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
@@ -101,7 +93,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         raise ValueError("y_train must contain at least 2 classes.")
     if X_val.shape[1] != X_train.shape[1]:
         raise ValueError(f"X_val has {X_val.shape[1]} features; X_train has {X_train.shape[1]}.")
-    y_val_enc = _labels(y_val, "y_val", classes)
+    y_val_enc = encode_labels(y_val, classes, name="y_val")
     if (X_poison is None) != (y_poison is None):
         raise ValueError("X_poison and y_poison must be given together.")
     n_poison = 0
@@ -115,7 +107,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
                              f"{X_train.shape[1]}.")
         n_poison = X_poison.shape[0]
         X_all = np.vstack([X_train, X_poison])
-        y_all = np.concatenate([y_train_enc, _labels(y_poison, "y_poison", classes)])
+        y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison")])
 
     if log_lambda is None:
         values = np.clip(np.asarray(estimator.lambda_init, dtype=float), low, high)

@@ -35,6 +35,27 @@ def encode_targets(y_encoded, n_classes, *, device, dtype):
     return torch.nn.functional.one_hot(y_tensor, n_classes).to(dtype)
 
 
+def encode_labels(labels, classes, *, name, n_rows=None):
+    """Indices of ``labels`` in the sorted ``classes``; unseen labels are an error.
+
+    Shared by the estimators, :func:`~skpoison.hypergradient` and the poisoners.
+
+    Examples
+    --------
+    >>> encode_labels(["b", "a"], np.array(["a", "b"]), name="y_val")
+    array([1, 0])
+    """
+    labels = np.asarray(labels)
+    if n_rows is not None and (labels.ndim != 1 or labels.shape[0] != n_rows):
+        raise ValueError(f"{name} must be 1-d with one label per row of X_val "
+                         f"({n_rows}); got shape {labels.shape}.")
+    unknown = np.setdiff1d(labels, classes)
+    if unknown.size:
+        raise ValueError(f"{name} has labels absent from the training set: "
+                         f"{unknown.tolist()} (not seen in y).")
+    return np.searchsorted(classes, labels)
+
+
 def initial_params(problem, random_state, *, device, dtype):
     """``w_0`` drawn on the CPU in float64, then moved.
 

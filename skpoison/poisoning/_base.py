@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._torch_utils import make_generator
+from ..estimators._setup import encode_labels
 from ._compat import SamplerBase
 from ._result import PoisoningResult
 from ._schedule import draw_schedule, split_batches
@@ -126,16 +127,9 @@ class BasePoisoner(SamplerBase):
             raise ValueError(f"{name} needs a training set with at least 2 classes; "
                              f"got 1 class ({self.classes_[0]!r}).")
         X_val = validate_data(self, X_val, reset=False, dtype=X.dtype)
-        y_val = np.asarray(y_val)
-        if y_val.ndim != 1 or y_val.shape[0] != X_val.shape[0]:
-            raise ValueError(f"y_val must be 1-d with one label per row of X_val "
-                             f"({X_val.shape[0]}); got shape {y_val.shape}.")
-        unknown = np.setdiff1d(y_val, self.classes_)
-        if unknown.size:
-            raise ValueError(f"y_val has classes absent from the training set: "
-                             f"{unknown.tolist()}.")
+        y_val_enc = encode_labels(y_val, self.classes_, name="y_val", n_rows=X_val.shape[0])
         self._check_box(X, X_val)
-        return X, y, y_enc, X_val, np.searchsorted(self.classes_, y_val)
+        return X, y, y_enc, X_val, y_val_enc
 
     def _check_box(self, X, X_val):
         """Subclasses with a feasible box check the data lies in it."""

@@ -5,7 +5,7 @@ starting point, the hyperparameters and the data as tensors and return a
 :class:`HypergradResult`.
 """
 
-from ._batched import batched_hypergradient
+from ._batched import batched_hypergradient, batched_train
 from ._dispatch import METHODS, compute_hypergradient
 from ._forward import forward_hypergradient
 from ._implicit import implicit_hypergradient
@@ -31,6 +31,7 @@ __all__ = [
     "InnerProblem",
     "METHODS",
     "batched_hypergradient",
+    "batched_train",
     "check_finite",
     "compute_hypergradient",
     "dense_operator",

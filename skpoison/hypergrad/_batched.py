@@ -11,6 +11,8 @@ problems; on a CPU the work is the same as ``K`` sequential calls.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch.func import vmap
 
@@ -23,6 +25,49 @@ def _check_batched(tensor, K, name):
                      f"got shape {tuple(tensor.shape)}.")
 
 
+def batched_lr(lr, K, like):
+    """The learning rate(s) of ``K`` batched problems: a float, or a ``(K,)`` tensor.
+
+    A Python (or NumPy) real number, or a 0-d tensor, is one learning rate
+    shared by the ``K`` problems and comes back as a float; a 1-D tensor or
+    sequence holds one per problem and comes back as a tensor of ``like``'s
+    dtype and device. Every learning rate must be finite and positive.
+
+    Examples
+    --------
+    >>> X = torch.zeros(3, 4, 2, dtype=torch.float64)
+    >>> batched_lr(0.5, 3, X)
+    0.5
+    >>> batched_lr([0.5, 1.0, 2.0], 3, X)
+    tensor([0.5000, 1.0000, 2.0000], dtype=torch.float64)
+    """
+    if not isinstance(lr, numbers.Real):
+        try:
+            lrs = torch.as_tensor(lr, dtype=like.dtype, device=like.device)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError("lr must be a float or a 1-D tensor of K positive floats; "
+                             f"got {lr!r}.") from exc
+    if isinstance(lr, numbers.Real) or lrs.dim() == 0:
+        value = float(lr)
+        if not 0.0 < value < float("inf"):
+            raise ValueError(f"lr must be a finite positive number; got {value!r}.")
+        return value
+    if lrs.shape != (K,):
+        raise ValueError(f"lr must be a float or have shape (K,) = ({K},), one learning "
+                         f"rate per problem; got shape {tuple(lrs.shape)}.")
+    if not bool((torch.isfinite(lrs) & (lrs > 0)).all()):     # one host synchronization
+        raise ValueError(f"every learning rate must be finite and positive; got "
+                         f"lr={lrs.tolist()}.")
+    return lrs
+
+
+def _lr_text(lr, problems):
+    """``inner_lr=0.5``, or the learning rates of ``problems``: ``inner_lr=[0.5, 2]``."""
+    if isinstance(lr, torch.Tensor):
+        return "inner_lr=[" + ", ".join(f"{float(lr[k]):g}" for k in problems) + "]"
+    return f"inner_lr={lr:g}"
+
+
 def _check_finite(w, K, steps, lr):
     """One host synchronization, after the forward pass."""
     finite = torch.isfinite(w).all(dim=1)
@@ -30,9 +75,105 @@ def _check_finite(w, K, steps, lr):
         bad = torch.nonzero(~finite).flatten().tolist()
         raise InnerDivergenceError(
             f"The inner gradient descent diverged for problems {bad} of {K} (NaN/inf "
-            f"parameters after {steps} steps with inner_lr={lr:g}). The inner "
+            f"parameters after {steps} steps with {_lr_text(lr, bad)}). The inner "
             "learning rate is most likely too large for this data: lower inner_lr "
             "or scale the features.")
+
+
+def _broadcast(X, w0, log_lambda, *others):
+    """``K``, and ``w0`` / ``log_lambda`` expanded to ``K`` rows where 1-D (shared)."""
+    if X.dim() != 3:
+        raise ValueError(f"X must have shape (K, n, n_features); got {tuple(X.shape)}.")
+    K = X.shape[0]
+    if w0.dim() == 1:
+        w0 = w0.expand(K, -1)
+    if log_lambda.dim() == 1:
+        log_lambda = log_lambda.expand(K, -1)
+    for tensor, name in ((w0, "w0"), (log_lambda, "log_lambda"), *others):
+        _check_batched(tensor, K, name)
+    return K, w0, log_lambda
+
+
+def _vmapped_forward_step(problem, lr):
+    """``problem.forward_step`` over ``K`` problems: ``f(w, log_lambda, X, Y)``."""
+    if isinstance(lr, torch.Tensor):
+        step = vmap(problem.forward_step)
+        return lambda w, lam, x, y: step(w, lam, x, y, lr)
+
+    def forward_step(w, lam, x, y):
+        return problem.forward_step(w, lam, x, y, lr)
+
+    return vmap(forward_step)
+
+
+def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
+    """Plain ``steps``-step gradient descent of ``K`` independent problems at once.
+
+    The batched counterpart of :func:`~skpoison.hypergrad.train`: nothing is
+    recorded. Uses the model's own stacked loops where it has them
+    (``problem.batched_unroll``: the linear models), else ``torch.func.vmap``
+    over :meth:`~skpoison.hypergrad.InnerProblem.forward_step`.
+
+    Parameters
+    ----------
+    problem : InnerProblem
+        Shared by the ``K`` problems (same model, same λ groups).
+    w0 : Tensor of shape (K, n_params) or (n_params,)
+        Starting points; one shared by all when 1-D.
+    log_lambda : Tensor of shape (K, n_hyper) or (n_hyper,)
+        Hyperparameters; one shared by all when 1-D.
+    X, Y : Tensor of shape (K, n, n_features), (K, n, n_outputs)
+        Training sets.
+    steps : int
+    lr : float or Tensor of shape (K,)
+        Learning rate of the inner gradient descent: one shared by all, or
+        one per problem (a 1-D tensor or sequence of ``K`` positive floats).
+
+    Returns
+    -------
+    w_T : Tensor of shape (K, n_params)
+        Row ``k`` equals ``train(problem, w0[k], log_lambda[k], X[k], Y[k],
+        steps=steps, lr=lr[k])`` (up to rounding).
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not stack to ``K`` problems, or a learning rate is not
+        finite and positive.
+    InnerDivergenceError
+        If the descent diverged for any of the problems (checked once, at the
+        end).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> from skpoison.hypergrad import train
+    >>> problem = LinearProblem(2, 1)
+    >>> X = torch.rand(3, 6, 2, dtype=torch.float64)            # K = 3 problems
+    >>> Y = (torch.rand(3, 6, 1) < 0.5).to(torch.float64)
+    >>> lam = torch.zeros(1, dtype=torch.float64)               # shared
+    >>> lrs = torch.tensor([0.1, 0.5, 1.0], dtype=torch.float64)  # one per problem
+    >>> W = batched_train(problem, problem.init_params(), lam, X, Y, steps=20, lr=lrs)
+    >>> W.shape
+    torch.Size([3, 3])
+    >>> w2 = train(problem, problem.init_params(), lam, X[2], Y[2], steps=20, lr=1.0)
+    >>> torch.allclose(W[2], w2)
+    True
+    """
+    K, w0, log_lambda = _broadcast(X, w0, log_lambda, (Y, "Y"))
+    lr, steps = batched_lr(lr, K, X), int(steps)
+    with torch.no_grad():
+        batched_unroll = getattr(problem, "batched_unroll", None)
+        if batched_unroll is not None:   # the model's own stacked loops (bmm)
+            w = batched_unroll(log_lambda, X, Y, lr=lr).train(w0, steps)
+        else:
+            forward_step = _vmapped_forward_step(problem, lr)
+            w = w0
+            for _ in range(steps):
+                w, _ = forward_step(w, log_lambda, X, Y)
+    _check_finite(w, K, steps, lr)
+    return w
 
 
 def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison=0,
@@ -52,8 +193,12 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     X_val, Y_val : Tensor of shape (K, m, n_features), (K, m, n_outputs)
         Validation sets.
     n_poison : int
-    steps, lr : int, float
-        The inner solver, shared.
+    steps : int
+        Inner gradient-descent steps, shared.
+    lr : float or Tensor of shape (K,)
+        Inner learning rate: one shared by all, or one per problem (a 1-D
+        tensor or sequence of ``K`` finite positive floats; row ``k`` of the
+        result is then that of ``compute_hypergradient(..., lr=lr[k])``).
     method : {"rmd"}
         Reverse mode (the only batched method).
 
@@ -66,6 +211,9 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
 
     Raises
     ------
+    ValueError
+        If ``method`` is not ``"rmd"``, the shapes do not stack to ``K``
+        problems, or a learning rate is not finite and positive.
     InnerDivergenceError
         If the inner descent diverged for any of the problems (checked once,
         after the forward pass).
@@ -81,21 +229,18 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     ...     torch.zeros(4, 1, dtype=torch.float64), X, Y, X, Y, n_poison=2, steps=10, lr=0.5)
     >>> res.grad_log_lambda.shape, res.grad_X_poison.shape
     (torch.Size([4, 1]), torch.Size([4, 2, 2]))
+    >>> lrs = torch.tensor([0.1, 0.2, 0.5, 1.0], dtype=torch.float64)   # one per problem
+    >>> res = batched_hypergradient(problem, problem.init_params(),
+    ...     torch.zeros(4, 1, dtype=torch.float64), X, Y, X, Y, n_poison=2, steps=10, lr=lrs)
+    >>> res.params.shape
+    torch.Size([4, 3])
     """
     if method != "rmd":
         raise ValueError(f"method={method!r} is not supported by batched_hypergradient; "
                          "use 'rmd'.")
-    if X.dim() != 3:
-        raise ValueError(f"X must have shape (K, n, n_features); got {tuple(X.shape)}.")
-    K = X.shape[0]
-    if w0.dim() == 1:
-        w0 = w0.expand(K, -1)
-    if log_lambda.dim() == 1:
-        log_lambda = log_lambda.expand(K, -1)
-    for tensor, name in ((w0, "w0"), (log_lambda, "log_lambda"), (Y, "Y"),
-                         (X_val, "X_val"), (Y_val, "Y_val")):
-        _check_batched(tensor, K, name)
-    lr, n_poison = float(lr), int(n_poison)
+    K, w0, log_lambda = _broadcast(X, w0, log_lambda, (Y, "Y"), (X_val, "X_val"),
+                                   (Y_val, "Y_val"))
+    lr, n_poison = batched_lr(lr, K, X), int(n_poison)
 
     batched_unroll = getattr(problem, "batched_unroll", None)
     if batched_unroll is not None:   # the model's own stacked loops (bmm)
@@ -107,13 +252,14 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             grad_lambda, grad_poison = unroll.backward(tape, a)
         return HypergradResult(val_loss, grad_lambda, grad_poison, w)
 
-    def forward_step(w, lam, x, y):
-        return problem.forward_step(w, lam, x, y, lr)
-
     def reverse_step(w, cache, lam, x, y, a):
         return problem.reverse_step(w, cache, lam, x, y, n_poison, a)
 
-    forward_step, reverse_step = vmap(forward_step), vmap(reverse_step)
+    forward_step, reverse_step = _vmapped_forward_step(problem, lr), vmap(reverse_step)
+    if isinstance(lr, torch.Tensor):   # one per problem: broadcast over each row
+        lr_rows, lr_blocks = lr[:, None], lr[:, None, None]
+    else:
+        lr_rows = lr_blocks = lr
     with torch.no_grad():
         tape, w = [], w0
         for _ in range(steps):
@@ -127,7 +273,7 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         while tape:
             w_t, cache = tape.pop()
             hvp, mixed_lambda, mixed_poison = reverse_step(w_t, cache, log_lambda, X, Y, a)
-            grad_lambda = grad_lambda - lr * mixed_lambda
-            grad_poison = grad_poison - lr * mixed_poison
-            a = a - lr * hvp
+            grad_lambda = grad_lambda - lr_rows * mixed_lambda
+            grad_poison = grad_poison - lr_blocks * mixed_poison
+            a = a - lr_rows * hvp
     return HypergradResult(val_loss, grad_lambda, grad_poison, w)

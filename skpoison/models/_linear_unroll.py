@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 
+from ..hypergrad._batched import batched_lr
 from ..hypergrad._unroll import Unroll, aligned_rows
 
 
@@ -185,6 +186,12 @@ class BatchedLinearUnroll(LinearUnroll):
     loops of :class:`LinearUnroll` run unchanged on the flattened ``K``
     parameter matrices; every product is one batched product (``bmm``).
 
+    ``lr`` is a float (shared by the ``K`` problems) or a tensor of shape
+    ``(K,)``, one learning rate per problem: then ``self.lr`` is that tensor
+    and ``self.scale`` the ``(K, 1, 1)`` tensor ``-lr / n``, which multiplies
+    the residual before each product instead of being the product's scalar
+    ``alpha``.
+
     Examples
     --------
     >>> import torch
@@ -197,11 +204,17 @@ class BatchedLinearUnroll(LinearUnroll):
     >>> w_T, tape = unroll.forward(torch.zeros(3, 3, dtype=torch.float64), 5)
     >>> [g.shape for g in unroll.backward(tape, torch.ones_like(w_T))]
     [torch.Size([3, 1]), torch.Size([3, 1, 2])]
+    >>> lrs = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)    # one per problem
+    >>> unroll = BatchedLinearUnroll(problem, torch.zeros(3, 1, dtype=torch.float64), X, Y,
+    ...                              lr=lrs, n_poison=1)
+    >>> unroll.train(torch.zeros(3, 3, dtype=torch.float64), 5).shape
+    torch.Size([3, 3])
     """
 
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
-        Unroll.__init__(self, problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
         K, n, d = X.shape
+        Unroll.__init__(self, problem, log_lambda, X, Y, lr=0.0, n_poison=n_poison)
+        self.lr = batched_lr(lr, K, X)        # a float, or a (K,) tensor
         self.K, self.n = K, n
         self.k = k = problem.n_outputs
         self.d1 = d + 1
@@ -209,14 +222,23 @@ class BatchedLinearUnroll(LinearUnroll):
         self.X1 = torch.cat([X, X.new_ones((K, n, 1))], dim=2)          # (K, n, d1)
         self.X1T = self.X1.transpose(1, 2).contiguous()                  # (K, d1, n)
         self.YT = Y[..., 0].contiguous() if self.binary else Y.transpose(1, 2).contiguous()
-        self.scale = -self.lr / n
         penalty = problem.penalty
         self.l1 = penalty.kind == "l1"
         gather, penalized = penalty._indices(X.device)
         self.gather = gather
         self.alpha = torch.exp(log_lambda)[:, gather] * penalized.to(X.dtype)   # (K, P)
-        self.lr_alpha = self.lr * self.to_internal(self.alpha)
+        if self.per_problem_lr:
+            self.scale = (-self.lr / n).view(K, 1, 1)
+            self.lr_alpha = self.to_internal(self.lr[:, None] * self.alpha)
+        else:
+            self.scale = -self.lr / n
+            self.lr_alpha = self.lr * self.to_internal(self.alpha)
         self.shrink = 1.0 - self.lr_alpha
+
+    @property
+    def per_problem_lr(self):
+        """Whether each problem has its own learning rate (``self.lr`` of shape ``(K,)``)."""
+        return isinstance(self.lr, torch.Tensor)
 
     # -- layouts: flat (K * n_params) internal vectors -------------------------
     def to_internal(self, w):
@@ -242,14 +264,15 @@ class BatchedLinearUnroll(LinearUnroll):
 
     def _add_data_part(self, start, residual, out=None):
         shape = (self.K, self.k, self.d1)
-        if self.binary:
-            # (K, 1, n) x (K, n, d1): the thin factor on the left.
-            result = torch.baddbmm(start.view(shape), residual.view(self.K, 1, self.n),
-                                   self.X1, alpha=self.scale,
-                                   out=None if out is None else out.view(shape))
+        if self.binary:   # (K, 1, n) x (K, n, d1): the thin factor on the left.
+            residual = residual.view(self.K, 1, self.n)
+        if self.per_problem_lr:
+            # (K, 1, 1) scale: a new tensor (the residual may be a row of the tape).
+            residual, alpha = residual * self.scale, 1.0
         else:
-            result = torch.baddbmm(start.view(shape), residual, self.X1, alpha=self.scale,
-                                   out=None if out is None else out.view(shape))
+            alpha = self.scale
+        result = torch.baddbmm(start.view(shape), residual, self.X1, alpha=alpha,
+                               out=None if out is None else out.view(shape))
         return result.view(-1)
 
     def _jac_u(self, factor, adjoint, out=None):
@@ -265,8 +288,9 @@ class BatchedLinearUnroll(LinearUnroll):
         T = W.shape[0]
         penalty = self.problem.penalty
         summed = self.to_standard(torch.sum(penalty.dR(W) * A, dim=0))   # (K, P)
+        lr = self.lr[:, None] if self.per_problem_lr else self.lr
         grad_lambda = torch.zeros_like(self.log_lambda).index_add(
-            1, self.gather, self.alpha * summed) * -self.lr
+            1, self.gather, self.alpha * summed) * -lr
         # (T, K, k, n) -> (K, T * k, m) on the poisoning columns
         residual = (P.view(T, K, k, n) - self.YT.view(K, k, n))[..., n - m:]
         residual = residual.permute(1, 0, 2, 3).reshape(K, T * k, m)

@@ -1,4 +1,4 @@
-"""batched_hypergradient equals K separate reverse-mode calls."""
+"""batched_hypergradient and batched_train equal K separate calls."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import pytest
 import torch
 from hg_cases import CONFIG_IDS, CONFIGS, DT, assert_close_rel, make_case
 
-from skpoison.hypergrad import InnerDivergenceError, batched_hypergradient
+from skpoison.hypergrad import (
+    InnerDivergenceError,
+    batched_hypergradient,
+    batched_train,
+    train,
+)
 
 
 def stacked_cases(model, k, mode, penalty, K=3, **options):
@@ -93,3 +98,131 @@ def test_float32_batched():
     result32 = batched(cases[0], {name: t.float() for name, t in stack.items()})
     assert result32.grad_X_poison.dtype == torch.float32
     assert_close_rel(result32.grad_X_poison.to(DT), result64.grad_X_poison, 1e-4, "poison")
+
+
+# -- one learning rate per problem ----------------------------------------------------
+LRS = (0.2, 0.5, 0.9)
+LR_CONFIGS = [("linear", 1, "per_feature"), ("linear", 3, "per_feature"),
+              ("mlp", 3, "per_layer")]
+LR_IDS = [f"{m}-k{k}-{mode}" for m, k, mode in LR_CONFIGS]
+
+
+def per_problem_lr_cases(model, k, mode, penalty, **options):
+    cases, stack = stacked_cases(model, k, mode, penalty, K=len(LRS), steps=8, **options)
+    for case, lr in zip(cases, LRS):
+        case.lr = lr
+    return cases, stack, torch.tensor(LRS, dtype=DT)
+
+
+@pytest.mark.parametrize("as_list", [False, True], ids=["tensor", "list"])
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize(("model", "k", "mode"), LR_CONFIGS, ids=LR_IDS)
+def test_per_problem_lr_equals_separate_calls(model, k, mode, penalty, as_list):
+    cases, stack, lrs = per_problem_lr_cases(model, k, mode, penalty)
+    result = batched_hypergradient(
+        cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"],
+        stack["X_val"], stack["Y_val"], n_poison=cases[0].n_poison, steps=cases[0].steps,
+        lr=list(LRS) if as_list else lrs)
+    for i, case in enumerate(cases):
+        reference = case.hypergradient("rmd")
+        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-11, "lambda")
+        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-11, "poison")
+        assert_close_rel(result.params[i], reference.params, 1e-12, "params")
+        assert_close_rel(result.val_loss[i], reference.val_loss, 1e-12, "loss")
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_equal_per_problem_lrs_match_shared_lr(model):
+    cases, stack = stacked_cases(model, 3, "single", "l2", K=2, steps=5)
+    shared = batched(cases[0], stack)
+    per_problem = batched_hypergradient(
+        cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"],
+        stack["X_val"], stack["Y_val"], n_poison=cases[0].n_poison, steps=cases[0].steps,
+        lr=torch.full((2,), cases[0].lr, dtype=DT))
+    for name in ("val_loss", "grad_log_lambda", "grad_X_poison", "params"):
+        assert_close_rel(getattr(per_problem, name), getattr(shared, name), 1e-12, name)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize(("model", "k", "mode"), LR_CONFIGS, ids=LR_IDS)
+def test_batched_train_equals_separate_train(model, k, mode, penalty):
+    cases, stack, lrs = per_problem_lr_cases(model, k, mode, penalty)
+    problem = cases[0].problem
+    W = batched_train(problem, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"],
+                      steps=cases[0].steps, lr=lrs)
+    assert W.shape == stack["w0"].shape
+    shared = batched_train(problem, stack["w0"], stack["log_lambda"], stack["X"],
+                           stack["Y"], steps=cases[0].steps, lr=0.5)
+    for i, case in enumerate(cases):
+        reference = train(problem, case.w0, case.log_lambda, case.X, case.Y,
+                          steps=case.steps, lr=case.lr)
+        assert_close_rel(W[i], reference, 1e-12, "per-problem lr")
+        reference = train(problem, case.w0, case.log_lambda, case.X, case.Y,
+                          steps=case.steps, lr=0.5)
+        assert_close_rel(shared[i], reference, 1e-12, "shared lr")
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_batched_train_matches_hypergradient_params_and_broadcasts(model):
+    cases, stack, lrs = per_problem_lr_cases(model, 1, "single", "l2")
+    problem, w0, lam = cases[0].problem, cases[0].w0, cases[0].log_lambda
+    W = batched_train(problem, w0, lam, stack["X"], stack["Y"], steps=cases[0].steps,
+                      lr=lrs)                                   # 1-D: shared start and λ
+    result = batched_hypergradient(problem, w0, lam, stack["X"], stack["Y"], stack["X_val"],
+                                   stack["Y_val"], n_poison=cases[0].n_poison,
+                                   steps=cases[0].steps, lr=lrs)
+    assert_close_rel(W, result.params, 1e-13, "params")
+    for i, case in enumerate(cases):
+        reference = train(problem, w0, lam, case.X, case.Y, steps=case.steps, lr=case.lr)
+        assert_close_rel(W[i], reference, 1e-12, "train")
+    assert torch.equal(batched_train(problem, w0, lam, stack["X"], stack["Y"], steps=0,
+                                     lr=lrs), w0.expand(len(LRS), -1))
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_divergence_names_the_problems_and_their_lr(model):
+    cases, stack = stacked_cases(model, 1, "single", "l2", K=3, steps=200)
+    stack["log_lambda"][2] = 12.0    # 1 - lr * exp(12): the iterates blow up
+    lrs = torch.tensor([0.5, 0.25, 0.75], dtype=DT)
+    with pytest.raises(InnerDivergenceError, match=r"problems \[2\] of 3 .*inner_lr=\[0.75\]"):
+        batched_hypergradient(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                              stack["Y"], stack["X_val"], stack["Y_val"], steps=200, lr=lrs)
+    with pytest.raises(InnerDivergenceError, match=r"problems \[2\] of 3 .*inner_lr=\[0.75\]"):
+        batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                      stack["Y"], steps=200, lr=lrs)
+
+
+BAD_LRS = [
+    (torch.tensor([0.5, 0.5, 0.5], dtype=DT), r"shape \(K,\) = \(2,\).*got shape \(3,\)"),
+    (torch.full((2, 1), 0.5, dtype=DT), r"got shape \(2, 1\)"),
+    ([0.5], r"got shape \(1,\)"),
+    (torch.tensor([0.5, 0.0], dtype=DT), "finite and positive"),
+    (torch.tensor([0.5, -0.1], dtype=DT), "finite and positive"),
+    (torch.tensor([0.5, float("nan")], dtype=DT), "finite and positive"),
+    ([0.5, float("inf")], "finite and positive"),
+    (0.0, "finite positive number"),
+    (-1.0, "finite positive number"),
+    (float("nan"), "finite positive number"),
+    ("fast", "lr must be a float"),
+]
+
+
+@pytest.mark.parametrize(("lr", "message"), BAD_LRS)
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_bad_lr_raises(model, lr, message):
+    cases, stack = stacked_cases(model, 1, "single", "l2", K=2, steps=2)
+    with pytest.raises(ValueError, match=message):
+        batched_hypergradient(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                              stack["Y"], stack["X_val"], stack["Y_val"], steps=2, lr=lr)
+    with pytest.raises(ValueError, match=message):
+        batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                      stack["Y"], steps=2, lr=lr)
+
+
+def test_zero_dim_lr_tensor_is_shared():
+    cases, stack = stacked_cases("linear", 1, "single", "l2", K=2, steps=3)
+    W = batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                      stack["Y"], steps=3, lr=torch.tensor(cases[0].lr, dtype=DT))
+    V = batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                      stack["Y"], steps=3, lr=cases[0].lr)
+    assert torch.equal(W, V)

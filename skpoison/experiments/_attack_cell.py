@@ -4,23 +4,25 @@ The cell draws the repetition's train / trusted validation / test split,
 sets λ as the strategy says, runs the worst-case attack against it over all
 poisoning ratios (cumulative batches) and evaluates the victim: the estimator
 trained on each poisoned set with that ratio's λ (``outer_steps=0``), measured
-on the test set.
+on the test set. :func:`run_attack_cells` computes several repetitions of one
+strategy with their attacks batched (:func:`skpoison.poisoning.fit_batched`).
 """
 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import clone
 
 from ..datasets import load_dataset, make_poisoning_splits
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
-from ..poisoning import OptimalPoisoner
+from ..poisoning import OptimalPoisoner, fit_batched
 from ._strategies import (STRATEGIES, fixed_lambda_estimator, make_estimator,
                           resolve_fixed_lambda)
 
-__all__ = ["run_attack_cell", "load_pool", "draw_split"]
+__all__ = ["run_attack_cell", "run_attack_cells", "load_pool", "draw_split"]
 
 _POOLS = {}
 
@@ -71,7 +73,7 @@ def _lambda_columns(log_lambda):
 
 
 def _attack(config, strategy, estimator, split, feature_range, seed):
-    """Run the strategy's worst-case attack; return (victim template, results, fixed λ)."""
+    """The strategy's worst-case attack, unfitted: (victim template, poisoner, fixed λ)."""
     spec = STRATEGIES[strategy]
     if spec.learned:
         target = clone(estimator).set_params(lambda_mode=spec.lambda_mode)
@@ -89,8 +91,64 @@ def _attack(config, strategy, estimator, split, feature_range, seed):
         reinit_each_step=config.model == "mlp", reuse_validation=True,
         random_state=seed, device=config.device, dtype=config.dtype, **options,
     )
-    attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
-    return target, attack.results_, fixed
+    return target, attack, fixed
+
+
+class _Cell(NamedTuple):
+    """One repetition's split and its attack, ready to run."""
+
+    repetition: int
+    split: object
+    target: object
+    attack: OptimalPoisoner
+    fixed: object
+
+
+def _prepare_cell(config, strategy, repetition, data_home, n_val):
+    seed = int(config.seed + repetition)
+    pool, split = draw_split(config, repetition, data_home=data_home, n_val=n_val)
+    estimator = make_estimator(config, random_state=seed)
+    estimator.set_params(inner_lr=_resolve_inner_lr(config, estimator, split))
+    target, attack, fixed = _attack(config, strategy, estimator, split,
+                                    pool.feature_range, seed)
+    return _Cell(int(repetition), split, target, attack, fixed)
+
+
+def _cell_rows(config, strategy, cell, results):
+    """Train and score the victim on every poisoned set of one repetition."""
+    split, rows, clean_top = cell.split, [], None
+    for result in results:
+        log_lambda = cell.fixed if cell.fixed is not None else result.log_lambda
+        victim = fixed_lambda_estimator(cell.target, log_lambda)
+        victim.fit(result.X, result.y, split.X_val, split.y_val)
+        weights = _weights(victim)
+        row = dict(dataset=config.dataset, model=config.model, penalty=config.penalty,
+                   strategy=strategy, ratio=float(result.ratio),
+                   repetition=cell.repetition,
+                   n_poison=int(result.n_poison), n_val=int(len(split.y_val)),
+                   test_error=float(1.0 - victim.score(split.X_test, split.y_test)),
+                   val_error=float(1.0 - victim.score(split.X_val, split.y_val)),
+                   **_lambda_columns(log_lambda),
+                   weight_norm=weight_norm_per_parameter(weights),
+                   attack_val_loss=float(result.val_loss))
+        if len(weights) > 1:
+            row.update({f"weight_norm_{i}": weight_norm_per_parameter(w)
+                        for i, w in enumerate(weights)})
+        if config.model == "lr":
+            top = {k: top_k_features(victim.coef_, k) for k in config.top_k
+                   if k < victim.coef_.shape[1]}
+            clean_top = clean_top or top  # the first ratio is the clean one (0)
+            row.update({f"kuncheva_k{k}": kuncheva_index([clean_top[k], top[k]],
+                                                         victim.coef_.shape[1])
+                        for k in top})
+        rows.append(row)
+    return rows
+
+
+def _timed(rows, seconds):
+    for row in rows:
+        row["cell_seconds"] = seconds
+    return rows
 
 
 def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None):
@@ -117,38 +175,32 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None):
         same cell) and ``cell_seconds``.
     """
     start = time.perf_counter()
-    seed = int(config.seed + repetition)
-    pool, split = draw_split(config, repetition, data_home=data_home, n_val=n_val)
-    estimator = make_estimator(config, random_state=seed)
-    estimator.set_params(inner_lr=_resolve_inner_lr(config, estimator, split))
-    target, results, fixed = _attack(config, strategy, estimator, split,
-                                     pool.feature_range, seed)
-    rows, clean_top = [], None
-    for result in results:
-        log_lambda = fixed if fixed is not None else result.log_lambda
-        victim = fixed_lambda_estimator(target, log_lambda)
-        victim.fit(result.X, result.y, split.X_val, split.y_val)
-        weights = _weights(victim)
-        row = dict(dataset=config.dataset, model=config.model, penalty=config.penalty,
-                   strategy=strategy, ratio=float(result.ratio), repetition=int(repetition),
-                   n_poison=int(result.n_poison), n_val=int(len(split.y_val)),
-                   test_error=float(1.0 - victim.score(split.X_test, split.y_test)),
-                   val_error=float(1.0 - victim.score(split.X_val, split.y_val)),
-                   **_lambda_columns(log_lambda),
-                   weight_norm=weight_norm_per_parameter(weights),
-                   attack_val_loss=float(result.val_loss))
-        if len(weights) > 1:
-            row.update({f"weight_norm_{i}": weight_norm_per_parameter(w)
-                        for i, w in enumerate(weights)})
-        if config.model == "lr":
-            top = {k: top_k_features(victim.coef_, k) for k in config.top_k
-                   if k < victim.coef_.shape[1]}
-            clean_top = clean_top or top  # the first ratio is the clean one (0)
-            row.update({f"kuncheva_k{k}": kuncheva_index([clean_top[k], top[k]],
-                                                         victim.coef_.shape[1])
-                        for k in top})
-        rows.append(row)
-    seconds = time.perf_counter() - start
-    for row in rows:
-        row["cell_seconds"] = seconds
-    return rows
+    cell = _prepare_cell(config, strategy, repetition, data_home, n_val)
+    split = cell.split
+    cell.attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
+    rows = _cell_rows(config, strategy, cell, cell.attack.results_)
+    return _timed(rows, time.perf_counter() - start)
+
+
+def run_attack_cells(config, strategy, repetitions, data_home=None, n_val=None):
+    """:func:`run_attack_cell` for several repetitions, their attacks batched.
+
+    The repetitions' attacks run as one batched computation
+    (:func:`skpoison.poisoning.fit_batched`: the same numbers as separate
+    cells up to floating-point rounding); the victims are then evaluated one
+    by one. ``cell_seconds`` is the group's time divided by its size.
+
+    Returns
+    -------
+    list of list of dict
+        The rows of each repetition, in the order of ``repetitions``.
+    """
+    start = time.perf_counter()
+    cells = [_prepare_cell(config, strategy, rep, data_home, n_val) for rep in repetitions]
+    datasets = [(c.split.X_train, c.split.y_train, c.split.X_val, c.split.y_val)
+                for c in cells]
+    fitted = fit_batched([c.attack for c in cells], datasets)
+    rows = [_cell_rows(config, strategy, cell, attack.results_)
+            for cell, attack in zip(cells, fitted)]
+    seconds = (time.perf_counter() - start) / max(len(cells), 1)
+    return [_timed(cell_rows, seconds) for cell_rows in rows]

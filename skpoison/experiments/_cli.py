@@ -74,6 +74,9 @@ def _common(parser, default_size, default_out):
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="with --backend dask: the Dask scheduler to connect to "
                           "(default: a local cluster)")
+    run.add_argument("--batch-repetitions", type=int, default=1, metavar="K",
+                     help="attack up to K repetitions of a strategy as one batched "
+                          "computation (pays off on a GPU; default 1)")
     run.add_argument("--out", default=default_out, help=f"output folder ({default_out})")
     run.add_argument("--no-plot", action="store_true", help="write the CSV only")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -150,7 +153,8 @@ def _run(args):
 def _run_command(args, evaluate, reproduce):
     common = dict(dataset=args.dataset, size=args.size, out=args.out,
                   data_home=args.data_home, n_jobs=args.n_jobs, backend=args.backend,
-                  verbose=not args.no_progress, plot=_can_plot(args))
+                  verbose=not args.no_progress, plot=_can_plot(args),
+                  batch_repetitions=args.batch_repetitions)
     if args.command == "evaluate":
         return evaluate(model=args.model or "lr", penalty=args.penalty or "l2",
                         **common, **_overrides(args))

@@ -107,7 +107,8 @@ def _val_sizes(config, val_fractions, data_home):
 
 def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
               data_home=None, n_jobs=1, backend=None, verbose=True, plot=True,
-              val_fractions=(0.05, 0.1, 0.25), grid_points=None, **overrides):
+              val_fractions=(0.05, 0.1, 0.25), grid_points=None, batch_repetitions=1,
+              **overrides):
     """Compute one of the paper's figures and write its CSV and PNG.
 
     Parameters
@@ -130,6 +131,9 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
         Fig. 4 / 9: trusted-set sizes as shares of the training set.
     grid_points : int or None
         Fig. 1: poisoning-point positions per axis (None: the size preset).
+    batch_repetitions : int, default=1
+        Repetitions per batched attack (see
+        :func:`~skpoison.experiments.run_attack_sweep`).
     **overrides
         :class:`SweepConfig` fields (``model``, ``penalty``, ``strategies``,
         ``repetitions``, ...); None values are ignored.
@@ -166,7 +170,8 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
         config = make_config(dataset, size=size, model=model, penalty=penalty,
                              **{**overrides, "n_val": max(n_vals)})
     rows = run_attack_sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
-                            backend=backend, verbose=verbose)
+                            backend=backend, verbose=verbose,
+                            batch_repetitions=batch_repetitions)
     csv_path = write_csv(rows, out / f"{figure}.csv")
     by = ("strategy", "ratio")
     table = format_table(rows, "test_error", by=by, title=f"{figure}: test error (%)")

@@ -7,7 +7,7 @@ from pathlib import Path
 from sklearn.utils import Bunch
 
 from ._aggregate import format_table
-from ._attack_cell import load_pool, run_attack_cell
+from ._attack_cell import load_pool, run_attack_cell, run_attack_cells
 from ._config import make_config
 from ._strategies import check_strategies
 from ._sweep import check_writable, run_sweep, write_csv
@@ -27,8 +27,20 @@ def prepare(config, out, data_home=None):
     return out
 
 
+def _attack_group(cells):
+    """Several repetitions of one (strategy, trusted-set size), attacks batched."""
+    first = cells[0]
+    return run_attack_cells(first["config"], first["strategy"],
+                            [cell["repetition"] for cell in cells],
+                            data_home=first["data_home"], n_val=first["n_val"])
+
+
+def _group_key(cell):
+    return cell["strategy"], cell["n_val"]
+
+
 def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, backend=None,
-                     verbose=True):
+                     verbose=True, batch_repetitions=1):
     """Run (or resume) the attack sweep of a configuration.
 
     One cell per (strategy, repetition[, trusted-set size]) is computed by
@@ -49,12 +61,21 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     backend : str or None
         joblib backend name.
     verbose : bool
+    batch_repetitions : int, default=1
+        Run up to this many repetitions of a strategy as one batched attack
+        (:func:`skpoison.poisoning.fit_batched`); worth it on a GPU, usually
+        slower on a CPU. The numbers equal the unbatched ones up to
+        floating-point rounding, and cells are stored (and resumed) per
+        repetition either way.
 
     Returns
     -------
     rows : list of dict
         Tidy rows, one per (strategy, ratio, repetition[, n_val]).
     """
+    if isinstance(batch_repetitions, bool) or not isinstance(batch_repetitions, int) \
+            or batch_repetitions < 1:
+        raise ValueError(f"batch_repetitions={batch_repetitions!r} must be a positive int.")
     out = prepare(config, out, data_home)
     key = config.key(strategies=None, repetitions=None)
     cells = []
@@ -68,12 +89,13 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
                 cells.append((f"attack-{key}-{strategy}-r{rep}{suffix}", args))
     desc = f"{config.dataset} {config.model} {config.penalty}"
     return run_sweep(cells, run_attack_cell, out, n_jobs=n_jobs, backend=backend,
-                     desc=desc, verbose=verbose)
+                     desc=desc, verbose=verbose, group_func=_attack_group,
+                     group_by=_group_key, group_size=batch_repetitions)
 
 
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,
              out="skpoison-results/evaluate", data_home=None, n_jobs=1, backend=None,
-             verbose=True, plot=True, **overrides):
+             verbose=True, plot=True, batch_repetitions=1, **overrides):
     """Test error of every λ strategy under the optimal attack (the main job).
 
     Runs the attack sweep (default: bundled digits 0 vs 8, logistic
@@ -98,6 +120,8 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
         Show a progress bar.
     plot : bool
         Write the PNGs (needs matplotlib).
+    batch_repetitions : int, default=1
+        Repetitions per batched attack (see :func:`run_attack_sweep`).
     **overrides
         :class:`SweepConfig` fields.
 
@@ -111,7 +135,8 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     config = make_config(dataset, size=size, model=model, penalty=penalty,
                          repetitions=repetitions, **overrides)
     rows = run_attack_sweep(config, out, data_home=data_home, n_jobs=n_jobs,
-                            backend=backend, verbose=verbose)
+                            backend=backend, verbose=verbose,
+                            batch_repetitions=batch_repetitions)
     out = Path(out)
     csv_path = write_csv(rows, out / "evaluate.csv")
     title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "

@@ -78,10 +78,35 @@ def read_json(path):
 def _run_cell(func, name, args, path):
     rows = func(**args)
     write_json_atomic(path, {"cell": name, "rows": rows})
-    return name
+    return 1
 
 
-def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose=True):
+def _run_group(group_func, names, args, paths):
+    """Compute several cells in one call; each still gets its own file."""
+    for name, rows, path in zip(names, group_func(args), paths, strict=True):
+        write_json_atomic(path, {"cell": name, "rows": rows})
+    return len(names)
+
+
+def _tasks(todo, func, paths, group_func, group_by, group_size):
+    """joblib tasks for the missing cells: one per cell, or one per group of cells."""
+    if group_func is None or group_size <= 1:
+        return [delayed(_run_cell)(func, name, args, paths[name]) for name, args in todo]
+    groups = {}
+    for name, args in todo:
+        groups.setdefault(group_by(args), []).append((name, args))
+    tasks = []
+    for members in groups.values():
+        for start in range(0, len(members), group_size):
+            chunk = members[start:start + group_size]
+            names = [name for name, _ in chunk]
+            tasks.append(delayed(_run_group)(group_func, names, [a for _, a in chunk],
+                                             [paths[name] for name in names]))
+    return tasks
+
+
+def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose=True,
+              group_func=None, group_by=None, group_size=1):
     """Run the missing cells of a sweep and return the rows of all of them.
 
     Parameters
@@ -100,6 +125,16 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         Progress-bar label.
     verbose : bool
         Show a tqdm progress bar.
+    group_func : callable or None
+        Computes several cells in one call: ``group_func([kwargs, ...])``
+        returns one list of rows per cell (e.g. repetitions batched on a
+        GPU). Missing cells whose ``group_by(kwargs)`` are equal are computed
+        ``group_size`` at a time. Every cell still gets its own file, so a
+        grouped sweep resumes an ungrouped one and the other way round.
+    group_by : callable or None
+        Key of the cells that may share a group (called in this process only).
+    group_size : int, default=1
+        Cells per group; 1 computes every cell with ``func``.
 
     Returns
     -------
@@ -134,9 +169,9 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         try:
             with config:
                 parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-                for _ in parallel(delayed(_run_cell)(func, name, args, paths[name])
-                                  for name, args in todo):
-                    bar.update(1)
+                tasks = _tasks(todo, func, paths, group_func, group_by, group_size)
+                for done in parallel(tasks):
+                    bar.update(done)
         finally:
             bar.close()
     rows = []

@@ -3,6 +3,12 @@
 Everything here stays on the attack's device: no numpy, no ``.item()``; the
 validation losses and λ of every step are kept as tensors and moved to the
 host once, after the attack.
+
+The same loop runs one attack or ``K`` independent ones at once
+(``AttackConfig.batched``): every tensor then carries a leading dimension
+``K`` (features ``(K, n, d)``, λ ``(K, n_hyper)``, losses ``(K,)``) and each
+outer step is one :func:`~skpoison.hypergrad.batched_hypergradient` call.
+Rows are always the second-to-last dimension, so the code is shared.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from typing import Callable, NamedTuple, Optional
 import torch
 
 from ..estimators._outer import LambdaOptimizer
-from ..hypergrad import compute_hypergradient, train
+from torch.func import vmap
+
+from ..hypergrad import batched_hypergradient, batched_train, compute_hypergradient, train
 
 
 class AttackConfig(NamedTuple):
@@ -21,7 +29,7 @@ class AttackConfig(NamedTuple):
     problem: object
     w0: torch.Tensor
     steps: int
-    lr: float
+    lr: object          # float, or a (K,) tensor of per-problem rates when batched
     method: str
     X_val: torch.Tensor
     Y_val: torch.Tensor
@@ -35,12 +43,15 @@ class AttackConfig(NamedTuple):
     normalize: str
     lambda_step: str
     draw_w0: Optional[Callable[[], torch.Tensor]] = None
+    batched: bool = False
 
 
 def ascent_direction(grad, normalize):
     """``grad / ||grad||`` per poisoning point (``"point"``) or per batch (``"batch"``).
 
     A zero gradient gives a zero step (no division by zero, no host sync).
+    ``grad`` is ``(n_poison, n_features)``, or ``(K, n_poison, n_features)``
+    for ``K`` attacks (one batch norm per attack).
 
     Examples
     --------
@@ -53,17 +64,23 @@ def ascent_direction(grad, normalize):
             [0.0000, 0.0000]])
     """
     if normalize == "point":
-        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)
+        norm = torch.linalg.vector_norm(grad, dim=-1, keepdim=True)
     else:
-        norm = torch.linalg.vector_norm(grad)
+        norm = torch.linalg.vector_norm(grad, dim=(-2, -1), keepdim=True)
     return grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)
 
 
 def evaluate(config, X, Y, log_lambda):
     """Validation loss of the model trained on ``(X, Y)`` with ``log_lambda``."""
-    w = train(config.problem, config.w0, log_lambda, X, Y, steps=config.steps, lr=config.lr)
+    problem = config.problem
+    if config.batched:
+        w = batched_train(problem, config.w0, log_lambda, X, Y, steps=config.steps,
+                          lr=config.lr)
+        with torch.no_grad():
+            return vmap(problem.data_loss)(w, config.X_val, config.Y_val)
+    w = train(problem, config.w0, log_lambda, X, Y, steps=config.steps, lr=config.lr)
     with torch.no_grad():
-        return config.problem.data_loss(w, config.X_val, config.Y_val)
+        return problem.data_loss(w, config.X_val, config.Y_val)
 
 
 def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, learn,
@@ -78,7 +95,7 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
         poisoning points of earlier batches.
     X_poison, Y_poison : Tensor
         The batch being optimized (may be empty: λ is then learned alone).
-    log_lambda : Tensor of shape (n_lambdas,)
+    log_lambda : Tensor of shape (n_lambdas,) or (K, n_lambdas)
         Starting λ.
     learn : bool
         Descend on λ (the defender) or keep it fixed.
@@ -96,19 +113,23 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
     lambdas : list of Tensor
         λ at each of those evaluations.
     """
-    n_poison = X_poison.shape[0]
-    Y = torch.cat([Y_fixed, Y_poison])
+    n_poison = X_poison.shape[-2]
+    Y = torch.cat([Y_fixed, Y_poison], dim=-2)
     losses, lambdas = [], []
     # A fresh optimizer per batch: λ and its step statistics start anew.
     defender = LambdaOptimizer(config.lambda_step, config.lambda_lr,
                                (config.lambda_low, config.lambda_high))
     for _ in range(config.outer_steps):
         w0 = config.w0 if config.draw_w0 is None else config.draw_w0()
-        result = compute_hypergradient(
-            config.problem, w0, log_lambda, torch.cat([X_fixed, X_poison]), Y,
-            config.X_val, config.Y_val, n_poison=n_poison, steps=config.steps,
-            lr=config.lr, method=config.method,
-        )
+        X = torch.cat([X_fixed, X_poison], dim=-2)
+        if config.batched:
+            result = batched_hypergradient(
+                config.problem, w0, log_lambda, X, Y, config.X_val, config.Y_val,
+                n_poison=n_poison, steps=config.steps, lr=config.lr, method=config.method)
+        else:
+            result = compute_hypergradient(
+                config.problem, w0, log_lambda, X, Y, config.X_val, config.Y_val,
+                n_poison=n_poison, steps=config.steps, lr=config.lr, method=config.method)
         losses.append(result.val_loss)
         lambdas.append(log_lambda)
         if n_poison:
@@ -119,6 +140,6 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
             log_lambda = defender.step(log_lambda, result.grad_log_lambda)
         if progress is not None:
             progress()
-    losses.append(evaluate(config, torch.cat([X_fixed, X_poison]), Y, log_lambda))
+    losses.append(evaluate(config, torch.cat([X_fixed, X_poison], dim=-2), Y, log_lambda))
     lambdas.append(log_lambda)
     return X_poison, log_lambda, losses, lambdas

@@ -20,11 +20,26 @@ class RatioState(NamedTuple):
     path_length: int
 
 
-def _kept_rows(schedule, n_train, stop, device):
+def _kept_rows(replace_index, n_train, stop, device):
     """Clean rows still in the training set once ``stop`` points replaced theirs."""
     keep = np.ones(n_train, dtype=bool)
-    keep[schedule.replace_index[:stop]] = False
+    keep[replace_index[:stop]] = False
     return to_tensor(np.flatnonzero(keep), device=device)
+
+
+def _kept_points(X_clean, Y_clean, replace_index, stop):
+    """The clean points kept after ``stop`` replacements (per attack when batched).
+
+    ``replace_index`` is ``(n_poison,)``, or ``(K, n_poison)`` with
+    ``X_clean`` ``(K, n, d)``: every attack replaces its own rows.
+    """
+    n_train, device = X_clean.shape[-2], X_clean.device
+    if X_clean.dim() == 2:
+        rows = _kept_rows(replace_index, n_train, stop, device)
+        return X_clean[rows], Y_clean[rows]
+    rows = [_kept_rows(index, n_train, stop, device) for index in replace_index]
+    return (torch.stack([X[r] for X, r in zip(X_clean, rows)]),
+            torch.stack([Y[r] for Y, r in zip(Y_clean, rows)]))
 
 
 def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison,
@@ -36,7 +51,8 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     config : AttackConfig
     schedule : Schedule
     X_clean, Y_clean : Tensor
-        The clean training set.
+        The clean training set (``(K, n, ...)`` when ``config.batched``; the
+        schedule's ``replace_index`` is then ``(K, n_poison)``).
     X_poison, Y_poison : Tensor
         Initial features (validation clones) and flipped targets of all the
         poisoning points, in schedule order.
@@ -67,10 +83,10 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
         outer.set_description(desc)
         inner.reset()
         optimized, log_lambda, phase_losses, phase_lambdas = optimize_batch(
-            config, X_fixed, Y_fixed, X_poison[start:stop], Y_poison[start:stop],
-            lambda0, learn=learn, progress=inner.update,
+            config, X_fixed, Y_fixed, X_poison[..., start:stop, :],
+            Y_poison[..., start:stop, :], lambda0, learn=learn, progress=inner.update,
         )
-        X_poison[start:stop] = optimized
+        X_poison[..., start:stop, :] = optimized
         losses.extend(phase_losses)
         lambdas.extend(phase_lambdas)
         outer.update()
@@ -93,12 +109,12 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
         while pending is not None and pending[0] == index:
             _, start, stop = pending
             if mode == "replace":
-                rows = _kept_rows(schedule, X_clean.shape[0], stop, X_clean.device)
-                X_kept, Y_kept = X_clean[rows], Y_clean[rows]
+                X_kept, Y_kept = _kept_points(X_clean, Y_clean, schedule.replace_index,
+                                              stop)
             else:
                 X_kept, Y_kept = X_clean, Y_clean
-            X_fixed = torch.cat([X_kept, X_poison[:start]])
-            Y_fixed = torch.cat([Y_kept, Y_poison[:start]])
+            X_fixed = torch.cat([X_kept, X_poison[..., :start, :]], dim=-2)
+            Y_fixed = torch.cat([Y_kept, Y_poison[..., :start, :]], dim=-2)
             state = run_phase(X_fixed, Y_fixed, start, stop,
                               f"poisoning points {start + 1}-{stop}")
             pending = next(batches, None)

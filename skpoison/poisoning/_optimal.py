@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -138,6 +139,11 @@ class OptimalPoisoner(BasePoisoner):
     inner_lr_ : float
         The inner step size used.
 
+    See Also
+    --------
+    fit_batched : the same attack on ``K`` data sets as one batched computation.
+    LabelFlipPoisoner : the attack's starting points alone, as a baseline.
+
     Examples
     --------
     >>> import numpy as np
@@ -210,6 +216,15 @@ class OptimalPoisoner(BasePoisoner):
         self._box = (low, high)
 
     def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):
+        plan = self._plan_attack(X, y_enc, X_val, y_val_enc)
+        poison, states, losses, lambdas = run_cumulative_attack(
+            plan.config, plan.schedule, plan.X, plan.Y, plan.X_poison, plan.Y_poison,
+            plan.lambda0, learn=plan.learn, mode=self.mode, verbose=self.verbose,
+        )
+        return self._collect(plan, X, y, poison, states, losses, lambdas)
+
+    def _plan_attack(self, X, y_enc, X_val, y_val_enc):
+        """Everything the attack loop needs, as tensors on the attack's device."""
         ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
         estimator = clone(self.estimator)
         overrides = {k: v for k, v in (("device", self.device), ("dtype", self.dtype))
@@ -251,21 +266,38 @@ class OptimalPoisoner(BasePoisoner):
             estimator.outer_optimizer if self.lambda_step is None else self.lambda_step,
             draw_w0,
         )
-        poison, states, losses, lambdas = run_cumulative_attack(
-            config, schedule, to_tensor(X, **tensor),
+        return _AttackPlan(
+            config, ratios, schedule, to_tensor(X, **tensor),
             encode_targets(y_enc, n_classes, **tensor),
             to_tensor(X_val[schedule.val_index], **tensor),
-            encode_targets(schedule.labels, n_classes, **tensor),
-            lambda0, learn=learn, mode=self.mode, verbose=self.verbose,
+            encode_targets(schedule.labels, n_classes, **tensor), lambda0, learn, fixed,
         )
-        # One transfer to the host, after the attack.
+
+    def _collect(self, plan, X, y, poison, states, losses, lambdas):
+        """Fitted state and one :class:`PoisoningResult` per ratio (one host transfer)."""
+        low, high = self._box
         poison = np.clip(to_numpy(poison).astype(X.dtype), low.astype(X.dtype),
                          high.astype(X.dtype))
         losses, lambdas = to_numpy(losses), to_numpy(lambdas)
-        self.inner_lr_ = setup.lr
+        self.inner_lr_ = plan.config.lr
         return [
-            self._make_result(i, ratio, schedule, X, y, poison, to_numpy(state.log_lambda),
-                              float(state.val_loss), losses[:state.path_length],
-                              lambdas[:state.path_length])
-            for i, (ratio, state) in enumerate(zip(ratios, states))
+            self._make_result(i, ratio, plan.schedule, X, y, poison,
+                              to_numpy(state.log_lambda), float(state.val_loss),
+                              losses[:state.path_length], lambdas[:state.path_length])
+            for i, (ratio, state) in enumerate(zip(plan.ratios, states))
         ]
+
+
+class _AttackPlan(NamedTuple):
+    """One attack ready to run: its configuration, schedule and tensors."""
+
+    config: AttackConfig
+    ratios: list
+    schedule: object
+    X: torch.Tensor
+    Y: torch.Tensor
+    X_poison: torch.Tensor
+    Y_poison: torch.Tensor
+    lambda0: torch.Tensor
+    learn: bool
+    fixed: object

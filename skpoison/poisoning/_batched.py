@@ -1,0 +1,189 @@
+"""``K`` runs of one :class:`OptimalPoisoner` as a single batched computation.
+
+Repetitions of an experiment (different splits of the same data set) attack
+models of the same shapes with the same settings. :func:`fit_batched` runs
+them as one attack whose every tensor carries a leading dimension ``K``: each
+outer step is one :func:`~skpoison.hypergrad.batched_hypergradient` call
+instead of ``K`` separate ones. On a GPU that pays the kernel-launch cost of a
+step once for the ``K`` problems; on a CPU the arithmetic is the same as ``K``
+sequential attacks and sequential calls are usually faster (see
+``benchmarks/README.md``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import clone
+
+from ._cumulative import RatioState, run_cumulative_attack
+from ._optimal import OptimalPoisoner
+
+__all__ = ["fit_batched"]
+
+
+def _same(values, what):
+    first = values[0]
+    for index, value in enumerate(values[1:], start=1):
+        if value != first:
+            raise ValueError(
+                f"fit_batched needs the attacks to agree on the {what}; attack {index} "
+                f"has {value!r}, attack 0 has {first!r}.")
+
+
+def _batched_lr(rates, tensor):
+    """One float when all the attacks share their inner rate, else a ``(K,)`` tensor."""
+    if all(rate == rates[0] for rate in rates):
+        return rates[0]
+    return torch.tensor(rates, **tensor)
+
+
+def _templates(poisoner, n_datasets, random_states):
+    """``K`` unfitted clones, each with its ``random_state``."""
+    many = isinstance(poisoner, (list, tuple))
+    templates = list(poisoner) if many else [poisoner] * n_datasets
+    for template in templates:
+        if not isinstance(template, OptimalPoisoner):
+            raise TypeError(f"fit_batched runs OptimalPoisoner attacks; got "
+                            f"{type(template).__name__}.")
+    if len(templates) != n_datasets:
+        raise ValueError(f"{len(templates)} poisoners for {n_datasets} data sets.")
+    if random_states is None:
+        random_states = [template.random_state for template in templates]
+    random_states = list(random_states)
+    if len(random_states) != n_datasets:
+        raise ValueError(f"random_states has {len(random_states)} entries for "
+                         f"{n_datasets} data sets.")
+    attacks = []
+    for template, seed in zip(templates, random_states):
+        template._validate_params()
+        if template.estimator.hypergrad != "rmd":
+            raise ValueError(
+                f"fit_batched computes reverse-mode hypergradients; the estimator has "
+                f"hypergrad={template.estimator.hypergrad!r}: set hypergrad='rmd'.")
+        attacks.append(clone(template).set_params(random_state=seed))
+    return attacks
+
+
+# What every attack of a batch must share (the rest -- initial weights, inner
+# learning rate, starting or fixed λ, data -- may differ per attack).
+_SHARED_CONFIG = ("steps", "method", "lambda_low", "lambda_high", "outer_steps",
+                  "poison_lr", "lambda_lr", "normalize", "lambda_step")
+
+
+def _check_compatible(attacks, plans):
+    _same([tuple(p.X.shape) for p in plans], "training-set shape")
+    _same([tuple(p.config.X_val.shape) for p in plans], "validation-set shape")
+    _same([p.Y.shape[-1] for p in plans], "target columns (classes)")
+    _same([tuple(p.lambda0.shape) for p in plans], "hyperparameter shape")
+    _same([(p.config.draw_w0 is None, p.learn) for p in plans],
+          "(fixed initial weights, learned λ)")
+    _same([a.mode for a in attacks], "mode")
+    _same([(p.schedule.targets, p.schedule.batches) for p in plans],
+          "poisoning schedule (ratios, batch_size)")
+    for field in _SHARED_CONFIG:
+        _same([getattr(p.config, field) for p in plans], f"attack setting {field}")
+    for field in ("box_low", "box_high"):
+        boxes = [getattr(p.config, field) for p in plans]
+        if not all(torch.equal(box, boxes[0]) for box in boxes):
+            raise ValueError("fit_batched needs the same feature_range for every attack.")
+
+
+def fit_batched(poisoner, datasets, *, random_states=None):
+    """Run ``K`` optimal attacks as one batched computation; return them fitted.
+
+    Attack ``k`` runs exactly as
+    ``clone(poisoner).set_params(random_state=random_states[k]).fit(X, y,
+    X_val=X_val, y_val=y_val)`` on data set ``k`` would (same schedule, same
+    starting points, same results up to floating-point rounding), but the
+    ``K`` attacks advance together: every outer step computes the ``K``
+    hypergradients in one batched reverse pass
+    (:func:`~skpoison.hypergrad.batched_hypergradient`).
+
+    Parameters
+    ----------
+    poisoner : OptimalPoisoner or sequence of K OptimalPoisoner
+        The template (cloned, not modified), or one per data set. Several
+        templates may differ in their estimator's initial weights and
+        ``inner_lr``, in ``fixed_lambda`` and ``random_state``; every other
+        setting of the attack must match. The estimators must use
+        ``hypergrad="rmd"``, the only batched method.
+    datasets : sequence of (X, y, X_val, y_val)
+        The ``K`` training and trusted validation sets, all of the same shapes
+        (training and validation sizes, features, number of classes). With
+        ``inner_lr="auto"`` every attack keeps its own inner learning rate.
+    random_states : sequence, or None
+        One ``random_state`` per data set; ``None`` keeps the templates'.
+
+    Returns
+    -------
+    list of OptimalPoisoner
+        Fitted clones, one per data set, with ``results_`` as after
+        :meth:`OptimalPoisoner.fit`.
+
+    Raises
+    ------
+    ValueError
+        If the data sets differ in shape, the attacks in a shared setting,
+        ``random_states`` has the wrong length, or an estimator's
+        ``hypergrad`` is not ``"rmd"``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skpoison import HypergradRegularizedLR, OptimalPoisoner
+    >>> from skpoison.poisoning import fit_batched
+    >>> X, y = load_digits(n_class=2, return_X_y=True)
+    >>> X = X / 16
+    >>> datasets = [(X[i:i + 100], y[i:i + 100], X[300:340], y[300:340]) for i in (0, 100)]
+    >>> attack = OptimalPoisoner(HypergradRegularizedLR(inner_steps=30), ratios=(0, 0.1),
+    ...                          outer_steps=3)
+    >>> fitted = fit_batched(attack, datasets, random_states=[0, 1])
+    >>> [int(a.results_[-1].poison_mask.sum()) for a in fitted]
+    [10, 10]
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise ValueError("fit_batched needs at least one data set.")
+    attacks = _templates(poisoner, len(datasets), random_states)
+    inputs, plans = [], []
+    for index, (attack, dataset) in enumerate(zip(attacks, datasets)):
+        if len(dataset) != 4:
+            raise ValueError(f"data set {index} must be a tuple (X, y, X_val, y_val); "
+                             f"got {len(dataset)} items.")
+        X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
+        plans.append(attack._plan_attack(X, y_enc, X_val, y_val_enc))
+        inputs.append((X, y))
+    _check_compatible(attacks, plans)
+
+    first = plans[0]
+    tensor = dict(device=first.X.device, dtype=first.X.dtype)
+    configs = [p.config for p in plans]
+    draws = [c.draw_w0 for c in configs]
+    config = first.config._replace(
+        w0=torch.stack([c.w0 for c in configs]),
+        lr=_batched_lr([c.lr for c in configs], tensor),
+        X_val=torch.stack([c.X_val for c in configs]),
+        Y_val=torch.stack([c.Y_val for c in configs]),
+        draw_w0=None if draws[0] is None else (lambda: torch.stack([d() for d in draws])),
+        batched=True,
+    )
+    schedule = first.schedule
+    if schedule.replace_index is not None:
+        schedule = schedule._replace(
+            replace_index=np.stack([p.schedule.replace_index for p in plans]))
+    poison, states, losses, lambdas = run_cumulative_attack(
+        config, schedule, torch.stack([p.X for p in plans]),
+        torch.stack([p.Y for p in plans]), torch.stack([p.X_poison for p in plans]),
+        torch.stack([p.Y_poison for p in plans]), torch.stack([p.lambda0 for p in plans]),
+        learn=first.learn, mode=attacks[0].mode, verbose=attacks[0].verbose,
+    )
+    # One transfer to the host, then each attack takes its slice.
+    poison, losses, lambdas = poison.cpu(), losses.cpu(), lambdas.cpu()
+    states = [RatioState(s.log_lambda.cpu(), s.val_loss.cpu(), s.path_length)
+              for s in states]
+    for k, (attack, plan, (X, y)) in enumerate(zip(attacks, plans, inputs)):
+        mine = [RatioState(s.log_lambda[k], s.val_loss[k], s.path_length) for s in states]
+        attack.results_ = attack._collect(plan, X, y, poison[k], mine, losses[:, k],
+                                          lambdas[:, k])
+    return attacks

@@ -1,0 +1,131 @@
+"""fit_batched: K attacks as one batched computation equal K separate attacks."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
+from skpoison.poisoning import fit_batched
+
+from .conftest import digits
+
+SEEDS = [3, 7, 11]
+
+
+def repetitions(classes, n_train, n_val):
+    """Three splits of the same digits (different points, same shapes)."""
+    return [digits(classes, n_train, n_val, seed=seed)[:4] for seed in range(3)]
+
+
+def sequential(poisoner, datasets, seeds):
+    return [clone(poisoner).set_params(random_state=seed).fit(X, y, X_val=Xv, y_val=yv)
+            for (X, y, Xv, yv), seed in zip(datasets, seeds)]
+
+
+def assert_same_attacks(batched, separate):
+    for one, other in zip(batched, separate):
+        assert one.inner_lr_ == other.inner_lr_
+        assert len(one.results_) == len(other.results_)
+        for a, b in zip(one.results_, other.results_):
+            assert a.n_poison == b.n_poison
+            np.testing.assert_array_equal(a.poison_mask, b.poison_mask)
+            np.testing.assert_array_equal(a.y, b.y)
+            np.testing.assert_allclose(a.X, b.X, rtol=1e-7, atol=1e-9)
+            np.testing.assert_allclose(a.log_lambda, b.log_lambda, rtol=1e-7, atol=1e-9)
+            np.testing.assert_allclose(a.val_loss, b.val_loss, rtol=1e-7)
+            np.testing.assert_allclose(a.val_loss_path, b.val_loss_path, rtol=1e-7)
+            np.testing.assert_allclose(a.lambda_path, b.lambda_path, rtol=1e-7, atol=1e-9)
+
+
+def test_learned_lambda_replace_mode_equals_separate_attacks():
+    # inner_lr="auto": every split has its own inner rate (per-problem rates).
+    datasets = repetitions([0, 8], 60, 30)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=30),
+                               ratios=(0, 0.1, 0.2), batch_size=6, outer_steps=3)
+    batched = fit_batched(poisoner, datasets, random_states=SEEDS)
+    separate = sequential(poisoner, datasets, SEEDS)
+    assert len({a.inner_lr_ for a in batched}) == 3
+    assert_same_attacks(batched, separate)
+    # The K attacks really differ (different data, different draws).
+    assert not np.allclose(batched[0].results_[-1].X, batched[1].results_[-1].X)
+    assert not hasattr(poisoner, "results_")
+
+
+def test_fixed_lambda_inject_multiclass_equals_separate_attacks():
+    datasets = repetitions([0, 1, 8], 60, 30)
+    poisoner = OptimalPoisoner(
+        HypergradRegularizedLR(inner_steps=20, inner_lr=0.5), ratios=(0.1,), batch_size=6,
+        outer_steps=3, hyperparams="fixed", fixed_lambda=-3.0, mode="inject",
+        normalize="batch")
+    batched = fit_batched(poisoner, datasets, random_states=SEEDS)
+    assert_same_attacks(batched, sequential(poisoner, datasets, SEEDS))
+    assert batched[0].results_[0].X.shape == (66, 64)
+
+
+def test_mlp_with_redrawn_initial_weights_equals_separate_attacks():
+    datasets = repetitions([0, 8], 40, 20)
+    poisoner = OptimalPoisoner(
+        HypergradMLP(hidden_layer_sizes=(4,), inner_steps=10, random_state=0),
+        ratios=(0.1,), batch_size=4, outer_steps=2, reinit_each_step=True)
+    batched = fit_batched(poisoner, datasets, random_states=SEEDS)
+    assert_same_attacks(batched, sequential(poisoner, datasets, SEEDS))
+
+
+def test_default_random_states_are_the_templates():
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=10), ratios=(0.1,),
+                               batch_size=4, outer_steps=1, random_state=5)
+    batched = fit_batched(poisoner, datasets)
+    assert [a.random_state for a in batched] == [5, 5]
+    assert_same_attacks(batched, sequential(poisoner, datasets, [5, 5]))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(datasets="shapes"), "agree on the training-set shape"),
+    (dict(random_states=[0]), "random_states has 1 entries"),
+    (dict(hypergrad="cg"), "hypergrad='rmd'"),
+    (dict(datasets="empty"), "at least one data set"),
+    (dict(datasets="pairs"), r"tuple \(X, y, X_val, y_val\)"),
+])
+def test_bad_input(change, message):
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    if change.get("datasets") == "shapes":
+        X, y, X_val, y_val = datasets[1]
+        datasets[1] = (X[:-2], y[:-2], X_val, y_val)
+    elif change.get("datasets") == "empty":
+        datasets = []
+    elif change.get("datasets") == "pairs":
+        datasets = [d[:2] for d in datasets]
+    estimator = HypergradRegularizedLR(inner_steps=5, hypergrad=change.get("hypergrad", "rmd"))
+    poisoner = OptimalPoisoner(estimator, ratios=(0.1,), batch_size=4, outer_steps=1)
+    with pytest.raises(ValueError, match=message):
+        fit_batched(poisoner, datasets, random_states=change.get("random_states"))
+
+
+def test_not_an_optimal_poisoner():
+    datasets = repetitions([0, 8], 40, 20)[:1]
+    with pytest.raises(TypeError, match="OptimalPoisoner"):
+        fit_batched(HypergradRegularizedLR(), datasets)
+
+
+def test_templates_must_agree_on_shared_settings():
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    estimator = HypergradRegularizedLR(inner_steps=5)
+    poisoners = [OptimalPoisoner(estimator, ratios=(0.1,), batch_size=4, outer_steps=s)
+                 for s in (1, 2)]
+    with pytest.raises(ValueError, match="agree on the attack setting outer_steps"):
+        fit_batched(poisoners, datasets)
+    with pytest.raises(ValueError, match="1 poisoners for 2 data sets"):
+        fit_batched(poisoners[:1], datasets)
+
+
+def test_templates_may_differ_in_fixed_lambda_and_inner_lr():
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoners = [OptimalPoisoner(HypergradRegularizedLR(inner_steps=10, inner_lr=lr),
+                                 ratios=(0.1,), batch_size=4, outer_steps=2,
+                                 hyperparams="fixed", fixed_lambda=lam, random_state=seed)
+                 for lr, lam, seed in ((0.5, -2.0, 0), (0.8, -5.0, 1))]
+    batched = fit_batched(poisoners, datasets)
+    separate = [clone(p).fit(X, y, X_val=Xv, y_val=yv)
+                for p, (X, y, Xv, yv) in zip(poisoners, datasets)]
+    assert_same_attacks(batched, separate)

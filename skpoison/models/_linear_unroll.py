@@ -257,7 +257,9 @@ class BatchedLinearUnroll(LinearUnroll):
 
     def _prob(self, theta, out=None):
         if self.binary:
-            scores = torch.bmm(self.X1, theta.view(self.K, self.d1, 1)).view(self.K, self.n)
+            # Thin factor on the left, as everywhere: (K, n, d1) x (K, d1, 1) takes
+            # a CPU batched-GEMM path that is ten times slower.
+            scores = torch.bmm(self._theta(theta), self.X1T).view(self.K, self.n)
             return torch.sigmoid(scores, out=out)
         prob = torch.softmax(torch.bmm(self._theta(theta), self.X1T), dim=1)
         return prob if out is None else out.copy_(prob)

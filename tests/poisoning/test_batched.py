@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
@@ -24,7 +25,7 @@ def sequential(poisoner, datasets, seeds):
 
 def assert_same_attacks(batched, separate):
     for one, other in zip(batched, separate):
-        assert one.inner_lr_ == other.inner_lr_
+        assert one.inner_lr_ == pytest.approx(other.inner_lr_, rel=1e-9)
         assert len(one.results_) == len(other.results_)
         for a, b in zip(one.results_, other.results_):
             assert a.n_poison == b.n_poison
@@ -129,3 +130,15 @@ def test_templates_may_differ_in_fixed_lambda_and_inner_lr():
     separate = [clone(p).fit(X, y, X_val=Xv, y_val=yv)
                 for p, (X, y, Xv, yv) in zip(poisoners, datasets)]
     assert_same_attacks(batched, separate)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_batched_attack_matches_cpu():
+    datasets = repetitions([0, 8], 60, 30)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=30),
+                               ratios=(0, 0.1), batch_size=6, outer_steps=3)
+    cpu = fit_batched(poisoner, datasets, random_states=SEEDS)
+    cuda = fit_batched(clone(poisoner).set_params(device="cuda"), datasets,
+                       random_states=SEEDS)
+    assert_same_attacks(cuda, cpu)

@@ -1,0 +1,136 @@
+"""Ten repetitions of the optimal attack as one batched attack vs one attack.
+
+The attack of the paper (``OptimalPoisoner``, λ learned by the defender) on
+logistic regression, MNIST-sized: 1000 training and 100 trusted validation
+points of 784 features per repetition (MNIST 0 vs 8 from
+``../shared/data/mnist`` or ``$SKPOISON_MNIST_DIR``; uniform random data in
+[0, 1] with random labels when absent), T = 100 inner steps, 40 poisoning
+points (ratio 4 %, two batches of 20) with 15 outer steps each, float32,
+``mode="replace"``. Each repetition draws its own split and its own
+``inner_lr="auto"`` (so the batched attack runs per-problem inner rates).
+Three wall-clock timings (median of ``--repeats`` after a warm-up):
+
+* ``one``: ``OptimalPoisoner.fit`` on repetition 0;
+* ``batched``: :func:`skpoison.poisoning.fit_batched` on ``K`` repetitions;
+* ``sequential``: ``K`` ``fit`` calls.
+
+The target (issue 5) is ``batched / one <= 2`` for ``K = 10`` on a GPU; on a
+CPU the batched attack does ``K`` times the arithmetic, so ``~K`` is the floor.
+
+Usage::
+
+    python benchmarks/bench_batched_attack.py [--device cpu|cuda] [--k 10] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import clone
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
+from skpoison.datasets import make_poisoning_splits  # noqa: E402
+from skpoison.poisoning import fit_batched  # noqa: E402
+
+N_TRAIN, N_VAL, STEPS, RATIO, BATCH, OUTER = 1000, 100, 100, 0.04, 20, 15
+
+
+def load_pool():
+    """MNIST 0 vs 8 in [0, 1] if the shared copy is there, else random data."""
+    folder = Path(os.environ.get("SKPOISON_MNIST_DIR", ROOT.parent / "shared/data/mnist"))
+    try:
+        from skpoison.datasets import load_dataset
+        pool = load_dataset("mnist", classes=(0, 8), data_home=folder.parent, download=False)
+        return pool.data, pool.target, "MNIST 0 vs 8"
+    except (OSError, ValueError):
+        rng = np.random.default_rng(0)
+        return (rng.random((6000, 784)), rng.integers(0, 2, 6000),
+                "uniform random in [0, 1]")
+
+
+def splits(X, y, k):
+    out = []
+    for seed in range(k):
+        s = make_poisoning_splits(X, y, n_train=N_TRAIN, n_val=N_VAL, n_test=10,
+                                  random_state=seed)
+        out.append((s.X_train, s.y_train, s.X_val, s.y_val))
+    return out
+
+
+def _timed(fn, device, repeats):
+    fn()
+    seconds = []
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/"
+                                                    "bench_batched_attack.json"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    X, y, source = load_pool()
+    datasets = splits(X, y, args.k)
+    victim = HypergradRegularizedLR(inner_steps=STEPS, device=args.device, dtype="float32",
+                                    random_state=0)
+    attack = OptimalPoisoner(victim, ratios=(RATIO,), batch_size=BATCH, outer_steps=OUTER,
+                             random_state=0)
+
+    def one():
+        X_t, y_t, X_v, y_v = datasets[0]
+        return clone(attack).fit(X_t, y_t, X_val=X_v, y_val=y_v)
+
+    times = dict(
+        one=_timed(one, args.device, args.repeats),
+        batched=_timed(lambda: fit_batched(attack, datasets), args.device, args.repeats),
+        sequential=_timed(lambda: [clone(attack).fit(a, b, X_val=c, y_val=d)
+                                   for a, b, c, d in datasets], args.device, args.repeats),
+    )
+    times["batched_over_one"] = times["batched"] / times["one"]
+    times["sequential_over_batched"] = times["sequential"] / times["batched"]
+    device_name = (torch.cuda.get_device_name() if args.device.startswith("cuda")
+                   else platform.processor() or platform.machine())
+    print(f"device {args.device} ({device_name}), {args.threads} thread(s), K={args.k}, "
+          f"data: {source}")
+    print(f"one attack {times['one']:.2f} s   batched K={args.k} {times['batched']:.2f} s   "
+          f"{args.k} sequential {times['sequential']:.2f} s")
+    verdict = "PASS" if times["batched_over_one"] <= 2 else "FAIL"
+    print(f"batched / one = {times['batched_over_one']:.2f} (target <= 2 on a GPU: "
+          f"{verdict})   sequential / batched = {times['sequential_over_batched']:.2f}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(
+        device=args.device, device_name=device_name, torch=torch.__version__,
+        platform=platform.platform(), cpu_count=os.cpu_count(),
+        load_average=os.getloadavg(), threads=args.threads, K=args.k, data=source,
+        n_train=N_TRAIN, n_val=N_VAL, steps=STEPS, ratio=RATIO, batch_size=BATCH,
+        outer_steps=OUTER, dtype="float32", repeats=args.repeats, **times), indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every check that needs a GPU, in one call of about 6-8 minutes on an H100:
+# the CUDA tests, then the CUDA figures of bench_hypergrad, bench_batched and
+# bench_batched_attack, then the full Fig. 2 sweep (LR, MNIST 0 vs 8, default
+# sizes, 10 repetitions batched into one attack per strategy) on the GPU.
+#
+# Run from the repository root on the GPU machine, with MNIST carried along:
+#   mkdir -p .gpudata && cp -r ../shared/data/mnist .gpudata/      # here, once
+#   bash benchmarks/gpu_checks.sh                                   # there
+# Results (at most 8 files) go to $OUT (default benchmarks/results/gpu).
+# Each step has its own time limit, so one slow step cannot eat the others.
+set -u
+ROOT=$(pwd)
+OUT=${OUT:-$ROOT/benchmarks/results/gpu}
+mkdir -p "$OUT"
+export PYTHONPATH=$ROOT PYTHONUNBUFFERED=1
+export SKPOISON_MNIST_DIR=$ROOT/.gpudata/mnist SKPOISON_DATA=$ROOT/.gpudata
+LOG=$OUT/gpu_checks.log
+step() {  # step SECONDS NAME COMMAND...
+    local limit=$1 name=$2
+    shift 2
+    echo "=== $name ($(date -u +%H:%M:%S), limit ${limit}s)" | tee -a "$LOG"
+    local start=$SECONDS
+    timeout "$limit" "$@" 2>&1 | tee -a "$LOG"
+    echo "=== $name: exit ${PIPESTATUS[0]}, $((SECONDS - start)) s" | tee -a "$LOG"
+}
+
+{ nvidia-smi -L; python3 -c "import torch, sklearn, platform; print('torch', torch.__version__,
+'| sklearn', sklearn.__version__, '| python', platform.python_version(), '|',
+torch.cuda.get_device_name())"; } 2>&1 | tee "$OUT/device.txt" | tee -a "$LOG"
+
+step 150 "CUDA tests" python3 -m pytest -q -m cuda -p no:cacheprovider tests
+step 120 "bench_hypergrad (CUDA)" python3 benchmarks/bench_hypergrad.py --device cuda \
+    --repeats 9 --out "$OUT/bench_hypergrad.json"
+step 60 "bench_batched (CUDA)" python3 benchmarks/bench_batched.py --device cuda \
+    --threads 1 --repeats 5 --out "$OUT/bench_batched.json"
+step 120 "bench_batched_attack (CUDA)" python3 benchmarks/bench_batched_attack.py \
+    --device cuda --repeats 3 --out "$OUT/bench_batched_attack.json"
+step 300 "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
+    python3 -m skpoison reproduce fig2 --dataset mnist --data-home "$ROOT/.gpudata" \
+    --device cuda --dtype float32 --batch-repetitions 10 --n-jobs 1 --no-plot \
+    --no-progress --out /tmp/skpoison-fig2
+cp /tmp/skpoison-fig2/fig2.csv "$OUT/fig2_cuda.csv" 2>/dev/null
+echo "done" | tee -a "$LOG"

@@ -16,9 +16,10 @@ and a reverse step is the same two products::
 Both products keep the thin matrix on the left: BLAS libraries (MKL on AMD
 processors for one) are up to five times slower on ``X1 @ W`` with few
 columns. The mixed second derivatives do not feed back into the recursion, so
-they are not formed per step: the tape keeps ``Theta_t``, ``P_t``, ``A_t`` and
-``JU_t`` and both are reduced once at the end (one elementwise product for λ,
-two small matrix products for the poisoning points).
+they are not formed per step: the tape keeps ``Theta_t``, ``P_t`` and ``A_t``
+and both are reduced once at the end (one elementwise product for λ; for the
+poisoning points one ``(T k) x d1 x m`` product recomputes ``JU_t`` on the
+``m`` poisoning columns, then two small matrix products).
 """
 
 from __future__ import annotations
@@ -136,29 +137,41 @@ class LinearUnroll(Unroll):
         W, P = tape
         steps = W.shape[0]
         A = aligned_rows(a, steps, a.numel())  # A[t]: the adjoint that meets step t
-        JU = torch.empty_like(P)              # JU[t]: act'(P_t) A[t] X1^T
         if steps:
             A[-1] = self.to_internal(a)
         # Binary models: the activation's derivative p (1 - p) of every step in
         # one tape-wide operation instead of two small ones per step.
         factors = (P - P * P if self.binary else P).unbind(0)
-        adjoints, jac_us = A.unbind(0), JU.unbind(0)
+        adjoints = A.unbind(0)
         first = self.to_internal(a)           # the adjoint of the tape's first iterate
-        for t in range(steps - 1, -1, -1):
-            jac_u = self._jac_u(factors[t], adjoints[t], out=jac_us[t])
-            if t or return_adjoint:  # the adjoint of w_0 itself is rarely needed
-                start = adjoints[t] if self.l1 else adjoints[t] * self.shrink
-                out = adjoints[t - 1] if t else None
-                first = self._add_data_part(start, jac_u, out=out)
-        grads = self._reduce(W, A, P, JU)
+        for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
+            # (the adjoint of w_0 itself, t = 0, is rarely needed)
+            jac_u = self._jac_u(factors[t], adjoints[t])
+            start = adjoints[t] if self.l1 else adjoints[t] * self.shrink
+            first = self._add_data_part(start, jac_u, out=adjoints[t - 1] if t else None)
+        grads = self._reduce(W, A, P)
         return (*grads, self.to_standard(first)) if return_adjoint else grads
 
-    def _reduce(self, W, A, P, JU):
+    def _poison_jac_u(self, A, P):
+        """``act'(P_t) (A_t X1^T)`` on the poisoning columns, all steps at once.
+
+        The loop does not keep its ``n``-long products: the poison term only
+        needs their last ``m`` columns, which one ``(T k) x d1 x m`` product
+        after the loop recomputes. Returns ``(T, k, m)``.
+        """
+        k, d1, m = self.k, self.d1, self.n_poison
+        n = self.X1.shape[0]
+        U = torch.matmul(A.view(-1, k, d1), self.X1[n - m:].T)      # (T, k, m)
+        prob = P.view(-1, k, n)[:, :, n - m:]
+        if self.binary:
+            return (prob - prob * prob) * U
+        return prob * (U - torch.sum(prob * U, dim=1, keepdim=True))
+
+    def _reduce(self, W, A, P):
         """Sum the mixed second derivatives over the ``T`` recorded steps.
 
         ``W``, ``A``: ``(T, n_params)`` iterates and adjoints (internal
-        layout); ``P``, ``JU``: ``(T, n)`` or ``(T, k, n)`` activations and
-        ``act'(P) A X1^T``.
+        layout); ``P``: ``(T, n)`` or ``(T, k, n)`` activations.
         """
         penalty = self.problem.penalty
         summed = self.to_standard(torch.sum(penalty.dR(W) * A, dim=0))
@@ -168,7 +181,7 @@ class LinearUnroll(Unroll):
         # d/dx_i of a^T grad = (A_W r_i + W act'(P_i) u_i) / n, summed over t and k:
         # the (t, class) pairs are the inner dimension of two matrix products.
         residual = (P.view(-1, k, n) - self.YT.view(k, n))[:, :, n - m:].reshape(rows, m)
-        jac_u = JU.view(-1, k, n)[:, :, n - m:].reshape(rows, m)
+        jac_u = self._poison_jac_u(A, P).reshape(rows, m)
 
         def weights(M):   # (T, n_params) -> (T * k, n_features)
             return M.view(-1, k, d1)[:, :, :-1].reshape(rows, d1 - 1)
@@ -285,7 +298,17 @@ class BatchedLinearUnroll(LinearUnroll):
         jac_u = prob * (U - torch.sum(prob * U, dim=1, keepdim=True))
         return jac_u if out is None else out.copy_(jac_u)
 
-    def _reduce(self, W, A, P, JU):
+    def _poison_jac_u(self, A, P):
+        """As :meth:`LinearUnroll._poison_jac_u`, per problem: ``(T, K, k, m)``."""
+        K, k, d1, n, m = self.K, self.k, self.d1, self.n, self.n_poison
+        T = A.shape[0]
+        U = torch.einsum("tpcd,pmd->tpcm", A.view(T, K, k, d1), self.X1[:, n - m:])
+        prob = P.view(T, K, k, n)[..., n - m:]
+        if self.binary:
+            return (prob - prob * prob) * U
+        return prob * (U - torch.sum(prob * U, dim=2, keepdim=True))
+
+    def _reduce(self, W, A, P):
         K, k, d1, n, m = self.K, self.k, self.d1, self.n, self.n_poison
         T = W.shape[0]
         penalty = self.problem.penalty
@@ -296,7 +319,7 @@ class BatchedLinearUnroll(LinearUnroll):
         # (T, K, k, n) -> (K, T * k, m) on the poisoning columns
         residual = (P.view(T, K, k, n) - self.YT.view(K, k, n))[..., n - m:]
         residual = residual.permute(1, 0, 2, 3).reshape(K, T * k, m)
-        jac_u = JU.view(T, K, k, n)[..., n - m:].permute(1, 0, 2, 3).reshape(K, T * k, m)
+        jac_u = self._poison_jac_u(A, P).permute(1, 0, 2, 3).reshape(K, T * k, m)
 
         def weights(M):   # (T, K * n_params) -> (K, T * k, n_features)
             return M.view(T, K, k, d1)[..., :-1].permute(1, 0, 2, 3).reshape(K, T * k, d1 - 1)

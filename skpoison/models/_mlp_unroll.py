@@ -5,6 +5,15 @@ layers and the output probabilities (``n * (sum(hidden) + n_outputs)``
 numbers); the reverse step recomputes the cheap rest (hidden outputs, deltas)
 and applies the R-operator of :mod:`._mlp_derivatives`: two ``n x d x h_1``
 products, as many as a training step.
+
+Memory: the parameter-sized vectors of the loops (the gradient, the next
+iterate, the adjoint) live in buffers reused from step to step and updated in
+place, and a tape is one block per recorded quantity that a checkpointed
+reverse pass records every segment into (``forward(..., reuse=tape)``): on
+long unrolls fresh parameter-sized temporaries at every step, and a fresh
+tape per segment, fragment the heap (glibc) and grow the resident set well
+beyond what is alive. In-place updates only touch tensors the loops own
+(never the caller's ``w0`` or adjoint).
 """
 
 from __future__ import annotations
@@ -30,67 +39,143 @@ class MLPUnroll(Unroll):
     'MLPUnroll'
     """
 
+    #: :meth:`forward` can record over a spent tape (``reuse=``, ``capacity=``);
+    #: the checkpointed reverse pass (``hypergrad._checkpoint``) checks this flag.
+    recycles_tapes = True
+
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
         super().__init__(problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
         penalty = problem.penalty
         self.l1 = penalty.kind == "l1"
         self.alpha = penalty.alpha(log_lambda)
-        self.lr_alpha = self.lr * self.alpha
-        self.shrink = 1.0 - self.lr_alpha
+        lr_alpha = self.lr * self.alpha
+        # L1 steps subtract lr_alpha * sign(w), L2 steps scale by shrink: keep one of them.
+        self.lr_alpha = lr_alpha if self.l1 else None
+        self.shrink = None if self.l1 else 1.0 - lr_alpha
         self.n = X.shape[0]
+        self._grad = None   # gradient / H a buffer shared by all steps (one loop at a time)
 
-    def _start(self, w):
-        """``w - lr * penalty gradient``."""
-        if self.l1:
-            return torch.addcmul(w, self.lr_alpha, torch.sign(w), value=-1.0)
-        return w * self.shrink
+    def _gradient_buffer(self, w):
+        """The ``(n_params,)`` buffer every step concatenates its gradient into."""
+        grad = self._grad
+        if grad is None or grad.dtype != w.dtype or grad.device != w.device:
+            grad = self._grad = torch.empty_like(w)
+        return grad
 
     def _step(self, w, out=None):
+        """``w_{t+1}`` (into ``out``, or new), the pre-activations, the probabilities.
+
+        The gradient is concatenated into the buffer kept across steps and the
+        update ``(w - lr * dR(w)) - lr * grad`` formed in ``out``: the same
+        operations, in the same order, as ``torch.add(w * shrink, grad,
+        alpha=-lr)``, without its two parameter-sized temporaries.
+        """
         layers = self.problem.unflatten(w)
         pre, hidden, scores = calculus.forward(layers, self.X)
         P = calculus.activation(scores)
         pieces, _ = calculus.backward(layers, pre, hidden, (P - self.Y) / self.n)
-        return torch.add(self._start(w), torch.cat(pieces), alpha=-self.lr, out=out), pre, P
+        del hidden, scores
+        grad = torch.cat(pieces, out=self._gradient_buffer(w))
+        del pieces
+        if out is None:
+            out = torch.empty_like(w)
+        if self.l1:
+            torch.addcmul(w, self.lr_alpha, torch.sign(w), value=-1.0, out=out)
+        else:
+            torch.mul(w, self.shrink, out=out)
+        return out.add_(grad, alpha=-self.lr), pre, P
 
     def train(self, w0, steps):
-        w = w0
+        # Two buffers used in turn (w0 itself is never written): no allocation per step.
+        w, spare = w0, None
         for _ in range(steps):
-            w = self._step(w)[0]
+            w_next = self._step(w, spare)[0]
+            spare = None if w is w0 else w
+            w = w_next
         return w
 
-    def forward(self, w0, steps):
-        W = aligned_rows(w0, steps + 1, w0.numel())
-        W[0] = w0
-        rows, records = W.unbind(0), []
+    def forward(self, w0, steps, *, reuse=None, capacity=None):
+        """``(w_T, tape)``; ``reuse``: a spent tape to overwrite, ``capacity``: room to make.
+
+        A tape is one block of iterates and one block per recorded activation
+        (not tensors per step), so that a checkpointed reverse pass can hand
+        the tape of the segment it has just reversed back as ``reuse`` and
+        record every segment into the same memory (``reuse`` is overwritten:
+        its owner must be done with it). It is used when it has room for
+        ``steps`` steps and dropped otherwise; ``capacity`` (at least
+        ``steps``) sizes a new tape for the longer segments to come.
+        """
+        tape = reuse
+        if (tape is None or tape.capacity < steps or tape.W.dtype != w0.dtype
+                or tape.W.device != w0.device):
+            reuse = tape = None     # (let it go before allocating the new one)
+            tape = _Tape(aligned_rows(w0, max(steps, capacity or 0), w0.numel()))
+        tape.steps = steps
+        if not steps:
+            return w0.clone(), tape
+        W = tape.W
+        W[0].copy_(w0)
         for t in range(steps):
-            _, pre, P = self._step(rows[t], out=rows[t + 1])
-            records.append((pre, P))
-        # (a copy: a view would keep the whole tape alive as long as w_T)
-        return rows[steps].clone(), (W[:steps], records)
+            # w_T itself goes to a new tensor, not into the tape (which is reused).
+            w, pre, P = self._step(W[t], W[t + 1] if t + 1 < steps else None)
+            tape.record(t, pre, P)
+        return w, tape
 
     def backward(self, tape, a, *, return_adjoint=False):
-        W, records = tape
-        steps = W.shape[0]
         penalty = self.problem.penalty
         # sum_t dR(w_t) * a_t, accumulated on the fly: no (T, n_params) adjoint tape.
         penalty_term = torch.zeros_like(a)
         grad_poison = self.X.new_zeros((self.n_poison, self.X.shape[1]))
         unflatten = self.problem.unflatten
-        for t in range(steps - 1, -1, -1):
-            pre, P = records[t]
-            layers = unflatten(W[t])
+        sign = torch.empty_like(a) if self.l1 else None
+        adjoint = None   # this function's own adjoint buffer (the caller's ``a`` is not written)
+        for t in range(tape.steps - 1, -1, -1):
+            w, pre, P = tape.W[t], [Z[t] for Z in tape.pre], tape.P[t]
+            layers = unflatten(w)
             hidden = [self.X] + [torch.nn.functional.leaky_relu(Z, calculus.NEGATIVE_SLOPE)
                                  for Z in pre]
             deltas = calculus.deltas(layers, pre, (P - self.Y) / self.n)
             pieces, mixed_poison = calculus.directional(
                 layers, unflatten(a), pre, hidden, P, deltas, self.n, self.n_poison
             )
+            del hidden, deltas
             grad_poison.add_(mixed_poison, alpha=-self.lr)
-            penalty_term.addcmul_(penalty.dR(W[t]), a)
+            # dR(w_t): w_t itself for L2 (no copy), sign(w_t) for L1.
+            penalty_term.addcmul_(torch.sign(w, out=sign) if self.l1 else w, a)
             if t or return_adjoint:  # the adjoint of w_0 itself is rarely needed
-                start = a if self.l1 else a * self.shrink
-                a = torch.add(start, torch.cat(pieces), alpha=-self.lr)
-        grad_lambda = -self.lr * penalty.group_sum(self.alpha * penalty_term)
+                hvp = torch.cat(pieces, out=self._gradient_buffer(a))
+                del pieces
+                if adjoint is None:
+                    adjoint = a.clone() if self.l1 else a * self.shrink
+                elif not self.l1:
+                    adjoint.mul_(self.shrink)
+                a = adjoint.add_(hvp, alpha=-self.lr)
+        grad_lambda = -self.lr * penalty.group_sum(penalty_term.mul_(self.alpha))
         if return_adjoint:
             return grad_lambda, grad_poison, a
         return grad_lambda, grad_poison
+
+
+class _Tape:
+    """What :meth:`MLPUnroll.forward` records: ``w_0 .. w_{T-1}``, ``Z_l`` and ``P`` per step.
+
+    One block per quantity, ``capacity`` steps long, of which the first
+    ``steps`` are in use.
+    """
+
+    __slots__ = ("W", "pre", "P", "steps")
+
+    def __init__(self, W):
+        self.W, self.pre, self.P, self.steps = W, None, None, 0
+
+    @property
+    def capacity(self):
+        return self.W.shape[0]
+
+    def record(self, t, pre, P):
+        if self.pre is None:
+            self.pre = [Z.new_empty((self.capacity,) + Z.shape) for Z in pre]
+            self.P = P.new_empty((self.capacity,) + P.shape)
+        for block, Z in zip(self.pre, pre):
+            block[t].copy_(Z)
+        self.P[t].copy_(P)

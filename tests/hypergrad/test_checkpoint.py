@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hg_cases import CONFIG_IDS, CONFIGS, assert_close_rel, make_case
+from hg_cases import CONFIG_IDS, CONFIGS, DT, assert_close_rel, make_case
 
 from skpoison.hypergrad import Unroll
 from skpoison.hypergrad._checkpoint import segment_lengths
+from skpoison.hypergrad._unroll import aligned_rows
 
 SCHEDULES = [1, 3, 7, 19, "sqrt", "cbrt", (6, 2)]
 
@@ -91,3 +92,80 @@ def test_checkpoint_is_rmd_only(method):
     case = make_case("linear", 1, "single", "l2")
     with pytest.raises(ValueError, match="reverse-mode option"):
         case.hypergradient(method, checkpoint_every=4)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+def test_mlp_loops_never_write_their_inputs(penalty):
+    """The in-place loops own their buffers: w0, the adjoint and the tape stay as given."""
+    case = make_case("mlp", 3, "per_layer", penalty, steps=7)
+    unroll = case.problem.unroll(case.log_lambda, case.X, case.Y, lr=case.lr,
+                                 n_poison=case.n_poison)
+    w0 = case.w0.clone()
+    w_T, tape = unroll.forward(case.w0, case.steps)
+    assert torch.equal(case.w0, w0)
+    assert torch.equal(unroll.train(case.w0, case.steps), w_T)
+    assert torch.equal(case.w0, w0)
+    a = torch.linspace(-1, 1, case.problem.n_params, dtype=DT)
+    a_before = a.clone()
+    first = unroll.backward(tape, a, return_adjoint=True)
+    second = unroll.backward(tape, a, return_adjoint=True)   # same tape, same adjoint
+    assert torch.equal(a, a_before)
+    assert first[2] is not a
+    for got, want in zip(second, first):
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+def test_mlp_tape_recorded_over_a_spent_one(penalty):
+    """forward(..., reuse=tape) gives what a new tape gives; shorter segments fit."""
+    case = make_case("mlp", 1, "single", penalty, steps=9)
+    unroll = case.problem.unroll(case.log_lambda, case.X, case.Y, lr=case.lr,
+                                 n_poison=case.n_poison)
+    a = torch.linspace(-1, 1, case.problem.n_params, dtype=DT)
+    _, spent = unroll.forward(case.w0, 9)
+    start = unroll.train(case.w0, 3)
+    for steps in (6, 9, 1, 0):
+        w_new, fresh = unroll.forward(start, steps)
+        w_reused, reused = unroll.forward(start, steps, reuse=spent)
+        assert reused is spent and reused.capacity == 9
+        assert torch.equal(w_reused, w_new)
+        for got, want in zip(unroll.backward(reused, a, return_adjoint=True),
+                             unroll.backward(fresh, a, return_adjoint=True)):
+            assert torch.equal(got, want)
+    _, grown = unroll.forward(start, 12, reuse=spent)        # too short: a new tape
+    assert grown is not spent and grown.capacity == 12
+    assert unroll.forward(start, 2, capacity=5)[1].capacity == 5
+
+
+@pytest.mark.parametrize("schedule", [3, 7, "sqrt", "cbrt", (6, 2), (12, 5, 2)])
+def test_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule):
+    """Checkpoint blocks and the tape are allocated by the first pass only.
+
+    (Reallocating them per segment fragments the heap: see ``_Workspace``.)
+    """
+    import skpoison.hypergrad._checkpoint as checkpoint
+    import skpoison.models._mlp_unroll as mlp_unroll
+
+    allocations = []
+
+    def counting(like, n_rows, n_cols):
+        allocations.append(n_rows)
+        return aligned_rows(like, n_rows, n_cols)
+
+    monkeypatch.setattr(checkpoint, "aligned_rows", counting)
+    monkeypatch.setattr(mlp_unroll, "aligned_rows", counting)
+    case = make_case("mlp", 1, "per_layer", "l2", steps=30)
+    reference = case.hypergradient("rmd")
+    lengths = segment_lengths(schedule, case.steps)
+    unroll = case.problem.unroll(case.log_lambda, case.X, case.Y, lr=case.lr,
+                                 n_poison=case.n_poison)
+    del allocations[:]
+    w_T, plan = checkpoint.checkpointed_forward(unroll, case.w0, case.steps, lengths)
+    assert len(allocations) == len(lengths) + 1          # one block per level, one tape
+    assert allocations[-1] == lengths[-1]                 # the tape fits every segment
+    _, a = case.problem.loss_and_grad(w_T, case.X_val, case.Y_val)
+    grad_lambda, grad_poison = checkpoint.checkpointed_backward(unroll, plan, a, lengths)
+    assert len(allocations) == len(lengths) + 1          # nothing more in the reverse pass
+    assert torch.equal(w_T, reference.params)
+    assert_close_rel(grad_lambda, reference.grad_log_lambda, 1e-13, "lambda")
+    assert_close_rel(grad_poison, reference.grad_X_poison, 1e-13, "poison")

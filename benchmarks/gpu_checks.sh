@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Every check that needs a GPU, in one call of about 6-8 minutes on an H100:
-# the CUDA tests, then the CUDA figures of bench_hypergrad, bench_batched and
-# bench_batched_attack, then the full Fig. 2 sweep (LR, MNIST 0 vs 8, default
-# sizes, 10 repetitions batched into one attack per strategy) on the GPU.
+# Every check that needs a GPU: the CUDA tests, the CUDA figures of
+# bench_hypergrad, bench_batched and bench_batched_attack, and the full Fig. 2
+# sweep (LR, MNIST 0 vs 8, default sizes, 10 repetitions batched into one
+# attack per strategy) on the GPU.
 #
 # Run from the repository root on the GPU machine, with MNIST carried along:
 #   mkdir -p .gpudata && cp -r ../shared/data/mnist .gpudata/      # here, once
-#   bash benchmarks/gpu_checks.sh                                   # there
-# Results (at most 8 files) go to $OUT (default benchmarks/results/gpu).
-# Each step has its own time limit, so one slow step cannot eat the others.
+#   bash benchmarks/gpu_checks.sh [tests] [bench] [fig2]           # there
+# No argument runs all three parts. Each step has its own time limit (tests
+# 120 s, benchmarks 90 + 60 + 90 s, Fig. 2 240 s: 10 minutes in all at worst),
+# so one slow step cannot eat the others; with a 10-minute limit per call,
+# "tests bench" and "fig2" can also go in two calls. Results (at most 8 files)
+# go to $OUT (default benchmarks/results/gpu).
 set -u
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/benchmarks/results/gpu}
@@ -29,16 +32,23 @@ step() {  # step SECONDS NAME COMMAND...
 '| sklearn', sklearn.__version__, '| python', platform.python_version(), '|',
 torch.cuda.get_device_name())"; } 2>&1 | tee "$OUT/device.txt" | tee -a "$LOG"
 
-step 150 "CUDA tests" python3 -m pytest -q -m cuda -p no:cacheprovider tests
-step 120 "bench_hypergrad (CUDA)" python3 benchmarks/bench_hypergrad.py --device cuda \
-    --repeats 9 --out "$OUT/bench_hypergrad.json"
-step 60 "bench_batched (CUDA)" python3 benchmarks/bench_batched.py --device cuda \
-    --threads 1 --repeats 5 --out "$OUT/bench_batched.json"
-step 120 "bench_batched_attack (CUDA)" python3 benchmarks/bench_batched_attack.py \
-    --device cuda --repeats 3 --out "$OUT/bench_batched_attack.json"
-step 300 "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
-    python3 -m skpoison reproduce fig2 --dataset mnist --data-home "$ROOT/.gpudata" \
-    --device cuda --dtype float32 --batch-repetitions 10 --n-jobs 1 --no-plot \
-    --no-progress --out /tmp/skpoison-fig2
-cp /tmp/skpoison-fig2/fig2.csv "$OUT/fig2_cuda.csv" 2>/dev/null
-echo "done" | tee -a "$LOG"
+PARTS=${*:-tests bench fig2}
+if [[ " $PARTS " == *" tests "* ]]; then
+    step 120 "CUDA tests" python3 -m pytest -q -m cuda -p no:cacheprovider tests
+fi
+if [[ " $PARTS " == *" bench "* ]]; then
+    step 90 "bench_hypergrad (CUDA)" python3 benchmarks/bench_hypergrad.py --device cuda \
+        --repeats 9 --out "$OUT/bench_hypergrad.json"
+    step 60 "bench_batched (CUDA)" python3 benchmarks/bench_batched.py --device cuda \
+        --threads 1 --repeats 5 --out "$OUT/bench_batched.json"
+    step 90 "bench_batched_attack (CUDA)" python3 benchmarks/bench_batched_attack.py \
+        --device cuda --repeats 3 --out "$OUT/bench_batched_attack.json"
+fi
+if [[ " $PARTS " == *" fig2 "* ]]; then
+    step 240 "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
+        python3 -m skpoison reproduce fig2 --dataset mnist --data-home "$ROOT/.gpudata" \
+        --device cuda --dtype float32 --batch-repetitions 10 --n-jobs 1 --no-plot \
+        --no-progress --out /tmp/skpoison-fig2
+    cp /tmp/skpoison-fig2/fig2.csv "$OUT/fig2_cuda.csv" 2>/dev/null
+fi
+echo "done: $PARTS" | tee -a "$LOG"

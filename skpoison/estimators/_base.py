@@ -17,9 +17,21 @@ from tqdm.auto import tqdm
 
 from .._torch_utils import to_numpy, to_tensor
 from ..hypergrad import METHODS, compute_hypergradient, train
+from ..hypergrad._checkpoint import segment_lengths
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import build_setup, encode_labels, encode_targets
+
+
+def _validate_checkpointing(checkpoint_every, method, steps):
+    """``checkpoint_every`` goes with reverse mode and must resolve for ``steps``."""
+    if checkpoint_every is None:
+        return
+    if method != "rmd":
+        raise ValueError(f"checkpoint_every={checkpoint_every!r} is a reverse-mode option; "
+                         f"hypergrad={method!r} stores no trajectory: use hypergrad='rmd' "
+                         "or checkpoint_every=None.")
+    segment_lengths(checkpoint_every, steps)   # raises on malformed schedules
 
 
 def _validate_bounds(bounds):
@@ -63,6 +75,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         "lambda_init": [Real, "array-like"],
         "lambda_bounds": [tuple, list],
         "hypergrad": [StrOptions(set(METHODS))],
+        "checkpoint_every": [None, Interval(Integral, 1, None, closed="left"),
+                             StrOptions({"sqrt", "cbrt"}), tuple, list],
         "inner_steps": [Interval(Integral, 1, None, closed="left")],
         "inner_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "outer_steps": [Interval(Integral, 0, None, closed="left")],
@@ -118,6 +132,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, X_val, y_val):
         self._validate_params()
         low, high = _validate_bounds(self.lambda_bounds)
+        _validate_checkpointing(self.checkpoint_every, self.hypergrad, self.inner_steps)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
@@ -154,6 +169,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             result = compute_hypergradient(
                 setup.problem, setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t,
                 n_poison=0, steps=setup.steps, lr=setup.lr, method=self.hypergrad,
+                checkpoint_every=self.checkpoint_every,
             )
             log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)
             lambda_path.append(log_lambda)

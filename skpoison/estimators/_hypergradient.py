@@ -127,6 +127,8 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         to_tensor(X_all, **tensor), encode_targets(y_all, classes.size, **tensor),
         to_tensor(X_val, **tensor), encode_targets(y_val_enc, classes.size, **tensor),
         n_poison=n_poison, steps=setup.steps, lr=setup.lr, method=method,
+        # The estimator's checkpointing applies to reverse mode, its own method.
+        checkpoint_every=estimator.checkpoint_every if method == "rmd" else None,
     )
     residual = result.solver_residual
     return Hypergradient(

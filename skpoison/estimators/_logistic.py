@@ -39,6 +39,11 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         Reverse mode through the unrolled solver, forward mode, or the
         implicit function theorem with conjugate gradient / an exact solve
         (only meaningful when ``inner_steps`` reach the optimum).
+    checkpoint_every : None, int, tuple of int, "sqrt" or "cbrt", default=None
+        Reverse mode only: store every k-th inner iterate and recompute the
+        rest during the reverse pass (bounded memory for long unrolls; see
+        :func:`skpoison.hypergrad.compute_hypergradient`). ``None`` stores
+        the whole trajectory.
     inner_steps : int, default=200
         Gradient-descent steps T of the inner problem.
     inner_lr : float or "auto", default="auto"
@@ -105,7 +110,8 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     }
 
     def __init__(self, *, penalty="l2", lambda_mode="single", lambda_init=-4.0,
-                 lambda_bounds=(-12.0, 0.0), hypergrad="rmd", inner_steps=200,
+                 lambda_bounds=(-12.0, 0.0), hypergrad="rmd", checkpoint_every=None,
+                 inner_steps=200,
                  inner_lr="auto", outer_steps=30, outer_lr=0.2, outer_optimizer="adam",
                  final_steps=None,
                  validation_fraction=0.2, device="cpu", dtype="float64",
@@ -115,6 +121,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         self.lambda_init = lambda_init
         self.lambda_bounds = lambda_bounds
         self.hypergrad = hypergrad
+        self.checkpoint_every = checkpoint_every
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.outer_steps = outer_steps

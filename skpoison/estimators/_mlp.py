@@ -31,6 +31,11 @@ class HypergradMLP(BaseHypergradClassifier):
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"
         The implicit methods assume a converged, locally convex inner problem.
+    checkpoint_every : None, int, tuple of int, "sqrt" or "cbrt", default=None
+        Reverse mode only: store every k-th inner iterate and recompute the
+        rest during the reverse pass (bounded memory for long unrolls; see
+        :func:`skpoison.hypergrad.compute_hypergradient`). ``None`` stores
+        the whole trajectory.
     inner_steps : int, default=200
     inner_lr : float, default=0.1
         ``"auto"`` is not available for networks.
@@ -71,6 +76,7 @@ class HypergradMLP(BaseHypergradClassifier):
 
     def __init__(self, hidden_layer_sizes=(32, 8), *, penalty="l2", lambda_mode="single",
                  lambda_init=-4.0, lambda_bounds=(-12.0, 0.0), hypergrad="rmd",
+                 checkpoint_every=None,
                  inner_steps=200, inner_lr=0.1, outer_steps=20, outer_lr=0.2,
                  outer_optimizer="adam", final_steps=None, validation_fraction=0.2,
                  device="cpu", dtype="float64", random_state=None, verbose=0):
@@ -80,6 +86,7 @@ class HypergradMLP(BaseHypergradClassifier):
         self.lambda_init = lambda_init
         self.lambda_bounds = lambda_bounds
         self.hypergrad = hypergrad
+        self.checkpoint_every = checkpoint_every
         self.inner_steps = inner_steps
         self.inner_lr = inner_lr
         self.outer_steps = outer_steps

@@ -44,6 +44,7 @@ class AttackConfig(NamedTuple):
     lambda_step: str
     draw_w0: Optional[Callable[[], torch.Tensor]] = None
     batched: bool = False
+    checkpoint_every: object = None     # reverse mode of single attacks only
 
 
 def ascent_direction(grad, normalize):
@@ -129,7 +130,8 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
         else:
             result = compute_hypergradient(
                 config.problem, w0, log_lambda, X, Y, config.X_val, config.Y_val,
-                n_poison=n_poison, steps=config.steps, lr=config.lr, method=config.method)
+                n_poison=n_poison, steps=config.steps, lr=config.lr, method=config.method,
+                checkpoint_every=config.checkpoint_every)
         losses.append(result.val_loss)
         lambdas.append(log_lambda)
         if n_poison:

@@ -11,7 +11,12 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch_utils import make_generator, to_numpy, to_tensor
-from ..estimators._base import BaseHypergradClassifier, _initial_lambda, _validate_bounds
+from ..estimators._base import (
+    BaseHypergradClassifier,
+    _initial_lambda,
+    _validate_bounds,
+    _validate_checkpointing,
+)
 from ..estimators._outer import OUTER_OPTIMIZERS
 from ..estimators._setup import build_setup, encode_targets
 from ._attack import AttackConfig
@@ -234,6 +239,8 @@ class OptimalPoisoner(BasePoisoner):
         if estimator.random_state is None:  # reproducible initial weights
             estimator.set_params(random_state=int(rng.randint(_SEED_MAX)))
         lambda_low, lambda_high = _validate_bounds(estimator.lambda_bounds)
+        _validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
+                                estimator.inner_steps)
         n_classes = self.classes_.size
         learn = self.hyperparams == "learn"
         fixed = None if learn or self.fixed_lambda is None else self.fixed_lambda
@@ -264,7 +271,7 @@ class OptimalPoisoner(BasePoisoner):
             estimator.outer_lr if self.lambda_lr is None else self.lambda_lr,
             self.normalize,
             estimator.outer_optimizer if self.lambda_step is None else self.lambda_step,
-            draw_w0,
+            draw_w0, checkpoint_every=estimator.checkpoint_every,
         )
         return _AttackPlan(
             config, ratios, schedule, to_tensor(X, **tensor),

@@ -16,7 +16,7 @@ from sklearn.utils import Bunch
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
-from ._runner import _short_title, run_attack_sweep
+from ._runner import _short_title, check_batch_repetitions, run_attack_sweep
 from ._sweep import check_writable, write_csv
 from ._synthetic import synthetic_maps, synthetic_rows
 
@@ -156,6 +156,7 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
     if figure not in FIGURES:
         raise ValueError(f"Unknown figure {figure!r}; choose one of {list(FIGURES)}.")
     spec = FIGURES[figure]
+    check_batch_repetitions(batch_repetitions)
     out = check_writable(out)
     if spec.kind == "synthetic":
         return _synthetic(figure, size, out, verbose, plot, grid_points)

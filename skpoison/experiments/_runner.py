@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from pathlib import Path
 
 from sklearn.utils import Bunch
@@ -12,7 +13,7 @@ from ._config import make_config
 from ._strategies import check_strategies
 from ._sweep import check_writable, run_sweep, write_csv
 
-__all__ = ["run_attack_sweep", "evaluate", "prepare"]
+__all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 
 
 def prepare(config, out, data_home=None):
@@ -25,6 +26,13 @@ def prepare(config, out, data_home=None):
     check_strategies(config.strategies, config.model)
     load_pool(config.dataset, config.classes, data_home)
     return out
+
+
+def check_batch_repetitions(batch_repetitions):
+    """``batch_repetitions`` must be a positive int (checked before any work)."""
+    if isinstance(batch_repetitions, bool) or not isinstance(batch_repetitions, Integral) \
+            or batch_repetitions < 1:
+        raise ValueError(f"batch_repetitions={batch_repetitions!r} must be a positive int.")
 
 
 def _attack_group(cells):
@@ -73,9 +81,7 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     rows : list of dict
         Tidy rows, one per (strategy, ratio, repetition[, n_val]).
     """
-    if isinstance(batch_repetitions, bool) or not isinstance(batch_repetitions, int) \
-            or batch_repetitions < 1:
-        raise ValueError(f"batch_repetitions={batch_repetitions!r} must be a positive int.")
+    check_batch_repetitions(batch_repetitions)
     out = prepare(config, out, data_home)
     key = config.key(strategies=None, repetitions=None)
     cells = []

@@ -27,6 +27,7 @@ ones up to the order in which per-segment sums are added.
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 from ._unroll import aligned_rows
 
@@ -76,11 +77,11 @@ def segment_lengths(checkpoint_every, steps):
             items = [checkpoint_every]
         lengths = []
         for k in items:
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
                 raise ValueError(
                     f"checkpoint_every={checkpoint_every!r}: segment lengths must be "
                     "positive ints.")
-            lengths.append(k)
+            lengths.append(int(k))
         if any(b >= a for a, b in zip(lengths, lengths[1:])):
             raise ValueError(
                 f"checkpoint_every={checkpoint_every!r}: nested segment lengths must "

@@ -76,7 +76,37 @@ _SHARED_CONFIG = ("steps", "method", "lambda_low", "lambda_high", "outer_steps",
                   "poison_lr", "lambda_lr", "normalize", "lambda_step")
 
 
+# Parameters the attacks of one batch may set differently (the rest must match:
+# one model, one attack loop).
+_FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state", "feature_range"}
+_FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state"}
+
+
+def _equal(a, b):
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):   # arrays: elementwise comparison
+        return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def _check_same_params(attacks):
+    """The same model and attack settings, up to the parameters free per attack."""
+    for owner, free, get in (("OptimalPoisoner", _FREE_POISONER_PARAMS, lambda a: a),
+                             ("estimator", _FREE_ESTIMATOR_PARAMS, lambda a: a.estimator)):
+        first = get(attacks[0]).get_params(deep=False)
+        for index, attack in enumerate(attacks[1:], start=1):
+            params = get(attack).get_params(deep=False)
+            for name in sorted(set(first) - free):
+                if not _equal(params.get(name), first[name]):
+                    raise ValueError(
+                        f"fit_batched needs the attacks to agree on the {owner} parameter "
+                        f"{name!r}; attack {index} has {params.get(name)!r}, attack 0 has "
+                        f"{first[name]!r}.")
+
+
 def _check_compatible(attacks, plans):
+    _check_same_params(attacks)
+    _same([(str(p.X.dtype), str(p.X.device)) for p in plans], "dtype and device")
     _same([tuple(p.X.shape) for p in plans], "training-set shape")
     _same([tuple(p.config.X_val.shape) for p in plans], "validation-set shape")
     _same([p.Y.shape[-1] for p in plans], "target columns (classes)")
@@ -109,9 +139,9 @@ def fit_batched(poisoner, datasets, *, random_states=None):
     ----------
     poisoner : OptimalPoisoner or sequence of K OptimalPoisoner
         The template (cloned, not modified), or one per data set. Several
-        templates may differ in their estimator's initial weights and
-        ``inner_lr``, in ``fixed_lambda`` and ``random_state``; every other
-        setting of the attack must match. The estimators must use
+        templates may differ in ``fixed_lambda``, ``random_state`` and their
+        estimator's ``inner_lr`` and ``random_state`` (initial weights); every
+        other parameter, the estimator's included, must match. The estimators must use
         ``hypergrad="rmd"``, the only batched method, without
         ``checkpoint_every``.
     datasets : sequence of (X, y, X_val, y_val)

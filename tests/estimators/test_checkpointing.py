@@ -76,3 +76,11 @@ def test_batched_attacks_do_not_checkpoint(digits08):
                              outer_steps=1)
     with pytest.raises(ValueError, match="no checkpointing"):
         fit_batched(attack, [(X[:60], y[:60], X[60:90], y[60:90])])
+
+
+def test_numpy_integers_are_segment_lengths(digits08):
+    X, _, y, _ = digits08
+    plain = lr().fit(X, y)
+    for every in (np.int64(7), (np.int64(12), np.int32(3))):
+        fitted = lr(checkpoint_every=every).fit(X, y)
+        np.testing.assert_allclose(fitted.lambda_path_, plain.lambda_path_, rtol=1e-10)

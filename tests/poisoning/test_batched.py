@@ -114,7 +114,7 @@ def test_templates_must_agree_on_shared_settings():
     estimator = HypergradRegularizedLR(inner_steps=5)
     poisoners = [OptimalPoisoner(estimator, ratios=(0.1,), batch_size=4, outer_steps=s)
                  for s in (1, 2)]
-    with pytest.raises(ValueError, match="agree on the attack setting outer_steps"):
+    with pytest.raises(ValueError, match="OptimalPoisoner parameter 'outer_steps'"):
         fit_batched(poisoners, datasets)
     with pytest.raises(ValueError, match="1 poisoners for 2 data sets"):
         fit_batched(poisoners[:1], datasets)
@@ -142,3 +142,28 @@ def test_cuda_batched_attack_matches_cpu():
     cuda = fit_batched(clone(poisoner).set_params(device="cuda"), datasets,
                        random_states=SEEDS)
     assert_same_attacks(cuda, cpu)
+
+
+@pytest.mark.parametrize("second, message", [
+    (dict(penalty="l1"), "estimator parameter 'penalty'"),
+    (dict(lambda_mode="per_feature"), "estimator parameter 'lambda_mode'"),
+    (dict(dtype="float32"), "estimator parameter 'dtype'"),
+])
+def test_templates_must_share_the_model(second, message):
+    # Settings that change no tensor shape would otherwise run attack 1 with
+    # attack 0's model.
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoners = [OptimalPoisoner(HypergradRegularizedLR(inner_steps=5, **params),
+                                 ratios=(0.1,), batch_size=4, outer_steps=1)
+                 for params in ({}, second)]
+    with pytest.raises(ValueError, match=message):
+        fit_batched(poisoners, datasets)
+
+
+def test_templates_must_share_the_dtype():
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoners = [OptimalPoisoner(HypergradRegularizedLR(inner_steps=5), ratios=(0.1,),
+                                 batch_size=4, outer_steps=1, dtype=dtype)
+                 for dtype in (None, "float32")]
+    with pytest.raises(ValueError, match="OptimalPoisoner parameter 'dtype'"):
+        fit_batched(poisoners, datasets)

@@ -53,3 +53,9 @@ def test_bad_batch_repetitions(tmp_path):
     with pytest.raises(ValueError, match="batch_repetitions=0 must be a positive int"):
         evaluate(out=tmp_path, size="tiny", repetitions=1, verbose=False, plot=False,
                  batch_repetitions=0)
+
+
+def test_bad_batch_repetitions_for_the_synthetic_figure(tmp_path):
+    with pytest.raises(ValueError, match="batch_repetitions=0 must be a positive int"):
+        reproduce("fig1", size="tiny", out=tmp_path, verbose=False, plot=False,
+                  batch_repetitions=0)

@@ -6,8 +6,9 @@
 #
 # Run from the repository root on the GPU machine, with MNIST carried along:
 #   mkdir -p .gpudata && cp -r ../shared/data/mnist .gpudata/      # here, once
-#   bash benchmarks/gpu_checks.sh [tests] [bench] [fig2]           # there
-# No argument runs all three parts. Each step has its own time limit (tests
+#   bash benchmarks/gpu_checks.sh [tests] [bench] [fig2] [compile] # there
+# No argument runs tests, bench and fig2 (compile, torch.compile vs eager
+# steps, only when named). Each step has its own time limit (tests
 # 120 s, benchmarks 90 + 60 + 90 s, Fig. 2 210 s: 9.5 minutes in all at worst),
 # so one slow step cannot eat the others; with a 10-minute limit per call,
 # "tests bench" and "fig2" can also go in two calls. Results (at most 8 files)
@@ -43,6 +44,10 @@ if [[ " $PARTS " == *" bench "* ]]; then
         --threads 1 --repeats 5 --out "$OUT/bench_batched.json"
     step 90 "bench_batched_attack (CUDA)" python3 benchmarks/bench_batched_attack.py \
         --device cuda --repeats 3 --out "$OUT/bench_batched_attack.json"
+fi
+if [[ " $PARTS " == *" compile "* ]]; then   # optional: not in the default parts
+    step 90 "bench_compile (CUDA)" python3 benchmarks/bench_compile.py --device cuda \
+        --out "$OUT/bench_compile.json"
 fi
 if [[ " $PARTS " == *" fig2 "* ]]; then
     rm -rf /tmp/skpoison-fig2   # a fresh sweep: a resumed one would time nothing

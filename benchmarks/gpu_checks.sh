@@ -33,6 +33,14 @@ step() {  # step SECONDS NAME COMMAND...
 '| sklearn', sklearn.__version__, '| python', platform.python_version(), '|',
 torch.cuda.get_device_name())"; } 2>&1 | tee "$OUT/device.txt" | tee -a "$LOG"
 
+python3 - <<'PY' 2>&1 | tee -a "$LOG"
+import sklearn
+major, minor = (int(v) for v in sklearn.__version__.split(".")[:2])
+if (major, minor) < (1, 6):
+    print(f"scikit-learn {sklearn.__version__} is older than skpoison's minimum 1.6: "
+          "carry a wheel (see .library/device/README.md) and install it first.")
+PY
+
 PARTS=${*:-tests bench fig2}
 if [[ " $PARTS " == *" tests "* ]]; then
     step 120 "CUDA tests" python3 -m pytest -q -m cuda -p no:cacheprovider tests

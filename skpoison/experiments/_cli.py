@@ -76,7 +76,7 @@ def _common(parser, default_size, default_out):
                           "(default: a local cluster)")
     run.add_argument("--batch-repetitions", type=int, default=1, metavar="K",
                      help="attack up to K repetitions of a strategy as one batched "
-                          "computation (pays off on a GPU; default 1)")
+                          "computation (pays off on a GPU and for small data; default 1)")
     run.add_argument("--out", default=default_out, help=f"output folder ({default_out})")
     run.add_argument("--no-plot", action="store_true", help="write the CSV only")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")

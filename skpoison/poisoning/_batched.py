@@ -5,9 +5,10 @@ models of the same shapes with the same settings. :func:`fit_batched` runs
 them as one attack whose every tensor carries a leading dimension ``K``: each
 outer step is one :func:`~skpoison.hypergrad.batched_hypergradient` call
 instead of ``K`` separate ones. On a GPU that pays the kernel-launch cost of a
-step once for the ``K`` problems; on a CPU the arithmetic is the same as ``K``
-sequential attacks and sequential calls are usually faster (see
-``benchmarks/README.md``).
+step once for the ``K`` problems. On a CPU the arithmetic is that of ``K``
+sequential attacks: batching still pays for small data (fewer, larger
+operations) and loses once the ``K`` training sets no longer fit in the
+cache (see ``benchmarks/README.md``).
 """
 
 from __future__ import annotations

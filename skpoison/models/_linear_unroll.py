@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import torch
 
-from ..hypergrad._batched import batched_lr
 from ..hypergrad._unroll import Unroll, aligned_rows
 
 
@@ -200,7 +199,8 @@ class BatchedLinearUnroll(LinearUnroll):
     parameter matrices; every product is one batched product (``bmm``).
 
     ``lr`` is a float (shared by the ``K`` problems) or a tensor of shape
-    ``(K,)``, one learning rate per problem: then ``self.lr`` is that tensor
+    ``(K,)``, one learning rate per problem, as
+    :func:`~skpoison.hypergrad.batched_hypergradient` checks them: then ``self.lr`` is that tensor
     and ``self.scale`` the ``(K, 1, 1)`` tensor ``-lr / n``, which multiplies
     the residual before each product instead of being the product's scalar
     ``alpha``.
@@ -227,7 +227,10 @@ class BatchedLinearUnroll(LinearUnroll):
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
         K, n, d = X.shape
         Unroll.__init__(self, problem, log_lambda, X, Y, lr=0.0, n_poison=n_poison)
-        self.lr = batched_lr(lr, K, X)        # a float, or a (K,) tensor
+        # A float, or one rate per problem: a (K,) tensor, already checked by the
+        # callers (batched_hypergradient / batched_train), so no second host sync.
+        self.lr = (lr.to(X.dtype) if isinstance(lr, torch.Tensor) and lr.dim() == 1
+                   else float(lr))
         self.K, self.n = K, n
         self.k = k = problem.n_outputs
         self.d1 = d + 1

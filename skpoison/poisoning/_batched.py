@@ -55,6 +55,7 @@ def _templates(poisoner, n_datasets, random_states):
     if len(random_states) != n_datasets:
         raise ValueError(f"random_states has {len(random_states)} entries for "
                          f"{n_datasets} data sets.")
+    _check_same_params(templates)
     attacks = []
     for template, seed in zip(templates, random_states):
         template._validate_params()
@@ -71,15 +72,10 @@ def _templates(poisoner, n_datasets, random_states):
     return attacks
 
 
-# What every attack of a batch must share (the rest -- initial weights, inner
-# learning rate, starting or fixed λ, data -- may differ per attack).
-_SHARED_CONFIG = ("steps", "method", "lambda_low", "lambda_high", "outer_steps",
-                  "poison_lr", "lambda_lr", "normalize", "lambda_step")
-
-
-# Parameters the attacks of one batch may set differently (the rest must match:
-# one model, one attack loop).
-_FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state", "feature_range"}
+# Parameters the attacks of one batch may set differently. Every other one must
+# match: one model and one attack loop, whose derived settings (inner steps,
+# λ bounds and steps, box, schedule, dtype, device) then match too.
+_FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state"}
 _FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state"}
 
 
@@ -90,13 +86,13 @@ def _equal(a, b):
         return np.array_equal(np.asarray(a), np.asarray(b))
 
 
-def _check_same_params(attacks):
+def _check_same_params(templates):
     """The same model and attack settings, up to the parameters free per attack."""
-    for owner, free, get in (("OptimalPoisoner", _FREE_POISONER_PARAMS, lambda a: a),
-                             ("estimator", _FREE_ESTIMATOR_PARAMS, lambda a: a.estimator)):
-        first = get(attacks[0]).get_params(deep=False)
-        for index, attack in enumerate(attacks[1:], start=1):
-            params = get(attack).get_params(deep=False)
+    for owner, free, get in (("OptimalPoisoner", _FREE_POISONER_PARAMS, lambda t: t),
+                             ("estimator", _FREE_ESTIMATOR_PARAMS, lambda t: t.estimator)):
+        first = get(templates[0]).get_params(deep=False)
+        for index, template in enumerate(templates[1:], start=1):
+            params = get(template).get_params(deep=False)
             for name in sorted(set(first) - free):
                 if not _equal(params.get(name), first[name]):
                     raise ValueError(
@@ -105,24 +101,10 @@ def _check_same_params(attacks):
                         f"{first[name]!r}.")
 
 
-def _check_compatible(attacks, plans):
-    _check_same_params(attacks)
-    _same([(str(p.X.dtype), str(p.X.device)) for p in plans], "dtype and device")
+def _check_same_shapes(plans):
     _same([tuple(p.X.shape) for p in plans], "training-set shape")
     _same([tuple(p.config.X_val.shape) for p in plans], "validation-set shape")
     _same([p.Y.shape[-1] for p in plans], "target columns (classes)")
-    _same([tuple(p.lambda0.shape) for p in plans], "hyperparameter shape")
-    _same([(p.config.draw_w0 is None, p.learn) for p in plans],
-          "(fixed initial weights, learned λ)")
-    _same([a.mode for a in attacks], "mode")
-    _same([(p.schedule.targets, p.schedule.batches) for p in plans],
-          "poisoning schedule (ratios, batch_size)")
-    for field in _SHARED_CONFIG:
-        _same([getattr(p.config, field) for p in plans], f"attack setting {field}")
-    for field in ("box_low", "box_high"):
-        boxes = [getattr(p.config, field) for p in plans]
-        if not all(torch.equal(box, boxes[0]) for box in boxes):
-            raise ValueError("fit_batched needs the same feature_range for every attack.")
 
 
 def fit_batched(poisoner, datasets, *, random_states=None):
@@ -191,7 +173,7 @@ def fit_batched(poisoner, datasets, *, random_states=None):
         X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
         plans.append(attack._plan_attack(X, y_enc, X_val, y_val_enc))
         inputs.append((X, y))
-    _check_compatible(attacks, plans)
+    _check_same_shapes(plans)
 
     first = plans[0]
     tensor = dict(device=first.X.device, dtype=first.X.dtype)

@@ -29,6 +29,13 @@ import torch
 from ..hypergrad._unroll import Unroll, aligned_rows
 
 
+def _activation_jvp(prob, U, binary, class_dim):
+    """``act'(P) U``: ``p (1 - p) U`` (sigmoid), or the softmax's Jacobian along ``class_dim``."""
+    if binary:
+        return (prob - prob * prob) * U
+    return prob * (U - torch.sum(prob * U, dim=class_dim, keepdim=True))
+
+
 class LinearUnroll(Unroll):
     """:class:`~skpoison.hypergrad.Unroll` specialised to :class:`LinearProblem`.
 
@@ -95,17 +102,15 @@ class LinearUnroll(Unroll):
             start = theta * self.shrink
         return self._add_data_part(start, residual, out)
 
-    def _jac_u(self, factor, adjoint, out=None):
+    def _jac_u(self, factor, adjoint):
         """``act'(P) (A X1^T)``: the data Hessian's inner factor applied to ``A``.
 
         ``factor`` is ``p (1 - p)`` for binary models and ``P`` for softmax.
         """
         if self.binary:
-            return torch.mul(factor, torch.mv(self.X1, adjoint), out=out)
-        prob = factor
+            return factor * torch.mv(self.X1, adjoint)
         U = torch.mm(adjoint.view(self.k, self.d1), self.X1T)
-        jac_u = prob * (U - torch.sum(prob * U, dim=0, keepdim=True))
-        return jac_u if out is None else out.copy_(jac_u)
+        return _activation_jvp(factor, U, False, class_dim=0)
 
     # -- loops -----------------------------------------------------------------
     def train(self, w0, steps):
@@ -162,9 +167,7 @@ class LinearUnroll(Unroll):
         n = self.X1.shape[0]
         U = torch.matmul(A.view(-1, k, d1), self.X1[n - m:].T)      # (T, k, m)
         prob = P.view(-1, k, n)[:, :, n - m:]
-        if self.binary:
-            return (prob - prob * prob) * U
-        return prob * (U - torch.sum(prob * U, dim=1, keepdim=True))
+        return _activation_jvp(prob, U, self.binary, class_dim=1)
 
     def _reduce(self, W, A, P):
         """Sum the mixed second derivatives over the ``T`` recorded steps.
@@ -293,13 +296,11 @@ class BatchedLinearUnroll(LinearUnroll):
                                out=None if out is None else out.view(shape))
         return result.view(-1)
 
-    def _jac_u(self, factor, adjoint, out=None):
+    def _jac_u(self, factor, adjoint):
         U = torch.bmm(self._theta(adjoint), self.X1T)                    # (K, k, n)
         if self.binary:  # factor = p (1 - p), as in LinearUnroll.backward
-            return torch.mul(factor, U.view(self.K, self.n), out=out)
-        prob = factor
-        jac_u = prob * (U - torch.sum(prob * U, dim=1, keepdim=True))
-        return jac_u if out is None else out.copy_(jac_u)
+            return factor * U.view(self.K, self.n)
+        return _activation_jvp(factor, U, False, class_dim=1)
 
     def _poison_jac_u(self, A, P):
         """As :meth:`LinearUnroll._poison_jac_u`, per problem: ``(T, K, k, m)``."""
@@ -307,9 +308,7 @@ class BatchedLinearUnroll(LinearUnroll):
         T = A.shape[0]
         U = torch.einsum("tpcd,pmd->tpcm", A.view(T, K, k, d1), self.X1[:, n - m:])
         prob = P.view(T, K, k, n)[..., n - m:]
-        if self.binary:
-            return (prob - prob * prob) * U
-        return prob * (U - torch.sum(prob * U, dim=2, keepdim=True))
+        return _activation_jvp(prob, U, self.binary, class_dim=2)
 
     def _reduce(self, W, A, P):
         K, k, d1, n, m = self.K, self.k, self.d1, self.n, self.n_poison

@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +36,11 @@ import torch
 from sklearn.base import clone
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from bench_batched import _timed  # noqa: E402  (warm-up, then wall-clock median)
 
 from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
 from skpoison.datasets import make_poisoning_splits  # noqa: E402
@@ -67,20 +69,6 @@ def splits(X, y, k):
                                   random_state=seed)
         out.append((s.X_train, s.y_train, s.X_val, s.y_val))
     return out
-
-
-def _timed(fn, device, repeats):
-    fn()
-    seconds = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
-    return float(np.median(seconds))
 
 
 def main(argv=None):

@@ -183,7 +183,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         self.lambda_ = to_numpy(log_lambda)
         self.alpha_ = np.exp(self.lambda_)
         self.lambda_path_ = to_numpy(torch.stack(lambda_path))
-        self.val_loss_path_ = to_numpy(torch.stack(loss_path)).astype(np.float64)
+        self.val_loss_path_ = (to_numpy(torch.stack(loss_path)).astype(np.float64) if loss_path
+                               else np.empty(0))
         self.inner_lr_ = setup.lr
         self.n_iter_ = self.outer_steps
         self._store_params(setup.problem, w)

@@ -81,9 +81,26 @@ def _run_cell(func, name, args, path):
     return 1
 
 
-def _run_group(group_func, names, args, paths):
-    """Compute several cells in one call; each still gets its own file."""
-    for name, rows, path in zip(names, group_func(args), paths, strict=True):
+def _run_group(group_func, func, names, args, paths):
+    """Compute several cells in one call; each still gets its own file.
+
+    If the group call fails (one diverging repetition fails a whole batched
+    attack), its cells are computed one by one with ``func``: every cell that
+    succeeds is stored, and then the first cell's own error is raised.
+    """
+    try:
+        results = group_func(args)
+    except Exception:  # noqa: BLE001 - the cells are retried alone, and raise alone
+        first_error = None
+        for name, cell_args, path in zip(names, args, paths, strict=True):
+            try:
+                _run_cell(func, name, cell_args, path)
+            except Exception as exc:  # noqa: BLE001 - raised below, after the others
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+        return len(names)
+    for name, rows, path in zip(names, results, paths, strict=True):
         write_json_atomic(path, {"cell": name, "rows": rows})
     return len(names)
 
@@ -100,7 +117,7 @@ def _tasks(todo, func, paths, group_func, group_by, group_size):
         for start in range(0, len(members), group_size):
             chunk = members[start:start + group_size]
             names = [name for name, _ in chunk]
-            tasks.append(delayed(_run_group)(group_func, names, [a for _, a in chunk],
+            tasks.append(delayed(_run_group)(group_func, func, names, [a for _, a in chunk],
                                              [paths[name] for name in names]))
     return tasks
 
@@ -130,7 +147,9 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         returns one list of rows per cell (e.g. repetitions batched on a
         GPU). Missing cells whose ``group_by(kwargs)`` are equal are computed
         ``group_size`` at a time. Every cell still gets its own file, so a
-        grouped sweep resumes an ungrouped one and the other way round.
+        grouped sweep resumes an ungrouped one and the other way round. A
+        group that raises is recomputed cell by cell with ``func``, so the
+        cells that can be computed are kept and the error comes from its cell.
     group_by : callable or None
         Key of the cells that may share a group (called in this process only).
     group_size : int, default=1

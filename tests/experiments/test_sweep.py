@@ -98,3 +98,40 @@ def test_process_backend_runs_cells_in_workers(tmp_path):
                       n_jobs=2, backend="loky", verbose=False, plot=False)
     assert len(result.rows) == 3
     assert os.path.exists(result.csv)
+
+
+def _squares_together(cells):
+    if any(cell["x"] == cell["fail_at"] for cell in cells):
+        raise RuntimeError("injected failure of the whole group")
+    CALLS.append(tuple(cell["x"] for cell in cells))
+    return [[{"x": cell["x"], "y": cell["x"] ** 2}] for cell in cells]
+
+
+def _grouped(cells, tmp_path, size):
+    return run_sweep(cells, _square, tmp_path, verbose=False, group_func=_squares_together,
+                     group_by=lambda args: args["x"] % 2, group_size=size)
+
+
+def test_grouped_sweep_stores_one_file_per_cell(tmp_path):
+    CALLS.clear()
+    rows = _grouped(_cells(5), tmp_path, size=2)
+    assert sorted(CALLS) == [(0, 2), (1, 3), (4,)]  # groups by parity, two at a time
+    assert [r["y"] for r in rows] == [0, 1, 4, 9, 16]
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == [
+        f"c{i}.json" for i in range(5)]
+
+
+def test_failed_group_keeps_its_good_cells_and_raises_the_cells_own_error(tmp_path):
+    CALLS.clear()
+    with pytest.raises(RuntimeError, match="injected failure at cell 3"):
+        _grouped(_cells(6, fail_at=3), tmp_path, size=3)
+    # The even cells ran as one group; the odd group (1, 3, 5) failed, and 1
+    # and 5 were then computed alone and kept.
+    assert CALLS == [(0, 2, 4), 1, 5]
+    done = sorted(p.name for p in (tmp_path / "cells").iterdir())
+    assert done == ["c0.json", "c1.json", "c2.json", "c4.json", "c5.json"]
+
+    CALLS.clear()
+    rows = _grouped(_cells(6), tmp_path, size=3)
+    assert CALLS == [(3,)]  # the rerun computes the missing cell only
+    assert [r["y"] for r in rows] == [0, 1, 4, 9, 16, 25]

@@ -16,6 +16,7 @@ import numbers
 import torch
 from torch.func import vmap
 
+from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
 from ._result import HypergradResult, InnerDivergenceError
 
 
@@ -106,6 +107,64 @@ def _vmapped_forward_step(problem, lr):
     return vmap(forward_step)
 
 
+class _VmappedUnroll:
+    """:class:`~skpoison.hypergrad.Unroll`'s loops over ``K`` problems, by ``vmap``.
+
+    For models without stacked loops of their own (``problem.batched_unroll``):
+    each step is ``torch.func.vmap`` of the problem's closed-form, out-of-place
+    ``forward_step`` / ``reverse_step``. Iterates and adjoints are ``(K,
+    n_params)``; ``lr`` is a float or a ``(K,)`` tensor (already checked).
+    """
+
+    def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
+        self.log_lambda, self.X, self.Y = log_lambda, X, Y
+        self.n_poison = n_poison
+        self._forward_step = _vmapped_forward_step(problem, lr)
+
+        def reverse_step(w, cache, lam, x, y, a):
+            return problem.reverse_step(w, cache, lam, x, y, n_poison, a)
+
+        self._reverse_step = vmap(reverse_step)
+        if isinstance(lr, torch.Tensor):   # one per problem: broadcast over each row
+            self._lr_rows, self._lr_blocks = lr[:, None], lr[:, None, None]
+        else:
+            self._lr_rows = self._lr_blocks = lr
+
+    def train(self, w0, steps):
+        w = w0
+        for _ in range(steps):
+            w, _ = self._forward_step(w, self.log_lambda, self.X, self.Y)
+        return w
+
+    def forward(self, w0, steps):
+        tape, w = [], w0
+        for _ in range(steps):
+            w_next, cache = self._forward_step(w, self.log_lambda, self.X, self.Y)
+            tape.append((w, cache))
+            w = w_next
+        return w, tape
+
+    def backward(self, tape, a, *, return_adjoint=False):
+        X, K = self.X, self.X.shape[0]
+        grad_lambda = torch.zeros_like(self.log_lambda)
+        grad_poison = X.new_zeros((K, self.n_poison, X.shape[2]))
+        for w_t, cache in reversed(tape):
+            hvp, mixed_lambda, mixed_poison = self._reverse_step(
+                w_t, cache, self.log_lambda, X, self.Y, a)
+            grad_lambda = grad_lambda - self._lr_rows * mixed_lambda
+            grad_poison = grad_poison - self._lr_blocks * mixed_poison
+            a = a - self._lr_rows * hvp
+        return (grad_lambda, grad_poison, a) if return_adjoint else (grad_lambda, grad_poison)
+
+
+def _batched_unroll(problem, log_lambda, X, Y, *, lr, n_poison=0):
+    """The model's own stacked loops (bmm) where it has them, else :class:`_VmappedUnroll`."""
+    make = getattr(problem, "batched_unroll", None)
+    if make is None:
+        return _VmappedUnroll(problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
+    return make(log_lambda, X, Y, lr=lr, n_poison=n_poison)
+
+
 def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     """Plain ``steps``-step gradient descent of ``K`` independent problems at once.
 
@@ -164,20 +223,13 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     K, w0, log_lambda = _broadcast(X, w0, log_lambda, (Y, "Y"))
     lr, steps = batched_lr(lr, K, X), int(steps)
     with torch.no_grad():
-        batched_unroll = getattr(problem, "batched_unroll", None)
-        if batched_unroll is not None:   # the model's own stacked loops (bmm)
-            w = batched_unroll(log_lambda, X, Y, lr=lr).train(w0, steps)
-        else:
-            forward_step = _vmapped_forward_step(problem, lr)
-            w = w0
-            for _ in range(steps):
-                w, _ = forward_step(w, log_lambda, X, Y)
+        w = _batched_unroll(problem, log_lambda, X, Y, lr=lr).train(w0, steps)
     _check_finite(w, K, steps, lr)
     return w
 
 
 def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison=0,
-                          steps, lr, method="rmd"):
+                          steps, lr, method="rmd", checkpoint_every=None):
     """Reverse-mode hypergradients of ``K`` independent problems at once.
 
     Parameters
@@ -201,6 +253,10 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         result is then that of ``compute_hypergradient(..., lr=lr[k])``).
     method : {"rmd"}
         Reverse mode (the only batched method).
+    checkpoint_every : None, int, sequence of int, "sqrt" or "cbrt", default=None
+        Bounded memory, as in :func:`~skpoison.hypergrad.reverse_hypergradient`:
+        store every ``k``-th iterate of the ``K`` problems and recompute the
+        segments in the reverse pass.
 
     Returns
     -------
@@ -242,38 +298,17 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
                                    (Y_val, "Y_val"))
     lr, n_poison = batched_lr(lr, K, X), int(n_poison)
 
-    batched_unroll = getattr(problem, "batched_unroll", None)
-    if batched_unroll is not None:   # the model's own stacked loops (bmm)
-        with torch.no_grad():
-            unroll = batched_unroll(log_lambda, X, Y, lr=lr, n_poison=n_poison)
-            w, tape = unroll.forward(w0, steps)
-            _check_finite(w, K, steps, lr)
-            val_loss, a = vmap(problem.loss_and_grad)(w, X_val, Y_val)
-            grad_lambda, grad_poison = unroll.backward(tape, a)
-        return HypergradResult(val_loss, grad_lambda, grad_poison, w)
-
-    def reverse_step(w, cache, lam, x, y, a):
-        return problem.reverse_step(w, cache, lam, x, y, n_poison, a)
-
-    forward_step, reverse_step = _vmapped_forward_step(problem, lr), vmap(reverse_step)
-    if isinstance(lr, torch.Tensor):   # one per problem: broadcast over each row
-        lr_rows, lr_blocks = lr[:, None], lr[:, None, None]
-    else:
-        lr_rows = lr_blocks = lr
+    lengths = segment_lengths(checkpoint_every, steps)
     with torch.no_grad():
-        tape, w = [], w0
-        for _ in range(steps):
-            w_next, cache = forward_step(w, log_lambda, X, Y)
-            tape.append((w, cache))
-            w = w_next
+        unroll = _batched_unroll(problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
+        if lengths:
+            w, plan = checkpointed_forward(unroll, w0, steps, lengths)
+        else:
+            w, tape = unroll.forward(w0, steps)
         _check_finite(w, K, steps, lr)
         val_loss, a = vmap(problem.loss_and_grad)(w, X_val, Y_val)
-        grad_lambda = torch.zeros_like(log_lambda)
-        grad_poison = X.new_zeros((K, n_poison, X.shape[2]))
-        while tape:
-            w_t, cache = tape.pop()
-            hvp, mixed_lambda, mixed_poison = reverse_step(w_t, cache, log_lambda, X, Y, a)
-            grad_lambda = grad_lambda - lr_rows * mixed_lambda
-            grad_poison = grad_poison - lr_blocks * mixed_poison
-            a = a - lr_rows * hvp
+        if lengths:
+            grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)
+        else:
+            grad_lambda, grad_poison = unroll.backward(tape, a)
     return HypergradResult(val_loss, grad_lambda, grad_poison, w)

@@ -116,7 +116,8 @@ class _Workspace:
     def __init__(self, unroll, w0, steps, lengths):
         # A plan at level i runs at most k_{i-1} steps (k_{-1} = T), so it
         # stores (k_{i-1} - 1) // k_i checkpoints at most; a tape, k_last steps.
-        self.blocks = [aligned_rows(w0, (n - 1) // k, w0.numel())
+        # (Rows of w0's shape: a batched unroll's iterates are (K, n_params).)
+        self.blocks = [aligned_rows(w0, (n - 1) // k, w0.numel()).view(-1, *w0.shape)
                        for n, k in zip([steps, *lengths], lengths)]
         self.recycles = bool(getattr(unroll, "recycles_tapes", False))
         self.tape_capacity = lengths[-1] if lengths else steps

@@ -44,7 +44,7 @@ class AttackConfig(NamedTuple):
     lambda_step: str
     draw_w0: Optional[Callable[[], torch.Tensor]] = None
     batched: bool = False
-    checkpoint_every: object = None     # reverse mode of single attacks only
+    checkpoint_every: object = None     # reverse mode only
 
 
 def ascent_direction(grad, normalize):
@@ -126,7 +126,8 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
         if config.batched:
             result = batched_hypergradient(
                 config.problem, w0, log_lambda, X, Y, config.X_val, config.Y_val,
-                n_poison=n_poison, steps=config.steps, lr=config.lr, method=config.method)
+                n_poison=n_poison, steps=config.steps, lr=config.lr, method=config.method,
+                checkpoint_every=config.checkpoint_every)
         else:
             result = compute_hypergradient(
                 config.problem, w0, log_lambda, X, Y, config.X_val, config.Y_val,

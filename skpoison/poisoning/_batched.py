@@ -63,11 +63,6 @@ def _templates(poisoner, n_datasets, random_states):
             raise ValueError(
                 f"fit_batched computes reverse-mode hypergradients; the estimator has "
                 f"hypergrad={template.estimator.hypergrad!r}: set hypergrad='rmd'.")
-        if template.estimator.checkpoint_every is not None:
-            raise ValueError(
-                "fit_batched stores whole trajectories (no checkpointing); the estimator "
-                f"has checkpoint_every={template.estimator.checkpoint_every!r}: set it to "
-                "None, or run the attacks one by one.")
         attacks.append(clone(template).set_params(random_state=seed))
     return attacks
 
@@ -125,8 +120,8 @@ def fit_batched(poisoner, datasets, *, random_states=None):
         templates may differ in ``fixed_lambda``, ``random_state`` and their
         estimator's ``inner_lr`` and ``random_state`` (initial weights); every
         other parameter, the estimator's included, must match. The estimators must use
-        ``hypergrad="rmd"``, the only batched method, without
-        ``checkpoint_every``.
+        ``hypergrad="rmd"``, the only batched method; their ``checkpoint_every``
+        bounds the memory of the batched reverse pass as it does a single one's.
     datasets : sequence of (X, y, X_val, y_val)
         The ``K`` training and trusted validation sets, all of the same shapes
         (training and validation sizes, features, number of classes). With

@@ -70,11 +70,11 @@ def test_bad_checkpointing(params, message, digits08):
         lr(**params).fit(X, y)
 
 
-def test_batched_attacks_do_not_checkpoint(digits08):
+def test_batched_attacks_check_the_schedule(digits08):
     X, _, y, _ = digits08
-    attack = OptimalPoisoner(lr(checkpoint_every=5), ratios=(0.1,), batch_size=6,
+    attack = OptimalPoisoner(lr(checkpoint_every=(2, 5)), ratios=(0.1,), batch_size=6,
                              outer_steps=1)
-    with pytest.raises(ValueError, match="no checkpointing"):
+    with pytest.raises(ValueError, match="must decrease"):
         fit_batched(attack, [(X[:60], y[:60], X[60:90], y[60:90])])
 
 

@@ -107,8 +107,8 @@ LR_CONFIGS = [("linear", 1, "per_feature"), ("linear", 3, "per_feature"),
 LR_IDS = [f"{m}-k{k}-{mode}" for m, k, mode in LR_CONFIGS]
 
 
-def per_problem_lr_cases(model, k, mode, penalty, **options):
-    cases, stack = stacked_cases(model, k, mode, penalty, K=len(LRS), steps=8, **options)
+def per_problem_lr_cases(model, k, mode, penalty, steps=8, **options):
+    cases, stack = stacked_cases(model, k, mode, penalty, K=len(LRS), steps=steps, **options)
     for case, lr in zip(cases, LRS):
         case.lr = lr
     return cases, stack, torch.tensor(LRS, dtype=DT)
@@ -226,3 +226,59 @@ def test_zero_dim_lr_tensor_is_shared():
     V = batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
                       stack["Y"], steps=3, lr=cases[0].lr)
     assert torch.equal(W, V)
+
+
+@pytest.mark.parametrize("schedule", [5, "sqrt", (9, 3)], ids=["k5", "sqrt", "two-level"])
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize(("model", "k", "mode"), CONFIGS, ids=CONFIG_IDS)
+def test_checkpointed_batched_equals_separate_calls(model, k, mode, penalty, schedule):
+    cases, stack = stacked_cases(model, k, mode, penalty, steps=23)
+    result = batched(cases[0], stack, checkpoint_every=schedule)
+    for i, case in enumerate(cases):
+        reference = case.hypergradient("rmd")
+        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-11, "lambda")
+        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-11, "poison")
+        assert_close_rel(result.params[i], reference.params, 1e-13, "params")
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_checkpointed_batched_with_per_problem_lr_and_shared_start(model):
+    cases, stack, lrs = per_problem_lr_cases(model, 3, "single", "l2", steps=17)
+    for case in cases:
+        case.w0 = cases[0].w0
+    result = batched_hypergradient(
+        cases[0].problem, cases[0].w0, stack["log_lambda"], stack["X"], stack["Y"],
+        stack["X_val"], stack["Y_val"], n_poison=cases[0].n_poison, steps=17, lr=lrs,
+        checkpoint_every="cbrt")
+    for i, case in enumerate(cases):
+        reference = case.hypergradient("rmd")
+        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-11, "lambda")
+        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-11, "poison")
+
+
+def test_checkpointed_batched_rejects_a_bad_schedule():
+    cases, stack = stacked_cases("linear", 1, "single", "l2", K=2)
+    with pytest.raises(ValueError, match="must decrease"):
+        batched(cases[0], stack, checkpoint_every=(3, 5))
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_checkpointed_batched_records_short_segments_only(model, monkeypatch):
+    from skpoison.hypergrad import _batched
+
+    cases, stack = stacked_cases(model, 1, "single", "l2", K=2, steps=23)
+    unroll = _batched._batched_unroll(cases[0].problem, stack["log_lambda"], stack["X"],
+                                      stack["Y"], lr=cases[0].lr, n_poison=cases[0].n_poison)
+    recorded = []
+    forward = type(unroll).forward
+
+    def spy(self, w0, steps, **kwargs):
+        recorded.append(steps)
+        return forward(self, w0, steps, **kwargs)
+
+    monkeypatch.setattr(type(unroll), "forward", spy)
+    batched(cases[0], stack, checkpoint_every=5)
+    assert recorded and max(recorded) <= 5
+    recorded.clear()
+    batched(cases[0], stack)
+    assert recorded == [23]

@@ -72,6 +72,19 @@ def test_mlp_with_redrawn_initial_weights_equals_separate_attacks():
     assert_same_attacks(batched, sequential(poisoner, datasets, SEEDS))
 
 
+@pytest.mark.parametrize("estimator", [
+    HypergradRegularizedLR(inner_steps=24, checkpoint_every="sqrt"),
+    HypergradMLP(hidden_layer_sizes=(4,), inner_steps=12, random_state=0,
+                 checkpoint_every=(6, 2)),
+], ids=["lr-sqrt", "mlp-two-level"])
+def test_checkpointed_batched_attacks_equal_separate_uncheckpointed_ones(estimator):
+    datasets = repetitions([0, 8], 40, 20)
+    poisoner = OptimalPoisoner(estimator, ratios=(0.1,), batch_size=4, outer_steps=2)
+    batched = fit_batched(poisoner, datasets, random_states=SEEDS)
+    plain = clone(poisoner).set_params(estimator__checkpoint_every=None)
+    assert_same_attacks(batched, sequential(plain, datasets, SEEDS))
+
+
 def test_default_random_states_are_the_templates():
     datasets = repetitions([0, 8], 40, 20)[:2]
     poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=10), ratios=(0.1,),

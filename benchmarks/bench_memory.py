@@ -24,9 +24,13 @@ reset; then the call runs. Two figures per configuration:
 Time is this thread's CPU time of the same call, as a ratio to plain training
 (median over ``--repeats`` subprocesses).
 
+``--batch K`` runs ``K`` such problems (different data) as one batched
+computation instead: ``batched_train`` against ``batched_hypergradient``
+(vmapped MLP steps), the same schedules.
+
 Usage::
 
-    python benchmarks/bench_memory.py [--steps 1000] [--repeats 1]
+    python benchmarks/bench_memory.py [--steps 1000] [--repeats 1] [--batch 1]
         [--out benchmarks/results/bench_memory.json]
 """
 
@@ -71,38 +75,42 @@ def _reset_peak():
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def probe(config, steps):
+def probe(config, steps, batch=1):
     """Run one configuration; print ``job_mib call_mib seconds``."""
     import torch
 
     torch.set_num_threads(1)
     if ROOT.as_posix() not in sys.path:
         sys.path.insert(0, ROOT.as_posix())
-    from skpoison.hypergrad import compute_hypergradient, train
+    from skpoison.hypergrad import (batched_hypergradient, batched_train,
+                                    compute_hypergradient, train)
     from skpoison.models import MLPProblem
 
     _reset_peak()
     rss0 = _status_kib("VmRSS")
     gen = torch.Generator().manual_seed(0)
-    X = torch.rand(N_TRAIN, D, generator=gen) * 2 - 1
-    Y = (torch.rand(N_TRAIN, 1, generator=gen) < 0.5).float()
-    X_val = torch.rand(N_VAL, D, generator=gen) * 2 - 1
-    Y_val = (torch.rand(N_VAL, 1, generator=gen) < 0.5).float()
-    X[-N_POISON:], Y[-N_POISON:] = X_val[:N_POISON], 1 - Y_val[:N_POISON]
+    lead = (batch,) if batch > 1 else ()
+    X = torch.rand(*lead, N_TRAIN, D, generator=gen) * 2 - 1
+    Y = (torch.rand(*lead, N_TRAIN, 1, generator=gen) < 0.5).float()
+    X_val = torch.rand(*lead, N_VAL, D, generator=gen) * 2 - 1
+    Y_val = (torch.rand(*lead, N_VAL, 1, generator=gen) < 0.5).float()
+    X[..., -N_POISON:, :] = X_val[..., :N_POISON, :]
+    Y[..., -N_POISON:, :] = 1 - Y_val[..., :N_POISON, :]
     problem = MLPProblem(D, HIDDEN, 1)
     w0 = problem.init_params(gen, dtype=torch.float32)
     lam = torch.full((problem.n_hyper,), LOG_LAMBDA)
-    train(problem, w0, lam, X, Y, steps=2, lr=LR)          # warm-up
+    fit, hypergradient = ((batched_train, batched_hypergradient) if batch > 1
+                          else (train, compute_hypergradient))
+    fit(problem, w0, lam, X, Y, steps=2, lr=LR)          # warm-up
     if config == "plain":
         def call():
-            return train(problem, w0, lam, X, Y, steps=steps, lr=LR)
+            return fit(problem, w0, lam, X, Y, steps=steps, lr=LR)
     else:
         every = parse_schedule(config)
 
         def call():
-            return compute_hypergradient(problem, w0, lam, X, Y, X_val, Y_val,
-                                         n_poison=N_POISON, steps=steps, lr=LR,
-                                         method="rmd", checkpoint_every=every)
+            return hypergradient(problem, w0, lam, X, Y, X_val, Y_val, n_poison=N_POISON,
+                                 steps=steps, lr=LR, method="rmd", checkpoint_every=every)
     rss1 = _status_kib("VmRSS")
     _reset_peak()
     start = time.thread_time()
@@ -114,8 +122,9 @@ def probe(config, steps):
     print((peak - rss0) / 1024, (peak - rss1) / 1024, seconds)
 
 
-def run_probe(config, steps):
-    out = subprocess.run([sys.executable, __file__, "--probe", config, "--steps", str(steps)],
+def run_probe(config, steps, batch=1):
+    out = subprocess.run([sys.executable, __file__, "--probe", config, "--steps", str(steps),
+                          "--batch", str(batch)],
                          capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     job, call, seconds = map(float, out.stdout.split()[-3:])
@@ -128,15 +137,17 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--configs", nargs="+", default=CONFIGS)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_memory.json"))
+    parser.add_argument("--batch", type=int, default=1,
+                        help="K problems as one batched computation (default 1: one)")
     parser.add_argument("--probe")
     args = parser.parse_args(argv)
     if args.probe:
-        return probe(args.probe, args.steps)
+        return probe(args.probe, args.steps, args.batch)
     from skpoison.hypergrad._checkpoint import segment_lengths
 
     rows = []
     for config in args.configs:
-        runs = [run_probe(config, args.steps) for _ in range(args.repeats)]
+        runs = [run_probe(config, args.steps, args.batch) for _ in range(args.repeats)]
         job, call, seconds = (float(np.median(v)) for v in zip(*runs))
         every = parse_schedule(config)
         rows.append(dict(config=config, job_mib=job, call_mib=call, seconds=seconds,
@@ -147,8 +158,9 @@ def main(argv=None):
               flush=True)
     plain = next(r for r in rows if r["config"] == "plain")
     rmd = next((r for r in rows if r["config"] == "rmd"), None)
+    batched = f", {args.batch} problems batched" if args.batch > 1 else ""
     print(f"\nMLP 3072-64-32-1, n_train={N_TRAIN} (uniform random in [-1, 1]), "
-          f"n_val={N_VAL}, T={args.steps}, float32, 1 thread, cpu")
+          f"n_val={N_VAL}, T={args.steps}, float32, 1 thread, cpu{batched}")
     print(f"{'config':14}{'segments':>10}{'job MiB':>10}{'x plain':>9}{'call MiB':>10}"
           f"{'time x plain':>14}{'x rmd':>7}  target")
     for r in rows:
@@ -172,7 +184,7 @@ def main(argv=None):
         load_average=os.getloadavg(), device="cpu", threads=1, dtype="float32",
         model="MLP 3072-64-32-1", n_train=N_TRAIN, n_val=N_VAL, n_poison=N_POISON,
         steps=args.steps, lr=LR, log_lambda=LOG_LAMBDA, data="uniform random in [-1, 1]",
-        repeats=args.repeats, target=TARGET, rows=rows,
+        repeats=args.repeats, batch=args.batch, target=TARGET, rows=rows,
     ), indent=2))
     print(f"wrote {out}")
 

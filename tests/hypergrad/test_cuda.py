@@ -64,3 +64,8 @@ def test_cuda_checkpointed_and_batched_match_cpu(model):
                                     steps=case.steps, lr=case.lr)
     assert batched.grad_X_poison.device.type == "cuda"
     assert_close_rel(batched.grad_X_poison[1].cpu(), cpu.grad_X_poison, 1e-9, "batched")
+    checkpointed = batched_hypergradient(case.problem, *stack, n_poison=case.n_poison,
+                                         steps=case.steps, lr=case.lr,
+                                         checkpoint_every=(9, 3))
+    assert_close_rel(checkpointed.grad_X_poison[0].cpu(), cpu.grad_X_poison, 1e-9,
+                     "batched, checkpointed")

@@ -18,7 +18,7 @@ from hg_cases import make_case
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
-from skpoison.hypergrad import batched_hypergradient, batched_train, train
+from skpoison.hypergrad import batched_hypergradient, batched_train, solve_cg, train
 
 # aten ops whose output size or value the host needs before it can go on.
 _HOST_READS = {"_local_scalar_dense", "nonzero", "masked_select", "equal", "unique_dim",
@@ -148,3 +148,19 @@ def test_attack_reads_the_host_once_per_hypergradient():
     # Two batches of 5 points (10 % of 100): one hypergradient per outer step
     # each, and the validation loss of each batch's result.
     assert syncs(10, 5) - syncs(10, 3) == 2 * 2
+
+
+@pytest.mark.parametrize("check_every", [1, 8])
+def test_conjugate_gradient_reads_the_host_every_check_every_iterations(check_every):
+    gen = torch.Generator().manual_seed(0)
+    Q, _ = torch.linalg.qr(torch.randn(60, 60, generator=gen, dtype=torch.float64))
+    A = Q @ torch.diag(torch.linspace(0.01, 1.0, 60, dtype=torch.float64)) @ Q.T
+    b = torch.randn(60, generator=gen, dtype=torch.float64)
+    result = []
+    counts = host_syncs(lambda: result.extend(solve_cg(lambda v: A @ v, b,
+                                                       check_every=check_every)))
+    n_iter = result[2]
+    assert n_iter > 30
+    # One read per check, one for the iteration count (and nothing else).
+    checks = -(-(n_iter + 1) // check_every)
+    assert counts.total() <= checks + 1, (n_iter, counts)

@@ -92,3 +92,37 @@ def test_cg_stops_on_singular_or_indefinite_operators():
     indefinite = torch.diag(torch.tensor([1.0, -1.0], dtype=DT))
     x, residual, n_iter = solve_cg(lambda v: indefinite @ v, torch.ones(2, dtype=DT))
     assert torch.isfinite(x).all() and n_iter == 0 and float(residual) > 1.0
+
+
+CG_SYSTEMS = {
+    "spd": (spd_matrix(40, torch.linspace(0.1, 10.0, 40)), {}),
+    "three-eigenvalues": (spd_matrix(30, [1.0] * 10 + [2.0] * 10 + [5.0] * 10), {}),
+    "maxiter": (spd_matrix(30, torch.logspace(-3, 3, 30)), {"tol": 1e-14, "maxiter": 11}),
+    "singular": (torch.diag(torch.tensor([3.0, 1.0, 0.0, 2.0], dtype=DT)), {}),
+    "indefinite": (torch.diag(torch.tensor([1.0, 2.0, -1.0, 4.0], dtype=DT)), {}),
+}
+
+
+@pytest.mark.parametrize("check_every", [2, 3, 8, 1000])
+@pytest.mark.parametrize("system", list(CG_SYSTEMS))
+def test_cg_result_does_not_depend_on_how_often_the_host_checks(system, check_every):
+    A, options = CG_SYSTEMS[system]
+    b = torch.randn(A.shape[0], generator=torch.Generator().manual_seed(3), dtype=DT)
+    x1, residual1, n1 = solve_cg(lambda v: A @ v, b, check_every=1, **options)
+    x, residual, n = solve_cg(lambda v: A @ v, b, check_every=check_every, **options)
+    assert torch.equal(x, x1)                 # masked iterations change nothing
+    assert n == n1 and torch.equal(residual, residual1)
+    assert torch.isfinite(x).all()
+
+
+def test_cg_past_a_nan_direction_keeps_the_last_finite_iterate():
+    A = spd_matrix(10, torch.linspace(1.0, 5.0, 10))
+    b = torch.ones(10, dtype=DT)
+    calls = []
+
+    def matvec(v):   # the third product (and every one after it) is NaN
+        calls.append(1)
+        return A @ v if len(calls) < 3 else torch.full_like(v, float("nan"))
+
+    x, _, n_iter = solve_cg(matvec, b, check_every=8)
+    assert n_iter == 2 and torch.isfinite(x).all()

@@ -114,8 +114,19 @@ class MLPProblem(InnerProblem):
         return cross_entropy(scores, Y), gradient
 
     def forward_step(self, w, log_lambda, X, Y, lr):
-        gradient, cache, _ = self._backprop(w, X, Y)
-        return w - lr * (gradient + self.penalty.grad(w, log_lambda)), cache
+        gradient, (_, pre, _, P, _), _ = self._backprop(w, X, Y)
+        # The cache a tape keeps per step: the pre-activations and probabilities
+        # (n * (sum(hidden) + n_outputs) numbers); reverse_step recomputes the
+        # cheap rest, as MLPUnroll does.
+        return w - lr * (gradient + self.penalty.grad(w, log_lambda)), (pre, P)
+
+    def _expand_cache(self, w, cache, X, Y):
+        """The full cache of :meth:`_backprop` from the ``(pre, P)`` a step keeps."""
+        pre, P = cache
+        layers = self.unflatten(w)
+        hidden = [X] + [torch.nn.functional.leaky_relu(Z, NEGATIVE_SLOPE) for Z in pre]
+        deltas = calculus.deltas(layers, pre, (P - Y) / X.shape[0])
+        return layers, pre, hidden, P, deltas
 
     def _directional(self, cache, X, a, n_poison=0):
         layers, pre, hidden, P, deltas = cache
@@ -137,6 +148,8 @@ class MLPProblem(InnerProblem):
     def reverse_step(self, w, cache, log_lambda, X, Y, n_poison, a):
         if cache is None:
             _, cache, _ = self._backprop(w, X, Y)
+        else:
+            cache = self._expand_cache(w, cache, X, Y)
         pieces, mixed_poison = self._directional(cache, X, a, n_poison)
         hvp = torch.cat(pieces) + self.penalty.hvp(log_lambda, a)
         return hvp, self.penalty.mixed_vjp(w, log_lambda, a), mixed_poison

@@ -130,11 +130,9 @@ class MLPUnroll(Unroll):
         sign = torch.empty_like(a) if self.l1 else None
         adjoint = None   # this function's own adjoint buffer (the caller's ``a`` is not written)
         for t in range(tape.steps - 1, -1, -1):
-            w, pre, P = tape.W[t], [Z[t] for Z in tape.pre], tape.P[t]
-            layers = unflatten(w)
-            hidden = [self.X] + [torch.nn.functional.leaky_relu(Z, calculus.NEGATIVE_SLOPE)
-                                 for Z in pre]
-            deltas = calculus.deltas(layers, pre, (P - self.Y) / self.n)
+            w = tape.W[t]
+            layers, pre, hidden, P, deltas = self.problem._expand_cache(
+                w, ([Z[t] for Z in tape.pre], tape.P[t]), self.X, self.Y)
             pieces, mixed_poison = calculus.directional(
                 layers, unflatten(a), pre, hidden, P, deltas, self.n, self.n_poison
             )

@@ -18,6 +18,7 @@ from torch.func import vmap
 
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
 from ._result import HypergradResult, InnerDivergenceError
+from ._unroll import BlockTape
 
 
 def _check_batched(tensor, K, name):
@@ -114,7 +115,10 @@ class _VmappedUnroll:
     each step is ``torch.func.vmap`` of the problem's closed-form, out-of-place
     ``forward_step`` / ``reverse_step``. Iterates and adjoints are ``(K,
     n_params)``; ``lr`` is a float or a ``(K,)`` tensor (already checked).
+    Tapes are :class:`BlockTape` blocks that a checkpointed pass records over.
     """
+
+    recycles_tapes = True
 
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
         self.log_lambda, self.X, self.Y = log_lambda, X, Y
@@ -136,21 +140,27 @@ class _VmappedUnroll:
             w, _ = self._forward_step(w, self.log_lambda, self.X, self.Y)
         return w
 
-    def forward(self, w0, steps):
-        tape, w = [], w0
-        for _ in range(steps):
-            w_next, cache = self._forward_step(w, self.log_lambda, self.X, self.Y)
-            tape.append((w, cache))
-            w = w_next
+    def forward(self, w0, steps, *, reuse=None, capacity=None):
+        """``(w_T, tape)``, recorded into a :class:`BlockTape` (over ``reuse`` if it fits)."""
+        tape = BlockTape.ready(reuse, w0, steps, capacity)
+        if not steps:
+            return w0.clone(), tape
+        W = tape.W
+        W[0].copy_(w0)
+        for t in range(steps):
+            w, cache = self._forward_step(W[t], self.log_lambda, self.X, self.Y)
+            tape.record(t, cache)
+            if t + 1 < steps:
+                W[t + 1].copy_(w)
         return w, tape
 
     def backward(self, tape, a, *, return_adjoint=False):
         X, K = self.X, self.X.shape[0]
         grad_lambda = torch.zeros_like(self.log_lambda)
         grad_poison = X.new_zeros((K, self.n_poison, X.shape[2]))
-        for w_t, cache in reversed(tape):
+        for t in range(tape.steps - 1, -1, -1):
             hvp, mixed_lambda, mixed_poison = self._reverse_step(
-                w_t, cache, self.log_lambda, X, self.Y, a)
+                tape.W[t], tape.cache(t), self.log_lambda, X, self.Y, a)
             grad_lambda = grad_lambda - self._lr_rows * mixed_lambda
             grad_poison = grad_poison - self._lr_blocks * mixed_poison
             a = a - self._lr_rows * hvp

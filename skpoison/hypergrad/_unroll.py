@@ -14,6 +14,7 @@ return a faster subclass from :meth:`~skpoison.hypergrad.InnerProblem.unroll`.
 from __future__ import annotations
 
 import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 
 def aligned_rows(like, n_rows, n_cols):
@@ -122,3 +123,70 @@ class Unroll:
         if return_adjoint:
             return grad_lambda, grad_poison, a
         return grad_lambda, grad_poison
+
+
+class BlockTape:
+    """A recorded stretch of steps: one block per recorded quantity, not tensors per step.
+
+    Holds the iterates ``w_0 .. w_{T-1}`` in one block of rows (each row
+    aligned like a fresh tensor: see :func:`aligned_rows`) and every tensor of
+    a step's cache (any nesting of lists, tuples and tensors) in one block of
+    its own, ``capacity`` steps long, of which the first ``steps`` are in use.
+    A checkpointed reverse pass hands a spent tape back to the unroll, which
+    records the next segment over it (:meth:`ready`): one allocation for all
+    segments, instead of tensors freed and reallocated per step, which
+    fragment the heap.
+
+    Examples
+    --------
+    >>> w0 = torch.zeros(2, 3)
+    >>> tape = BlockTape.ready(None, w0, steps=4)
+    >>> tape.W.shape, tape.capacity
+    (torch.Size([4, 2, 3]), 4)
+    >>> tape.record(1, ([torch.ones(5)], torch.full((2,), 7.0)))
+    >>> tape.cache(1)
+    ([tensor([1., 1., 1., 1., 1.])], tensor([7., 7.]))
+    >>> BlockTape.ready(tape, w0, steps=3) is tape
+    True
+    """
+
+    __slots__ = ("W", "blocks", "spec", "steps")
+
+    def __init__(self, W):
+        self.W, self.blocks, self.spec, self.steps = W, None, None, 0
+
+    @classmethod
+    def ready(cls, reuse, w0, steps, capacity=None):
+        """``reuse`` when it has room for ``steps`` steps like ``w0``, else a new tape.
+
+        ``capacity`` (at least ``steps``) sizes a new tape for longer
+        stretches to come. ``reuse`` is overwritten: its owner must be done
+        with it.
+        """
+        tape = reuse
+        if (tape is None or tape.capacity < steps or tape.W.dtype != w0.dtype
+                or tape.W.device != w0.device or tape.W.shape[1:] != w0.shape):
+            reuse = tape = None     # (let it go before allocating the new one)
+            rows = max(steps, capacity or 0)
+            tape = cls(aligned_rows(w0, rows, w0.numel()).view(rows, *w0.shape))
+        tape.steps = steps
+        return tape
+
+    @property
+    def capacity(self):
+        return self.W.shape[0]
+
+    def record(self, t, cache):
+        """Copy step ``t``'s cache into the blocks (made at the first record)."""
+        leaves, spec = tree_flatten(cache)
+        if self.blocks is None:
+            self.blocks = [leaf.new_empty((self.capacity, *leaf.shape)) for leaf in leaves]
+            self.spec = spec
+        for block, leaf in zip(self.blocks, leaves):
+            block[t].copy_(leaf)
+
+    def cache(self, t):
+        """Step ``t``'s cache, as recorded (views of the blocks)."""
+        if self.spec is None:
+            return None
+        return tree_unflatten([block[t] for block in self.blocks], self.spec)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hypergrad._unroll import Unroll, aligned_rows
+from ..hypergrad._unroll import BlockTape, Unroll
 from . import _mlp_derivatives as calculus
 
 
@@ -97,20 +97,13 @@ class MLPUnroll(Unroll):
     def forward(self, w0, steps, *, reuse=None, capacity=None):
         """``(w_T, tape)``; ``reuse``: a spent tape to overwrite, ``capacity``: room to make.
 
-        A tape is one block of iterates and one block per recorded activation
-        (not tensors per step), so that a checkpointed reverse pass can hand
-        the tape of the segment it has just reversed back as ``reuse`` and
-        record every segment into the same memory (``reuse`` is overwritten:
-        its owner must be done with it). It is used when it has room for
-        ``steps`` steps and dropped otherwise; ``capacity`` (at least
-        ``steps``) sizes a new tape for the longer segments to come.
+        The tape (:class:`~skpoison.hypergrad._unroll.BlockTape`) is one block
+        of iterates and one block per recorded activation (not tensors per
+        step), so that a checkpointed reverse pass can hand the tape of the
+        segment it has just reversed back as ``reuse`` and record every
+        segment into the same memory.
         """
-        tape = reuse
-        if (tape is None or tape.capacity < steps or tape.W.dtype != w0.dtype
-                or tape.W.device != w0.device):
-            reuse = tape = None     # (let it go before allocating the new one)
-            tape = _Tape(aligned_rows(w0, max(steps, capacity or 0), w0.numel()))
-        tape.steps = steps
+        tape = BlockTape.ready(reuse, w0, steps, capacity)
         if not steps:
             return w0.clone(), tape
         W = tape.W
@@ -118,7 +111,7 @@ class MLPUnroll(Unroll):
         for t in range(steps):
             # w_T itself goes to a new tensor, not into the tape (which is reused).
             w, pre, P = self._step(W[t], W[t + 1] if t + 1 < steps else None)
-            tape.record(t, pre, P)
+            tape.record(t, (pre, P))
         return w, tape
 
     def backward(self, tape, a, *, return_adjoint=False):
@@ -132,7 +125,7 @@ class MLPUnroll(Unroll):
         for t in range(tape.steps - 1, -1, -1):
             w = tape.W[t]
             layers, pre, hidden, P, deltas = self.problem._expand_cache(
-                w, ([Z[t] for Z in tape.pre], tape.P[t]), self.X, self.Y)
+                w, tape.cache(t), self.X, self.Y)
             pieces, mixed_poison = calculus.directional(
                 layers, unflatten(a), pre, hidden, P, deltas, self.n, self.n_poison
             )
@@ -153,27 +146,3 @@ class MLPUnroll(Unroll):
             return grad_lambda, grad_poison, a
         return grad_lambda, grad_poison
 
-
-class _Tape:
-    """What :meth:`MLPUnroll.forward` records: ``w_0 .. w_{T-1}``, ``Z_l`` and ``P`` per step.
-
-    One block per quantity, ``capacity`` steps long, of which the first
-    ``steps`` are in use.
-    """
-
-    __slots__ = ("W", "pre", "P", "steps")
-
-    def __init__(self, W):
-        self.W, self.pre, self.P, self.steps = W, None, None, 0
-
-    @property
-    def capacity(self):
-        return self.W.shape[0]
-
-    def record(self, t, pre, P):
-        if self.pre is None:
-            self.pre = [Z.new_empty((self.capacity,) + Z.shape) for Z in pre]
-            self.P = P.new_empty((self.capacity,) + P.shape)
-        for block, Z in zip(self.pre, pre):
-            block[t].copy_(Z)
-        self.P[t].copy_(P)

@@ -144,7 +144,7 @@ def test_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule):
     (Reallocating them per segment fragments the heap: see ``_Workspace``.)
     """
     import skpoison.hypergrad._checkpoint as checkpoint
-    import skpoison.models._mlp_unroll as mlp_unroll
+    import skpoison.hypergrad._unroll as unroll_module
 
     allocations = []
 
@@ -153,7 +153,7 @@ def test_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule):
         return aligned_rows(like, n_rows, n_cols)
 
     monkeypatch.setattr(checkpoint, "aligned_rows", counting)
-    monkeypatch.setattr(mlp_unroll, "aligned_rows", counting)
+    monkeypatch.setattr(unroll_module, "aligned_rows", counting)   # BlockTape
     case = make_case("mlp", 1, "per_layer", "l2", steps=30)
     reference = case.hypergradient("rmd")
     lengths = segment_lengths(schedule, case.steps)
@@ -169,3 +169,40 @@ def test_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule):
     assert torch.equal(w_T, reference.params)
     assert_close_rel(grad_lambda, reference.grad_log_lambda, 1e-13, "lambda")
     assert_close_rel(grad_poison, reference.grad_X_poison, 1e-13, "poison")
+
+
+@pytest.mark.parametrize("schedule", [7, "cbrt", (12, 5, 2)])
+def test_batched_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule):
+    """As above, for K problems whose steps are vmapped (the MLP)."""
+    import skpoison.hypergrad._batched as batched
+    import skpoison.hypergrad._checkpoint as checkpoint
+    import skpoison.hypergrad._unroll as unroll_module
+
+    allocations = []
+
+    def counting(like, n_rows, n_cols):
+        allocations.append(n_rows)
+        return aligned_rows(like, n_rows, n_cols)
+
+    monkeypatch.setattr(checkpoint, "aligned_rows", counting)
+    monkeypatch.setattr(unroll_module, "aligned_rows", counting)
+    cases = [make_case("mlp", 3, "single", "l1", steps=30, seed=seed) for seed in (0, 1)]
+    stack = {name: torch.stack([getattr(c, name) for c in cases])
+             for name in ("w0", "log_lambda", "X", "Y", "X_val", "Y_val")}
+    lengths = segment_lengths(schedule, 30)
+    unroll = batched._batched_unroll(cases[0].problem, stack["log_lambda"], stack["X"],
+                                     stack["Y"], lr=cases[0].lr, n_poison=cases[0].n_poison)
+    assert isinstance(unroll, batched._VmappedUnroll)
+    del allocations[:]
+    w_T, plan = checkpoint.checkpointed_forward(unroll, stack["w0"], 30, lengths)
+    assert len(allocations) == len(lengths) + 1          # one block per level, one tape
+    a = torch.ones_like(w_T)
+    grad_lambda, grad_poison = checkpoint.checkpointed_backward(unroll, plan, a, lengths)
+    assert len(allocations) == len(lengths) + 1          # nothing more in the reverse pass
+    for k, case in enumerate(cases):
+        single = case.problem.unroll(case.log_lambda, case.X, case.Y, lr=case.lr,
+                                     n_poison=case.n_poison)
+        w, tape = single.forward(case.w0, 30)
+        expected = single.backward(tape, a[k])
+        assert_close_rel(grad_lambda[k], expected[0], 1e-12, "lambda")
+        assert_close_rel(grad_poison[k], expected[1], 1e-12, "poison")

@@ -142,11 +142,10 @@ class _VmappedUnroll:
 
     def forward(self, w0, steps, *, reuse=None, capacity=None):
         """``(w_T, tape)``, recorded into a :class:`BlockTape` (over ``reuse`` if it fits)."""
-        tape = BlockTape.ready(reuse, w0, steps, capacity)
+        tape = BlockTape.start(reuse, w0, steps, capacity)
         if not steps:
             return w0.clone(), tape
         W = tape.W
-        W[0].copy_(w0)
         for t in range(steps):
             w, cache = self._forward_step(W[t], self.log_lambda, self.X, self.Y)
             tape.record(t, cache)

@@ -133,20 +133,20 @@ class BlockTape:
     a step's cache (any nesting of lists, tuples and tensors) in one block of
     its own, ``capacity`` steps long, of which the first ``steps`` are in use.
     A checkpointed reverse pass hands a spent tape back to the unroll, which
-    records the next segment over it (:meth:`ready`): one allocation for all
+    records the next segment over it (:meth:`start`): one allocation for all
     segments, instead of tensors freed and reallocated per step, which
     fragment the heap.
 
     Examples
     --------
     >>> w0 = torch.zeros(2, 3)
-    >>> tape = BlockTape.ready(None, w0, steps=4)
+    >>> tape = BlockTape.start(None, w0, steps=4)
     >>> tape.W.shape, tape.capacity
     (torch.Size([4, 2, 3]), 4)
     >>> tape.record(1, ([torch.ones(5)], torch.full((2,), 7.0)))
     >>> tape.cache(1)
     ([tensor([1., 1., 1., 1., 1.])], tensor([7., 7.]))
-    >>> BlockTape.ready(tape, w0, steps=3) is tape
+    >>> BlockTape.start(tape, w0, steps=3) is tape
     True
     """
 
@@ -156,10 +156,11 @@ class BlockTape:
         self.W, self.blocks, self.spec, self.steps = W, None, None, 0
 
     @classmethod
-    def ready(cls, reuse, w0, steps, capacity=None):
-        """``reuse`` when it has room for ``steps`` steps like ``w0``, else a new tape.
+    def start(cls, reuse, w0, steps, capacity=None):
+        """A tape for ``steps`` steps from ``w0``, with ``w0`` as its first row.
 
-        ``capacity`` (at least ``steps``) sizes a new tape for longer
+        ``reuse`` when it has room for ``steps`` steps like ``w0``, else a new
+        tape; ``capacity`` (at least ``steps``) sizes a new tape for longer
         stretches to come. ``reuse`` is overwritten: its owner must be done
         with it.
         """
@@ -170,6 +171,8 @@ class BlockTape:
             rows = max(steps, capacity or 0)
             tape = cls(aligned_rows(w0, rows, w0.numel()).view(rows, *w0.shape))
         tape.steps = steps
+        if steps:
+            tape.W[0].copy_(w0)
         return tape
 
     @property

@@ -103,11 +103,10 @@ class MLPUnroll(Unroll):
         segment it has just reversed back as ``reuse`` and record every
         segment into the same memory.
         """
-        tape = BlockTape.ready(reuse, w0, steps, capacity)
+        tape = BlockTape.start(reuse, w0, steps, capacity)
         if not steps:
             return w0.clone(), tape
         W = tape.W
-        W[0].copy_(w0)
         for t in range(steps):
             # w_T itself goes to a new tensor, not into the tape (which is reused).
             w, pre, P = self._step(W[t], W[t + 1] if t + 1 < steps else None)

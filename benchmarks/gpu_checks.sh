@@ -12,7 +12,10 @@
 # 120 s, benchmarks 90 + 60 + 90 s, Fig. 2 210 s: 9.5 minutes in all at worst),
 # so one slow step cannot eat the others; with a 10-minute limit per call,
 # "tests bench" and "fig2" can also go in two calls. Results (at most 8 files)
-# go to $OUT (default benchmarks/results/gpu).
+# go to $OUT (default benchmarks/results/gpu). In a call of its own, give the
+# sweep room to finish past the target: FIG2_LIMIT=420 bash ... fig2 (the
+# time is what the report needs; the target is 300 s). FIG2_JOBS (default 1)
+# runs the four strategies' cells in that many processes sharing the GPU.
 set -u
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/benchmarks/results/gpu}
@@ -59,9 +62,10 @@ if [[ " $PARTS " == *" compile "* ]]; then   # optional: not in the default part
 fi
 if [[ " $PARTS " == *" fig2 "* ]]; then
     rm -rf /tmp/skpoison-fig2   # a fresh sweep: a resumed one would time nothing
-    step 210 "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
+    step "${FIG2_LIMIT:-210}" "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
         python3 -m skpoison reproduce fig2 --dataset mnist --data-home "$ROOT/.gpudata" \
-        --device cuda --dtype float32 --batch-repetitions 10 --n-jobs 1 --no-plot \
+        --device cuda --dtype float32 --batch-repetitions 10 --n-jobs "${FIG2_JOBS:-1}" \
+        --no-plot \
         --no-progress --out /tmp/skpoison-fig2
     cp /tmp/skpoison-fig2/fig2.csv "$OUT/fig2_cuda.csv" 2>/dev/null
 fi

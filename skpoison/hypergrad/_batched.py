@@ -2,11 +2,14 @@
 
 Repetitions with different data of the same shape, a grid of λ, random
 restarts: ``K`` problems that share a model and the shapes of their data run
-as one computation, each step a batched kernel (``torch.func.vmap`` over the
-problem's closed-form, out-of-place ``forward_step`` / ``reverse_step``, or
-the model's own stacked loops where it has them, ``problem.batched_unroll``:
-the linear models) instead of ``K`` sequences of small kernels. On a GPU the per-kernel launch cost is paid once for the ``K``
-problems; on a CPU the work is the same as ``K`` sequential calls.
+as one computation, each step a batched kernel (the model's own stacked loops
+where it has them, ``problem.batched_unroll``: the linear models; else
+``torch.func.vmap`` over the problem's closed-form, out-of-place
+``forward_step`` / ``reverse_step``, :class:`_VmappedUnroll`) instead of ``K``
+sequences of small kernels. Both have the loops of an
+:class:`~skpoison.hypergrad.Unroll`, so checkpointing applies unchanged. On a
+GPU the per-kernel launch cost is paid once for the ``K`` problems; on a CPU
+the work is the same as ``K`` sequential calls.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import math
 import os
 import tempfile
 import uuid
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -90,13 +91,18 @@ def _run_group(group_func, func, names, args, paths):
     """
     try:
         results = group_func(args)
-    except Exception:  # noqa: BLE001 - the cells are retried alone, and raise alone
+    except Exception as group_error:  # noqa: BLE001 - the cells are retried alone
+        warnings.warn(
+            f"The group of cells {', '.join(names)} failed together "
+            f"({type(group_error).__name__}: {group_error}); computing them one by one.",
+            RuntimeWarning, stacklevel=2)
         first_error = None
         for name, cell_args, path in zip(names, args, paths, strict=True):
             try:
                 _run_cell(func, name, cell_args, path)
             except Exception as exc:  # noqa: BLE001 - raised below, after the others
-                first_error = first_error or exc
+                if first_error is None:
+                    first_error = exc
         if first_error is not None:
             raise first_error
         return len(names)

@@ -100,15 +100,20 @@ def _broadcast(X, w0, log_lambda, *others):
 
 
 def _vmapped_forward_step(problem, lr):
-    """``problem.forward_step`` over ``K`` problems: ``f(w, log_lambda, X, Y)``."""
+    """``problem.forward_step`` over ``K`` problems: ``f(w, log_lambda, X, Y)``.
+
+    A ``None`` cache (the generic :class:`~skpoison.hypergrad.InnerProblem`'s)
+    comes back as ``()``: ``vmap`` returns tensors and containers of them only.
+    """
+    def forward_step(w, lam, x, y, rate):
+        w_next, cache = problem.forward_step(w, lam, x, y, rate)
+        return w_next, (() if cache is None else cache)
+
     if isinstance(lr, torch.Tensor):
-        step = vmap(problem.forward_step)
+        step = vmap(forward_step)
         return lambda w, lam, x, y: step(w, lam, x, y, lr)
-
-    def forward_step(w, lam, x, y):
-        return problem.forward_step(w, lam, x, y, lr)
-
-    return vmap(forward_step)
+    step = vmap(forward_step, in_dims=(0, 0, 0, 0, None))
+    return lambda w, lam, x, y: step(w, lam, x, y, lr)
 
 
 class _VmappedUnroll:
@@ -129,6 +134,8 @@ class _VmappedUnroll:
         self._forward_step = _vmapped_forward_step(problem, lr)
 
         def reverse_step(w, cache, lam, x, y, a):
+            if isinstance(cache, tuple) and not cache:   # () stands for None
+                cache = None
             return problem.reverse_step(w, cache, lam, x, y, n_poison, a)
 
         self._reverse_step = vmap(reverse_step)
@@ -308,7 +315,7 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
                          "use 'rmd'.")
     K, w0, log_lambda = _broadcast(X, w0, log_lambda, (Y, "Y"), (X_val, "X_val"),
                                    (Y_val, "Y_val"))
-    lr, n_poison = batched_lr(lr, K, X), int(n_poison)
+    lr, n_poison, steps = batched_lr(lr, K, X), int(n_poison), int(steps)
 
     lengths = segment_lengths(checkpoint_every, steps)
     with torch.no_grad():

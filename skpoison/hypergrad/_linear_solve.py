@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch.func import vmap
 
@@ -56,6 +58,9 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
     tol = default_tol(b.dtype) if tol is None else tol
     if check_every is None:
         check_every = 1 if b.device.type == "cpu" else 8
+    elif isinstance(check_every, bool) or not isinstance(check_every, Integral) \
+            or check_every < 1:
+        raise ValueError(f"check_every={check_every!r} must be a positive int.")
     x = torch.zeros_like(b)
     r = b.clone()
     p = r.clone()

@@ -167,7 +167,7 @@ class BlockTape:
         tape = reuse
         if (tape is None or tape.capacity < steps or tape.W.dtype != w0.dtype
                 or tape.W.device != w0.device or tape.W.shape[1:] != w0.shape):
-            reuse = tape = None     # (let it go before allocating the new one)
+            tape = None
             rows = max(steps, capacity or 0)
             tape = cls(aligned_rows(w0, rows, w0.numel()).view(rows, *w0.shape))
         tape.steps = steps
@@ -180,9 +180,16 @@ class BlockTape:
         return self.W.shape[0]
 
     def record(self, t, cache):
-        """Copy step ``t``'s cache into the blocks (made at the first record)."""
+        """Copy step ``t``'s cache into the blocks.
+
+        The blocks are made at the first record, and made anew when a reused
+        tape meets a cache of another structure, shape or dtype.
+        """
         leaves, spec = tree_flatten(cache)
-        if self.blocks is None:
+        if self.blocks is None or spec != self.spec or any(
+                block.shape[1:] != leaf.shape or block.dtype != leaf.dtype
+                or block.device != leaf.device for block, leaf in zip(self.blocks, leaves)):
+            self.blocks = None
             self.blocks = [leaf.new_empty((self.capacity, *leaf.shape)) for leaf in leaves]
             self.spec = spec
         for block, leaf in zip(self.blocks, leaves):

@@ -123,7 +123,8 @@ def test_grouped_sweep_stores_one_file_per_cell(tmp_path):
 
 def test_failed_group_keeps_its_good_cells_and_raises_the_cells_own_error(tmp_path):
     CALLS.clear()
-    with pytest.raises(RuntimeError, match="injected failure at cell 3"):
+    with pytest.raises(RuntimeError, match="injected failure at cell 3"), \
+            pytest.warns(RuntimeWarning, match="c1, c3, c5 failed together"):
         _grouped(_cells(6, fail_at=3), tmp_path, size=3)
     # The even cells ran as one group; the odd group (1, 3, 5) failed, and 1
     # and 5 were then computed alone and kept.

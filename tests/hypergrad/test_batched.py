@@ -8,6 +8,7 @@ from hg_cases import CONFIG_IDS, CONFIGS, DT, assert_close_rel, make_case
 
 from skpoison.hypergrad import (
     InnerDivergenceError,
+    InnerProblem,
     batched_hypergradient,
     batched_train,
     train,
@@ -282,3 +283,41 @@ def test_checkpointed_batched_records_short_segments_only(model, monkeypatch):
     recorded.clear()
     batched(cases[0], stack)
     assert recorded == [23]
+
+
+class _GenericLinear(InnerProblem):
+    """A model with nothing but the abstract methods: every step is generic autograd."""
+
+    def __init__(self, model):
+        self.model = model
+        self.n_params, self.n_hyper = model.n_params, model.n_hyper
+        self.n_outputs = model.n_outputs
+
+    def init_params(self, generator=None, *, dtype=DT, device="cpu"):
+        return self.model.init_params(generator, dtype=dtype, device=device)
+
+    def decision_scores(self, w, X):
+        return self.model.decision_scores(w, X)
+
+    def penalty_value(self, w, log_lambda):
+        return self.model.penalty_value(w, log_lambda)
+
+
+@pytest.mark.parametrize("schedule", [None, 4])
+@pytest.mark.parametrize("per_problem_lr", [False, True])
+def test_a_generic_problem_batches_through_vmap(schedule, per_problem_lr):
+    cases, stack = stacked_cases("linear", 3, "per_feature", "l2", K=3, steps=9)
+    generic = _GenericLinear(cases[0].problem)
+    lrs = [0.3, 0.5, 0.4] if per_problem_lr else [cases[0].lr] * 3
+    result = batched_hypergradient(
+        generic, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"], stack["X_val"],
+        stack["Y_val"], n_poison=cases[0].n_poison, steps=9,
+        lr=lrs if per_problem_lr else cases[0].lr, checkpoint_every=schedule)
+    for i, (case, lr) in enumerate(zip(cases, lrs)):
+        case.lr = lr
+        reference = case.hypergradient("rmd")     # the model's own closed forms
+        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-11, "lambda")
+        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-11, "poison")
+    trained = batched_train(generic, stack["w0"], stack["log_lambda"], stack["X"],
+                            stack["Y"], steps=9, lr=lrs if per_problem_lr else lrs[0])
+    assert_close_rel(trained, result.params, 1e-13, "params")

@@ -206,3 +206,20 @@ def test_batched_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedu
         expected = single.backward(tape, a[k])
         assert_close_rel(grad_lambda[k], expected[0], 1e-12, "lambda")
         assert_close_rel(grad_poison[k], expected[1], 1e-12, "poison")
+
+
+def test_a_reused_block_tape_remakes_blocks_for_another_cache():
+    from skpoison.hypergrad._unroll import BlockTape
+
+    w0 = torch.zeros(3, dtype=DT)
+    tape = BlockTape.start(None, w0, steps=2)
+    tape.record(0, (torch.ones(5, dtype=DT), torch.ones(2, dtype=DT)))
+    reused = BlockTape.start(tape, w0, steps=2)
+    assert reused is tape
+    reused.record(0, (torch.full((1,), 7.0, dtype=DT),))
+    (only,) = reused.cache(0)
+    assert torch.equal(only, torch.full((1,), 7.0, dtype=DT))
+    reused.record(1, [torch.ones(4, dtype=torch.float32)])
+    assert reused.cache(1)[0].dtype == torch.float32
+    assert BlockTape.start(tape, w0.float(), steps=2) is not tape    # another dtype
+    assert BlockTape.start(tape, torch.zeros(2, 3, dtype=DT), steps=2) is not tape

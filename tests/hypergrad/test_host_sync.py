@@ -6,6 +6,11 @@ queued kernel has run; one inside a T-step loop costs T stalls and rules out
 CUDA-graph capture. These tests count such ops with a ``TorchDispatchMode``,
 which sees every aten call whatever the device, so they hold the GPU property
 on CPU tensors: the count of a hypergradient must not grow with T.
+
+What the counter cannot see on CPU tensors: device-to-host copies
+(``.cpu()``, ``.numpy()``, ``.tolist()`` never reach aten there; on CUDA
+tensors ``.cpu()`` is an ``_to_copy`` to the CPU, which it counts). The loops
+hold no numpy, so such copies only happen once results are final.
 """
 
 from __future__ import annotations
@@ -21,8 +26,22 @@ from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
 from skpoison.hypergrad import batched_hypergradient, batched_train, solve_cg, train
 
 # aten ops whose output size or value the host needs before it can go on.
-_HOST_READS = {"_local_scalar_dense", "nonzero", "masked_select", "equal", "unique_dim",
-               "_unique2", "unique_consecutive", "repeat_interleave"}
+_HOST_READS = {"_local_scalar_dense", "nonzero", "masked_select", "equal", "allclose",
+               "bincount", "_unique", "_unique2", "unique_dim", "unique_consecutive",
+               "repeat_interleave"}
+
+
+def _to_host(func, args, kwargs):
+    """A copy from a device to the CPU (seen on CUDA tensors only)."""
+    name = func.overloadpacket.__name__
+    if name == "_to_copy":
+        source, target = args[0], kwargs.get("device")
+    elif name == "copy_":
+        source, target = args[1], args[0].device
+    else:
+        return False
+    return (isinstance(source, torch.Tensor) and source.device.type != "cpu"
+            and target is not None and torch.device(target).type == "cpu")
 
 
 class HostSyncCounter(TorchDispatchMode):
@@ -39,6 +58,8 @@ class HostSyncCounter(TorchDispatchMode):
             pass  # the output size is known: no read-back
         elif name in _HOST_READS:
             self.counts[name] += 1
+        elif _to_host(func, args, kwargs):
+            self.counts["device-to-host " + name] += 1
         elif name in ("index", "index_put", "index_put_") and any(
                 isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
                 for i in (args[1] or ())):
@@ -55,9 +76,10 @@ def host_syncs(call):
 
 def test_counter_sees_the_usual_host_reads():
     x = torch.arange(4.0)
-    counts = host_syncs(lambda: (x.sum().item(), bool(x.any()), x[x > 1], torch.nonzero(x)))
+    counts = host_syncs(lambda: (x.sum().item(), bool(x.any()), x[x > 1], torch.nonzero(x),
+                                 torch.allclose(x, x)))
     assert counts == Counter({"_local_scalar_dense": 2, "boolean-mask index": 1,
-                                      "nonzero": 1})
+                              "nonzero": 1, "allclose": 1})
     assert host_syncs(lambda: torch.where(x > 1, x, 0.0) @ x).total() == 0
 
 
@@ -129,8 +151,8 @@ def test_fit_reads_the_host_once_per_outer_step(make_estimator):
         return host_syncs(lambda: estimator.fit(X, y, X_val=X_val, y_val=y_val)).total()
 
     assert syncs(10, 3) == syncs(40, 3)
-    # One divergence check per hypergradient; the rest (learning-rate choice,
-    # final training, one transfer of each result) happen once per fit.
+    # One divergence check per hypergradient; the rest (the learning-rate
+    # choice, the final training's check) happen once per fit.
     assert syncs(10, 6) - syncs(10, 3) == 3
     assert syncs(10, 3) <= 3 + 4
 

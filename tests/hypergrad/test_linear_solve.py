@@ -126,3 +126,10 @@ def test_cg_past_a_nan_direction_keeps_the_last_finite_iterate():
 
     x, _, n_iter = solve_cg(matvec, b, check_every=8)
     assert n_iter == 2 and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("check_every", [0, -1, 2.0, True])
+def test_cg_rejects_a_bad_check_interval(check_every):
+    A = torch.eye(3, dtype=DT)
+    with pytest.raises(ValueError, match="check_every=.* must be a positive int"):
+        solve_cg(lambda v: A @ v, torch.ones(3, dtype=DT), check_every=check_every)

@@ -16,7 +16,7 @@ import torch
 from ..hypergrad._problem import InnerProblem, cross_entropy
 from . import _mlp_derivatives as calculus
 from ._mlp_derivatives import NEGATIVE_SLOPE
-from ._mlp_unroll import MLPUnroll
+from ._mlp_unroll import BatchedMLPUnroll, MLPUnroll
 from ._penalty import GroupPenalty
 
 LAMBDA_MODES = ("single", "per_layer")
@@ -157,3 +157,7 @@ class MLPProblem(InnerProblem):
     def unroll(self, log_lambda, X, Y, *, lr, n_poison=0):
         """The hand-written :class:`MLPUnroll`."""
         return MLPUnroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)
+
+    def batched_unroll(self, log_lambda, X, Y, *, lr, n_poison=0):
+        """:class:`BatchedMLPUnroll`: ``K`` problems, each step ``vmap``-batched."""
+        return BatchedMLPUnroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)

@@ -18,7 +18,10 @@ beyond what is alive. In-place updates only touch tensors the loops own
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
+from torch.func import vmap
 
 from ..hypergrad._unroll import BlockTape, Unroll
 from . import _mlp_derivatives as calculus
@@ -45,15 +48,18 @@ class MLPUnroll(Unroll):
 
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
         super().__init__(problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
-        penalty = problem.penalty
-        self.l1 = penalty.kind == "l1"
-        self.alpha = penalty.alpha(log_lambda)
-        lr_alpha = self.lr * self.alpha
+        self._set_penalty(problem.penalty.alpha(log_lambda), self.lr)
+        self.n = X.shape[-2]
+        self._grad = None   # gradient / H a buffer shared by all steps (one loop at a time)
+
+    def _set_penalty(self, alpha, lr):
+        """Per-parameter weights ``alpha`` and what the steps derive from them."""
+        self.l1 = self.problem.penalty.kind == "l1"
+        self.alpha = alpha
+        lr_alpha = lr * alpha
         # L1 steps subtract lr_alpha * sign(w), L2 steps scale by shrink: keep one of them.
         self.lr_alpha = lr_alpha if self.l1 else None
         self.shrink = None if self.l1 else 1.0 - lr_alpha
-        self.n = X.shape[0]
-        self._grad = None   # gradient / H a buffer shared by all steps (one loop at a time)
 
     def _gradient_buffer(self, w):
         """The ``(n_params,)`` buffer every step concatenates its gradient into."""
@@ -62,6 +68,34 @@ class MLPUnroll(Unroll):
             grad = self._grad = torch.empty_like(w)
         return grad
 
+    # -- what one problem and K batched problems compute differently -------------
+    def _data_gradient(self, w):
+        """``grad L_data(w)`` (in the shared buffer), the pre-activations, the probabilities."""
+        layers = self.problem.unflatten(w)
+        pre, hidden, scores = calculus.forward(layers, self.X)
+        P = calculus.activation(scores)
+        pieces, _ = calculus.backward(layers, pre, hidden, (P - self.Y) / self.n)
+        del hidden, scores
+        return torch.cat(pieces, out=self._gradient_buffer(w)), pre, P
+
+    def _data_hvp(self, w, cache, a, need_hvp):
+        """``(H_data a, poison term)`` at ``w`` from its tape entry; ``None`` for an unneeded ``H a``."""
+        layers, pre, hidden, P, deltas = self.problem._expand_cache(w, cache, self.X, self.Y)
+        pieces, mixed_poison = calculus.directional(
+            layers, self.problem.unflatten(a), pre, hidden, P, deltas, self.n, self.n_poison)
+        del hidden, deltas
+        hvp = torch.cat(pieces, out=self._gradient_buffer(a)) if need_hvp else None
+        return hvp, mixed_poison
+
+    def _sub_lr_times(self, target, x):
+        """``target -= lr * x``, in place."""
+        return target.add_(x, alpha=-self.lr)
+
+    def _lambda_gradient(self, penalty_term):
+        """``-lr * sum_group alpha * penalty_term`` (``penalty_term`` is overwritten)."""
+        return -self.lr * self.problem.penalty.group_sum(penalty_term.mul_(self.alpha))
+
+    # -- loops -------------------------------------------------------------------
     def _step(self, w, out=None):
         """``w_{t+1}`` (into ``out``, or new), the pre-activations, the probabilities.
 
@@ -70,20 +104,14 @@ class MLPUnroll(Unroll):
         operations, in the same order, as ``torch.add(w * shrink, grad,
         alpha=-lr)``, without its two parameter-sized temporaries.
         """
-        layers = self.problem.unflatten(w)
-        pre, hidden, scores = calculus.forward(layers, self.X)
-        P = calculus.activation(scores)
-        pieces, _ = calculus.backward(layers, pre, hidden, (P - self.Y) / self.n)
-        del hidden, scores
-        grad = torch.cat(pieces, out=self._gradient_buffer(w))
-        del pieces
+        grad, pre, P = self._data_gradient(w)
         if out is None:
             out = torch.empty_like(w)
         if self.l1:
             torch.addcmul(w, self.lr_alpha, torch.sign(w), value=-1.0, out=out)
         else:
             torch.mul(w, self.shrink, out=out)
-        return out.add_(grad, alpha=-self.lr), pre, P
+        return self._sub_lr_times(out, grad), pre, P
 
     def train(self, w0, steps):
         # Two buffers used in turn (w0 itself is never written): no allocation per step.
@@ -114,34 +142,98 @@ class MLPUnroll(Unroll):
         return w, tape
 
     def backward(self, tape, a, *, return_adjoint=False):
-        penalty = self.problem.penalty
         # sum_t dR(w_t) * a_t, accumulated on the fly: no (T, n_params) adjoint tape.
         penalty_term = torch.zeros_like(a)
-        grad_poison = self.X.new_zeros((self.n_poison, self.X.shape[1]))
-        unflatten = self.problem.unflatten
+        X = self.X
+        grad_poison = X.new_zeros((*X.shape[:-2], self.n_poison, X.shape[-1]))
         sign = torch.empty_like(a) if self.l1 else None
         adjoint = None   # this function's own adjoint buffer (the caller's ``a`` is not written)
         for t in range(tape.steps - 1, -1, -1):
             w = tape.W[t]
-            layers, pre, hidden, P, deltas = self.problem._expand_cache(
-                w, tape.cache(t), self.X, self.Y)
-            pieces, mixed_poison = calculus.directional(
-                layers, unflatten(a), pre, hidden, P, deltas, self.n, self.n_poison
-            )
-            del hidden, deltas
-            grad_poison.add_(mixed_poison, alpha=-self.lr)
+            need_adjoint = bool(t or return_adjoint)  # that of w_0 itself is rarely needed
+            hvp, mixed_poison = self._data_hvp(w, tape.cache(t), a, need_adjoint)
+            self._sub_lr_times(grad_poison, mixed_poison)
             # dR(w_t): w_t itself for L2 (no copy), sign(w_t) for L1.
             penalty_term.addcmul_(torch.sign(w, out=sign) if self.l1 else w, a)
-            if t or return_adjoint:  # the adjoint of w_0 itself is rarely needed
-                hvp = torch.cat(pieces, out=self._gradient_buffer(a))
-                del pieces
+            if need_adjoint:
                 if adjoint is None:
                     adjoint = a.clone() if self.l1 else a * self.shrink
                 elif not self.l1:
                     adjoint.mul_(self.shrink)
-                a = adjoint.add_(hvp, alpha=-self.lr)
-        grad_lambda = -self.lr * penalty.group_sum(penalty_term.mul_(self.alpha))
+                a = self._sub_lr_times(adjoint, hvp)
+        grad_lambda = self._lambda_gradient(penalty_term)
         if return_adjoint:
             return grad_lambda, grad_poison, a
         return grad_lambda, grad_poison
 
+
+def _gradient_and_cache(problem, w, X, Y):
+    """One problem's ``(grad L_data(w), pre-activations, probabilities)`` (out of place)."""
+    gradient, (_, pre, _, P, _), _ = problem._backprop(w, X, Y)
+    return gradient, pre, P
+
+
+def _hvp_and_poison_term(problem, n_poison, w, cache, a, X, Y):
+    """One problem's ``(H_data a, poison term)`` from its tape entry (out of place)."""
+    pieces, mixed_poison = problem._directional(problem._expand_cache(w, cache, X, Y), X, a,
+                                                n_poison)
+    return torch.cat(pieces), mixed_poison
+
+
+class BatchedMLPUnroll(MLPUnroll):
+    """``K`` independent :class:`MLPUnroll` problems as one batched computation.
+
+    ``log_lambda`` is ``(K, n_hyper)``, ``X`` ``(K, n, n_features)``, ``Y``
+    ``(K, n, n_outputs)``; iterates and adjoints are ``(K, n_params)``. The
+    derivatives of each step are ``torch.func.vmap`` of the hand-written ones
+    (batched products); the loops are :class:`MLPUnroll`'s, so the iterate,
+    the gradient and the adjoint of the ``K`` problems live in reused buffers,
+    the penalty weights are formed once, and tapes are recycled by a
+    checkpointed pass. ``lr`` is a float or a ``(K,)`` tensor, as
+    :func:`~skpoison.hypergrad.batched_hypergradient` checks them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import MLPProblem
+    >>> problem = MLPProblem(2, (3,), 1)
+    >>> X = torch.rand(4, 5, 2, dtype=torch.float64)
+    >>> Y = (torch.rand(4, 5, 1) < 0.5).to(torch.float64)
+    >>> unroll = problem.batched_unroll(torch.zeros(4, 1, dtype=torch.float64), X, Y,
+    ...                                 lr=0.5, n_poison=2)
+    >>> w0 = problem.init_params(torch.Generator().manual_seed(0)).expand(4, -1)
+    >>> w_T, tape = unroll.forward(w0, 3)
+    >>> [g.shape for g in unroll.backward(tape, torch.ones_like(w_T))]
+    [torch.Size([4, 1]), torch.Size([4, 2, 2])]
+    """
+
+    def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
+        Unroll.__init__(self, problem, log_lambda, X, Y, lr=0.0, n_poison=n_poison)
+        per_problem = isinstance(lr, torch.Tensor) and lr.dim() == 1
+        self.lr = lr.to(X.dtype) if per_problem else float(lr)
+        self._lr_rows = self.lr[:, None] if per_problem else self.lr
+        gather, penalized = problem.penalty._indices(X.device)
+        self._gather = gather
+        self._set_penalty(torch.exp(log_lambda)[:, gather] * penalized.to(X.dtype),
+                          self._lr_rows)
+        self.n = X.shape[-2]
+        self._grad = None
+        self._gradients = vmap(partial(_gradient_and_cache, problem))
+        self._directionals = vmap(partial(_hvp_and_poison_term, problem, self.n_poison))
+
+    def _data_gradient(self, w):
+        return self._gradients(w, self.X, self.Y)
+
+    def _data_hvp(self, w, cache, a, need_hvp):
+        hvp, mixed_poison = self._directionals(w, cache, a, self.X, self.Y)
+        return (hvp if need_hvp else None), mixed_poison
+
+    def _sub_lr_times(self, target, x):
+        if isinstance(self.lr, torch.Tensor):   # one rate per problem (leading dimension)
+            return target.sub_(x * self.lr.view(-1, *(1,) * (x.dim() - 1)))
+        return target.add_(x, alpha=-self.lr)
+
+    def _lambda_gradient(self, penalty_term):
+        summed = torch.zeros_like(self.log_lambda).index_add(
+            1, self._gather, penalty_term.mul_(self.alpha))
+        return summed * -self._lr_rows

@@ -171,9 +171,11 @@ def test_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule):
     assert_close_rel(grad_poison, reference.grad_X_poison, 1e-13, "poison")
 
 
+@pytest.mark.parametrize("generic", [False, True], ids=["BatchedMLPUnroll", "vmapped"])
 @pytest.mark.parametrize("schedule", [7, "cbrt", (12, 5, 2)])
-def test_batched_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule):
-    """As above, for K problems whose steps are vmapped (the MLP)."""
+def test_batched_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule, generic):
+    """As above, for K batched MLP problems: the model's own batched unroll, and
+    the generic one that vmaps ``forward_step`` / ``reverse_step``."""
     import skpoison.hypergrad._batched as batched
     import skpoison.hypergrad._checkpoint as checkpoint
     import skpoison.hypergrad._unroll as unroll_module
@@ -190,9 +192,11 @@ def test_batched_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedu
     stack = {name: torch.stack([getattr(c, name) for c in cases])
              for name in ("w0", "log_lambda", "X", "Y", "X_val", "Y_val")}
     lengths = segment_lengths(schedule, 30)
-    unroll = batched._batched_unroll(cases[0].problem, stack["log_lambda"], stack["X"],
-                                     stack["Y"], lr=cases[0].lr, n_poison=cases[0].n_poison)
-    assert isinstance(unroll, batched._VmappedUnroll)
+    problem = cases[0].problem
+    args = (stack["log_lambda"], stack["X"], stack["Y"])
+    options = dict(lr=cases[0].lr, n_poison=cases[0].n_poison)
+    unroll = (batched._VmappedUnroll(problem, *args, **options) if generic
+              else problem.batched_unroll(*args, **options))
     del allocations[:]
     w_T, plan = checkpoint.checkpointed_forward(unroll, stack["w0"], 30, lengths)
     assert len(allocations) == len(lengths) + 1          # one block per level, one tape

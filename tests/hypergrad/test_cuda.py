@@ -69,3 +69,19 @@ def test_cuda_checkpointed_and_batched_match_cpu(model):
                                          checkpoint_every=(9, 3))
     assert_close_rel(checkpointed.grad_X_poison[0].cpu(), cpu.grad_X_poison, 1e-9,
                      "batched, checkpointed")
+
+
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_cuda_batched_per_problem_rates_match_cpu(model):
+    from skpoison.hypergrad import batched_hypergradient
+
+    cases = [make_case(model, 1, "single", "l1", steps=20, seed=seed) for seed in (0, 1)]
+    stack = [torch.stack([getattr(c, name) for c in cases])
+             for name in ("w0", "log_lambda", "X", "Y", "X_val", "Y_val")]
+    lrs = torch.tensor([0.3, 0.6], dtype=stack[0].dtype)
+    options = dict(n_poison=cases[0].n_poison, steps=20, checkpoint_every=6)
+    cpu = batched_hypergradient(cases[0].problem, *stack, lr=lrs, **options)
+    gpu = batched_hypergradient(cases[0].problem, *[t.cuda() for t in stack],
+                                lr=lrs.cuda(), **options)
+    assert_close_rel(gpu.grad_X_poison.cpu(), cpu.grad_X_poison, 1e-9, "poison")
+    assert_close_rel(gpu.grad_log_lambda.cpu(), cpu.grad_log_lambda, 1e-9, "lambda")

@@ -79,7 +79,7 @@ class MLPUnroll(Unroll):
         return torch.cat(pieces, out=self._gradient_buffer(w)), pre, P
 
     def _data_hvp(self, w, cache, a, need_hvp):
-        """``(H_data a, poison term)`` at ``w`` from its tape entry; ``None`` for an unneeded ``H a``."""
+        """``(H_data a, poison term)`` at ``w`` from its tape entry (``H a`` only if needed)."""
         layers, pre, hidden, P, deltas = self.problem._expand_cache(w, cache, self.X, self.Y)
         pieces, mixed_poison = calculus.directional(
             layers, self.problem.unflatten(a), pre, hidden, P, deltas, self.n, self.n_poison)

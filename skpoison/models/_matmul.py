@@ -17,26 +17,35 @@ def _thin(B):
 
 
 def matmul(A, B):
-    """``A @ B`` for 2-D tensors.
+    """``A @ B`` for 2-D tensors, or batched 3-D ones.
 
     Examples
     --------
     >>> A, B = torch.ones(4, 3), torch.ones(3, 2)
     >>> torch.equal(matmul(A, B), A @ B)
     True
+    >>> matmul(torch.ones(5, 4, 3), torch.ones(5, 3, 2)).shape
+    torch.Size([5, 4, 2])
     """
-    return (B.T @ A.T).T if _thin(B) else A @ B
+    return (B.mT @ A.mT).mT if _thin(B) else A @ B
 
 
 def addmm(bias, A, B):
     """``bias + A @ B``; ``bias`` a row vector (broadcast) or a full matrix.
+
+    2-D operands, or batched 3-D ones (``bias`` then ``(K, m)`` rows or
+    ``(K, n, m)`` matrices).
 
     Examples
     --------
     >>> A, B, b = torch.ones(4, 3), torch.ones(3, 2), torch.arange(2.0)
     >>> torch.equal(addmm(b, A, B), torch.addmm(b, A, B))
     True
+    >>> addmm(torch.zeros(5, 2), torch.ones(5, 4, 3), torch.ones(5, 3, 2)).shape
+    torch.Size([5, 4, 2])
     """
+    product = torch.baddbmm if A.dim() == 3 else torch.addmm
+    row = bias.dim() == A.dim() - 1
     if _thin(B):
-        return torch.addmm(bias[:, None] if bias.dim() == 1 else bias.T, B.T, A.T).T
-    return torch.addmm(bias, A, B)
+        return product(bias.unsqueeze(-1) if row else bias.mT, B.mT, A.mT).mT
+    return product(bias.unsqueeze(-2) if row and A.dim() == 3 else bias, A, B)

@@ -77,12 +77,16 @@ class MLPProblem(InnerProblem):
         return torch.cat(pieces)
 
     def unflatten(self, w):
-        """List of ``(W, b)`` views, ``W`` of shape ``(fan_in, fan_out)``."""
-        layers, start = [], 0
+        """List of ``(W, b)`` views, ``W`` of shape ``(fan_in, fan_out)``.
+
+        ``K`` stacked parameter vectors ``(K, n_params)`` give ``(K, fan_in,
+        fan_out)`` and ``(K, fan_out)`` views.
+        """
+        layers, start, lead = [], 0, w.shape[:-1]
         for fan_in, fan_out in self.shapes:
-            W = w[start:start + fan_in * fan_out].view(fan_in, fan_out)
+            W = w[..., start:start + fan_in * fan_out].view(*lead, fan_in, fan_out)
             start += fan_in * fan_out
-            layers.append((W, w[start:start + fan_out]))
+            layers.append((W, w[..., start:start + fan_out]))
             start += fan_out
         return layers
 
@@ -103,8 +107,8 @@ class MLPProblem(InnerProblem):
         layers = self.unflatten(w)
         pre, hidden, scores = calculus.forward(layers, X)
         P = calculus.activation(scores)
-        pieces, deltas = calculus.backward(layers, pre, hidden, (P - Y) / X.shape[0])
-        return torch.cat(pieces), (layers, pre, hidden, P, deltas), scores
+        pieces, deltas = calculus.backward(layers, pre, hidden, (P - Y) / X.shape[-2])
+        return torch.cat(pieces, dim=-1), (layers, pre, hidden, P, deltas), scores
 
     def train_grad(self, w, log_lambda, X, Y):
         return self._backprop(w, X, Y)[0] + self.penalty.grad(w, log_lambda)
@@ -125,13 +129,13 @@ class MLPProblem(InnerProblem):
         pre, P = cache
         layers = self.unflatten(w)
         hidden = [X] + [torch.nn.functional.leaky_relu(Z, NEGATIVE_SLOPE) for Z in pre]
-        deltas = calculus.deltas(layers, pre, (P - Y) / X.shape[0])
+        deltas = calculus.deltas(layers, pre, (P - Y) / X.shape[-2])
         return layers, pre, hidden, P, deltas
 
     def _directional(self, cache, X, a, n_poison=0):
         layers, pre, hidden, P, deltas = cache
         return calculus.directional(layers, self.unflatten(a), pre, hidden, P, deltas,
-                                    X.shape[0], n_poison)
+                                    X.shape[-2], n_poison)
 
     def hvp(self, w, log_lambda, X, Y, v):
         return self.hessian_operator(w, log_lambda, X, Y)(v)

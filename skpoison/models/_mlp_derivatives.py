@@ -36,14 +36,14 @@ def leaky_grad(G, Z):
 
 def activation(S):
     """Sigmoid (one column) or softmax of the scores."""
-    return torch.sigmoid(S) if S.shape[1] == 1 else torch.softmax(S, dim=1)
+    return torch.sigmoid(S) if S.shape[-1] == 1 else torch.softmax(S, dim=-1)
 
 
 def activation_jvp(P, U):
     """Derivative of :func:`activation` at probabilities ``P`` applied to ``U``."""
-    if P.shape[1] == 1:
+    if P.shape[-1] == 1:
         return (P - P * P) * U
-    return P * (U - torch.sum(P * U, dim=1, keepdim=True))
+    return P * (U - torch.sum(P * U, dim=-1, keepdim=True))
 
 
 def forward(layers, X):
@@ -69,10 +69,10 @@ def backward(layers, pre, hidden, G):
     """
     pieces, deltas = [], [G]
     for layer in range(len(layers) - 1, -1, -1):
-        pieces.append(G.sum(0))
-        pieces.append(matmul(hidden[layer].T, G).reshape(-1))
+        pieces.append(G.sum(-2))
+        pieces.append(matmul(hidden[layer].mT, G).flatten(-2))
         if layer:
-            G = leaky_grad(matmul(G, layers[layer][0].T), pre[layer - 1])
+            G = leaky_grad(matmul(G, layers[layer][0].mT), pre[layer - 1])
             deltas.append(G)
     pieces.reverse()
     deltas.reverse()
@@ -83,7 +83,7 @@ def deltas(layers, pre, G):
     """``[G_1 .. G_L]`` alone (no parameter gradients: no ``n x d`` product)."""
     out = [G]
     for layer in range(len(layers) - 1, 0, -1):
-        G = leaky_grad(matmul(G, layers[layer][0].T), pre[layer - 1])
+        G = leaky_grad(matmul(G, layers[layer][0].mT), pre[layer - 1])
         out.append(G)
     out.reverse()
     return out
@@ -124,14 +124,14 @@ def directional(layers, directions, pre, hidden, P, deltas, n_samples, n_poison=
     pieces = []
     for layer in range(n_layers - 1, -1, -1):
         W, A, G = layers[layer][0], directions[layer][0], deltas[layer]
-        dW = matmul(hidden[layer].T, RG)
+        dW = matmul(hidden[layer].mT, RG)
         if layer:
-            dW = addmm(dW, r_hidden[layer].T, G)
-        pieces.append(RG.sum(0))
-        pieces.append(dW.reshape(-1))
+            dW = addmm(dW, r_hidden[layer].mT, G)
+        pieces.append(RG.sum(-2))
+        pieces.append(dW.flatten(-2))
         if layer:
-            RG = leaky_grad(addmm(matmul(RG, W.T), G, A.T), pre[layer - 1])
+            RG = leaky_grad(addmm(matmul(RG, W.mT), G, A.mT), pre[layer - 1])
     pieces.reverse()
-    start = RG.shape[0] - n_poison
+    start = RG.shape[-2] - n_poison
     W, A, G = layers[0][0], directions[0][0], deltas[0]
-    return pieces, addmm(matmul(RG[start:], W.T), G[start:], A.T)
+    return pieces, addmm(matmul(RG[..., start:, :], W.mT), G[..., start:, :], A.mT)

@@ -18,10 +18,7 @@ beyond what is alive. In-place updates only touch tensors the loops own
 
 from __future__ import annotations
 
-from functools import partial
-
 import torch
-from torch.func import vmap
 
 from ..hypergrad._unroll import BlockTape, Unroll
 from . import _mlp_derivatives as calculus
@@ -76,7 +73,7 @@ class MLPUnroll(Unroll):
         P = calculus.activation(scores)
         pieces, _ = calculus.backward(layers, pre, hidden, (P - self.Y) / self.n)
         del hidden, scores
-        return torch.cat(pieces, out=self._gradient_buffer(w)), pre, P
+        return torch.cat(pieces, dim=-1, out=self._gradient_buffer(w)), pre, P
 
     def _data_hvp(self, w, cache, a, need_hvp):
         """``(H_data a, poison term)`` at ``w`` from its tape entry (``H a`` only if needed)."""
@@ -84,7 +81,7 @@ class MLPUnroll(Unroll):
         pieces, mixed_poison = calculus.directional(
             layers, self.problem.unflatten(a), pre, hidden, P, deltas, self.n, self.n_poison)
         del hidden, deltas
-        hvp = torch.cat(pieces, out=self._gradient_buffer(a)) if need_hvp else None
+        hvp = torch.cat(pieces, dim=-1, out=self._gradient_buffer(a)) if need_hvp else None
         return hvp, mixed_poison
 
     def _sub_lr_times(self, target, x):
@@ -167,30 +164,18 @@ class MLPUnroll(Unroll):
         return grad_lambda, grad_poison
 
 
-def _gradient_and_cache(problem, w, X, Y):
-    """One problem's ``(grad L_data(w), pre-activations, probabilities)`` (out of place)."""
-    gradient, (_, pre, _, P, _), _ = problem._backprop(w, X, Y)
-    return gradient, pre, P
-
-
-def _hvp_and_poison_term(problem, n_poison, w, cache, a, X, Y):
-    """One problem's ``(H_data a, poison term)`` from its tape entry (out of place)."""
-    pieces, mixed_poison = problem._directional(problem._expand_cache(w, cache, X, Y), X, a,
-                                                n_poison)
-    return torch.cat(pieces), mixed_poison
-
-
 class BatchedMLPUnroll(MLPUnroll):
     """``K`` independent :class:`MLPUnroll` problems as one batched computation.
 
     ``log_lambda`` is ``(K, n_hyper)``, ``X`` ``(K, n, n_features)``, ``Y``
-    ``(K, n, n_outputs)``; iterates and adjoints are ``(K, n_params)``. The
-    derivatives of each step are ``torch.func.vmap`` of the hand-written ones
-    (batched products); the loops are :class:`MLPUnroll`'s, so the iterate,
+    ``(K, n, n_outputs)``; iterates and adjoints are ``(K, n_params)``.
+    :class:`MLPUnroll`'s loops and hand-written derivatives run unchanged on
+    the stacked problems (every product a batched one, ``bmm``): the iterate,
     the gradient and the adjoint of the ``K`` problems live in reused buffers,
     the penalty weights are formed once, and tapes are recycled by a
-    checkpointed pass. ``lr`` is a float or a ``(K,)`` tensor, as
-    :func:`~skpoison.hypergrad.batched_hypergradient` checks them.
+    checkpointed pass. Only the learning rate (a float, or a ``(K,)`` tensor
+    as :func:`~skpoison.hypergrad.batched_hypergradient` checks them) and the
+    per-problem λ gradient differ.
 
     Examples
     --------
@@ -218,15 +203,6 @@ class BatchedMLPUnroll(MLPUnroll):
                           self._lr_rows)
         self.n = X.shape[-2]
         self._grad = None
-        self._gradients = vmap(partial(_gradient_and_cache, problem))
-        self._directionals = vmap(partial(_hvp_and_poison_term, problem, self.n_poison))
-
-    def _data_gradient(self, w):
-        return self._gradients(w, self.X, self.Y)
-
-    def _data_hvp(self, w, cache, a, need_hvp):
-        hvp, mixed_poison = self._directionals(w, cache, a, self.X, self.Y)
-        return (hvp if need_hvp else None), mixed_poison
 
     def _sub_lr_times(self, target, x):
         if isinstance(self.lr, torch.Tensor):   # one rate per problem (leading dimension)

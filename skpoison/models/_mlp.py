@@ -163,5 +163,5 @@ class MLPProblem(InnerProblem):
         return MLPUnroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)
 
     def batched_unroll(self, log_lambda, X, Y, *, lr, n_poison=0):
-        """:class:`BatchedMLPUnroll`: ``K`` problems, each step ``vmap``-batched."""
+        """:class:`BatchedMLPUnroll`: ``K`` problems stacked (batched products)."""
         return BatchedMLPUnroll(self, log_lambda, X, Y, lr=lr, n_poison=n_poison)

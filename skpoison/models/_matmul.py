@@ -44,8 +44,11 @@ def addmm(bias, A, B):
     >>> addmm(torch.zeros(5, 2), torch.ones(5, 4, 3), torch.ones(5, 3, 2)).shape
     torch.Size([5, 4, 2])
     """
-    product = torch.baddbmm if A.dim() == 3 else torch.addmm
-    row = bias.dim() == A.dim() - 1
+    if A.dim() == 2:
+        if _thin(B):
+            return torch.addmm(bias[:, None] if bias.dim() == 1 else bias.T, B.T, A.T).T
+        return torch.addmm(bias, A, B)
+    row = bias.dim() == 2
     if _thin(B):
-        return product(bias.unsqueeze(-1) if row else bias.mT, B.mT, A.mT).mT
-    return product(bias.unsqueeze(-2) if row and A.dim() == 3 else bias, A, B)
+        return torch.baddbmm(bias.unsqueeze(-1) if row else bias.mT, B.mT, A.mT).mT
+    return torch.baddbmm(bias.unsqueeze(-2) if row else bias, A, B)

@@ -55,6 +55,12 @@ class MLPProblem(InnerProblem):
         self.layer_sizes = [self.n_features, *map(int, hidden_layer_sizes), self.n_outputs]
         self.shapes = list(zip(self.layer_sizes[:-1], self.layer_sizes[1:]))
         self.n_layers = len(self.shapes)
+        # (start of W, start of b, end of b, fan_in, fan_out) of every layer in w.
+        self._slices, start = [], 0
+        for fan_in, fan_out in self.shapes:
+            bias = start + fan_in * fan_out
+            self._slices.append((start, bias, bias + fan_out, fan_in, fan_out))
+            start = bias + fan_out
         self.n_hyper = 1 if lambda_mode == "single" else self.n_layers
         groups = []
         for layer, (fan_in, fan_out) in enumerate(self.shapes):
@@ -82,13 +88,12 @@ class MLPProblem(InnerProblem):
         ``K`` stacked parameter vectors ``(K, n_params)`` give ``(K, fan_in,
         fan_out)`` and ``(K, fan_out)`` views.
         """
-        layers, start, lead = [], 0, w.shape[:-1]
-        for fan_in, fan_out in self.shapes:
-            W = w[..., start:start + fan_in * fan_out].view(*lead, fan_in, fan_out)
-            start += fan_in * fan_out
-            layers.append((W, w[..., start:start + fan_out]))
-            start += fan_out
-        return layers
+        if w.dim() == 1:   # (the common case, kept free of the batched indexing's cost)
+            return [(w[a:b].view(fan_in, fan_out), w[b:c])
+                    for a, b, c, fan_in, fan_out in self._slices]
+        lead = w.shape[:-1]
+        return [(w[..., a:b].view(*lead, fan_in, fan_out), w[..., b:c])
+                for a, b, c, fan_in, fan_out in self._slices]
 
     def decision_scores(self, w, X):
         layers = self.unflatten(w)

@@ -34,7 +34,7 @@ def addmm(bias, A, B):
     """``bias + A @ B``; ``bias`` a row vector (broadcast) or a full matrix.
 
     2-D operands, or batched 3-D ones (``bias`` then ``(K, m)`` rows or
-    ``(K, n, m)`` matrices).
+    ``(K, n, m)`` matrices, one per problem: a 2-D bias is read as ``K`` rows).
 
     Examples
     --------

@@ -98,10 +98,12 @@ class MLPProblem(InnerProblem):
     def decision_scores(self, w, X):
         layers = self.unflatten(w)
         hidden = X
+        # (b[..., None, :]: each problem's bias on each of its rows, stacked or not)
         for W, b in layers[:-1]:
-            hidden = torch.nn.functional.leaky_relu(hidden @ W + b, NEGATIVE_SLOPE)
+            hidden = torch.nn.functional.leaky_relu(hidden @ W + b[..., None, :],
+                                                    NEGATIVE_SLOPE)
         W, b = layers[-1]
-        return hidden @ W + b
+        return hidden @ W + b[..., None, :]
 
     def penalty_value(self, w, log_lambda):
         return self.penalty.value(w, log_lambda)
@@ -150,7 +152,7 @@ class MLPProblem(InnerProblem):
 
         def matvec(v):
             pieces, _ = self._directional(cache, X, v)
-            return torch.cat(pieces) + self.penalty.hvp(log_lambda, v)
+            return torch.cat(pieces, dim=-1) + self.penalty.hvp(log_lambda, v)
 
         return matvec
 
@@ -160,7 +162,7 @@ class MLPProblem(InnerProblem):
         else:
             cache = self._expand_cache(w, cache, X, Y)
         pieces, mixed_poison = self._directional(cache, X, a, n_poison)
-        hvp = torch.cat(pieces) + self.penalty.hvp(log_lambda, a)
+        hvp = torch.cat(pieces, dim=-1) + self.penalty.hvp(log_lambda, a)
         return hvp, self.penalty.mixed_vjp(w, log_lambda, a), mixed_poison
 
     def unroll(self, log_lambda, X, Y, *, lr, n_poison=0):

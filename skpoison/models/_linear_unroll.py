@@ -243,9 +243,7 @@ class BatchedLinearUnroll(LinearUnroll):
         self.YT = Y[..., 0].contiguous() if self.binary else Y.transpose(1, 2).contiguous()
         penalty = problem.penalty
         self.l1 = penalty.kind == "l1"
-        gather, penalized = penalty._indices(X.device)
-        self.gather = gather
-        self.alpha = torch.exp(log_lambda)[:, gather] * penalized.to(X.dtype)   # (K, P)
+        self.alpha = penalty.alpha(log_lambda)                               # (K, P)
         if self.per_problem_lr:
             self.scale = (-self.lr / n).view(K, 1, 1)
             self.lr_alpha = self.to_internal(self.lr[:, None] * self.alpha)
@@ -316,8 +314,7 @@ class BatchedLinearUnroll(LinearUnroll):
         penalty = self.problem.penalty
         summed = self.to_standard(torch.sum(penalty.dR(W) * A, dim=0))   # (K, P)
         lr = self.lr[:, None] if self.per_problem_lr else self.lr
-        grad_lambda = torch.zeros_like(self.log_lambda).index_add(
-            1, self.gather, self.alpha * summed) * -lr
+        grad_lambda = penalty.group_sum(self.alpha * summed) * -lr
         # (T, K, k, n) -> (K, T * k, m) on the poisoning columns
         residual = (P.view(T, K, k, n) - self.YT.view(K, k, n))[..., n - m:]
         residual = residual.permute(1, 0, 2, 3).reshape(K, T * k, m)

@@ -45,18 +45,20 @@ class MLPUnroll(Unroll):
 
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
         super().__init__(problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
-        self._set_penalty(problem.penalty.alpha(log_lambda), self.lr)
-        self.n = X.shape[-2]
-        self._grad = None   # gradient / H a buffer shared by all steps (one loop at a time)
+        self._prepare(self.lr)
 
-    def _set_penalty(self, alpha, lr):
-        """Per-parameter weights ``alpha`` and what the steps derive from them."""
-        self.l1 = self.problem.penalty.kind == "l1"
-        self.alpha = alpha
-        lr_alpha = lr * alpha
+    def _prepare(self, lr_rows):
+        """What every step reuses; ``lr_rows``: ``lr`` shaped to scale a row of weights."""
+        penalty = self.problem.penalty
+        self.l1 = penalty.kind == "l1"
+        self.alpha = penalty.alpha(self.log_lambda)
+        self._lr_rows = lr_rows
+        lr_alpha = lr_rows * self.alpha
         # L1 steps subtract lr_alpha * sign(w), L2 steps scale by shrink: keep one of them.
         self.lr_alpha = lr_alpha if self.l1 else None
         self.shrink = None if self.l1 else 1.0 - lr_alpha
+        self.n = self.X.shape[-2]
+        self._grad = None   # gradient / H a buffer shared by all steps (one loop at a time)
 
     def _gradient_buffer(self, w):
         """The ``(n_params,)`` buffer every step concatenates its gradient into."""
@@ -90,7 +92,7 @@ class MLPUnroll(Unroll):
 
     def _lambda_gradient(self, penalty_term):
         """``-lr * sum_group alpha * penalty_term`` (``penalty_term`` is overwritten)."""
-        return -self.lr * self.problem.penalty.group_sum(penalty_term.mul_(self.alpha))
+        return self.problem.penalty.group_sum(penalty_term.mul_(self.alpha)) * -self._lr_rows
 
     # -- loops -------------------------------------------------------------------
     def _step(self, w, out=None):
@@ -173,9 +175,8 @@ class BatchedMLPUnroll(MLPUnroll):
     the stacked problems (every product a batched one, ``bmm``): the iterate,
     the gradient and the adjoint of the ``K`` problems live in reused buffers,
     the penalty weights are formed once, and tapes are recycled by a
-    checkpointed pass. Only the learning rate (a float, or a ``(K,)`` tensor
-    as :func:`~skpoison.hypergrad.batched_hypergradient` checks them) and the
-    per-problem λ gradient differ.
+    checkpointed pass. Only the learning rate differs: a float, or a ``(K,)``
+    tensor as :func:`~skpoison.hypergrad.batched_hypergradient` checks them.
 
     Examples
     --------
@@ -193,23 +194,13 @@ class BatchedMLPUnroll(MLPUnroll):
     """
 
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
+        # (Unroll.__init__ takes one float rate: set the rate(s) afterwards.)
         Unroll.__init__(self, problem, log_lambda, X, Y, lr=0.0, n_poison=n_poison)
         per_problem = isinstance(lr, torch.Tensor) and lr.dim() == 1
         self.lr = lr.to(X.dtype) if per_problem else float(lr)
-        self._lr_rows = self.lr[:, None] if per_problem else self.lr
-        gather, penalized = problem.penalty._indices(X.device)
-        self._gather = gather
-        self._set_penalty(torch.exp(log_lambda)[:, gather] * penalized.to(X.dtype),
-                          self._lr_rows)
-        self.n = X.shape[-2]
-        self._grad = None
+        self._prepare(self.lr[:, None] if per_problem else self.lr)
 
     def _sub_lr_times(self, target, x):
         if isinstance(self.lr, torch.Tensor):   # one rate per problem (leading dimension)
             return target.sub_(x * self.lr.view(-1, *(1,) * (x.dim() - 1)))
         return target.add_(x, alpha=-self.lr)
-
-    def _lambda_gradient(self, penalty_term):
-        summed = torch.zeros_like(self.log_lambda).index_add(
-            1, self._gather, penalty_term.mul_(self.alpha))
-        return summed * -self._lr_rows

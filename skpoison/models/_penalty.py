@@ -58,16 +58,23 @@ class GroupPenalty:
         return self._on_device[device]
 
     def alpha(self, log_lambda):
-        """Per-parameter weights ``exp(lambda_g(i))`` (0 for unpenalized ones)."""
+        """Per-parameter weights ``exp(lambda_g(i))`` (0 for unpenalized ones).
+
+        ``log_lambda`` may carry leading dimensions (``(K, n_groups)`` for
+        ``K`` stacked problems): the weights then do too.
+        """
         gather_index, penalized = self._indices(log_lambda.device)
-        weights = torch.exp(log_lambda)[gather_index]
+        weights = torch.exp(log_lambda)[..., gather_index]
         return weights * penalized.to(weights.dtype)
 
     def group_sum(self, values):
-        """Sum per-parameter ``values`` (0 at unpenalized ones) within each group."""
+        """Sum per-parameter ``values`` (0 at unpenalized ones) within each group.
+
+        Leading dimensions of ``values`` are kept, as in :meth:`alpha`.
+        """
         gather_index, _ = self._indices(values.device)
-        out = values.new_zeros(self.n_groups)
-        return out.index_add(0, gather_index, values)
+        out = values.new_zeros((*values.shape[:-1], self.n_groups))
+        return out.index_add(-1, gather_index, values)
 
     def _dR(self, w):
         return w if self.kind == "l2" else torch.sign(w)

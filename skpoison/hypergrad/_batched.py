@@ -3,7 +3,7 @@
 Repetitions with different data of the same shape, a grid of λ, random
 restarts: ``K`` problems that share a model and the shapes of their data run
 as one computation, each step a batched kernel (the model's own stacked loops
-where it has them, ``problem.batched_unroll``: the linear models; else
+where it has them, ``problem.batched_unroll``: the linear models and the MLP; else
 ``torch.func.vmap`` over the problem's closed-form, out-of-place
 ``forward_step`` / ``reverse_step``, :class:`_VmappedUnroll`) instead of ``K``
 sequences of small kernels. Both have the loops of an
@@ -189,8 +189,8 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
 
     The batched counterpart of :func:`~skpoison.hypergrad.train`: nothing is
     recorded. Uses the model's own stacked loops where it has them
-    (``problem.batched_unroll``: the linear models), else ``torch.func.vmap``
-    over :meth:`~skpoison.hypergrad.InnerProblem.forward_step`.
+    (``problem.batched_unroll``: the linear models and the MLP), else
+    ``torch.func.vmap`` over :meth:`~skpoison.hypergrad.InnerProblem.forward_step`.
 
     Parameters
     ----------

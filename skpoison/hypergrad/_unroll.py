@@ -143,8 +143,8 @@ class BlockTape:
     >>> tape = BlockTape.start(None, w0, steps=4)
     >>> tape.W.shape, tape.capacity
     (torch.Size([4, 2, 3]), 4)
-    >>> tape.record(1, ([torch.ones(5)], torch.full((2,), 7.0)))
-    >>> tape.cache(1)
+    >>> tape.record(0, ([torch.ones(5)], torch.full((2,), 7.0)))
+    >>> tape.cache(0)
     ([tensor([1., 1., 1., 1., 1.])], tensor([7., 7.]))
     >>> BlockTape.start(tape, w0, steps=3) is tape
     True
@@ -167,7 +167,6 @@ class BlockTape:
         tape = reuse
         if (tape is None or tape.capacity < steps or tape.W.dtype != w0.dtype
                 or tape.W.device != w0.device or tape.W.shape[1:] != w0.shape):
-            tape = None
             rows = max(steps, capacity or 0)
             tape = cls(aligned_rows(w0, rows, w0.numel()).view(rows, *w0.shape))
         tape.steps = steps
@@ -182,18 +181,22 @@ class BlockTape:
     def record(self, t, cache):
         """Copy step ``t``'s cache into the blocks.
 
-        The blocks are made at the first record, and made anew when a reused
-        tape meets a cache of another structure, shape or dtype.
+        Steps are recorded from ``t = 0``; the blocks are made then when this
+        tape has none yet, or none that fit the cache (a reused tape meeting
+        a cache of another structure, shape or dtype).
         """
         leaves, spec = tree_flatten(cache)
-        if self.blocks is None or spec != self.spec or any(
-                block.shape[1:] != leaf.shape or block.dtype != leaf.dtype
-                or block.device != leaf.device for block, leaf in zip(self.blocks, leaves)):
-            self.blocks = None
+        if t == 0 and not self._fits(leaves, spec):
+            self.blocks = None   # (free the old blocks before making the new ones)
             self.blocks = [leaf.new_empty((self.capacity, *leaf.shape)) for leaf in leaves]
             self.spec = spec
         for block, leaf in zip(self.blocks, leaves):
             block[t].copy_(leaf)
+
+    def _fits(self, leaves, spec):
+        return self.blocks is not None and spec == self.spec and all(
+            block.shape[1:] == leaf.shape and block.dtype == leaf.dtype
+            and block.device == leaf.device for block, leaf in zip(self.blocks, leaves))
 
     def cache(self, t):
         """Step ``t``'s cache, as recorded (views of the blocks)."""

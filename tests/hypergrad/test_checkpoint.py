@@ -223,7 +223,13 @@ def test_a_reused_block_tape_remakes_blocks_for_another_cache():
     reused.record(0, (torch.full((1,), 7.0, dtype=DT),))
     (only,) = reused.cache(0)
     assert torch.equal(only, torch.full((1,), 7.0, dtype=DT))
-    reused.record(1, [torch.ones(4, dtype=torch.float32)])
-    assert reused.cache(1)[0].dtype == torch.float32
+    blocks = reused.blocks
+    reused.record(0, (torch.full((1,), 8.0, dtype=DT),))      # the same cache: kept
+    assert reused.blocks is blocks
+    again = BlockTape.start(reused, w0, steps=2)
+    again.record(0, [torch.ones(4, dtype=torch.float32)])     # another dtype: remade
+    again.record(1, [torch.zeros(4, dtype=torch.float32)])
+    assert again.cache(1)[0].dtype == torch.float32
+    assert torch.equal(again.cache(0)[0], torch.ones(4))
     assert BlockTape.start(tape, w0.float(), steps=2) is not tape    # another dtype
     assert BlockTape.start(tape, torch.zeros(2, 3, dtype=DT), steps=2) is not tape

@@ -96,18 +96,22 @@ def _run_group(group_func, func, names, args, paths):
             f"The group of cells {', '.join(names)} failed together "
             f"({type(group_error).__name__}: {group_error}); computing them one by one.",
             RuntimeWarning, stacklevel=2)
-        first_error = None
-        for name, cell_args, path in zip(names, args, paths, strict=True):
-            try:
-                _run_cell(func, name, cell_args, path)
-            except Exception as exc:  # noqa: BLE001 - raised below, after the others
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
-        return len(names)
+        return _run_cells_alone(func, names, args, paths)
     for name, rows, path in zip(names, results, paths, strict=True):
         write_json_atomic(path, {"cell": name, "rows": rows})
+    return len(names)
+
+
+def _run_cells_alone(func, names, args, paths):
+    """Every cell with ``func``; the first error is raised once all have run."""
+    first_error = None
+    for name, cell_args, path in zip(names, args, paths, strict=True):
+        try:
+            _run_cell(func, name, cell_args, path)
+        except Exception as exc:  # noqa: BLE001 - raised below, after the others
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
     return len(names)
 
 

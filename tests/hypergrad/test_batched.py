@@ -31,6 +31,21 @@ def batched(case, stack, **options):
                                  **options)
 
 
+def assert_rows_match(result, cases, rtol, values_rtol=None):
+    """Row ``k`` of a batched result equals case ``k``'s own reverse-mode result.
+
+    The gradients to ``rtol``; with ``values_rtol``, ``w_T`` and the
+    validation loss to it as well.
+    """
+    for i, case in enumerate(cases):
+        reference = case.hypergradient("rmd")
+        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, rtol, "lambda")
+        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, rtol, "poison")
+        if values_rtol is not None:
+            assert_close_rel(result.params[i], reference.params, values_rtol, "params")
+            assert_close_rel(result.val_loss[i], reference.val_loss, values_rtol, "loss")
+
+
 @pytest.mark.parametrize("penalty", ["l2", "l1"])
 @pytest.mark.parametrize(("model", "k", "mode"), CONFIGS, ids=CONFIG_IDS)
 def test_batched_equals_separate_calls(model, k, mode, penalty):
@@ -41,12 +56,7 @@ def test_batched_equals_separate_calls(model, k, mode, penalty):
     assert result.grad_log_lambda.shape == stack["log_lambda"].shape
     assert result.grad_X_poison.shape == (K, cases[0].n_poison, stack["X"].shape[2])
     assert result.params.shape == stack["w0"].shape
-    for i, case in enumerate(cases):
-        reference = case.hypergradient("rmd")
-        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-12, "lambda")
-        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-12, "poison")
-        assert_close_rel(result.params[i], reference.params, 1e-13, "params")
-        assert_close_rel(result.val_loss[i], reference.val_loss, 1e-13, "loss")
+    assert_rows_match(result, cases, 1e-12, values_rtol=1e-13)
 
 
 @pytest.mark.parametrize("model", ["linear", "mlp"])
@@ -57,10 +67,7 @@ def test_shared_start_and_lambda_broadcast(model):
         case.w0 = cases[0].w0
     stack["w0"], stack["log_lambda"] = cases[0].w0, cases[0].log_lambda   # 1-D: shared
     result = batched(cases[0], stack)
-    for i, case in enumerate(cases):
-        reference = case.hypergradient("rmd")
-        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-12, "poison")
-        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-12, "lam")
+    assert_rows_match(result, cases, 1e-12)
 
 
 @pytest.mark.parametrize("steps", [0, 1])
@@ -124,12 +131,7 @@ def test_per_problem_lr_equals_separate_calls(model, k, mode, penalty, as_list):
         cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"],
         stack["X_val"], stack["Y_val"], n_poison=cases[0].n_poison, steps=cases[0].steps,
         lr=list(LRS) if as_list else lrs)
-    for i, case in enumerate(cases):
-        reference = case.hypergradient("rmd")
-        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-11, "lambda")
-        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-11, "poison")
-        assert_close_rel(result.params[i], reference.params, 1e-12, "params")
-        assert_close_rel(result.val_loss[i], reference.val_loss, 1e-12, "loss")
+    assert_rows_match(result, cases, 1e-11, values_rtol=1e-12)
 
 
 @pytest.mark.parametrize("model", ["linear", "mlp"])
@@ -235,11 +237,7 @@ def test_zero_dim_lr_tensor_is_shared():
 def test_checkpointed_batched_equals_separate_calls(model, k, mode, penalty, schedule):
     cases, stack = stacked_cases(model, k, mode, penalty, steps=23)
     result = batched(cases[0], stack, checkpoint_every=schedule)
-    for i, case in enumerate(cases):
-        reference = case.hypergradient("rmd")
-        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-11, "lambda")
-        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-11, "poison")
-        assert_close_rel(result.params[i], reference.params, 1e-13, "params")
+    assert_rows_match(result, cases, 1e-11, values_rtol=1e-13)
 
 
 @pytest.mark.parametrize("model", ["linear", "mlp"])
@@ -251,10 +249,7 @@ def test_checkpointed_batched_with_per_problem_lr_and_shared_start(model):
         cases[0].problem, cases[0].w0, stack["log_lambda"], stack["X"], stack["Y"],
         stack["X_val"], stack["Y_val"], n_poison=cases[0].n_poison, steps=17, lr=lrs,
         checkpoint_every="cbrt")
-    for i, case in enumerate(cases):
-        reference = case.hypergradient("rmd")
-        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-11, "lambda")
-        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-11, "poison")
+    assert_rows_match(result, cases, 1e-11)
 
 
 def test_checkpointed_batched_rejects_a_bad_schedule():
@@ -313,11 +308,9 @@ def test_a_generic_problem_batches_through_vmap(schedule, per_problem_lr):
         generic, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"], stack["X_val"],
         stack["Y_val"], n_poison=cases[0].n_poison, steps=9,
         lr=lrs if per_problem_lr else cases[0].lr, checkpoint_every=schedule)
-    for i, (case, lr) in enumerate(zip(cases, lrs)):
+    for case, lr in zip(cases, lrs):
         case.lr = lr
-        reference = case.hypergradient("rmd")     # the model's own closed forms
-        assert_close_rel(result.grad_log_lambda[i], reference.grad_log_lambda, 1e-11, "lambda")
-        assert_close_rel(result.grad_X_poison[i], reference.grad_X_poison, 1e-11, "poison")
+    assert_rows_match(result, cases, 1e-11)     # against the model's own closed forms
     trained = batched_train(generic, stack["w0"], stack["log_lambda"], stack["X"],
                             stack["Y"], steps=9, lr=lrs if per_problem_lr else lrs[0])
     assert_close_rel(trained, result.params, 1e-13, "params")

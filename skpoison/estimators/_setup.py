@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from sklearn.utils import check_array
 
 from .._torch_utils import make_generator, resolve_device, resolve_dtype, to_tensor
 
@@ -33,6 +34,25 @@ def encode_targets(y_encoded, n_classes, *, device, dtype):
     if n_classes == 2:
         return y_tensor.to(dtype).unsqueeze(1)
     return torch.nn.functional.one_hot(y_tensor, n_classes).to(dtype)
+
+
+def check_X_val(estimator, X_val, *, dtype):
+    """The trusted set's features, checked against the fitted training set.
+
+    Errors name ``X_val`` (``validate_data`` would call it ``X``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> check_X_val(SimpleNamespace(n_features_in_=2), [[0, 1]], dtype=np.float64)
+    array([[0., 1.]])
+    """
+    X_val = check_array(X_val, dtype=dtype, input_name="X_val")
+    if X_val.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X_val has {X_val.shape[1]} features, but the training set X has "
+                         f"{estimator.n_features_in_}.")
+    return X_val
 
 
 def encode_labels(labels, classes, *, name, n_rows=None):

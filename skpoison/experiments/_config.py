@@ -80,6 +80,8 @@ class SweepConfig:
         Names from :data:`skpoison.experiments.STRATEGIES`.
     ratios : tuple of float
         Poisoning ratios (share of the training set); 0 is the clean model.
+        :func:`make_config` sorts them, drops duplicates and always adds 0
+        (the reference of every "increase under attack").
     repetitions : int
         Random train / validation / test draws (seeds ``seed + r``).
     n_train, n_val, n_test : int

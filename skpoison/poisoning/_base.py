@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._torch_utils import make_generator
-from ..estimators._setup import encode_labels
+from ..estimators._setup import check_X_val, encode_labels
 from ._compat import SamplerBase
 from ._result import PoisoningResult
 from ._schedule import draw_schedule, split_batches
@@ -37,6 +38,29 @@ def check_ratios(ratios):
     return np.unique(values)
 
 
+def _is_pandas(data, kind):
+    return type(data).__name__ == kind and type(data).__module__.startswith("pandas")
+
+
+def _like_input(X_in, y_in, X_out, y_out):
+    """``X_out, y_out`` as a DataFrame / Series where the input was one.
+
+    As imbalanced-learn's samplers do, so that a pipeline's next step still
+    sees the feature names. The features stay floating point (poisoning
+    points are not integers); the labels keep the caller's dtype.
+    """
+    if _is_pandas(X_in, "DataFrame"):
+        import pandas as pd
+
+        X_out = pd.DataFrame(X_out, columns=X_in.columns)
+    if _is_pandas(y_in, "Series"):
+        import pandas as pd
+
+        index = X_out.index if _is_pandas(X_out, "DataFrame") else None
+        y_out = pd.Series(y_out, name=y_in.name, dtype=y_in.dtype, index=index)
+    return X_out, y_out
+
+
 class BasePoisoner(SamplerBase):
     """A dataset-changing step: ``fit_resample`` returns a poisoned training set.
 
@@ -48,6 +72,9 @@ class BasePoisoner(SamplerBase):
     metadata routing enabled ``imblearn.pipeline.Pipeline.fit(X, y, X_val=...,
     y_val=...)`` delivers it (imbalanced-learn 0.14 does not forward
     ``step__param`` fit parameters to ``fit_resample`` without routing).
+    Put the poisoner first in a pipeline: imbalanced-learn passes a sampler
+    the raw ``X_val`` even when ``transform_input`` transforms it for later
+    steps. A DataFrame / Series input gives a DataFrame / Series output.
     """
 
     _sampling_type = "bypass"
@@ -94,9 +121,11 @@ class BasePoisoner(SamplerBase):
 
         Returns
         -------
-        X_poisoned : ndarray of shape (n_rows, n_features)
-        y_poisoned : ndarray of shape (n_rows,)
-            With the caller's label values.
+        X_poisoned : ndarray or DataFrame of shape (n_rows, n_features)
+            A copy of ``results_[-1].X``; a DataFrame with ``X``'s columns
+            when ``X`` is one.
+        y_poisoned : ndarray or Series of shape (n_rows,)
+            With the caller's label values; a Series when ``y`` is one.
         """
         try:
             self._validate_params()
@@ -108,7 +137,8 @@ class BasePoisoner(SamplerBase):
                 delattr(self, name)
             raise
         last = self.results_[-1]
-        return last.X, last.y
+        # Copies: a later step that edits its input in place must not edit results_.
+        return _like_input(X, y, last.X.copy(), last.y.copy())
 
     # -- checks ---------------------------------------------------------------
     def _check_inputs(self, X, y, X_val, y_val):
@@ -126,7 +156,7 @@ class BasePoisoner(SamplerBase):
         if self.classes_.size < 2:
             raise ValueError(f"{name} needs a training set with at least 2 classes; "
                              f"got 1 class ({self.classes_[0]!r}).")
-        X_val = validate_data(self, X_val, reset=False, dtype=X.dtype)
+        X_val = check_X_val(self, X_val, dtype=X.dtype)
         y_val_enc = encode_labels(y_val, self.classes_, name="y_val", n_rows=X_val.shape[0])
         self._check_box(X, X_val)
         return X, y, y_enc, X_val, y_val_enc
@@ -138,6 +168,11 @@ class BasePoisoner(SamplerBase):
         """Ratios, cumulative targets and the drawn :class:`Schedule`."""
         ratios = check_ratios(self.ratios)
         targets = [int(round(r * n_train)) for r in ratios]
+        empty = [float(r) for r, n in zip(ratios, targets) if r > 0 and n == 0]
+        if empty:
+            warnings.warn(f"ratios {empty} give no poisoning point for {n_train} training "
+                          "points (round(ratio * n_train) == 0): their results are the "
+                          "clean model's.", UserWarning, stacklevel=4)
         total, n_val = targets[-1], y_val_enc.shape[0]
         largest_batch = max((stop - start for _, start, stop in
                              split_batches(targets, self.batch_size)), default=0)

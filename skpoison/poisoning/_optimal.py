@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -24,14 +25,31 @@ from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
 
 
+def _check_fixed_lambda(values, dtype):
+    """``fixed_lambda`` (log λ) as a float array, before the model is built."""
+    try:
+        values = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"fixed_lambda={values!r} must be a float or an array of "
+                         "floats (log λ).") from None
+    if values.ndim > 1 or values.size == 0:
+        raise ValueError(f"fixed_lambda must be a scalar or a non-empty 1-D array; got "
+                         f"shape {values.shape}.")
+    if np.isnan(values).any() or np.isposinf(values).any():
+        raise ValueError("fixed_lambda must not be NaN or +inf (-inf: no regularization).")
+    # λ = exp(fixed_lambda) must be finite in the attack's dtype.
+    limit = float(np.log(np.finfo(dtype).max))
+    if (values >= limit).any():
+        raise ValueError(f"fixed_lambda is log λ: values up to {limit:.1f} are finite in "
+                         f"{np.dtype(dtype).name}; got max {float(values.max())}.")
+    return values
+
+
 def _fixed_lambda(values, n_hyper, **tensor):
-    values = np.asarray(values, dtype=float)
     values = np.full(n_hyper, float(values)) if values.ndim == 0 else values
     if values.shape != (n_hyper,):
         raise ValueError(f"fixed_lambda has shape {values.shape}; the estimator has "
                          f"{n_hyper} hyperparameters: give a scalar or one value each.")
-    if np.isnan(values).any() or np.isposinf(values).any():
-        raise ValueError("fixed_lambda must not be NaN or +inf (-inf: no regularization).")
     return torch.as_tensor(values, **tensor)
 
 
@@ -44,9 +62,14 @@ def _box(feature_range, n_features):
                          f"({n_features},) (one per feature); got shapes "
                          f"{[b.shape for b in bounds]}.")
     low, high = (np.broadcast_to(b, (n_features,)) for b in bounds)
-    if np.isnan(low).any() or np.isnan(high).any() or not (low < high).all():
-        raise ValueError(f"feature_range={feature_range!r} must have low < high for "
-                         "every feature.")
+    # low == high pins a feature (a box from the data's range, say, where some
+    # pixels are always 0); low > high or NaN has no feasible point.
+    bad = np.flatnonzero(np.isnan(low) | np.isnan(high) | (low > high))
+    if bad.size:
+        shown = ", ".join(f"{i}: ({low[i]}, {high[i]})" for i in bad[:5])
+        more = f" and {bad.size - 5} more" if bad.size > 5 else ""
+        raise ValueError(f"feature_range must have low <= high (and no NaN) for every "
+                         f"feature; not for feature {shown}{more}.")
     return low, high
 
 
@@ -243,7 +266,13 @@ class OptimalPoisoner(BasePoisoner):
                                 estimator.inner_steps)
         n_classes = self.classes_.size
         learn = self.hyperparams == "learn"
+        if learn and self.fixed_lambda is not None:
+            warnings.warn("fixed_lambda is ignored with hyperparams='learn' (λ starts at the "
+                          "estimator's lambda_init and is learned); set hyperparams='fixed' "
+                          "to attack a fixed λ.", UserWarning, stacklevel=4)
         fixed = None if learn or self.fixed_lambda is None else self.fixed_lambda
+        if fixed is not None:
+            fixed = _check_fixed_lambda(fixed, estimator.dtype)
         # A fixed λ may exceed lambda_bounds: inner_lr="auto" must stay stable for it.
         max_fixed = None if fixed is None else float(np.max(fixed))
         setup = build_setup(estimator, X, n_classes, max_log_lambda=max_fixed)

@@ -65,26 +65,43 @@ def test_feature_box(data):
         run(optimal(), X * 2, y, X_val, y_val)
     with pytest.raises(ValueError, match="values of X_val lie outside feature_range"):
         run(optimal(), X, y, X_val - 0.5, y_val)
-    with pytest.raises(ValueError, match="low < high"):
+    with pytest.raises(ValueError, match=r"low <= high .* feature 0: \(1.0, 0.0\), "
+                                         r"1: .* and 59 more"):
         run(optimal(feature_range=(1.0, 0.0)), *data)
     with pytest.raises(ValueError, match="pair"):
         run(optimal(feature_range=(0.0, 0.5, 1.0)), *data)
 
 
+def test_feature_box_from_the_data_range(data):
+    # The usual data-range box pins the always-zero pixels (low == high).
+    X, y, X_val, y_val = data
+    low, high = np.minimum(X.min(0), X_val.min(0)), np.maximum(X.max(0), X_val.max(0))
+    assert (low == high).any()
+    poisoner = optimal(feature_range=(low, high))
+    X_p, _ = run(poisoner, *data)
+    mask = poisoner.results_[-1].poison_mask
+    assert mask.sum() == 6
+    assert np.all((X_p[mask] >= low) & (X_p[mask] <= high))
+    np.testing.assert_array_equal(X_p[mask][:, low == high],
+                                  np.broadcast_to(low[low == high], (6, (low == high).sum())))
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_data(data, bad):
     X, y, X_val, y_val = data
-    X[3, 3] = bad
-    with pytest.raises(ValueError, match="X"):
-        run(optimal(), X, y, X_val, y_val)
+    X_bad = X.copy()
+    X_bad[3, 3] = bad
+    with pytest.raises(ValueError, match="Input X contains"):
+        run(optimal(), X_bad, y, X_val, y_val)
     X_val[0, 0] = bad
-    with pytest.raises(ValueError, match="X"):
-        run(optimal(), data[0], y, X_val, y_val)
+    with pytest.raises(ValueError, match="Input X_val contains"):
+        run(optimal(), X, y, X_val, y_val)
 
 
 def test_shapes_and_classes(data):
     X, y, X_val, y_val = data
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="X_val has 10 features, but the training set X "
+                                         "has 64"):
         run(optimal(), X, y, X_val[:, :10], y_val)
     with pytest.raises(ValueError, match="one label per row"):
         run(optimal(), X, y, X_val, y_val[:-1])
@@ -97,6 +114,27 @@ def test_fixed_lambda(data):
         run(optimal(hyperparams="fixed", fixed_lambda=[0.0, 1.0]), *data)
     with pytest.raises(ValueError, match="NaN or \\+inf"):
         run(optimal(hyperparams="fixed", fixed_lambda=np.inf), *data)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        run(optimal(hyperparams="fixed", fixed_lambda=[]), *data)
+    with pytest.raises(ValueError, match="array of floats"):
+        run(optimal(hyperparams="fixed", fixed_lambda=["a"]), *data)
+    with pytest.raises(ValueError, match="up to 709.8 are finite in float64; got max 800"):
+        run(optimal(hyperparams="fixed", fixed_lambda=800.0), *data)
+    with pytest.raises(ValueError, match="up to 88.7 are finite in float32"):
+        run(optimal(hyperparams="fixed", fixed_lambda=100.0, dtype="float32"), *data)
+
+
+def test_fixed_lambda_without_fixed_hyperparams_warns(data):
+    with pytest.warns(UserWarning, match="fixed_lambda is ignored with hyperparams='learn'"):
+        run(optimal(fixed_lambda=-1.0), *data)
+
+
+def test_ratio_without_points_warns(data):
+    X, y, X_val, y_val = data  # 60 training points: 0.005 * 60 rounds to 0
+    with pytest.warns(UserWarning, match=r"ratios \[0.005\] give no poisoning point"):
+        poisoner = LabelFlipPoisoner(ratios=(0.005, 0.1), random_state=0)
+        run(poisoner, *data)
+    assert [r.n_poison for r in poisoner.results_] == [0, 6]
 
 
 @pytest.mark.parametrize("params", [

@@ -54,3 +54,54 @@ def test_pipeline_without_routing_says_how(binary_small):
     # imbalanced-learn 0.14 does not forward step__param to fit_resample
     with pytest.raises(ValueError, match="metadata"):
         pipe.fit(X, y, poison__X_val=X_val, poison__y_val=y_val)
+
+
+def test_poisoner_first_then_preprocessing(binary_small):
+    # The documented order: the attacker poisons raw data, and transform_input
+    # sends X_val through the scaler to the victim only.
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, X_val, y_val = binary_small[:4]
+    with sklearn.config_context(enable_metadata_routing=True):
+        victim = HypergradRegularizedLR(inner_steps=20, outer_steps=2).set_fit_request(
+            X_val=True, y_val=True)
+        try:
+            pipe = Pipeline([("poison", poisoner()), ("scale", StandardScaler()),
+                             ("clf", victim)], transform_input=["X_val"])
+        except TypeError:
+            pytest.skip("this imbalanced-learn's Pipeline has no transform_input")
+        pipe.fit(X, y, X_val=X_val, y_val=y_val)
+    poisoned = pipe.named_steps["poison"].results_[-1]
+    scaler = StandardScaler().fit(poisoned.X)
+    reference = HypergradRegularizedLR(inner_steps=20, outer_steps=2).fit(
+        scaler.transform(poisoned.X), poisoned.y, X_val=scaler.transform(X_val), y_val=y_val)
+    np.testing.assert_allclose(pipe.named_steps["clf"].coef_, reference.coef_)
+
+
+@pytest.mark.parametrize("make", [poisoner, LabelFlipPoisoner])
+def test_pandas_in_pandas_out(binary_small, make):
+    pd = pytest.importorskip("pandas")
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, X_val, y_val, X_test, _ = binary_small
+    columns = [f"pixel{i}" for i in range(X.shape[1])]
+    X_df, y_s = pd.DataFrame(X, columns=columns), pd.Series(y, name="digit")
+    step = make().set_params(ratios=(0.1,), random_state=0)
+    X_p, y_p = step.fit_resample(X_df, y_s, X_val=X_val, y_val=y_val)
+    assert isinstance(X_p, pd.DataFrame) and list(X_p.columns) == columns
+    assert isinstance(y_p, pd.Series) and y_p.name == "digit" and y_p.dtype == y_s.dtype
+    assert X_p.index.equals(y_p.index)
+    np.testing.assert_array_equal(X_p.to_numpy(), step.results_[-1].X)
+    # Copies: editing the output leaves results_ alone.
+    X_p.iloc[0, 0] = -1.0
+    assert step.results_[-1].X[0, 0] != -1.0
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = Pipeline([("poison", make().set_params(ratios=(0.1,), random_state=0)),
+                         ("clf", LogisticRegression())]).fit(X_df, y_s, X_val=X_val,
+                                                             y_val=y_val)
+    assert list(pipe.named_steps["clf"].feature_names_in_) == columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted without feature names" warning
+        pipe.predict(pd.DataFrame(X_test, columns=columns))

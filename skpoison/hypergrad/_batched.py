@@ -20,7 +20,7 @@ import torch
 from torch.func import vmap
 
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import HypergradResult, InnerDivergenceError
+from ._result import _UNSTABLE_RATE, HypergradResult, InnerDivergenceError, unstable_rate
 from ._unroll import BlockTape
 
 
@@ -73,16 +73,23 @@ def _lr_text(lr, problems):
     return f"inner_lr={lr:g}"
 
 
-def _check_finite(w, K, steps, lr):
-    """One host synchronization, after the forward pass."""
-    finite = torch.isfinite(w).all(dim=1)
-    if not bool(finite.all()):
-        bad = torch.nonzero(~finite).flatten().tolist()
-        raise InnerDivergenceError(
-            f"The inner gradient descent diverged for problems {bad} of {K} (NaN/inf "
-            f"parameters after {steps} steps with {_lr_text(lr, bad)}). The inner "
-            "learning rate is most likely too large for this data: lower inner_lr "
-            "or scale the features.")
+def _check_finite(w, K, steps, lr, unstable=None):
+    """One host synchronization, after the forward pass (see :func:`check_finite`)."""
+    ok = torch.isfinite(w).all(dim=1)
+    if unstable is not None:
+        ok = ok & ~unstable
+    if bool(ok.all()):
+        return
+    if unstable is not None and bool(unstable.any()):
+        bad = torch.nonzero(unstable).flatten().tolist()
+        raise InnerDivergenceError(_UNSTABLE_RATE.format(
+            where=f" for problems {bad} of {K}", lr=_lr_text(lr, bad)))
+    bad = torch.nonzero(~ok).flatten().tolist()
+    raise InnerDivergenceError(
+        f"The inner gradient descent diverged for problems {bad} of {K} (NaN/inf "
+        f"parameters after {steps} steps with {_lr_text(lr, bad)}). The inner "
+        "learning rate is most likely too large for this data: lower inner_lr "
+        "or scale the features.")
 
 
 def _broadcast(X, w0, log_lambda, *others):
@@ -243,7 +250,7 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     lr, steps = batched_lr(lr, K, X), int(steps)
     with torch.no_grad():
         w = _batched_unroll(problem, log_lambda, X, Y, lr=lr).train(w0, steps)
-    _check_finite(w, K, steps, lr)
+    _check_finite(w, K, steps, lr, unstable_rate(problem, log_lambda, lr))
     return w
 
 
@@ -324,7 +331,7 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             w, plan = checkpointed_forward(unroll, w0, steps, lengths)
         else:
             w, tape = unroll.forward(w0, steps)
-        _check_finite(w, K, steps, lr)
+        _check_finite(w, K, steps, lr, unstable_rate(problem, log_lambda, lr))
         val_loss, a = vmap(problem.loss_and_grad)(w, X_val, Y_val)
         if lengths:
             grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)

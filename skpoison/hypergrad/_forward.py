@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.func import jvp, vmap
 
-from ._result import HypergradResult, check_finite
+from ._result import HypergradResult, check_finite, unstable_rate
 
 
 def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -41,7 +41,7 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         for _ in range(steps):
             tangent_w = vmap(push)(tangent_w, tangent_lam, tangent_x)
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
-        check_finite(w, steps=steps, lr=lr)
+        check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
         total = tangent_w @ a
     return HypergradResult(

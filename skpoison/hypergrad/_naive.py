@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._result import HypergradResult, check_finite
+from ._result import HypergradResult, check_finite, unstable_rate
 
 
 def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *,
@@ -31,7 +31,7 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
             val_loss, [lam, X_poison], allow_unused=True
         )
     w = w.detach()
-    check_finite(w, steps=steps, lr=lr)
+    check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
     if grad_lambda is None:  # steps == 0: w_T = w_0 does not depend on λ
         grad_lambda = torch.zeros_like(log_lambda)
     if grad_poison is None:

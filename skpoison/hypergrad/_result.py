@@ -48,14 +48,44 @@ class HessianSolveWarning(UserWarning):
     tolerance: the training Hessian is singular or indefinite there."""
 
 
-def check_finite(params, *, steps, lr):
+def unstable_rate(problem, log_lambda, lr):
+    """Where ``lr * max(α) >= 2`` under an L2 penalty (a device bool), else None.
+
+    Gradient descent on the L2 term alone then multiplies the penalized
+    weights by ``1 - lr α``, of modulus at least 1: they grow geometrically,
+    and in float64 can reach 1e100 with no inf to show for it. ``log_lambda``
+    may be stacked ``(K, n_hyper)`` with ``lr`` a ``(K,)`` tensor.
+    """
+    penalty = getattr(problem, "penalty", None)
+    if getattr(penalty, "kind", None) != "l2" or log_lambda.shape[-1] == 0:
+        return None
+    return lr * torch.exp(log_lambda.amax(-1)) >= 2
+
+
+def check_finite(params, *, steps, lr, unstable=None):
     """Raise :class:`InnerDivergenceError` if ``params`` holds NaN or inf.
 
-    One host synchronization, after the loop, never inside it.
+    Also where ``unstable`` (from :func:`unstable_rate`) holds: the iterates
+    then grow without bound even when they are still finite. One host
+    synchronization, after the loop, never inside it.
     """
-    if not bool(torch.isfinite(params).all()):
-        raise InnerDivergenceError(
-            f"The inner gradient descent diverged (NaN/inf parameters after {steps} "
-            f"steps with inner_lr={lr:g}). The inner learning rate is most likely too "
-            "large for this data: lower inner_lr or scale the features."
-        )
+    ok = torch.isfinite(params).all()
+    if unstable is not None:
+        ok = ok & ~unstable
+    if bool(ok):
+        return
+    if unstable is not None and bool(unstable):
+        raise InnerDivergenceError(_UNSTABLE_RATE.format(where="", lr=f"inner_lr={lr:g}"))
+    raise InnerDivergenceError(
+        f"The inner gradient descent diverged (NaN/inf parameters after {steps} "
+        f"steps with inner_lr={lr:g}). The inner learning rate is most likely too "
+        "large for this data: lower inner_lr or scale the features."
+    )
+
+
+_UNSTABLE_RATE = (
+    "The inner gradient descent diverges{where}: {lr} times the largest L2 weight exp(λ) "
+    "is at least 2, so every step multiplies the penalized weights by a factor of "
+    "modulus >= 1. Lower the inner learning rate (inner_lr; 'auto' where the model "
+    "has it) or the upper end of lambda_bounds (or the fixed λ)."
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import HypergradResult, check_finite
+from ._result import HypergradResult, check_finite, unstable_rate
 
 
 def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -48,7 +48,7 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             w, plan = checkpointed_forward(unroll, w0, steps, lengths)
         else:
             w, tape = unroll.forward(w0, steps)
-        check_finite(w, steps=steps, lr=lr)
+        check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
         if lengths:
             grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._result import check_finite
+from ._result import check_finite, unstable_rate
 
 
 def train(problem, w0, log_lambda, X, Y, *, steps, lr):
@@ -37,5 +37,5 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
     """
     with torch.no_grad():
         w = problem.unroll(log_lambda, X, Y, lr=lr).train(w0, steps)
-    check_finite(w, steps=steps, lr=lr)
+    check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
     return w

@@ -222,6 +222,20 @@ def test_single_class_and_sparse_and_options(digits08):
         fast_mlp(inner_lr="auto").fit(X_tr, y_tr)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_unstable_l2_rate_fails_in_every_dtype(digits08, dtype):
+    # inner_lr * exp(λ) >= 2: float32 overflowed, float64 returned a finite
+    # 1e46 model; both now raise, naming the cause.
+    X_tr, _, y_tr, _ = digits08
+    lr = HypergradRegularizedLR(inner_lr=1.0, lambda_init=1.0, lambda_bounds=(-12.0, 1.0),
+                                outer_steps=0, dtype=dtype)
+    mlp = HypergradMLP((8,), lambda_init=4.0, lambda_bounds=(-12.0, 4.0), outer_steps=0,
+                       inner_steps=50, random_state=0, dtype=dtype)
+    for estimator in (lr, mlp):
+        with pytest.raises(InnerDivergenceError, match="largest L2 weight exp"):
+            estimator.fit(X_tr, y_tr)
+
+
 def test_diverging_inner_run_names_the_learning_rate(digits08):
     X_tr, _, y_tr, _ = digits08
     with pytest.raises(InnerDivergenceError, match="learning rate"):

@@ -96,6 +96,35 @@ def test_divergence_raises(model, method):
         train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=200, lr=1e4)
 
 
+@pytest.mark.parametrize("method", [*METHODS, "autograd"])
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_unstable_l2_rate_raises_before_any_overflow(model, method):
+    # lr * exp(λ) = e > 2: the weights grow geometrically and are still finite
+    # after T steps in float64 (silently wrong models before this check).
+    steps = 40 if model == "linear" else 8
+    case = make_case(model, 1, "single", "l2", steps=steps, lr=1.0)
+    case.log_lambda = torch.ones(1, dtype=DT)
+    w = case.w0
+    for _ in range(steps):
+        w = w - case.lr * case.problem.train_grad(w, case.log_lambda, case.X, case.Y)
+    assert bool(torch.isfinite(w).all())
+    assert float(w.abs().max()) > 100 * float(case.w0.abs().max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnerNotConvergedWarning)
+        with pytest.raises(InnerDivergenceError, match=r"inner_lr=1 times the largest L2"):
+            case.hypergradient(method)
+    with pytest.raises(InnerDivergenceError, match="largest L2 weight"):
+        train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=steps, lr=1.0)
+
+
+@pytest.mark.parametrize("penalty, log_lambda", [("l2", float(np.log(1.9))), ("l1", 1.0)])
+def test_stable_rates_are_not_refused(penalty, log_lambda):
+    # Just under the L2 limit, and L1 (bounded steps) at any rate.
+    case = make_case("linear", 1, "single", penalty, steps=40, lr=1.0)
+    case.log_lambda = torch.full((1,), log_lambda, dtype=DT)
+    train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=40, lr=1.0)
+
+
 def test_unknown_method():
     case = make_case("linear", 1, "single", "l2")
     with pytest.raises(ValueError, match="method='newton'"):

@@ -35,9 +35,13 @@ def _validate_checkpointing(checkpoint_every, method, steps):
 
 
 def _validate_bounds(bounds):
-    if len(bounds) != 2:
-        raise ValueError(f"lambda_bounds={bounds!r} must be a pair (low, high).")
-    low, high = (float(b) for b in bounds)
+    try:
+        low, high = (float(b) for b in np.asarray(bounds, dtype=float).reshape(-1))
+        if np.ndim(bounds) != 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"lambda_bounds={bounds!r} must be a pair of floats (low, high) "
+                         "of log λ.") from None
     # low = -inf allows no regularization at all (alpha = exp(-inf) = 0).
     if np.isnan(low) or not np.isfinite(high) or low > high:
         raise ValueError(
@@ -49,7 +53,14 @@ def _validate_bounds(bounds):
 
 def _initial_lambda(lambda_init, n_hyper, low, high, **tensor):
     """λ_0 from a scalar or one value per hyperparameter, projected on [low, high]."""
-    values = np.asarray(lambda_init, dtype=float)
+    if isinstance(lambda_init, (bool, np.bool_)):
+        raise ValueError(f"lambda_init={lambda_init!r} must be log λ (a float or one per "
+                         "hyperparameter), not a bool.")
+    try:
+        values = np.asarray(lambda_init, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"lambda_init={lambda_init!r} must be a float or an array of "
+                         "floats (log λ).") from None
     if values.ndim == 0:
         values = np.full(n_hyper, float(values))
     if values.shape != (n_hyper,):
@@ -73,7 +84,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "penalty": [StrOptions(set(PENALTIES))],
         "lambda_init": [Real, "array-like"],
-        "lambda_bounds": [tuple, list],
+        "lambda_bounds": ["array-like"],
         "hypergrad": [StrOptions(set(METHODS))],
         "checkpoint_every": [None, Interval(Integral, 1, None, closed="left"),
                              StrOptions({"sqrt", "cbrt"}), tuple, list],
@@ -112,6 +123,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,)
+            Class labels (any values scikit-learn accepts; 2 classes or more).
         X_val, y_val : array-like, optional
             The trusted validation set on which λ is learned. Without it a
             stratified ``validation_fraction`` of ``X`` is held out to learn λ
@@ -154,6 +166,9 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
 
         n_classes = self.classes_.size
         setup = build_setup(self, X_fit, n_classes)
+        if internal_split and self.inner_lr == "auto":
+            # The final fit trains on all of X: the rate must be stable there too.
+            setup = setup._replace(lr=min(setup.lr, build_setup(self, X, n_classes).lr))
         tensor = dict(device=setup.device, dtype=setup.dtype)
         X_t, X_val_t = to_tensor(X_fit, **tensor), to_tensor(X_val, **tensor)
         Y_t = encode_targets(y_fit, n_classes, **tensor)
@@ -209,24 +224,64 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
     # -- predict --------------------------------------------------------------
     @abstractmethod
     def decision_function(self, X):
-        """Decision scores; shape (n_samples,) for binary problems."""
+        """Decision scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            One column (raveled) for binary problems: positive means
+            ``classes_[1]``.
+        """
 
     def predict_proba(self, X):
-        """Class probabilities, shape ``(n_samples, n_classes)``."""
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``; rows sum to 1.
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.column_stack([expit(-scores), expit(scores)])
         return softmax(scores, axis=1)
 
     def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`, computed stably."""
+        """Logarithm of :meth:`predict_proba`, computed stably.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.column_stack([log_expit(-scores), log_expit(scores)])
         return log_softmax(scores, axis=1)
 
     def predict(self, X):
-        """Predicted class labels."""
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Values of ``classes_``.
+        """
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return self.classes_[(scores > 0).astype(int)]

@@ -86,7 +86,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     val_loss_path_ : ndarray of shape (outer_steps,)
         Validation loss at every outer step.
     inner_lr_ : float
-        The inner step size used.
+        The inner step size used. ``"auto"`` with the internal split takes
+        the smaller of the rates for its training part and for all of ``X``
+        (the final fit's data), so that both runs are stable.
     n_iter_ : int
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -151,7 +153,17 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         self.intercept_ = to_numpy(b)
 
     def decision_function(self, X):
-        """Scores ``X @ coef_.T + intercept_``; shape (n_samples,) when binary."""
+        """Scores ``X @ coef_.T + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Raveled for binary problems: positive means ``classes_[1]``.
+        """
         X = self._validate_for_predict(X)
         scores = X @ self.coef_.T + self.intercept_
         return scores.ravel() if scores.shape[1] == 1 else scores

@@ -70,7 +70,7 @@ class HypergradMLP(BaseHypergradClassifier):
 
     _parameter_constraints: dict = {
         **BaseHypergradClassifier._parameter_constraints,
-        "hidden_layer_sizes": [tuple, list, Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "lambda_mode": [StrOptions({"single", "per_layer"})],
     }
 
@@ -122,7 +122,17 @@ class HypergradMLP(BaseHypergradClassifier):
             self.intercepts_.append(to_numpy(b))
 
     def decision_function(self, X):
-        """Output-layer scores; shape (n_samples,) when binary."""
+        """Output-layer scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Raveled for binary problems: positive means ``classes_[1]``.
+        """
         X = self._validate_for_predict(X)
         hidden = X
         for W, b in zip(self.coefs_[:-1], self.intercepts_[:-1]):

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from sklearn.utils import check_array
+from sklearn.utils.validation import column_or_1d
 
 from .._torch_utils import make_generator, resolve_device, resolve_dtype, to_tensor
 
@@ -66,6 +67,8 @@ def encode_labels(labels, classes, *, name, n_rows=None):
     array([1, 0])
     """
     labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:  # a column, as scikit-learn accepts for y
+        labels = column_or_1d(labels, warn=True)
     if n_rows is not None and (labels.ndim != 1 or labels.shape[0] != n_rows):
         raise ValueError(f"{name} must be 1-d with one label per row of X_val "
                          f"({n_rows}); got shape {labels.shape}.")

@@ -75,6 +75,9 @@ def segment_lengths(checkpoint_every, steps):
             items = list(checkpoint_every)
         else:
             items = [checkpoint_every]
+        if not items:
+            raise ValueError(f"checkpoint_every={checkpoint_every!r} is empty; use None for "
+                             "no checkpointing.")
         lengths = []
         for k in items:
             if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:

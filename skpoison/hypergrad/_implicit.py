@@ -60,10 +60,11 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                 f"The inner problem has not converged (||grad L_tr(w_T)|| = "
                 f"{float(end_norm):.2e} after {steps} steps): the implicit hypergradient "
                 "assumes an exact optimum and differs from the unrolled one. Increase "
-                "inner_steps or inner_lr, or use method='rmd'."
+                "inner_steps or inner_lr, or use reverse mode (method='rmd'; "
+                "hypergrad='rmd' in the estimators)."
                 + (" With the L1 penalty, gradient descent keeps weights whose optimum "
                    "is 0 zigzagging around it, so it may never pass this check; "
-                   "method='rmd' differentiates what was actually computed." if l1 else ""),
+                   "reverse mode differentiates what was actually computed." if l1 else ""),
                 InnerNotConvergedWarning,
                 stacklevel=3,
             )
@@ -80,7 +81,7 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                 f"{float(residual / torch.linalg.vector_norm(b)):.1e}: the training "
                 "Hessian is singular or indefinite at w_T (an L1 penalty, a network, or "
                 "too weak a penalty), so the implicit hypergradient is unreliable. "
-                "Use method='rmd'.",
+                "Use reverse mode (method='rmd'; hypergrad='rmd' in the estimators).",
                 HessianSolveWarning,
                 stacklevel=3,
             )

@@ -184,13 +184,13 @@ def test_non_finite_input_is_refused(bad, digits08):
         fast_lr().fit(X_bad, y_tr)
     X_val_bad = X_te.copy()
     X_val_bad[0, 0] = bad
-    with pytest.raises(ValueError, match="NaN|infinity"):
+    with pytest.raises(ValueError, match="Input X_val contains (NaN|infinity)"):
         fast_lr().fit(X_tr, y_tr, X_val=X_val_bad, y_val=y_te)
 
 
 def test_validation_set_errors(digits08):
     X_tr, X_te, y_tr, y_te = digits08
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="X_val has 10 features, but the training set X has 64"):
         fast_lr().fit(X_tr, y_tr, X_val=X_te[:, :10], y_val=y_te)
     with pytest.raises(ValueError, match="together"):
         fast_lr().fit(X_tr, y_tr, X_val=X_te)
@@ -220,6 +220,51 @@ def test_single_class_and_sparse_and_options(digits08):
         fast_lr(lambda_init=[0.0, 1.0]).fit(X_tr, y_tr)
     with pytest.raises(ValueError, match="auto"):
         fast_mlp(inner_lr="auto").fit(X_tr, y_tr)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(lambda_bounds=("a", "b")), "lambda_bounds=.* pair of floats"),
+    (dict(lambda_bounds=([1.0], [2.0, 3.0])), "lambda_bounds=.* pair of floats"),
+    (dict(lambda_bounds=(-1.0, 0.0, 1.0)), "lambda_bounds=.* pair of floats"),
+    (dict(lambda_init=["a"]), "lambda_init=.* array of floats"),
+    (dict(lambda_init=True), "not a bool"),
+    (dict(checkpoint_every=()), "checkpoint_every=\\(\\) is empty"),
+])
+def test_malformed_lambda_settings_name_the_parameter(digits08, params, match):
+    X_tr, _, y_tr, _ = digits08
+    with pytest.raises(ValueError, match=match):
+        fast_lr(**params).fit(X_tr, y_tr)
+
+
+def test_array_like_settings_as_in_scikit_learn(digits08):
+    X_tr, _, y_tr, _ = digits08
+    reference = fast_mlp(hidden_layer_sizes=(6,), lambda_bounds=(-8.0, 0.0)).fit(X_tr, y_tr)
+    arrays = fast_mlp(hidden_layer_sizes=np.array([6]),
+                      lambda_bounds=np.array([-8.0, 0.0])).fit(X_tr, y_tr)
+    np.testing.assert_array_equal(arrays.coefs_[0], reference.coefs_[0])
+
+
+def test_y_val_column_is_accepted_with_a_warning(digits08):
+    from sklearn.exceptions import DataConversionWarning
+
+    X_tr, X_te, y_tr, y_te = digits08
+    reference = fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=y_te)
+    with pytest.warns(DataConversionWarning):
+        column = fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=y_te[:, None])
+    np.testing.assert_array_equal(column.coef_, reference.coef_)
+
+
+def test_internal_split_auto_rate_is_stable_for_the_final_fit():
+    # One far outlier: wherever the split puts it, "auto" must be stable on all of X.
+    rng = np.random.RandomState(0)
+    X = rng.rand(50, 3)
+    X[7] = 60.0
+    y = np.arange(50) % 2
+    full = HypergradRegularizedLR()._auto_inner_lr(
+        torch.as_tensor(X), 1, float(np.exp(0.0)))
+    for seed in range(6):
+        clf = HypergradRegularizedLR(inner_steps=5, outer_steps=1, random_state=seed).fit(X, y)
+        assert clf.inner_lr_ <= full * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -186,7 +186,8 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         result = _run(args)
-    except (ValueError, OSError, ImportError) as exc:
+    # FloatingPointError: the engine's InnerDivergenceError.
+    except (ValueError, OSError, ImportError, FloatingPointError) as exc:
         print(f"skpoison: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

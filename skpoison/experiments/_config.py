@@ -227,4 +227,9 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
     values["ratios"] = tuple(sorted({0.0, *(float(r) for r in values["ratios"])}))
     if any(not 0.0 <= r < 1.0 or math.isnan(r) for r in values["ratios"]):
         raise ValueError(f"ratios={values['ratios']} must lie in [0, 1).")
+    # attack_steps = 0 is label flipping; CV needs two folds.
+    for key, least in (("repetitions", 1), ("inner_steps", 1), ("attack_steps", 0),
+                       ("batch_size", 1), ("cv_folds", 2)):
+        if not float(values[key]).is_integer() or values[key] < least:
+            raise ValueError(f"{key}={values[key]!r} must be an integer >= {least}.")
     return SweepConfig(**values)

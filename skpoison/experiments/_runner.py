@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from numbers import Integral
 from pathlib import Path
 
+import numpy as np
 from sklearn.utils import Bunch
+
+from ..poisoning import OptimalPoisoner
 
 from ._aggregate import format_table
 from ._attack_cell import load_pool, run_attack_cell, run_attack_cells
 from ._config import make_config
-from ._strategies import check_strategies
+from ._strategies import check_strategies, make_estimator
 from ._sweep import check_writable, run_sweep, write_csv
 
 __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
@@ -26,6 +31,36 @@ def prepare(config, out, data_home=None):
     check_strategies(config.strategies, config.model)
     load_pool(config.dataset, config.classes, data_home)
     return out
+
+
+def data_fingerprint(pool):
+    """Short hash of a pool's features and labels (names the cells it feeds).
+
+    Two copies of a data set that differ (the JPEG-recompressed CIFAR-10 and
+    the lossless one, say) then never share cells.
+    """
+    digest = hashlib.sha1()
+    for array in (pool.data, pool.target):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.data)
+    return digest.hexdigest()[:10]
+
+
+def attack_defaults(config):
+    """The victim's and the poisoner's settings that the config leaves to defaults.
+
+    Part of every cell's name, so that a change of a library default never
+    silently mixes old cells with new ones.
+    """
+    estimator = make_estimator(config, random_state=0).get_params(deep=False)
+    for name in ("device", "random_state", "verbose"):
+        estimator.pop(name, None)
+    poisoner = {name: p.default for name, p in
+                inspect.signature(OptimalPoisoner).parameters.items()
+                if p.default is not inspect.Parameter.empty
+                and name not in ("device", "dtype", "verbose", "random_state")}
+    return {"estimator": estimator, "poisoner": poisoner}
 
 
 def check_batch_repetitions(batch_repetitions):
@@ -56,7 +91,10 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     there are reused. A cell's name hashes the settings that determine it
     (not the list of strategies, the number of repetitions or the execution
     settings), so figures that share a sweep share its cells, and adding
-    repetitions only computes the new ones.
+    repetitions only computes the new ones. The hash also covers a
+    fingerprint of the data (:func:`data_fingerprint`) and the estimator's
+    and poisoner's defaults (:func:`attack_defaults`): another copy of the
+    data or a changed default starts new cells instead of mixing them.
 
     Parameters
     ----------
@@ -84,7 +122,9 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     """
     check_batch_repetitions(batch_repetitions)
     out = prepare(config, out, data_home)
-    key = config.key(strategies=None, repetitions=None)
+    pool = load_pool(config.dataset, config.classes, data_home)
+    key = config.key(strategies=None, repetitions=None, data=data_fingerprint(pool),
+                     defaults=attack_defaults(config))
     cells = []
     for strategy in config.strategies:
         for rep in range(config.repetitions):

@@ -125,8 +125,13 @@ def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
                           cv=StratifiedKFold(n_folds, shuffle=True, random_state=random_state),
                           scoring="neg_log_loss", refit=False, n_jobs=None)
     search.fit(X, y)
-    scores = np.asarray(search.cv_results_["mean_test_score"])
-    best = np.flatnonzero(scores >= scores.max() - 1e-12)
+    scores = np.asarray(search.cv_results_["mean_test_score"], dtype=float)
+    if np.isnan(scores).all():
+        raise ValueError(f"Cross-validation of λ failed for every grid value ({n_folds} folds "
+                         f"of {len(y)} training points); use more training points or "
+                         "fewer folds.")
+    # A value whose fits failed (NaN score: GridSearchCV warns) is never chosen.
+    best = np.flatnonzero(scores >= np.nanmax(scores) - 1e-12)
     values = np.asarray(search.cv_results_["param_lambda_init"], dtype=float)
     return float(values[best].max())
 

@@ -36,6 +36,10 @@ def test_overrides_and_clean_ratio_always_present():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(size="huge"), "size"), (dict(model="svm"), "model"),
     (dict(penalty="l0"), "penalty"), (dict(ratios=(1.5,)), "ratios"),
+    (dict(repetitions=0), "repetitions=0 must be an integer >= 1"),
+    (dict(repetitions=-1), "repetitions"), (dict(inner_steps=0), "inner_steps"),
+    (dict(attack_steps=-1), "attack_steps"), (dict(cv_folds=1), "cv_folds"),
+    (dict(batch_size=2.5), "batch_size"),
 ])
 def test_invalid_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -63,6 +67,21 @@ def test_cross_validation_picks_a_grid_value():
     value = cross_validate_lambda(make_estimator(cfg, random_state=0), split.X_train,
                                   split.y_train, grid, n_folds=3)
     assert value in grid
+
+
+def test_cross_validation_with_failing_fits_says_why():
+    import warnings
+
+    pool = load_dataset("digits")
+    split = make_poisoning_splits(pool.data, pool.target, n_train=60, n_val=10, n_test=10,
+                                  random_state=0)
+    cfg = make_config("digits", size="tiny")
+    X, y = split.X_train[:3], split.y_train[:3]   # a fold without both classes fails
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="failed for every grid value"):
+            cross_validate_lambda(make_estimator(cfg, random_state=0), X, y, (-8.0, 0.0),
+                                  n_folds=2)
 
 
 def test_summaries_handle_infinite_lambda_and_relative_decrease():

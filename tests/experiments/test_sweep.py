@@ -136,3 +136,32 @@ def test_failed_group_keeps_its_good_cells_and_raises_the_cells_own_error(tmp_pa
     rows = _grouped(_cells(6), tmp_path, size=3)
     assert CALLS == [(3,)]  # the rerun computes the missing cell only
     assert [r["y"] for r in rows] == [0, 1, 4, 9, 16, 25]
+
+
+def test_other_data_or_defaults_start_new_cells(tmp_path, monkeypatch):
+    # Cells are named after the data's fingerprint and the library defaults, so
+    # a changed data copy (or default) is never mixed with finished cells.
+    common = dict(size="tiny", repetitions=1, strategies=("no_reg",), n_jobs=1,
+                  verbose=False, plot=False, out=tmp_path / "run")
+    evaluate(**common)
+    names = {p.name for p in (tmp_path / "run" / "cells").glob("*.json")}
+    evaluate(**common)  # same data, same defaults: resumed, nothing new
+    assert {p.name for p in (tmp_path / "run" / "cells").glob("*.json")} == names
+
+    real_load = _runner.load_pool
+
+    def other_copy(*args, **kwargs):
+        pool = real_load(*args, **kwargs)
+        return type(pool)(**{**pool, "data": pool.data * 0.999})
+
+    monkeypatch.setattr(_runner, "load_pool", other_copy)
+    evaluate(**common)
+    after_data = {p.name for p in (tmp_path / "run" / "cells").glob("*.json")}
+    assert len(after_data) == 2 * len(names)
+    monkeypatch.setattr(_runner, "load_pool", real_load)
+
+    real_defaults = _runner.attack_defaults
+    monkeypatch.setattr(_runner, "attack_defaults", lambda config: {
+        **real_defaults(config), "poisoner": {"poison_lr": 0.25}})
+    evaluate(**common)
+    assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3 * len(names)

@@ -31,6 +31,8 @@ CIFAR10_TAR_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 _DIR, _TAR, _NPZ = "cifar-10-batches-py", "cifar-10-python.tar.gz", "cifar10.npz"
 _LOSSY_NPZ = ("cifar10-airplane-frog", "cifar10_airplane_frog_jpegq75.npz")
+#: What figures computed from the JPEG copy say about their data.
+JPEG_CAVEAT = "JPEG-recompressed CIFAR-10 copy (quality 75)"
 _NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
           "horse", "ship", "truck"]
 # The only globals a CIFAR-10 batch pickle needs (defence in depth).
@@ -106,9 +108,9 @@ def _from_npz(path):
 def _load_parts(home, classes, download_if_missing):
     folder, tar = home / _DIR, home / _TAR
     if all((folder / b).is_file() for b in _BATCHES):
-        return _from_dir(folder, classes), f"the official batches in {folder}"
+        return _from_dir(folder, classes), f"the official batches in {folder}", None
     if tar.is_file():
-        return _from_tar(tar, classes), f"the official tarball {tar}"
+        return _from_tar(tar, classes), f"the official tarball {tar}", None
     for path, lossy in ((home / _NPZ, False), (home.joinpath(*_LOSSY_NPZ), True)):
         if path.is_file():
             parts = _from_npz(path)
@@ -120,7 +122,8 @@ def _load_parts(home, classes, download_if_missing):
                     "(quality 75), whose pixels differ slightly from CIFAR-10. "
                     f"Put the official {_TAR} in {home} for exact data.",
                     UserWarning, stacklevel=3)
-            return parts, f"{path}" + (" (JPEG quality 75, lossy)" if lossy else "")
+            return (parts, f"{path}" + (" (JPEG quality 75, lossy)" if lossy else ""),
+                    JPEG_CAVEAT if lossy else None)
     if not download_if_missing:
         raise missing_files_error([_TAR], home, "download=False, so nothing was downloaded.")
     try:
@@ -128,7 +131,7 @@ def _load_parts(home, classes, download_if_missing):
     except (OSError, HTTPException) as exc:
         raise missing_files_error(
             [_TAR], home, f"Downloading it from {CIFAR10_URL} failed.", cause=exc) from exc
-    return _from_tar(tar, classes), f"the official tarball {tar}"
+    return _from_tar(tar, classes), f"the official tarball {tar}", None
 
 
 def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
@@ -159,11 +162,12 @@ def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
         (row, column, channel) order, so ``data.reshape(-1, 32, 32, 3)``
         gives the images; ``target`` int64 original class ids;
         ``feature_range`` (-1.0, 1.0); ``name`` "cifar10"; ``classes``;
-        ``target_names``; ``description`` (names the source used).
+        ``target_names``; ``description`` (names the source used);
+        ``caveat``: None, or :data:`JPEG_CAVEAT` for the JPEG copy.
     """
     classes = check_classes(classes, range(10), "cifar10")
     home = get_data_home(data_home)
-    parts, source = _load_parts(home, classes, download)
+    parts, source, caveat = _load_parts(home, classes, download)
     X, y = select_classes(parts, classes, "cifar10")
     data = X.astype(np.float64) / 127.5 - 1.0
     pair = " vs ".join(_NAMES[c] for c in classes)
@@ -171,4 +175,5 @@ def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
             f"test sets ({len(y)} samples, 3072 features), pixels scaled to "
             f"[-1, 1]. Read from {source}.")
     return make_bunch(data, y, feature_range=(-1.0, 1.0), name="cifar10",
-                      classes=classes, target_names=_NAMES, description=desc)
+                      classes=classes, target_names=_NAMES, description=desc,
+                      caveat=caveat)

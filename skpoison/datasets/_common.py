@@ -65,8 +65,12 @@ def select_classes(parts, classes, dataset):
 
 
 def make_bunch(data, target, *, feature_range, name, classes, target_names,
-               description):
-    """Assemble the ``Bunch`` returned by every public loader."""
+               description, caveat=None):
+    """Assemble the ``Bunch`` returned by every public loader.
+
+    ``caveat`` (None for exact data) says how the data differ from the
+    original set; experiments print it wherever the data feed a figure.
+    """
     return Bunch(
         data=data,
         target=target,
@@ -75,4 +79,5 @@ def make_bunch(data, target, *, feature_range, name, classes, target_names,
         classes=tuple(classes),
         target_names=[target_names[c] for c in classes],
         description=description,
+        caveat=caveat,
     )

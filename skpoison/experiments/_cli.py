@@ -195,8 +195,7 @@ def main(argv=None):
               "rerun the same command to resume.", file=sys.stderr)
         return 130
     print(result.table)
-    written = [str(result.csv), *(str(p) for p in
-                                  (getattr(result, "pngs", None) or [result.get("png")])
-                                  if p)]
+    written = [str(p) for p in (result.csv, result.get("extra_csv"),
+                                *(result.get("pngs") or [result.get("png")])) if p]
     print(f"wrote {', '.join(written)} in {time.perf_counter() - start:.1f} s")
     return 0

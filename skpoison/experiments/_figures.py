@@ -16,7 +16,7 @@ from sklearn.utils import Bunch
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
-from ._runner import _short_title, check_batch_repetitions, run_attack_sweep
+from ._runner import _caveat_note, _short_title, check_batch_repetitions, run_attack_sweep
 from ._sweep import check_writable, write_csv
 from ._synthetic import synthetic_maps, synthetic_rows
 
@@ -74,7 +74,7 @@ FIGURES = {
 def _draw(spec, rows, config, name):
     from . import _plots as plots
 
-    title = f"{name}: {_short_title(config)}"
+    title = f"{name}: {_short_title(config, rows)}"
     if spec.plot == "test_error":
         return plots.plot_test_error(rows, title=title)
     if spec.plot == "lambda_norm":
@@ -142,7 +142,8 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
     -------
     result : sklearn.utils.Bunch
         ``rows``, ``csv``, ``png`` (None when ``plot=False``), ``table``
-        (text summary), ``config`` (None for ``fig1``).
+        (text summary), ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
+        4 / 9: the relative decreases' CSV; else None).
 
     Examples
     --------
@@ -175,21 +176,26 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
                             batch_repetitions=batch_repetitions)
     csv_path = write_csv(rows, out / f"{figure}.csv")
     by = ("strategy", "ratio")
-    table = format_table(rows, "test_error", by=by, title=f"{figure}: test error (%)")
-    png = None
+    title = f"{figure}: test error (%)" + _caveat_note(rows)
+    table = format_table(rows, "test_error", by=by, title=title)
+    png = extra_csv = None
     if spec.kind == "sensitivity":
         decrease = relative_decrease_rows(rows)
-        write_csv(decrease, out / f"{figure}_relative_decrease.csv")
+        if rows and rows[0].get("data_caveat"):
+            decrease = [{**r, "data_caveat": rows[0]["data_caveat"]} for r in decrease]
+        extra_csv = write_csv(decrease, out / f"{figure}_relative_decrease.csv")
         table = format_table([{**r, "strategy": f"{r['strategy']} val={r['n_val']}"}
-                              for r in rows], "test_error", title=f"{figure}: test error (%)")
+                              for r in rows], "test_error", title=title)
         if plot:
             from ._plots import plot_sensitivity, save
-            fig = plot_sensitivity(rows, decrease, title=f"{figure}: {_short_title(config)}")
+            fig = plot_sensitivity(rows, decrease,
+                                   title=f"{figure}: {_short_title(config, rows)}")
             png = save(fig, out / f"{figure}.png")
     elif plot:
         from ._plots import save
         png = save(_draw(spec, rows, config, figure), out / f"{figure}.png")
-    return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=config)
+    return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=config,
+                 extra_csv=extra_csv)
 
 
 def _synthetic(figure, size, out, verbose, plot, grid_points):

@@ -118,7 +118,9 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     Returns
     -------
     rows : list of dict
-        Tidy rows, one per (strategy, ratio, repetition[, n_val]).
+        Tidy rows, one per (strategy, ratio, repetition[, n_val]). Rows
+        computed from inexact data carry the loader's caveat in
+        ``data_caveat`` (the JPEG-recompressed CIFAR-10 copy).
     """
     check_batch_repetitions(batch_repetitions)
     out = prepare(config, out, data_home)
@@ -135,9 +137,12 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
                             n_val=n_val)
                 cells.append((f"attack-{key}-{strategy}-r{rep}{suffix}", args))
     desc = f"{config.dataset} {config.model} {config.penalty}"
-    return run_sweep(cells, run_attack_cell, out, n_jobs=n_jobs, backend=backend,
+    rows = run_sweep(cells, run_attack_cell, out, n_jobs=n_jobs, backend=backend,
                      desc=desc, verbose=verbose, group_func=_attack_group,
                      group_by=_group_key, group_size=batch_repetitions)
+    if pool.get("caveat"):  # inexact data (the JPEG CIFAR-10 copy): every row says so
+        rows = [{**row, "data_caveat": pool.caveat} for row in rows]
+    return rows
 
 
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,
@@ -189,18 +194,25 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "
              f"{config.penalty.upper()}: test error (%) under the optimal attack, "
              f"mean ± std over {config.repetitions} repetitions").replace("  ", " ")
+    title += _caveat_note(rows)
     table = format_table(rows, "test_error", title=title)
     pngs = []
     if plot:
         from ._plots import plot_lambda_and_norm, plot_test_error, save
-        pngs.append(save(plot_test_error(rows, title=_short_title(config)),
+        pngs.append(save(plot_test_error(rows, title=_short_title(config, rows)),
                          out / "evaluate.png"))
-        pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config)),
+        pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config, rows)),
                          out / "evaluate_lambda.png"))
     return Bunch(rows=rows, table=table, csv=csv_path, pngs=pngs, config=config)
 
 
-def _short_title(config):
+def _caveat_note(rows):
+    caveat = rows[0].get("data_caveat") if rows else None
+    return f"\ndata: {caveat}" if caveat else ""
+
+
+def _short_title(config, rows=()):
+    """A figure's title; a second line names the data's caveat, if any."""
     return (f"{config.dataset}, {config.model.upper()}, {config.penalty.upper()}, "
             f"{config.repetitions} repetitions, T={config.inner_steps}, "
-            f"{config.attack_steps} attack steps")
+            f"{config.attack_steps} attack steps" + _caveat_note(rows))

@@ -150,6 +150,7 @@ def test_npz_same_layout_as_batches(tmp_path, tiny_batches):
         from_npz = fetch_cifar10(data_home=tmp_path / "b", download=False)
     np.testing.assert_array_equal(from_batches.data, from_npz.data)
     np.testing.assert_array_equal(from_batches.target, from_npz.target)
+    assert from_batches.caveat is None and from_npz.caveat is None
 
 
 def test_lossy_npz_fallback_warns(tmp_path, tiny_batches):
@@ -159,6 +160,7 @@ def test_lossy_npz_fallback_warns(tmp_path, tiny_batches):
     with pytest.warns(UserWarning, match="JPEG.*quality 75"):
         b = load_dataset("cifar10", data_home=tmp_path, download=False)
     assert b.classes == (0, 6) and "lossy" in b.description
+    assert b.caveat == _cifar.JPEG_CAVEAT
     # a class the lossy copy lacks: it is skipped, and nothing else is there
     with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz"):
         fetch_cifar10(classes=(0, 1), data_home=tmp_path, download=False)

@@ -93,10 +93,17 @@ def download(url, dest, verify):
 
     The bytes go to a temporary file beside ``dest``; ``verify(tmp_path)``
     must raise (``ValueError``) when the content is wrong. Only a verified
-    file is renamed to ``dest``; the temporary file never survives.
+    file is renamed to ``dest``; the temporary file never survives, nor do
+    the folders created for it when the download fails.
     """
     dest = Path(dest)
+    created = []   # innermost first
+    folder = dest.parent
+    while not folder.exists():
+        created.append(folder)
+        folder = folder.parent
     dest.parent.mkdir(parents=True, exist_ok=True)
+    done = False
     # the temporary name keeps dest's suffix (".gz" decides how it is read)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.",
                                suffix=".part" + dest.suffix)
@@ -109,9 +116,15 @@ def download(url, dest, verify):
             raise ValueError(f"The file downloaded from {url} for {dest} was "
                              f"refused: {exc}") from exc
         os.replace(tmp, dest)
+        done = True
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+        for folder in created if not done else ():
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another writer): keep it and its parents
+                break
 
 
 def missing_files_error(names, folder, reason, cause=None):

@@ -30,30 +30,40 @@ interrupted sweep.
 """
 
 
+_SIZE_HELP = {
+    "tiny": "seconds: checks that the code runs (2 repetitions, tiny splits)",
+    "quick": "3 repetitions (evaluate: 5), T = 100, 15 attack steps",
+    "full": "the paper's settings: 10 repetitions, T = 200, 30 attack steps",
+}
+
+
 def _common(parser, default_size, default_out):
     data = parser.add_argument_group("data and model")
-    data.add_argument("--dataset", default="digits",
+    data.add_argument("--dataset", default=None,
                       help="digits (bundled, default), mnist, fashion-mnist, cifar10")
     data.add_argument("--classes", type=int, nargs="+", default=None, metavar="C",
-                      help="class pair (default: the paper's pair for the data set)")
+                      help="classes to keep: two, or more for a multiclass problem "
+                           "(default: the paper's pair for the data set)")
     data.add_argument("--data-home", default=None,
                       help="folder with the data files (default: SKPOISON_DATA or "
                            "~/skpoison_data)")
     data.add_argument("--model", choices=("lr", "mlp"), default=None,
-                      help="lr (logistic regression) or mlp (default: the figure's)")
+                      help="lr (logistic regression) or mlp (default: lr for evaluate, "
+                           "the figure's for reproduce)")
     data.add_argument("--penalty", choices=("l2", "l1"), default=None,
                       help="regularizer (default: the figure's, l2 for evaluate)")
     data.add_argument("--strategies", nargs="+", choices=sorted(STRATEGIES), default=None,
                       metavar="S", help="λ strategies to compare, among "
-                      f"{', '.join(STRATEGIES)} (default: all for the model)")
+                      f"{', '.join(STRATEGIES)} (default: all for the model, or the "
+                      "figure's)")
     data.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
                       help="poisoning ratios (default: 0 0.04 0.08 0.12 0.16 0.2)")
     size = parser.add_argument_group("size")
     group = size.add_mutually_exclusive_group()
     for name in SIZES:
         group.add_argument(f"--{name}", dest="size", action="store_const", const=name,
-                           help=f"{name} size" + (" (default)" if name == default_size
-                                                  else ""))
+                           help=_SIZE_HELP[name] + (" (default)" if name == default_size
+                                                    else ""))
     parser.set_defaults(size=default_size)
     size.add_argument("--repetitions", type=int, default=None, help="random splits")
     size.add_argument("--inner-steps", type=int, default=None, help="inner GD steps T")
@@ -98,7 +108,8 @@ def build_parser():
     rep = sub.add_parser("reproduce", formatter_class=argparse.RawDescriptionHelpFormatter,
                          help="one figure of the paper (fig1 ... fig14, or list)",
                          description="Compute one figure of the paper: writes OUT/figN.csv "
-                                     "and OUT/figN.png.", epilog=_EPILOG)
+                                     "and OUT/figN.png (fig4/fig9 also "
+                                     "OUT/figN_relative_decrease.csv).", epilog=_EPILOG)
     rep.add_argument("figure", choices=[*FIGURES, "list"])
     _common(rep, "full", "skpoison-results")
     rep.add_argument("--val-fractions", type=float, nargs="+", default=(0.05, 0.1, 0.25),
@@ -151,14 +162,14 @@ def _run(args):
 
 
 def _run_command(args, evaluate, reproduce):
-    common = dict(dataset=args.dataset, size=args.size, out=args.out,
+    common = dict(size=args.size, out=args.out,
                   data_home=args.data_home, n_jobs=args.n_jobs, backend=args.backend,
                   verbose=not args.no_progress, plot=_can_plot(args),
                   batch_repetitions=args.batch_repetitions)
     if args.command == "evaluate":
-        return evaluate(model=args.model or "lr", penalty=args.penalty or "l2",
-                        **common, **_overrides(args))
-    return reproduce(args.figure, model=args.model, penalty=args.penalty,
+        return evaluate(dataset=args.dataset or "digits", model=args.model or "lr",
+                        penalty=args.penalty or "l2", **common, **_overrides(args))
+    return reproduce(args.figure, dataset=args.dataset, model=args.model, penalty=args.penalty,
                      val_fractions=tuple(args.val_fractions), grid_points=args.grid_points,
                      **common, **_overrides(args))
 

@@ -101,11 +101,20 @@ def _val_sizes(config, val_fractions, data_home):
     counts = np.unique(target, return_counts=True)[1]
     room = len(counts) * int(counts.min()) - config.n_train - config.n_test
     floor = max(2, config.batch_size)
+    bad = [f for f in val_fractions if not 0 < f <= 1]
+    if bad or not len(val_fractions):
+        raise ValueError(f"val_fractions={tuple(val_fractions)} must be shares of the "
+                         "training set in (0, 1].")
+    if room < floor:
+        raise ValueError(
+            f"The balanced pool leaves {room} points for the trusted set beside "
+            f"n_train={config.n_train} and n_test={config.n_test}; it needs at least "
+            f"{floor} (one poisoning batch): lower n_train or n_test.")
     return sorted({min(room, max(floor, int(round(f * config.n_train))))
                    for f in val_fractions})
 
 
-def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
+def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
               data_home=None, n_jobs=1, backend=None, verbose=True, plot=True,
               val_fractions=(0.05, 0.1, 0.25), grid_points=None, batch_repetitions=1,
               **overrides):
@@ -115,8 +124,8 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
     ----------
     figure : str
         ``"fig1"`` ... ``"fig14"`` (see :data:`FIGURES`).
-    dataset : str, default="digits"
-        Ignored by ``fig1`` (synthetic data).
+    dataset : str or None, default=None
+        None: the bundled digits. ``fig1`` (synthetic data) takes none.
     size : {"tiny", "quick", "full"}, default="full"
     out : path-like
     data_home : path-like or None
@@ -136,7 +145,8 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
         :func:`~skpoison.experiments.run_attack_sweep`).
     **overrides
         :class:`SweepConfig` fields (``model``, ``penalty``, ``strategies``,
-        ``repetitions``, ...); None values are ignored.
+        ``repetitions``, ...); None values are ignored. ``fig1`` takes only
+        ``inner_steps``, ``attack_steps`` and ``seed``.
 
     Returns
     -------
@@ -160,12 +170,14 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
     check_batch_repetitions(batch_repetitions)
     out = check_writable(out)
     if spec.kind == "synthetic":
-        return _synthetic(figure, size, out, verbose, plot, grid_points)
+        return _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides)
+    dataset = "digits" if dataset is None else dataset
     model = overrides.pop("model", None) or spec.model
     penalty = overrides.pop("penalty", None) or spec.penalty
     if spec.strategies and overrides.get("strategies") is None:
         overrides["strategies"] = spec.strategies
     config = make_config(dataset, size=size, model=model, penalty=penalty, **overrides)
+    _check_figure(figure, spec, config)
     n_vals = None
     if spec.kind == "sensitivity":
         n_vals = _val_sizes(config, val_fractions, data_home)
@@ -198,8 +210,31 @@ def reproduce(figure, *, dataset="digits", size="full", out="skpoison-results",
                  extra_csv=extra_csv)
 
 
-def _synthetic(figure, size, out, verbose, plot, grid_points):
-    maps = synthetic_maps(size=size, grid_points=grid_points, verbose=verbose)
+def _check_figure(figure, spec, config):
+    """Refuse settings under which the figure's panels would be empty."""
+    strategies = set(config.strategies)
+    if spec.plot == "kuncheva" and config.model != "lr":
+        raise ValueError(f"{figure} shows the Kuncheva consistency of a linear model's "
+                         "features; it needs --model lr.")
+    if spec.plot == "lambda_norm" and not strategies & {"learned", "learned_per_layer"}:
+        raise ValueError(f"{figure} plots the learned λ: include 'learned' in the strategies.")
+    if spec.plot == "per_layer_lambda" and "learned_per_layer" not in strategies:
+        raise ValueError(f"{figure} plots λ learned per layer: include 'learned_per_layer' "
+                         "in the strategies.")
+
+
+_SYNTHETIC_OPTIONS = ("inner_steps", "attack_steps", "seed")
+
+
+def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides):
+    given = {k: v for k, v in overrides.items() if v is not None}
+    refused = sorted({*given} - set(_SYNTHETIC_OPTIONS) | ({"dataset"} if dataset else set()))
+    if refused:
+        raise ValueError(f"{figure} (the synthetic 2-D example, LR on the CPU) does not take "
+                         f"{refused}; it takes grid_points and "
+                         f"{', '.join(_SYNTHETIC_OPTIONS)}.")
+    maps = synthetic_maps(size=size, grid_points=grid_points, verbose=verbose,
+                          **{k: int(v) for k, v in given.items()})
     rows = synthetic_rows(maps)
     csv_path = write_csv(rows, Path(out) / f"{figure}.csv")
     png = None

@@ -85,6 +85,31 @@ def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
         else True
 
 
+@pytest.mark.parametrize("args, message", [
+    (["fig1", "--dataset", "mnist"], "does not take ['dataset']"),
+    (["fig1", "--device", "cuda", "--dtype", "float32"], "does not take ['device', 'dtype']"),
+    (["fig5", "--model", "mlp"], "needs --model lr"),
+    (["fig10", "--model", "mlp"], "needs --model lr"),
+    (["fig3", "--strategies", "no_reg", "large"], "include 'learned'"),
+    (["fig7", "--strategies", "no_reg"], "include 'learned_per_layer'"),
+    (["fig4", "--n-train", "200", "--n-test", "140"], "lower n_train or n_test"),
+    (["fig4", "--val-fractions", "nan"], "in (0, 1]"),
+    (["fig2", "--repetitions", "0"], "repetitions=0 must be an integer >= 1"),
+])
+def test_reproduce_refuses_settings_it_would_ignore_or_draw_empty(args, message, tmp_path,
+                                                                  capsys):
+    assert main(["reproduce", *args, *TINY, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("skpoison: error:") and message in err
+
+
+def test_fig1_takes_its_own_options(tmp_path):
+    assert main(["reproduce", "fig1", *TINY, "--no-plot", "--out", str(tmp_path / "a")]) == 0
+    assert main(["reproduce", "fig1", *TINY, "--no-plot", "--seed", "3", "--inner-steps", "30",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert _rows(tmp_path / "a" / "fig1.csv") != _rows(tmp_path / "b" / "fig1.csv")
+
+
 def test_reproduce_list(capsys):
     assert main(["reproduce", "list"]) == 0
     out = capsys.readouterr().out

@@ -111,10 +111,13 @@ def _load_parts(home, classes, download_if_missing):
         return _from_dir(folder, classes), f"the official batches in {folder}", None
     if tar.is_file():
         return _from_tar(tar, classes), f"the official tarball {tar}", None
+    skipped = []   # .npz copies without every requested class
     for path, lossy in ((home / _NPZ, False), (home.joinpath(*_LOSSY_NPZ), True)):
         if path.is_file():
             parts = _from_npz(path)
-            if not set(classes) <= set(np.concatenate([y for _, y in parts]).tolist()):
+            present = set(np.concatenate([y for _, y in parts]).tolist())
+            if not set(classes) <= present:
+                skipped.append(f"{path} holds classes {sorted(present)} only")
                 continue
             if lossy:
                 warnings.warn(
@@ -124,13 +127,17 @@ def _load_parts(home, classes, download_if_missing):
                     UserWarning, stacklevel=3)
             return (parts, f"{path}" + (" (JPEG quality 75, lossy)" if lossy else ""),
                     JPEG_CAVEAT if lossy else None)
+    lacking = (f" The .npz copies found lack classes {sorted(classes)}: "
+               + "; ".join(skipped) + "." if skipped else "")
     if not download_if_missing:
-        raise missing_files_error([_TAR], home, "download=False, so nothing was downloaded.")
+        raise missing_files_error([_TAR], home, "download=False, so nothing was "
+                                  f"downloaded.{lacking}")
     try:
         download(CIFAR10_URL, tar, lambda p: check_md5(md5_file(p), CIFAR10_TAR_MD5, p))
     except (OSError, HTTPException) as exc:
         raise missing_files_error(
-            [_TAR], home, f"Downloading it from {CIFAR10_URL} failed.", cause=exc) from exc
+            [_TAR], home, f"Downloading it from {CIFAR10_URL} failed.{lacking}",
+            cause=exc) from exc
     return _from_tar(tar, classes), f"the official tarball {tar}", None
 
 

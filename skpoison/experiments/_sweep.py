@@ -76,6 +76,28 @@ def read_json(path):
         return json.load(handle)
 
 
+def _finished(name, path):
+    """Whether ``path`` holds the finished cell ``name``; a damaged file warns.
+
+    Cells are written atomically, so a damaged file was changed from
+    outside (a truncated copy, an edit): it is recomputed, not trusted.
+    """
+    if not path.exists():
+        return False
+    try:
+        content = read_json(path)
+        ok = (isinstance(content, dict) and content.get("cell") == name
+              and isinstance(content.get("rows"), list)
+              and all(isinstance(row, dict) for row in content["rows"]))
+        problem = "it is not a cell written by this runner"
+    except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        ok, problem = False, f"{type(exc).__name__}: {exc}"
+    if not ok:
+        warnings.warn(f"Cell file {path} is damaged ({problem}); recomputing the cell.",
+                      RuntimeWarning, stacklevel=3)
+    return ok
+
+
 def _run_cell(func, name, args, path):
     rows = func(**args)
     write_json_atomic(path, {"cell": name, "rows": rows})
@@ -188,7 +210,7 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
     if len(set(names)) != len(names):
         raise ValueError("Cell names must be unique.")
     paths = {name: cell_dir / f"{name}.json" for name in names}
-    todo = [(name, args) for name, args in cells if not paths[name].exists()]
+    todo = [(name, args) for name, args in cells if not _finished(name, paths[name])]
     if todo:
         bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc,
                    disable=not verbose, unit="cell")

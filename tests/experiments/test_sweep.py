@@ -165,3 +165,15 @@ def test_other_data_or_defaults_start_new_cells(tmp_path, monkeypatch):
         **real_defaults(config), "poisoner": {"poison_lr": 0.25}})
     evaluate(**common)
     assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3 * len(names)
+
+
+@pytest.mark.parametrize("content", ["", '{"rows": [', '{"cell": "other", "rows": []}',
+                                     '{"cell": "c1", "rows": 5}', "[1, 2]"])
+def test_damaged_cell_file_is_recomputed_with_a_warning(tmp_path, content):
+    CALLS.clear()
+    run_sweep(_cells(3), _square, tmp_path, verbose=False)
+    (tmp_path / "cells" / "c1.json").write_text(content)
+    CALLS.clear()
+    with pytest.warns(RuntimeWarning, match=r"c1.json is damaged"):
+        rows = run_sweep(_cells(3), _square, tmp_path, verbose=False)
+    assert CALLS == [1] and [r["y"] for r in rows] == [0, 1, 4]

@@ -45,6 +45,9 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     The (unfitted) estimator supplies the model, penalty, λ grouping and inner
     solver (``inner_steps`` of gradient descent with ``inner_lr`` from its
     fixed initialization). Poisoning points are appended to the training set.
+    ``inner_lr="auto"`` is computed from the clean ``X_train`` only, so that
+    the rate, like the solver's other settings, does not depend on the
+    poisoning points that the gradient is taken with respect to.
 
     Parameters
     ----------

@@ -19,6 +19,7 @@ import numbers
 import torch
 from torch.func import vmap
 
+from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
 from ._result import _UNSTABLE_RATE, HypergradResult, InnerDivergenceError, unstable_rate
 from ._unroll import BlockTape
@@ -247,6 +248,7 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     True
     """
     K, w0, log_lambda = _broadcast(X, w0, log_lambda, (Y, "Y"))
+    check_inputs(problem, w0, log_lambda, X, Y, steps=steps, batched=True)
     lr, steps = batched_lr(lr, K, X), int(steps)
     with torch.no_grad():
         w = _batched_unroll(problem, log_lambda, X, Y, lr=lr).train(w0, steps)
@@ -322,6 +324,8 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
                          "use 'rmd'.")
     K, w0, log_lambda = _broadcast(X, w0, log_lambda, (Y, "Y"), (X_val, "X_val"),
                                    (Y_val, "Y_val"))
+    check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
+                 batched=True)
     lr, n_poison, steps = batched_lr(lr, K, X), int(n_poison), int(steps)
 
     lengths = segment_lengths(checkpoint_every, steps)

@@ -62,6 +62,9 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         raise ValueError(
             f"checkpoint_every is a reverse-mode option; method={method!r} does not "
             "store a trajectory.")
+    if solver_options and method not in ("cg", "exact"):
+        raise ValueError(f"{sorted(solver_options)} are options of the implicit methods "
+                         f"('cg', 'exact'), not of method={method!r}.")
     if method == "rmd":
         return reverse_hypergradient(*args, **common, checkpoint_every=checkpoint_every)
     if method == "fmd":
@@ -70,4 +73,5 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         return implicit_hypergradient(*args, **common, solver=method, **solver_options)
     if method == "autograd":
         return unrolled_autograd_hypergradient(*args, **common)
-    raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
+    raise ValueError(f"method={method!r} is not supported; use one of "
+                     f"{(*METHODS, 'autograd')}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.func import jvp, vmap
 
+from ._checks import check_inputs
 from ._result import HypergradResult, check_finite, unstable_rate
 
 
@@ -21,6 +22,8 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     -------
     HypergradResult
     """
+    check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
+                 lr=lr)
     n_clean = X.shape[0] - n_poison
     X_clean, X_poison = X[:n_clean], X[n_clean:]
     n_hyper, poison_shape = log_lambda.numel(), X_poison.shape

@@ -6,6 +6,7 @@ import warnings
 
 import torch
 
+from ._checks import check_inputs
 from ._linear_solve import default_tol, solve_cg, solve_exact
 from ._result import HessianSolveWarning, HypergradResult, InnerNotConvergedWarning
 from ._unrolled import train
@@ -50,6 +51,8 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         :class:`HessianSolveWarning` is issued when the residual stays above
         ``100 * tol * ||grad L_val||`` (singular or indefinite Hessian).
     """
+    check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
+                 lr=lr)
     w = train(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
     with torch.no_grad():
         start_norm = torch.linalg.vector_norm(problem.train_grad(w0, log_lambda, X, Y))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import check_inputs
 from ._result import HypergradResult, check_finite, unstable_rate
 
 
@@ -16,6 +17,8 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
     other methods: the tests use it as an independent oracle and the
     benchmarks as the in-run baseline.
     """
+    check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
+                 lr=lr)
     n_clean = X.shape[0] - n_poison
     with torch.enable_grad():
         lam = log_lambda.detach().clone().requires_grad_(True)

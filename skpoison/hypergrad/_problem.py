@@ -6,9 +6,11 @@ matrix ``X`` whose last ``n_poison`` rows are the poisoning points, so the
 hypergradient with respect to the poison features is the gradient with respect
 to those rows.
 
-Subclasses must provide :meth:`init_params`, :meth:`decision_scores`,
-:meth:`data_loss` and :meth:`penalty_value`; every derivative then follows from
-``torch.func``. Models with closed forms (the linear models, the MLP) override
+Subclasses must provide :meth:`init_params`, :meth:`decision_scores` and
+:meth:`penalty_value`, and the attributes ``n_params``, ``n_hyper`` and
+``n_outputs`` (the engine checks argument shapes against them);
+:meth:`data_loss` defaults to the mean cross-entropy of the scores. Every
+derivative then follows from ``torch.func``. Models with closed forms (the linear models, the MLP) override
 :meth:`train_grad`, :meth:`loss_and_grad`, :meth:`forward_step`,
 :meth:`reverse_step`, :meth:`hvp` and :meth:`hessian_operator` for speed, and
 return a specialised :class:`~skpoison.hypergrad.Unroll` from :meth:`unroll`

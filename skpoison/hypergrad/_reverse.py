@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
 from ._result import HypergradResult, check_finite, unstable_rate
 
@@ -41,6 +42,8 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     -------
     HypergradResult
     """
+    check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
+                 lr=lr)
     lengths = segment_lengths(checkpoint_every, steps)
     with torch.no_grad():
         unroll = problem.unroll(log_lambda, X, Y, lr=lr, n_poison=n_poison)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import check_inputs
 from ._result import check_finite, unstable_rate
 
 
@@ -35,6 +36,7 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
     >>> bool(w[0] > 0 > w[1])
     True
     """
+    check_inputs(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
     with torch.no_grad():
         w = problem.unroll(log_lambda, X, Y, lr=lr).train(w0, steps)
     check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))

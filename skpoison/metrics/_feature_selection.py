@@ -108,7 +108,7 @@ def top_k_features(coef, k):
     array([1, 2])
     """
     coef = np.asarray(coef, dtype=np.float64)
-    if coef.ndim not in (1, 2) or coef.shape[-1] == 0:
+    if coef.ndim not in (1, 2) or 0 in coef.shape:
         raise ValueError(f"coef must have shape (n_features,) or (n_outputs, "
                          f"n_features), got {coef.shape}.")
     if not np.all(np.isfinite(coef)):

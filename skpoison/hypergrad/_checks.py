@@ -1,0 +1,96 @@
+"""Argument checks shared by the engine's public entry points.
+
+Shapes, dtypes, devices and counts only: nothing here reads a tensor's
+values, so the checks cost no host synchronization on a GPU.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import torch
+
+
+def check_inputs(problem, w0, log_lambda, X, Y, X_val=None, Y_val=None, *, n_poison=0,
+                 steps, lr=None, batched=False):
+    """Refuse malformed engine arguments with a message naming the argument.
+
+    Parameters
+    ----------
+    problem : InnerProblem
+    w0, log_lambda, X, Y, X_val, Y_val : Tensor
+        As in :func:`~skpoison.hypergrad.compute_hypergradient`; with
+        ``batched=True`` every tensor has a leading dimension ``K`` (``w0``
+        and ``log_lambda`` may instead be shared, 1-D).
+    n_poison, steps : int
+    lr : float or None
+        None: checked by the caller (the batched functions take one rate
+        per problem).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> problem = LinearProblem(2, 1)
+    >>> X, Y = torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, 1, dtype=torch.float64)
+    >>> check_inputs(problem, problem.init_params(), torch.zeros(2, dtype=torch.float64),
+    ...              X, Y, steps=5, lr=0.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: log_lambda must have shape (1,) (n_hyper of the problem); got (2,).
+    """
+    lead = 1 if batched else 0
+    if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int; got {steps!r}.")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, Real)
+                           or not 0.0 < float(lr) < math.inf):
+        raise ValueError(f"lr must be a finite positive number; got {lr!r}.")
+    tensors = {"w0": w0, "log_lambda": log_lambda, "X": X, "Y": Y}
+    if X_val is not None:
+        tensors.update(X_val=X_val, Y_val=Y_val)
+    for name, tensor in tensors.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor; got {type(tensor).__name__}.")
+    _check_rows(X, Y, "X", "Y", problem, lead)
+    if X_val is not None:
+        _check_rows(X_val, Y_val, "X_val", "Y_val", problem, lead)
+        if X_val.shape[-1] != X.shape[-1]:
+            raise ValueError(f"X_val has {X_val.shape[-1]} features but X has "
+                             f"{X.shape[-1]}.")
+    for name, size, what in (("w0", problem.n_params, "n_params"),
+                             ("log_lambda", problem.n_hyper, "n_hyper")):
+        tensor = tensors[name]
+        if tensor.dim() not in ((1, 2) if batched else (1,)) or tensor.shape[-1] != size:
+            raise ValueError(f"{name} must have shape ({size},) ({what} of the problem)"
+                             + (" or (K, {size})".format(size=size) if batched else "")
+                             + f"; got {tuple(tensor.shape)}.")
+    for name, tensor in tensors.items():
+        if name in ("Y", "Y_val"):
+            continue   # targets are cast where they are used
+        if tensor.dtype != X.dtype:
+            raise ValueError(f"{name} has dtype {tensor.dtype} but X has {X.dtype}: give "
+                             "every tensor the same floating dtype.")
+        if tensor.device != X.device:
+            raise ValueError(f"{name} is on {tensor.device} but X is on {X.device}: move "
+                             "every tensor to one device.")
+    n = X.shape[-2]
+    if isinstance(n_poison, bool) or not isinstance(n_poison, Integral) \
+            or not 0 <= n_poison <= n:
+        raise ValueError(f"n_poison must be an int in [0, {n}] (the last n_poison rows of "
+                         f"X are the poisoning points); got {n_poison!r}.")
+
+
+def _check_rows(X, Y, x_name, y_name, problem, lead):
+    if not X.is_floating_point():
+        raise ValueError(f"{x_name} must be a floating-point tensor; got {X.dtype}.")
+    if X.dim() != 2 + lead or X.shape[-2] == 0:
+        shape = "(K, n, n_features)" if lead else "(n, n_features)"
+        raise ValueError(f"{x_name} must have shape {shape} with n >= 1; got "
+                         f"{tuple(X.shape)}.")
+    expected = (*X.shape[:-1], problem.n_outputs)
+    if tuple(Y.shape) != expected:
+        raise ValueError(
+            f"{y_name} must have shape {expected}: one row per row of {x_name} and "
+            f"{problem.n_outputs} column(s) (a 0/1 column for binary problems, one-hot "
+            f"rows otherwise); got {tuple(Y.shape)}.")

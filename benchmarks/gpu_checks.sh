@@ -4,32 +4,40 @@
 # sweep (LR, MNIST 0 vs 8, default sizes, 10 repetitions batched into one
 # attack per strategy) on the GPU.
 #
-# Run from the repository root on the GPU machine, with MNIST carried along:
-#   mkdir -p .gpudata && cp -r ../shared/data/mnist .gpudata/      # here, once
-#   bash benchmarks/gpu_checks.sh [tests] [bench] [fig2] [compile] # there
-# No argument runs tests, bench and fig2 (compile, torch.compile vs eager
-# steps, only when named). Each step has its own time limit (tests
-# 120 s, benchmarks 90 + 60 + 90 s, Fig. 2 210 s: 9.5 minutes in all at worst),
-# so one slow step cannot eat the others; with a 10-minute limit per call,
-# "tests bench" and "fig2" can also go in two calls. Results (at most 8 files)
-# go to $OUT (default benchmarks/results/gpu). In a call of its own, give the
-# sweep room to finish past the target: FIG2_LIMIT=420 bash ... fig2 (the
-# time is what the report needs; the target is 300 s). FIG2_JOBS (default 1)
-# runs the four strategies' cells in that many processes sharing the GPU.
+# MNIST travels in .gpudata/, which git ignores: the device tool sends it only
+# when the call names it in `carry`. Here, once:
+#   mkdir -p .gpudata && cp -r ../shared/data/mnist .gpudata/
+# then, through the device tool (run's `carry` argument is what matters):
+#   run(command="bash benchmarks/gpu_checks.sh tests bench", carry=[".gpudata"])
+#   run(command="bash benchmarks/gpu_checks.sh fig2", carry=[".gpudata"])
+# Parts: tests, bench, fig2, compile (torch.compile vs eager steps, only when
+# named); none given runs tests, bench and fig2. Without MNIST the bench and
+# fig2 parts refuse to start (the benchmarks would otherwise time random data).
+# Each step has its own time limit (tests 120 s, benchmarks 90 + 60 + 90 s,
+# Fig. 2 210 s beside other parts, 330 s alone: FIG2_LIMIT overrides), so one
+# slow step cannot eat the others. A Fig. 2 sweep stopped at its limit still
+# logs how many of its 40 cells finished. FIG2_JOBS (default 1) runs the
+# strategies' cells in that many processes sharing the GPU. Results (at most
+# 8 files: the device tool's limit) go to $OUT (default
+# benchmarks/results/gpu). The exit status is 1 when any step failed.
 set -u
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/benchmarks/results/gpu}
 mkdir -p "$OUT"
-export PYTHONPATH=$ROOT PYTHONUNBUFFERED=1
+# Keep a PYTHONPATH set before (wheels carried to /tmp/site, say).
+export PYTHONPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 export SKPOISON_MNIST_DIR=$ROOT/.gpudata/mnist SKPOISON_DATA=$ROOT/.gpudata
 LOG=$OUT/gpu_checks.log
+FAILED=0
 step() {  # step SECONDS NAME COMMAND...
     local limit=$1 name=$2
     shift 2
     echo "=== $name ($(date -u +%H:%M:%S), limit ${limit}s)" | tee -a "$LOG"
     local start=$SECONDS
-    timeout "$limit" "$@" 2>&1 | tee -a "$LOG"
-    echo "=== $name: exit ${PIPESTATUS[0]}, $((SECONDS - start)) s" | tee -a "$LOG"
+    timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$LOG"
+    local status=${PIPESTATUS[0]}
+    [[ $status == 0 ]] || FAILED=1
+    echo "=== $name: exit $status, $((SECONDS - start)) s" | tee -a "$LOG"
 }
 
 { nvidia-smi -L; python3 -c "import torch, sklearn, platform; print('torch', torch.__version__,
@@ -37,14 +45,22 @@ step() {  # step SECONDS NAME COMMAND...
 torch.cuda.get_device_name())"; } 2>&1 | tee "$OUT/device.txt" | tee -a "$LOG"
 
 python3 - <<'PY' 2>&1 | tee -a "$LOG"
+import sys
 import sklearn
 major, minor = (int(v) for v in sklearn.__version__.split(".")[:2])
 if (major, minor) < (1, 6):
-    print(f"scikit-learn {sklearn.__version__} is older than skpoison's minimum 1.6: "
-          "carry a wheel (see .library/device/README.md) and install it first.")
+    sys.exit(f"scikit-learn {sklearn.__version__} is older than skpoison's minimum 1.6: "
+             "carry a wheel (see .library/device/README.md) and install it first.")
 PY
+[[ ${PIPESTATUS[0]} == 0 ]] || exit 1
 
 PARTS=${*:-tests bench fig2}
+if [[ " $PARTS " == *" bench "* || " $PARTS " == *" fig2 "* ]] \
+        && [[ ! -f $ROOT/.gpudata/mnist/train-images-idx3-ubyte.gz ]]; then
+    echo "MNIST is not in $ROOT/.gpudata/mnist: copy it there and name .gpudata in" \
+         "the device call's carry (see this script's header)." | tee -a "$LOG"
+    exit 1
+fi
 if [[ " $PARTS " == *" tests "* ]]; then
     step 120 "CUDA tests" python3 -m pytest -q -m cuda -p no:cacheprovider tests
 fi
@@ -62,11 +78,16 @@ if [[ " $PARTS " == *" compile "* ]]; then   # optional: not in the default part
 fi
 if [[ " $PARTS " == *" fig2 "* ]]; then
     rm -rf /tmp/skpoison-fig2   # a fresh sweep: a resumed one would time nothing
-    step "${FIG2_LIMIT:-210}" "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
+    [[ $PARTS == fig2 ]] && default_limit=330 || default_limit=210
+    step "${FIG2_LIMIT:-$default_limit}" \
+        "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
         python3 -m skpoison reproduce fig2 --dataset mnist --data-home "$ROOT/.gpudata" \
         --device cuda --dtype float32 --batch-repetitions 10 --n-jobs "${FIG2_JOBS:-1}" \
         --no-plot \
         --no-progress --out /tmp/skpoison-fig2
+    finished=$(find /tmp/skpoison-fig2/cells -name '*.json' 2>/dev/null | wc -l)
+    echo "Fig. 2: $finished of 40 cells finished" | tee -a "$LOG"
     cp /tmp/skpoison-fig2/fig2.csv "$OUT/fig2_cuda.csv" 2>/dev/null
 fi
-echo "done: $PARTS" | tee -a "$LOG"
+echo "done: $PARTS (a step failed: $FAILED)" | tee -a "$LOG"
+exit $FAILED

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -45,6 +44,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 from skpoison import HypergradRegularizedLR, LabelFlipPoisoner, OptimalPoisoner  # noqa: E402
+from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
 
 C = 1.0
 REFERENCE = dict(tool="secml", seconds=41.0, n_poison=42, ratio=0.2, test_error=0.057)
@@ -167,9 +167,8 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(
-        device=args.device, dtype=args.dtype, torch=torch.__version__,
-        platform=platform.platform(), processor=platform.processor(),
-        cpu_count=os.cpu_count(), threads=torch.get_num_threads(), load_average=load,
+        **machine_info(args.device), dtype=args.dtype,
+        threads=torch.get_num_threads(), load_average_before=load,
         settings=vars(args), n_train=n_train, n_val=n_val, C=C, log_lambda=log_lambda,
         clean_error=float(np.mean(clean)), reference=REFERENCE,
         target_seconds=TARGET_SECONDS, verdict=verdict, rows=table,

@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -41,6 +39,7 @@ if str(ROOT) not in sys.path:
 
 from skpoison.hypergrad import batched_hypergradient, compute_hypergradient  # noqa: E402
 from skpoison.models import LinearProblem, MLPProblem  # noqa: E402
+from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
 
 K, N, N_VAL, N_POISON, D, STEPS = 10, 1000, 100, 20, 784, 100
 LOG_LAMBDA = math.log(0.1)
@@ -120,8 +119,7 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(
-        device=args.device, torch=torch.__version__, platform=platform.platform(),
-        cpu_count=os.cpu_count(), load_average=os.getloadavg(), dtype="float32", K=K,
+        **machine_info(args.device), dtype="float32", K=K,
         n_train=N, n_val=N_VAL, n_poison=N_POISON, steps=STEPS, repeats=args.repeats,
         data="uniform random in [0, 1]", rows=rows), indent=2))
     print(f"wrote {out}")

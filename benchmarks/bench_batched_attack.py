@@ -45,6 +45,7 @@ from bench_batched import _timed  # noqa: E402  (warm-up, then wall-clock median
 from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
 from skpoison.datasets import make_poisoning_splits  # noqa: E402
 from skpoison.poisoning import fit_batched  # noqa: E402
+from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
 
 N_TRAIN, N_VAL, STEPS, RATIO, BATCH, OUTER = 1000, 100, 100, 0.04, 20, 15
 
@@ -112,9 +113,7 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(
-        device=args.device, device_name=device_name, torch=torch.__version__,
-        platform=platform.platform(), cpu_count=os.cpu_count(),
-        load_average=os.getloadavg(), threads=args.threads, K=args.k, data=source,
+        **machine_info(args.device), threads=args.threads, K=args.k, data=source,
         n_train=N_TRAIN, n_val=N_VAL, steps=STEPS, ratio=RATIO, batch_size=BATCH,
         outer_steps=OUTER, dtype="float32", repeats=args.repeats, **times), indent=2))
     print(f"wrote {out}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
 import bench_hypergrad  # noqa: E402
+from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
 
 STEPS = 100
 
@@ -98,9 +98,9 @@ def main(argv=None):
                   f"max |diff| {diff:.1e}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(device=args.device, torch=torch.__version__,
-                                   platform=platform.platform(), data=source, steps=STEPS,
-                                   dtype="float32", threads=1, rows=rows), indent=2))
+    out.write_text(json.dumps(dict(**machine_info(args.device), data=source, steps=STEPS,
+                                   dtype="float32", threads=1, repeats=args.repeats,
+                                   rows=rows), indent=2))
     print(f"wrote {out}")
 
 

@@ -37,7 +37,6 @@ import gzip
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -58,6 +57,7 @@ from skpoison.hypergrad import (  # noqa: E402
     train,
 )
 from skpoison.models import LinearProblem, MLPProblem  # noqa: E402
+from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
 
 DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 N_TRAIN, N_VAL, N_POISON, STEPS = 1000, 100, 20, 100
@@ -343,8 +343,8 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(
-        device=args.device, torch=torch.__version__, platform=platform.platform(),
-        processor=platform.processor(), cpu_count=os.cpu_count(), threads=1, data=source,
+        **machine_info(args.device), threads=1, data=source,
+        models=args.models, memory=not args.no_memory,
         steps=STEPS, n_train=N_TRAIN, n_val=N_VAL, n_poison=N_POISON, dtype="float32",
         log_lambda=LOG_LAMBDA, repeats=args.repeats, rows=rows, skipped=skipped,
     ), indent=2))

@@ -26,7 +26,8 @@ Time is this thread's CPU time of the same call, as a ratio to plain training
 
 ``--batch K`` runs ``K`` such problems (different data) as one batched
 computation instead: ``batched_train`` against ``batched_hypergradient``
-(vmapped MLP steps), the same schedules.
+(``BatchedMLPUnroll``: the MLP's loops on stacked operands), the same
+schedules.
 
 Usage::
 
@@ -40,7 +41,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -49,6 +49,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
 N_TRAIN, N_VAL, N_POISON, D, HIDDEN = 1000, 200, 20, 3072, (64, 32)
 LR, LOG_LAMBDA = 0.05, math.log(0.01)
 TARGET = 2.0   # checkpointed RMD job peak <= 2 x plain training job peak
@@ -80,8 +83,6 @@ def probe(config, steps, batch=1):
     import torch
 
     torch.set_num_threads(1)
-    if ROOT.as_posix() not in sys.path:
-        sys.path.insert(0, ROOT.as_posix())
     from skpoison.hypergrad import (batched_hypergradient, batched_train,
                                     compute_hypergradient, train)
     from skpoison.models import MLPProblem
@@ -143,6 +144,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.probe:
         return probe(args.probe, args.steps, args.batch)
+    if "plain" not in args.configs:
+        parser.error("--configs must include 'plain': every ratio is to plain training.")
     from skpoison.hypergrad._checkpoint import segment_lengths
 
     rows = []
@@ -177,11 +180,8 @@ def main(argv=None):
               f"{r['call_mib']:10.1f}{r['time_ratio']:14.2f}{vs_rmd:>7}  {verdict}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    import torch
-
     out.write_text(json.dumps(dict(
-        torch=torch.__version__, platform=platform.platform(), cpu_count=os.cpu_count(),
-        load_average=os.getloadavg(), device="cpu", threads=1, dtype="float32",
+        **machine_info("cpu"), threads=1, dtype="float32",
         model="MLP 3072-64-32-1", n_train=N_TRAIN, n_val=N_VAL, n_poison=N_POISON,
         steps=args.steps, lr=LR, log_lambda=LOG_LAMBDA, data="uniform random in [-1, 1]",
         repeats=args.repeats, batch=args.batch, target=TARGET, rows=rows,

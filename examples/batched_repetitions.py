@@ -31,6 +31,9 @@ from skpoison.poisoning import fit_batched
 QUICK = os.environ.get("SKPOISON_QUICK") == "1"
 K = 3 if QUICK else 10
 device = "cuda" if torch.cuda.is_available() else "cpu"
+# One CPU thread: on a small shared machine several threads make both timings
+# swing by 10x from run to run (the benchmarks time with one thread too).
+torch.set_num_threads(1)
 
 X, y = load_digits(n_class=9, return_X_y=True)
 keep = (y == 0) | (y == 8)

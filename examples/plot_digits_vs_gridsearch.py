@@ -15,6 +15,7 @@ Run ``python examples/plot_digits_vs_gridsearch.py``; set ``SKPOISON_QUICK=1``
 for a fast smoke run.
 """
 
+import inspect
 import os
 import time
 
@@ -40,6 +41,10 @@ X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.3, stratify=y, random_state=0
 )
 Cs = np.logspace(-3, 2, 3 if QUICK else 10)
+# scikit-learn 1.8 replaced LogisticRegressionCV's penalty by l1_ratios and
+# deprecates its old attributes; older versions (>= 1.6 is supported) lack both.
+modern_cv = "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters
+cv_options = dict(l1_ratios=(0,), use_legacy_attributes=False) if modern_cv else {}
 models = {
     "GridSearchCV(LogisticRegression)": make_pipeline(
         StandardScaler(),
@@ -47,8 +52,7 @@ models = {
     ),
     "LogisticRegressionCV": make_pipeline(
         StandardScaler(),
-        LogisticRegressionCV(Cs=Cs, cv=5, max_iter=2000, l1_ratios=(0,),
-                             use_legacy_attributes=False, scoring="accuracy"),
+        LogisticRegressionCV(Cs=Cs, cv=5, max_iter=2000, scoring="accuracy", **cv_options),
     ),
     "HypergradRegularizedLR": make_pipeline(
         StandardScaler(),

@@ -1,0 +1,31 @@
+"""Where a benchmark ran, for its JSON: device, its model name, load, versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def cpu_model():
+    """The processor's model name (``platform.processor()`` is often empty on Linux)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device):
+    """JSON-able facts about the machine that ran on ``device`` ("cpu", "cuda", ...)."""
+    import torch
+
+    cuda = str(device).startswith("cuda")
+    return dict(
+        device=str(device),
+        device_name=torch.cuda.get_device_name(torch.device(device)) if cuda else cpu_model(),
+        cpu=cpu_model(), cpu_count=os.cpu_count(), load_average=os.getloadavg(),
+        torch=torch.__version__, platform=platform.platform(),
+    )

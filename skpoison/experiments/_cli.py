@@ -88,7 +88,8 @@ def _common(parser, default_size, default_out):
                      help="attack up to K repetitions of a strategy as one batched "
                           "computation (pays off on a GPU and for small data; default 1)")
     run.add_argument("--out", default=default_out, help=f"output folder ({default_out})")
-    run.add_argument("--no-plot", action="store_true", help="write the CSV only")
+    run.add_argument("--no-plot", action="store_true",
+                     help="write the CSV (and its settings JSON) only")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -206,7 +207,7 @@ def main(argv=None):
               "rerun the same command to resume.", file=sys.stderr)
         return 130
     print(result.table)
-    written = [str(p) for p in (result.csv, result.get("extra_csv"),
+    written = [str(p) for p in (result.csv, result.get("extra_csv"), result.get("settings"),
                                 *(result.get("pngs") or [result.get("png")])) if p]
     print(f"wrote {', '.join(written)} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -16,7 +16,8 @@ from sklearn.utils import Bunch
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
-from ._runner import _caveat_note, _short_title, check_batch_repetitions, run_attack_sweep
+from ._runner import (_caveat_note, _short_title, check_batch_repetitions, run_attack_sweep,
+                      write_settings)
 from ._sweep import check_writable, write_csv
 from ._synthetic import synthetic_maps, synthetic_rows
 
@@ -153,7 +154,9 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     result : sklearn.utils.Bunch
         ``rows``, ``csv``, ``png`` (None when ``plot=False``), ``table``
         (text summary), ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
-        4 / 9: the relative decreases' CSV; else None).
+        4 / 9: the relative decreases' CSV; else None), ``settings``
+        (``figN_settings.json``: the settings behind the CSV; None for
+        ``fig1``).
 
     Examples
     --------
@@ -187,6 +190,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
     csv_path = write_csv(rows, out / f"{figure}.csv")
+    settings = write_settings(config, out / f"{figure}_settings.json", data_home)
     by = ("strategy", "ratio")
     title = f"{figure}: test error (%)" + _caveat_note(rows)
     table = format_table(rows, "test_error", by=by, title=title)
@@ -207,7 +211,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         from ._plots import save
         png = save(_draw(spec, rows, config, figure), out / f"{figure}.png")
     return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=config,
-                 extra_csv=extra_csv)
+                 extra_csv=extra_csv, settings=settings)
 
 
 def _check_figure(figure, spec, config):

@@ -16,7 +16,7 @@ from ._aggregate import format_table
 from ._attack_cell import load_pool, run_attack_cell, run_attack_cells
 from ._config import make_config
 from ._strategies import check_strategies, make_estimator
-from ._sweep import check_writable, run_sweep, write_csv
+from ._sweep import check_writable, run_sweep, write_csv, write_json_atomic
 
 __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 
@@ -31,6 +31,23 @@ def prepare(config, out, data_home=None):
     check_strategies(config.strategies, config.model)
     load_pool(config.dataset, config.classes, data_home)
     return out
+
+
+def write_settings(config, path, data_home=None):
+    """Write the settings behind a CSV next to it (JSON), so that it describes itself.
+
+    The config's identity, the data's fingerprint and caveat, the defaults
+    the config leaves to the library, and the library's version.
+    """
+    from .. import __version__
+
+    pool = load_pool(config.dataset, config.classes, data_home)
+    write_json_atomic(path, {
+        "config": config.identity(), "data": {"fingerprint": data_fingerprint(pool),
+                                               "caveat": pool.get("caveat")},
+        "defaults": attack_defaults(config), "skpoison": __version__,
+    })
+    return path
 
 
 def data_fingerprint(pool):
@@ -180,7 +197,9 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     Returns
     -------
     result : sklearn.utils.Bunch
-        ``rows``, ``table`` (text), ``csv`` and ``pngs`` (paths), ``config``.
+        ``rows``, ``table`` (text), ``csv``, ``pngs`` and ``settings`` (paths;
+        ``evaluate_settings.json`` holds the settings behind the CSV),
+        ``config``.
     """
     if repetitions is None and size == "quick":
         repetitions = 5
@@ -191,6 +210,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                             batch_repetitions=batch_repetitions)
     out = Path(out)
     csv_path = write_csv(rows, out / "evaluate.csv")
+    settings = write_settings(config, out / "evaluate_settings.json", data_home)
     title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "
              f"{config.penalty.upper()}: test error (%) under the optimal attack, "
              f"mean ± std over {config.repetitions} repetitions").replace("  ", " ")
@@ -203,7 +223,8 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                          out / "evaluate.png"))
         pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config, rows)),
                          out / "evaluate_lambda.png"))
-    return Bunch(rows=rows, table=table, csv=csv_path, pngs=pngs, config=config)
+    return Bunch(rows=rows, table=table, csv=csv_path, pngs=pngs, config=config,
+                 settings=settings)
 
 
 def _caveat_note(rows):

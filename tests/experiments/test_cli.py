@@ -61,6 +61,12 @@ def test_evaluate_tiny_writes_tidy_csv_and_table(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "no_reg" in table and "±" in table and "20%" in table
     assert (tmp_path / "evaluate.png").exists() and (tmp_path / "evaluate_lambda.png").exists()
+    import json
+
+    settings = json.loads((tmp_path / "evaluate_settings.json").read_text())
+    assert settings["config"]["repetitions"] == 2 and settings["config"]["inner_steps"] == 10
+    assert settings["defaults"]["poisoner"]["poison_lr"] == 0.5
+    assert settings["data"]["caveat"] is None and len(settings["data"]["fingerprint"]) == 10
 
 
 def test_unwritable_out_fails_before_any_work(tmp_path, capsys):

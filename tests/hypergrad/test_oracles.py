@@ -35,6 +35,23 @@ def test_rmd_and_fmd_equal_naive_autograd(model, k, mode, penalty):
 
 @pytest.mark.parametrize("penalty", ["l2", "l1"])
 @pytest.mark.parametrize(("model", "k", "mode"), CONFIGS, ids=CONFIG_IDS)
+def test_fmd_without_poison_uses_the_models_derivatives_and_agrees(model, k, mode, penalty,
+                                                                    monkeypatch):
+    # n_poison = 0 takes the λ-only path (Hessian-vector products, no jvp).
+    import skpoison.hypergrad._forward as forward
+
+    case = make_case(model, k, mode, penalty, steps=25, n_poison=0)
+    reference = case.hypergradient("autograd")
+    monkeypatch.setattr(forward, "jvp", None)  # the generic path would now fail
+    result = case.hypergradient("fmd")
+    assert_close_rel(result.grad_log_lambda, reference.grad_log_lambda, 1e-8, "fmd")
+    assert result.grad_X_poison.shape == (0, case.X.shape[1])
+    assert_close_rel(result.params, reference.params, 1e-12, "fmd")
+    assert float(result.val_loss) == pytest.approx(float(reference.val_loss), rel=1e-12)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize(("model", "k", "mode"), CONFIGS, ids=CONFIG_IDS)
 def test_specialised_unroll_equals_generic(model, k, mode, penalty):
     """The models' fast loops against the generic forward_step/reverse_step loop."""
     case = make_case(model, k, mode, penalty, steps=15)

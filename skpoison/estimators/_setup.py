@@ -111,9 +111,15 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
     w0 = initial_params(problem, estimator.random_state, device=device, dtype=dtype)
     lr = estimator.inner_lr
     if lr == "auto":
-        max_alpha = float(np.exp(max(estimator.lambda_bounds)))
-        if max_log_lambda is not None:
-            max_alpha = max(max_alpha, float(np.exp(max_log_lambda)))
+        top = max(max(estimator.lambda_bounds),
+                  -np.inf if max_log_lambda is None else max_log_lambda)
+        limit = float(np.log(np.finfo(np.dtype(estimator.dtype)).max))
+        if top >= limit:
+            raise ValueError(
+                f"inner_lr='auto' is stable up to the largest λ allowed, log λ = {top:g} "
+                f"(lambda_bounds or the fixed λ), but exp({top:g}) overflows {estimator.dtype} "
+                f"(log λ < {limit:.1f}); lower it.")
+        max_alpha = float(np.exp(top))
         lr = estimator._auto_inner_lr(to_tensor(X_train, device=device, dtype=dtype),
                                       n_outputs, max_alpha)
     return EngineSetup(problem, w0, int(estimator.inner_steps), float(lr), device, dtype)

@@ -230,6 +230,8 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
     # attack_steps = 0 is label flipping; CV needs two folds.
     for key, least in (("repetitions", 1), ("inner_steps", 1), ("attack_steps", 0),
                        ("batch_size", 1), ("cv_folds", 2)):
-        if not float(values[key]).is_integer() or values[key] < least:
+        if isinstance(values[key], bool) or not float(values[key]).is_integer() \
+                or values[key] < least:
             raise ValueError(f"{key}={values[key]!r} must be an integer >= {least}.")
+        values[key] = int(values[key])
     return SweepConfig(**values)

@@ -7,7 +7,8 @@ values, so the checks cost no host synchronization on a GPU.
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+import operator
+from numbers import Real
 
 import torch
 
@@ -41,10 +42,9 @@ def check_inputs(problem, w0, log_lambda, X, Y, X_val=None, Y_val=None, *, n_poi
     ValueError: log_lambda must have shape (1,) (n_hyper of the problem); got (2,).
     """
     lead = 1 if batched else 0
-    if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 0:
+    if _as_int(steps) is None or _as_int(steps) < 0:
         raise ValueError(f"steps must be a non-negative int; got {steps!r}.")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, Real)
-                           or not 0.0 < float(lr) < math.inf):
+    if lr is not None and not _positive_real(lr):
         raise ValueError(f"lr must be a finite positive number; got {lr!r}.")
     tensors = {"w0": w0, "log_lambda": log_lambda, "X": X, "Y": Y}
     if X_val is not None:
@@ -75,10 +75,27 @@ def check_inputs(problem, w0, log_lambda, X, Y, X_val=None, Y_val=None, *, n_poi
             raise ValueError(f"{name} is on {tensor.device} but X is on {X.device}: move "
                              "every tensor to one device.")
     n = X.shape[-2]
-    if isinstance(n_poison, bool) or not isinstance(n_poison, Integral) \
-            or not 0 <= n_poison <= n:
+    if _as_int(n_poison) is None or not 0 <= _as_int(n_poison) <= n:
         raise ValueError(f"n_poison must be an int in [0, {n}] (the last n_poison rows of "
                          f"X are the poisoning points); got {n_poison!r}.")
+
+
+def _as_int(value):
+    """``value`` as an int (Python, NumPy or 0-d tensor integers), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def _positive_real(value):
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point():
+        value = float(value)   # outside any loop: one read at most
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    return 0.0 < float(value) < math.inf
 
 
 def _check_rows(X, Y, x_name, y_name, problem, lead):
@@ -88,6 +105,12 @@ def _check_rows(X, Y, x_name, y_name, problem, lead):
         shape = "(K, n, n_features)" if lead else "(n, n_features)"
         raise ValueError(f"{x_name} must have shape {shape} with n >= 1; got "
                          f"{tuple(X.shape)}.")
+    if tuple(Y.shape[:lead + 1]) != tuple(X.shape[:-1]):
+        where = f" in each of the {X.shape[0]} problems" if lead else ""
+        raise ValueError(f"{y_name} must have {X.shape[-2]} rows{where}, one per row of "
+                         f"{x_name}; got shape {tuple(Y.shape)}.")
+    if not problem.group_penalty:
+        return   # a custom data_loss may take other targets (class indices, say)
     expected = (*X.shape[:-1], problem.n_outputs)
     if tuple(Y.shape) != expected:
         raise ValueError(

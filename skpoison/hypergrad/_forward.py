@@ -19,7 +19,7 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     hyperparameters; reverse mode is the method of choice otherwise.
 
     Without poisoning points, for the models with a group penalty (the
-    linear models and the MLP), the tangents are pushed with the model's
+    linear models and the MLP: ``problem.group_penalty``), the tangents are pushed with the model's
     own Hessian-vector products instead of ``torch.func.jvp``: one per
     hyperparameter and step, about the cost of a training step each.
 
@@ -29,10 +29,9 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     """
     check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
                  lr=lr)
-    penalty = getattr(problem, "penalty", None)
-    if n_poison == 0 and hasattr(penalty, "group_index") and hasattr(penalty, "grad"):
-        return _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val,
-                                    steps=steps, lr=lr)
+    if n_poison == 0 and problem.group_penalty:
+        return _forward_lambda_only(problem, problem.penalty, w0, log_lambda, X, Y, X_val,
+                                    Y_val, steps=steps, lr=lr)
     n_clean = X.shape[0] - n_poison
     X_clean, X_poison = X[:n_clean], X[n_clean:]
     n_hyper, poison_shape = log_lambda.numel(), X_poison.shape

@@ -46,11 +46,20 @@ class InnerProblem(ABC):
         Number of regularization hyperparameters λ.
     n_outputs : int
         Number of decision scores per sample (1 for binary problems).
+    group_penalty : bool
+        True only where the penalty is ``self.penalty``, a
+        :class:`~skpoison.models.GroupPenalty` (``penalty_value`` is its
+        ``value``), and the targets are the default cross-entropy's
+        ``(n, n_outputs)`` rows: the built-in models. The engine then uses
+        the penalty's closed forms (forward mode, the check of an unstable
+        L2 rate) and checks the targets' shape. False (the default) for
+        other subclasses, whose penalty and targets it does not assume.
     """
 
     n_params: int
     n_hyper: int
     n_outputs: int
+    group_penalty: bool = False
 
     # -- what a model defines -------------------------------------------------
     @abstractmethod

@@ -56,8 +56,8 @@ def unstable_rate(problem, log_lambda, lr):
     and in float64 can reach 1e100 with no inf to show for it. ``log_lambda``
     may be stacked ``(K, n_hyper)`` with ``lr`` a ``(K,)`` tensor.
     """
-    penalty = getattr(problem, "penalty", None)
-    if getattr(penalty, "kind", None) != "l2" or log_lambda.shape[-1] == 0:
+    if not problem.group_penalty or problem.penalty.kind != "l2" \
+            or log_lambda.shape[-1] == 0:
         return None
     return lr * torch.exp(log_lambda.amax(-1)) >= 2
 

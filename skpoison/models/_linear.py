@@ -54,6 +54,8 @@ class LinearProblem(InnerProblem):
     0.6931471805599453
     """
 
+    group_penalty = True   # closed forms over self.penalty (see InnerProblem)
+
     def __init__(self, n_features, n_outputs, penalty="l2", lambda_mode="single", device="cpu"):
         if lambda_mode not in LAMBDA_MODES:
             raise ValueError(

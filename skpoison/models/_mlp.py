@@ -43,6 +43,8 @@ class MLPProblem(InnerProblem):
     (19, 1)
     """
 
+    group_penalty = True   # closed forms over self.penalty (see InnerProblem)
+
     def __init__(self, n_features, hidden_layer_sizes, n_outputs, penalty="l2",
                  lambda_mode="single", device="cpu"):
         if lambda_mode not in LAMBDA_MODES:

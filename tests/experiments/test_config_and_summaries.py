@@ -39,11 +39,16 @@ def test_overrides_and_clean_ratio_always_present():
     (dict(repetitions=0), "repetitions=0 must be an integer >= 1"),
     (dict(repetitions=-1), "repetitions"), (dict(inner_steps=0), "inner_steps"),
     (dict(attack_steps=-1), "attack_steps"), (dict(cv_folds=1), "cv_folds"),
-    (dict(batch_size=2.5), "batch_size"),
+    (dict(batch_size=2.5), "batch_size"), (dict(repetitions=True), "repetitions"),
 ])
 def test_invalid_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_config("digits", **kwargs)
+
+
+def test_integral_counts_become_ints():
+    cfg = make_config("digits", size="tiny", repetitions=2.0, inner_steps=10.0)
+    assert type(cfg.repetitions) is int and type(cfg.inner_steps) is int
 
 
 def test_unknown_dataset_raises():

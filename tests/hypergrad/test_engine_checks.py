@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hg_cases import DT, make_case
+from hg_cases import DT, assert_close_rel, make_case
 
 from skpoison.hypergrad import (
+    InnerProblem,
     batched_hypergradient,
     batched_train,
     compute_hypergradient,
@@ -47,7 +48,7 @@ def _bad_arguments(case):
         (dict(lr=0.0), "lr must be"),
         (dict(lr=float("nan")), "lr must be"),
         (dict(Y_val=case.Y_val[:, 0]), r"Y_val must have shape \(15, 1\)"),
-        (dict(Y=case.Y[:1]), r"Y must have shape \(40, 1\)"),
+        (dict(Y=case.Y[:1]), r"Y must have 40 rows, one per row of X"),
         (dict(Y=torch.cat([case.Y, 1 - case.Y], 1)), "0/1 column for binary"),
         (dict(X_val=case.X_val[:0], Y_val=case.Y_val[:0]), "n >= 1"),
         (dict(X_val=case.X_val[:, :2]), "X_val has 2 features but X has 4"),
@@ -95,3 +96,46 @@ def test_well_formed_edge_cases_still_run():
     n = case.X.shape[0]
     for changes in (dict(steps=0), dict(n_poison=0), dict(n_poison=n)):
         _call(case, "rmd", **changes)
+
+
+class _CustomPenalty(InnerProblem):
+    """Keeps the model's GroupPenalty as ``penalty`` but adds an L1 term to its
+    value and takes class-index targets: nothing closed-form applies to it."""
+
+    def __init__(self, model):
+        self.model, self.penalty = model, model.penalty
+        self.n_params, self.n_hyper = model.n_params, model.n_hyper
+        self.n_outputs = model.n_outputs
+
+    def init_params(self, generator=None, *, dtype=DT, device="cpu"):
+        return self.model.init_params(generator, dtype=dtype, device=device)
+
+    def decision_scores(self, w, X):
+        return self.model.decision_scores(w, X)
+
+    def penalty_value(self, w, log_lambda):
+        return (self.model.penalty_value(w, log_lambda)
+                + (self.penalty.alpha(log_lambda) * w.abs()).sum())
+
+    def data_loss(self, w, X, Y):
+        return torch.nn.functional.cross_entropy(self.decision_scores(w, X), Y)
+
+
+def test_custom_problems_are_not_taken_for_built_in_ones():
+    case = make_case("linear", 3, "per_feature", "l2", steps=10, n_poison=0)
+    custom = _CustomPenalty(case.problem)
+    labels = case.Y.argmax(1)   # class indices, shape (n,)
+    args = (custom, case.w0, case.log_lambda, case.X, labels, case.X_val,
+            case.Y_val.argmax(1))
+    reference = compute_hypergradient(*args, steps=10, lr=0.3, method="autograd")
+    for method in ("rmd", "fmd"):
+        result = compute_hypergradient(*args, steps=10, lr=0.3, method=method)
+        assert_close_rel(result.grad_log_lambda, reference.grad_log_lambda, 1e-10, method)
+
+
+def test_zero_dimensional_tensors_are_numbers():
+    case = make_case("linear", 1, "single", "l2", steps=5)
+    expected = _call(case, "rmd")
+    got = _call(case, "rmd", steps=torch.tensor(5), lr=torch.tensor(case.lr, dtype=DT),
+                n_poison=torch.tensor(case.n_poison))
+    assert torch.equal(got.grad_log_lambda, expected.grad_log_lambda)

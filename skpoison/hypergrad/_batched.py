@@ -76,15 +76,17 @@ def _lr_text(lr, problems):
 
 def _check_finite(w, K, steps, lr, unstable=None):
     """One host synchronization, after the forward pass (see :func:`check_finite`)."""
-    ok = torch.isfinite(w).all(dim=1)
-    if unstable is not None:
-        ok = ok & ~unstable
+    finite = torch.isfinite(w).all(dim=1)
+    ok = finite if unstable is None else finite & ~unstable
     if bool(ok.all()):
         return
     if unstable is not None and bool(unstable.any()):
         bad = torch.nonzero(unstable).flatten().tolist()
+        others = torch.nonzero(~finite & ~unstable).flatten().tolist()
+        also = (f" Problems {others} also have NaN/inf parameters (lower inner_lr or "
+                "scale their features)." if others else "")
         raise InnerDivergenceError(_UNSTABLE_RATE.format(
-            where=f" for problems {bad} of {K}", lr=_lr_text(lr, bad)))
+            where=f" for problems {bad} of {K}", lr=_lr_text(lr, bad)) + also)
     bad = torch.nonzero(~ok).flatten().tolist()
     raise InnerDivergenceError(
         f"The inner gradient descent diverged for problems {bad} of {K} (NaN/inf "

@@ -87,8 +87,11 @@ def test_divergence_names_the_problems(model):
     stack["log_lambda"][1] = 12.0    # 1 - lr * exp(12): the iterates blow up
     with pytest.raises(InnerDivergenceError, match=r"problems \[1\] of 3: .* largest L2 weight"):
         batched(cases[0], stack)
-    stack["log_lambda"][1] = 0.0
     stack["X"][2, 0, 0] = float("nan")
+    with pytest.raises(InnerDivergenceError, match=r"problems \[1\] of 3: .* Problems \[2\] "
+                                                   "also have NaN/inf"):
+        batched(cases[0], stack)
+    stack["log_lambda"][1] = 0.0
     with pytest.raises(InnerDivergenceError, match=r"problems \[2\] of 3 \(NaN/inf"):
         batched(cases[0], stack)
 

@@ -13,19 +13,20 @@ def _by_cell(rows):
     return {key(row): untimed(row) for row in rows}
 
 
-def assert_same_cells(ours, theirs):
+def assert_same_cells(ours, theirs, same_row):
     assert ours.keys() == theirs.keys() and len(ours) > 0
     for key in theirs:
-        assert ours[key] == pytest.approx(theirs[key], rel=1e-6, abs=1e-9, nan_ok=True)
+        same_row(ours[key], theirs[key], rel=1e-6, abs=1e-9)
 
 
-def test_batched_repetitions_match_separate_cells_and_resume_each_other(tmp_path):
+def test_batched_repetitions_match_separate_cells_and_resume_each_other(tmp_path,
+                                                                      assert_same_row):
     settings = dict(size="tiny", repetitions=3, strategies=STRATEGIES, verbose=False,
                     plot=False)
     separate = evaluate(out=tmp_path / "separate", **settings)
     batched = evaluate(out=tmp_path / "batched", batch_repetitions=2, **settings)
     ours, theirs = _by_cell(batched.rows), _by_cell(separate.rows)
-    assert_same_cells(ours, theirs)
+    assert_same_cells(ours, theirs, assert_same_row)
     # Cells are stored per repetition either way, so each mode resumes the other.
     cell_dir = tmp_path / "batched" / "cells"
     cells = sorted(p.name for p in (tmp_path / "separate" / "cells").glob("*.json"))
@@ -37,16 +38,16 @@ def test_batched_repetitions_match_separate_cells_and_resume_each_other(tmp_path
     assert {p.name: p.stat().st_mtime_ns for p in cell_dir.glob("*.json")
             if p.name != lost.name} == before
     assert lost.exists()
-    assert_same_cells(_by_cell(resumed.rows), theirs)
+    assert_same_cells(_by_cell(resumed.rows), theirs, assert_same_row)
 
 
-def test_batched_mlp_sweep_matches_separate_cells(tmp_path):
+def test_batched_mlp_sweep_matches_separate_cells(tmp_path, assert_same_row):
     settings = dict(size="tiny", repetitions=2, strategies=("no_reg", "learned"),
                     verbose=False, plot=False)
     separate = reproduce("fig6", out=tmp_path / "separate", **settings)
     batched = reproduce("fig6", out=tmp_path / "batched", batch_repetitions=2, **settings)
     ours, theirs = _by_cell(batched.rows), _by_cell(separate.rows)
-    assert_same_cells(ours, theirs)
+    assert_same_cells(ours, theirs, assert_same_row)
 
 
 def test_bad_batch_repetitions(tmp_path):

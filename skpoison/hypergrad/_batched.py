@@ -21,7 +21,15 @@ from torch.func import vmap
 
 from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import _UNSTABLE_RATE, HypergradResult, InnerDivergenceError, unstable_rate
+from ._result import (
+    _OBJECTIVE_GREW,
+    _UNSTABLE_RATE,
+    HypergradResult,
+    InnerDivergenceError,
+    objective_grew,
+    smooth_objective,
+    unstable_rate,
+)
 from ._unroll import BlockTape
 
 
@@ -74,10 +82,16 @@ def _lr_text(lr, problems):
     return f"inner_lr={lr:g}"
 
 
-def _check_finite(w, K, steps, lr, unstable=None):
-    """One host synchronization, after the forward pass (see :func:`check_finite`)."""
+def _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr):
+    """One host synchronization, after the forward pass (see :func:`check_inner_run`)."""
+    unstable = unstable_rate(problem, log_lambda, lr)
+    grew = torch.zeros(K, dtype=torch.bool, device=w.device)
+    if smooth_objective(problem):
+        with torch.no_grad():
+            loss = vmap(problem.train_loss)
+            grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y))
     finite = torch.isfinite(w).all(dim=1)
-    ok = finite if unstable is None else finite & ~unstable
+    ok = finite & ~grew if unstable is None else finite & ~grew & ~unstable
     if bool(ok.all()):
         return
     if unstable is not None and bool(unstable.any()):
@@ -87,7 +101,11 @@ def _check_finite(w, K, steps, lr, unstable=None):
                 "scale their features)." if others else "")
         raise InnerDivergenceError(_UNSTABLE_RATE.format(
             where=f" for problems {bad} of {K}", lr=_lr_text(lr, bad)) + also)
-    bad = torch.nonzero(~ok).flatten().tolist()
+    if bool(finite.all()):
+        bad = torch.nonzero(grew).flatten().tolist()
+        raise InnerDivergenceError(_OBJECTIVE_GREW.format(
+            where=f" for problems {bad} of {K}", steps=steps, lr=_lr_text(lr, bad)))
+    bad = torch.nonzero(~finite).flatten().tolist()
     raise InnerDivergenceError(
         f"The inner gradient descent diverged for problems {bad} of {K} (NaN/inf "
         f"parameters after {steps} steps with {_lr_text(lr, bad)}). The inner "
@@ -254,7 +272,7 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     lr, steps = batched_lr(lr, K, X), int(steps)
     with torch.no_grad():
         w = _batched_unroll(problem, log_lambda, X, Y, lr=lr).train(w0, steps)
-    _check_finite(w, K, steps, lr, unstable_rate(problem, log_lambda, lr))
+    _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr)
     return w
 
 
@@ -337,7 +355,7 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             w, plan = checkpointed_forward(unroll, w0, steps, lengths)
         else:
             w, tape = unroll.forward(w0, steps)
-        _check_finite(w, K, steps, lr, unstable_rate(problem, log_lambda, lr))
+        _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr)
         val_loss, a = vmap(problem.loss_and_grad)(w, X_val, Y_val)
         if lengths:
             grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)

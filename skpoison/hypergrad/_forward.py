@@ -6,7 +6,7 @@ import torch
 from torch.func import jvp, vmap
 
 from ._checks import check_inputs
-from ._result import HypergradResult, check_finite, unstable_rate
+from ._result import HypergradResult, check_inner_run
 
 
 def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -52,7 +52,7 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         for _ in range(steps):
             tangent_w = vmap(push)(tangent_w, tangent_lam, tangent_x)
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
-        check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
+        check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
         total = tangent_w @ a
     return HypergradResult(
@@ -80,6 +80,6 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
             curvature = hvp(tangent_w[0])[None] if n_hyper == 1 else vmap(hvp)(tangent_w)
             tangent_w = tangent_w - lr * (curvature + in_group * penalty.grad(w, log_lambda))
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
-        check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
+        check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
     return HypergradResult(val_loss, tangent_w @ a, X.new_zeros((0, X.shape[1])), w)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_inputs
-from ._result import HypergradResult, check_finite, unstable_rate
+from ._result import HypergradResult, check_inner_run
 
 
 def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *,
@@ -34,7 +34,7 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
             val_loss, [lam, X_poison], allow_unused=True
         )
     w = w.detach()
-    check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
+    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr)
     if grad_lambda is None:  # steps == 0: w_T = w_0 does not depend on λ
         grad_lambda = torch.zeros_like(log_lambda)
     if grad_poison is None:

@@ -62,26 +62,72 @@ def unstable_rate(problem, log_lambda, lr):
     return lr * torch.exp(log_lambda.amax(-1)) >= 2
 
 
-def check_finite(params, *, steps, lr, unstable=None):
+def objective_grew(start_loss, end_loss):
+    """Where the training objective rose by more than ``max(1, |start|)`` (device bool).
+
+    Gradient descent with a stable rate (below 2/L) never raises the objective
+    of a smooth problem; a rise this large (the loss more than doubled, or up
+    by more than 1 nat) means a rate far above 2/L: a chaotic or exploding
+    trajectory that float64 can carry without overflowing. NaN compares False
+    (the finite check reports it). Only for smooth objectives
+    (:func:`smooth_objective`): the L1 subgradient method zigzags by design.
+    """
+    return end_loss > start_loss + torch.clamp(start_loss.abs(), min=1.0)
+
+
+def smooth_objective(problem):
+    """Whether descent must lower the training objective: the built-in models with L2."""
+    return problem.group_penalty and problem.penalty.kind == "l2"
+
+
+def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr):
+    """Raise :class:`InnerDivergenceError` when the T-step run from ``w0`` to ``w`` diverged.
+
+    NaN/inf parameters, an unstable L2 rate (:func:`unstable_rate`) or, for
+    smooth objectives, a training objective that rose (:func:`objective_grew`); one host
+    synchronization in all, after the loop.
+    """
+    grew = None
+    if smooth_objective(problem):
+        with torch.no_grad():
+            grew = objective_grew(problem.train_loss(w0, log_lambda, X, Y),
+                                  problem.train_loss(w, log_lambda, X, Y))
+    check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr),
+                 grew=grew)
+
+
+def check_finite(params, *, steps, lr, unstable=None, grew=None):
     """Raise :class:`InnerDivergenceError` if ``params`` holds NaN or inf.
 
-    Also where ``unstable`` (from :func:`unstable_rate`) holds: the iterates
-    then grow without bound even when they are still finite. One host
+    Also where ``unstable`` (from :func:`unstable_rate`) or ``grew`` (from
+    :func:`objective_grew`) holds: the iterates then grow without bound, or
+    jump chaotically, even when they are still finite. One host
     synchronization, after the loop, never inside it.
     """
     ok = torch.isfinite(params).all()
     if unstable is not None:
         ok = ok & ~unstable
+    if grew is not None:
+        ok = ok & ~grew
     if bool(ok):
         return
     if unstable is not None and bool(unstable):
         raise InnerDivergenceError(_UNSTABLE_RATE.format(where="", lr=f"inner_lr={lr:g}"))
+    if grew is not None and bool(grew) and bool(torch.isfinite(params).all()):
+        raise InnerDivergenceError(_OBJECTIVE_GREW.format(where="", steps=steps,
+                                                          lr=f"inner_lr={lr:g}"))
     raise InnerDivergenceError(
         f"The inner gradient descent diverged (NaN/inf parameters after {steps} "
         f"steps with inner_lr={lr:g}). The inner learning rate is most likely too "
         "large for this data: lower inner_lr or scale the features."
     )
 
+
+_OBJECTIVE_GREW = (
+    "The inner gradient descent diverged{where}: the training objective rose over the "
+    "{steps} steps with {lr} (gradient descent with a stable rate lowers it). The inner "
+    "learning rate is too large for this data: lower inner_lr or scale the features."
+)
 
 _UNSTABLE_RATE = (
     "The inner gradient descent diverges{where}: {lr} times the largest L2 weight exp(λ) "

@@ -6,7 +6,7 @@ import torch
 
 from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import HypergradResult, check_finite, unstable_rate
+from ._result import HypergradResult, check_inner_run
 
 
 def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -51,7 +51,7 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             w, plan = checkpointed_forward(unroll, w0, steps, lengths)
         else:
             w, tape = unroll.forward(w0, steps)
-        check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
+        check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
         if lengths:
             grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_inputs
-from ._result import check_finite, unstable_rate
+from ._result import check_inner_run
 
 
 def train(problem, w0, log_lambda, X, Y, *, steps, lr):
@@ -39,5 +39,5 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
     check_inputs(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
     with torch.no_grad():
         w = problem.unroll(log_lambda, X, Y, lr=lr).train(w0, steps)
-    check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr))
+    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr)
     return w

@@ -96,6 +96,23 @@ def test_divergence_names_the_problems(model):
         batched(cases[0], stack)
 
 
+def test_a_chaotic_problem_is_named():
+    # Problem 1's features x 30 with a large rate: its objective explodes while
+    # finite (the smooth-objective check); problems 0 and 2 stay stable.
+    cases, stack = stacked_cases("mlp", 1, "single", "l2", K=3, steps=30, lr=2.0,
+                                 log_lambda=-12.0)
+    for name in ("w0", "log_lambda", "Y"):   # problem 1: the oracle test's chaotic case
+        stack[name][1] = getattr(cases[0], name)
+    stack["X"][1] = cases[0].X * 30
+    stack["X"][[0, 2]] *= 0.1
+    with pytest.raises(InnerDivergenceError, match=r"problems \[1\] of 3: the training "
+                                                   r"objective rose"):
+        batched(cases[0], stack)
+    with pytest.raises(InnerDivergenceError, match=r"problems \[1\] of 3"):
+        batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                      stack["Y"], steps=30, lr=2.0)
+
+
 def test_bad_inputs():
     cases, stack = stacked_cases("linear", 1, "single", "l2", K=2)
     with pytest.raises(ValueError, match="method='cg'"):

@@ -134,12 +134,33 @@ def test_unstable_l2_rate_raises_before_any_overflow(model, method):
         train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=steps, lr=1.0)
 
 
-@pytest.mark.parametrize("penalty, log_lambda", [("l2", float(np.log(1.9))), ("l1", 1.0)])
+@pytest.mark.parametrize("penalty, log_lambda", [("l2", 0.0), ("l1", -1.0)])
 def test_stable_rates_are_not_refused(penalty, log_lambda):
-    # Just under the L2 limit, and L1 (bounded steps) at any rate.
+    # lr * (L_data + exp(λ)) < 2: a descent, however strong the penalty's share.
     case = make_case("linear", 1, "single", penalty, steps=40, lr=1.0)
     case.log_lambda = torch.full((1,), log_lambda, dtype=DT)
     train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=40, lr=1.0)
+
+
+@pytest.mark.parametrize("method", [*METHODS, "autograd"])
+def test_a_chaotic_data_term_is_caught_while_finite(method):
+    # A rate far above 2 / L of the data term (features x 30) and a tiny
+    # penalty: the iterates jump about, still finite in float64, and the
+    # training objective ends 1000 times above its start: a meaningless
+    # hypergradient, now refused.
+    case = make_case("mlp", 1, "single", "l2", steps=30, lr=2.0, log_lambda=-12.0)
+    case.X = case.X * 30
+    w = case.w0
+    for _ in range(30):
+        w = w - case.lr * case.problem.train_grad(w, case.log_lambda, case.X, case.Y)
+    assert bool(torch.isfinite(w).all())
+    start, end = (float(case.problem.train_loss(v, case.log_lambda, case.X, case.Y))
+                  for v in (case.w0, w))
+    assert end > 100 * start
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(InnerDivergenceError, match="training objective rose"):
+            case.hypergradient(method)
 
 
 def test_unknown_method():

@@ -38,7 +38,11 @@ class HypergradMLP(BaseHypergradClassifier):
         the whole trajectory.
     inner_steps : int, default=200
     inner_lr : float, default=0.1
-        ``"auto"`` is not available for networks.
+        Step size of the inner gradient descent; ``"auto"`` is not available
+        for networks. Scale the features (to [0, 1] or unit variance): on
+        large raw values a fixed step diverges, and ``fit`` then raises
+        :class:`~skpoison.hypergrad.InnerDivergenceError` (NaN/inf weights, an
+        L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose).
     outer_steps : int, default=20
     outer_lr : float, default=0.2
     outer_optimizer : {"adam", "gd", "sign"}, default="adam"

@@ -19,9 +19,10 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     hyperparameters; reverse mode is the method of choice otherwise.
 
     Without poisoning points, for the models with a group penalty (the
-    linear models and the MLP: ``problem.group_penalty``), the tangents are pushed with the model's
-    own Hessian-vector products instead of ``torch.func.jvp``: one per
-    hyperparameter and step, about the cost of a training step each.
+    linear models and the MLP: ``problem.group_penalty``), the tangents are
+    pushed with the model's own Hessian-vector products instead of
+    ``torch.func.jvp``: one per hyperparameter and step, about the cost of a
+    training step each.
 
     Returns
     -------

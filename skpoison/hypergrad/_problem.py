@@ -10,12 +10,13 @@ Subclasses must provide :meth:`init_params`, :meth:`decision_scores` and
 :meth:`penalty_value`, and the attributes ``n_params``, ``n_hyper`` and
 ``n_outputs`` (the engine checks argument shapes against them);
 :meth:`data_loss` defaults to the mean cross-entropy of the scores. Every
-derivative then follows from ``torch.func``. Models with closed forms (the linear models, the MLP) override
-:meth:`train_grad`, :meth:`loss_and_grad`, :meth:`forward_step`,
-:meth:`reverse_step`, :meth:`hvp` and :meth:`hessian_operator` for speed, and
-return a specialised :class:`~skpoison.hypergrad.Unroll` from :meth:`unroll`
-(the loops over the ``T`` steps); the generic versions remain the reference
-the tests compare them with (call them as ``InnerProblem.hvp(problem, ...)``).
+derivative then follows from ``torch.func``. Models with closed forms (the
+linear models, the MLP) override :meth:`train_grad`, :meth:`loss_and_grad`,
+:meth:`forward_step`, :meth:`reverse_step`, :meth:`hvp` and
+:meth:`hessian_operator` for speed, set ``group_penalty = True``, and return a
+specialised :class:`~skpoison.hypergrad.Unroll` from :meth:`unroll` (the loops
+over the ``T`` steps); the generic versions remain the reference the tests
+compare them with (call them as ``InnerProblem.hvp(problem, ...)``).
 """
 
 from __future__ import annotations

@@ -21,15 +21,7 @@ from torch.func import vmap
 
 from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import (
-    _OBJECTIVE_GREW,
-    _UNSTABLE_RATE,
-    HypergradResult,
-    InnerDivergenceError,
-    objective_grew,
-    smooth_objective,
-    unstable_rate,
-)
+from ._result import HypergradResult, check_inner_run
 from ._unroll import BlockTape
 
 
@@ -84,33 +76,8 @@ def _lr_text(lr, problems):
 
 def _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr):
     """One host synchronization, after the forward pass (see :func:`check_inner_run`)."""
-    unstable = unstable_rate(problem, log_lambda, lr)
-    grew = torch.zeros(K, dtype=torch.bool, device=w.device)
-    if smooth_objective(problem):
-        with torch.no_grad():
-            loss = vmap(problem.train_loss)
-            grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y))
-    finite = torch.isfinite(w).all(dim=1)
-    ok = finite & ~grew if unstable is None else finite & ~grew & ~unstable
-    if bool(ok.all()):
-        return
-    if unstable is not None and bool(unstable.any()):
-        bad = torch.nonzero(unstable).flatten().tolist()
-        others = torch.nonzero(~finite & ~unstable).flatten().tolist()
-        also = (f" Problems {others} also have NaN/inf parameters (lower inner_lr or "
-                "scale their features)." if others else "")
-        raise InnerDivergenceError(_UNSTABLE_RATE.format(
-            where=f" for problems {bad} of {K}", lr=_lr_text(lr, bad)) + also)
-    if bool(finite.all()):
-        bad = torch.nonzero(grew).flatten().tolist()
-        raise InnerDivergenceError(_OBJECTIVE_GREW.format(
-            where=f" for problems {bad} of {K}", steps=steps, lr=_lr_text(lr, bad)))
-    bad = torch.nonzero(~finite).flatten().tolist()
-    raise InnerDivergenceError(
-        f"The inner gradient descent diverged for problems {bad} of {K} (NaN/inf "
-        f"parameters after {steps} steps with {_lr_text(lr, bad)}). The inner "
-        "learning rate is most likely too large for this data: lower inner_lr "
-        "or scale the features.")
+    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr,
+                    describe=lambda bad: (f" for problems {bad} of {K}", _lr_text(lr, bad)))
 
 
 def _broadcast(X, w0, log_lambda, *others):

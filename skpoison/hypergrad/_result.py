@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 import torch
+from torch.func import vmap
 
 
 class HypergradResult(NamedTuple):
@@ -80,20 +81,25 @@ def smooth_objective(problem):
     return problem.group_penalty and problem.penalty.kind == "l2"
 
 
-def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr):
+def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=None):
     """Raise :class:`InnerDivergenceError` when the T-step run from ``w0`` to ``w`` diverged.
 
     NaN/inf parameters, an unstable L2 rate (:func:`unstable_rate`) or, for
-    smooth objectives, a training objective that rose (:func:`objective_grew`); one host
-    synchronization in all, after the loop.
+    smooth objectives, a training objective that rose (:func:`objective_grew`);
+    one host synchronization in all, after the loop. ``w`` of shape ``(K,
+    n_params)`` is ``K`` stacked problems (every other argument stacked too);
+    ``describe(problems)`` then gives the error's ``(where, inner_lr text)``
+    for the failing ones.
     """
+    batched = w.dim() == 2
     grew = None
     if smooth_objective(problem):
+        loss = vmap(problem.train_loss) if batched else problem.train_loss
         with torch.no_grad():
-            grew = objective_grew(problem.train_loss(w0, log_lambda, X, Y),
-                                  problem.train_loss(w, log_lambda, X, Y))
-    check_finite(w, steps=steps, lr=lr, unstable=unstable_rate(problem, log_lambda, lr),
-                 grew=grew)
+            grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y))
+    _raise_if_diverged(torch.isfinite(w if batched else w[None]).all(dim=1),
+                       unstable_rate(problem, log_lambda, lr), grew, steps=steps,
+                       describe=describe or (lambda _: ("", f"inner_lr={lr:g}")))
 
 
 def check_finite(params, *, steps, lr, unstable=None, grew=None):
@@ -104,23 +110,36 @@ def check_finite(params, *, steps, lr, unstable=None, grew=None):
     jump chaotically, even when they are still finite. One host
     synchronization, after the loop, never inside it.
     """
-    ok = torch.isfinite(params).all()
-    if unstable is not None:
-        ok = ok & ~unstable
-    if grew is not None:
-        ok = ok & ~grew
-    if bool(ok):
+    _raise_if_diverged(torch.isfinite(params).all().reshape(1), unstable, grew, steps=steps,
+                       describe=lambda _: ("", f"inner_lr={lr:g}"))
+
+
+def _raise_if_diverged(finite, unstable, grew, *, steps, describe):
+    """The decision for ``K`` runs: ``(K,)`` device bools (``unstable``, ``grew`` may be
+    None or 0-d for one run); one host read when none diverged."""
+    unstable = None if unstable is None else unstable.reshape(-1)
+    grew = torch.zeros_like(finite) if grew is None else grew.reshape(-1)
+    ok = finite & ~grew if unstable is None else finite & ~grew & ~unstable
+    if bool(ok.all()):
         return
-    if unstable is not None and bool(unstable):
-        raise InnerDivergenceError(_UNSTABLE_RATE.format(where="", lr=f"inner_lr={lr:g}"))
-    if grew is not None and bool(grew) and bool(torch.isfinite(params).all()):
-        raise InnerDivergenceError(_OBJECTIVE_GREW.format(where="", steps=steps,
-                                                          lr=f"inner_lr={lr:g}"))
+
+    def problems(mask):
+        return torch.nonzero(mask).flatten().tolist()
+
+    if unstable is not None and bool(unstable.any()):
+        bad, others = problems(unstable), problems(~finite & ~unstable)
+        also = (f" Problems {others} also have NaN/inf parameters (lower inner_lr or "
+                "scale their features)." if others else "")
+        where, rate = describe(bad)
+        raise InnerDivergenceError(_UNSTABLE_RATE.format(where=where, lr=rate) + also)
+    if bool(finite.all()):
+        where, rate = describe(problems(grew))
+        raise InnerDivergenceError(_OBJECTIVE_GREW.format(where=where, steps=steps, lr=rate))
+    where, rate = describe(problems(~finite))
     raise InnerDivergenceError(
-        f"The inner gradient descent diverged (NaN/inf parameters after {steps} "
-        f"steps with inner_lr={lr:g}). The inner learning rate is most likely too "
-        "large for this data: lower inner_lr or scale the features."
-    )
+        f"The inner gradient descent diverged{where} (NaN/inf parameters after {steps} "
+        f"steps with {rate}). The inner learning rate is most likely too large for this "
+        "data: lower inner_lr or scale the features.")
 
 
 _OBJECTIVE_GREW = (

@@ -16,9 +16,8 @@ from sklearn.utils import Bunch
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
-from ._runner import (_caveat_note, _short_title, check_batch_repetitions, run_attack_sweep,
-                      write_settings)
-from ._sweep import check_writable, write_csv
+from ._runner import _caveat_note, _short_title, _sweep, check_batch_repetitions
+from ._sweep import check_writable, write_csv, write_json_atomic
 from ._synthetic import synthetic_maps, synthetic_rows
 
 __all__ = ["FIGURES", "reproduce"]
@@ -186,11 +185,12 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         n_vals = _val_sizes(config, val_fractions, data_home)
         config = make_config(dataset, size=size, model=model, penalty=penalty,
                              **{**overrides, "n_val": max(n_vals)})
-    rows = run_attack_sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
+    rows, settings = _sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
     csv_path = write_csv(rows, out / f"{figure}.csv")
-    settings = write_settings(config, out / f"{figure}_settings.json", data_home)
+    settings_path = out / f"{figure}_settings.json"
+    write_json_atomic(settings_path, settings)
     by = ("strategy", "ratio")
     title = f"{figure}: test error (%)" + _caveat_note(rows)
     table = format_table(rows, "test_error", by=by, title=title)
@@ -211,7 +211,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         from ._plots import save
         png = save(_draw(spec, rows, config, figure), out / f"{figure}.png")
     return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=config,
-                 extra_csv=extra_csv, settings=settings)
+                 extra_csv=extra_csv, settings=settings_path)
 
 
 def _check_figure(figure, spec, config):

@@ -33,21 +33,18 @@ def prepare(config, out, data_home=None):
     return out
 
 
-def write_settings(config, path, data_home=None):
-    """Write the settings behind a CSV next to it (JSON), so that it describes itself.
+def sweep_settings(config, pool):
+    """Everything behind a sweep's numbers, as a JSON-able dict.
 
     The config's identity, the data's fingerprint and caveat, the defaults
-    the config leaves to the library, and the library's version.
+    the config leaves to the library, and the library's version: what names
+    the sweep's cells, and what ``<name>_settings.json`` beside its CSV holds.
     """
     from .. import __version__
 
-    pool = load_pool(config.dataset, config.classes, data_home)
-    write_json_atomic(path, {
-        "config": config.identity(), "data": {"fingerprint": data_fingerprint(pool),
-                                               "caveat": pool.get("caveat")},
-        "defaults": attack_defaults(config), "skpoison": __version__,
-    })
-    return path
+    return {"config": config.identity(),
+            "data": {"fingerprint": data_fingerprint(pool), "caveat": pool.get("caveat")},
+            "defaults": attack_defaults(config), "skpoison": __version__}
 
 
 def data_fingerprint(pool):
@@ -139,11 +136,18 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
         computed from inexact data carry the loader's caveat in
         ``data_caveat`` (the JPEG-recompressed CIFAR-10 copy).
     """
+    return _sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
+                  backend=backend, verbose=verbose, batch_repetitions=batch_repetitions)[0]
+
+
+def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_repetitions):
+    """:func:`run_attack_sweep`'s rows, and the :func:`sweep_settings` that named its cells."""
     check_batch_repetitions(batch_repetitions)
     out = prepare(config, out, data_home)
     pool = load_pool(config.dataset, config.classes, data_home)
-    key = config.key(strategies=None, repetitions=None, data=data_fingerprint(pool),
-                     defaults=attack_defaults(config))
+    settings = sweep_settings(config, pool)
+    key = config.key(strategies=None, repetitions=None, data=settings["data"]["fingerprint"],
+                     defaults=settings["defaults"])
     cells = []
     for strategy in config.strategies:
         for rep in range(config.repetitions):
@@ -159,7 +163,7 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
                      group_by=_group_key, group_size=batch_repetitions)
     if pool.get("caveat"):  # inexact data (the JPEG CIFAR-10 copy): every row says so
         rows = [{**row, "data_caveat": pool.caveat} for row in rows]
-    return rows
+    return rows, settings
 
 
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,
@@ -205,12 +209,13 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
         repetitions = 5
     config = make_config(dataset, size=size, model=model, penalty=penalty,
                          repetitions=repetitions, **overrides)
-    rows = run_attack_sweep(config, out, data_home=data_home, n_jobs=n_jobs,
+    rows, settings = _sweep(config, out, n_vals=None, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
     out = Path(out)
     csv_path = write_csv(rows, out / "evaluate.csv")
-    settings = write_settings(config, out / "evaluate_settings.json", data_home)
+    settings_path = out / "evaluate_settings.json"
+    write_json_atomic(settings_path, settings)
     title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "
              f"{config.penalty.upper()}: test error (%) under the optimal attack, "
              f"mean ± std over {config.repetitions} repetitions").replace("  ", " ")
@@ -224,7 +229,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
         pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config, rows)),
                          out / "evaluate_lambda.png"))
     return Bunch(rows=rows, table=table, csv=csv_path, pngs=pngs, config=config,
-                 settings=settings)
+                 settings=settings_path)
 
 
 def _caveat_note(rows):

@@ -89,6 +89,17 @@ def initial_params(problem, random_state, *, device, dtype):
     return problem.init_params(generator).to(device=device, dtype=dtype)
 
 
+def max_log_lambda_for(dtype):
+    """The largest log λ whose ``exp`` is finite in ``dtype`` (709.8 in float64).
+
+    Examples
+    --------
+    >>> round(max_log_lambda_for("float32"), 1)
+    88.7
+    """
+    return float(np.log(np.finfo(np.dtype(dtype)).max))
+
+
 def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
     """Build the :class:`EngineSetup` for ``estimator`` on a training matrix.
 
@@ -113,7 +124,7 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
     if lr == "auto":
         top = max(max(estimator.lambda_bounds),
                   -np.inf if max_log_lambda is None else max_log_lambda)
-        limit = float(np.log(np.finfo(np.dtype(estimator.dtype)).max))
+        limit = max_log_lambda_for(estimator.dtype)
         if top >= limit:
             raise ValueError(
                 f"inner_lr='auto' is stable up to the largest λ allowed, log λ = {top:g} "

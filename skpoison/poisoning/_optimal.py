@@ -19,7 +19,7 @@ from ..estimators._base import (
     _validate_checkpointing,
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
-from ..estimators._setup import build_setup, encode_targets
+from ..estimators._setup import build_setup, encode_targets, max_log_lambda_for
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
@@ -38,7 +38,7 @@ def _check_fixed_lambda(values, dtype):
     if np.isnan(values).any() or np.isposinf(values).any():
         raise ValueError("fixed_lambda must not be NaN or +inf (-inf: no regularization).")
     # λ = exp(fixed_lambda) must be finite in the attack's dtype.
-    limit = float(np.log(np.finfo(dtype).max))
+    limit = max_log_lambda_for(dtype)
     if (values >= limit).any():
         raise ValueError(f"fixed_lambda is log λ: values up to {limit:.1f} are finite in "
                          f"{np.dtype(dtype).name}; got max {float(values.max())}.")

@@ -224,18 +224,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
     # -- predict --------------------------------------------------------------
     @abstractmethod
     def decision_function(self, X):
-        """Decision scores.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_classes)
-            One column (raveled) for binary problems: positive means
-            ``classes_[1]``.
-        """
+        """Decision scores, raveled for binary problems (each model documents its own)."""
 
     def predict_proba(self, X):
         """Class probabilities.

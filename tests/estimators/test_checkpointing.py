@@ -63,6 +63,7 @@ def test_checkpointed_attack_matches_the_stored_trajectory(digits08):
     (dict(checkpoint_every=(3, 8)), "must decrease"),
     (dict(checkpoint_every=0), "checkpoint_every"),
     (dict(checkpoint_every="fourth"), "checkpoint_every"),
+    (dict(checkpoint_every=()), r"checkpoint_every=\(\) is empty"),
 ])
 def test_bad_checkpointing(params, message, digits08):
     X, _, y, _ = digits08

@@ -228,7 +228,6 @@ def test_single_class_and_sparse_and_options(digits08):
     (dict(lambda_bounds=(-1.0, 0.0, 1.0)), "lambda_bounds=.* pair of floats"),
     (dict(lambda_init=["a"]), "lambda_init=.* array of floats"),
     (dict(lambda_init=True), "not a bool"),
-    (dict(checkpoint_every=()), "checkpoint_every=\\(\\) is empty"),
     (dict(lambda_bounds=(-12.0, 800.0)), r"exp\(800\) overflows float64"),
 ])
 def test_malformed_lambda_settings_name_the_parameter(digits08, params, match):

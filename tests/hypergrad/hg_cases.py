@@ -15,6 +15,26 @@ from skpoison.models._mlp_derivatives import forward as mlp_forward
 
 DT = torch.float64
 
+
+class GenericProblem(InnerProblem):
+    """A built-in model seen through the abstract methods only: every derivative
+    is generic autograd, and ``group_penalty`` is False."""
+
+    def __init__(self, model):
+        self.model = model
+        self.n_params, self.n_hyper = model.n_params, model.n_hyper
+        self.n_outputs = model.n_outputs
+
+    def init_params(self, generator=None, *, dtype=DT, device="cpu"):
+        return self.model.init_params(generator, dtype=dtype, device=device)
+
+    def decision_scores(self, w, X):
+        return self.model.decision_scores(w, X)
+
+    def penalty_value(self, w, log_lambda):
+        return self.model.penalty_value(w, log_lambda)
+
+
 # (model, n_outputs, lambda_mode): every model / output / grouping combination.
 CONFIGS = [
     ("linear", 1, "single"),

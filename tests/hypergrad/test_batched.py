@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hg_cases import CONFIG_IDS, CONFIGS, DT, assert_close_rel, make_case
+from hg_cases import CONFIG_IDS, CONFIGS, DT, GenericProblem, assert_close_rel, make_case
 
 from skpoison.hypergrad import (
     InnerDivergenceError,
-    InnerProblem,
     batched_hypergradient,
     batched_train,
     train,
@@ -304,29 +303,11 @@ def test_checkpointed_batched_records_short_segments_only(model, monkeypatch):
     assert recorded == [23]
 
 
-class _GenericLinear(InnerProblem):
-    """A model with nothing but the abstract methods: every step is generic autograd."""
-
-    def __init__(self, model):
-        self.model = model
-        self.n_params, self.n_hyper = model.n_params, model.n_hyper
-        self.n_outputs = model.n_outputs
-
-    def init_params(self, generator=None, *, dtype=DT, device="cpu"):
-        return self.model.init_params(generator, dtype=dtype, device=device)
-
-    def decision_scores(self, w, X):
-        return self.model.decision_scores(w, X)
-
-    def penalty_value(self, w, log_lambda):
-        return self.model.penalty_value(w, log_lambda)
-
-
 @pytest.mark.parametrize("schedule", [None, 4])
 @pytest.mark.parametrize("per_problem_lr", [False, True])
 def test_a_generic_problem_batches_through_vmap(schedule, per_problem_lr):
     cases, stack = stacked_cases("linear", 3, "per_feature", "l2", K=3, steps=9)
-    generic = _GenericLinear(cases[0].problem)
+    generic = GenericProblem(cases[0].problem)
     lrs = [0.3, 0.5, 0.4] if per_problem_lr else [cases[0].lr] * 3
     result = batched_hypergradient(
         generic, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"], stack["X_val"],

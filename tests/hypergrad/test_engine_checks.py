@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hg_cases import DT, assert_close_rel, make_case
+from hg_cases import DT, GenericProblem, assert_close_rel, make_case
 
 from skpoison.hypergrad import (
-    InnerProblem,
     batched_hypergradient,
     batched_train,
     compute_hypergradient,
@@ -98,20 +97,13 @@ def test_well_formed_edge_cases_still_run():
         _call(case, "rmd", **changes)
 
 
-class _CustomPenalty(InnerProblem):
+class _CustomPenalty(GenericProblem):
     """Keeps the model's GroupPenalty as ``penalty`` but adds an L1 term to its
     value and takes class-index targets: nothing closed-form applies to it."""
 
     def __init__(self, model):
-        self.model, self.penalty = model, model.penalty
-        self.n_params, self.n_hyper = model.n_params, model.n_hyper
-        self.n_outputs = model.n_outputs
-
-    def init_params(self, generator=None, *, dtype=DT, device="cpu"):
-        return self.model.init_params(generator, dtype=dtype, device=device)
-
-    def decision_scores(self, w, X):
-        return self.model.decision_scores(w, X)
+        super().__init__(model)
+        self.penalty = model.penalty
 
     def penalty_value(self, w, log_lambda):
         return (self.model.penalty_value(w, log_lambda)

@@ -16,7 +16,9 @@
 # Each step has its own time limit (tests 120 s, benchmarks 90 + 60 + 90 s,
 # Fig. 2 210 s beside other parts, 330 s alone: FIG2_LIMIT overrides), so one
 # slow step cannot eat the others. A Fig. 2 sweep stopped at its limit still
-# logs how many of its 40 cells finished. FIG2_JOBS (default 1) runs the
+# logs how many of its 40 cells finished. TOTAL_LIMIT (seconds, unset by
+# default) caps the whole script: the sweep then gets at most what the earlier
+# steps left of it, so one device call can run every part. FIG2_JOBS (default 1) runs the
 # strategies' cells in that many processes sharing the GPU. Results (at most
 # 8 files: the device tool's limit) go to $OUT (default
 # benchmarks/results/gpu). The exit status is 1 when any step failed.
@@ -79,7 +81,12 @@ fi
 if [[ " $PARTS " == *" fig2 "* ]]; then
     rm -rf /tmp/skpoison-fig2   # a fresh sweep: a resumed one would time nothing
     [[ $PARTS == fig2 ]] && default_limit=330 || default_limit=210
-    step "${FIG2_LIMIT:-$default_limit}" \
+    fig2_limit=${FIG2_LIMIT:-$default_limit}
+    if [[ -n ${TOTAL_LIMIT:-} ]]; then   # what the earlier steps left, less 15 s to copy back
+        left=$((TOTAL_LIMIT - SECONDS - 15))
+        ((left < fig2_limit)) && fig2_limit=$left
+    fi
+    step "$fig2_limit" \
         "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
         python3 -m skpoison reproduce fig2 --dataset mnist --data-home "$ROOT/.gpudata" \
         --device cuda --dtype float32 --batch-repetitions 10 --n-jobs "${FIG2_JOBS:-1}" \

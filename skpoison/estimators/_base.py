@@ -107,8 +107,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
 
     @abstractmethod
     def _auto_inner_lr(self, X, n_outputs, max_alpha):
-        """Step size for ``inner_lr="auto"`` from the training features, stable
-        for penalties up to ``max_alpha``."""
+        """Step size for ``inner_lr="auto"`` from the training features (a host
+        array), stable for penalties up to ``max_alpha``."""
 
     @abstractmethod
     def _store_params(self, problem, w):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import torch
 from sklearn.utils._param_validation import StrOptions
 
 from .._torch_utils import to_numpy
 from ..models import LinearProblem
 from ._base import BaseHypergradClassifier
+from ._spectral import squared_spectral_norm
 
 
 class HypergradRegularizedLR(BaseHypergradClassifier):
@@ -141,8 +141,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     def _auto_inner_lr(self, X, n_outputs, max_alpha):
         # Hessian of the mean logistic loss <= ||[X 1]||_2^2 / (4 n) (binary),
         # <= ||[X 1]||_2^2 / (2 n) (softmax); plus the largest allowed alpha.
-        augmented = torch.cat([X, X.new_ones((X.shape[0], 1))], dim=1)
-        spectral = float(torch.linalg.matrix_norm(augmented, ord=2)) ** 2 / X.shape[0]
+        spectral = squared_spectral_norm(X) / X.shape[0]
         smoothness = spectral / (4.0 if n_outputs == 1 else 2.0)
         return 1.0 / (smoothness + max_alpha)
 

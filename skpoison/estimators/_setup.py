@@ -9,7 +9,7 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import column_or_1d
 
-from .._torch_utils import make_generator, resolve_device, resolve_dtype, to_tensor
+from .._torch_utils import make_generator, resolve_device, resolve_dtype
 
 
 class EngineSetup(NamedTuple):
@@ -131,6 +131,5 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
                 f"(lambda_bounds or the fixed λ), but exp({top:g}) overflows {estimator.dtype} "
                 f"(log λ < {limit:.1f}); lower it.")
         max_alpha = float(np.exp(top))
-        lr = estimator._auto_inner_lr(to_tensor(X_train, device=device, dtype=dtype),
-                                      n_outputs, max_alpha)
+        lr = estimator._auto_inner_lr(X_train, n_outputs, max_alpha)
     return EngineSetup(problem, w0, int(estimator.inner_steps), float(lr), device, dtype)

@@ -198,14 +198,14 @@ class BatchedLinearUnroll(LinearUnroll):
 
     ``log_lambda`` is ``(K, n_hyper)``, ``X`` ``(K, n, n_features)``, ``Y``
     ``(K, n, n_outputs)``; iterates and adjoints are ``(K, n_params)``. The
-    loops of :class:`LinearUnroll` run unchanged on the flattened ``K``
-    parameter matrices; every product is one batched product (``bmm``).
+    steps of :class:`LinearUnroll` run on ``(K, k, d1)`` views of the same
+    flat tape rows; every product is one batched product (``bmm``).
 
     ``lr`` is a float (shared by the ``K`` problems) or a tensor of shape
     ``(K,)``, one learning rate per problem, as
     :func:`~skpoison.hypergrad.batched_hypergradient` checks them: then ``self.lr`` is that tensor
-    and ``self.scale`` the ``(K, 1, 1)`` tensor ``-lr / n``, which multiplies
-    the residual before each product instead of being the product's scalar
+    and ``self.scale`` the ``(K, 1, 1)`` tensor ``-lr / n``, folded once into
+    the design the steps multiply by, instead of being the product's scalar
     ``alpha``.
 
     Examples
@@ -251,6 +251,13 @@ class BatchedLinearUnroll(LinearUnroll):
             self.scale = -self.lr / n
             self.lr_alpha = self.lr * self.to_internal(self.alpha)
         self.shrink = 1.0 - self.lr_alpha
+        shape = (K, k, d + 1)
+        self.lr_alpha3, self.shrink3 = self.lr_alpha.view(shape), self.shrink.view(shape)
+        self.YT3 = self.YT.view(K, k, n)
+        # One rate per problem: -lr / n folded into the design once, instead of a
+        # residual * scale product every step; a shared rate is the product's alpha.
+        self.X1_step, self.alpha_step = ((self.X1 * self.scale, 1.0) if self.per_problem_lr
+                                         else (self.X1, self.scale))
 
     @property
     def per_problem_lr(self):
@@ -268,37 +275,70 @@ class BatchedLinearUnroll(LinearUnroll):
             return theta.view(self.K, -1)
         return theta.view(self.K, self.k, self.d1).transpose(1, 2).reshape(self.K, -1)
 
-    # -- one step ----------------------------------------------------------------
-    def _theta(self, theta):
-        return theta.view(self.K, self.k, self.d1)
+    # -- loops on (K, k, d1) views ----------------------------------------------
+    # The loops of LinearUnroll, written once more on per-step (K, k, d1) views
+    # made before the loop: on a GPU a step costs what it launches and
+    # dispatches, and the flat layout needed five reshapes per step.
+    def _rows(self, M):
+        """``(T, K * n_params)`` block -> ``T`` views of shape ``(K, k, d1)``."""
+        return M.unflatten(1, (self.K, self.k, self.d1)).unbind(0)
 
-    def _prob(self, theta, out=None):
+    def _step(self, theta, prob, out):
+        """One step from ``theta`` into ``out``; the activations land in ``prob``."""
+        scores = torch.bmm(theta, self.X1T)                                    # (K, k, n)
         if self.binary:
-            # Thin factor on the left, as everywhere: (K, n, d1) x (K, d1, 1) takes
-            # a CPU batched-GEMM path that is ten times slower.
-            scores = torch.bmm(self._theta(theta), self.X1T).view(self.K, self.n)
-            return torch.sigmoid(scores, out=out)
-        prob = torch.softmax(torch.bmm(self._theta(theta), self.X1T), dim=1)
-        return prob if out is None else out.copy_(prob)
-
-    def _add_data_part(self, start, residual, out=None):
-        shape = (self.K, self.k, self.d1)
-        if self.binary:   # (K, 1, n) x (K, n, d1): the thin factor on the left.
-            residual = residual.view(self.K, 1, self.n)
-        if self.per_problem_lr:
-            # (K, 1, 1) scale: a new tensor (the residual may be a row of the tape).
-            residual, alpha = residual * self.scale, 1.0
+            torch.sigmoid(scores, out=prob)
         else:
-            alpha = self.scale
-        result = torch.baddbmm(start.view(shape), residual, self.X1, alpha=alpha,
-                               out=None if out is None else out.view(shape))
-        return result.view(-1)
+            prob.copy_(torch.softmax(scores, dim=1))
+        if self.l1:
+            torch.addcmul(theta, self.lr_alpha3, torch.sign(theta), value=-1.0, out=out)
+        else:
+            torch.mul(theta, self.shrink3, out=out)
+        return self._add_product(out, prob - self.YT3)
 
-    def _jac_u(self, factor, adjoint):
-        U = torch.bmm(self._theta(adjoint), self.X1T)                    # (K, k, n)
-        if self.binary:  # factor = p (1 - p), as in LinearUnroll.backward
-            return factor * U.view(self.K, self.n)
-        return _activation_jvp(factor, U, False, class_dim=1)
+    def _add_product(self, out, residual):
+        """``out += (-lr / n) residual X1`` in place (no copy of ``out`` first)."""
+        return out.baddbmm_(residual, self.X1_step, alpha=self.alpha_step)
+
+    def train(self, w0, steps):
+        # The kernels of forward() on buffers aligned like its rows: bitwise its iterates.
+        theta = self.to_internal(w0).view(self.K, self.k, self.d1)
+        buffers = self._rows(aligned_rows(theta, 2, theta.numel()))
+        prob = theta.new_empty((self.K, self.k, self.n))
+        for t in range(steps):
+            theta = self._step(theta, prob, buffers[t % 2])
+        return self.to_standard(theta)
+
+    def forward(self, w0, steps):
+        W = aligned_rows(w0, steps + 1, w0.numel())
+        W[0] = self.to_internal(w0)
+        P = w0.new_empty((steps, *self.YT.shape))
+        rows, probs = self._rows(W), P.view(steps, self.K, self.k, self.n).unbind(0)
+        for t in range(steps):
+            self._step(rows[t], probs[t], rows[t + 1])
+        return self.to_standard(rows[steps].clone()), (W[:steps], P)
+
+    def backward(self, tape, a, *, return_adjoint=False):
+        W, P = tape
+        steps = W.shape[0]
+        A = aligned_rows(a, steps, a.numel())    # A[t]: the adjoint that meets step t
+        if steps:
+            A[-1] = self.to_internal(a)
+        factors = (P - P * P if self.binary else P).view(steps, self.K, self.k, self.n)
+        factors, adjoints = factors.unbind(0), self._rows(A)
+        first = self.to_internal(a).view(self.K, self.k, self.d1)
+        for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
+            U = torch.bmm(adjoints[t], self.X1T)                               # (K, k, n)
+            jac_u = (factors[t] * U if self.binary
+                     else _activation_jvp(factors[t], U, False, class_dim=1))
+            first = adjoints[t - 1] if t else torch.empty_like(adjoints[t])
+            if self.l1:
+                first.copy_(adjoints[t])
+            else:
+                torch.mul(adjoints[t], self.shrink3, out=first)
+            self._add_product(first, jac_u)
+        grads = self._reduce(W, A, P)
+        return (*grads, self.to_standard(first)) if return_adjoint else grads
 
     def _poison_jac_u(self, A, P):
         """As :meth:`LinearUnroll._poison_jac_u`, per problem: ``(T, K, k, m)``."""

@@ -260,8 +260,7 @@ def test_internal_split_auto_rate_is_stable_for_the_final_fit():
     X = rng.rand(50, 3)
     X[7] = 60.0
     y = np.arange(50) % 2
-    full = HypergradRegularizedLR()._auto_inner_lr(
-        torch.as_tensor(X), 1, float(np.exp(0.0)))
+    full = HypergradRegularizedLR()._auto_inner_lr(X, 1, float(np.exp(0.0)))
     for seed in range(6):
         clf = HypergradRegularizedLR(inner_steps=5, outer_steps=1, random_state=seed).fit(X, y)
         assert clf.inner_lr_ <= full * (1 + 1e-12)

@@ -1,0 +1,52 @@
+"""The largest singular value of the augmented design ``[X, 1]``, for ``inner_lr="auto"``.
+
+A full SVD costs ~0.1 s on a 1000 x 785 matrix on the CPU, and more on a GPU
+(cuSOLVER's dense SVD), once per fit and once per attacked data set. Only the
+top singular value is needed: Lanczos (ARPACK's ``eigsh``) on the Gram
+operator ``v -> X1^T (X1 v)`` reaches it to machine precision in a few
+dozen matrix-vector products (~4 ms for the same matrix).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+# Below this size a dense SVD is as cheap, and ARPACK needs room for its
+# Krylov basis (its dimension must exceed the number of Lanczos vectors).
+_DENSE_UP_TO = 64
+
+
+def squared_spectral_norm(X):
+    """``||[X, 1]||_2^2``: the largest eigenvalue of ``[X, 1]^T [X, 1]``.
+
+    Computed on the host in float64, whatever the device of the model.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.RandomState(0).rand(200, 100)
+    >>> X1 = np.hstack([X, np.ones((200, 1))])
+    >>> bool(np.isclose(squared_spectral_norm(X), np.linalg.norm(X1, 2) ** 2, rtol=1e-12))
+    True
+    """
+    X = np.asarray(X, dtype=np.float64)
+    X1 = np.hstack([X, np.ones((X.shape[0], 1))])
+    if min(X1.shape) <= _DENSE_UP_TO:
+        return float(np.linalg.norm(X1, 2)) ** 2
+    # The Gram operator on the smaller side: the same top eigenvalue.
+    if X1.shape[0] < X1.shape[1]:
+        X1 = X1.T
+    size = X1.shape[1]
+    gram = LinearOperator((size, size), matvec=lambda v: X1.T @ (X1 @ v), dtype=np.float64)
+    start = np.random.RandomState(0).standard_normal(size)  # reproducible Krylov start
+    return float(eigsh(gram, k=1, which="LA", v0=start, tol=0.0,
+                       return_eigenvectors=False)[0])

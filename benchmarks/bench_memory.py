@@ -24,6 +24,11 @@ reset; then the call runs. Two figures per configuration:
 Time is this thread's CPU time of the same call, as a ratio to plain training
 (median over ``--repeats`` subprocesses).
 
+With ``--device cuda`` the figures are those of torch's CUDA allocator
+(``max_memory_allocated`` above ``memory_allocated`` at the same two points:
+the GPU memory the job and the call need; host memory is not measured) and
+the time is wall-clock after ``torch.cuda.synchronize``.
+
 ``--batch K`` runs ``K`` such problems (different data) as one batched
 computation instead: ``batched_train`` against ``batched_hypergradient``
 (``BatchedMLPUnroll``: the MLP's loops on stacked operands), the same
@@ -32,7 +37,7 @@ schedules.
 Usage::
 
     python benchmarks/bench_memory.py [--steps 1000] [--repeats 1] [--batch 1]
-        [--out benchmarks/results/bench_memory.json]
+        [--device cpu|cuda] [--out benchmarks/results/bench_memory.json]
 """
 
 from __future__ import annotations
@@ -78,7 +83,46 @@ def _reset_peak():
     Path("/proc/self/clear_refs").write_text("5")
 
 
-def probe(config, steps, batch=1):
+class _HostMemory:
+    """Resident memory of this process (``VmRSS``, peak ``VmHWM``), MiB."""
+
+    def now(self):
+        return _status_kib("VmRSS") / 1024
+
+    def reset_peak(self):
+        _reset_peak()
+
+    def peak(self):
+        return _status_kib("VmHWM") / 1024
+
+    def seconds(self):
+        return time.thread_time()
+
+
+class _CudaMemory:
+    """Memory held by torch's CUDA allocator on ``device``, MiB; wall-clock time."""
+
+    def __init__(self, device):
+        import torch
+
+        self.torch, self.device = torch, device
+
+    def now(self):
+        return self.torch.cuda.memory_allocated(self.device) / 2**20
+
+    def reset_peak(self):
+        self.torch.cuda.synchronize(self.device)
+        self.torch.cuda.reset_peak_memory_stats(self.device)
+
+    def peak(self):
+        return self.torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    def seconds(self):
+        self.torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+
+def probe(config, steps, batch=1, device="cpu"):
     """Run one configuration; print ``job_mib call_mib seconds``."""
     import torch
 
@@ -87,9 +131,10 @@ def probe(config, steps, batch=1):
                                     compute_hypergradient, train)
     from skpoison.models import MLPProblem
 
-    _reset_peak()
-    rss0 = _status_kib("VmRSS")
-    gen = torch.Generator().manual_seed(0)
+    memory = _CudaMemory(device) if device.startswith("cuda") else _HostMemory()
+    memory.reset_peak()
+    base = memory.now()
+    gen = torch.Generator().manual_seed(0)   # the same data on every device
     lead = (batch,) if batch > 1 else ()
     X = torch.rand(*lead, N_TRAIN, D, generator=gen) * 2 - 1
     Y = (torch.rand(*lead, N_TRAIN, 1, generator=gen) < 0.5).float()
@@ -97,9 +142,10 @@ def probe(config, steps, batch=1):
     Y_val = (torch.rand(*lead, N_VAL, 1, generator=gen) < 0.5).float()
     X[..., -N_POISON:, :] = X_val[..., :N_POISON, :]
     Y[..., -N_POISON:, :] = 1 - Y_val[..., :N_POISON, :]
-    problem = MLPProblem(D, HIDDEN, 1)
-    w0 = problem.init_params(gen, dtype=torch.float32)
-    lam = torch.full((problem.n_hyper,), LOG_LAMBDA)
+    X, Y, X_val, Y_val = (t.to(device) for t in (X, Y, X_val, Y_val))
+    problem = MLPProblem(D, HIDDEN, 1, device=device)
+    w0 = problem.init_params(gen, dtype=torch.float32).to(device)
+    lam = torch.full((problem.n_hyper,), LOG_LAMBDA, device=device)
     fit, hypergradient = ((batched_train, batched_hypergradient) if batch > 1
                           else (train, compute_hypergradient))
     fit(problem, w0, lam, X, Y, steps=2, lr=LR)          # warm-up
@@ -112,20 +158,20 @@ def probe(config, steps, batch=1):
         def call():
             return hypergradient(problem, w0, lam, X, Y, X_val, Y_val, n_poison=N_POISON,
                                  steps=steps, lr=LR, method="rmd", checkpoint_every=every)
-    rss1 = _status_kib("VmRSS")
-    _reset_peak()
-    start = time.thread_time()
+    before = memory.now()
+    memory.reset_peak()
+    start = memory.seconds()
     result = call()
-    seconds = time.thread_time() - start
-    peak = _status_kib("VmHWM")
+    seconds = memory.seconds() - start
+    peak = memory.peak()
     check = result if config == "plain" else result.grad_log_lambda
     assert bool(torch.isfinite(check).all())
-    print((peak - rss0) / 1024, (peak - rss1) / 1024, seconds)
+    print(peak - base, peak - before, seconds)
 
 
-def run_probe(config, steps, batch=1):
+def run_probe(config, steps, batch=1, device="cpu"):
     out = subprocess.run([sys.executable, __file__, "--probe", config, "--steps", str(steps),
-                          "--batch", str(batch)],
+                          "--batch", str(batch), "--device", device],
                          capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     job, call, seconds = map(float, out.stdout.split()[-3:])
@@ -140,17 +186,19 @@ def main(argv=None):
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_memory.json"))
     parser.add_argument("--batch", type=int, default=1,
                         help="K problems as one batched computation (default 1: one)")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--probe")
     args = parser.parse_args(argv)
     if args.probe:
-        return probe(args.probe, args.steps, args.batch)
+        return probe(args.probe, args.steps, args.batch, args.device)
     if "plain" not in args.configs:
         parser.error("--configs must include 'plain': every ratio is to plain training.")
     from skpoison.hypergrad._checkpoint import segment_lengths
 
     rows = []
     for config in args.configs:
-        runs = [run_probe(config, args.steps, args.batch) for _ in range(args.repeats)]
+        runs = [run_probe(config, args.steps, args.batch, args.device)
+                for _ in range(args.repeats)]
         job, call, seconds = (float(np.median(v)) for v in zip(*runs))
         every = parse_schedule(config)
         rows.append(dict(config=config, job_mib=job, call_mib=call, seconds=seconds,
@@ -163,7 +211,7 @@ def main(argv=None):
     rmd = next((r for r in rows if r["config"] == "rmd"), None)
     batched = f", {args.batch} problems batched" if args.batch > 1 else ""
     print(f"\nMLP 3072-64-32-1, n_train={N_TRAIN} (uniform random in [-1, 1]), "
-          f"n_val={N_VAL}, T={args.steps}, float32, 1 thread, cpu{batched}")
+          f"n_val={N_VAL}, T={args.steps}, float32, 1 thread, {args.device}{batched}")
     print(f"{'config':14}{'segments':>10}{'job MiB':>10}{'x plain':>9}{'call MiB':>10}"
           f"{'time x plain':>14}{'x rmd':>7}  target")
     for r in rows:
@@ -181,7 +229,7 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(
-        **machine_info("cpu"), threads=1, dtype="float32",
+        **machine_info(args.device), threads=1, dtype="float32",
         model="MLP 3072-64-32-1", n_train=N_TRAIN, n_val=N_VAL, n_poison=N_POISON,
         steps=args.steps, lr=LR, log_lambda=LOG_LAMBDA, data="uniform random in [-1, 1]",
         repeats=args.repeats, batch=args.batch, target=TARGET, rows=rows,

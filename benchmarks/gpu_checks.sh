@@ -10,8 +10,9 @@
 # then, through the device tool (run's `carry` argument is what matters):
 #   run(command="bash benchmarks/gpu_checks.sh tests bench", carry=[".gpudata"])
 #   run(command="bash benchmarks/gpu_checks.sh fig2", carry=[".gpudata"])
-# Parts: tests, bench, fig2, compile (torch.compile vs eager steps, only when
-# named); none given runs tests, bench and fig2. Without MNIST the bench and
+# Parts: tests, bench, fig2, memory (checkpointed reverse mode's GPU memory)
+# and compile (torch.compile vs eager steps), the last two only when named;
+# none given runs tests, bench and fig2. Without MNIST the bench and
 # fig2 parts refuse to start (the benchmarks would otherwise time random data).
 # Each step has its own time limit (tests 120 s, benchmarks 90 + 60 + 90 s,
 # Fig. 2 210 s beside other parts, 330 s alone: FIG2_LIMIT overrides), so one
@@ -73,6 +74,10 @@ if [[ " $PARTS " == *" bench "* ]]; then
         --threads 1 --repeats 5 --out "$OUT/bench_batched.json"
     step 90 "bench_batched_attack (CUDA)" python3 benchmarks/bench_batched_attack.py \
         --device cuda --repeats 3 --out "$OUT/bench_batched_attack.json"
+fi
+if [[ " $PARTS " == *" memory "* ]]; then    # optional: not in the default parts
+    step 150 "bench_memory (CUDA)" python3 benchmarks/bench_memory.py --device cuda \
+        --out "$OUT/bench_memory.json"
 fi
 if [[ " $PARTS " == *" compile "* ]]; then   # optional: not in the default parts
     step 90 "bench_compile (CUDA)" python3 benchmarks/bench_compile.py --device cuda \

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from .._torch_utils import to_numpy, to_tensor
-from ..hypergrad import METHODS, compute_hypergradient, train
+from ..hypergrad import METHODS, make_hypergradient, train
 from ..hypergrad._checkpoint import segment_lengths
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
@@ -180,12 +180,12 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         steps = range(self.outer_steps)
         if self.verbose:
             steps = tqdm(steps, desc=f"{type(self).__name__}: learning lambda")
+        # One callable for the whole loop: on a GPU, reverse mode replays a CUDA graph.
+        hypergradient = make_hypergradient(setup.problem, method=self.hypergrad,
+                                           steps=setup.steps, lr=setup.lr,
+                                           checkpoint_every=self.checkpoint_every)
         for _ in steps:
-            result = compute_hypergradient(
-                setup.problem, setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t,
-                n_poison=0, steps=setup.steps, lr=setup.lr, method=self.hypergrad,
-                checkpoint_every=self.checkpoint_every,
-            )
+            result = hypergradient(setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t)
             log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)
             lambda_path.append(log_lambda)
             loss_path.append(result.val_loss)

@@ -6,8 +6,9 @@ starting point, the hyperparameters and the data as tensors and return a
 """
 
 from ._batched import batched_hypergradient, batched_train
-from ._dispatch import METHODS, compute_hypergradient
+from ._dispatch import METHODS, compute_hypergradient, make_hypergradient
 from ._forward import forward_hypergradient
+from ._graph import GraphedHypergradient
 from ._implicit import implicit_hypergradient
 from ._linear_solve import dense_operator, solve_cg, solve_exact
 from ._naive import unrolled_autograd_hypergradient
@@ -24,6 +25,7 @@ from ._unroll import Unroll
 from ._unrolled import train
 
 __all__ = [
+    "GraphedHypergradient",
     "HessianSolveWarning",
     "HypergradResult",
     "InnerDivergenceError",
@@ -37,6 +39,7 @@ __all__ = [
     "dense_operator",
     "forward_hypergradient",
     "implicit_hypergradient",
+    "make_hypergradient",
     "reverse_hypergradient",
     "solve_cg",
     "solve_exact",

@@ -20,8 +20,9 @@ import torch
 from torch.func import vmap
 
 from ._checks import check_inputs
-from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import HypergradResult, check_inner_run
+from ._checkpoint import segment_lengths
+from ._result import check_inner_run, raise_if_diverged
+from ._reverse import reverse_pass
 from ._unroll import BlockTape
 
 
@@ -74,10 +75,15 @@ def _lr_text(lr, problems):
     return f"inner_lr={lr:g}"
 
 
+def _describe(K, lr):
+    """Names the diverged problems among ``K`` in an :class:`InnerDivergenceError`."""
+    return lambda bad: (f" for problems {bad} of {K}", _lr_text(lr, bad))
+
+
 def _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr):
     """One host synchronization, after the forward pass (see :func:`check_inner_run`)."""
     check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr,
-                    describe=lambda bad: (f" for problems {bad} of {K}", _lr_text(lr, bad)))
+                    describe=_describe(K, lr))
 
 
 def _broadcast(X, w0, log_lambda, *others):
@@ -318,14 +324,7 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     lengths = segment_lengths(checkpoint_every, steps)
     with torch.no_grad():
         unroll = _batched_unroll(problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
-        if lengths:
-            w, plan = checkpointed_forward(unroll, w0, steps, lengths)
-        else:
-            w, tape = unroll.forward(w0, steps)
-        _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr)
-        val_loss, a = vmap(problem.loss_and_grad)(w, X_val, Y_val)
-        if lengths:
-            grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)
-        else:
-            grad_lambda, grad_poison = unroll.backward(tape, a)
-    return HypergradResult(val_loss, grad_lambda, grad_poison, w)
+        result, status = reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val,
+                                      steps=steps, lr=lr, lengths=lengths)
+    raise_if_diverged(status, steps=steps, lr=lr, describe=_describe(K, lr))
+    return result

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from ._batched import batched_hypergradient
 from ._forward import forward_hypergradient
+from ._graph import GraphedHypergradient
 from ._implicit import implicit_hypergradient
 from ._naive import unrolled_autograd_hypergradient
 from ._reverse import reverse_hypergradient
@@ -75,3 +79,47 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         return unrolled_autograd_hypergradient(*args, **common)
     raise ValueError(f"method={method!r} is not supported; use one of "
                      f"{(*METHODS, 'autograd')}.")
+
+
+def make_hypergradient(problem, *, method="rmd", n_poison=0, steps, lr, checkpoint_every=None,
+                       batched=False):
+    """``f(w0, log_lambda, X, Y, X_val, Y_val) -> HypergradResult`` for a loop of calls.
+
+    The callable a loop should hold when it computes hypergradients of one
+    setting again and again (the outer steps of a fit or of an attack).
+    Reverse mode is a :class:`~skpoison.hypergrad.GraphedHypergradient`: on a
+    CUDA device it captures the pass into a CUDA graph once and replays it at
+    every later call with inputs of the same shapes (on the CPU it runs
+    eagerly). The other methods are
+    :func:`~skpoison.hypergrad.compute_hypergradient` with these options.
+
+    Parameters
+    ----------
+    problem : InnerProblem
+    method : {"rmd", "fmd", "cg", "exact", "autograd"}, default="rmd"
+    n_poison, steps, lr, checkpoint_every
+        As in :func:`~skpoison.hypergrad.compute_hypergradient`.
+    batched : bool, default=False
+        ``K`` stacked problems (:func:`~skpoison.hypergrad.batched_hypergradient`;
+        reverse mode only, ``lr`` then a float or ``K`` rates).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> problem = LinearProblem(2, 1)
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0]], dtype=torch.float64)
+    >>> hypergradient = make_hypergradient(problem, steps=20, lr=0.5)
+    >>> lam = torch.zeros(1, dtype=torch.float64)
+    >>> for _ in range(3):                      # one setting, new λ at every call
+    ...     lam = lam - 0.1 * hypergradient(problem.init_params(), lam, X, Y, X, Y).grad_log_lambda
+    >>> lam.shape
+    torch.Size([1])
+    """
+    options = dict(n_poison=n_poison, steps=steps, lr=lr, checkpoint_every=checkpoint_every)
+    if method == "rmd":
+        return GraphedHypergradient(problem, **options, batched=batched)
+    if batched:
+        return partial(batched_hypergradient, problem, **options, method=method)
+    return partial(compute_hypergradient, problem, **options, method=method)

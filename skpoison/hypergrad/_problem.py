@@ -55,12 +55,18 @@ class InnerProblem(ABC):
         the penalty's closed forms (forward mode, the check of an unstable
         L2 rate) and checks the targets' shape. False (the default) for
         other subclasses, whose penalty and targets it does not assume.
+    graph_capturable : bool
+        True only where the problem's unrolled loops (single and batched),
+        its penalty and its losses never read a device value back to the host:
+        :class:`~skpoison.hypergrad.GraphedHypergradient` then captures them
+        into a CUDA graph. False (the default) for other subclasses.
     """
 
     n_params: int
     n_hyper: int
     n_outputs: int
     group_penalty: bool = False
+    graph_capturable: bool = False
 
     # -- what a model defines -------------------------------------------------
     @abstractmethod

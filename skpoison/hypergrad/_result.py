@@ -81,6 +81,36 @@ def smooth_objective(problem):
     return problem.group_penalty and problem.penalty.kind == "l2"
 
 
+class RunStatus(NamedTuple):
+    """Device-side verdicts on a T-step run (see :func:`inner_run_status`)."""
+
+    finite: torch.Tensor
+    unstable: Optional[torch.Tensor]
+    grew: Optional[torch.Tensor]
+
+
+def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr):
+    """What :func:`check_inner_run` decides on, as device tensors (no host read).
+
+    Split from the decision so that a captured CUDA graph can compute it with
+    the run and the host reads it once after the replay.
+    """
+    batched = w.dim() == 2
+    grew = None
+    if smooth_objective(problem):
+        loss = vmap(problem.train_loss) if batched else problem.train_loss
+        with torch.no_grad():
+            grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y))
+    return RunStatus(torch.isfinite(w if batched else w[None]).all(dim=1),
+                     unstable_rate(problem, log_lambda, lr), grew)
+
+
+def raise_if_diverged(status, *, steps, lr, describe=None):
+    """Raise :class:`InnerDivergenceError` where ``status`` says a run diverged (one host read)."""
+    _raise_if_diverged(*status, steps=steps,
+                       describe=describe or (lambda _: ("", f"inner_lr={lr:g}")))
+
+
 def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=None):
     """Raise :class:`InnerDivergenceError` when the T-step run from ``w0`` to ``w`` diverged.
 
@@ -91,15 +121,8 @@ def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=Non
     ``describe(problems)`` then gives the error's ``(where, inner_lr text)``
     for the failing ones.
     """
-    batched = w.dim() == 2
-    grew = None
-    if smooth_objective(problem):
-        loss = vmap(problem.train_loss) if batched else problem.train_loss
-        with torch.no_grad():
-            grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y))
-    _raise_if_diverged(torch.isfinite(w if batched else w[None]).all(dim=1),
-                       unstable_rate(problem, log_lambda, lr), grew, steps=steps,
-                       describe=describe or (lambda _: ("", f"inner_lr={lr:g}")))
+    raise_if_diverged(inner_run_status(problem, w0, w, log_lambda, X, Y, lr=lr),
+                      steps=steps, lr=lr, describe=describe)
 
 
 def check_finite(params, *, steps, lr, unstable=None, grew=None):

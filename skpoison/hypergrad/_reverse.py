@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
+from torch.func import vmap
 
 from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import HypergradResult, check_inner_run
+from ._result import HypergradResult, inner_run_status, raise_if_diverged
 
 
 def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -47,14 +48,37 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     lengths = segment_lengths(checkpoint_every, steps)
     with torch.no_grad():
         unroll = problem.unroll(log_lambda, X, Y, lr=lr, n_poison=n_poison)
-        if lengths:
-            w, plan = checkpointed_forward(unroll, w0, steps, lengths)
-        else:
-            w, tape = unroll.forward(w0, steps)
-        check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr)
-        val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
-        if lengths:
-            grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)
-        else:
-            grad_lambda, grad_poison = unroll.backward(tape, a)
-    return HypergradResult(val_loss, grad_lambda, grad_poison, w)
+        result, status = reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val,
+                                      steps=steps, lr=lr, lengths=lengths)
+    raise_if_diverged(status, steps=steps, lr=lr)
+    return result
+
+
+def reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val, *, steps, lr, lengths):
+    """The device work of reverse mode, with no host read: what a CUDA graph captures.
+
+    Forward pass (stored or checkpointed, ``lengths`` from
+    :func:`~skpoison.hypergrad._checkpoint.segment_lengths`), the run's
+    :class:`~skpoison.hypergrad._result.RunStatus`, the validation gradient
+    and the reverse pass, for one problem or ``K`` stacked ones (``w0`` of
+    shape ``(K, n_params)``). The caller decides on the status (one host
+    read), after the pass: a diverged run costs a wasted reverse pass, not
+    a second synchronization.
+
+    Returns
+    -------
+    result : HypergradResult
+    status : RunStatus
+    """
+    if lengths:
+        w, plan = checkpointed_forward(unroll, w0, steps, lengths)
+    else:
+        w, tape = unroll.forward(w0, steps)
+    status = inner_run_status(problem, w0, w, log_lambda, X, Y, lr=lr)
+    loss_and_grad = vmap(problem.loss_and_grad) if w0.dim() == 2 else problem.loss_and_grad
+    val_loss, a = loss_and_grad(w, X_val, Y_val)
+    if lengths:
+        grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)
+    else:
+        grad_lambda, grad_poison = unroll.backward(tape, a)
+    return HypergradResult(val_loss, grad_lambda, grad_poison, w), status

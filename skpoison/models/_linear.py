@@ -55,6 +55,7 @@ class LinearProblem(InnerProblem):
     """
 
     group_penalty = True   # closed forms over self.penalty (see InnerProblem)
+    graph_capturable = True   # no host reads in the loops (tests/hypergrad/test_host_sync.py)
 
     def __init__(self, n_features, n_outputs, penalty="l2", lambda_mode="single", device="cpu"):
         if lambda_mode not in LAMBDA_MODES:

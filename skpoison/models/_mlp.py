@@ -44,6 +44,7 @@ class MLPProblem(InnerProblem):
     """
 
     group_penalty = True   # closed forms over self.penalty (see InnerProblem)
+    graph_capturable = True   # no host reads in the loops (tests/hypergrad/test_host_sync.py)
 
     def __init__(self, n_features, hidden_layer_sizes, n_outputs, penalty="l2",
                  lambda_mode="single", device="cpu"):

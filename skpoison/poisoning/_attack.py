@@ -8,7 +8,9 @@ The same loop runs one attack or ``K`` independent ones at once
 (``AttackConfig.batched``): every tensor then carries a leading dimension
 ``K`` (features ``(K, n, d)``, λ ``(K, n_hyper)``, losses ``(K,)``) and each
 outer step is one :func:`~skpoison.hypergrad.batched_hypergradient` call.
-Rows are always the second-to-last dimension, so the code is shared.
+Rows are always the second-to-last dimension, so the code is shared. On a
+GPU, reverse mode replays a CUDA graph captured once per batch size
+(:func:`~skpoison.hypergrad.make_hypergradient`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 from ..estimators._outer import LambdaOptimizer
 from torch.func import vmap
 
-from ..hypergrad import batched_hypergradient, batched_train, compute_hypergradient, train
+from ..hypergrad import batched_train, make_hypergradient, train
 
 
 class AttackConfig(NamedTuple):
@@ -84,8 +86,26 @@ def evaluate(config, X, Y, log_lambda):
         return problem.data_loss(w, config.X_val, config.Y_val)
 
 
+def hypergradient_for(config, n_poison, engines=None):
+    """The attack's hypergradient callable for batches of ``n_poison`` points.
+
+    ``engines`` (a dict kept for the whole attack) holds one per batch size,
+    so that on a GPU each captures its CUDA graph once (see
+    :func:`~skpoison.hypergrad.make_hypergradient`).
+    """
+    engine = None if engines is None else engines.get(n_poison)
+    if engine is None:
+        engine = make_hypergradient(config.problem, method=config.method, n_poison=n_poison,
+                                    steps=config.steps, lr=config.lr,
+                                    checkpoint_every=config.checkpoint_every,
+                                    batched=config.batched)
+        if engines is not None:
+            engines[n_poison] = engine
+    return engine
+
+
 def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, learn,
-                   progress=None):
+                   progress=None, engines=None):
     """Projected ascent on a batch of poisoning points, descent on λ (minimax).
 
     Parameters
@@ -102,6 +122,9 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
         Descend on λ (the defender) or keep it fixed.
     progress : callable or None
         Called once per outer step.
+    engines : dict or None
+        The attack's hypergradient callables by batch size
+        (:func:`hypergradient_for`), kept across batches.
 
     Returns
     -------
@@ -120,19 +143,11 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
     # A fresh optimizer per batch: λ and its step statistics start anew.
     defender = LambdaOptimizer(config.lambda_step, config.lambda_lr,
                                (config.lambda_low, config.lambda_high))
+    hypergradient = hypergradient_for(config, n_poison, engines)
     for _ in range(config.outer_steps):
         w0 = config.w0 if config.draw_w0 is None else config.draw_w0()
         X = torch.cat([X_fixed, X_poison], dim=-2)
-        if config.batched:
-            result = batched_hypergradient(
-                config.problem, w0, log_lambda, X, Y, config.X_val, config.Y_val,
-                n_poison=n_poison, steps=config.steps, lr=config.lr, method=config.method,
-                checkpoint_every=config.checkpoint_every)
-        else:
-            result = compute_hypergradient(
-                config.problem, w0, log_lambda, X, Y, config.X_val, config.Y_val,
-                n_poison=n_poison, steps=config.steps, lr=config.lr, method=config.method,
-                checkpoint_every=config.checkpoint_every)
+        result = hypergradient(w0, log_lambda, X, Y, config.X_val, config.Y_val)
         losses.append(result.val_loss)
         lambdas.append(log_lambda)
         if n_poison:

@@ -74,6 +74,7 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     """
     X_poison = X_poison.clone()
     losses, lambdas, states, clean_state = [], [], [], None
+    engines = {}   # hypergradient callables by batch size, for the whole attack
     n_phases = len(schedule.batches) + int(schedule.targets[0] == 0)
     outer = tqdm(total=n_phases, desc="batches", disable=not verbose)
     inner = tqdm(total=config.outer_steps, desc="outer steps", leave=False,
@@ -85,6 +86,7 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
         optimized, log_lambda, phase_losses, phase_lambdas = optimize_batch(
             config, X_fixed, Y_fixed, X_poison[..., start:stop, :],
             Y_poison[..., start:stop, :], lambda0, learn=learn, progress=inner.update,
+            engines=engines,
         )
         X_poison[..., start:stop, :] = optimized
         losses.extend(phase_losses)

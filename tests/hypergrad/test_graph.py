@@ -1,0 +1,182 @@
+"""Reverse mode replayed from a CUDA graph (GraphedHypergradient, make_hypergradient).
+
+On the CPU the callable runs eagerly, and what makes the capture possible is
+checked instead: the captured function, ``reverse_pass``, reads nothing back
+to the host. The CUDA tests (skipped without a GPU) check that replays with
+new inputs give the eager results and that a new shape captures again.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import pytest
+import torch
+from hg_cases import GenericProblem, assert_close_rel, make_case
+from test_host_sync import host_syncs
+
+from skpoison.hypergrad import (
+    GraphedHypergradient,
+    InnerDivergenceError,
+    batched_hypergradient,
+    compute_hypergradient,
+    make_hypergradient,
+)
+from skpoison.hypergrad._batched import _batched_unroll
+from skpoison.hypergrad._checkpoint import segment_lengths
+from skpoison.hypergrad._reverse import reverse_pass
+
+CASES = [("linear", 1, "single", "l2"), ("linear", 3, "per_feature", "l1"),
+         ("mlp", 1, "per_layer", "l1"), ("mlp", 3, "single", "l2")]
+SCHEDULES = [None, "sqrt", (12, 3)]
+FIELDS = ("val_loss", "grad_log_lambda", "grad_X_poison", "params")
+
+
+def inputs(case):
+    return case.w0, case.log_lambda, case.X, case.Y, case.X_val, case.Y_val
+
+
+def stacked(cases):
+    return [torch.stack([getattr(c, name) for c in cases])
+            for name in ("w0", "log_lambda", "X", "Y", "X_val", "Y_val")]
+
+
+def assert_same(got, want):
+    for name in FIELDS:
+        assert torch.equal(getattr(got, name), getattr(want, name)), name
+
+
+# -- what capture needs, checked on the CPU ------------------------------------
+@pytest.mark.parametrize(("model", "k", "mode", "penalty"), CASES)
+@pytest.mark.parametrize("every", SCHEDULES, ids=["stored", "sqrt", "two-level"])
+def test_the_captured_pass_reads_nothing_back(model, k, mode, penalty, every):
+    case = make_case(model, k, mode, penalty, steps=24)
+    lengths = segment_lengths(every, case.steps)
+
+    def single():
+        unroll = case.problem.unroll(case.log_lambda, case.X, case.Y, lr=case.lr,
+                                     n_poison=case.n_poison)
+        reverse_pass(case.problem, unroll, *inputs(case), steps=case.steps, lr=case.lr,
+                     lengths=lengths)
+
+    stack = stacked([case, make_case(model, k, mode, penalty, steps=24, seed=1)])
+    rates = torch.tensor([0.4, 0.5], dtype=case.X.dtype)
+
+    def batched():
+        w0, lam, X, Y = stack[:4]
+        unroll = _batched_unroll(case.problem, lam, X, Y, lr=rates, n_poison=case.n_poison)
+        reverse_pass(case.problem, unroll, *stack, steps=case.steps, lr=rates,
+                     lengths=lengths)
+
+    with torch.no_grad():
+        assert host_syncs(single).total() == 0
+        assert host_syncs(batched).total() == 0
+
+
+def test_built_in_problems_are_capturable_and_others_are_not():
+    linear = make_case("linear", 1, "single", "l2").problem
+    mlp = make_case("mlp", 1, "single", "l2").problem
+    assert linear.graph_capturable and mlp.graph_capturable
+    assert not GenericProblem(linear).graph_capturable
+
+
+# -- on the CPU the callables run eagerly ----------------------------------------
+@pytest.mark.parametrize(("model", "k", "mode", "penalty"), CASES)
+def test_on_the_cpu_it_is_the_eager_function(model, k, mode, penalty):
+    case = make_case(model, k, mode, penalty)
+    hypergradient = GraphedHypergradient(case.problem, n_poison=case.n_poison,
+                                         steps=case.steps, lr=case.lr, checkpoint_every=5)
+    assert_same(hypergradient(*inputs(case)), case.hypergradient("rmd", checkpoint_every=5))
+    assert hypergradient.n_captures_ == 0
+    cases = [case, make_case(model, k, mode, penalty, seed=1)]
+    batched = GraphedHypergradient(case.problem, n_poison=case.n_poison, steps=case.steps,
+                                   lr=[0.4, 0.5], batched=True)
+    assert_same(batched(*stacked(cases)),
+                batched_hypergradient(case.problem, *stacked(cases), n_poison=case.n_poison,
+                                      steps=case.steps, lr=[0.4, 0.5]))
+
+
+@pytest.mark.parametrize("method", ["rmd", "fmd", "cg", "exact", "autograd"])
+def test_make_hypergradient_is_compute_hypergradient_with_its_options(method):
+    case = make_case("linear", 1, "single", "l2", steps=60)
+    hypergradient = make_hypergradient(case.problem, method=method, n_poison=case.n_poison,
+                                       steps=case.steps, lr=case.lr)
+    assert (type(hypergradient) is GraphedHypergradient) == (method == "rmd")
+    with warnings.catch_warnings():   # the implicit methods' not-converged warning
+        warnings.simplefilter("ignore")
+        assert_same(hypergradient(*inputs(case)), case.hypergradient(method))
+
+
+def test_batched_non_reverse_methods_are_refused():
+    case = make_case("linear", 1, "single", "l2")
+    hypergradient = make_hypergradient(case.problem, method="fmd", steps=5, lr=0.5,
+                                       batched=True)
+    with pytest.raises(ValueError, match="not supported by batched_hypergradient"):
+        hypergradient(*stacked([case, case]))
+
+
+# -- CUDA: capture once, replay with new inputs -----------------------------------
+def to_cuda(tensors):
+    return [t.cuda() for t in tensors]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+class TestOnCuda:
+    @pytest.mark.parametrize(("model", "k", "mode", "penalty"), CASES)
+    @pytest.mark.parametrize("every", [None, "sqrt"], ids=["stored", "sqrt"])
+    @pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
+    def test_replays_match_eager_calls_with_new_inputs(self, model, k, mode, penalty, every,
+                                                        batched):
+        base = make_case(model, k, mode, penalty, steps=25)
+        lr = [0.4, 0.5] if batched else base.lr
+        hypergradient = GraphedHypergradient(base.problem, n_poison=base.n_poison,
+                                             steps=base.steps, lr=lr, checkpoint_every=every,
+                                             batched=batched)
+        eager = functools.partial(
+            batched_hypergradient if batched else compute_hypergradient, base.problem,
+            n_poison=base.n_poison, steps=base.steps,
+            lr=torch.tensor(lr, dtype=base.X.dtype, device="cuda") if batched else lr,
+            checkpoint_every=every)
+        for call in range(3):   # new λ and new poisoning points at every call
+            cases = [make_case(model, k, mode, penalty, steps=25, seed=call + s,
+                               log_lambda=-2.0 + 0.5 * call) for s in (0, 10)]
+            args = to_cuda(stacked(cases) if batched else inputs(cases[0]))
+            got, want = hypergradient(*args), eager(*args)
+            for name in FIELDS:
+                assert_close_rel(getattr(got, name).cpu(), getattr(want, name).cpu(), 1e-12,
+                                 f"call {call}: {name}")
+        assert hypergradient.n_captures_ == 1
+
+    def test_a_new_shape_captures_again_and_outputs_survive_the_next_replay(self):
+        case = make_case("linear", 1, "single", "l2")
+        hypergradient = GraphedHypergradient(case.problem, n_poison=case.n_poison,
+                                             steps=case.steps, lr=case.lr)
+        first = hypergradient(*to_cuda(inputs(case)))
+        kept = first.grad_X_poison.clone()
+        hypergradient(*to_cuda(inputs(make_case("linear", 1, "single", "l2", seed=3))))
+        assert torch.equal(first.grad_X_poison, kept)   # a clone, not the graph's buffer
+        bigger = make_case("linear", 1, "single", "l2", n=60)
+        got = hypergradient(*to_cuda(inputs(bigger)))
+        assert hypergradient.n_captures_ == 2
+        assert_close_rel(got.grad_X_poison.cpu(), bigger.hypergradient("rmd").grad_X_poison,
+                         1e-9, "new shape")
+
+    def test_a_diverged_replay_raises(self):
+        case = make_case("linear", 1, "single", "l2")
+        hypergradient = GraphedHypergradient(case.problem, n_poison=case.n_poison,
+                                             steps=case.steps, lr=case.lr)
+        hypergradient(*to_cuda(inputs(case)))
+        w0, lam, *data = to_cuda(inputs(case))
+        with pytest.raises(InnerDivergenceError):
+            hypergradient(w0, lam + 6.0, *data)      # lr * exp(λ) >= 2: unstable L2 rate
+        assert hypergradient.n_captures_ == 1
+
+    def test_the_environment_switch_turns_capture_off(self, monkeypatch):
+        monkeypatch.setenv("SKPOISON_CUDA_GRAPHS", "0")
+        case = make_case("linear", 1, "single", "l2")
+        hypergradient = GraphedHypergradient(case.problem, n_poison=case.n_poison,
+                                             steps=case.steps, lr=case.lr)
+        hypergradient(*to_cuda(inputs(case)))
+        assert hypergradient.n_captures_ == 0

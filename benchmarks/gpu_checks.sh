@@ -99,7 +99,7 @@ if [[ " $PARTS " == *" fig2 "* ]]; then
         --no-progress --out /tmp/skpoison-fig2
     finished=$(find /tmp/skpoison-fig2/cells -name '*.json' 2>/dev/null | wc -l)
     echo "Fig. 2: $finished of 40 cells finished" | tee -a "$LOG"
-    cp /tmp/skpoison-fig2/fig2.csv "$OUT/fig2_cuda.csv" 2>/dev/null
+    cp /tmp/skpoison-fig2/mnist_lr_l2_full_fig2.csv "$OUT/fig2_cuda.csv" 2>/dev/null
 fi
 echo "done: $PARTS (a step failed: $FAILED)" | tee -a "$LOG"
 exit $FAILED

@@ -1,6 +1,7 @@
 """One function per figure of the paper (Fig. 1-14) (private).
 
-Each writes ``<out>/figN.csv`` (tidy rows) and ``<out>/figN.png``. Figures
+Each writes ``<out>/<stem>.csv`` (tidy rows) and ``<out>/<stem>.png``, the
+stem naming the sweep (``mnist_lr_l2_full_fig2``: :func:`output_stem`). Figures
 that show the same sweep (e.g. Fig. 2, 3 and 5: LR with L2) share its cells
 in ``<out>/cells/``, so the second one only redraws.
 """
@@ -16,7 +17,7 @@ from sklearn.utils import Bunch
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
-from ._runner import _caveat_note, _short_title, _sweep, check_batch_repetitions
+from ._runner import _caveat_note, _short_title, _sweep, check_batch_repetitions, output_stem
 from ._sweep import check_writable, write_csv, write_json_atomic
 from ._synthetic import synthetic_maps, synthetic_rows
 
@@ -120,6 +121,10 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
               **overrides):
     """Compute one of the paper's figures and write its CSV and PNG.
 
+    Outputs are named by the sweep, ``<data set>_<model>_<penalty>_<size>_<figure>``
+    (``mnist_lr_l2_full_fig2.csv``; Fig. 1 ``synthetic_<size>_fig1``), so that
+    figures of several data sets or sizes can share one ``out`` and its cells.
+
     Parameters
     ----------
     figure : str
@@ -154,7 +159,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         ``rows``, ``csv``, ``png`` (None when ``plot=False``), ``table``
         (text summary), ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
         4 / 9: the relative decreases' CSV; else None), ``settings``
-        (``figN_settings.json``: the settings behind the CSV; None for
+        (``<stem>_settings.json``: the settings behind the CSV; None for
         ``fig1``).
 
     Examples
@@ -188,8 +193,9 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     rows, settings = _sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
-    csv_path = write_csv(rows, out / f"{figure}.csv")
-    settings_path = out / f"{figure}_settings.json"
+    stem = output_stem(config, size, figure)
+    csv_path = write_csv(rows, out / f"{stem}.csv")
+    settings_path = out / f"{stem}_settings.json"
     write_json_atomic(settings_path, settings)
     by = ("strategy", "ratio")
     title = f"{figure}: test error (%)" + _caveat_note(rows)
@@ -199,17 +205,17 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         decrease = relative_decrease_rows(rows)
         if rows and rows[0].get("data_caveat"):
             decrease = [{**r, "data_caveat": rows[0]["data_caveat"]} for r in decrease]
-        extra_csv = write_csv(decrease, out / f"{figure}_relative_decrease.csv")
+        extra_csv = write_csv(decrease, out / f"{stem}_relative_decrease.csv")
         table = format_table([{**r, "strategy": f"{r['strategy']} val={r['n_val']}"}
                               for r in rows], "test_error", title=title)
         if plot:
             from ._plots import plot_sensitivity, save
             fig = plot_sensitivity(rows, decrease,
                                    title=f"{figure}: {_short_title(config, rows)}")
-            png = save(fig, out / f"{figure}.png")
+            png = save(fig, out / f"{stem}.png")
     elif plot:
         from ._plots import save
-        png = save(_draw(spec, rows, config, figure), out / f"{figure}.png")
+        png = save(_draw(spec, rows, config, figure), out / f"{stem}.png")
     return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=config,
                  extra_csv=extra_csv, settings=settings_path)
 
@@ -240,12 +246,13 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
     maps = synthetic_maps(size=size, grid_points=grid_points, verbose=verbose,
                           **{k: int(v) for k, v in given.items()})
     rows = synthetic_rows(maps)
-    csv_path = write_csv(rows, Path(out) / f"{figure}.csv")
+    stem = f"synthetic_{size}_{figure}"
+    csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
     png = None
     if plot:
         from ._plots import plot_synthetic, save
         png = save(plot_synthetic(maps, title="fig1: synthetic 2-D example, LR"),
-                   Path(out) / f"{figure}.png")
+                   Path(out) / f"{stem}.png")
     table = (f"{figure}: validation error {100 * maps['val_error_noreg'].min():.1f}-"
              f"{100 * maps['val_error_noreg'].max():.1f} % without regularization, "
              f"{100 * maps['val_error_reg'].min():.1f}-{100 * maps['val_error_reg'].max():.1f}"

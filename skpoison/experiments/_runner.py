@@ -166,6 +166,21 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     return rows, settings
 
 
+def output_stem(config, size, name):
+    """``mnist_lr_l2_quick_fig2``: the file names of one sweep's outputs.
+
+    Distinct per data set, model, penalty and size, so that sweeps sharing an
+    output folder (and its cells) do not overwrite each other's tables.
+
+    Examples
+    --------
+    >>> from skpoison.experiments import make_config
+    >>> output_stem(make_config("mnist", size="quick"), "quick", "fig2")
+    'mnist_lr_l2_quick_fig2'
+    """
+    return f"{config.dataset}_{config.model}_{config.penalty}_{size}_{name}"
+
+
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,
              out="skpoison-results/evaluate", data_home=None, n_jobs=1, backend=None,
              verbose=True, plot=True, batch_repetitions=1, **overrides):
@@ -173,8 +188,10 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
 
     Runs the attack sweep (default: bundled digits 0 vs 8, logistic
     regression, L2, strategies no_reg / large / cv / learned, ratios 0-20 %),
-    writes ``evaluate.csv`` (tidy rows), ``evaluate.png`` (test error) and
-    ``evaluate_lambda.png`` (learned λ and ``||w||^2 / p``) into ``out``.
+    writes ``<stem>.csv`` (tidy rows), ``<stem>.png`` (test error) and
+    ``<stem>_lambda.png`` (learned λ and ``||w||^2 / p``) into ``out``, where
+    the stem names the sweep (:func:`output_stem`: ``digits_lr_l2_quick_evaluate``
+    for the defaults).
 
     Parameters
     ----------
@@ -202,7 +219,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     -------
     result : sklearn.utils.Bunch
         ``rows``, ``table`` (text), ``csv``, ``pngs`` and ``settings`` (paths;
-        ``evaluate_settings.json`` holds the settings behind the CSV),
+        ``<stem>_settings.json`` holds the settings behind the CSV),
         ``config``.
     """
     if repetitions is None and size == "quick":
@@ -212,9 +229,9 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     rows, settings = _sweep(config, out, n_vals=None, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
-    out = Path(out)
-    csv_path = write_csv(rows, out / "evaluate.csv")
-    settings_path = out / "evaluate_settings.json"
+    out, stem = Path(out), output_stem(config, size, "evaluate")
+    csv_path = write_csv(rows, out / f"{stem}.csv")
+    settings_path = out / f"{stem}_settings.json"
     write_json_atomic(settings_path, settings)
     title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "
              f"{config.penalty.upper()}: test error (%) under the optimal attack, "
@@ -225,9 +242,9 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     if plot:
         from ._plots import plot_lambda_and_norm, plot_test_error, save
         pngs.append(save(plot_test_error(rows, title=_short_title(config, rows)),
-                         out / "evaluate.png"))
+                         out / f"{stem}.png"))
         pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config, rows)),
-                         out / "evaluate_lambda.png"))
+                         out / f"{stem}_lambda.png"))
     return Bunch(rows=rows, table=table, csv=csv_path, pngs=pngs, config=config,
                  settings=settings_path)
 

@@ -21,11 +21,17 @@ def _rows(path):
         return list(csv.DictReader(handle))
 
 
+def _output(out, name, suffix=".csv"):
+    """The one file of ``out`` named ``<dataset>_<model>_<penalty>_<size>_<name><suffix>``."""
+    (path,) = out.glob(f"*_{name}{suffix}")
+    return path
+
+
 @pytest.mark.parametrize("figure", list(FIGURES))
 def test_reproduce_each_figure_tiny(figure, shared_out, capsys):
     assert main(["reproduce", figure, *TINY, "--out", str(shared_out)]) == 0
-    assert (shared_out / f"{figure}.png").stat().st_size > 1000
-    rows = _rows(shared_out / f"{figure}.csv")
+    assert _output(shared_out, figure, ".png").stat().st_size > 1000
+    rows = _rows(_output(shared_out, figure))
     assert rows
     if figure == "fig1":
         assert {"poison_x1", "poison_x2", "val_error_noreg", "best_log_lambda"} <= set(rows[0])
@@ -40,16 +46,17 @@ def test_reproduce_each_figure_tiny(figure, shared_out, capsys):
         assert "log_lambda_0" in rows[0] and "weight_norm_1" in rows[0]
     if spec.kind == "sensitivity":
         assert len({r["n_val"] for r in rows}) >= 2
-        assert (shared_out / f"{figure}_relative_decrease.csv").exists()
+        assert _output(shared_out, f"{figure}_relative_decrease").exists()
 
 
 def test_evaluate_tiny_writes_tidy_csv_and_table(tmp_path, capsys):
     code = main(["evaluate", *TINY, "--repetitions", "2", "--out", str(tmp_path)])
     assert code == 0
-    header = _header(tmp_path / "evaluate.csv")
+    assert _output(tmp_path, "evaluate").name == "digits_lr_l2_tiny_evaluate.csv"
+    header = _header(_output(tmp_path, "evaluate"))
     assert header[:6] == ["dataset", "model", "penalty", "strategy", "ratio", "repetition"]
     assert REQUIRED | {"log_lambda"} <= set(header)
-    rows = _rows(tmp_path / "evaluate.csv")
+    rows = _rows(_output(tmp_path, "evaluate"))
     strategies = {"no_reg", "large", "cv", "learned"}
     assert {r["strategy"] for r in rows} == strategies
     # One row per (strategy, ratio, repetition).
@@ -60,10 +67,11 @@ def test_evaluate_tiny_writes_tidy_csv_and_table(tmp_path, capsys):
     assert all(r["log_lambda"] == "-inf" for r in rows if r["strategy"] == "no_reg")
     table = capsys.readouterr().out
     assert "no_reg" in table and "±" in table and "20%" in table
-    assert (tmp_path / "evaluate.png").exists() and (tmp_path / "evaluate_lambda.png").exists()
+    assert _output(tmp_path, "evaluate", ".png").exists()
+    assert _output(tmp_path, "evaluate_lambda", ".png").exists()
     import json
 
-    settings = json.loads((tmp_path / "evaluate_settings.json").read_text())
+    settings = json.loads(_output(tmp_path, "evaluate_settings", ".json").read_text())
     assert settings["config"]["repetitions"] == 2 and settings["config"]["inner_steps"] == 10
     assert settings["defaults"]["poisoner"]["poison_lr"] == 0.5
     assert settings["data"]["caveat"] is None and len(settings["data"]["fingerprint"]) == 10
@@ -113,7 +121,17 @@ def test_fig1_takes_its_own_options(tmp_path):
     assert main(["reproduce", "fig1", *TINY, "--no-plot", "--out", str(tmp_path / "a")]) == 0
     assert main(["reproduce", "fig1", *TINY, "--no-plot", "--seed", "3", "--inner-steps", "30",
                  "--out", str(tmp_path / "b")]) == 0
-    assert _rows(tmp_path / "a" / "fig1.csv") != _rows(tmp_path / "b" / "fig1.csv")
+    assert _rows(tmp_path / "a" / "synthetic_tiny_fig1.csv") != _rows(
+        tmp_path / "b" / "synthetic_tiny_fig1.csv")
+
+
+def test_sweeps_sharing_an_output_folder_keep_their_own_tables(tmp_path):
+    for penalty in ("l2", "l1"):
+        assert main(["evaluate", *TINY, "--repetitions", "1", "--strategies", "no_reg",
+                     "--penalty", penalty, "--no-plot", "--out", str(tmp_path)]) == 0
+    l2, l1 = (tmp_path / f"digits_lr_{p}_tiny_evaluate.csv" for p in ("l2", "l1"))
+    assert {r["penalty"] for r in _rows(l2)} == {"l2"}
+    assert {r["penalty"] for r in _rows(l1)} == {"l1"}
 
 
 def test_reproduce_list(capsys):

@@ -13,5 +13,5 @@ def test_evaluate_without_matplotlib_writes_csv_only(tmp_path, monkeypatch, caps
     assert status == 0
     assert "matplotlib is not installed" in captured.err
     assert "no_reg" in captured.out
-    assert (tmp_path / "evaluate.csv").exists()
+    assert (tmp_path / "digits_lr_l2_tiny_evaluate.csv").exists()
     assert not list(tmp_path.glob("*.png"))

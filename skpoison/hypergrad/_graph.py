@@ -16,6 +16,7 @@ still reads its verdicts once per call, after the replay.
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -27,6 +28,24 @@ from ._reverse import reverse_hypergradient, reverse_pass
 
 #: Set to ``0`` to run every hypergradient eagerly (debugging, profiling).
 ENVIRONMENT_SWITCH = "SKPOISON_CUDA_GRAPHS"
+
+
+def capturable(problem):
+    """Whether ``problem``'s own class declares its loops free of host reads.
+
+    Read from the class itself, not inherited: a subclass of a built-in model
+    may override a loss or the unroll with code that reads the host, so it
+    opts in by declaring ``graph_capturable = True`` again.
+
+    Examples
+    --------
+    >>> from skpoison.models import LinearProblem
+    >>> class MyProblem(LinearProblem):
+    ...     pass
+    >>> capturable(LinearProblem(2, 1)), capturable(MyProblem(2, 1))
+    (True, False)
+    """
+    return bool(type(problem).__dict__.get("graph_capturable", False))
 
 
 def cuda_graphs_enabled():
@@ -50,13 +69,19 @@ class GraphedHypergradient:
     that graph from then on: only the copies of the inputs into the graph's
     buffers, the replay, the copies of the outputs and the divergence check's
     one host read remain per call. Calls with CPU tensors, calls for problems
-    whose loops are not known to be free of host synchronization
-    (``problem.graph_capturable`` false) and every call while the environment
-    variable ``SKPOISON_CUDA_GRAPHS`` is ``0`` run
+    whose loops are not known to be free of host synchronization (see
+    :func:`capturable`) and every call while the environment variable
+    ``SKPOISON_CUDA_GRAPHS`` is ``0`` run
     :func:`~skpoison.hypergrad.reverse_hypergradient` (or
-    :func:`~skpoison.hypergrad.batched_hypergradient`) eagerly instead. The
-    results are those of the eager functions: the same kernels on the same
-    values.
+    :func:`~skpoison.hypergrad.batched_hypergradient`) eagerly instead, as do
+    all calls after a capture failed (with a warning). The results are those
+    of the eager functions: the same kernels on the same values.
+
+    The setting (``lr``, ``steps``, ...) is fixed for the object's life: a new
+    setting needs a new object. Inputs are read, not differentiated (no
+    autograd graph is recorded). One object must not capture while another
+    thread runs CUDA work on the same device (CUDA's global capture mode
+    forbids it); the library's sweeps run their cells in processes.
 
     Parameters
     ----------
@@ -98,11 +123,12 @@ class GraphedHypergradient:
         self.batched = bool(batched)
         self.n_captures_ = 0
         self._key = self._graph = None
+        self._capture_failed = False
 
     def __call__(self, w0, log_lambda, X, Y, X_val, Y_val):
         """Validation loss and hypergradients at these inputs (a :class:`HypergradResult`)."""
         if (X.device.type != "cuda" or not cuda_graphs_enabled()
-                or not getattr(self.problem, "graph_capturable", False)):
+                or not capturable(self.problem) or self._capture_failed):
             return self._eager(w0, log_lambda, X, Y, X_val, Y_val)
         describe = None
         if self.batched:
@@ -114,9 +140,16 @@ class GraphedHypergradient:
         inputs = (w0, log_lambda, X, Y, X_val, Y_val)
         key = tuple((tuple(t.shape), t.dtype, t.device) for t in inputs)
         if key != self._key:
-            self._capture(inputs, key)
-        for buffer, value in zip(self._inputs, inputs):
-            buffer.copy_(value)
+            try:
+                self._capture(inputs, key)
+            except RuntimeError as exc:   # e.g. a host read inside a user's model
+                self._capture_failed = True
+                warnings.warn(f"CUDA graph capture failed ({exc}); reverse mode runs eagerly "
+                              "for this setting.", RuntimeWarning, stacklevel=2)
+                return self._eager(*inputs)
+        with torch.no_grad():
+            for buffer, value in zip(self._inputs, inputs):
+                buffer.copy_(value)
         self._graph.replay()
         # Clones: the next replay overwrites the graph's outputs.
         result = HypergradResult(*(t.clone() for t in self._result[:4]))
@@ -138,7 +171,7 @@ class GraphedHypergradient:
         # A per-problem rate is checked (one host read) and fixed here, once.
         lr = batched_lr(self.lr, X.shape[0], X) if self.batched else float(self.lr)
         lengths = segment_lengths(self.checkpoint_every, self.steps)
-        static = [t.clone() for t in inputs]
+        static = [t.detach().clone() for t in inputs]
 
         def run():
             w0, log_lambda, X, Y, X_val, Y_val = static

@@ -59,7 +59,9 @@ class InnerProblem(ABC):
         True only where the problem's unrolled loops (single and batched),
         its penalty and its losses never read a device value back to the host:
         :class:`~skpoison.hypergrad.GraphedHypergradient` then captures them
-        into a CUDA graph. False (the default) for other subclasses.
+        into a CUDA graph. Read from the problem's own class, not inherited
+        (a subclass that keeps the loops free of host reads declares it
+        again); False (the default) elsewhere.
     """
 
     n_params: int

@@ -101,6 +101,7 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
             if clean_state is None:
                 if learn:
                     clean_state = run_phase(X_clean, Y_clean, 0, 0, "clean data")
+                    engines.pop(0, None)   # (its CUDA graph's memory: no batch is empty)
                 else:  # the fixed λ on clean data: one evaluation
                     losses.append(evaluate(config, X_clean, Y_clean, lambda0))
                     lambdas.append(lambda0)

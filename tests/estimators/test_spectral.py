@@ -30,3 +30,11 @@ def test_float32_input_is_read_in_float64_and_left_alone():
     before = X.copy()
     np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
     np.testing.assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_input_is_refused(value):
+    X = np.random.RandomState(4).rand(100, 80)
+    X[3, 5] = value
+    with pytest.raises(ValueError, match="NaN or inf"):
+        squared_spectral_norm(X)

@@ -25,6 +25,7 @@ from skpoison.hypergrad import (
 )
 from skpoison.hypergrad._batched import _batched_unroll
 from skpoison.hypergrad._checkpoint import segment_lengths
+from skpoison.hypergrad._graph import capturable
 from skpoison.hypergrad._reverse import reverse_pass
 
 CASES = [("linear", 1, "single", "l2"), ("linear", 3, "per_feature", "l1"),
@@ -77,8 +78,13 @@ def test_the_captured_pass_reads_nothing_back(model, k, mode, penalty, every):
 def test_built_in_problems_are_capturable_and_others_are_not():
     linear = make_case("linear", 1, "single", "l2").problem
     mlp = make_case("mlp", 1, "single", "l2").problem
-    assert linear.graph_capturable and mlp.graph_capturable
-    assert not GenericProblem(linear).graph_capturable
+    assert capturable(linear) and capturable(mlp)
+    assert not capturable(GenericProblem(linear))
+
+    class Subclass(type(linear)):     # may override a loss with a host read
+        pass
+
+    assert not capturable(Subclass(4, 1))
 
 
 # -- on the CPU the callables run eagerly ----------------------------------------

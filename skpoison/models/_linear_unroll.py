@@ -137,12 +137,17 @@ class LinearUnroll(Unroll):
         # (a copy: a view would keep the whole tape alive as long as w_T)
         return self.to_standard(rows[steps].clone()), (W[:steps], P)
 
+    def _adjoint_rows(self, a, steps):
+        """The ``(steps, n_params)`` adjoint block; ``A[t]`` meets step ``t``, the last is ``a``."""
+        A = aligned_rows(a, steps, a.numel())
+        if steps:
+            A[-1] = self.to_internal(a)
+        return A
+
     def backward(self, tape, a, *, return_adjoint=False):
         W, P = tape
         steps = W.shape[0]
-        A = aligned_rows(a, steps, a.numel())  # A[t]: the adjoint that meets step t
-        if steps:
-            A[-1] = self.to_internal(a)
+        A = self._adjoint_rows(a, steps)
         # Binary models: the activation's derivative p (1 - p) of every step in
         # one tape-wide operation instead of two small ones per step.
         factors = (P - P * P if self.binary else P).unbind(0)
@@ -321,9 +326,7 @@ class BatchedLinearUnroll(LinearUnroll):
     def backward(self, tape, a, *, return_adjoint=False):
         W, P = tape
         steps = W.shape[0]
-        A = aligned_rows(a, steps, a.numel())    # A[t]: the adjoint that meets step t
-        if steps:
-            A[-1] = self.to_internal(a)
+        A = self._adjoint_rows(a, steps)
         factors = (P - P * P if self.binary else P).view(steps, self.K, self.k, self.n)
         factors, adjoints = factors.unbind(0), self._rows(A)
         first = self.to_internal(a).view(self.K, self.k, self.d1)

@@ -16,6 +16,9 @@ Three wall-clock timings (median of ``--repeats`` after a warm-up):
 
 The target (issue 5) is ``batched / one <= 2`` for ``K = 10`` on a GPU; on a
 CPU the batched attack does ``K`` times the arithmetic, so ``~K`` is the floor.
+On CUDA, ``one`` and ``batched`` are timed a second time with the engine's
+CUDA graphs off (``SKPOISON_CUDA_GRAPHS=0``, in the same run): ``one_eager``,
+``batched_eager``.
 
 Usage::
 
@@ -99,6 +102,13 @@ def main(argv=None):
         sequential=_timed(lambda: [clone(attack).fit(a, b, X_val=c, y_val=d)
                                    for a, b, c, d in datasets], args.device, args.repeats),
     )
+    if args.device.startswith("cuda"):
+        os.environ["SKPOISON_CUDA_GRAPHS"] = "0"    # read at every call
+        times.update(one_eager=_timed(one, args.device, args.repeats),
+                     batched_eager=_timed(lambda: fit_batched(attack, datasets), args.device,
+                                          args.repeats))
+        del os.environ["SKPOISON_CUDA_GRAPHS"]
+        times["batched_over_one_eager"] = times["batched_eager"] / times["one_eager"]
     times["batched_over_one"] = times["batched"] / times["one"]
     times["sequential_over_batched"] = times["sequential"] / times["batched"]
     device_name = (torch.cuda.get_device_name() if args.device.startswith("cuda")
@@ -110,6 +120,10 @@ def main(argv=None):
     verdict = "PASS" if times["batched_over_one"] <= 2 else "FAIL"
     print(f"batched / one = {times['batched_over_one']:.2f} (target <= 2 on a GPU: "
           f"{verdict})   sequential / batched = {times['sequential_over_batched']:.2f}")
+    if "one_eager" in times:
+        print(f"without CUDA graphs: one attack {times['one_eager']:.2f} s   batched "
+              f"{times['batched_eager']:.2f} s   batched / one = "
+              f"{times['batched_over_one_eager']:.2f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(

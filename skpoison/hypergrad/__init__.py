@@ -2,7 +2,10 @@
 
 Inner problems implement :class:`InnerProblem`; the algorithms take one, a
 starting point, the hyperparameters and the data as tensors and return a
-:class:`HypergradResult`.
+:class:`HypergradResult`. A loop that calls one setting again and again (the
+outer steps of a fit or an attack) holds :func:`make_hypergradient`'s
+callable: on a GPU, reverse mode then replays a CUDA graph
+(:class:`GraphedHypergradient`).
 """
 
 from ._batched import batched_hypergradient, batched_train

@@ -169,16 +169,22 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
 def output_stem(config, size, name):
     """``mnist_lr_l2_quick_fig2``: the file names of one sweep's outputs.
 
-    Distinct per data set, model, penalty and size, so that sweeps sharing an
-    output folder (and its cells) do not overwrite each other's tables.
+    Distinct per data set (and class pair, when not the default one), model,
+    penalty and size, so that sweeps sharing an output folder (and its cells)
+    do not overwrite each other's tables.
 
     Examples
     --------
     >>> from skpoison.experiments import make_config
     >>> output_stem(make_config("mnist", size="quick"), "quick", "fig2")
     'mnist_lr_l2_quick_fig2'
+    >>> output_stem(make_config("mnist", size="quick", classes=(3, 5)), "quick", "fig2")
+    'mnist-3v5_lr_l2_quick_fig2'
     """
-    return f"{config.dataset}_{config.model}_{config.penalty}_{size}_{name}"
+    data = config.dataset
+    if config.classes is not None:
+        data += "-" + "v".join(str(c) for c in config.classes)
+    return f"{data}_{config.model}_{config.penalty}_{size}_{name}"
 
 
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,

@@ -5,8 +5,13 @@ import os
 
 import pytest
 
-from skpoison.experiments import _runner, evaluate, read_csv, run_sweep
+from skpoison.experiments import evaluate, read_csv, run_sweep
 from skpoison.experiments._sweep import write_json_atomic
+
+# The namespace evaluate() runs in. Not ``skpoison.experiments._runner`` from
+# sys.modules: collecting that file's doctests under --import-mode=importlib
+# imports it a second time, and a patch of that copy would not reach evaluate().
+RUNNER = evaluate.__globals__
 
 CALLS = []
 
@@ -63,7 +68,7 @@ def _without_timing(rows):
 
 
 def test_interrupted_attack_sweep_resumes_and_matches_a_fresh_run(tmp_path, monkeypatch):
-    real = _runner.run_attack_cell
+    real = RUNNER["run_attack_cell"]
     calls = []
 
     def flaky(**kwargs):
@@ -73,14 +78,14 @@ def test_interrupted_attack_sweep_resumes_and_matches_a_fresh_run(tmp_path, monk
         return real(**kwargs)
 
     common = dict(size="tiny", repetitions=2, n_jobs=1, verbose=False, plot=False)
-    monkeypatch.setattr(_runner, "run_attack_cell", flaky)
+    monkeypatch.setitem(RUNNER, "run_attack_cell", flaky)
     with pytest.raises(KeyboardInterrupt):
         evaluate(out=tmp_path / "run", **common)
     assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3
     first = list(calls)
 
     calls.clear()
-    monkeypatch.setattr(_runner, "run_attack_cell", lambda **kw: calls.append(
+    monkeypatch.setitem(RUNNER, "run_attack_cell", lambda **kw: calls.append(
         (kw["strategy"], kw["repetition"])) or real(**kw))
     resumed = evaluate(out=tmp_path / "run", **common)
     assert len(calls) == 8 - 3 and not set(first) & set(calls)  # nothing redone
@@ -88,7 +93,7 @@ def test_interrupted_attack_sweep_resumes_and_matches_a_fresh_run(tmp_path, monk
     rows = read_csv(resumed.csv)
     assert len(rows) == 4 * 2 * 3  # strategies x repetitions x ratios: nothing lost
 
-    monkeypatch.setattr(_runner, "run_attack_cell", real)
+    monkeypatch.setitem(RUNNER, "run_attack_cell", real)
     fresh = evaluate(out=tmp_path / "fresh", **common)
     assert _without_timing(resumed.rows) == _without_timing(fresh.rows)
 
@@ -148,20 +153,20 @@ def test_other_data_or_defaults_start_new_cells(tmp_path, monkeypatch):
     evaluate(**common)  # same data, same defaults: resumed, nothing new
     assert {p.name for p in (tmp_path / "run" / "cells").glob("*.json")} == names
 
-    real_load = _runner.load_pool
+    real_load = RUNNER["load_pool"]
 
     def other_copy(*args, **kwargs):
         pool = real_load(*args, **kwargs)
         return type(pool)(**{**pool, "data": pool.data * 0.999})
 
-    monkeypatch.setattr(_runner, "load_pool", other_copy)
+    monkeypatch.setitem(RUNNER, "load_pool", other_copy)
     evaluate(**common)
     after_data = {p.name for p in (tmp_path / "run" / "cells").glob("*.json")}
     assert len(after_data) == 2 * len(names)
-    monkeypatch.setattr(_runner, "load_pool", real_load)
+    monkeypatch.setitem(RUNNER, "load_pool", real_load)
 
-    real_defaults = _runner.attack_defaults
-    monkeypatch.setattr(_runner, "attack_defaults", lambda config: {
+    real_defaults = RUNNER["attack_defaults"]
+    monkeypatch.setitem(RUNNER, "attack_defaults", lambda config: {
         **real_defaults(config), "poisoner": {"poison_lr": 0.25}})
     evaluate(**common)
     assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3 * len(names)

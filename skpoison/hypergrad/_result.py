@@ -106,42 +106,19 @@ def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr):
 
 
 def raise_if_diverged(status, *, steps, lr, describe=None):
-    """Raise :class:`InnerDivergenceError` where ``status`` says a run diverged (one host read)."""
-    _raise_if_diverged(*status, steps=steps,
-                       describe=describe or (lambda _: ("", f"inner_lr={lr:g}")))
+    """Raise :class:`InnerDivergenceError` where ``status`` says a run diverged.
 
-
-def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=None):
-    """Raise :class:`InnerDivergenceError` when the T-step run from ``w0`` to ``w`` diverged.
-
-    NaN/inf parameters, an unstable L2 rate (:func:`unstable_rate`) or, for
-    smooth objectives, a training objective that rose (:func:`objective_grew`);
-    one host synchronization in all, after the loop. ``w`` of shape ``(K,
-    n_params)`` is ``K`` stacked problems (every other argument stacked too);
-    ``describe(problems)`` then gives the error's ``(where, inner_lr text)``
-    for the failing ones.
+    ``status`` holds ``(K,)`` device bools for ``K`` runs (``unstable`` and
+    ``grew`` may be None, or 0-d for one run); one host read when none
+    diverged. ``describe(problems)`` gives the error's ``(where, inner_lr
+    text)`` for the failing runs; by default, none and ``inner_lr={lr}``.
     """
-    raise_if_diverged(inner_run_status(problem, w0, w, log_lambda, X, Y, lr=lr),
-                      steps=steps, lr=lr, describe=describe)
-
-
-def check_finite(params, *, steps, lr, unstable=None, grew=None):
-    """Raise :class:`InnerDivergenceError` if ``params`` holds NaN or inf.
-
-    Also where ``unstable`` (from :func:`unstable_rate`) or ``grew`` (from
-    :func:`objective_grew`) holds: the iterates then grow without bound, or
-    jump chaotically, even when they are still finite. One host
-    synchronization, after the loop, never inside it.
-    """
-    _raise_if_diverged(torch.isfinite(params).all().reshape(1), unstable, grew, steps=steps,
-                       describe=lambda _: ("", f"inner_lr={lr:g}"))
-
-
-def _raise_if_diverged(finite, unstable, grew, *, steps, describe):
-    """The decision for ``K`` runs: ``(K,)`` device bools (``unstable``, ``grew`` may be
-    None or 0-d for one run); one host read when none diverged."""
-    unstable = None if unstable is None else unstable.reshape(-1)
-    grew = torch.zeros_like(finite) if grew is None else grew.reshape(-1)
+    if describe is None:
+        def describe(_):
+            return "", f"inner_lr={lr:g}"
+    finite = status.finite
+    unstable = None if status.unstable is None else status.unstable.reshape(-1)
+    grew = torch.zeros_like(finite) if status.grew is None else status.grew.reshape(-1)
     ok = finite & ~grew if unstable is None else finite & ~grew & ~unstable
     if bool(ok.all()):
         return
@@ -163,6 +140,29 @@ def _raise_if_diverged(finite, unstable, grew, *, steps, describe):
         f"The inner gradient descent diverged{where} (NaN/inf parameters after {steps} "
         f"steps with {rate}). The inner learning rate is most likely too large for this "
         "data: lower inner_lr or scale the features.")
+
+
+def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=None):
+    """Raise :class:`InnerDivergenceError` when the T-step run from ``w0`` to ``w`` diverged.
+
+    NaN/inf parameters, an unstable L2 rate (:func:`unstable_rate`) or, for
+    smooth objectives, a training objective that rose (:func:`objective_grew`);
+    one host synchronization in all, after the loop. ``w`` of shape ``(K,
+    n_params)`` is ``K`` stacked problems (every other argument stacked too);
+    ``describe(problems)`` then gives the error's ``(where, inner_lr text)``
+    for the failing ones.
+    """
+    raise_if_diverged(inner_run_status(problem, w0, w, log_lambda, X, Y, lr=lr),
+                      steps=steps, lr=lr, describe=describe)
+
+
+def check_finite(params, *, steps, lr):
+    """Raise :class:`InnerDivergenceError` if ``params`` holds NaN or inf.
+
+    One host synchronization, after the loop, never inside it.
+    """
+    raise_if_diverged(RunStatus(torch.isfinite(params).all().reshape(1), None, None),
+                      steps=steps, lr=lr)
 
 
 _OBJECTIVE_GREW = (

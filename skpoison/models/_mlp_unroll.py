@@ -202,5 +202,6 @@ class BatchedMLPUnroll(MLPUnroll):
 
     def _sub_lr_times(self, target, x):
         if isinstance(self.lr, torch.Tensor):   # one rate per problem (leading dimension)
-            return target.sub_(x * self.lr.view(-1, *(1,) * (x.dim() - 1)))
+            # (in place, without an x * lr temporary per step)
+            return target.addcmul_(x, self.lr.view(-1, *(1,) * (x.dim() - 1)), value=-1.0)
         return target.add_(x, alpha=-self.lr)

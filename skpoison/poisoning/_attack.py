@@ -86,22 +86,18 @@ def evaluate(config, X, Y, log_lambda):
         return problem.data_loss(w, config.X_val, config.Y_val)
 
 
-def hypergradient_for(config, n_poison, engines=None):
+def hypergradient_for(config, n_poison, engines):
     """The attack's hypergradient callable for batches of ``n_poison`` points.
 
     ``engines`` (a dict kept for the whole attack) holds one per batch size,
     so that on a GPU each captures its CUDA graph once (see
     :func:`~skpoison.hypergrad.make_hypergradient`).
     """
-    engine = None if engines is None else engines.get(n_poison)
-    if engine is None:
-        engine = make_hypergradient(config.problem, method=config.method, n_poison=n_poison,
-                                    steps=config.steps, lr=config.lr,
-                                    checkpoint_every=config.checkpoint_every,
-                                    batched=config.batched)
-        if engines is not None:
-            engines[n_poison] = engine
-    return engine
+    if n_poison not in engines:
+        engines[n_poison] = make_hypergradient(
+            config.problem, method=config.method, n_poison=n_poison, steps=config.steps,
+            lr=config.lr, checkpoint_every=config.checkpoint_every, batched=config.batched)
+    return engines[n_poison]
 
 
 def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, learn,
@@ -143,7 +139,7 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
     # A fresh optimizer per batch: λ and its step statistics start anew.
     defender = LambdaOptimizer(config.lambda_step, config.lambda_lr,
                                (config.lambda_low, config.lambda_high))
-    hypergradient = hypergradient_for(config, n_poison, engines)
+    hypergradient = hypergradient_for(config, n_poison, {} if engines is None else engines)
     for _ in range(config.outer_steps):
         w0 = config.w0 if config.draw_w0 is None else config.draw_w0()
         X = torch.cat([X_fixed, X_poison], dim=-2)

@@ -49,15 +49,16 @@ def _like_input(X_in, y_in, X_out, y_out):
     sees the feature names. The features stay floating point (poisoning
     points are not integers); the labels keep the caller's dtype.
     """
-    if _is_pandas(X_in, "DataFrame"):
-        import pandas as pd
+    frame, series = _is_pandas(X_in, "DataFrame"), _is_pandas(y_in, "Series")
+    if not (frame or series):
+        return X_out, y_out
+    import pandas as pd   # (only when the caller uses it: pandas is optional)
 
+    if frame:
         X_out = pd.DataFrame(X_out, columns=X_in.columns)
-    if _is_pandas(y_in, "Series"):
-        import pandas as pd
-
-        index = X_out.index if _is_pandas(X_out, "DataFrame") else None
-        y_out = pd.Series(y_out, name=y_in.name, dtype=y_in.dtype, index=index)
+    if series:
+        y_out = pd.Series(y_out, name=y_in.name, dtype=y_in.dtype,
+                          index=X_out.index if frame else None)
     return X_out, y_out
 
 

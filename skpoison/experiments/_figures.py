@@ -17,8 +17,15 @@ from sklearn.utils import Bunch
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
-from ._runner import _caveat_note, _short_title, _sweep, check_batch_repetitions, output_stem
-from ._sweep import check_writable, write_csv, write_json_atomic
+from ._runner import (
+    _caveat_note,
+    _short_title,
+    _sweep,
+    check_batch_repetitions,
+    output_stem,
+    write_tables,
+)
+from ._sweep import check_writable, write_csv
 from ._synthetic import synthetic_maps, synthetic_rows
 
 __all__ = ["FIGURES", "reproduce"]
@@ -194,9 +201,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
     stem = output_stem(config, size, figure)
-    csv_path = write_csv(rows, out / f"{stem}.csv")
-    settings_path = out / f"{stem}_settings.json"
-    write_json_atomic(settings_path, settings)
+    csv_path, settings_path = write_tables(rows, settings, out, stem)
     by = ("strategy", "ratio")
     title = f"{figure}: test error (%)" + _caveat_note(rows)
     table = format_table(rows, "test_error", by=by, title=title)

@@ -187,6 +187,14 @@ def output_stem(config, size, name):
     return f"{data}_{config.model}_{config.penalty}_{size}_{name}"
 
 
+def write_tables(rows, settings, out, stem):
+    """``<stem>.csv`` and ``<stem>_settings.json`` in ``out``; their paths."""
+    csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
+    settings_path = Path(out) / f"{stem}_settings.json"
+    write_json_atomic(settings_path, settings)
+    return csv_path, settings_path
+
+
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,
              out="skpoison-results/evaluate", data_home=None, n_jobs=1, backend=None,
              verbose=True, plot=True, batch_repetitions=1, **overrides):
@@ -236,9 +244,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
     out, stem = Path(out), output_stem(config, size, "evaluate")
-    csv_path = write_csv(rows, out / f"{stem}.csv")
-    settings_path = out / f"{stem}_settings.json"
-    write_json_atomic(settings_path, settings)
+    csv_path, settings_path = write_tables(rows, settings, out, stem)
     title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "
              f"{config.penalty.upper()}: test error (%) under the optimal attack, "
              f"mean ± std over {config.repetitions} repetitions").replace("  ", " ")

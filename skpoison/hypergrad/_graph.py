@@ -130,7 +130,6 @@ class GraphedHypergradient:
         if (X.device.type != "cuda" or not cuda_graphs_enabled()
                 or not capturable(self.problem) or self._capture_failed):
             return self._eager(w0, log_lambda, X, Y, X_val, Y_val)
-        describe = None
         if self.batched:
             K, w0, log_lambda = _broadcast(X, w0, log_lambda, (Y, "Y"), (X_val, "X_val"),
                                            (Y_val, "Y_val"))
@@ -153,9 +152,8 @@ class GraphedHypergradient:
         self._graph.replay()
         # Clones: the next replay overwrites the graph's outputs.
         result = HypergradResult(*(t.clone() for t in self._result[:4]))
-        if self.batched:
-            describe = _describe(K, self._lr)
-        raise_if_diverged(self._status, steps=self.steps, lr=self._lr, describe=describe)
+        raise_if_diverged(self._status, steps=self.steps, lr=self._lr,
+                          describe=_describe(K, self._lr) if self.batched else None)
         return result
 
     def _eager(self, *inputs):

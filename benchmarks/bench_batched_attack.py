@@ -18,7 +18,9 @@ The target (issue 5) is ``batched / one <= 2`` for ``K = 10`` on a GPU; on a
 CPU the batched attack does ``K`` times the arithmetic, so ``~K`` is the floor.
 On CUDA, ``one`` and ``batched`` are timed a second time with the engine's
 CUDA graphs off (``SKPOISON_CUDA_GRAPHS=0``, in the same run): ``one_eager``,
-``batched_eager``.
+``batched_eager``; and ``batched`` once more with the batched loops multiplying
+by a transposed copy of each design, as on the CPU, instead of a view of it
+(``batched_transposed_copy``: the layout before the L2-cache remedy).
 
 Usage::
 
@@ -47,6 +49,7 @@ from bench_batched import _timed  # noqa: E402  (warm-up, then wall-clock median
 
 from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
 from skpoison.datasets import make_poisoning_splits  # noqa: E402
+from skpoison.models import _linear_unroll  # noqa: E402
 from skpoison.poisoning import fit_batched  # noqa: E402
 from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
 
@@ -109,6 +112,11 @@ def main(argv=None):
                                           args.repeats))
         del os.environ["SKPOISON_CUDA_GRAPHS"]
         times["batched_over_one_eager"] = times["batched_eager"] / times["one_eager"]
+        views = _linear_unroll.TRANSPOSED_COPY_DEVICES
+        _linear_unroll.TRANSPOSED_COPY_DEVICES = views | {"cuda"}
+        times["batched_transposed_copy"] = _timed(lambda: fit_batched(attack, datasets),
+                                                  args.device, args.repeats)
+        _linear_unroll.TRANSPOSED_COPY_DEVICES = views
     times["batched_over_one"] = times["batched"] / times["one"]
     times["sequential_over_batched"] = times["sequential"] / times["batched"]
     device_name = (torch.cuda.get_device_name() if args.device.startswith("cuda")
@@ -124,6 +132,8 @@ def main(argv=None):
         print(f"without CUDA graphs: one attack {times['one_eager']:.2f} s   batched "
               f"{times['batched_eager']:.2f} s   batched / one = "
               f"{times['batched_over_one_eager']:.2f}")
+        print(f"batched with transposed copies of the designs: "
+              f"{times['batched_transposed_copy']:.2f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(

@@ -29,6 +29,21 @@ import torch
 from ..hypergrad._unroll import Unroll, aligned_rows
 
 
+#: Devices whose batched loops multiply by a transposed *copy* of the design.
+#: On the CPU the copy is what MKL is fast on (see the module docstring). On a
+#: GPU cuBLAS takes the transposed view as it is, and one design instead of two
+#: halves the bytes each step streams: at ``K = 10`` MNIST-sized float32
+#: problems one design is 31 MB, which an H100's 50 MB L2 cache can hold and
+#: two cannot.
+TRANSPOSED_COPY_DEVICES = frozenset({"cpu"})
+
+
+def _transposed_design(X1):
+    """``X1^T`` for the batched steps' products: a copy or a view (see above)."""
+    transposed = X1.transpose(1, 2)
+    return transposed.contiguous() if X1.device.type in TRANSPOSED_COPY_DEVICES else transposed
+
+
 def _activation_jvp(prob, U, binary, class_dim):
     """``act'(P) U``: ``p (1 - p) U`` (sigmoid), or the softmax's Jacobian along ``class_dim``."""
     if binary:
@@ -209,9 +224,10 @@ class BatchedLinearUnroll(LinearUnroll):
     ``lr`` is a float (shared by the ``K`` problems) or a tensor of shape
     ``(K,)``, one learning rate per problem, as
     :func:`~skpoison.hypergrad.batched_hypergradient` checks them: then ``self.lr`` is that tensor
-    and ``self.scale`` the ``(K, 1, 1)`` tensor ``-lr / n``, folded once into
-    the design the steps multiply by, instead of being the product's scalar
-    ``alpha``.
+    and ``self.scale`` the ``(K, 1, 1)`` tensor ``-lr / n``. A product's
+    scalar ``alpha`` cannot carry it, so each step folds it into the small
+    ``(K, k, n)`` factor it multiplies the design by (in the kernel that forms
+    that factor), and the design itself is stored once.
 
     Examples
     --------
@@ -244,7 +260,7 @@ class BatchedLinearUnroll(LinearUnroll):
         self.d1 = d + 1
         self.binary = k == 1
         self.X1 = torch.cat([X, X.new_ones((K, n, 1))], dim=2)          # (K, n, d1)
-        self.X1T = self.X1.transpose(1, 2).contiguous()                  # (K, d1, n)
+        self.X1T = _transposed_design(self.X1)                           # (K, d1, n)
         self.YT = Y[..., 0].contiguous() if self.binary else Y.transpose(1, 2).contiguous()
         penalty = problem.penalty
         self.l1 = penalty.kind == "l1"
@@ -259,10 +275,10 @@ class BatchedLinearUnroll(LinearUnroll):
         shape = (K, k, d + 1)
         self.lr_alpha3, self.shrink3 = self.lr_alpha.view(shape), self.shrink.view(shape)
         self.YT3 = self.YT.view(K, k, n)
-        # One rate per problem: -lr / n folded into the design once, instead of a
-        # residual * scale product every step; a shared rate is the product's alpha.
-        self.X1_step, self.alpha_step = ((self.X1 * self.scale, 1.0) if self.per_problem_lr
-                                         else (self.X1, self.scale))
+        # A shared rate is the products' alpha; one rate per problem enters the
+        # residual, (-lr / n) (P - Y) = (-lr / n) P + (lr / n) Y, in one kernel.
+        self.alpha_step = 1.0 if self.per_problem_lr else self.scale
+        self.scaled_YT3 = -self.scale * self.YT3 if self.per_problem_lr else None
 
     @property
     def per_problem_lr(self):
@@ -299,11 +315,16 @@ class BatchedLinearUnroll(LinearUnroll):
             torch.addcmul(theta, self.lr_alpha3, torch.sign(theta), value=-1.0, out=out)
         else:
             torch.mul(theta, self.shrink3, out=out)
-        return self._add_product(out, prob - self.YT3)
+        residual = (torch.addcmul(self.scaled_YT3, prob, self.scale) if self.per_problem_lr
+                    else prob - self.YT3)
+        return self._add_product(out, residual)
 
-    def _add_product(self, out, residual):
-        """``out += (-lr / n) residual X1`` in place (no copy of ``out`` first)."""
-        return out.baddbmm_(residual, self.X1_step, alpha=self.alpha_step)
+    def _add_product(self, out, factor):
+        """``out += alpha_step * factor X1`` in place (no copy of ``out`` first).
+
+        ``factor`` already carries ``-lr / n`` when each problem has its own rate.
+        """
+        return out.baddbmm_(factor, self.X1, alpha=self.alpha_step)
 
     def train(self, w0, steps):
         # The kernels of forward() on buffers aligned like its rows: bitwise its iterates.
@@ -328,12 +349,18 @@ class BatchedLinearUnroll(LinearUnroll):
         steps = W.shape[0]
         A = self._adjoint_rows(a, steps)
         factors = (P - P * P if self.binary else P).view(steps, self.K, self.k, self.n)
+        if self.binary and self.per_problem_lr:   # -lr / n into every step's factor at once
+            factors = factors * self.scale
         factors, adjoints = factors.unbind(0), self._rows(A)
         first = self.to_internal(a).view(self.K, self.k, self.d1)
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
             U = torch.bmm(adjoints[t], self.X1T)                               # (K, k, n)
-            jac_u = (factors[t] * U if self.binary
-                     else _activation_jvp(factors[t], U, False, class_dim=1))
+            if self.binary:
+                jac_u = factors[t] * U
+            else:
+                jac_u = _activation_jvp(factors[t], U, False, class_dim=1)
+                if self.per_problem_lr:
+                    jac_u.mul_(self.scale)
             first = adjoints[t - 1] if t else torch.empty_like(adjoints[t])
             if self.l1:
                 first.copy_(adjoints[t])

@@ -319,3 +319,37 @@ def test_a_generic_problem_batches_through_vmap(schedule, per_problem_lr):
     trained = batched_train(generic, stack["w0"], stack["log_lambda"], stack["X"],
                             stack["Y"], steps=9, lr=lrs if per_problem_lr else lrs[0])
     assert_close_rel(trained, result.params, 1e-13, "params")
+
+
+@pytest.fixture
+def transposed_views(monkeypatch):
+    """The batched linear loops as on a GPU: ``X1^T`` a view of the design, not a copy."""
+    from skpoison.models._linear_unroll import BatchedLinearUnroll
+    # (the globals the class really reads: --import-mode=importlib may import twice)
+    monkeypatch.setitem(BatchedLinearUnroll.__init__.__globals__,
+                        "TRANSPOSED_COPY_DEVICES", frozenset())
+    return BatchedLinearUnroll
+
+
+LINEAR_CONFIGS = [c for c in CONFIGS if c[0] == "linear"]
+
+
+@pytest.mark.parametrize("per_problem_lr", [False, True], ids=["shared-lr", "lr-per-problem"])
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize(("model", "k", "mode"), LINEAR_CONFIGS,
+                         ids=[f"k{k}-{mode}" for _, k, mode in LINEAR_CONFIGS])
+def test_transposed_view_of_the_design_equals_separate_calls(transposed_views, model, k,
+                                                             mode, penalty, per_problem_lr):
+    cases, stack, lrs = per_problem_lr_cases(model, k, mode, penalty)
+    if not per_problem_lr:
+        for case in cases:
+            case.lr = LRS[0]
+    unroll = transposed_views(cases[0].problem, stack["log_lambda"], stack["X"], stack["Y"],
+                              lr=lrs if per_problem_lr else LRS[0])
+    assert not unroll.X1T.is_contiguous()
+    assert unroll.X1T.data_ptr() == unroll.X1.data_ptr()      # one design, no copy
+    result = batched_hypergradient(
+        cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"],
+        stack["X_val"], stack["Y_val"], n_poison=cases[0].n_poison, steps=cases[0].steps,
+        lr=lrs if per_problem_lr else LRS[0])
+    assert_rows_match(result, cases, 1e-11, values_rtol=1e-12)

@@ -9,6 +9,9 @@ new inputs give the eager results and that a new shape captures again.
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import pytest
@@ -186,3 +189,52 @@ class TestOnCuda:
                                              steps=case.steps, lr=case.lr)
         hypergradient(*to_cuda(inputs(case)))
         assert hypergradient.n_captures_ == 0
+
+
+# A model that declares itself capturable but reads the host in its loss. Run in
+# a child process: a failed capture may leave the CUDA context unusable for the
+# tests after it.
+FAILED_CAPTURE_SCRIPT = textwrap.dedent("""
+    import warnings
+    import torch
+    from skpoison.hypergrad import GraphedHypergradient, reverse_hypergradient
+    from skpoison.models import LinearProblem
+
+    class HostReadingProblem(LinearProblem):
+        graph_capturable = True          # wrongly: its loss reads the host
+
+        def loss_and_grad(self, w, X, Y):
+            if float(X.sum()) != float(X.sum()):      # a host read, never true
+                raise AssertionError
+            return super().loss_and_grad(w, X, Y)
+
+    torch.manual_seed(0)
+    problem = HostReadingProblem(4, 1)
+    X, X_val = torch.rand(30, 4, dtype=torch.float64), torch.rand(10, 4, dtype=torch.float64)
+    Y = (torch.rand(30, 1) < 0.5).double()
+    Y_val = (torch.rand(10, 1) < 0.5).double()
+    args = [t.cuda() for t in (problem.init_params(), torch.zeros(1, dtype=torch.float64),
+                               X, Y, X_val, Y_val)]
+    hypergradient = GraphedHypergradient(problem, n_poison=3, steps=20, lr=0.5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = hypergradient(*args)
+        again = hypergradient(*args)            # no second capture attempt
+    want = reverse_hypergradient(problem, *args, n_poison=3, steps=20, lr=0.5)
+    failed = [w for w in caught if str(w.message).startswith("CUDA graph capture failed")]
+    assert len(failed) == 1, [str(w.message) for w in caught]
+    assert hypergradient.n_captures_ == 0
+    for result in (got, again):
+        assert torch.equal(result.grad_X_poison, want.grad_X_poison)
+        assert torch.equal(result.grad_log_lambda, want.grad_log_lambda)
+    print("fallback ok")
+""")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_failed_capture_warns_once_and_runs_eagerly():
+    done = subprocess.run([sys.executable, "-c", FAILED_CAPTURE_SCRIPT], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "fallback ok" in done.stdout

@@ -10,7 +10,10 @@ float32. Three timings per model and thread count:
 * ``K=10 batched``: ten problems (different data) in one call;
 * ``10 sequential``: ten ``compute_hypergradient`` calls;
 
-plus one ``compute_hypergradient`` call for reference. Times are wall-clock
+plus one ``compute_hypergradient`` call for reference. On CUDA also
+``single_graph`` and ``k10_graph``: one problem and the ten batched, replayed
+from the engine's CUDA graph (``GraphedHypergradient``, captured in the
+warm-up call), the device-side ratio behind the batched attack's. Times are wall-clock
 medians of ``--repeats`` (CPU time would count both threads at 2 threads).
 The headline ratio is ``time(K=10 batched) / time(K=1)``: on a GPU the target
 is <= 2 (launch-bound kernels batch for free); on a CPU the work is ten times
@@ -37,7 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from skpoison.hypergrad import batched_hypergradient, compute_hypergradient  # noqa: E402
+from skpoison.hypergrad import (  # noqa: E402
+    GraphedHypergradient,
+    batched_hypergradient,
+    compute_hypergradient,
+)
 from skpoison.models import LinearProblem, MLPProblem  # noqa: E402
 from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
 
@@ -92,6 +99,16 @@ def measure(model, device, repeats):
         k10=_timed(batch(K), device, repeats),
         seq10=_timed(lambda: [single(i) for i in range(K)], device, repeats),
     )
+    if device.startswith("cuda"):
+        graphed = GraphedHypergradient(problem, **opts)
+        graphed_batch = GraphedHypergradient(problem, batched=True, **opts)
+        times.update(
+            single_graph=_timed(lambda: graphed(w0[0], lam[0], X[0], Y[0], X_val[0], Y_val[0]),
+                                device, repeats),
+            k10_graph=_timed(lambda: graphed_batch(w0, lam, X, Y, X_val, Y_val), device,
+                             repeats),
+        )
+        times["k10_graph_over_single_graph"] = times["k10_graph"] / times["single_graph"]
     times["k10_over_k1"] = times["k10"] / times["k1"]
     times["k10_over_single"] = times["k10"] / times["single"]
     times["seq10_over_k10"] = times["seq10"] / times["k10"]
@@ -116,6 +133,10 @@ def main(argv=None):
                   f"K=1 {row['k1'] * 1e3:8.1f}  K=10 {row['k10'] * 1e3:8.1f}  "
                   f"10 seq {row['seq10'] * 1e3:8.1f}  K10/K1 {row['k10_over_k1']:.2f}  "
                   f"seq/batched {row['seq10_over_k10']:.2f}", flush=True)
+            if "k10_graph" in row:
+                print(f"     replayed from CUDA graphs: single {row['single_graph'] * 1e3:8.2f} ms"
+                      f"  K=10 {row['k10_graph'] * 1e3:8.2f} ms  ratio "
+                      f"{row['k10_graph_over_single_graph']:.2f}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(

@@ -18,6 +18,7 @@ from ._naive import unrolled_autograd_hypergradient
 from ._problem import InnerProblem
 from ._result import (
     HessianSolveWarning,
+    HypergradientOverflowError,
     HypergradResult,
     InnerDivergenceError,
     InnerNotConvergedWarning,
@@ -31,6 +32,7 @@ __all__ = [
     "GraphedHypergradient",
     "HessianSolveWarning",
     "HypergradResult",
+    "HypergradientOverflowError",
     "InnerDivergenceError",
     "InnerNotConvergedWarning",
     "InnerProblem",

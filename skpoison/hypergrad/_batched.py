@@ -220,7 +220,7 @@ def _reverse_one_by_one(problem, w0, log_lambda, X, Y, X_val, Y_val, *, lr, n_po
         values = [getattr(status, name) for status in statuses]
         return None if values[0] is None else torch.stack(values).reshape(-1)
 
-    return result, RunStatus(stacked("finite"), stacked("unstable"), stacked("grew"))
+    return result, RunStatus(*(stacked(name) for name in RunStatus._fields))
 
 
 def _batched_unroll(problem, log_lambda, X, Y, *, lr, n_poison=0):

@@ -39,6 +39,10 @@ class InnerDivergenceError(FloatingPointError):
     """The inner gradient descent produced NaN or inf parameters."""
 
 
+class HypergradientOverflowError(FloatingPointError):
+    """The inner run stayed finite but the reverse pass overflowed (NaN/inf outputs)."""
+
+
 class InnerNotConvergedWarning(UserWarning):
     """The inner problem is not at a stationary point; implicit hypergradients
     then answer a different question from the unrolled ones."""
@@ -82,11 +86,30 @@ def smooth_objective(problem):
 
 
 class RunStatus(NamedTuple):
-    """Device-side verdicts on a T-step run (see :func:`inner_run_status`)."""
+    """Device-side verdicts on a T-step run (see :func:`inner_run_status`).
+
+    ``outputs_finite``, where set, says per run whether the validation loss
+    and the hypergradients computed after it are finite
+    (:func:`outputs_finite`).
+    """
 
     finite: torch.Tensor
     unstable: Optional[torch.Tensor]
     grew: Optional[torch.Tensor]
+    outputs_finite: Optional[torch.Tensor] = None
+
+
+def outputs_finite(val_loss, *grads):
+    """Per run, whether the loss and every gradient are finite: ``(K,)`` or ``(1,)`` bools.
+
+    ``val_loss`` is 0-d for one run or ``(K,)`` for ``K`` stacked ones; each
+    gradient has the matching leading dimension.
+    """
+    K = val_loss.numel()
+    finite = torch.isfinite(val_loss.reshape(K))
+    for grad in grads:
+        finite = finite & torch.isfinite(grad.reshape(K, -1)).all(dim=1)
+    return finite
 
 
 def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr):
@@ -110,7 +133,8 @@ def raise_if_diverged(status, *, steps, lr, describe=None):
 
     ``status`` holds ``(K,)`` device bools for ``K`` runs (``unstable`` and
     ``grew`` may be None, or 0-d for one run); one host read when none
-    diverged. ``describe(problems)`` gives the error's ``(where, inner_lr
+    diverged. Sound runs whose ``outputs_finite`` is False raise
+    :class:`HypergradientOverflowError`. ``describe(problems)`` gives the error's ``(where, inner_lr
     text)`` for the failing runs; by default, none and ``inner_lr={lr}``.
     """
     if describe is None:
@@ -119,13 +143,17 @@ def raise_if_diverged(status, *, steps, lr, describe=None):
     finite = status.finite
     unstable = None if status.unstable is None else status.unstable.reshape(-1)
     grew = torch.zeros_like(finite) if status.grew is None else status.grew.reshape(-1)
-    ok = finite & ~grew if unstable is None else finite & ~grew & ~unstable
+    run_ok = finite & ~grew if unstable is None else finite & ~grew & ~unstable
+    ok = run_ok if status.outputs_finite is None else run_ok & status.outputs_finite
     if bool(ok.all()):
         return
 
     def problems(mask):
         return torch.nonzero(mask).flatten().tolist()
 
+    if bool(run_ok.all()):   # the run is sound: its reverse pass overflowed
+        where, _ = describe(problems(~status.outputs_finite))
+        raise HypergradientOverflowError(_OUTPUTS_OVERFLOWED.format(where=where))
     if unstable is not None and bool(unstable.any()):
         bad, others = problems(unstable), problems(~finite & ~unstable)
         also = (f" Problems {others} also have NaN/inf parameters (lower inner_lr or "
@@ -169,6 +197,13 @@ _OBJECTIVE_GREW = (
     "The inner gradient descent diverged{where}: the training objective rose over the "
     "{steps} steps with {lr} (gradient descent with a stable rate lowers it). The inner "
     "learning rate is too large for this data: lower inner_lr or scale the features."
+)
+
+_OUTPUTS_OVERFLOWED = (
+    "The hypergradient is not finite{where}: the inner gradient descent stayed finite, "
+    "but the validation loss or the reverse pass overflowed (products of the features' "
+    "magnitudes beyond the floating-point range). Scale the features (e.g. StandardScaler "
+    "or MinMaxScaler), or use float64."
 )
 
 _UNSTABLE_RATE = (

@@ -7,7 +7,7 @@ from torch.func import vmap
 
 from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import HypergradResult, inner_run_status, raise_if_diverged
+from ._result import HypergradResult, inner_run_status, outputs_finite, raise_if_diverged
 
 
 def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -42,6 +42,15 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     Returns
     -------
     HypergradResult
+
+    Raises
+    ------
+    InnerDivergenceError
+        The inner run diverged (NaN/inf parameters, an unstable L2 rate, a
+        training objective that rose).
+    HypergradientOverflowError
+        The run stayed finite but the validation loss or the reverse pass
+        overflowed (features too large for the dtype).
     """
     check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
                  lr=lr)
@@ -81,4 +90,5 @@ def reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val, *, steps, 
         grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)
     else:
         grad_lambda, grad_poison = unroll.backward(tape, a)
+    status = status._replace(outputs_finite=outputs_finite(val_loss, grad_lambda, grad_poison))
     return HypergradResult(val_loss, grad_lambda, grad_poison, w), status

@@ -13,6 +13,11 @@ and a reverse step is the same two products::
     U      = A X1^T;  JU = act'(P) U
     A     <- c * A - (lr / n) JU X1
 
+``-lr / n`` enters the reverse step through ``act'(P)``, scaled once for the
+whole tape, rather than as the product's ``alpha``: ``JU`` grows with the
+square of the features' magnitude, and ``JU X1`` with the cube, which in
+float32 overflows (features of magnitude ~1e15) before ``alpha`` is applied.
+
 Both products keep the thin matrix on the left: BLAS libraries (MKL on AMD
 processors for one) are up to five times slower on ``X1 @ W`` with few
 columns. The mixed second derivatives do not feed back into the recursion, so
@@ -100,12 +105,13 @@ class LinearUnroll(Unroll):
         prob = torch.softmax(torch.mm(theta.view(self.k, self.d1), self.X1T), dim=0)
         return prob if out is None else out.copy_(prob)
 
-    def _add_data_part(self, start, residual, out=None):
-        """``start - (lr / n) residual X1`` (written into ``out`` if given)."""
+    def _add_data_part(self, start, residual, out=None, *, alpha=None):
+        """``start + alpha residual X1``, ``alpha = -lr / n`` by default (into ``out`` if given)."""
+        alpha = self.scale if alpha is None else alpha
         if self.binary:
-            return torch.addmv(start, self.X1T, residual, alpha=self.scale, out=out)
+            return torch.addmv(start, self.X1T, residual, alpha=alpha, out=out)
         shape = (self.k, self.d1)
-        result = torch.addmm(start.view(shape), residual, self.X1, alpha=self.scale,
+        result = torch.addmm(start.view(shape), residual, self.X1, alpha=alpha,
                              out=None if out is None else out.view(shape))
         return result.view(-1)
 
@@ -120,7 +126,8 @@ class LinearUnroll(Unroll):
     def _jac_u(self, factor, adjoint):
         """``act'(P) (A X1^T)``: the data Hessian's inner factor applied to ``A``.
 
-        ``factor`` is ``p (1 - p)`` for binary models and ``P`` for softmax.
+        ``factor`` is ``p (1 - p)`` (possibly scaled) for binary models and
+        ``P`` for softmax.
         """
         if self.binary:
             return factor * torch.mv(self.X1, adjoint)
@@ -163,16 +170,20 @@ class LinearUnroll(Unroll):
         W, P = tape
         steps = W.shape[0]
         A = self._adjoint_rows(a, steps)
-        # Binary models: the activation's derivative p (1 - p) of every step in
-        # one tape-wide operation instead of two small ones per step.
-        factors = (P - P * P if self.binary else P).unbind(0)
+        # Binary models: the activation's derivative p (1 - p) of every step,
+        # times -lr / n (see the module docstring), in one tape-wide operation
+        # instead of small ones per step. Softmax scales each step's JU.
+        factors = ((P - P * P) * self.scale if self.binary else P).unbind(0)
         adjoints = A.unbind(0)
         first = self.to_internal(a)           # the adjoint of the tape's first iterate
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
             # (the adjoint of w_0 itself, t = 0, is rarely needed)
             jac_u = self._jac_u(factors[t], adjoints[t])
+            if not self.binary:
+                jac_u.mul_(self.scale)
             start = adjoints[t] if self.l1 else adjoints[t] * self.shrink
-            first = self._add_data_part(start, jac_u, out=adjoints[t - 1] if t else None)
+            first = self._add_data_part(start, jac_u, out=adjoints[t - 1] if t else None,
+                                        alpha=1.0)
         grads = self._reduce(W, A, P)
         return (*grads, self.to_standard(first)) if return_adjoint else grads
 
@@ -319,12 +330,12 @@ class BatchedLinearUnroll(LinearUnroll):
                     else prob - self.YT3)
         return self._add_product(out, residual)
 
-    def _add_product(self, out, factor):
-        """``out += alpha_step * factor X1`` in place (no copy of ``out`` first).
+    def _add_product(self, out, residual):
+        """``out += (-lr / n) residual X1`` in place (no copy of ``out`` first).
 
-        ``factor`` already carries ``-lr / n`` when each problem has its own rate.
+        ``residual`` already carries ``-lr / n`` when each problem has its own rate.
         """
-        return out.baddbmm_(factor, self.X1, alpha=self.alpha_step)
+        return out.baddbmm_(residual, self.X1, alpha=self.alpha_step)
 
     def train(self, w0, steps):
         # The kernels of forward() on buffers aligned like its rows: bitwise its iterates.
@@ -348,25 +359,23 @@ class BatchedLinearUnroll(LinearUnroll):
         W, P = tape
         steps = W.shape[0]
         A = self._adjoint_rows(a, steps)
-        factors = (P - P * P if self.binary else P).view(steps, self.K, self.k, self.n)
-        if self.binary and self.per_problem_lr:   # -lr / n into every step's factor at once
-            factors = factors * self.scale
-        factors, adjoints = factors.unbind(0), self._rows(A)
+        # -lr / n scales the factors, never the products (as LinearUnroll.backward)
+        P4 = P.view(steps, self.K, self.k, self.n)
+        factors = ((P4 - P4 * P4) * self.scale if self.binary else P4).unbind(0)
+        adjoints = self._rows(A)
         first = self.to_internal(a).view(self.K, self.k, self.d1)
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
             U = torch.bmm(adjoints[t], self.X1T)                               # (K, k, n)
             if self.binary:
                 jac_u = factors[t] * U
             else:
-                jac_u = _activation_jvp(factors[t], U, False, class_dim=1)
-                if self.per_problem_lr:
-                    jac_u.mul_(self.scale)
+                jac_u = _activation_jvp(factors[t], U, False, class_dim=1).mul_(self.scale)
             first = adjoints[t - 1] if t else torch.empty_like(adjoints[t])
             if self.l1:
                 first.copy_(adjoints[t])
             else:
                 torch.mul(adjoints[t], self.shrink3, out=first)
-            self._add_product(first, jac_u)
+            first.baddbmm_(jac_u, self.X1)
         grads = self._reduce(W, A, P)
         return (*grads, self.to_standard(first)) if return_adjoint else grads
 

@@ -7,7 +7,7 @@ import warnings
 import torch
 
 from ._checks import check_inputs
-from ._linear_solve import default_tol, solve_cg, solve_exact
+from ._linear_solve import default_tol, solve_cg, solve_exact, stable_norm
 from ._result import HessianSolveWarning, HypergradResult, InnerNotConvergedWarning
 from ._unrolled import train
 
@@ -78,10 +78,11 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         else:
             u, residual, n_iter = SOLVERS[solver](matvec, b)
         tol = default_tol(b.dtype) if tol is None else tol
-        if not bool(residual <= 100 * tol * torch.linalg.vector_norm(b) + 1e-30):
+        b_norm = stable_norm(b)
+        if not bool(residual <= 100 * tol * b_norm + 1e-30):
             warnings.warn(
                 f"The {solver} solve of H u = grad L_val stopped at a relative residual "
-                f"{float(residual / torch.linalg.vector_norm(b)):.1e}: the training "
+                f"{float(residual / b_norm):.1e}: the training "
                 "Hessian is singular or indefinite at w_T (an L1 penalty, a network, or "
                 "too weak a penalty), so the implicit hypergradient is unreliable. "
                 "Use reverse mode (method='rmd'; hypergrad='rmd' in the estimators).",

@@ -16,6 +16,23 @@ def default_tol(dtype):
     return DEFAULT_TOL.get(dtype, 1e-3)
 
 
+def stable_norm(v):
+    """``||v||_2`` computed on ``v / max|v|``: its squares neither overflow nor underflow.
+
+    ``torch.linalg.vector_norm`` sums the squares as they are: in float32 a
+    vector of entries ~1e20 has the norm inf.
+
+    Examples
+    --------
+    >>> v = torch.full((4,), 1e20)
+    >>> float(torch.linalg.vector_norm(v)), float(stable_norm(v))
+    (inf, 2.0000000400817547e+20)
+    """
+    largest = v.abs().amax()
+    unit = torch.where(largest > 0, largest, torch.ones_like(largest))
+    return unit * torch.linalg.vector_norm(v / unit)
+
+
 def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
     """Conjugate gradient for a symmetric positive-definite operator.
 
@@ -47,6 +64,12 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
     n_iter : int
         Iterations that updated ``x``.
 
+    Notes
+    -----
+    CG runs on ``b / max|b|`` (the solution is scaled back): its inner
+    products square the right-hand side, which in float32 overflows for
+    entries beyond ~1e19 and would stop CG at once with ``x = 0``.
+
     Examples
     --------
     >>> A = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
@@ -61,6 +84,9 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
     elif isinstance(check_every, bool) or not isinstance(check_every, Integral) \
             or check_every < 1:
         raise ValueError(f"check_every={check_every!r} must be a positive int.")
+    largest = b.abs().amax()
+    unit = torch.where(largest > 0, largest, torch.ones_like(largest))
+    b = b / unit
     x = torch.zeros_like(b)
     r = b.clone()
     p = r.clone()
@@ -93,7 +119,7 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
             n_iter = n_iter + active
             active = active & (rs > threshold)
         done += check_every
-    return x, torch.linalg.vector_norm(matvec(x) - b), int(n_iter)
+    return x * unit, unit * torch.linalg.vector_norm(matvec(x) - b), int(n_iter)
 
 
 def dense_operator(matvec, n, *, dtype, device):
@@ -140,9 +166,9 @@ def solve_exact(matvec, b, *, max_size=5000):
         )
     A = dense_operator(matvec, b.numel(), dtype=b.dtype, device=b.device)
     x, info = torch.linalg.solve_ex(A, b)
-    residual = torch.linalg.vector_norm(A @ x - b)
-    loose = torch.finfo(b.dtype).eps ** 0.5 * torch.linalg.vector_norm(b)
+    residual = stable_norm(A @ x - b)
+    loose = torch.finfo(b.dtype).eps ** 0.5 * stable_norm(b)
     if bool(info != 0) or not bool(residual <= loose):  # (numerically) singular
         x = torch.linalg.pinv(A, hermitian=True) @ b
-        residual = torch.linalg.vector_norm(A @ x - b)
+        residual = stable_norm(A @ x - b)
     return x, residual, 0

@@ -133,3 +133,29 @@ def test_cg_rejects_a_bad_check_interval(check_every):
     A = torch.eye(3, dtype=DT)
     with pytest.raises(ValueError, match="check_every=.* must be a positive int"):
         solve_cg(lambda v: A @ v, torch.ones(3, dtype=DT), check_every=check_every)
+
+
+@pytest.mark.parametrize("magnitude", [1e-30, 1e20, 1e30])
+def test_cg_is_scale_invariant_where_float32_squares_overflow(magnitude):
+    # b's squares overflow (or underflow) float32: unscaled, CG stopped at once with x = 0.
+    A = spd_matrix(20, torch.linspace(1.0, 4.0, 20)).float()
+    b = torch.linspace(-1.0, 1.0, 20)
+    x_unit, _, n_unit = solve_cg(lambda v: A @ v, b)
+    x, residual, n_iter = solve_cg(lambda v: A @ v, b * magnitude)
+    assert n_iter == n_unit > 0
+    torch.testing.assert_close(x / magnitude, x_unit, rtol=1e-5, atol=0)
+    assert 0 < float(residual) < 1e-4 * magnitude
+
+
+@pytest.mark.parametrize("magnitude", [1.0, 1e20])
+def test_exact_solve_of_an_inconsistent_singular_system_is_least_squares_in_float32(magnitude):
+    # At 1e20, ||b|| was inf in float32 unscaled: any residual passed, and the
+    # garbage of the singular solve came back instead of the least-squares solution.
+    Q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(0),
+                                       dtype=DT))
+    A = (Q @ torch.diag(torch.tensor([2.0, 1.0, 0.0], dtype=DT)) @ Q.T).float()
+    b = (Q @ torch.tensor([2.0, 3.0, 1.0], dtype=DT)).float()     # not in A's range
+    x, residual, _ = solve_exact(lambda v: A @ v, b * magnitude)
+    least_squares = (Q @ torch.tensor([1.0, 3.0, 0.0], dtype=DT)).float()
+    torch.testing.assert_close(x / magnitude, least_squares, rtol=1e-4, atol=1e-5)
+    assert float(residual / magnitude) == pytest.approx(1.0, rel=1e-4)

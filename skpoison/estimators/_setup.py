@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from sklearn.utils import check_array
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._torch_utils import make_generator, resolve_device, resolve_dtype
 
@@ -38,22 +38,30 @@ def encode_targets(y_encoded, n_classes, *, device, dtype):
 
 
 def check_X_val(estimator, X_val, *, dtype):
-    """The trusted set's features, checked against the fitted training set.
+    """The trusted set's features, checked against the training set just validated.
 
+    The number of features must match, and so must the column names when
+    either set has them (as ``predict`` checks them): a DataFrame with its
+    columns in another order is an error, not silently read by position.
     Errors name ``X_val`` (``validate_data`` would call it ``X``).
 
     Examples
     --------
     >>> import numpy as np
-    >>> from types import SimpleNamespace
-    >>> check_X_val(SimpleNamespace(n_features_in_=2), [[0, 1]], dtype=np.float64)
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> estimator = LogisticRegression().fit([[0, 1], [1, 0]], [0, 1])
+    >>> check_X_val(estimator, [[0, 1]], dtype=np.float64)
     array([[0., 1.]])
     """
-    X_val = check_array(X_val, dtype=dtype, input_name="X_val")
-    if X_val.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X_val has {X_val.shape[1]} features, but the training set X has "
+    checked = check_array(X_val, dtype=dtype, input_name="X_val")
+    if checked.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X_val has {checked.shape[1]} features, but the training set X has "
                          f"{estimator.n_features_in_}.")
-    return X_val
+    try:   # the feature names alone: a mismatch raises, a missing side warns
+        validate_data(estimator, X_val, reset=False, skip_check_array=True)
+    except ValueError as exc:
+        raise ValueError(f"X_val's columns do not match the training set X's: {exc}") from exc
+    return checked
 
 
 def encode_labels(labels, classes, *, name, n_rows=None):
@@ -72,10 +80,13 @@ def encode_labels(labels, classes, *, name, n_rows=None):
     if n_rows is not None and (labels.ndim != 1 or labels.shape[0] != n_rows):
         raise ValueError(f"{name} must be 1-d with one label per row of X_val "
                          f"({n_rows}); got shape {labels.shape}.")
-    unknown = np.setdiff1d(labels, classes)
-    if unknown.size:
+    # By set membership, not np.setdiff1d: labels of mixed types (None among
+    # integers, say) cannot be sorted, and are still just unknown labels.
+    known = set(classes.tolist())
+    unknown = [label for label in dict.fromkeys(labels.ravel().tolist()) if label not in known]
+    if unknown:
         raise ValueError(f"{name} has labels absent from the training set: "
-                         f"{unknown.tolist()} (not seen in y).")
+                         f"{unknown} (not seen in y).")
     return np.searchsorted(classes, labels)
 
 
@@ -98,6 +109,21 @@ def max_log_lambda_for(dtype):
     88.7
     """
     return float(np.log(np.finfo(np.dtype(dtype)).max))
+
+
+def _check_representable_step(lr, n_samples, dtype):
+    """``inner_lr="auto"``'s step ``lr / n`` must be a normal number in ``dtype``.
+
+    Features of huge magnitude give a rate so small that in float32 it
+    underflows: training would not move, or lose its precision, silently.
+    """
+    tiny = float(np.finfo(np.dtype(dtype)).tiny)
+    if lr / n_samples < tiny:
+        raise ValueError(
+            f"inner_lr='auto' is {lr:.3g} for these features: the step inner_lr / n_samples "
+            f"= {lr / n_samples:.3g} is below the smallest normal {dtype} number ({tiny:.3g}), "
+            "so training would not move. The features are too large: scale them (e.g. "
+            "StandardScaler or MinMaxScaler), or use dtype='float64'.")
 
 
 def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
@@ -132,4 +158,5 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
                 f"(log λ < {limit:.1f}); lower it.")
         max_alpha = float(np.exp(top))
         lr = estimator._auto_inner_lr(X_train, n_outputs, max_alpha)
+        _check_representable_step(lr, X_train.shape[0], estimator.dtype)
     return EngineSetup(problem, w0, int(estimator.inner_steps), float(lr), device, dtype)

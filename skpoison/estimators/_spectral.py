@@ -42,6 +42,13 @@ def squared_spectral_norm(X):
     if not np.isfinite(X).all():
         raise ValueError("X holds NaN or inf: its spectral norm is undefined.")
     n, d = X.shape
+    # ||X1||^2 <= ||X1||_F^2 <= n (d + 1) max|x|^2 bounds every product below.
+    largest = max(float(np.max(np.abs(X), initial=0.0)), 1.0)
+    if largest > np.sqrt(np.finfo(np.float64).max / (n * (d + 1))):
+        raise ValueError(
+            f"X's largest feature magnitude, {largest:.3g}, is too large for its squared "
+            f"spectral norm to be finite in float64 ({n} x {d} features): scale the features "
+            "(e.g. StandardScaler or MinMaxScaler).")
     if min(n, d + 1) <= _DENSE_UP_TO:
         return float(np.linalg.norm(np.hstack([X, np.ones((n, 1))]), 2)) ** 2
     # The Gram operator of X1 = [X, 1] on its smaller side, without forming X1

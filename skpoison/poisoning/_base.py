@@ -28,7 +28,10 @@ def check_ratios(ratios):
     >>> check_ratios([0.2, 0.0, 0.1, 0.2]).tolist()
     [0.0, 0.1, 0.2]
     """
-    values = np.asarray(ratios, dtype=float).ravel()
+    values = np.asarray(ratios, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"ratios must be a 1-d sequence of poisoning ratios; got an array of "
+                         f"shape {values.shape}.")
     if values.size == 0:
         raise ValueError("ratios is empty; give at least one poisoning ratio in [0, 1).")
     bad = values[~((values >= 0) & (values < 1))]

@@ -198,6 +198,30 @@ def test_validation_set_errors(digits08):
         fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=np.full(len(X_te), 5))
     with pytest.raises(ValueError, match="one label per row"):
         fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=y_te[:-1])
+    with pytest.raises(ValueError, match=r"absent from the training set: \[None\]"):
+        fast_lr().fit(X_tr, y_tr, X_val=X_te[:3], y_val=np.array([0, None, 8], dtype=object))
+
+
+def test_validation_columns_are_checked_by_name(digits08):
+    pd = pytest.importorskip("pandas")
+    X_tr, X_te, y_tr, y_te = digits08
+    names = [f"pixel{i}" for i in range(X_tr.shape[1])]
+    train, trusted = pd.DataFrame(X_tr, columns=names), pd.DataFrame(X_te, columns=names)
+    fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=trusted, y_val=y_te)
+    with pytest.raises(ValueError, match="X_val's columns do not match the training set"):
+        fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=trusted[names[::-1]], y_val=y_te)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=X_te, y_val=y_te)
+
+
+def test_features_too_large_for_the_auto_rate_are_refused(digits08):
+    X_tr, _, y_tr, _ = digits08
+    with pytest.raises(ValueError, match="too large for its squared spectral norm"):
+        fast_lr().fit(X_tr * 1e155, y_tr)
+    # float32: a rate that underflows would leave the model untrained, silently
+    with pytest.raises(ValueError, match="below the smallest normal float32"):
+        fast_lr(dtype="float32").fit((X_tr * 1e22).astype(np.float32), y_tr)
+    fast_lr(dtype="float32").fit((X_tr * 1e15).astype(np.float32), y_tr)   # still trains
 
 
 def test_single_class_and_sparse_and_options(digits08):

@@ -45,6 +45,20 @@ def test_ratio_outside_unit_interval(data, ratios):
         run(optimal(ratios=ratios), *data)
 
 
+def test_ratios_must_be_one_dimensional(data):
+    with pytest.raises(ValueError, match=r"1-d sequence .* shape \(1, 2\)"):
+        run(optimal(ratios=[[0.1, 0.2]]), *data)
+
+
+def test_validation_columns_are_checked_by_name(data):
+    pd = pytest.importorskip("pandas")
+    X, y, X_val, y_val = data
+    names = [f"f{i}" for i in range(X.shape[1])]
+    with pytest.raises(ValueError, match="X_val's columns do not match"):
+        run(optimal(), pd.DataFrame(X, columns=names), y,
+            pd.DataFrame(X_val, columns=names[::-1]), y_val)
+
+
 def test_budgets(data):
     X, y, X_val, y_val = data  # 60 training and 30 validation points
     with pytest.raises(ValueError, match="Batches of 31 poisoning points are larger"):

@@ -88,6 +88,7 @@ def test_pandas_in_pandas_out(binary_small, make):
     X, y, X_val, y_val, X_test, _ = binary_small
     columns = [f"pixel{i}" for i in range(X.shape[1])]
     X_df, y_s = pd.DataFrame(X, columns=columns), pd.Series(y, name="digit")
+    X_val = pd.DataFrame(X_val, columns=columns)   # (unnamed, it would warn as in predict)
     step = make().set_params(ratios=(0.1,), random_state=0)
     X_p, y_p = step.fit_resample(X_df, y_s, X_val=X_val, y_val=y_val)
     assert isinstance(X_p, pd.DataFrame) and list(X_p.columns) == columns

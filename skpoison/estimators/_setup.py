@@ -84,6 +84,8 @@ def encode_labels(labels, classes, *, name, n_rows=None):
     # integers, say) cannot be sorted, and are still just unknown labels.
     known = set(classes.tolist())
     unknown = [label for label in dict.fromkeys(labels.ravel().tolist()) if label not in known]
+    if any(label != label for label in unknown):   # NaNs: each one a distinct key
+        unknown = [label for label in unknown if label == label] + [float("nan")]
     if unknown:
         raise ValueError(f"{name} has labels absent from the training set: "
                          f"{unknown} (not seen in y).")

@@ -42,28 +42,39 @@ def squared_spectral_norm(X):
     if not np.isfinite(X).all():
         raise ValueError("X holds NaN or inf: its spectral norm is undefined.")
     n, d = X.shape
-    # ||X1||^2 <= ||X1||_F^2 <= n (d + 1) max|x|^2 bounds every product below.
-    largest = max(float(np.max(np.abs(X), initial=0.0)), 1.0)
-    if largest > np.sqrt(np.finfo(np.float64).max / (n * (d + 1))):
+    # ||X1||^2 <= ||X1||_F^2 <= n (d + 1) max|x|^2 bounds every product below;
+    # beyond float64's range, the norm of X1 / max|x| is scaled back instead.
+    largest = np.float64(max(float(np.max(np.abs(X), initial=0.0)), 1.0))
+    if largest <= np.sqrt(np.finfo(np.float64).max / (n * (d + 1))):
+        return _squared_norm(X, 1.0)
+    with np.errstate(over="ignore"):
+        squared = float(_squared_norm(X / largest, 1.0 / largest) * largest * largest)
+    if not np.isfinite(squared):
         raise ValueError(
-            f"X's largest feature magnitude, {largest:.3g}, is too large for its squared "
-            f"spectral norm to be finite in float64 ({n} x {d} features): scale the features "
-            "(e.g. StandardScaler or MinMaxScaler).")
+            f"The squared spectral norm of [X, 1] overflows float64 (X's largest feature "
+            f"magnitude is {largest:.3g}): scale the features (e.g. StandardScaler or "
+            "MinMaxScaler).")
+    return squared
+
+
+def _squared_norm(X, ones):
+    """``||[X, ones * 1]||_2^2`` (``X`` float64, finite)."""
+    n, d = X.shape
     if min(n, d + 1) <= _DENSE_UP_TO:
-        return float(np.linalg.norm(np.hstack([X, np.ones((n, 1))]), 2)) ** 2
+        return float(np.linalg.norm(np.hstack([X, np.full((n, 1), ones)]), 2)) ** 2
     # The Gram operator of X1 = [X, 1] on its smaller side, without forming X1
     # (a float64 copy of MNIST's 60000 x 784 training set is 376 MB).
-    if n < d + 1:       # X1 X1^T z = X (X^T z) + 1 (1^T z)
+    if n < d + 1:       # X1 X1^T z = X (X^T z) + c^2 1 (1^T z), c = ones
         size = n
 
         def gram(z):
-            return X @ (X.T @ z) + z.sum()
-    else:               # X1^T X1 v = [X^T u; 1^T u] with u = X v[:-1] + v[-1]
+            return X @ (X.T @ z) + ones * ones * z.sum()
+    else:               # X1^T X1 v = [X^T u; c 1^T u] with u = X v[:-1] + c v[-1]
         size = d + 1
 
         def gram(v):
-            u = X @ v[:-1] + v[-1]
-            return np.append(X.T @ u, u.sum())
+            u = X @ v[:-1] + ones * v[-1]
+            return np.append(X.T @ u, ones * u.sum())
     operator = LinearOperator((size, size), matvec=gram, dtype=np.float64)
     start = np.random.RandomState(0).standard_normal(size)  # reproducible Krylov start
     return float(eigsh(operator, k=1, which="LA", v0=start, tol=0.0,

@@ -344,6 +344,10 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     InnerDivergenceError
         If the inner descent diverged for any of the problems (checked once,
         after the forward pass).
+    HypergradientOverflowError
+        If the descent stayed finite but the validation loss or the reverse
+        pass overflowed for any of the problems (features too large for the
+        dtype).
 
     Examples
     --------

@@ -14,9 +14,10 @@ and a reverse step is the same two products::
     A     <- c * A - (lr / n) JU X1
 
 ``-lr / n`` enters the reverse step through ``act'(P)``, scaled once for the
-whole tape, rather than as the product's ``alpha``: ``JU`` grows with the
-square of the features' magnitude, and ``JU X1`` with the cube, which in
-float32 overflows (features of magnitude ~1e15) before ``alpha`` is applied.
+whole tape (for softmax a scaled copy of ``P`` beside ``P``), rather than as
+the product's ``alpha``: ``JU`` grows with the square of the features'
+magnitude, and ``JU X1`` with the cube, which in float32 can overflow
+(features of magnitude ~1e15) before a BLAS applies ``alpha``.
 
 Both products keep the thin matrix on the left: BLAS libraries (MKL on AMD
 processors for one) are up to five times slower on ``X1 @ W`` with few
@@ -49,11 +50,16 @@ def _transposed_design(X1):
     return transposed.contiguous() if X1.device.type in TRANSPOSED_COPY_DEVICES else transposed
 
 
-def _activation_jvp(prob, U, binary, class_dim):
-    """``act'(P) U``: ``p (1 - p) U`` (sigmoid), or the softmax's Jacobian along ``class_dim``."""
+def _activation_jvp(prob, U, binary, class_dim, scaled_prob=None):
+    """``act'(P) U``: ``p (1 - p) U`` (sigmoid), or the softmax's Jacobian along ``class_dim``.
+
+    The softmax's Jacobian is ``P (U - sum(P U))``; ``scaled_prob``, ``c P``,
+    replaces its leading ``P`` to give ``c act'(P) U`` at no extra cost.
+    """
     if binary:
         return (prob - prob * prob) * U
-    return prob * (U - torch.sum(prob * U, dim=class_dim, keepdim=True))
+    leading = prob if scaled_prob is None else scaled_prob
+    return leading * (U - torch.sum(prob * U, dim=class_dim, keepdim=True))
 
 
 class LinearUnroll(Unroll):
@@ -123,16 +129,17 @@ class LinearUnroll(Unroll):
             start = theta * self.shrink
         return self._add_data_part(start, residual, out)
 
-    def _jac_u(self, factor, adjoint):
+    def _jac_u(self, factor, adjoint, scaled_factor=None):
         """``act'(P) (A X1^T)``: the data Hessian's inner factor applied to ``A``.
 
-        ``factor`` is ``p (1 - p)`` (possibly scaled) for binary models and
-        ``P`` for softmax.
+        ``factor`` is ``p (1 - p)`` (times ``c``: the result is then scaled by
+        ``c``) for binary models and ``P`` for softmax, whose
+        ``scaled_factor``, ``c P``, scales the result by ``c``.
         """
         if self.binary:
             return factor * torch.mv(self.X1, adjoint)
         U = torch.mm(adjoint.view(self.k, self.d1), self.X1T)
-        return _activation_jvp(factor, U, False, class_dim=0)
+        return _activation_jvp(factor, U, False, class_dim=0, scaled_prob=scaled_factor)
 
     # -- loops -----------------------------------------------------------------
     def train(self, w0, steps):
@@ -170,17 +177,18 @@ class LinearUnroll(Unroll):
         W, P = tape
         steps = W.shape[0]
         A = self._adjoint_rows(a, steps)
-        # Binary models: the activation's derivative p (1 - p) of every step,
-        # times -lr / n (see the module docstring), in one tape-wide operation
-        # instead of small ones per step. Softmax scales each step's JU.
-        factors = ((P - P * P) * self.scale if self.binary else P).unbind(0)
+        # -lr / n (see the module docstring) enters every step's factor in one
+        # tape-wide operation: p (1 - p) (-lr / n) for binary models; for
+        # softmax, (-lr / n) P beside P.
+        if self.binary:
+            factors, scaled = ((P - P * P) * self.scale).unbind(0), None
+        else:
+            factors, scaled = P.unbind(0), (P * self.scale).unbind(0)
         adjoints = A.unbind(0)
         first = self.to_internal(a)           # the adjoint of the tape's first iterate
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
             # (the adjoint of w_0 itself, t = 0, is rarely needed)
-            jac_u = self._jac_u(factors[t], adjoints[t])
-            if not self.binary:
-                jac_u.mul_(self.scale)
+            jac_u = self._jac_u(factors[t], adjoints[t], None if scaled is None else scaled[t])
             start = adjoints[t] if self.l1 else adjoints[t] * self.shrink
             first = self._add_data_part(start, jac_u, out=adjoints[t - 1] if t else None,
                                         alpha=1.0)
@@ -236,9 +244,10 @@ class BatchedLinearUnroll(LinearUnroll):
     ``(K,)``, one learning rate per problem, as
     :func:`~skpoison.hypergrad.batched_hypergradient` checks them: then ``self.lr`` is that tensor
     and ``self.scale`` the ``(K, 1, 1)`` tensor ``-lr / n``. A product's
-    scalar ``alpha`` cannot carry it, so each step folds it into the small
-    ``(K, k, n)`` factor it multiplies the design by (in the kernel that forms
-    that factor), and the design itself is stored once.
+    scalar ``alpha`` cannot carry it, so it is folded into the small
+    ``(K, k, n)`` factors the design is multiplied by: in the kernel that
+    forms the residual in a forward step, and once for the whole tape in the
+    reverse pass. The design itself is stored once.
 
     Examples
     --------
@@ -359,9 +368,12 @@ class BatchedLinearUnroll(LinearUnroll):
         W, P = tape
         steps = W.shape[0]
         A = self._adjoint_rows(a, steps)
-        # -lr / n scales the factors, never the products (as LinearUnroll.backward)
+        # -lr / n scales the factors, once, never the products (as LinearUnroll.backward)
         P4 = P.view(steps, self.K, self.k, self.n)
-        factors = ((P4 - P4 * P4) * self.scale if self.binary else P4).unbind(0)
+        if self.binary:
+            factors = ((P4 - P4 * P4) * self.scale).unbind(0)
+        else:
+            factors, scaled = P4.unbind(0), (P4 * self.scale).unbind(0)
         adjoints = self._rows(A)
         first = self.to_internal(a).view(self.K, self.k, self.d1)
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
@@ -369,7 +381,8 @@ class BatchedLinearUnroll(LinearUnroll):
             if self.binary:
                 jac_u = factors[t] * U
             else:
-                jac_u = _activation_jvp(factors[t], U, False, class_dim=1).mul_(self.scale)
+                jac_u = _activation_jvp(factors[t], U, False, class_dim=1,
+                                        scaled_prob=scaled[t])
             first = adjoints[t - 1] if t else torch.empty_like(adjoints[t])
             if self.l1:
                 first.copy_(adjoints[t])

@@ -38,3 +38,21 @@ def test_non_finite_input_is_refused(value):
     X[3, 5] = value
     with pytest.raises(ValueError, match="NaN or inf"):
         squared_spectral_norm(X)
+
+
+@pytest.mark.parametrize("shape", [(30, 5), (300, 120), (90, 400)], ids=["small", "tall", "wide"])
+def test_magnitudes_beyond_the_squares_range_are_scaled(shape):
+    # n (d + 1) max|x|^2 overflows float64, the squared norm does not.
+    X = np.random.RandomState(5).rand(*shape) * 1e151
+    scaled = np.hstack([X / 1e151, np.full((len(X), 1), 1e-151)])
+    want = np.linalg.norm(scaled, 2) ** 2 * 1e302
+    np.testing.assert_allclose(squared_spectral_norm(X), want, rtol=1e-12)
+    one_point = np.zeros((200, 50))
+    one_point[0, 0] = 1e153
+    np.testing.assert_allclose(squared_spectral_norm(one_point), 1e306, rtol=1e-12)
+
+
+def test_a_norm_beyond_float64_is_refused():
+    X = np.random.RandomState(6).rand(100, 70) * 1e160
+    with pytest.raises(ValueError, match=r"overflows float64 .* scale the features"):
+        squared_spectral_norm(X)

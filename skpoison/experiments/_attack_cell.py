@@ -40,7 +40,8 @@ def draw_split(config, repetition, *, data_home=None, n_val=None):
 
     The pool is split with the largest trusted set of the sweep first, so
     that sweeps over ``n_val`` (Fig. 4) share training and test sets: the
-    trusted set of size ``n_val`` is the first ``n_val`` rows of it.
+    trusted set of size ``n_val`` is a class-balanced subset of it
+    (:func:`balanced_head`), so that every size is balanced.
     """
     pool = load_pool(config.dataset, config.classes, data_home)
     n_val_max = max(config.n_val, n_val or 0)
@@ -48,8 +49,34 @@ def draw_split(config, repetition, *, data_home=None, n_val=None):
                                   n_val=n_val_max, n_test=config.n_test,
                                   random_state=config.seed + repetition)
     if n_val is not None and n_val < n_val_max:
-        split.X_val, split.y_val = split.X_val[:n_val], split.y_val[:n_val]
+        rows = balanced_head(split.y_val, n_val)
+        split.X_val, split.y_val = split.X_val[rows], split.y_val[rows]
     return pool, split
+
+
+def balanced_head(y, n):
+    """Row indices of ``n`` of the (shuffled) labels ``y``, as class-balanced as possible.
+
+    Each class contributes its first ``n // K`` rows; the ``n % K`` extra
+    rows go to the classes whose next row comes first. Indices are returned
+    in their original order, so a larger ``n`` keeps every row of a smaller
+    one's per-class share.
+
+    Examples
+    --------
+    >>> balanced_head(np.array([0, 0, 0, 0, 8, 8, 0, 8]), 4).tolist()
+    [0, 1, 4, 5]
+    """
+    classes, codes = np.unique(y, return_inverse=True)
+    members = [np.flatnonzero(codes == k) for k in range(len(classes))]
+    quota = np.full(len(classes), n // len(classes))
+    if n % len(classes):
+        following = [rows[q] if q < len(rows) else np.inf for rows, q in zip(members, quota)]
+        quota[np.argsort(following, kind="stable")[:n % len(classes)]] += 1
+    if any(q > len(rows) for rows, q in zip(members, quota)):
+        raise ValueError(f"{n} rows cannot be drawn class-balanced from class counts "
+                         f"{[len(rows) for rows in members]}.")
+    return np.sort(np.concatenate([rows[:q] for rows, q in zip(members, quota)]))
 
 
 def _resolve_inner_lr(config, estimator, split):
@@ -137,7 +164,8 @@ def _cell_rows(config, strategy, cell, results):
         if config.model == "lr":
             top = {k: top_k_features(victim.coef_, k) for k in config.top_k
                    if k < victim.coef_.shape[1]}
-            clean_top = clean_top or top  # the first ratio is the clean one (0)
+            if result.ratio == 0:   # the clean model: first (SweepConfig has ratio 0)
+                clean_top = top
             row.update({f"kuncheva_k{k}": kuncheva_index([clean_top[k], top[k]],
                                                          victim.coef_.shape[1])
                         for k in top})

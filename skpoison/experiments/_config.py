@@ -131,6 +131,12 @@ class SweepConfig:
     device: str = "cpu"
     dtype: str = "float64"
 
+    def __post_init__(self):
+        if 0.0 not in {float(r) for r in self.ratios}:
+            raise ValueError(f"ratios={tuple(self.ratios)} must include 0: the clean model is "
+                             "the reference of the consistency index and of every increase "
+                             "under attack (make_config adds it).")
+
     def identity(self):
         """The settings that determine the results, as a JSON-able dict."""
         fields = dataclasses.asdict(self)

@@ -115,7 +115,8 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     config : SweepConfig
     out : path-like
     n_vals : sequence of int or None
-        Trusted-set sizes (Fig. 4 / 9); ``config.n_val`` must be their maximum.
+        Trusted-set sizes (Fig. 4 / 9); ``config.n_val`` must be their maximum
+        (else ``ValueError``).
     data_home : path-like or None
     n_jobs : int, default=1
     backend : str or None
@@ -136,6 +137,11 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
         computed from inexact data carry the loader's caveat in
         ``data_caveat`` (the JPEG-recompressed CIFAR-10 copy).
     """
+    if n_vals is not None and config.n_val != max(n_vals):
+        raise ValueError(
+            f"config.n_val={config.n_val} must be the largest of n_vals={list(n_vals)}: the "
+            "splits of every size are drawn with the largest trusted set, so that they share "
+            "their training and test sets.")
     return _sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
                   backend=backend, verbose=verbose, batch_repetitions=batch_repetitions)[0]
 
@@ -152,7 +158,9 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     for strategy in config.strategies:
         for rep in range(config.repetitions):
             for n_val in (n_vals or [None]):
-                suffix = "" if n_val is None else f"-val{n_val}"
+                # ("balanced": the smaller trusted sets are class-balanced subsets
+                # of the largest; cells of the earlier rule, its first rows, differ)
+                suffix = "" if n_val is None else f"-val{n_val}-balanced"
                 args = dict(config=config, strategy=strategy, repetition=rep,
                             data_home=None if data_home is None else str(data_home),
                             n_val=n_val)

@@ -102,3 +102,33 @@ def test_summaries_handle_infinite_lambda_and_relative_decrease():
     table = format_table(rows, "log_lambda", percent=False)
     assert "-inf" in table and "-3 ± 0" in table
     assert np.isfinite([d["error_learned"] for d in decrease]).all()
+
+
+def test_a_config_without_the_clean_ratio_is_refused():
+    from skpoison.experiments import SweepConfig
+    with pytest.raises(ValueError, match="must include 0"):
+        SweepConfig(ratios=(0.1, 0.2))
+
+
+def test_smaller_trusted_sets_are_balanced_nested_and_share_train_and_test():
+    from skpoison.experiments._attack_cell import draw_split
+    cfg = make_config("digits", size="quick", n_val=48)
+    for repetition in range(3):
+        _, largest = draw_split(cfg, repetition)
+        previous = set()
+        for n_val in (10, 11, 20, 48):
+            _, split = draw_split(cfg, repetition, n_val=n_val)
+            counts = np.unique(split.y_val, return_counts=True)[1]
+            assert counts.sum() == n_val and counts.max() - counts.min() <= n_val % 2
+            rows = {row.tobytes() for row in split.X_val}
+            assert previous <= rows     # nested: a larger set keeps the smaller one
+            previous = rows
+            np.testing.assert_array_equal(split.X_train, largest.X_train)
+            np.testing.assert_array_equal(split.X_test, largest.X_test)
+
+
+def test_a_trusted_set_sweep_needs_the_largest_size_in_the_config(tmp_path):
+    from skpoison.experiments import run_attack_sweep
+    cfg = make_config("digits", size="tiny")
+    with pytest.raises(ValueError, match="must be the largest of n_vals"):
+        run_attack_sweep(cfg, tmp_path, n_vals=[5, cfg.n_val + 2], verbose=False)

@@ -91,7 +91,8 @@ def _as_int(value):
 
 
 def _positive_real(value):
-    if isinstance(value, torch.Tensor) and value.dim() == 0 and value.is_floating_point():
+    if (isinstance(value, torch.Tensor) and value.dim() == 0
+            and value.dtype not in (torch.bool, torch.complex64, torch.complex128)):
         value = float(value)   # outside any loop: one read at most
     if isinstance(value, bool) or not isinstance(value, Real):
         return False
@@ -105,6 +106,9 @@ def _check_rows(X, Y, x_name, y_name, problem, lead):
         shape = "(K, n, n_features)" if lead else "(n, n_features)"
         raise ValueError(f"{x_name} must have shape {shape} with n >= 1; got "
                          f"{tuple(X.shape)}.")
+    if Y.dtype == torch.bool:
+        raise ValueError(f"{y_name} must be a numeric tensor (0/1 or one-hot); got torch.bool: "
+                         f"use {y_name}.to({x_name}.dtype).")
     if tuple(Y.shape[:lead + 1]) != tuple(X.shape[:-1]):
         where = f" in each of the {X.shape[0]} problems" if lead else ""
         raise ValueError(f"{y_name} must have {X.shape[-2]} rows{where}, one per row of "

@@ -21,7 +21,7 @@ import warnings
 import torch
 
 from ._batched import _batched_unroll, _broadcast, _describe, batched_hypergradient, batched_lr
-from ._checks import check_inputs
+from ._checks import _as_int, check_inputs
 from ._checkpoint import segment_lengths
 from ._result import HypergradResult, raise_if_diverged
 from ._reverse import reverse_hypergradient, reverse_pass
@@ -117,7 +117,10 @@ class GraphedHypergradient:
     def __init__(self, problem, *, n_poison=0, steps, lr, checkpoint_every=None,
                  batched=False):
         self.problem = problem
-        self.n_poison, self.steps = int(n_poison), int(steps)
+        for name, value in (("n_poison", n_poison), ("steps", steps)):
+            if _as_int(value) is None or _as_int(value) < 0:
+                raise ValueError(f"{name} must be a non-negative int; got {value!r}.")
+        self.n_poison, self.steps = _as_int(n_poison), _as_int(steps)
         self.lr = lr
         self.checkpoint_every = checkpoint_every
         self.batched = bool(batched)

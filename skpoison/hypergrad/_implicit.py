@@ -7,8 +7,21 @@ import warnings
 import torch
 
 from ._checks import check_inputs
-from ._linear_solve import default_tol, solve_cg, solve_exact, stable_norm
-from ._result import HessianSolveWarning, HypergradResult, InnerNotConvergedWarning
+from ._linear_solve import (
+    check_solver_options,
+    default_tol,
+    solve_cg,
+    solve_exact,
+    stable_norm,
+)
+from ._result import (
+    HessianSolveWarning,
+    HypergradientOverflowError,
+    HypergradResult,
+    InnerNotConvergedWarning,
+    check_outputs,
+    outputs_finite,
+)
 from ._unrolled import train
 
 SOLVERS = {"cg": solve_cg, "exact": solve_exact}
@@ -40,7 +53,7 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     tol : float, default=None
         Relative CG tolerance; None picks one reachable in the data's dtype.
     maxiter : int, default=None
-        CG iteration cap (default ``10 * n_params``).
+        CG iteration cap (default ``10 * n_params``); CG only.
     stationarity_tol : float
         Relative threshold of the convergence check above.
 
@@ -53,6 +66,12 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     """
     check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
                  lr=lr)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver={solver!r} must be one of {sorted(SOLVERS)}.")
+    check_solver_options(tol, maxiter)
+    if solver == "exact" and maxiter is not None:
+        raise ValueError("maxiter caps conjugate-gradient iterations; the exact solve has none "
+                         "(use method='cg').")
     w = train(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
     with torch.no_grad():
         start_norm = torch.linalg.vector_norm(problem.train_grad(w0, log_lambda, X, Y))
@@ -72,6 +91,11 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                 stacklevel=3,
             )
         val_loss, b = problem.loss_and_grad(w, X_val, Y_val)
+        if not bool(outputs_finite(val_loss, b).all()):   # CG would stop at u = 0
+            raise HypergradientOverflowError(
+                "The validation loss or its gradient at w_T is not finite (the features' "
+                "magnitudes overflow the floating-point range): scale the features (e.g. "
+                "StandardScaler or MinMaxScaler), or use float64.")
         matvec = problem.hessian_operator(w, log_lambda, X, Y)
         if solver == "cg":
             u, residual, n_iter = solve_cg(matvec, b, tol=tol, maxiter=maxiter)
@@ -92,4 +116,5 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         _, mixed_lambda, mixed_poison = problem.reverse_step(
             w, None, log_lambda, X, Y, n_poison, u
         )
-    return HypergradResult(val_loss, -mixed_lambda, -mixed_poison, w, residual, n_iter)
+    return check_outputs(HypergradResult(val_loss, -mixed_lambda, -mixed_poison, w, residual,
+                                         n_iter))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import torch
 from torch.func import vmap
@@ -31,6 +31,20 @@ def stable_norm(v):
     largest = v.abs().amax()
     unit = torch.where(largest > 0, largest, torch.ones_like(largest))
     return unit * torch.linalg.vector_norm(v / unit)
+
+
+def check_solver_options(tol, maxiter):
+    """Refuse a CG tolerance outside ``(0, 1)`` or a non-positive / non-integer ``maxiter``.
+
+    Squared into the stopping threshold, a negative tolerance would pass for
+    a positive one, and NaN or ``maxiter=0`` would stop CG at ``x = 0``.
+    """
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, Real)
+                            or not 0.0 < float(tol) < 1.0):
+        raise ValueError(f"tol must be a relative tolerance in (0, 1); got {tol!r}.")
+    if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, Integral)
+                                or maxiter < 1):
+        raise ValueError(f"maxiter must be a positive int; got {maxiter!r}.")
 
 
 def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
@@ -77,7 +91,8 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
     >>> torch.allclose(A @ x, torch.tensor([1.0, 2.0], dtype=torch.float64)), it
     (True, 2)
     """
-    maxiter = 10 * b.numel() if maxiter is None else maxiter
+    check_solver_options(tol, maxiter)
+    maxiter = 10 * b.numel() if maxiter is None else int(maxiter)
     tol = default_tol(b.dtype) if tol is None else tol
     if check_every is None:
         check_every = 1 if b.device.type == "cpu" else 8

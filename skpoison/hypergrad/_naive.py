@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_inputs
-from ._result import HypergradResult, check_inner_run
+from ._result import HypergradResult, check_inner_run, check_outputs
 
 
 def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *,
@@ -20,7 +20,11 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
     check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
                  lr=lr)
     n_clean = X.shape[0] - n_poison
-    with torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad():
+        # Inference tensors (made under torch.inference_mode) cannot be saved
+        # for backward: the graph is recorded on normal copies of them.
+        X, Y, X_val, Y_val = (t.clone() if t.is_inference() else t
+                              for t in (X, Y, X_val, Y_val))
         lam = log_lambda.detach().clone().requires_grad_(True)
         X_poison = X[n_clean:].detach().clone().requires_grad_(True)
         X_train = torch.cat([X[:n_clean], X_poison])
@@ -39,4 +43,4 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
         grad_lambda = torch.zeros_like(log_lambda)
     if grad_poison is None:
         grad_poison = X.new_zeros((n_poison, X.shape[1]))
-    return HypergradResult(val_loss.detach(), grad_lambda, grad_poison, w)
+    return check_outputs(HypergradResult(val_loss.detach(), grad_lambda, grad_poison, w))

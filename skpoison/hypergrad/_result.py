@@ -184,6 +184,19 @@ def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=Non
                       steps=steps, lr=lr, describe=describe)
 
 
+def check_outputs(result):
+    """Raise :class:`HypergradientOverflowError` unless ``result``'s loss and hypergradients are finite.
+
+    For the methods without a :class:`RunStatus` of their own (forward mode,
+    the implicit route, naive autograd), after their inner-run check: one
+    host read.
+    """
+    if not bool(outputs_finite(result.val_loss, result.grad_log_lambda,
+                               result.grad_X_poison).all()):
+        raise HypergradientOverflowError(_OUTPUTS_OVERFLOWED.format(where=""))
+    return result
+
+
 def check_finite(params, *, steps, lr):
     """Raise :class:`InnerDivergenceError` if ``params`` holds NaN or inf.
 

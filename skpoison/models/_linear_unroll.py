@@ -221,15 +221,16 @@ class LinearUnroll(Unroll):
         n = self.X.shape[0]
         # d/dx_i of a^T grad = (A_W r_i + W act'(P_i) u_i) / n, summed over t and k:
         # the (t, class) pairs are the inner dimension of two matrix products.
+        # (-lr / n enters the small factors, before the products: see the module docstring)
         residual = (P.view(-1, k, n) - self.YT.view(k, n))[:, :, n - m:].reshape(rows, m)
-        jac_u = self._poison_jac_u(A, P).reshape(rows, m)
+        residual = residual * self.scale
+        jac_u = self._poison_jac_u(A, P).reshape(rows, m) * self.scale
 
         def weights(M):   # (T, n_params) -> (T * k, n_features)
             return M.view(-1, k, d1)[:, :, :-1].reshape(rows, d1 - 1)
 
         grad_poison = residual.T @ weights(A)
-        grad_poison = grad_poison.addmm_(jac_u.T, weights(W))
-        return grad_lambda, grad_poison * self.scale
+        return grad_lambda, grad_poison.addmm_(jac_u.T, weights(W))
 
 
 class BatchedLinearUnroll(LinearUnroll):
@@ -409,12 +410,11 @@ class BatchedLinearUnroll(LinearUnroll):
         grad_lambda = penalty.group_sum(self.alpha * summed) * -lr
         # (T, K, k, n) -> (K, T * k, m) on the poisoning columns
         residual = (P.view(T, K, k, n) - self.YT.view(K, k, n))[..., n - m:]
-        residual = residual.permute(1, 0, 2, 3).reshape(K, T * k, m)
-        jac_u = self._poison_jac_u(A, P).permute(1, 0, 2, 3).reshape(K, T * k, m)
+        residual = residual.permute(1, 0, 2, 3).reshape(K, T * k, m) * self.scale
+        jac_u = self._poison_jac_u(A, P).permute(1, 0, 2, 3).reshape(K, T * k, m) * self.scale
 
         def weights(M):   # (T, K * n_params) -> (K, T * k, n_features)
             return M.view(T, K, k, d1)[..., :-1].permute(1, 0, 2, 3).reshape(K, T * k, d1 - 1)
 
         grad_poison = torch.bmm(residual.transpose(1, 2), weights(A))
-        grad_poison = grad_poison.baddbmm_(jac_u.transpose(1, 2), weights(W))
-        return grad_lambda, grad_poison * self.scale
+        return grad_lambda, grad_poison.baddbmm_(jac_u.transpose(1, 2), weights(W))

@@ -12,9 +12,11 @@ import torch
 from hg_cases import DT, GenericProblem, assert_close_rel, make_case
 
 from skpoison.hypergrad import (
+    HypergradientOverflowError,
     batched_hypergradient,
     batched_train,
     compute_hypergradient,
+    make_hypergradient,
     train,
 )
 
@@ -54,6 +56,8 @@ def _bad_arguments(case):
         (dict(X=case.X.float()), "has dtype torch.float64 but X has torch.float32"),
         (dict(X_val=case.X_val.float()), "X_val has dtype torch.float32"),
         (dict(log_lambda=case.log_lambda.float()), "log_lambda has dtype"),
+        (dict(Y=case.Y.bool()), "Y must be a numeric tensor"),
+        (dict(Y_val=case.Y_val.bool()), "Y_val must be a numeric tensor"),
     ]
 
 
@@ -131,3 +135,69 @@ def test_zero_dimensional_tensors_are_numbers():
     got = _call(case, "rmd", steps=torch.tensor(5), lr=torch.tensor(case.lr, dtype=DT),
                 n_poison=torch.tensor(case.n_poison))
     assert torch.equal(got.grad_log_lambda, expected.grad_log_lambda)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(tol=-1.0), r"tol must be a relative tolerance in \(0, 1\)"),
+    (dict(tol=float("nan")), "tol must be"), (dict(tol=1.0), "tol must be"),
+    (dict(maxiter=0), "maxiter must be a positive int"), (dict(maxiter=2.5), "maxiter"),
+])
+@pytest.mark.parametrize("method", ["cg", "exact"])
+def test_solver_options_are_checked_not_squared_away(method, options, match):
+    # tol=-1 was squared into a positive threshold; NaN or maxiter=0 stopped CG at u = 0
+    case = make_case("linear", 1, "single", "l2")
+    if method == "exact" and "maxiter" in options:
+        match = "maxiter"
+    with pytest.raises(ValueError, match=match):
+        _call(case, method, **options)
+    if method == "exact":
+        with pytest.raises(ValueError, match="the exact solve has none"):
+            _call(case, method, maxiter=10)
+
+
+@pytest.mark.filterwarnings("ignore::skpoison.hypergrad.InnerNotConvergedWarning")
+@pytest.mark.parametrize("method", METHODS)
+def test_a_non_finite_validation_loss_raises_in_every_method(method):
+    case = make_case("linear", 1, "single", "l2")
+    X_val = case.X_val.clone()
+    X_val[0, 0] = float("inf")
+    with pytest.raises(HypergradientOverflowError):
+        _call(case, method, X_val=X_val)
+
+
+@pytest.mark.filterwarnings("ignore::skpoison.hypergrad.InnerNotConvergedWarning")
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_steps_return_a_copy_of_w0(method):
+    case = make_case("linear", 1, "single", "l2")
+    result = _call(case, method, steps=0)
+    assert result.params is not case.w0 and torch.equal(result.params, case.w0)
+    result.params.add_(1.0)
+    assert not torch.equal(result.params, case.w0)
+    assert train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=0,
+                 lr=case.lr) is not case.w0
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(steps=2.7), "steps must be a non-negative int"), (dict(steps="3"), "steps"),
+    (dict(n_poison=1.9), "n_poison must be a non-negative int"), (dict(n_poison=True), "n_poison"),
+])
+def test_make_hypergradient_refuses_counts_it_would_truncate(changes, match):
+    options = {**dict(steps=5, lr=0.5, n_poison=1), **changes}
+    with pytest.raises(ValueError, match=match):
+        make_hypergradient(make_case("linear", 1, "single", "l2").problem, **options)
+
+
+def test_autograd_runs_under_inference_mode():
+    case = make_case("linear", 1, "single", "l2")
+    want = _call(case, "autograd")
+    with torch.inference_mode():
+        inputs = {name: getattr(case, name).clone() for name in
+                  ("w0", "log_lambda", "X", "Y", "X_val", "Y_val")}
+        got = _call(case, "autograd", **inputs)
+    assert torch.equal(got.grad_X_poison, want.grad_X_poison)
+
+
+def test_a_zero_dimensional_integer_rate_is_a_rate():
+    case = make_case("linear", 1, "single", "l2")
+    got = _call(case, "rmd", lr=torch.tensor(1))
+    assert torch.equal(got.grad_log_lambda, _call(case, "rmd", lr=1).grad_log_lambda)

@@ -129,6 +129,8 @@ def _load_parts(home, classes, download_if_missing):
                     JPEG_CAVEAT if lossy else None)
     lacking = (f" The .npz copies found lack classes {sorted(classes)}: "
                + "; ".join(skipped) + "." if skipped else "")
+    lacking += (f" (Also read, when present in the data home: the official batches "
+                f"folder {_DIR}/, or a {_NPZ} copy.)")
     if not download_if_missing:
         raise missing_files_error([_TAR], home, "download=False, so nothing was "
                                   f"downloaded.{lacking}")

@@ -127,13 +127,20 @@ def download(url, dest, verify):
                 break
 
 
-def missing_files_error(names, folder, reason, cause=None):
-    """Build the ``FileNotFoundError`` raised when data files are missing."""
+def missing_files_error(names, folder, reason, cause=None, *, data_home=None):
+    """Build the ``FileNotFoundError`` raised when data files are missing.
+
+    ``folder`` is where the files were looked for: ``data_home`` itself or
+    one of its subfolders (``mnist/``), which the advice then names.
+    """
     listed = ", ".join(names)
+    folder = Path(folder)
+    home = folder if data_home is None else Path(data_home)
+    where = "" if folder == home else f" in its {folder.relative_to(home)}/ subfolder"
     msg = (
-        f"Missing data file(s) {listed}. {reason} Put the official file(s) "
-        f"in the folder {folder} (or pass data_home= / set the environment "
-        f"variable {DATA_HOME_ENV} to a folder holding them)."
+        f"Missing data file(s) {listed}. {reason} Put the official file(s) in {folder}, "
+        f"or point data_home= (--data-home on the command line) or the environment "
+        f"variable {DATA_HOME_ENV} at a data home that holds them{where}."
     )
     if cause is not None:
         msg += f" Last download error: {cause!r}"

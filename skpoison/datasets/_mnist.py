@@ -53,14 +53,16 @@ def _locate(folder, md5s, url, download_if_missing):
         return found
     names = [f"{base}.gz" for base in missing]
     if not download_if_missing:
-        raise missing_files_error(names, folder, "download=False, so nothing was downloaded.")
+        raise missing_files_error(names, folder, "download=False, so nothing was downloaded.",
+                                  data_home=folder.parent)
     for base in missing:
         dest = folder / f"{base}.gz"
         try:
             download(url + dest.name, dest, lambda p, b=base: read_idx(p, md5s[b]))
         except (OSError, HTTPException) as exc:  # URLError, timeouts, ...
             raise missing_files_error(
-                names, folder, f"Downloading them from {url} failed.", cause=exc
+                names, folder, f"Downloading them from {url} failed.", cause=exc,
+                data_home=folder.parent,
             ) from exc
         found[base] = dest
     return found

@@ -155,6 +155,11 @@ def _auto_batch_size(n_train, share):
     return max(1, int(round(share * n_train)))
 
 
+def _default_classes(name):
+    from ..datasets._base import DEFAULT_CLASSES
+    return DEFAULT_CLASSES.get(name)
+
+
 def _canonical_dataset(name):
     from ..datasets._base import _canonical
     return _canonical(name)
@@ -228,6 +233,8 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
             values[key] = tuple(values[key])
     if values.get("classes") is not None:
         values["classes"] = tuple(int(c) for c in values["classes"])
+        if values["classes"] == _default_classes(name):   # the same sweep, the same cells
+            values["classes"] = None
     # The clean model (ratio 0) is always computed: it is the reference of
     # the consistency index and of every "increase under attack".
     values["ratios"] = tuple(sorted({0.0, *(float(r) for r in values["ratios"])}))

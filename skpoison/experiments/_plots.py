@@ -89,9 +89,14 @@ def plot_lambda_and_norm(rows, title=""):
     fig, (ax_lam, ax_norm) = _figure(2)
     learned = [r for r in rows if STRATEGIES.get(r["strategy"]) and
                STRATEGIES[r["strategy"]].learned]
-    plot_vs_ratio(ax_lam, learned, "log_lambda")
-    ax_lam.set_ylabel("learned λ = log α")
-    ax_lam.legend(fontsize=7)
+    if learned:
+        plot_vs_ratio(ax_lam, learned, "log_lambda")
+        ax_lam.set_ylabel("learned λ = log α")
+        ax_lam.legend(fontsize=7)
+    else:   # (evaluate --strategies no_reg large, say): say so, not an empty panel
+        ax_lam.text(0.5, 0.5, "no strategy learned λ in this run", ha="center",
+                    va="center", transform=ax_lam.transAxes, fontsize=8)
+        ax_lam.set_axis_off()
     plot_vs_ratio(ax_norm, rows, "weight_norm")
     ax_norm.set_yscale("log")
     ax_norm.set_ylabel("‖w‖² / p")

@@ -138,3 +138,16 @@ def test_reproduce_list(capsys):
     assert main(["reproduce", "list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in FIGURES)
+
+
+def test_the_lambda_panel_says_when_no_strategy_learned_it():
+    pytest.importorskip("matplotlib")
+    from skpoison.experiments._plots import plot_lambda_and_norm
+    rows = [dict(strategy=s, ratio=r, repetition=0, log_lambda=-4.0, weight_norm=0.1 + r)
+            for s in ("no_reg", "large") for r in (0.0, 0.1)]
+    fig = plot_lambda_and_norm(rows)
+    ax_lam, ax_norm = fig.axes
+    assert not ax_lam.axison and "no strategy learned" in ax_lam.texts[0].get_text()
+    assert len(ax_norm.get_lines()) >= 2
+    import matplotlib.pyplot as plt
+    plt.close(fig)

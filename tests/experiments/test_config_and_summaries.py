@@ -132,3 +132,10 @@ def test_a_trusted_set_sweep_needs_the_largest_size_in_the_config(tmp_path):
     cfg = make_config("digits", size="tiny")
     with pytest.raises(ValueError, match="must be the largest of n_vals"):
         run_attack_sweep(cfg, tmp_path, n_vals=[5, cfg.n_val + 2], verbose=False)
+
+
+def test_the_default_class_pair_given_explicitly_is_the_default_sweep():
+    assert make_config("digits", size="tiny", classes=(0, 8)).classes is None
+    assert (make_config("mnist", classes=(0, 8)).key()
+            == make_config("mnist").key())
+    assert make_config("mnist", classes=(3, 5)).classes == (3, 5)

@@ -137,6 +137,9 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
         computed from inexact data carry the loader's caveat in
         ``data_caveat`` (the JPEG-recompressed CIFAR-10 copy).
     """
+    if n_vals is not None and len(n_vals) == 0:
+        raise ValueError("n_vals is empty: give the trusted-set sizes, or None for one "
+                         "sweep at config.n_val.")
     if n_vals is not None and config.n_val != max(n_vals):
         raise ValueError(
             f"config.n_val={config.n_val} must be the largest of n_vals={list(n_vals)}: the "
@@ -160,7 +163,8 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
             for n_val in (n_vals or [None]):
                 # ("balanced": the smaller trusted sets are class-balanced subsets
                 # of the largest; cells of the earlier rule, its first rows, differ)
-                suffix = "" if n_val is None else f"-val{n_val}-balanced"
+                suffix = ("" if n_val is None else f"-val{n_val}"
+                          if n_val == config.n_val else f"-val{n_val}-balanced")
                 args = dict(config=config, strategy=strategy, repetition=rep,
                             data_home=None if data_home is None else str(data_home),
                             n_val=n_val)

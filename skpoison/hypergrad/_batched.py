@@ -296,7 +296,8 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
         else:
             w = _batched_unroll(problem, log_lambda, X, Y, lr=lr).train(w0, steps)
     _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr)
-    return w
+    # (steps = 0: never the caller's tensor, nor a broadcast view of it)
+    return w.clone() if steps == 0 else w
 
 
 def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison=0,

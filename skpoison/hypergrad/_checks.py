@@ -106,15 +106,15 @@ def _check_rows(X, Y, x_name, y_name, problem, lead):
         shape = "(K, n, n_features)" if lead else "(n, n_features)"
         raise ValueError(f"{x_name} must have shape {shape} with n >= 1; got "
                          f"{tuple(X.shape)}.")
-    if Y.dtype == torch.bool:
-        raise ValueError(f"{y_name} must be a numeric tensor (0/1 or one-hot); got torch.bool: "
-                         f"use {y_name}.to({x_name}.dtype).")
     if tuple(Y.shape[:lead + 1]) != tuple(X.shape[:-1]):
         where = f" in each of the {X.shape[0]} problems" if lead else ""
         raise ValueError(f"{y_name} must have {X.shape[-2]} rows{where}, one per row of "
                          f"{x_name}; got shape {tuple(Y.shape)}.")
     if not problem.group_penalty:
         return   # a custom data_loss may take other targets (class indices, say)
+    if Y.dtype == torch.bool:
+        raise ValueError(f"{y_name} must be a numeric tensor (0/1 or one-hot); got torch.bool: "
+                         f"use {y_name}.to({x_name}.dtype).")
     expected = (*X.shape[:-1], problem.n_outputs)
     if tuple(Y.shape) != expected:
         raise ValueError(

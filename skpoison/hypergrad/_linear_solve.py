@@ -7,6 +7,8 @@ from numbers import Integral, Real
 import torch
 from torch.func import vmap
 
+from ._checks import _as_int
+
 
 DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
@@ -39,11 +41,13 @@ def check_solver_options(tol, maxiter):
     Squared into the stopping threshold, a negative tolerance would pass for
     a positive one, and NaN or ``maxiter=0`` would stop CG at ``x = 0``.
     """
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, Real)
-                            or not 0.0 < float(tol) < 1.0):
+    value = tol
+    if isinstance(tol, torch.Tensor) and tol.dim() == 0 and tol.is_floating_point():
+        value = float(tol)   # 0-d tensors are numbers, as elsewhere in the engine
+    if tol is not None and (isinstance(value, bool) or not isinstance(value, Real)
+                            or not 0.0 < float(value) < 1.0):
         raise ValueError(f"tol must be a relative tolerance in (0, 1); got {tol!r}.")
-    if maxiter is not None and (isinstance(maxiter, bool) or not isinstance(maxiter, Integral)
-                                or maxiter < 1):
+    if maxiter is not None and (_as_int(maxiter) is None or _as_int(maxiter) < 1):
         raise ValueError(f"maxiter must be a positive int; got {maxiter!r}.")
 
 
@@ -92,7 +96,8 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
     (True, 2)
     """
     check_solver_options(tol, maxiter)
-    maxiter = 10 * b.numel() if maxiter is None else int(maxiter)
+    maxiter = 10 * b.numel() if maxiter is None else _as_int(maxiter)
+    tol = float(tol) if isinstance(tol, torch.Tensor) else tol
     tol = default_tol(b.dtype) if tol is None else tol
     if check_every is None:
         check_every = 1 if b.device.type == "cpu" else 8

@@ -40,7 +40,11 @@ class InnerDivergenceError(FloatingPointError):
 
 
 class HypergradientOverflowError(FloatingPointError):
-    """The inner run stayed finite but the reverse pass overflowed (NaN/inf outputs)."""
+    """The inner run stayed finite but the validation loss or the hypergradients did not.
+
+    The products of the features' magnitudes left the floating-point range
+    (NaN/inf outputs): scale the features or use float64.
+    """
 
 
 class InnerNotConvergedWarning(UserWarning):
@@ -214,9 +218,9 @@ _OBJECTIVE_GREW = (
 
 _OUTPUTS_OVERFLOWED = (
     "The hypergradient is not finite{where}: the inner gradient descent stayed finite, "
-    "but the validation loss or the reverse pass overflowed (products of the features' "
-    "magnitudes beyond the floating-point range). Scale the features (e.g. StandardScaler "
-    "or MinMaxScaler), or use float64."
+    "but the validation loss or the hypergradient's computation overflowed (products of "
+    "the features' magnitudes beyond the floating-point range). Scale the features (e.g. "
+    "StandardScaler or MinMaxScaler), or use float64."
 )
 
 _UNSTABLE_RATE = (

@@ -55,7 +55,11 @@ class GroupPenalty:
         if device not in self._on_device:
             self._on_device[device] = (self._gather_index.to(device),
                                        self.penalized.to(device))
-        return self._on_device[device]
+        indices = self._on_device[device]
+        if indices[0].is_inference() and not torch.is_inference_mode_enabled():
+            # Made under torch.inference_mode: autograd may not save them.
+            indices = self._on_device[device] = tuple(t.clone() for t in indices)
+        return indices
 
     def alpha(self, log_lambda):
         """Per-parameter weights ``exp(lambda_g(i))`` (0 for unpenalized ones).

@@ -132,6 +132,8 @@ def test_a_trusted_set_sweep_needs_the_largest_size_in_the_config(tmp_path):
     cfg = make_config("digits", size="tiny")
     with pytest.raises(ValueError, match="must be the largest of n_vals"):
         run_attack_sweep(cfg, tmp_path, n_vals=[5, cfg.n_val + 2], verbose=False)
+    with pytest.raises(ValueError, match="n_vals is empty"):
+        run_attack_sweep(cfg, tmp_path, n_vals=[], verbose=False)
 
 
 def test_the_default_class_pair_given_explicitly_is_the_default_sweep():

@@ -135,6 +135,9 @@ def test_zero_dimensional_tensors_are_numbers():
     got = _call(case, "rmd", steps=torch.tensor(5), lr=torch.tensor(case.lr, dtype=DT),
                 n_poison=torch.tensor(case.n_poison))
     assert torch.equal(got.grad_log_lambda, expected.grad_log_lambda)
+    cg = _call(case, "cg", tol=1e-8, maxiter=50)
+    got = _call(case, "cg", tol=torch.tensor(1e-8, dtype=DT), maxiter=torch.tensor(50))
+    assert torch.equal(got.grad_log_lambda, cg.grad_log_lambda)
 
 
 @pytest.mark.parametrize("options, match", [
@@ -187,14 +190,37 @@ def test_make_hypergradient_refuses_counts_it_would_truncate(changes, match):
         make_hypergradient(make_case("linear", 1, "single", "l2").problem, **options)
 
 
-def test_autograd_runs_under_inference_mode():
-    case = make_case("linear", 1, "single", "l2")
+@pytest.mark.parametrize("model", ["linear", "mlp"])
+def test_autograd_runs_under_inference_mode(model):
+    case = make_case(model, 1, "per_layer" if model == "mlp" else "single", "l2")
     want = _call(case, "autograd")
     with torch.inference_mode():
         inputs = {name: getattr(case, name).clone() for name in
                   ("w0", "log_lambda", "X", "Y", "X_val", "Y_val")}
         got = _call(case, "autograd", **inputs)
+        built_inside = make_case(model, 1, "per_layer" if model == "mlp" else "single", "l2")
     assert torch.equal(got.grad_X_poison, want.grad_X_poison)
+    # a problem built under inference mode too (its penalty's index tensors)
+    assert torch.equal(_call(built_inside, "autograd").grad_X_poison, want.grad_X_poison)
+
+
+def test_custom_problems_keep_their_own_targets():
+    # The bool refusal is for the built-in losses; a custom data_loss may take anything.
+    case = make_case("linear", 1, "single", "l2")
+    generic = GenericProblem(case.problem)
+    want = _call(case, "rmd", problem=generic)
+    got = _call(case, "rmd", problem=generic, Y=case.Y.bool(), Y_val=case.Y_val.bool())
+    assert torch.equal(got.val_loss, want.val_loss)
+
+
+def test_batched_train_with_zero_steps_returns_a_copy():
+    cases = [make_case("linear", 1, "single", "l2", seed=s) for s in (0, 1)]
+    W0 = torch.stack([c.w0 for c in cases])
+    X, Y = torch.stack([c.X for c in cases]), torch.stack([c.Y for c in cases])
+    for w0 in (W0, W0[0]):     # stacked, and shared (broadcast)
+        W = batched_train(cases[0].problem, w0, cases[0].log_lambda, X, Y, steps=0, lr=0.5)
+        W.add_(1.0)
+        assert not torch.equal(W[0], w0 if w0.dim() == 1 else w0[0])
 
 
 def test_a_zero_dimensional_integer_rate_is_a_rate():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from joblib import Parallel, delayed
 from sklearn.base import clone
 
 from ._cumulative import RatioState, run_cumulative_attack
@@ -102,7 +103,16 @@ def _check_same_shapes(plans):
     _same([p.Y.shape[-1] for p in plans], "target columns (classes)")
 
 
-def fit_batched(poisoner, datasets, *, random_states=None):
+def _prepare(attack, dataset, index):
+    """One attack's checked inputs and plan: ``(plan, (X, y))``."""
+    if len(dataset) != 4:
+        raise ValueError(f"data set {index} must be a tuple (X, y, X_val, y_val); "
+                         f"got {len(dataset)} items.")
+    X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
+    return attack._plan_attack(X, y_enc, X_val, y_val_enc), (X, y)
+
+
+def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     """Run ``K`` optimal attacks as one batched computation; return them fitted.
 
     Attack ``k`` runs exactly as
@@ -128,6 +138,12 @@ def fit_batched(poisoner, datasets, *, random_states=None):
         ``inner_lr="auto"`` every attack keeps its own inner learning rate.
     random_states : sequence, or None
         One ``random_state`` per data set; ``None`` keeps the templates'.
+    n_jobs : int or None, default=None
+        Threads that prepare the ``K`` attacks before the batched loop (input
+        checks, schedules, the inner rate of ``inner_lr="auto"``), with
+        joblib's meaning (``None``: one, ``-1``: all cores). It pays when the
+        batched loop runs on a GPU and the host has cores to spare; the
+        results do not depend on it.
 
     Returns
     -------
@@ -160,14 +176,11 @@ def fit_batched(poisoner, datasets, *, random_states=None):
     if not datasets:
         raise ValueError("fit_batched needs at least one data set.")
     attacks = _templates(poisoner, len(datasets), random_states)
-    inputs, plans = [], []
-    for index, (attack, dataset) in enumerate(zip(attacks, datasets)):
-        if len(dataset) != 4:
-            raise ValueError(f"data set {index} must be a tuple (X, y, X_val, y_val); "
-                             f"got {len(dataset)} items.")
-        X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
-        plans.append(attack._plan_attack(X, y_enc, X_val, y_val_enc))
-        inputs.append((X, y))
+    prepared = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_prepare)(attack, dataset, index)
+        for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
+    plans = [plan for plan, _ in prepared]
+    inputs = [data for _, data in prepared]
     _check_same_shapes(plans)
 
     first = plans[0]

@@ -52,6 +52,19 @@ def test_learned_lambda_replace_mode_equals_separate_attacks():
     assert not hasattr(poisoner, "results_")
 
 
+def test_attacks_prepared_in_threads_are_the_same_attacks():
+    datasets = repetitions([0, 8], 60, 30)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20),
+                               ratios=(0.1,), batch_size=6, outer_steps=2)
+    serial = fit_batched(poisoner, datasets, random_states=SEEDS)
+    threaded = fit_batched(poisoner, datasets, random_states=SEEDS, n_jobs=2)
+    for one, other in zip(threaded, serial):
+        assert one.inner_lr_ == other.inner_lr_
+        np.testing.assert_array_equal(one.results_[-1].X, other.results_[-1].X)
+    with pytest.raises(ValueError, match=r"data set 1 must be a tuple"):
+        fit_batched(poisoner, [datasets[0], datasets[1][:2]], n_jobs=2)
+
+
 def test_fixed_lambda_inject_multiclass_equals_separate_attacks():
     datasets = repetitions([0, 1, 8], 60, 30)
     poisoner = OptimalPoisoner(

@@ -138,8 +138,9 @@ def raise_if_diverged(status, *, steps, lr, describe=None):
     ``status`` holds ``(K,)`` device bools for ``K`` runs (``unstable`` and
     ``grew`` may be None, or 0-d for one run); one host read when none
     diverged. Sound runs whose ``outputs_finite`` is False raise
-    :class:`HypergradientOverflowError`. ``describe(problems)`` gives the error's ``(where, inner_lr
-    text)`` for the failing runs; by default, none and ``inner_lr={lr}``.
+    :class:`HypergradientOverflowError`. ``describe(problems)`` gives the
+    error's ``(where, inner_lr text)`` for the failing runs; by default, none
+    and ``inner_lr={lr}``.
     """
     if describe is None:
         def describe(_):
@@ -155,7 +156,7 @@ def raise_if_diverged(status, *, steps, lr, describe=None):
     def problems(mask):
         return torch.nonzero(mask).flatten().tolist()
 
-    if bool(run_ok.all()):   # the run is sound: its reverse pass overflowed
+    if bool(run_ok.all()):   # the run is sound: its outputs overflowed
         where, _ = describe(problems(~status.outputs_finite))
         raise HypergradientOverflowError(_OUTPUTS_OVERFLOWED.format(where=where))
     if unstable is not None and bool(unstable.any()):
@@ -189,10 +190,10 @@ def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=Non
 
 
 def check_outputs(result):
-    """Raise :class:`HypergradientOverflowError` unless ``result``'s loss and hypergradients are finite.
+    """Raise :class:`HypergradientOverflowError` unless ``result``'s outputs are finite.
 
-    For the methods without a :class:`RunStatus` of their own (forward mode,
-    the implicit route, naive autograd), after their inner-run check: one
+    The validation loss and the hypergradients, for the methods that check
+    their inner run apart (the implicit route, naive autograd): one more
     host read.
     """
     if not bool(outputs_finite(result.val_loss, result.grad_log_lambda,

@@ -112,7 +112,7 @@ class LinearUnroll(Unroll):
         return prob if out is None else out.copy_(prob)
 
     def _add_data_part(self, start, residual, out=None, *, alpha=None):
-        """``start + alpha residual X1``, ``alpha = -lr / n`` by default (into ``out`` if given)."""
+        """``start + alpha residual X1`` (into ``out`` if given); by default alpha = -lr / n."""
         alpha = self.scale if alpha is None else alpha
         if self.binary:
             return torch.addmv(start, self.X1T, residual, alpha=alpha, out=out)

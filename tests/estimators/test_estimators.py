@@ -211,7 +211,8 @@ def test_validation_columns_are_checked_by_name(digits08):
     train, trusted = pd.DataFrame(X_tr, columns=names), pd.DataFrame(X_te, columns=names)
     fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=trusted, y_val=y_te)
     with pytest.raises(ValueError, match="X_val's columns do not match the training set"):
-        fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=trusted[names[::-1]], y_val=y_te)
+        fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=trusted[names[::-1]],
+                                                y_val=y_te)
     with pytest.warns(UserWarning, match="does not have valid feature names"):
         fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=X_te, y_val=y_te)
 

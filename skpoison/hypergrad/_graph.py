@@ -146,8 +146,15 @@ class GraphedHypergradient:
                 self._capture(inputs, key)
             except RuntimeError as exc:   # e.g. a host read inside a user's model
                 self._capture_failed = True
-                warnings.warn(f"CUDA graph capture failed ({exc}); reverse mode runs eagerly "
-                              "for this setting.", RuntimeWarning, stacklevel=2)
+                # Ending a broken capture raises its own generic error; the
+                # cause (the host read, say) is the one it interrupted.
+                cause = exc.__context__ or exc
+                warnings.warn(
+                    f"CUDA graph capture failed ({cause}); reverse mode runs eagerly for "
+                    "this setting. A failed capture may leave CUDA state (graph memory "
+                    "pools, random generators) unusable for later captures in this "
+                    "process: set SKPOISON_CUDA_GRAPHS=0 for models whose loss reads "
+                    "tensor values on the host.", RuntimeWarning, stacklevel=2)
                 return self._eager(*inputs)
         with torch.no_grad():
             for buffer, value in zip(self._inputs, inputs):
@@ -169,8 +176,10 @@ class GraphedHypergradient:
     def _capture(self, inputs, key):
         self._key = self._graph = self._inputs = self._result = self._status = None  # free
         X = inputs[2]
-        # A per-problem rate is checked (one host read) and fixed here, once.
+        # A per-problem rate is checked (one host read) and fixed here, once: a
+        # copy, which the graph reads, not the caller's tensor.
         lr = batched_lr(self.lr, X.shape[0], X) if self.batched else float(self.lr)
+        lr = lr.clone() if isinstance(lr, torch.Tensor) else lr
         lengths = segment_lengths(self.checkpoint_every, self.steps)
         static = [t.detach().clone() for t in inputs]
 
@@ -195,7 +204,9 @@ class GraphedHypergradient:
                 run()
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # The outer context restores the caller's stream even when ending a
+            # failed capture raises (torch.cuda.graph's exit would not).
+            with torch.cuda.stream(stream), torch.cuda.graph(graph, stream=stream):
                 result, status = run()
         self._graph, self._inputs, self._result, self._status = graph, static, result, status
         self._lr, self._key = lr, key

@@ -57,8 +57,9 @@ class GroupPenalty:
                                        self.penalized.to(device))
         indices = self._on_device[device]
         if indices[0].is_inference() and not torch.is_inference_mode_enabled():
-            # Made under torch.inference_mode: autograd may not save them.
-            indices = self._on_device[device] = tuple(t.clone() for t in indices)
+            # Made under torch.inference_mode, autograd may not save them: it gets
+            # copies. Not cached in their place: a captured CUDA graph may read these.
+            return tuple(t.clone() for t in indices)
         return indices
 
     def alpha(self, log_lambda):

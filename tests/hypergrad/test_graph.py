@@ -9,6 +9,7 @@ new inputs give the eager results and that a new shape captures again.
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import sys
 import textwrap
@@ -133,6 +134,10 @@ def to_cuda(tensors):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 class TestOnCuda:
+    @pytest.fixture(autouse=True)
+    def _graphs_on(self, monkeypatch):   # whatever the runner's environment says
+        monkeypatch.delenv("SKPOISON_CUDA_GRAPHS", raising=False)
+
     @pytest.mark.parametrize(("model", "k", "mode", "penalty"), CASES)
     @pytest.mark.parametrize("every", [None, "sqrt"], ids=["stored", "sqrt"])
     @pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
@@ -223,6 +228,7 @@ FAILED_CAPTURE_SCRIPT = textwrap.dedent("""
     want = reverse_hypergradient(problem, *args, n_poison=3, steps=20, lr=0.5)
     failed = [w for w in caught if str(w.message).startswith("CUDA graph capture failed")]
     assert len(failed) == 1, [str(w.message) for w in caught]
+    assert torch.cuda.current_stream() == torch.cuda.default_stream()   # restored
     assert hypergradient.n_captures_ == 0
     for result in (got, again):
         assert torch.equal(result.grad_X_poison, want.grad_X_poison)
@@ -235,6 +241,7 @@ FAILED_CAPTURE_SCRIPT = textwrap.dedent("""
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_failed_capture_warns_once_and_runs_eagerly():
     done = subprocess.run([sys.executable, "-c", FAILED_CAPTURE_SCRIPT], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300,
+                          env={**os.environ, "SKPOISON_CUDA_GRAPHS": "1"})
     assert done.returncode == 0, done.stderr
     assert "fallback ok" in done.stdout

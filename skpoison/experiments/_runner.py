@@ -161,10 +161,7 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     for strategy in config.strategies:
         for rep in range(config.repetitions):
             for n_val in (n_vals or [None]):
-                # ("balanced": the smaller trusted sets are class-balanced subsets
-                # of the largest; cells of the earlier rule, its first rows, differ)
-                suffix = ("" if n_val is None else f"-val{n_val}"
-                          if n_val == config.n_val else f"-val{n_val}-balanced")
+                suffix = _trusted_size_suffix(n_val, config.n_val)
                 args = dict(config=config, strategy=strategy, repetition=rep,
                             data_home=None if data_home is None else str(data_home),
                             n_val=n_val)
@@ -176,6 +173,17 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     if pool.get("caveat"):  # inexact data (the JPEG CIFAR-10 copy): every row says so
         rows = [{**row, "data_caveat": pool.caveat} for row in rows]
     return rows, settings
+
+
+def _trusted_size_suffix(n_val, largest):
+    """A cell name's trusted-set size: none for one-size sweeps.
+
+    Smaller sets are ``-balanced``: class-balanced subsets of the largest,
+    not the first rows of it as cells of the earlier rule were.
+    """
+    if n_val is None:
+        return ""
+    return f"-val{n_val}" if n_val == largest else f"-val{n_val}-balanced"
 
 
 def output_stem(config, size, name):

@@ -6,7 +6,7 @@ import torch
 from torch.func import jvp, vmap
 
 from ._checks import check_inputs
-from ._result import HypergradResult, inner_run_status, outputs_finite, raise_if_diverged
+from ._result import HypergradResult, raise_if_diverged, result_status
 
 
 def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -57,15 +57,8 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         total = tangent_w @ a
     result = HypergradResult(val_loss, total[:n_hyper], total[n_hyper:].reshape(poison_shape),
                              w0.clone() if w is w0 else w)   # (steps = 0: not the caller's)
-    return _checked(problem, w0, log_lambda, X, Y, result, steps=steps, lr=lr)
-
-
-def _checked(problem, w0, log_lambda, X, Y, result, *, steps, lr):
-    """``result`` once the run and its outputs are checked, in one host read."""
-    status = inner_run_status(problem, w0, result.params, log_lambda, X, Y, lr=lr)
-    status = status._replace(outputs_finite=outputs_finite(
-        result.val_loss, result.grad_log_lambda, result.grad_X_poison))
-    raise_if_diverged(status, steps=steps, lr=lr)
+    raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
+                      lr=lr)
     return result
 
 
@@ -92,4 +85,6 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
     result = HypergradResult(val_loss, tangent_w @ a, X.new_zeros((0, X.shape[1])),
                              w0.clone() if w is w0 else w)
-    return _checked(problem, w0, log_lambda, X, Y, result, steps=steps, lr=lr)
+    raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
+                      lr=lr)
+    return result

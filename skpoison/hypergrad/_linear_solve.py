@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import torch
 from torch.func import vmap
 
-from ._checks import _as_int
+from ._checks import _as_int, _positive_real
 
 
 DEFAULT_TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
@@ -30,9 +30,14 @@ def stable_norm(v):
     >>> float(torch.linalg.vector_norm(v)), float(stable_norm(v))
     (inf, 2.0000000400817547e+20)
     """
-    largest = v.abs().amax()
-    unit = torch.where(largest > 0, largest, torch.ones_like(largest))
+    unit = _unit(v)
     return unit * torch.linalg.vector_norm(v / unit)
+
+
+def _unit(v):
+    """``max|v|`` as a 0-d tensor (1 for a zero ``v``): the scale to divide ``v`` by."""
+    largest = v.abs().amax()
+    return torch.where(largest > 0, largest, torch.ones_like(largest))
 
 
 def check_solver_options(tol, maxiter):
@@ -41,11 +46,7 @@ def check_solver_options(tol, maxiter):
     Squared into the stopping threshold, a negative tolerance would pass for
     a positive one, and NaN or ``maxiter=0`` would stop CG at ``x = 0``.
     """
-    value = tol
-    if isinstance(tol, torch.Tensor) and tol.dim() == 0 and tol.is_floating_point():
-        value = float(tol)   # 0-d tensors are numbers, as elsewhere in the engine
-    if tol is not None and (isinstance(value, bool) or not isinstance(value, Real)
-                            or not 0.0 < float(value) < 1.0):
+    if tol is not None and not (_positive_real(tol) and float(tol) < 1.0):
         raise ValueError(f"tol must be a relative tolerance in (0, 1); got {tol!r}.")
     if maxiter is not None and (_as_int(maxiter) is None or _as_int(maxiter) < 1):
         raise ValueError(f"maxiter must be a positive int; got {maxiter!r}.")
@@ -104,8 +105,7 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
     elif isinstance(check_every, bool) or not isinstance(check_every, Integral) \
             or check_every < 1:
         raise ValueError(f"check_every={check_every!r} must be a positive int.")
-    largest = b.abs().amax()
-    unit = torch.where(largest > 0, largest, torch.ones_like(largest))
+    unit = _unit(b)
     b = b / unit
     x = torch.zeros_like(b)
     r = b.clone()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_inputs
-from ._result import HypergradResult, check_inner_run, check_outputs
+from ._result import HypergradResult, raise_if_diverged, result_status
 
 
 def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *,
@@ -37,10 +37,11 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
         grad_lambda, grad_poison = torch.autograd.grad(
             val_loss, [lam, X_poison], allow_unused=True
         )
-    w = w.detach()
-    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr)
     if grad_lambda is None:  # steps == 0: w_T = w_0 does not depend on λ
         grad_lambda = torch.zeros_like(log_lambda)
     if grad_poison is None:
         grad_poison = X.new_zeros((n_poison, X.shape[1]))
-    return check_outputs(HypergradResult(val_loss.detach(), grad_lambda, grad_poison, w))
+    result = HypergradResult(val_loss.detach(), grad_lambda, grad_poison, w.detach())
+    raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
+                      lr=lr)
+    return result

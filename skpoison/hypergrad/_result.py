@@ -132,6 +132,17 @@ def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr):
                      unstable_rate(problem, log_lambda, lr), grew)
 
 
+def result_status(problem, w0, result, log_lambda, X, Y, *, lr):
+    """The :class:`RunStatus` of the run that gave ``result``, with its outputs' verdict.
+
+    Device tensors (no host read): :func:`raise_if_diverged` then decides on
+    the run and the outputs together, in one read.
+    """
+    status = inner_run_status(problem, w0, result.params, log_lambda, X, Y, lr=lr)
+    return status._replace(outputs_finite=outputs_finite(
+        result.val_loss, result.grad_log_lambda, result.grad_X_poison))
+
+
 def raise_if_diverged(status, *, steps, lr, describe=None):
     """Raise :class:`InnerDivergenceError` where ``status`` says a run diverged.
 
@@ -192,8 +203,8 @@ def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=Non
 def check_outputs(result):
     """Raise :class:`HypergradientOverflowError` unless ``result``'s outputs are finite.
 
-    The validation loss and the hypergradients, for the methods that check
-    their inner run apart (the implicit route, naive autograd): one more
+    The validation loss and the hypergradients, for the implicit route,
+    whose inner run :func:`~skpoison.hypergrad.train` has checked: one more
     host read.
     """
     if not bool(outputs_finite(result.val_loss, result.grad_log_lambda,

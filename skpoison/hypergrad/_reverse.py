@@ -7,7 +7,7 @@ from torch.func import vmap
 
 from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import HypergradResult, inner_run_status, outputs_finite, raise_if_diverged
+from ._result import HypergradResult, raise_if_diverged, result_status
 
 
 def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -83,12 +83,11 @@ def reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val, *, steps, 
         w, plan = checkpointed_forward(unroll, w0, steps, lengths)
     else:
         w, tape = unroll.forward(w0, steps)
-    status = inner_run_status(problem, w0, w, log_lambda, X, Y, lr=lr)
     loss_and_grad = vmap(problem.loss_and_grad) if w0.dim() == 2 else problem.loss_and_grad
     val_loss, a = loss_and_grad(w, X_val, Y_val)
     if lengths:
         grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)
     else:
         grad_lambda, grad_poison = unroll.backward(tape, a)
-    status = status._replace(outputs_finite=outputs_finite(val_loss, grad_lambda, grad_poison))
-    return HypergradResult(val_loss, grad_lambda, grad_poison, w), status
+    result = HypergradResult(val_loss, grad_lambda, grad_poison, w)
+    return result, result_status(problem, w0, result, log_lambda, X, Y, lr=lr)

@@ -338,13 +338,7 @@ class BatchedLinearUnroll(LinearUnroll):
             torch.mul(theta, self.shrink3, out=out)
         residual = (torch.addcmul(self.scaled_YT3, prob, self.scale) if self.per_problem_lr
                     else prob - self.YT3)
-        return self._add_product(out, residual)
-
-    def _add_product(self, out, residual):
-        """``out += (-lr / n) residual X1`` in place (no copy of ``out`` first).
-
-        ``residual`` already carries ``-lr / n`` when each problem has its own rate.
-        """
+        # out += (-lr / n) residual X1, in place (no copy of out first)
         return out.baddbmm_(residual, self.X1, alpha=self.alpha_step)
 
     def train(self, w0, steps):

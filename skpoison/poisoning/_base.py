@@ -180,16 +180,17 @@ class BasePoisoner(SamplerBase):
         total, n_val = targets[-1], y_val_enc.shape[0]
         largest_batch = max((stop - start for _, start, stop in
                              split_batches(targets, self.batch_size)), default=0)
-        if largest_batch > n_val:
-            raise ValueError(f"Batches of {largest_batch} poisoning points are larger than "
-                             f"the validation set ({n_val} points) they are cloned from; "
-                             "lower batch_size.")
+        # (first: without reuse, a lower batch_size alone cannot help)
         if total > n_val and not self.reuse_validation:
             raise ValueError(
                 f"The largest ratio needs {total} poisoning points but the validation set "
                 f"has {n_val} to clone without duplicates; lower the ratios or set "
                 "reuse_validation=True."
             )
+        if largest_batch > n_val:
+            raise ValueError(f"Batches of {largest_batch} poisoning points are larger than "
+                             f"the validation set ({n_val} points) they are cloned from; "
+                             "lower batch_size.")
         if self.mode == "replace" and total >= n_train:
             raise ValueError(f"Replacing {total} of {n_train} training points leaves no "
                              "clean point; lower the ratios or use mode='inject'.")

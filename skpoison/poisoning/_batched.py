@@ -76,14 +76,21 @@ _FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state"}
 
 
 def _equal(a, b):
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):   # arrays: elementwise comparison
-        return np.array_equal(np.asarray(a), np.asarray(b))
+    """Parameter equality: a list equals the tuple of its items, arrays compare by value."""
+    sequence = (list, tuple)
+    if isinstance(a, sequence) and isinstance(b, sequence):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        try:
+            return np.array_equal(np.asarray(a), np.asarray(b))
+        except ValueError:   # a ragged sequence against an array
+            return False
+    return bool(a == b)
 
 
 def _check_same_params(templates):
     """The same model and attack settings, up to the parameters free per attack."""
+    _same([type(t.estimator).__name__ for t in templates], "estimator class")
     for owner, free, get in (("OptimalPoisoner", _FREE_POISONER_PARAMS, lambda t: t),
                              ("estimator", _FREE_ESTIMATOR_PARAMS, lambda t: t.estimator)):
         first = get(templates[0]).get_params(deep=False)
@@ -97,10 +104,10 @@ def _check_same_params(templates):
                         f"{first[name]!r}.")
 
 
-def _check_same_shapes(plans):
+def _check_same_shapes(attacks, plans):
     _same([tuple(p.X.shape) for p in plans], "training-set shape")
     _same([tuple(p.config.X_val.shape) for p in plans], "validation-set shape")
-    _same([p.Y.shape[-1] for p in plans], "target columns (classes)")
+    _same([a.classes_.size for a in attacks], "number of classes")
 
 
 def _prepare(attack, dataset, index):
@@ -108,8 +115,11 @@ def _prepare(attack, dataset, index):
     if len(dataset) != 4:
         raise ValueError(f"data set {index} must be a tuple (X, y, X_val, y_val); "
                          f"got {len(dataset)} items.")
-    X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
-    return attack._plan_attack(X, y_enc, X_val, y_val_enc), (X, y)
+    try:
+        X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
+        return attack._plan_attack(X, y_enc, X_val, y_val_enc), (X, y)
+    except ValueError as exc:   # which of the K data sets is at fault
+        raise ValueError(f"data set {index}: {exc}") from exc
 
 
 def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
@@ -181,7 +191,7 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
     plans = [plan for plan, _ in prepared]
     inputs = [data for _, data in prepared]
-    _check_same_shapes(plans)
+    _check_same_shapes(attacks, plans)
 
     first = plans[0]
     tensor = dict(device=first.X.device, dtype=first.X.dtype)

@@ -193,3 +193,47 @@ def test_templates_must_share_the_dtype():
                  for dtype in (None, "float32")]
     with pytest.raises(ValueError, match="OptimalPoisoner parameter 'dtype'"):
         fit_batched(poisoners, datasets)
+
+
+def test_templates_must_share_the_estimator_class():
+    # Without the class check an LR first and an MLP second passed (the MLP's
+    # own parameters were never compared) and failed in torch.stack.
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoners = [OptimalPoisoner(estimator, ratios=(0.1,), batch_size=4, outer_steps=1)
+                 for estimator in (HypergradRegularizedLR(inner_steps=5),
+                                   HypergradMLP(hidden_layer_sizes=(3,), inner_steps=5))]
+    with pytest.raises(ValueError, match="agree on the estimator class"):
+        fit_batched(poisoners, datasets)
+
+
+def test_a_list_and_a_tuple_of_the_same_values_agree():
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoners = [OptimalPoisoner(HypergradRegularizedLR(inner_steps=5, lambda_bounds=bounds),
+                                 ratios=ratios, batch_size=4, outer_steps=1,
+                                 feature_range=box, random_state=0)
+                 for ratios, bounds, box in (((0.1,), (-8, 2), (0.0, np.ones(64))),
+                                             ([0.1], [-8, 2], [0.0, np.ones(64)]))]
+    fitted = fit_batched(poisoners, datasets)
+    assert [a.results_[-1].n_poison for a in fitted] == [4, 4]
+    poisoners[1].set_params(feature_range=[0.0, np.full(64, 2.0)])
+    with pytest.raises(ValueError, match="parameter 'feature_range'"):
+        fit_batched(poisoners, datasets)
+
+
+def test_data_errors_name_their_data_set():
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    X, y, X_val, y_val = datasets[1]
+    datasets[1] = (X * 16, y, X_val, y_val)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5), ratios=(0.1,),
+                               batch_size=4, outer_steps=1)
+    with pytest.raises(ValueError, match="data set 1: .* values of X lie outside"):
+        fit_batched(poisoner, datasets)
+
+
+def test_a_different_number_of_classes_is_named_as_such():
+    binary = repetitions([0, 8], 40, 20)[0]
+    three = repetitions([0, 1, 8], 40, 20)[0]
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5), ratios=(0.1,),
+                               batch_size=4, outer_steps=1)
+    with pytest.raises(ValueError, match="number of classes; attack 1 has 3, attack 0 has 2"):
+        fit_batched(poisoner, [binary, three])

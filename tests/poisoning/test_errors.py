@@ -67,6 +67,9 @@ def test_budgets(data):
     run(LabelFlipPoisoner(batch_size=31, ratios=(0.05,)), *data)
     with pytest.raises(ValueError, match="needs 36 poisoning points.*reuse_validation"):
         run(optimal(ratios=(0.6,)), *data)
+    # Both budgets fail: the advice that suffices (reuse) comes first.
+    with pytest.raises(ValueError, match="needs 36 poisoning points.*reuse_validation"):
+        run(optimal(batch_size=36, ratios=(0.6,)), *data)
     with pytest.raises(ValueError, match="leaves no clean point"):
         run(LabelFlipPoisoner(ratios=(0.995,), reuse_validation=True), *data)
     X_p, _ = run(LabelFlipPoisoner(ratios=(0.6,), reuse_validation=True), *data)

@@ -9,7 +9,14 @@ import torch
 from tqdm.auto import tqdm
 
 from .._torch_utils import to_tensor
+from ..hypergrad import InnerDivergenceError
 from ._attack import evaluate, optimize_batch
+
+
+_MOVED_POINTS = (
+    "In an attack the poisoning points move after the inner learning rate was chosen "
+    "(inner_lr='auto': from the clean training set): a bounded feature_range, a lower "
+    "poison_lr or a lower inner_lr keeps the poisoned training set trainable.")
 
 
 class RatioState(NamedTuple):
@@ -83,11 +90,16 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     def run_phase(X_fixed, Y_fixed, start, stop, desc):
         outer.set_description(desc)
         inner.reset()
-        optimized, log_lambda, phase_losses, phase_lambdas = optimize_batch(
-            config, X_fixed, Y_fixed, X_poison[..., start:stop, :],
-            Y_poison[..., start:stop, :], lambda0, learn=learn, progress=inner.update,
-            engines=engines,
-        )
+        try:
+            optimized, log_lambda, phase_losses, phase_lambdas = optimize_batch(
+                config, X_fixed, Y_fixed, X_poison[..., start:stop, :],
+                Y_poison[..., start:stop, :], lambda0, learn=learn, progress=inner.update,
+                engines=engines,
+            )
+        except InnerDivergenceError as exc:
+            if stop == 0:       # clean data: the engine's own advice is the whole story
+                raise
+            raise InnerDivergenceError(f"{exc} {_MOVED_POINTS}") from exc
         X_poison[..., start:stop, :] = optimized
         losses.extend(phase_losses)
         lambdas.extend(phase_lambdas)

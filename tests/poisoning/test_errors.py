@@ -6,6 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skpoison import HypergradRegularizedLR, LabelFlipPoisoner, OptimalPoisoner
+from skpoison.hypergrad import InnerDivergenceError
 
 
 def optimal(**params):
@@ -74,6 +75,15 @@ def test_budgets(data):
         run(LabelFlipPoisoner(ratios=(0.995,), reuse_validation=True), *data)
     X_p, _ = run(LabelFlipPoisoner(ratios=(0.6,), reuse_validation=True), *data)
     assert X_p.shape == X.shape
+
+
+def test_divergence_during_an_attack_names_the_moving_points(data):
+    # No box and huge steps: the poisoning points, not the clean data, blow up
+    # the training set the inner rate was chosen for.
+    attack = optimal(estimator=HypergradRegularizedLR(inner_steps=20), outer_steps=3,
+                     feature_range=(-np.inf, np.inf), poison_lr=1e3)
+    with pytest.raises(InnerDivergenceError, match="inner_lr.*a bounded feature_range"):
+        run(attack, *data)
 
 
 def test_feature_box(data):

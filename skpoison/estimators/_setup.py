@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -57,11 +58,29 @@ def check_X_val(estimator, X_val, *, dtype):
     if checked.shape[1] != estimator.n_features_in_:
         raise ValueError(f"X_val has {checked.shape[1]} features, but the training set X has "
                          f"{estimator.n_features_in_}.")
-    try:   # the feature names alone: a mismatch raises, a missing side warns
-        validate_data(estimator, X_val, reset=False, skip_check_array=True)
-    except ValueError as exc:
-        raise ValueError(f"X_val's columns do not match the training set X's: {exc}") from exc
+    # The feature names alone: a mismatch raises, a missing side warns; both
+    # messages say "X", re-issued here as "X_val".
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            validate_data(estimator, X_val, reset=False, skip_check_array=True)
+        except ValueError as exc:
+            raise ValueError(f"X_val's columns do not match the training set X's: "
+                             f"{exc}") from exc
+    for warning in caught:
+        message = str(warning.message)
+        if message.startswith("X "):
+            message = "X_val " + message[2:]
+        warnings.warn(message, warning.category, stacklevel=4)
     return checked
+
+
+def _is_missing(label):
+    """NaN, or pandas' ``NA`` (whose comparisons are ``NA``: ``bool()`` of them raises)."""
+    try:
+        return bool(label != label)
+    except TypeError:
+        return True
 
 
 def encode_labels(labels, classes, *, name, n_rows=None):
@@ -84,8 +103,9 @@ def encode_labels(labels, classes, *, name, n_rows=None):
     # integers, say) cannot be sorted, and are still just unknown labels.
     known = set(classes.tolist())
     unknown = [label for label in dict.fromkeys(labels.ravel().tolist()) if label not in known]
-    if any(label != label for label in unknown):   # NaNs: each one a distinct key
-        unknown = [label for label in unknown if label == label] + [float("nan")]
+    missing = [label for label in unknown if _is_missing(label)]
+    if missing:   # NaNs, each one a distinct key, shown once
+        unknown = [label for label in unknown if not _is_missing(label)] + missing[:1]
     if unknown:
         raise ValueError(f"{name} has labels absent from the training set: "
                          f"{unknown} (not seen in y).")

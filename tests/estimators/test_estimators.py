@@ -202,6 +202,10 @@ def test_validation_set_errors(digits08):
         fast_lr().fit(X_tr, y_tr, X_val=X_te[:3], y_val=np.array([0, None, 8], dtype=object))
     with pytest.raises(ValueError, match=r"absent from the training set: \[3.0, nan\] "):
         fast_lr().fit(X_tr, y_tr, X_val=X_te[:7], y_val=[np.nan] * 5 + [3.0, 0.0])
+    pd = pytest.importorskip("pandas")   # pandas' NA: bool(NA != NA) raises
+    with pytest.raises(ValueError, match=r"absent from the training set: \[<NA>\] "):
+        fast_lr().fit(X_tr, y_tr, X_val=X_te[:2], y_val=pd.Series([0, pd.NA], dtype="Int64")
+                      .astype(object))
 
 
 def test_validation_columns_are_checked_by_name(digits08):
@@ -213,7 +217,7 @@ def test_validation_columns_are_checked_by_name(digits08):
     with pytest.raises(ValueError, match="X_val's columns do not match the training set"):
         fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=trusted[names[::-1]],
                                                 y_val=y_te)
-    with pytest.warns(UserWarning, match="does not have valid feature names"):
+    with pytest.warns(UserWarning, match="^X_val does not have valid feature names"):
         fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=X_te, y_val=y_te)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 
@@ -117,8 +118,9 @@ def build_parser():
                                      "fig1: OUT/synthetic_<size>_fig1.*).", epilog=_EPILOG)
     rep.add_argument("figure", choices=[*FIGURES, "list"])
     _common(rep, "full", "skpoison-results")
-    rep.add_argument("--val-fractions", type=float, nargs="+", default=(0.05, 0.1, 0.25),
-                     help="fig4/fig9: trusted-set sizes as shares of the training set")
+    rep.add_argument("--val-fractions", type=float, nargs="+", default=None,
+                     help="fig4/fig9: trusted-set sizes as shares of the training set "
+                          "(default: 0.05 0.1 0.25)")
     rep.add_argument("--grid-points", type=int, default=None,
                      help="fig1: poisoning-point positions per axis")
     return parser
@@ -175,7 +177,8 @@ def _run_command(args, evaluate, reproduce):
         return evaluate(dataset=args.dataset or "digits", model=args.model or "lr",
                         penalty=args.penalty or "l2", **common, **_overrides(args))
     return reproduce(args.figure, dataset=args.dataset, model=args.model, penalty=args.penalty,
-                     val_fractions=tuple(args.val_fractions), grid_points=args.grid_points,
+                     val_fractions=None if args.val_fractions is None
+                     else tuple(args.val_fractions), grid_points=args.grid_points,
                      **common, **_overrides(args))
 
 
@@ -207,8 +210,18 @@ def main(argv=None):
         print(f"skpoison: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\nskpoison: interrupted; finished cells are kept in {args.out}/cells/ — "
-              "rerun the same command to resume.", file=sys.stderr)
+        if args.command == "reproduce" and FIGURES[args.figure].kind == "synthetic":
+            print("\nskpoison: interrupted (fig1 keeps no partial results).", file=sys.stderr)
+        else:
+            print(f"\nskpoison: interrupted; finished cells are kept in {args.out}/cells/ — "
+                  "rerun the same command to resume.", file=sys.stderr)
+        if args.backend == "threading":
+            # Its worker threads are still inside torch; an interpreter shutting
+            # down under them aborts (std::terminate). Every finished cell is
+            # already on disk (atomic renames), so leave at once.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
     print(result.table)
     written = [str(p) for p in (result.csv, result.get("extra_csv"), result.get("settings"),

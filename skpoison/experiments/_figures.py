@@ -30,6 +30,9 @@ from ._synthetic import synthetic_maps, synthetic_rows
 
 __all__ = ["FIGURES", "reproduce"]
 
+#: Fig. 4 / 9: trusted-set sizes as shares of the training set.
+DEFAULT_VAL_FRACTIONS = (0.05, 0.1, 0.25)
+
 
 @dataclass(frozen=True)
 class FigureSpec:
@@ -124,7 +127,7 @@ def _val_sizes(config, val_fractions, data_home):
 
 def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
               data_home=None, n_jobs=1, backend=None, verbose=True, plot=True,
-              val_fractions=(0.05, 0.1, 0.25), grid_points=None, batch_repetitions=1,
+              val_fractions=None, grid_points=None, batch_repetitions=1,
               **overrides):
     """Compute one of the paper's figures and write its CSV and PNG.
 
@@ -148,10 +151,11 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         Show a progress bar.
     plot : bool
         Write the PNG (needs matplotlib).
-    val_fractions : tuple of float, default=(0.05, 0.1, 0.25)
-        Fig. 4 / 9: trusted-set sizes as shares of the training set.
+    val_fractions : tuple of float or None, default=None
+        Fig. 4 / 9 only: trusted-set sizes as shares of the training set
+        (None: ``(0.05, 0.1, 0.25)``).
     grid_points : int or None
-        Fig. 1: poisoning-point positions per axis (None: the size preset).
+        Fig. 1 only: poisoning-point positions per axis (None: the size preset).
     batch_repetitions : int, default=1
         Repetitions per batched attack (see
         :func:`~skpoison.experiments.run_attack_sweep`).
@@ -181,6 +185,12 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     if figure not in FIGURES:
         raise ValueError(f"Unknown figure {figure!r}; choose one of {list(FIGURES)}.")
     spec = FIGURES[figure]
+    for name, value, kind in (("val_fractions", val_fractions, "sensitivity"),
+                              ("grid_points", grid_points, "synthetic")):
+        if value is not None and spec.kind != kind:
+            takers = [f for f, other in FIGURES.items() if other.kind == kind]
+            raise ValueError(f"{name} is an option of {' and '.join(takers)}, not of "
+                             f"{figure}.")
     check_batch_repetitions(batch_repetitions)
     out = check_writable(out)
     if spec.kind == "synthetic":
@@ -194,12 +204,16 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     _check_figure(figure, spec, config)
     n_vals = None
     if spec.kind == "sensitivity":
+        if val_fractions is None:
+            val_fractions = DEFAULT_VAL_FRACTIONS
         n_vals = _val_sizes(config, val_fractions, data_home)
         config = make_config(dataset, size=size, model=model, penalty=penalty,
                              **{**overrides, "n_val": max(n_vals)})
     rows, settings = _sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
+    if n_vals is not None:   # the sizes behind the CSV's n_val column
+        settings = {**settings, "val_fractions": list(val_fractions), "n_vals": n_vals}
     stem = output_stem(config, size, figure)
     csv_path, settings_path = write_tables(rows, settings, out, stem)
     by = ("strategy", "ratio")
@@ -233,6 +247,8 @@ def _check_figure(figure, spec, config):
                          "features; it needs --model lr.")
     if spec.plot == "lambda_norm" and not strategies & {"learned", "learned_per_layer"}:
         raise ValueError(f"{figure} plots the learned λ: include 'learned' in the strategies.")
+    if spec.plot.startswith("per_layer") and config.model != "mlp":
+        raise ValueError(f"{figure} shows a network's layers; it needs --model mlp.")
     if spec.plot == "per_layer_lambda" and "learned_per_layer" not in strategies:
         raise ValueError(f"{figure} plots λ learned per layer: include 'learned_per_layer' "
                          "in the strategies.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
+import warnings
 from numbers import Integral
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from ._aggregate import format_table
 from ._attack_cell import load_pool, run_attack_cell, run_attack_cells
 from ._config import make_config
 from ._strategies import check_strategies, make_estimator
-from ._sweep import check_writable, run_sweep, write_csv, write_json_atomic
+from ._sweep import check_writable, read_json, run_sweep, write_csv, write_json_atomic
 
 __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 
@@ -208,11 +210,33 @@ def output_stem(config, size, name):
 
 
 def write_tables(rows, settings, out, stem):
-    """``<stem>.csv`` and ``<stem>_settings.json`` in ``out``; their paths."""
-    csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
+    """``<stem>.csv`` and ``<stem>_settings.json`` in ``out``; their paths.
+
+    The stem names the sweep, not every setting: when the settings differ
+    from those of the stem's last run, that run's PNGs are removed (with a
+    warning), so that no figure is left beside a CSV it does not show.
+    """
     settings_path = Path(out) / f"{stem}_settings.json"
+    _remove_stale_plots(settings_path, settings, Path(out), stem)
+    csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
     write_json_atomic(settings_path, settings)
     return csv_path, settings_path
+
+
+def _remove_stale_plots(settings_path, settings, out, stem):
+    try:
+        previous = read_json(settings_path)
+    except (OSError, ValueError):   # no earlier run (or no readable record of it)
+        previous = None
+    # (compared as JSON: tuples are lists there)
+    if previous is None or previous == json.loads(json.dumps(settings)):
+        return
+    stale = sorted({*out.glob(f"{stem}.png"), *out.glob(f"{stem}_*.png")})
+    for path in stale:
+        path.unlink()
+    if stale:
+        warnings.warn(f"{', '.join(p.name for p in stale)} showed an earlier run in {out} "
+                      "with other settings: removed.", UserWarning, stacklevel=3)
 
 
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,

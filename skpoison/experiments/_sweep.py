@@ -154,6 +154,21 @@ def _tasks(todo, func, paths, group_func, group_by, group_size):
     return tasks
 
 
+def _parallel(n_jobs):
+    """:class:`joblib.Parallel` handing back each task as it ends, where the backend can.
+
+    Backends built on joblib's ``MultiprocessingBackend`` (``"multiprocessing"``,
+    Ray's ``"ray"``) return results only all together: the cells are still
+    written as they finish, but the progress bar moves at the end.
+    """
+    try:
+        return Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    except ValueError as exc:
+        if "return_as" not in str(exc):
+            raise
+        return Parallel(n_jobs=n_jobs)
+
+
 def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose=True,
               group_func=None, group_by=None, group_size=1):
     """Run the missing cells of a sweep and return the rows of all of them.
@@ -219,9 +234,8 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         config = parallel_config(backend=backend) if backend else nullcontext()
         try:
             with config:
-                parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
                 tasks = _tasks(todo, func, paths, group_func, group_by, group_size)
-                for done in parallel(tasks):
+                for done in _parallel(n_jobs)(tasks):
                     bar.update(done)
         finally:
             bar.close()

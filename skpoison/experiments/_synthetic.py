@@ -12,8 +12,11 @@ boundaries with and without it come from :class:`~skpoison.poisoning.OptimalPois
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import torch
+from sklearn.utils import check_scalar
 from tqdm.auto import tqdm
 
 from ..datasets import default_sizes, load_dataset, make_poisoning_splits
@@ -73,6 +76,12 @@ def _attack_point(split, fixed, *, inner_lr, steps, attack_steps, seed, feature_
     return point, label, np.r_[victim.coef_.ravel(), victim.intercept_]
 
 
+def _count(value, default, name, minimum):
+    if value is None:
+        return default
+    return check_scalar(value, name, Integral, min_val=minimum)
+
+
 def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_points=None,
                    inner_steps=None, attack_steps=None, seed=0, verbose=False):
     """Compute everything the synthetic figure (Fig. 1) shows.
@@ -113,9 +122,11 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
     ((6, 6), (6, 6))
     """
     g_default, l_default, t_default, a_default = SYNTHETIC_SIZES[size]
-    grid_points = grid_points or g_default
-    steps = inner_steps or t_default
-    attack_steps = attack_steps or a_default
+    # None takes the preset; a value is used as given (attack_steps=0: the
+    # label-flipped validation clone, not moved).
+    grid_points = _count(grid_points, g_default, "grid_points", 2)
+    steps = _count(inner_steps, t_default, "inner_steps", 1)
+    attack_steps = _count(attack_steps, a_default, "attack_steps", 0)
     if lambda_grid is None:
         lambda_grid = np.linspace(-8.0, 0.0, l_default)
     lambda_grid = np.asarray(lambda_grid, dtype=float)

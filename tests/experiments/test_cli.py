@@ -1,11 +1,17 @@
 """Every figure command and ``evaluate`` run end to end at tiny size."""
 
 import csv
+import json
+import signal
+import subprocess
+import sys
+import time
 
+import numpy as np
 import pytest
 
 from skpoison.__main__ import main
-from skpoison.experiments import FIGURES
+from skpoison.experiments import FIGURES, synthetic_maps
 
 TINY = ["--tiny", "--n-jobs", "1", "--no-progress"]
 REQUIRED = {"strategy", "ratio", "repetition", "test_error"}
@@ -109,6 +115,11 @@ def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     (["fig4", "--n-train", "200", "--n-test", "140"], "lower n_train or n_test"),
     (["fig4", "--val-fractions", "nan"], "in (0, 1]"),
     (["fig2", "--repetitions", "0"], "repetitions=0 must be an integer >= 1"),
+    (["fig13", "--model", "lr", "--strategies", "learned"], "needs --model mlp"),
+    (["fig2", "--grid-points", "5"], "grid_points is an option of fig1, not of fig2"),
+    (["fig1", "--val-fractions", "0.5"], "val_fractions is an option of fig4 and fig9"),
+    (["fig1", "--grid-points", "0"], "grid_points == 0, must be >= 2"),
+    (["fig1", "--inner-steps", "0"], "inner_steps == 0, must be >= 1"),
 ])
 def test_reproduce_refuses_settings_it_would_ignore_or_draw_empty(args, message, tmp_path,
                                                                   capsys):
@@ -123,6 +134,35 @@ def test_fig1_takes_its_own_options(tmp_path):
                  "--out", str(tmp_path / "b")]) == 0
     assert _rows(tmp_path / "a" / "synthetic_tiny_fig1.csv") != _rows(
         tmp_path / "b" / "synthetic_tiny_fig1.csv")
+
+
+def test_fig1_moves_no_point_with_zero_attack_steps():
+    # 0 is a setting (the label-flipped clone), not "the preset" (2 steps at tiny).
+    unmoved, preset = (synthetic_maps(size="tiny", attack_steps=steps) for steps in (0, None))
+    assert not np.allclose(unmoved["poison_noreg"], preset["poison_noreg"])
+    assert np.allclose(unmoved["poison_noreg"], unmoved["poison_reg"])   # both: the clone
+
+
+def test_sensitivity_settings_record_the_trusted_set_sizes(tmp_path):
+    assert main(["reproduce", "fig4", *TINY, "--no-plot", "--val-fractions", "0.1", "0.5",
+                 "--out", str(tmp_path)]) == 0
+    settings = json.loads((tmp_path / "digits_lr_l2_tiny_fig4_settings.json").read_text())
+    assert settings["val_fractions"] == [0.1, 0.5]
+    assert settings["n_vals"] == sorted({int(r["n_val"]) for r in _rows(
+        tmp_path / "digits_lr_l2_tiny_fig4.csv")})
+
+
+def test_a_rerun_with_other_settings_removes_the_stems_old_plots(tmp_path):
+    run = ["evaluate", *TINY, "--repetitions", "1", "--strategies", "no_reg", "--out",
+           str(tmp_path)]
+    assert main(run) == 0
+    plots = sorted(tmp_path.glob("*.png"))
+    assert len(plots) == 2
+    assert main([*run, "--no-plot"]) == 0          # same settings: the plots still hold
+    assert sorted(tmp_path.glob("*.png")) == plots
+    with pytest.warns(UserWarning, match="showed an earlier run .* removed"):
+        assert main([*run, "--no-plot", "--inner-steps", "3"]) == 0
+    assert not list(tmp_path.glob("*.png"))
 
 
 def test_sweeps_sharing_an_output_folder_keep_their_own_tables(tmp_path):
@@ -151,3 +191,19 @@ def test_the_lambda_panel_says_when_no_strategy_learned_it():
     assert len(ax_norm.get_lines()) >= 2
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_ctrl_c_under_the_threading_backend_exits_130(tmp_path):
+    # Its worker threads are inside torch when the interrupt lands; a normal
+    # interpreter shutdown under them aborted (exit 134, "terminate called").
+    command = [sys.executable, "-m", "skpoison", "evaluate", "--quick", "--repetitions", "10",
+               "--no-plot", "--no-progress", "--backend", "threading", "--n-jobs", "2",
+               "--out", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    time.sleep(6)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted; finished cells are kept" in err
+    assert "terminate called" not in err

@@ -182,3 +182,13 @@ def test_damaged_cell_file_is_recomputed_with_a_warning(tmp_path, content):
     with pytest.warns(RuntimeWarning, match=r"c1.json is damaged"):
         rows = run_sweep(_cells(3), _square, tmp_path, verbose=False)
     assert CALLS == [1] and [r["y"] for r in rows] == [0, 1, 4]
+
+
+def test_a_backend_that_cannot_stream_results_still_runs_the_sweep(tmp_path):
+    # joblib's multiprocessing backend, and Ray's, which derives from it, give
+    # results only all together (no return_as="generator_unordered").
+    rows = run_sweep(_cells(3), _square, tmp_path, n_jobs=2, backend="multiprocessing",
+                     verbose=False)
+    assert [r["y"] for r in rows] == [0, 1, 4]
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == [
+        "c0.json", "c1.json", "c2.json"]

@@ -174,8 +174,9 @@ def _run_command(args, evaluate, reproduce):
                   verbose=not args.no_progress, plot=_can_plot(args),
                   batch_repetitions=args.batch_repetitions)
     if args.command == "evaluate":
-        return evaluate(dataset=args.dataset or "digits", model=args.model or "lr",
-                        penalty=args.penalty or "l2", **common, **_overrides(args))
+        return evaluate(dataset="digits" if args.dataset is None else args.dataset,
+                        model=args.model or "lr", penalty=args.penalty or "l2", **common,
+                        **_overrides(args))
     return reproduce(args.figure, dataset=args.dataset, model=args.model, penalty=args.penalty,
                      val_fractions=None if args.val_fractions is None
                      else tuple(args.val_fractions), grid_points=args.grid_points,

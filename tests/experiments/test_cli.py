@@ -94,6 +94,7 @@ def test_unwritable_out_fails_before_any_work(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "imagenet"], "Unknown data set"),
+    (["--dataset", ""], "Unknown data set ''"),     # not the default, digits
     (["--classes", "0", "42"], "42"),
     (["--model", "lr", "--strategies", "learned_per_layer"], "mlp"),
 ])

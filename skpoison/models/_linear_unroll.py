@@ -44,6 +44,28 @@ from ..hypergrad._unroll import Unroll, aligned_rows
 TRANSPOSED_COPY_DEVICES = frozenset({"cpu"})
 
 
+#: Where the batched loops multiply by views of the design (not the devices
+#: above), its rows start at multiples of this many bytes: the design is a
+#: ``(K, n, d + 1)`` view of a buffer whose rows are padded. BLAS libraries take
+#: the padded row stride as the matrix's leading dimension (no copy), and
+#: cuBLAS's vectorized loads want 16-byte aligned leading dimensions, which
+#: ``d + 1`` columns (785 for MNIST) are not. 1: no padding.
+DESIGN_ROW_ALIGNMENT = 16
+
+
+def _augmented_design(X):
+    """``X1 = [X, 1]`` of shape ``(K, n, d + 1)``: contiguous, or with padded rows (above)."""
+    K, n, d = X.shape
+    per_row = max(1, DESIGN_ROW_ALIGNMENT // X.element_size())
+    if X.device.type in TRANSPOSED_COPY_DEVICES or (d + 1) % per_row == 0:
+        return torch.cat([X, X.new_ones((K, n, 1))], dim=2)
+    stride = -(-(d + 1) // per_row) * per_row
+    X1 = X.new_empty((K, n, stride))[..., :d + 1]     # (the padding is never read)
+    X1[..., :d] = X
+    X1[..., d] = 1.0
+    return X1
+
+
 def _transposed_design(X1):
     """``X1^T`` for the batched steps' products: a copy or a view (see above)."""
     transposed = X1.transpose(1, 2)
@@ -280,7 +302,7 @@ class BatchedLinearUnroll(LinearUnroll):
         self.k = k = problem.n_outputs
         self.d1 = d + 1
         self.binary = k == 1
-        self.X1 = torch.cat([X, X.new_ones((K, n, 1))], dim=2)          # (K, n, d1)
+        self.X1 = _augmented_design(X)                                   # (K, n, d1)
         self.X1T = _transposed_design(self.X1)                           # (K, d1, n)
         self.YT = Y[..., 0].contiguous() if self.binary else Y.transpose(1, 2).contiguous()
         penalty = problem.penalty

@@ -323,11 +323,16 @@ def test_a_generic_problem_batches_through_vmap(schedule, per_problem_lr):
 
 @pytest.fixture
 def transposed_views(monkeypatch):
-    """The batched linear loops as on a GPU: ``X1^T`` a view of the design, not a copy."""
+    """The batched linear loops as on a GPU: ``X1^T`` a view of the design, not a copy.
+
+    Rows padded to 64 bytes (8 float64 values), so that the padded layout is
+    exercised whatever the test's number of features.
+    """
     from skpoison.models._linear_unroll import BatchedLinearUnroll
     # (the globals the class really reads: --import-mode=importlib may import twice)
-    monkeypatch.setitem(BatchedLinearUnroll.__init__.__globals__,
-                        "TRANSPOSED_COPY_DEVICES", frozenset())
+    module = BatchedLinearUnroll.__init__.__globals__
+    monkeypatch.setitem(module, "TRANSPOSED_COPY_DEVICES", frozenset())
+    monkeypatch.setitem(module, "DESIGN_ROW_ALIGNMENT", 64)
     return BatchedLinearUnroll
 
 
@@ -348,8 +353,32 @@ def test_transposed_view_of_the_design_equals_separate_calls(transposed_views, m
                               lr=lrs if per_problem_lr else LRS[0])
     assert not unroll.X1T.is_contiguous()
     assert unroll.X1T.data_ptr() == unroll.X1.data_ptr()      # one design, no copy
+    assert unroll.X1.stride(1) % 8 == 0                         # aligned rows
     result = batched_hypergradient(
         cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"], stack["Y"],
         stack["X_val"], stack["Y_val"], n_poison=cases[0].n_poison, steps=cases[0].steps,
         lr=lrs if per_problem_lr else LRS[0])
     assert_rows_match(result, cases, 1e-11, values_rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_the_padding_of_the_designs_rows_is_never_read(transposed_views, monkeypatch, k):
+    cases, stack, lrs = per_problem_lr_cases("linear", k, "per_feature", "l2")
+    args = (cases[0].problem, stack["log_lambda"], stack["X"], stack["Y"])
+    padded = transposed_views(*args, lr=lrs, n_poison=cases[0].n_poison)
+    d1 = padded.X1.shape[-1]
+    assert padded.X1.stride(1) > d1
+    padded.X1._base[..., d1:] = float("nan")
+    monkeypatch.setitem(transposed_views.__init__.__globals__, "DESIGN_ROW_ALIGNMENT", 1)
+    reference = transposed_views(*args, lr=lrs, n_poison=cases[0].n_poison)
+    assert reference.X1.is_contiguous()
+    w0 = stack["w0"]
+    for unroll in (padded, reference):
+        w_T, tape = unroll.forward(w0, 6)
+        unroll.outputs = (w_T, unroll.backward(tape, torch.ones_like(w_T)),
+                          unroll.train(w0, 6))
+    for ours, theirs in zip(padded.outputs, reference.outputs):
+        for a, b in zip(torch.utils._pytree.tree_leaves(ours),
+                        torch.utils._pytree.tree_leaves(theirs)):
+            assert torch.isfinite(a).all()
+            torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)

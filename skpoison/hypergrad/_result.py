@@ -157,7 +157,9 @@ def raise_if_diverged(status, *, steps, lr, describe=None):
         def describe(_):
             return "", f"inner_lr={lr:g}"
     finite = status.finite
-    unstable = None if status.unstable is None else status.unstable.reshape(-1)
+    # (zero steps take no step: no rate can make them diverge)
+    unstable = (None if status.unstable is None or steps == 0
+                else status.unstable.reshape(-1))
     grew = torch.zeros_like(finite) if status.grew is None else status.grew.reshape(-1)
     run_ok = finite & ~grew if unstable is None else finite & ~grew & ~unstable
     ok = run_ok if status.outputs_finite is None else run_ok & status.outputs_finite

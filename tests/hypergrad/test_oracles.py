@@ -134,6 +134,18 @@ def test_unstable_l2_rate_raises_before_any_overflow(model, method):
         train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=steps, lr=1.0)
 
 
+@pytest.mark.parametrize("method", [*METHODS, "autograd"])
+def test_an_unstable_rate_is_no_divergence_when_no_step_is_taken(method):
+    case = make_case("linear", 1, "single", "l2", steps=0, lr=1.0)
+    case.log_lambda = torch.ones(1, dtype=DT)          # lr * exp(λ) = e >= 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnerNotConvergedWarning)
+        result = case.hypergradient(method)
+    torch.testing.assert_close(result.params, case.w0)
+    trained = train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=0, lr=1.0)
+    torch.testing.assert_close(trained, case.w0)
+
+
 @pytest.mark.parametrize("penalty, log_lambda", [("l2", 0.0), ("l1", -1.0)])
 def test_stable_rates_are_not_refused(penalty, log_lambda):
     # lr * (L_data + exp(λ)) < 2: a descent, however strong the penalty's share.

@@ -65,6 +65,12 @@ class LinearProblem(InnerProblem):
             )
         self.n_features = int(n_features)
         self.n_outputs = int(n_outputs)
+        if self.n_outputs < 1 or self.n_features < 0 or (
+                lambda_mode == "per_feature" and self.n_features == 0):
+            raise ValueError(
+                f"LinearProblem needs n_outputs >= 1 and n_features >= 0 (>= 1 with "
+                f"lambda_mode='per_feature': one λ per feature); got n_features="
+                f"{n_features}, n_outputs={n_outputs}, lambda_mode={lambda_mode!r}.")
         self.lambda_mode = lambda_mode
         n_weights = self.n_features * self.n_outputs
         self.n_params = n_weights + self.n_outputs

@@ -89,3 +89,9 @@ def test_layout_groups_and_init():
     assert problem.init_params(dtype=torch.float32).dtype == torch.float32
     with pytest.raises(ValueError, match="per_layer"):
         LinearProblem(3, 1, lambda_mode="per_layer")
+    # one λ per feature needs a feature (0 hyperparameters crashed every method)
+    with pytest.raises(ValueError, match="n_features=0, n_outputs=1, lambda_mode='per_f"):
+        LinearProblem(0, 1, lambda_mode="per_feature")
+    with pytest.raises(ValueError, match="n_outputs >= 1"):
+        LinearProblem(3, 0)
+    assert LinearProblem(0, 1).n_hyper == 1          # a bias-only model, one λ (unused)

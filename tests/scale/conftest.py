@@ -18,3 +18,24 @@ def _same_row(ours, theirs, *, rel=1e-6, abs=1e-9):
 @pytest.fixture
 def assert_same_row():
     return _same_row
+
+
+def _same_sweep(ours, reference, our_out, reference_out):
+    """Two ``evaluate`` results of one sweep agree row for row (timings aside), cell for cell."""
+    assert len(ours.rows) == len(reference.rows) > 0
+
+    def key(row):
+        return row["strategy"], row["ratio"], row["repetition"]
+
+    def untimed(row):
+        return {k: v for k, v in row.items() if not k.endswith("seconds")}
+
+    for one, other in zip(sorted(ours.rows, key=key), sorted(reference.rows, key=key)):
+        _same_row(untimed(one), untimed(other), rel=1e-6, abs=1e-12)
+    assert len(list((our_out / "cells").glob("*.json"))) == len(
+        list((reference_out / "cells").glob("*.json")))
+
+
+@pytest.fixture
+def assert_same_sweep():
+    return _same_sweep

@@ -9,7 +9,7 @@ distributed = pytest.importorskip(
 from skpoison.experiments import evaluate  # noqa: E402
 
 
-def test_sweep_on_local_dask_cluster_matches_default_backend(tmp_path, assert_same_row):
+def test_sweep_on_local_dask_cluster_matches_default_backend(tmp_path, assert_same_sweep):
     settings = dict(size="tiny", repetitions=2, strategies=("no_reg", "learned"),
                     verbose=False, plot=False)
     reference = evaluate(out=tmp_path / "default", **settings)
@@ -17,10 +17,4 @@ def test_sweep_on_local_dask_cluster_matches_default_backend(tmp_path, assert_sa
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster):
         on_dask = evaluate(out=tmp_path / "dask", backend="dask", n_jobs=2, **settings)
-    assert len(on_dask.rows) == len(reference.rows) > 0
-    key = lambda row: (row["strategy"], row["ratio"], row["repetition"])  # noqa: E731
-    untimed = lambda row: {k: v for k, v in row.items() if not k.endswith("seconds")}  # noqa: E731
-    for ours, theirs in zip(sorted(on_dask.rows, key=key), sorted(reference.rows, key=key)):
-        assert_same_row(untimed(ours), untimed(theirs), rel=1e-6, abs=1e-12)
-    assert len(list((tmp_path / "dask" / "cells").glob("*.json"))) == len(
-        list((tmp_path / "default" / "cells").glob("*.json")))
+    assert_same_sweep(on_dask, reference, tmp_path / "dask", tmp_path / "default")

@@ -21,17 +21,11 @@ def local_ray():
     ray.shutdown()
 
 
-def test_sweep_on_ray_matches_default_backend(tmp_path, local_ray, assert_same_row):
+def test_sweep_on_ray_matches_default_backend(tmp_path, local_ray, assert_same_sweep):
     # Ray's backend derives from joblib's multiprocessing one: results come back
     # all together, not one by one, and the sweep must still run.
     settings = dict(size="tiny", repetitions=2, strategies=("no_reg", "learned"),
                     verbose=False, plot=False)
     reference = evaluate(out=tmp_path / "default", **settings)
     on_ray = evaluate(out=tmp_path / "ray", backend="ray", n_jobs=2, **settings)
-    assert len(on_ray.rows) == len(reference.rows) > 0
-    key = lambda row: (row["strategy"], row["ratio"], row["repetition"])  # noqa: E731
-    untimed = lambda row: {k: v for k, v in row.items() if not k.endswith("seconds")}  # noqa: E731
-    for ours, theirs in zip(sorted(on_ray.rows, key=key), sorted(reference.rows, key=key)):
-        assert_same_row(untimed(ours), untimed(theirs), rel=1e-6, abs=1e-12)
-    assert len(list((tmp_path / "ray" / "cells").glob("*.json"))) == len(
-        list((tmp_path / "default" / "cells").glob("*.json")))
+    assert_same_sweep(on_ray, reference, tmp_path / "ray", tmp_path / "default")

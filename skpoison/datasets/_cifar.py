@@ -87,6 +87,10 @@ def _from_tar(path, classes):
 
 def _from_npz(path):
     """Return [(x_train, y_train), (x_test, y_test)] with flattened images."""
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"PK":   # np.load would read it as a pickle or a bare array
+            raise ValueError(f"{path}: not an .npz archive (a zip file): the file is "
+                             "corrupted or in another format; replace it.")
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}

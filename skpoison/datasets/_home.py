@@ -68,14 +68,21 @@ def md5_file(path, chunk_size=1 << 20):
     return digest.hexdigest()
 
 
+class ChecksumError(ValueError):
+    """A file's md5 digest is not the official one (``expected``, ``actual``)."""
+
+    def __init__(self, message, expected, actual):
+        super().__init__(message)
+        self.expected, self.actual = expected, actual
+
+
 def check_md5(actual, expected, path):
-    """Raise ``ValueError`` naming ``path`` when two md5 digests differ."""
+    """Raise :class:`ChecksumError` naming ``path`` when two md5 digests differ."""
     if actual != expected:
-        raise ValueError(
+        raise ChecksumError(
             f"Checksum mismatch for {path}: expected md5 {expected}, got "
             f"{actual}. The file is corrupted or not the official one; "
-            "delete it and download it again."
-        )
+            "delete it and download it again.", expected, actual)
 
 
 def _urlretrieve(url, dest):
@@ -113,8 +120,13 @@ def download(url, dest, verify):
         try:
             verify(Path(tmp))
         except ValueError as exc:
-            raise ValueError(f"The file downloaded from {url} for {dest} was "
-                             f"refused: {exc}") from exc
+            # (the check's own advice, to delete the file, is moot: nothing was kept)
+            reason = (f"its md5 is {exc.actual}, not the official {exc.expected}"
+                      if isinstance(exc, ChecksumError) else str(exc))
+            raise ValueError(
+                f"The file downloaded from {url} for {dest} was refused, and nothing "
+                f"was kept: {reason}. Try again later, or put the official file at "
+                f"{dest} by hand.") from exc
         os.replace(tmp, dest)
         done = True
     finally:

@@ -1,6 +1,7 @@
 """Strict reader for IDX files (the MNIST / Fashion-MNIST format) (private)."""
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -65,7 +66,7 @@ def parse_idx(data, name="<bytes>"):
         )
     dims = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _IDX_DTYPES[type_code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize     # (Python ints: no overflow)
     if n != expected:
         kind = "truncated" if n < expected else "too long"
         raise ValueError(

@@ -3,6 +3,7 @@
 import numbers
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.utils import Bunch, check_random_state
 
 __all__ = ["make_poisoning_splits"]
@@ -79,6 +80,9 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
     """
     sizes = [_check_size(n, name) for n, name in
              ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"))]
+    if issparse(X):
+        raise TypeError("make_poisoning_splits takes dense X (the attacks move dense "
+                        "features); got a sparse matrix: use X.toarray().")
     X = np.asarray(X)
     y = np.asarray(y)
     if y.ndim != 1:
@@ -86,6 +90,8 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
     if X.ndim == 0 or len(X) != len(y):
         raise ValueError(f"X and y must have the same number of rows, got "
                          f"{X.shape} and {y.shape}.")
+    if len(y) == 0:
+        raise ValueError("The pool (X, y) is empty: there is nothing to split.")
     total = sum(sizes)
     if total > len(y):
         raise ValueError(

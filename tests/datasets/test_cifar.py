@@ -176,6 +176,10 @@ def test_bad_npz_refused(tmp_path):
     np.savez(tmp_path / "cifar10.npz", x_train=np.zeros(2))
     with pytest.raises(ValueError, match="keys x_train, y_train, x_test, y_test"):
         fetch_cifar10(data_home=tmp_path, download=False)
+    (tmp_path / "cifar10.npz").write_bytes(b"garbage")   # numpy: "pickled data, allow_pickle"
+    with pytest.raises(ValueError, match="not an .npz archive .* replace it") as caught:
+        fetch_cifar10(data_home=tmp_path, download=False)
+    assert "allow_pickle" not in str(caught.value)
 
 
 def test_missing_cifar_offline(tmp_path):

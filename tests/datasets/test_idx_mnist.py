@@ -33,6 +33,9 @@ def test_parse_idx_big_endian_int32():
     (bytes([0, 0, 8, 3, 0, 0, 0, 1]), "truncated IDX header"),
     (bytes([0, 0, 8, 1, 0, 0, 0, 3, 5, 6]), "truncated IDX file: the header"),
     (bytes([0, 0, 8, 1, 0, 0, 0, 1, 5, 6]), "too long"),
+    # sizes whose product overflows int64 (it wrapped to 0 and passed the check)
+    (bytes([0, 0, 8, 4]) + (2**16).to_bytes(4, "big") * 4, r"truncated IDX file: .* "
+                                                            r"\(18446744073709551636 bytes"),
 ])
 def test_parse_idx_refuses_malformed(data, match):
     with pytest.raises(ValueError, match=match):
@@ -180,8 +183,10 @@ def test_download_with_bad_checksum_keeps_nothing(tmp_path, monkeypatch, write_t
     monkeypatch.setattr(_mnist, "MNIST_MD5", dict.fromkeys(md5s, "0" * 32))
     monkeypatch.setattr(_home, "_urlretrieve", lambda url, dest: shutil.copyfile(
         tmp_path / "source" / url.rsplit("/", 1)[-1], dest))
-    with pytest.raises(ValueError, match="Checksum mismatch"):
+    with pytest.raises(ValueError, match="refused, and nothing was kept: its md5 is .*, not "
+                                         "the official 0{32}") as caught:
         fetch_mnist(data_home=tmp_path / "home", download=True)
+    assert "delete it" not in str(caught.value)   # (there is nothing to delete)
     assert not (tmp_path / "home").exists()  # the folders made for it are gone too
 
 

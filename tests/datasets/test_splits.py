@@ -106,6 +106,12 @@ def test_bad_shapes():
         make_poisoning_splits(np.zeros((4, 2)), [0, 1, 0], n_train=1, n_val=1, n_test=1)
     with pytest.raises(ValueError, match="1-D"):
         make_poisoning_splits(np.zeros((4, 2)), np.zeros((4, 1)), n_train=1, n_val=1, n_test=1)
+    with pytest.raises(ValueError, match="pool .* is empty"):   # (was a ZeroDivisionError)
+        make_poisoning_splits(np.zeros((0, 2)), np.zeros(0), n_train=0, n_val=0, n_test=0)
+    sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="dense X .* X.toarray"):
+        make_poisoning_splits(sparse.csr_matrix(np.eye(4)), [0, 1, 0, 1], n_train=1, n_val=1,
+                              n_test=1)
 
 
 @settings(max_examples=40, deadline=None)

@@ -30,9 +30,15 @@ by a transposed copy of each design, as on the CPU, instead of a view of it
 with views of a design whose rows are not padded to 16 bytes
 (``batched_unpadded``: ``DESIGN_ROW_ALIGNMENT = 1``).
 
+``--profile FILE`` then runs one attack and the batched one once more under
+:mod:`torch.profiler` and writes, per run, the operators (and on CUDA the
+kernels) that took the most device time: where the batched attack's time
+goes, when its ratio is not what it should be.
+
 Usage::
 
     python benchmarks/bench_batched_attack.py [--device cpu|cuda] [--k 10] [--repeats 3]
+        [--profile FILE]
 """
 
 from __future__ import annotations
@@ -88,6 +94,27 @@ def splits(X, y, k):
     return out
 
 
+def write_profiles(path, device, runs, rows=25):
+    """The top ``rows`` operators (device time first) of each run, as text tables."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU]
+    sort = "self_cpu_time_total"
+    if device.startswith("cuda"):
+        activities.append(ProfilerActivity.CUDA)
+        sort = "self_cuda_time_total"
+    sections = []
+    for name, run in runs.items():
+        with profile(activities=activities) as prof:
+            run()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize(device)
+        sections.append(f"== {name} ({device}, sorted by {sort})\n"
+                        + prof.key_averages().table(sort_by=sort, row_limit=rows))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n\n".join(sections))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -98,6 +125,9 @@ def main(argv=None):
                         help="threads preparing the K attacks (default: one per core, <= K)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/"
                                                     "bench_batched_attack.json"))
+    parser.add_argument("--profile", default=None, metavar="FILE",
+                        help="write the top operators/kernels of one and of the batched "
+                             "attack to FILE (torch.profiler)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     X, y, source = load_pool()
@@ -172,6 +202,10 @@ def main(argv=None):
         print(f"batched with transposed copies of the designs: "
               f"{times['batched_transposed_copy']:.2f} s   with views of unpadded designs "
               f"(rows of 785 values, not 788): {times['batched_unpadded']:.2f} s")
+    if args.profile:
+        write_profiles(Path(args.profile), args.device, dict(
+            one=one, batched=lambda: fit_batched(attack, datasets)))
+        print(f"wrote {args.profile}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(

@@ -20,8 +20,8 @@
 # logs how many of its 40 cells finished. TOTAL_LIMIT (seconds, unset by
 # default) caps the whole script: the sweep then gets at most what the earlier
 # steps left of it, so one device call can run every part. FIG2_JOBS (default 1) runs the
-# strategies' cells in that many processes sharing the GPU. Results (at most
-# 8 files: the device tool's limit) go to $OUT (default
+# strategies' cells in that many processes sharing the GPU. Results (6 files,
+# 8 with memory and compile: the device tool's limit) go to $OUT (default
 # benchmarks/results/gpu). The exit status is 1 when any step failed.
 set -u
 ROOT=$(pwd)
@@ -45,7 +45,7 @@ step() {  # step SECONDS NAME COMMAND...
 
 { nvidia-smi -L; python3 -c "import torch, sklearn, platform; print('torch', torch.__version__,
 '| sklearn', sklearn.__version__, '| python', platform.python_version(), '|',
-torch.cuda.get_device_name())"; } 2>&1 | tee "$OUT/device.txt" | tee -a "$LOG"
+torch.cuda.get_device_name())"; } 2>&1 | tee -a "$LOG"   # (the log's head: no file of its own)
 
 python3 - <<'PY' 2>&1 | tee -a "$LOG"
 import sys
@@ -70,7 +70,8 @@ fi
 if [[ " $PARTS " == *" bench "* ]]; then
     # The batched attack first: its ratio is the figure still open (issue 5).
     step 90 "bench_batched_attack (CUDA)" python3 benchmarks/bench_batched_attack.py \
-        --device cuda --repeats 3 --out "$OUT/bench_batched_attack.json"
+        --device cuda --repeats 3 --out "$OUT/bench_batched_attack.json" \
+        --profile "$OUT/bench_batched_attack_profile.txt"
     step 60 "bench_batched (CUDA)" python3 benchmarks/bench_batched.py --device cuda \
         --threads 1 --repeats 5 --out "$OUT/bench_batched.json"
     step 90 "bench_hypergrad (CUDA)" python3 benchmarks/bench_hypergrad.py --device cuda \

@@ -202,10 +202,6 @@ def main(argv=None):
         print(f"batched with transposed copies of the designs: "
               f"{times['batched_transposed_copy']:.2f} s   with views of unpadded designs "
               f"(rows of 785 values, not 788): {times['batched_unpadded']:.2f} s")
-    if args.profile:
-        write_profiles(Path(args.profile), args.device, dict(
-            one=one, batched=lambda: fit_batched(attack, datasets)))
-        print(f"wrote {args.profile}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(
@@ -214,6 +210,10 @@ def main(argv=None):
         outer_steps=OUTER, dtype="float32", repeats=args.repeats, threads_prepare=prepare_jobs,
         **times), indent=2))
     print(f"wrote {out}")
+    if args.profile:   # after the JSON: a profiler failure must not cost the timings
+        write_profiles(Path(args.profile), args.device, dict(
+            one=one, batched=lambda: fit_batched(attack, datasets)))
+        print(f"wrote {args.profile}")
 
 
 if __name__ == "__main__":

@@ -93,12 +93,16 @@ if [[ " $PARTS " == *" fig2 "* ]]; then
         left=$((TOTAL_LIMIT - SECONDS - 15))
         ((left < fig2_limit)) && fig2_limit=$left
     fi
-    step "$fig2_limit" \
-        "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
-        python3 -m skpoison reproduce fig2 --dataset mnist --data-home "$ROOT/.gpudata" \
-        --device cuda --dtype float32 --batch-repetitions 10 --n-jobs "${FIG2_JOBS:-1}" \
-        --no-plot \
-        --no-progress --out /tmp/skpoison-fig2
+    if ((fig2_limit < 30)); then   # (timeout reads 0 as "no limit", and refuses < 0)
+        echo "=== Fig. 2 skipped: ${fig2_limit} s left of TOTAL_LIMIT" | tee -a "$LOG"
+        FAILED=1
+    else
+        step "$fig2_limit" \
+            "Fig. 2 full sweep (CUDA, float32, 10 repetitions batched)" \
+            python3 -m skpoison reproduce fig2 --dataset mnist --data-home "$ROOT/.gpudata" \
+            --device cuda --dtype float32 --batch-repetitions 10 --n-jobs "${FIG2_JOBS:-1}" \
+            --no-plot --no-progress --out /tmp/skpoison-fig2
+    fi
     finished=$(find /tmp/skpoison-fig2/cells -name '*.json' 2>/dev/null | wc -l)
     echo "Fig. 2: $finished of 40 cells finished" | tee -a "$LOG"
     cp /tmp/skpoison-fig2/mnist_lr_l2_full_fig2.csv "$OUT/fig2_cuda.csv" 2>/dev/null

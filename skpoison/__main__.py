@@ -2,9 +2,9 @@
 
 import sys
 
-from .experiments._cli import main
+from .experiments._cli import console, main
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

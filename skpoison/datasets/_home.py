@@ -69,20 +69,24 @@ def md5_file(path, chunk_size=1 << 20):
 
 
 class ChecksumError(ValueError):
-    """A file's md5 digest is not the official one (``expected``, ``actual``)."""
+    """A digest is not the official one: ``expected``, ``actual``, and ``of`` what."""
 
-    def __init__(self, message, expected, actual):
+    def __init__(self, message, expected, actual, of):
         super().__init__(message)
-        self.expected, self.actual = expected, actual
+        self.expected, self.actual, self.of = expected, actual, of
 
 
-def check_md5(actual, expected, path):
-    """Raise :class:`ChecksumError` naming ``path`` when two md5 digests differ."""
+def check_md5(actual, expected, path, *, of="the file"):
+    """Raise :class:`ChecksumError` naming ``path`` when two md5 digests differ.
+
+    ``of`` says what was digested ("the file", or "its uncompressed bytes").
+    """
     if actual != expected:
+        subject = path if of == "the file" else f"{path} ({of})"
         raise ChecksumError(
-            f"Checksum mismatch for {path}: expected md5 {expected}, got "
+            f"Checksum mismatch for {subject}: expected md5 {expected}, got "
             f"{actual}. The file is corrupted or not the official one; "
-            "delete it and download it again.", expected, actual)
+            "delete it and download it again.", expected, actual, of)
 
 
 def _urlretrieve(url, dest):
@@ -121,8 +125,8 @@ def download(url, dest, verify):
             verify(Path(tmp))
         except ValueError as exc:
             # (the check's own advice, to delete the file, is moot: nothing was kept)
-            reason = (f"its md5 is {exc.actual}, not the official {exc.expected}"
-                      if isinstance(exc, ChecksumError) else str(exc))
+            reason = (f"the md5 of {exc.of} is {exc.actual}, not the official "
+                      f"{exc.expected}" if isinstance(exc, ChecksumError) else str(exc))
             raise ValueError(
                 f"The file downloaded from {url} for {dest} was refused, and nothing "
                 f"was kept: {reason}. Try again later, or put the official file at "

@@ -114,5 +114,5 @@ def read_idx(path, md5=None):
     data = read_idx_bytes(path)
     array = parse_idx(data, name=str(path))
     if md5 is not None:
-        check_md5(md5_bytes(data), md5, f"{path} (uncompressed bytes)")
+        check_md5(md5_bytes(data), md5, path, of="its uncompressed bytes")
     return array

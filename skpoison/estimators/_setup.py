@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from sklearn.utils import check_array
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import _get_feature_names, column_or_1d, validate_data
 
 from .._torch_utils import make_generator, resolve_device, resolve_dtype
+from .._warn import warn_user
 
 
 class EngineSetup(NamedTuple):
@@ -58,20 +58,22 @@ def check_X_val(estimator, X_val, *, dtype):
     if checked.shape[1] != estimator.n_features_in_:
         raise ValueError(f"X_val has {checked.shape[1]} features, but the training set X has "
                          f"{estimator.n_features_in_}.")
-    # The feature names alone: a mismatch raises, a missing side warns; both
-    # messages say "X", re-issued here as "X_val".
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    # The feature names: a missing side warns (here, so that the warning says
+    # X_val: scikit-learn's would say X), a mismatch raises (scikit-learn's check).
+    fitted = getattr(estimator, "feature_names_in_", None)
+    given = _get_feature_names(X_val)
+    name = type(estimator).__name__
+    if fitted is not None and given is None:
+        warn_user(f"X_val does not have valid feature names, but {name} was fitted with "
+                  "feature names")
+    elif fitted is None and given is not None:
+        warn_user(f"X_val has feature names, but {name} was fitted without feature names")
+    elif given is not None:
         try:
             validate_data(estimator, X_val, reset=False, skip_check_array=True)
         except ValueError as exc:
             raise ValueError(f"X_val's columns do not match the training set X's: "
                              f"{exc}") from exc
-    for warning in caught:
-        message = str(warning.message)
-        if message.startswith("X "):
-            message = "X_val " + message[2:]
-        warnings.warn(message, warning.category, stacklevel=4)
     return checked
 
 

@@ -19,7 +19,7 @@ from ._config import SIZES
 from ._figures import FIGURES
 from ._strategies import STRATEGIES
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "console", "build_parser"]
 
 _EPILOG = """\
 sizes: --full follows the project's defaults for the paper (DESIGN.md section 6:
@@ -183,8 +183,25 @@ def _run_command(args, evaluate, reproduce):
                      **common, **_overrides(args))
 
 
+def console():
+    """The ``skpoison`` console script and ``python -m skpoison``: :func:`main`, then exit.
+
+    After a Ctrl-C under the threading backend the cells' worker threads are
+    still inside torch, and an interpreter shutting down under them aborts
+    (``std::terminate``, exit 134): the process then leaves at once, every
+    finished cell being on disk already (atomic renames). In-process callers
+    of :func:`main` keep their process.
+    """
+    status, args = _main(None)
+    if status == 130 and args.backend == "threading":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
 def main(argv=None):
-    """Entry point of ``skpoison`` / ``python -m skpoison``; returns the exit status.
+    """Run the command line ``argv``; return the exit status.
 
     Parameters
     ----------
@@ -198,34 +215,32 @@ def main(argv=None):
     fig1   2-D example: ...
     0
     """
+    return _main(argv)[0]
+
+
+def _main(argv):
+    """:func:`main`'s exit status, and the parsed arguments."""
     args = build_parser().parse_args(argv)
     if args.command == "reproduce" and args.figure == "list":
         for name, spec in FIGURES.items():
             print(f"{name:<6} {spec.description}")
-        return 0
+        return 0, args
     start = time.perf_counter()
     try:
         result = _run(args)
     # FloatingPointError: the engine's InnerDivergenceError.
     except (ValueError, OSError, ImportError, FloatingPointError) as exc:
         print(f"skpoison: error: {exc}", file=sys.stderr)
-        return 2
+        return 2, args
     except KeyboardInterrupt:
         if args.command == "reproduce" and FIGURES[args.figure].kind == "synthetic":
             print("\nskpoison: interrupted (fig1 keeps no partial results).", file=sys.stderr)
         else:
             print(f"\nskpoison: interrupted; finished cells are kept in {args.out}/cells/ — "
                   "rerun the same command to resume.", file=sys.stderr)
-        if args.backend == "threading":
-            # Its worker threads are still inside torch; an interpreter shutting
-            # down under them aborts (std::terminate). Every finished cell is
-            # already on disk (atomic renames), so leave at once.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130)
-        return 130
+        return 130, args
     print(result.table)
     written = [str(p) for p in (result.csv, result.get("extra_csv"), result.get("settings"),
                                 *(result.get("pngs") or [result.get("png")])) if p]
     print(f"wrote {', '.join(written)} in {time.perf_counter() - start:.1f} s")
-    return 0
+    return 0, args

@@ -259,7 +259,8 @@ _SYNTHETIC_OPTIONS = ("inner_steps", "attack_steps", "seed")
 
 def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides):
     given = {k: v for k, v in overrides.items() if v is not None}
-    refused = sorted({*given} - set(_SYNTHETIC_OPTIONS) | ({"dataset"} if dataset else set()))
+    refused = sorted({*given} - set(_SYNTHETIC_OPTIONS)
+                     | ({"dataset"} if dataset is not None else set()))
     if refused:
         raise ValueError(f"{figure} (the synthetic 2-D example, LR on the CPU) does not take "
                          f"{refused}; it takes grid_points and "

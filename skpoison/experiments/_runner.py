@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import warnings
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._warn import warn_user
 from ..poisoning import OptimalPoisoner
 
 from ._aggregate import format_table
@@ -235,8 +235,8 @@ def _remove_stale_plots(settings_path, settings, out, stem):
     for path in stale:
         path.unlink()
     if stale:
-        warnings.warn(f"{', '.join(p.name for p in stale)} showed an earlier run in {out} "
-                      "with other settings: removed.", UserWarning, stacklevel=3)
+        warn_user(f"{', '.join(p.name for p in stale)} showed an earlier run in {out} with "
+                  "other settings: removed.")
 
 
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,

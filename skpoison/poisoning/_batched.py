@@ -85,12 +85,20 @@ def _equal(a, b):
             return np.array_equal(np.asarray(a), np.asarray(b))
         except ValueError:   # a ragged sequence against an array
             return False
-    return bool(a == b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):   # no truth value (a DataFrame, say): not the same
+        return False
 
 
 def _check_same_params(templates):
     """The same model and attack settings, up to the parameters free per attack."""
-    _same([type(t.estimator).__name__ for t in templates], "estimator class")
+    classes = [type(t.estimator) for t in templates]
+    for index, cls in enumerate(classes[1:], start=1):
+        if cls is not classes[0]:
+            raise ValueError(f"fit_batched needs the attacks to agree on the estimator class; "
+                             f"attack {index} has {cls.__qualname__}, attack 0 has "
+                             f"{classes[0].__qualname__}.")
     for owner, free, get in (("OptimalPoisoner", _FREE_POISONER_PARAMS, lambda t: t),
                              ("estimator", _FREE_ESTIMATOR_PARAMS, lambda t: t.estimator)):
         first = get(templates[0]).get_params(deep=False)

@@ -183,8 +183,9 @@ def test_download_with_bad_checksum_keeps_nothing(tmp_path, monkeypatch, write_t
     monkeypatch.setattr(_mnist, "MNIST_MD5", dict.fromkeys(md5s, "0" * 32))
     monkeypatch.setattr(_home, "_urlretrieve", lambda url, dest: shutil.copyfile(
         tmp_path / "source" / url.rsplit("/", 1)[-1], dest))
-    with pytest.raises(ValueError, match="refused, and nothing was kept: its md5 is .*, not "
-                                         "the official 0{32}") as caught:
+    with pytest.raises(ValueError, match="refused, and nothing was kept: the md5 of its "
+                                         "uncompressed bytes is .*, not the official "
+                                         "0{32}") as caught:
         fetch_mnist(data_home=tmp_path / "home", download=True)
     assert "delete it" not in str(caught.value)   # (there is nothing to delete)
     assert not (tmp_path / "home").exists()  # the folders made for it are gone too

@@ -217,8 +217,9 @@ def test_validation_columns_are_checked_by_name(digits08):
     with pytest.raises(ValueError, match="X_val's columns do not match the training set"):
         fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=trusted[names[::-1]],
                                                 y_val=y_te)
-    with pytest.warns(UserWarning, match="^X_val does not have valid feature names"):
+    with pytest.warns(UserWarning, match="^X_val does not have valid feature names") as caught:
         fast_lr().set_params(outer_steps=1).fit(train, y_tr, X_val=X_te, y_val=y_te)
+    assert caught[0].filename == __file__        # the caller's line, not skpoison's
 
 
 def test_features_too_large_for_the_auto_rate_are_refused(digits08):
@@ -316,3 +317,4 @@ def test_diverging_inner_run_names_the_learning_rate(digits08):
     with pytest.raises(InnerDivergenceError, match="learning rate"):
         HypergradMLP((6,), inner_lr=1e6, inner_steps=50, outer_steps=1,
                      random_state=0).fit(X_tr * 100, y_tr)
+

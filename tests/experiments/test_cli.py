@@ -202,7 +202,10 @@ def test_ctrl_c_under_the_threading_backend_exits_130(tmp_path):
                "--out", str(tmp_path)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
-    time.sleep(6)
+    deadline = time.monotonic() + 120   # interrupt once cells are being computed
+    while not list(tmp_path.glob("cells/*.json")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err

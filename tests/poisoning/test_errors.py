@@ -51,6 +51,16 @@ def test_ratios_must_be_one_dimensional(data):
         run(optimal(ratios=[[0.1, 0.2]]), *data)
 
 
+def test_a_validation_set_without_names_warns_at_the_callers_line(data):
+    pd = pytest.importorskip("pandas")
+    X, y, X_val, y_val = data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    for call in ("fit", "fit_resample"):   # (two depths into the same check)
+        with pytest.warns(UserWarning, match="^X_val does not have valid feature") as caught:
+            getattr(optimal(), call)(frame, y, X_val=X_val, y_val=y_val)
+        assert caught[0].filename == __file__
+
+
 def test_validation_columns_are_checked_by_name(data):
     pd = pytest.importorskip("pandas")
     X, y, X_val, y_val = data

@@ -1,0 +1,30 @@
+"""Warnings that point at the user's line, however deep in skpoison they arise."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_user(message, category=UserWarning):
+    """``warnings.warn`` attributed to the first caller outside skpoison.
+
+    A fixed ``stacklevel`` is right for one call path only (``fit`` and
+    ``fit_resample`` reach the same checks at different depths).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_user("careful")
+    >>> caught[0].filename.startswith(_PACKAGE)     # (here: the doctest's own line)
+    False
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

@@ -3,12 +3,12 @@
 import io
 import pickle
 import tarfile
-import warnings
 import zlib
 from http.client import HTTPException
 
 import numpy as np
 
+from .._warn import warn_user
 from ._common import check_classes, make_bunch, select_classes
 from ._home import (check_md5, download, get_data_home, md5_bytes, md5_file,
                     missing_files_error)
@@ -124,11 +124,9 @@ def _load_parts(home, classes, download_if_missing):
                 skipped.append(f"{path} holds classes {sorted(present)} only")
                 continue
             if lossy:
-                warnings.warn(
-                    f"Reading CIFAR-10 from {path}: a copy re-encoded as JPEG "
-                    "(quality 75), whose pixels differ slightly from CIFAR-10. "
-                    f"Put the official {_TAR} in {home} for exact data.",
-                    UserWarning, stacklevel=3)
+                warn_user(f"Reading CIFAR-10 from {path}: a copy re-encoded as JPEG "
+                          "(quality 75), whose pixels differ slightly from CIFAR-10. "
+                          f"Put the official {_TAR} in {home} for exact data.")
             return (parts, f"{path}" + (" (JPEG quality 75, lossy)" if lossy else ""),
                     JPEG_CAVEAT if lossy else None)
     lacking = (f" The .npz copies found lack classes {sorted(classes)}: "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -12,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._torch_utils import make_generator
+from .._warn import warn_user
 from ..estimators._setup import check_X_val, encode_labels
 from ._compat import SamplerBase
 from ._result import PoisoningResult
@@ -174,9 +174,8 @@ class BasePoisoner(SamplerBase):
         targets = [int(round(r * n_train)) for r in ratios]
         empty = [float(r) for r, n in zip(ratios, targets) if r > 0 and n == 0]
         if empty:
-            warnings.warn(f"ratios {empty} give no poisoning point for {n_train} training "
-                          "points (round(ratio * n_train) == 0): their results are the "
-                          "clean model's.", UserWarning, stacklevel=4)
+            warn_user(f"ratios {empty} give no poisoning point for {n_train} training points "
+                      "(round(ratio * n_train) == 0): their results are the clean model's.")
         total, n_val = targets[-1], y_val_enc.shape[0]
         largest_batch = max((stop - start for _, start, stop in
                              split_batches(targets, self.batch_size)), default=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -12,6 +11,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._torch_utils import make_generator, to_numpy, to_tensor
+from .._warn import warn_user
 from ..estimators._base import (
     BaseHypergradClassifier,
     _initial_lambda,
@@ -267,9 +267,9 @@ class OptimalPoisoner(BasePoisoner):
         n_classes = self.classes_.size
         learn = self.hyperparams == "learn"
         if learn and self.fixed_lambda is not None:
-            warnings.warn("fixed_lambda is ignored with hyperparams='learn' (λ starts at the "
-                          "estimator's lambda_init and is learned); set hyperparams='fixed' "
-                          "to attack a fixed λ.", UserWarning, stacklevel=4)
+            warn_user("fixed_lambda is ignored with hyperparams='learn' (λ starts at the "
+                      "estimator's lambda_init and is learned); set hyperparams='fixed' to "
+                      "attack a fixed λ.")
         fixed = None if learn or self.fixed_lambda is None else self.fixed_lambda
         if fixed is not None:
             fixed = _check_fixed_lambda(fixed, estimator.dtype)

@@ -157,8 +157,9 @@ def test_lossy_npz_fallback_warns(tmp_path, tiny_batches):
     _, imgs, labels = tiny_batches
     _write_npz(tmp_path / "cifar10-airplane-frog" / "cifar10_airplane_frog_jpegq75.npz",
                imgs, labels, 10)
-    with pytest.warns(UserWarning, match="JPEG.*quality 75"):
+    with pytest.warns(UserWarning, match="JPEG.*quality 75") as caught:
         b = load_dataset("cifar10", data_home=tmp_path, download=False)
+    assert caught[0].filename == __file__          # the caller's line, not skpoison's
     assert b.classes == (0, 6) and "lossy" in b.description
     assert b.caveat == _cifar.JPEG_CAVEAT
     # a class the lossy copy lacks: it is skipped, and nothing else is there

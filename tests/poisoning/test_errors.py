@@ -162,15 +162,18 @@ def test_fixed_lambda(data):
 
 
 def test_fixed_lambda_without_fixed_hyperparams_warns(data):
-    with pytest.warns(UserWarning, match="fixed_lambda is ignored with hyperparams='learn'"):
+    with pytest.warns(UserWarning,
+                      match="fixed_lambda is ignored with hyperparams='learn'") as caught:
         run(optimal(fixed_lambda=-1.0), *data)
+    assert caught[0].filename == __file__          # the caller's line, not skpoison's
 
 
 def test_ratio_without_points_warns(data):
     X, y, X_val, y_val = data  # 60 training points: 0.005 * 60 rounds to 0
-    with pytest.warns(UserWarning, match=r"ratios \[0.005\] give no poisoning point"):
+    with pytest.warns(UserWarning, match=r"ratios \[0.005\] give no poisoning point") as caught:
         poisoner = LabelFlipPoisoner(ratios=(0.005, 0.1), random_state=0)
         run(poisoner, *data)
+    assert caught[0].filename == __file__
     assert [r.n_poison for r in poisoner.results_] == [0, 6]
 
 

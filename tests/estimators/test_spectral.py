@@ -25,6 +25,42 @@ def test_centred_data_with_close_top_singular_values():
     np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
 
 
+def _spectra(name):
+    rng = np.random.RandomState(7)
+    U, _ = np.linalg.qr(rng.standard_normal((500, 200)))
+    V, _ = np.linalg.qr(rng.standard_normal((200, 200)))
+    if name == "orthonormal-columns":       # every singular value 1
+        return U
+    if name == "near-degenerate-top":
+        return (U * np.r_[1.0, 1 - 1e-10, np.full(198, 0.5)]) @ V.T
+    if name == "clustered":
+        return (U * (1 + 1e-3 * rng.rand(200))) @ V.T
+    if name == "rank-one":
+        return np.outer(rng.rand(300), rng.rand(150))
+    return np.full((300, 150), 0.5)        # constant
+
+
+@pytest.mark.parametrize("name", ["orthonormal-columns", "near-degenerate-top", "clustered",
+                                  "rank-one", "constant"])
+def test_hard_spectra_for_a_small_krylov_basis(name):
+    # Lanczos runs with 10 vectors (ARPACK's default is 20): equal or clustered
+    # top values and rank-deficient designs cost restarts, never accuracy.
+    X = _spectra(name)
+    np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
+
+
+def test_the_callers_memory_layout_does_not_change_a_bit():
+    # Reversed rows of the digits: without a C-ordered copy first, the
+    # products ran on the negative-stride view and the rate differed in its
+    # last bits from that of the same values in C order.
+    from sklearn.datasets import load_digits
+    X = load_digits(n_class=2, return_X_y=True)[0] / 16
+    view = X[::-1][:200]
+    reference = squared_spectral_norm(np.ascontiguousarray(view))
+    for layout in (view, np.asfortranarray(view)):
+        assert squared_spectral_norm(layout) == reference
+
+
 def test_float32_input_is_read_in_float64_and_left_alone():
     X = np.random.RandomState(3).rand(200, 100).astype(np.float32)
     before = X.copy()

@@ -202,17 +202,14 @@ def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=Non
                       steps=steps, lr=lr, describe=describe)
 
 
-def check_outputs(result):
-    """Raise :class:`HypergradientOverflowError` unless ``result``'s outputs are finite.
+def check_outputs(val_loss, *grads):
+    """Raise :class:`HypergradientOverflowError` unless the loss and gradients are finite.
 
-    The validation loss and the hypergradients, for the implicit route,
-    whose inner run :func:`~skpoison.hypergrad.train` has checked: one more
-    host read.
+    For the implicit route, whose inner run :func:`~skpoison.hypergrad.train`
+    has checked: one more host read.
     """
-    if not bool(outputs_finite(result.val_loss, result.grad_log_lambda,
-                               result.grad_X_poison).all()):
+    if not bool(outputs_finite(val_loss, *grads).all()):
         raise HypergradientOverflowError(_OUTPUTS_OVERFLOWED.format(where=""))
-    return result
 
 
 def check_finite(params, *, steps, lr):

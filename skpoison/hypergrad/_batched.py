@@ -82,12 +82,6 @@ def _describe(K, lr):
     return lambda bad: (f" for problems {bad} of {K}", _lr_text(lr, bad))
 
 
-def _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr):
-    """One host synchronization, after the forward pass (see :func:`check_inner_run`)."""
-    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr,
-                    describe=_describe(K, lr))
-
-
 def _broadcast(X, w0, log_lambda, *others):
     """``K``, and ``w0`` / ``log_lambda`` expanded to ``K`` rows where 1-D (shared)."""
     if X.dim() != 3:
@@ -295,7 +289,9 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
             w = torch.stack([unroll.train(w0[k], steps) for k, unroll in enumerate(unrolls)])
         else:
             w = _batched_unroll(problem, log_lambda, X, Y, lr=lr).train(w0, steps)
-    _check_run(problem, w0, w, log_lambda, X, Y, K, steps, lr)
+    # one host synchronization, after the loop
+    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr,
+                    describe=_describe(K, lr))
     # (steps = 0: never the caller's tensor, nor a broadcast view of it)
     return w.clone() if steps == 0 else w
 

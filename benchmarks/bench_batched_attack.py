@@ -49,6 +49,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -169,26 +170,18 @@ def main(argv=None):
                                    for a, b, c, d in datasets], args.device, args.repeats),
     )
     if args.device.startswith("cuda"):
-        graphs = os.environ.get("SKPOISON_CUDA_GRAPHS")
-        os.environ["SKPOISON_CUDA_GRAPHS"] = "0"    # read at every call
-        times.update(one_eager=_timed(one, args.device, args.repeats),
-                     batched_eager=_timed(lambda: fit_batched(attack, datasets), args.device,
-                                          args.repeats))
-        if graphs is None:
-            del os.environ["SKPOISON_CUDA_GRAPHS"]
-        else:
-            os.environ["SKPOISON_CUDA_GRAPHS"] = graphs
+        def batched():
+            return _timed(lambda: fit_batched(attack, datasets), args.device, args.repeats)
+
+        with mock.patch.dict(os.environ, {"SKPOISON_CUDA_GRAPHS": "0"}):   # read per call
+            times.update(one_eager=_timed(one, args.device, args.repeats),
+                         batched_eager=batched())
         times["batched_over_one_eager"] = times["batched_eager"] / times["one_eager"]
-        views = _linear_unroll.TRANSPOSED_COPY_DEVICES
-        _linear_unroll.TRANSPOSED_COPY_DEVICES = views | {"cuda"}
-        times["batched_transposed_copy"] = _timed(lambda: fit_batched(attack, datasets),
-                                                  args.device, args.repeats)
-        _linear_unroll.TRANSPOSED_COPY_DEVICES = views
-        alignment = _linear_unroll.DESIGN_ROW_ALIGNMENT
-        _linear_unroll.DESIGN_ROW_ALIGNMENT = 1
-        times["batched_unpadded"] = _timed(lambda: fit_batched(attack, datasets),
-                                           args.device, args.repeats)
-        _linear_unroll.DESIGN_ROW_ALIGNMENT = alignment
+        with mock.patch.object(_linear_unroll, "TRANSPOSED_COPY_DEVICES",
+                               _linear_unroll.TRANSPOSED_COPY_DEVICES | {"cuda"}):
+            times["batched_transposed_copy"] = batched()
+        with mock.patch.object(_linear_unroll, "DESIGN_ROW_ALIGNMENT", 1):
+            times["batched_unpadded"] = batched()
     times["batched_over_one"] = times["batched"] / times["one"]
     times["sequential_over_batched"] = times["sequential"] / times["batched"]
     device_name = (torch.cuda.get_device_name() if args.device.startswith("cuda")

@@ -16,7 +16,7 @@ import sys
 import time
 
 from ._config import SIZES
-from ._figures import FIGURES
+from ._figures import DEFAULT_VAL_FRACTIONS, FIGURES
 from ._strategies import STRATEGIES
 
 __all__ = ["main", "console", "build_parser"]
@@ -120,7 +120,7 @@ def build_parser():
     _common(rep, "full", "skpoison-results")
     rep.add_argument("--val-fractions", type=float, nargs="+", default=None,
                      help="fig4/fig9: trusted-set sizes as shares of the training set "
-                          "(default: 0.05 0.1 0.25)")
+                          f"(default: {' '.join(map(str, DEFAULT_VAL_FRACTIONS))})")
     rep.add_argument("--grid-points", type=int, default=None,
                      help="fig1: poisoning-point positions per axis")
     return parser

@@ -16,6 +16,7 @@ still reads its verdicts once per call, after the replay.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import torch
@@ -28,6 +29,10 @@ from ._reverse import reverse_hypergradient, reverse_pass
 
 #: Set to ``0`` to run every hypergradient eagerly (debugging, profiling).
 ENVIRONMENT_SWITCH = "SKPOISON_CUDA_GRAPHS"
+
+# One capture at a time in this process: the threads of a thread-based sweep
+# may each meet a new shape at once.
+_CAPTURE_LOCK = threading.Lock()
 
 
 def capturable(problem):
@@ -79,9 +84,10 @@ class GraphedHypergradient:
 
     The setting (``lr``, ``steps``, ...) is fixed for the object's life: a new
     setting needs a new object. Inputs are read, not differentiated (no
-    autograd graph is recorded). One object must not capture while another
-    thread runs CUDA work on the same device (CUDA's global capture mode
-    forbids it); the library's sweeps run their cells in processes.
+    autograd graph is recorded). Objects may be used from several threads at
+    once, one object per thread (a thread-based sweep): captures take turns,
+    and each runs in CUDA's thread-local capture mode, so other threads'
+    CUDA work (allocations, host reads, replays) goes on meanwhile.
 
     Parameters
     ----------
@@ -195,7 +201,7 @@ class GraphedHypergradient:
                 return reverse_pass(self.problem, unroll, w0, log_lambda, X, Y, X_val, Y_val,
                                     steps=self.steps, lr=lr, lengths=lengths)
 
-        with torch.cuda.device(X.device):
+        with _CAPTURE_LOCK, torch.cuda.device(X.device):
             # Warm up off the capture stream: lazy initialisation (cuBLAS
             # handles and workspaces) must not happen inside the capture.
             stream = torch.cuda.Stream()
@@ -206,7 +212,10 @@ class GraphedHypergradient:
             graph = torch.cuda.CUDAGraph()
             # The outer context restores the caller's stream even when ending a
             # failed capture raises (torch.cuda.graph's exit would not).
-            with torch.cuda.stream(stream), torch.cuda.graph(graph, stream=stream):
+            # "thread_local": CUDA's default ("global") would make another
+            # thread's allocation or host read during the capture fail.
+            with torch.cuda.stream(stream), torch.cuda.graph(
+                    graph, stream=stream, capture_error_mode="thread_local"):
                 result, status = run()
         self._graph, self._inputs, self._result, self._status = graph, static, result, status
         self._lr, self._key = lr, key

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 
 import pytest
@@ -186,6 +187,52 @@ class TestOnCuda:
         with pytest.raises(InnerDivergenceError):
             hypergradient(w0, lam + 6.0, *data)      # lr * exp(λ) >= 2: unstable L2 rate
         assert hypergradient.n_captures_ == 1
+
+    def test_threads_capture_while_another_thread_works_on_the_device(self):
+        # A thread-based sweep: two threads capture at once while a third
+        # allocates and reads back. CUDA's global capture mode would fail here.
+        cases = [make_case(*CASES[i], steps=25, seed=i) for i in (0, 2)]
+        start, stop = threading.Barrier(3, timeout=120), threading.Event()
+        results, captures, errors = {}, {}, []
+
+        def attack(index, case):
+            try:
+                hypergradient = GraphedHypergradient(case.problem, n_poison=case.n_poison,
+                                                     steps=case.steps, lr=case.lr)
+                args = to_cuda(inputs(case))
+                start.wait()
+                results[index] = [hypergradient(*args) for _ in range(5)]
+                captures[index] = hypergradient.n_captures_
+            except BaseException as exc:   # reported by the main thread
+                errors.append(exc)
+
+        def other_work():
+            try:
+                start.wait()
+                size = 1 << 16
+                while not stop.is_set():
+                    size += 1024                                  # new blocks
+                    torch.ones(size, device="cuda").sum().item()  # a host read
+            except BaseException as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=attack, args=(i, c)) for i, c in enumerate(cases)]
+        busy = threading.Thread(target=other_work)
+        for thread in (*workers, busy):
+            thread.start()
+        for thread in workers:
+            thread.join(timeout=300)
+        stop.set()
+        busy.join(timeout=60)
+        assert not errors, errors
+        assert captures == {0: 1, 1: 1}
+        for index, case in enumerate(cases):
+            want = compute_hypergradient(case.problem, *to_cuda(inputs(case)),
+                                         n_poison=case.n_poison, steps=case.steps, lr=case.lr)
+            for call, got in enumerate(results[index]):
+                for name in FIELDS:
+                    assert_close_rel(getattr(got, name).cpu(), getattr(want, name).cpu(),
+                                     1e-12, f"thread {index}, call {call}: {name}")
 
     def test_the_environment_switch_turns_capture_off(self, monkeypatch):
         monkeypatch.setenv("SKPOISON_CUDA_GRAPHS", "0")

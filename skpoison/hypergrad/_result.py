@@ -72,16 +72,27 @@ def unstable_rate(problem, log_lambda, lr):
 
 
 def objective_grew(start_loss, end_loss):
-    """Where the training objective rose by more than ``max(1, |start|)`` (device bool).
+    """Where the training objective ended above where it started (device bool).
 
-    Gradient descent with a stable rate (below 2/L) never raises the objective
-    of a smooth problem; a rise this large (the loss more than doubled, or up
-    by more than 1 nat) means a rate far above 2/L: a chaotic or exploding
-    trajectory that float64 can carry without overflowing. NaN compares False
-    (the finite check reports it). Only for smooth objectives
-    (:func:`smooth_objective`): the L1 subgradient method zigzags by design.
+    Gradient descent with a stable rate (below 2/L) lowers the objective of a
+    smooth problem at every step, so an end above the start, beyond
+    ``sqrt(eps) * max(1, |start|)`` of rounding, means a rate above 2/L: a
+    trajectory that oscillates, is chaotic, or explodes (float64 can carry one
+    far without overflowing). NaN compares False (the finite check reports
+    it). Only for smooth objectives (:func:`smooth_objective`): the L1
+    subgradient method zigzags by design.
+
+    A run that oscillates below its start passes; this is a cheap check, one
+    comparison after the loop, not a proof of convergence.
+
+    Examples
+    --------
+    >>> start = torch.tensor([0.693, 0.693], dtype=torch.float64)
+    >>> objective_grew(start, torch.tensor([0.2, 0.81], dtype=torch.float64))
+    tensor([False,  True])
     """
-    return end_loss > start_loss + torch.clamp(start_loss.abs(), min=1.0)
+    slack = torch.finfo(start_loss.dtype).eps ** 0.5
+    return end_loss > start_loss + slack * torch.clamp(start_loss.abs(), min=1.0)
 
 
 def smooth_objective(problem):

@@ -175,6 +175,35 @@ def test_a_chaotic_data_term_is_caught_while_finite(method):
             case.hypergradient(method)
 
 
+def twice_the_stable_rate_case():
+    # lr = 4 / L for logistic regression, L = ||[X, 1]||^2 / (4 n): from a
+    # start of log 2 the objective swings between about 1.6 and 2.6 nats.
+    case = make_case("linear", 1, "single", "l2", log_lambda=-3.0)
+    X1 = torch.cat([case.X, torch.ones(len(case.X), 1, dtype=DT)], 1)
+    case.lr = 4 / float(torch.linalg.matrix_norm(X1, 2) ** 2 / (4 * len(X1)))
+    return case
+
+
+def test_a_rate_above_two_over_l_is_caught_at_every_horizon():
+    # The check once waited for the objective to double (+1 nat here): the even
+    # horizons, which end about 0.93 nats up, passed with meaningless hypergradients.
+    case = twice_the_stable_rate_case()
+    for steps in range(2, 60):
+        with pytest.raises(InnerDivergenceError, match="training objective rose"):
+            train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=steps,
+                  lr=case.lr)
+
+
+@pytest.mark.parametrize("method", [*METHODS, "autograd"])
+def test_every_method_refuses_a_rate_above_two_over_l(method):
+    case = twice_the_stable_rate_case()
+    case.steps = 58
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(InnerDivergenceError, match="training objective rose"):
+            case.hypergradient(method)
+
+
 def test_unknown_method():
     case = make_case("linear", 1, "single", "l2")
     with pytest.raises(ValueError, match="method='newton'"):

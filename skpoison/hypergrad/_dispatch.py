@@ -48,6 +48,29 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     -------
     HypergradResult
 
+    Raises
+    ------
+    InnerDivergenceError
+        If the inner run reached NaN/inf parameters or, under an L2 penalty,
+        its rate is unstable for the penalty (``lr * exp(max log_lambda) >= 2``) or its
+        training objective ended above its start.
+    HypergradientOverflowError
+        If the run stayed finite but the validation loss or a hypergradient
+        did not.
+
+    Notes
+    -----
+    The unrolled methods (``"rmd"``, ``"fmd"``, ``"autograd"``) differentiate
+    the T-step map as computed. Under L1 that map is smooth only between sign
+    changes of the weights (the subgradient takes ``sign(0) = 0``): the
+    result is the derivative of the piece the run is on, which finite
+    differences reproduce only with steps too small to flip a sign. A weight
+    that stays exactly 0 (a feature that is zero in every training row)
+    contributes nothing, although any change that moves it off 0 moves the
+    loss. Under L1 only NaN/inf runs are caught: the subgradient method's
+    objective zigzags by design, so no rise test separates a too-large rate
+    from it.
+
     Examples
     --------
     >>> import torch

@@ -6,14 +6,15 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
 
 from .._torch_utils import to_numpy, to_tensor
 from ..hypergrad import METHODS, compute_hypergradient
-from ._base import _validate_bounds
-from ._setup import build_setup, encode_labels, encode_targets
+from ._base import BaseHypergradClassifier, _validate_bounds, _validate_checkpointing
+from ._setup import build_setup, check_X_val, encode_labels, encode_targets
 
 
 class Hypergradient(NamedTuple):
@@ -47,7 +48,9 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     fixed initialization). Poisoning points are appended to the training set.
     ``inner_lr="auto"`` is computed from the clean ``X_train`` only, so that
     the rate, like the solver's other settings, does not depend on the
-    poisoning points that the gradient is taken with respect to.
+    poisoning points that the gradient is taken with respect to. The inputs
+    are checked as ``fit`` checks them: ``X_val`` and ``X_poison`` must have
+    ``X_train``'s features (and its column names, when DataFrames carry them).
 
     Parameters
     ----------
@@ -68,6 +71,13 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     -------
     Hypergradient
 
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is not a skpoison estimator.
+    ValueError
+        If its parameters or the data are invalid (as in ``fit``).
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -79,13 +89,24 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     >>> res.grad_log_lambda.shape, res.grad_X_poison.shape
     ((1,), (2, 64))
     """
+    if not isinstance(estimator, BaseHypergradClassifier):
+        raise TypeError(f"hypergradient needs a HypergradRegularizedLR or HypergradMLP "
+                        f"(its model, penalty and inner solver); got {type(estimator).__name__}.")
     estimator._validate_params()
     low, high = _validate_bounds(estimator.lambda_bounds)
+    _validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
+                            estimator.inner_steps)
     method = estimator.hypergrad if method is None else method
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
-    X_train = check_array(X_train, dtype=[np.float64, np.float32])
-    X_val = check_array(X_val, dtype=[np.float64, np.float32])
+    dtype = [np.float64, np.float32]
+    checked = check_array(X_train, dtype=dtype, input_name="X_train")
+    # A clone records the training set's columns (the caller's estimator is
+    # not touched), so that the other sets are read against them as in fit.
+    reference = clone(estimator)
+    validate_data(reference, X_train, reset=True, skip_check_array=True)
+    X_train = checked
+    X_val = check_X_val(reference, X_val, dtype=dtype)
     y_train = column_or_1d(y_train)
     y_val = column_or_1d(y_val)
     check_consistent_length(X_train, y_train)
@@ -94,20 +115,15 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     classes, y_train_enc = np.unique(np.asarray(y_train), return_inverse=True)
     if classes.size < 2:
         raise ValueError("y_train must contain at least 2 classes.")
-    if X_val.shape[1] != X_train.shape[1]:
-        raise ValueError(f"X_val has {X_val.shape[1]} features; X_train has {X_train.shape[1]}.")
     y_val_enc = encode_labels(y_val, classes, name="y_val")
     if (X_poison is None) != (y_poison is None):
         raise ValueError("X_poison and y_poison must be given together.")
     n_poison = 0
     X_all, y_all = X_train, y_train_enc
     if X_poison is not None:
-        X_poison = check_array(X_poison, dtype=[np.float64, np.float32])
+        X_poison = check_X_val(reference, X_poison, dtype=dtype, name="X_poison")
         y_poison = column_or_1d(y_poison)
         check_consistent_length(X_poison, y_poison)
-        if X_poison.shape[1] != X_train.shape[1]:
-            raise ValueError(f"X_poison has {X_poison.shape[1]} features; X_train has "
-                             f"{X_train.shape[1]}.")
         n_poison = X_poison.shape[0]
         X_all = np.vstack([X_train, X_poison])
         y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison")])

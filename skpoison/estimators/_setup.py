@@ -38,13 +38,15 @@ def encode_targets(y_encoded, n_classes, *, device, dtype):
     return torch.nn.functional.one_hot(y_tensor, n_classes).to(dtype)
 
 
-def check_X_val(estimator, X_val, *, dtype):
+def check_X_val(estimator, X_val, *, dtype, name="X_val"):
     """The trusted set's features, checked against the training set just validated.
 
     The number of features must match, and so must the column names when
     either set has them (as ``predict`` checks them): a DataFrame with its
     columns in another order is an error, not silently read by position.
-    Errors name ``X_val`` (``validate_data`` would call it ``X``).
+    Errors name the argument, ``name`` (``validate_data`` would call it ``X``);
+    other feature matrices read against the training set (poisoning points)
+    pass their own name.
 
     Examples
     --------
@@ -54,25 +56,25 @@ def check_X_val(estimator, X_val, *, dtype):
     >>> check_X_val(estimator, [[0, 1]], dtype=np.float64)
     array([[0., 1.]])
     """
-    checked = check_array(X_val, dtype=dtype, input_name="X_val")
+    checked = check_array(X_val, dtype=dtype, input_name=name)
     if checked.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X_val has {checked.shape[1]} features, but the training set X has "
+        raise ValueError(f"{name} has {checked.shape[1]} features, but the training set X has "
                          f"{estimator.n_features_in_}.")
-    # The feature names: a missing side warns (here, so that the warning says
-    # X_val: scikit-learn's would say X), a mismatch raises (scikit-learn's check).
+    # The feature names: a missing side warns (here, so that the warning names
+    # the argument: scikit-learn's would say X), a mismatch raises (scikit-learn's check).
     fitted = getattr(estimator, "feature_names_in_", None)
     given = _get_feature_names(X_val)
-    name = type(estimator).__name__
+    owner = type(estimator).__name__
     if fitted is not None and given is None:
-        warn_user(f"X_val does not have valid feature names, but {name} was fitted with "
+        warn_user(f"{name} does not have valid feature names, but {owner} was fitted with "
                   "feature names")
     elif fitted is None and given is not None:
-        warn_user(f"X_val has feature names, but {name} was fitted without feature names")
+        warn_user(f"{name} has feature names, but {owner} was fitted without feature names")
     elif given is not None:
         try:
             validate_data(estimator, X_val, reset=False, skip_check_array=True)
         except ValueError as exc:
-            raise ValueError(f"X_val's columns do not match the training set X's: "
+            raise ValueError(f"{name}'s columns do not match the training set X's: "
                              f"{exc}") from exc
     return checked
 

@@ -65,3 +65,40 @@ def test_bad_arguments(problem):
         hypergradient(est, **{**problem, "y_val": np.full(50, 7)})
     with pytest.raises(ValueError, match="hyperparameters"):
         hypergradient(est, **problem, log_lambda=[0.0, 1.0])
+
+
+def test_inputs_are_read_as_fit_reads_them(problem):
+    pd = pytest.importorskip("pandas")
+    est = HypergradRegularizedLR(inner_steps=5)
+    frame = {name: pd.DataFrame(problem[name], columns=[f"c{i}" for i in range(64)])
+             for name in ("X_train", "X_val", "X_poison")}
+    named = {**problem, **frame}
+    reordered = frame["X_val"][frame["X_val"].columns[::-1]]
+    with pytest.raises(ValueError, match="X_val's columns do not match"):
+        hypergradient(est, **{**named, "X_val": reordered})
+    with pytest.raises(ValueError, match="X_poison's columns do not match"):
+        hypergradient(est, **{**named, "X_poison": frame["X_poison"][reordered.columns]})
+    for name in ("X_train", "X_val", "X_poison"):
+        with_nan = problem[name].copy()
+        with_nan[0, 0] = np.nan
+        with pytest.raises(ValueError, match=f"Input {name} contains NaN"):
+            hypergradient(est, **{**problem, name: with_nan})
+    with pytest.raises(ValueError, match="X_poison has 63 features, but the training set X "
+                                         "has 64"):
+        hypergradient(est, **{**problem, "X_poison": problem["X_poison"][:, 1:]})
+    # The same values by name as by position; the caller's estimator stays unfitted.
+    assert hypergradient(est, **named).val_loss == hypergradient(est, **problem).val_loss
+    assert not hasattr(est, "n_features_in_")
+
+
+def test_the_estimator_is_checked_as_fit_checks_it(problem):
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(TypeError, match="HypergradRegularizedLR or HypergradMLP"):
+        hypergradient(LogisticRegression(), **problem)
+    forward_checkpointed = HypergradRegularizedLR(inner_steps=10, hypergrad="fmd",
+                                                  checkpoint_every=5)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        forward_checkpointed.fit(problem["X_train"], problem["y_train"])
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        hypergradient(forward_checkpointed, **problem)

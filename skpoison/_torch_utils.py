@@ -39,6 +39,10 @@ def resolve_device(device="cpu"):
                 f"device={device!r} is not a valid device; use 'cpu', 'cuda', "
                 "'cuda:N' or 'auto'."
             ) from exc
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"device={device!r} is not supported: skpoison runs on the CPU or CUDA; use "
+            "'cpu', 'cuda', 'cuda:N' or 'auto'.")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} was requested but CUDA is not available on this "

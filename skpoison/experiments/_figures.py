@@ -93,7 +93,8 @@ def _draw(spec, rows, config, name):
     if spec.plot == "kuncheva":
         return plots.plot_kuncheva(rows, config.top_k, title=title)
     if spec.plot == "per_layer_lambda":
-        return plots.plot_per_layer(rows, "log_lambda_", "learned λ per layer", title)
+        return plots.plot_per_layer(rows, "log_lambda_", "learned λ = log α, per layer",
+                                    title)
     if spec.plot == "per_layer_norm":
         return plots.plot_per_layer(rows, "weight_norm_", "‖w‖² / p per layer", title,
                                     log=True)
@@ -252,6 +253,10 @@ def _check_figure(figure, spec, config):
     if spec.plot == "per_layer_lambda" and "learned_per_layer" not in strategies:
         raise ValueError(f"{figure} plots λ learned per layer: include 'learned_per_layer' "
                          "in the strategies.")
+    if spec.plot == "per_layer_lambda" and strategies != {"learned_per_layer"}:
+        raise ValueError(f"{figure} plots λ learned per layer, which only 'learned_per_layer' "
+                         f"learns: {sorted(strategies - {'learned_per_layer'})} would have no "
+                         "line; drop them (fig14 shows a single learned λ).")
 
 
 _SYNTHETIC_OPTIONS = ("inner_steps", "attack_steps", "seed")
@@ -273,8 +278,9 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
     png = None
     if plot:
         from ._plots import plot_synthetic, save
-        png = save(plot_synthetic(maps, title="fig1: synthetic 2-D example, LR"),
-                   Path(out) / f"{stem}.png")
+        title = (f"fig1: synthetic 2-D example, LR, T={maps['inner_steps']}, "
+                 f"{maps['attack_steps']} attack steps, {len(maps['grid'])}² positions")
+        png = save(plot_synthetic(maps, title=title), Path(out) / f"{stem}.png")
     table = (f"{figure}: validation error {100 * maps['val_error_noreg'].min():.1f}-"
              f"{100 * maps['val_error_noreg'].max():.1f} % without regularization, "
              f"{100 * maps['val_error_reg'].min():.1f}-{100 * maps['val_error_reg'].max():.1f}"

@@ -45,7 +45,7 @@ def save(fig, path, dpi=110):
 # Distinct markers and dashes, so that curves that coincide (e.g. no
 # regularization and a CV choice at the bottom of the grid) stay visible.
 _STYLES = {"no_reg": dict(marker="s", ls="--", ms=6, color="tab:blue"),
-           "large": dict(marker="^", ls="-", color="tab:orange"),
+           "large": dict(marker="^", ls="-", ms=8, mfc="none", color="tab:orange"),
            "cv": dict(marker="o", ls=":", ms=3, color="tab:green"),
            "learned": dict(marker="D", ls="-", color="tab:red"),
            "learned_per_layer": dict(marker="v", ls="-.", color="tab:purple")}
@@ -71,6 +71,8 @@ def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=Non
         style = {"marker": "o", "ms": 3.5, **_STYLES.get(name, {})}
         ax.errorbar(x, scale * mean, yerr=scale * std, capsize=2, label=text, **style)
     ax.set_xlabel("poisoning ratio (%)")
+    # λ spans a few thousandths near -4.4: plain ticks, not "+ -4.397" offsets
+    ax.ticklabel_format(axis="y", useOffset=False)
     ax.grid(alpha=0.3)
 
 
@@ -105,17 +107,27 @@ def plot_lambda_and_norm(rows, title=""):
     return fig
 
 
-def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ", title="", log=False):
-    """One line per layer of a per-layer column (Fig. 7, 12, 13)."""
+def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per layer",
+                   title="", log=False):
+    """One line per layer of a per-layer column (Fig. 7, 12, 13).
+
+    With several strategies, one line per (strategy, layer), the strategy
+    named in the legend.
+    """
     fig, (ax,) = _figure(1, width=5.0)
     columns = sorted({k for r in rows for k in r if k.startswith(prefix) and
                       k[len(prefix):].isdigit()}, key=lambda k: int(k[len(prefix):]))
     n_layers = len(columns)
-    for column in columns:
-        i = int(column[len(prefix):])
-        name = "output layer" if i == n_layers - 1 else f"hidden layer {i + 1}"
-        plot_vs_ratio(ax, [{**r, "layer": name} for r in rows], column, group="layer",
-                      label=str)
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
+    for strategy in strategies:
+        mine = [r for r in rows if r["strategy"] == strategy]
+        for column in columns:
+            i = int(column[len(prefix):])
+            name = "output layer" if i == n_layers - 1 else f"hidden layer {i + 1}"
+            if len(strategies) > 1:
+                name = f"{_label(strategy)}: {name}"
+            plot_vs_ratio(ax, [{**r, "line": name} for r in mine], column, group="line",
+                          label=str)
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)
@@ -125,8 +137,14 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ", title="", lo
 
 
 def plot_sensitivity(rows, decrease_rows, title=""):
-    """Test error per trusted-set size and relative decrease (Fig. 4, 9)."""
+    """Test error per trusted-set size and relative decrease (Fig. 4, 9).
+
+    The decrease, ``(E_no_reg - E_learned) / E_no_reg``, is undefined where
+    the unregularized error is 0; the panel says how many points that leaves
+    out. Both panels share the ratio axis.
+    """
     fig, (ax_err, ax_dec) = _figure(2)
+    ax_dec.sharex(ax_err)
     sizes = sorted({r["n_val"] for r in rows})
     colors = {n: f"C{i}" for i, n in enumerate(sizes)}   # one colour per trusted-set size
     for name in dict.fromkeys(r["strategy"] for r in rows):
@@ -150,9 +168,15 @@ def plot_sensitivity(rows, decrease_rows, title=""):
                     color=colors.get(n_val), label=f"|val| = {n_val}")
     ax_dec.axhline(0.0, color="grey", lw=0.8)
     ax_dec.set_xlabel("poisoning ratio (%)")
-    ax_dec.set_ylabel("relative decrease of test error (%)")
+    ax_dec.set_ylabel("relative decrease of test error,\nno reg. → learned λ (%)")
     ax_dec.grid(alpha=0.3)
-    ax_dec.legend(fontsize=7)
+    undefined = sum(not np.isfinite(r["relative_decrease"]) for r in decrease_rows)
+    if undefined:
+        ax_dec.text(0.02, 0.02, f"{undefined} of {len(decrease_rows)} points undefined "
+                    "(no-reg. error 0)", transform=ax_dec.transAxes, fontsize=7,
+                    va="bottom")
+    if any(np.isfinite(r["relative_decrease"]) for r in decrease_rows):
+        ax_dec.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -188,28 +212,38 @@ def plot_synthetic(maps, title=""):
         ax.set_title(f"{name}: poison point position", fontsize=8)
     image = axes[2].imshow(maps["best_lambda"].T, origin="lower", extent=extent,
                            cmap="magma", aspect="auto")
-    fig.colorbar(image, ax=axes[2], label="optimal λ (min. validation loss)")
+    low, high = np.min(maps["lambda_grid"]), np.max(maps["lambda_grid"])
+    fig.colorbar(image, ax=axes[2],
+                 label=f"optimal λ = log α (grid {low:g} … {high:g})")
     axes[2].set_title("optimal λ vs poison point position", fontsize=8)
     span = np.linspace(extent[0], extent[1], 2)
+    colors = {0: "tab:blue", 1: "tab:green"}
     for ax, key in zip(axes, ("noreg", "reg", None)):
-        ax.scatter(X[:, 0], X[:, 1], c=np.where(y == 1, "tab:green", "tab:blue"), s=7,
-                   edgecolors="white", linewidths=0.3)
-        _boundary(ax, maps["w_clean"], span, "--", "white")
+        for label, color in colors.items():
+            mine = y == label
+            ax.scatter(X[mine, 0], X[mine, 1], c=color, s=7, edgecolors="white",
+                       linewidths=0.3, label=f"class {label}")
+        _boundary(ax, maps["w_clean"], span, "--", "white", "clean model")
         if key is not None:
-            _boundary(ax, maps[f"w_poisoned_{key}"], span, "-", "red")
+            _boundary(ax, maps[f"w_poisoned_{key}"], span, "-", "red", "poisoned model")
             point = maps[f"poison_{key}"]
-            ax.scatter([point[0]], [point[1]], c="red", s=90, marker="*",
-                       edgecolors="black", linewidths=0.5, clip_on=False, zorder=5)
+            # Filled with its class's colour, outlined in red: the optimal point.
+            ax.scatter([point[0]], [point[1]], c=colors.get(maps["poison_label"], "red"),
+                       s=110, marker="*", edgecolors="red", linewidths=1.0, clip_on=False,
+                       zorder=5, label=f"optimal poisoning point (class {maps['poison_label']})")
         pad = 0.03 * (extent[1] - extent[0])  # the optimal point often sits on the box edge
         ax.set_xlim(extent[0] - pad, extent[1] + pad)
         ax.set_ylim(extent[2] - pad, extent[3] + pad)
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+    axes[0].legend(fontsize=6, loc="lower left", facecolor="lightgrey")  # shows the white line
     fig.suptitle(title, fontsize=9)
     return fig
 
 
-def _boundary(ax, w, span, style, color):
+def _boundary(ax, w, span, style, color, label):
     w1, w2, b = (float(v) for v in w)
     if abs(w2) > 1e-12:
-        ax.plot(span, -(w1 * span + b) / w2, style, color=color, lw=1.2)
+        ax.plot(span, -(w1 * span + b) / w2, style, color=color, lw=1.2, label=label)
     elif abs(w1) > 1e-12:
-        ax.axvline(-b / w1, ls=style, color=color, lw=1.2)
+        ax.axvline(-b / w1, ls=style, color=color, lw=1.2, label=label)

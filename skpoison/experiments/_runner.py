@@ -311,7 +311,7 @@ def _caveat_note(rows):
 
 
 def _short_title(config, rows=()):
-    """A figure's title; a second line names the data's caveat, if any."""
+    """A figure's title: the setting; what the error bars are; the data's caveat, if any."""
     return (f"{config.dataset}, {config.model.upper()}, {config.penalty.upper()}, "
-            f"{config.repetitions} repetitions, T={config.inner_steps}, "
-            f"{config.attack_steps} attack steps" + _caveat_note(rows))
+            f"T={config.inner_steps}, {config.attack_steps} attack steps\nmean ± std over "
+            f"{config.repetitions} repetitions" + _caveat_note(rows))

@@ -112,7 +112,8 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
         the training set; ``w_clean`` (clean model without regularization);
         the optimal poisoning points ``poison_noreg`` / ``poison_reg``, their
         ``poison_label`` and the poisoned models ``w_poisoned_noreg`` /
-        ``w_poisoned_reg`` (``[w1, w2, b]``).
+        ``w_poisoned_reg`` (``[w1, w2, b]``); the ``inner_steps`` and
+        ``attack_steps`` used.
 
     Examples
     --------
@@ -167,7 +168,8 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
                 X_train=split.X_train, y_train=split.y_train,
                 w_clean=np.r_[clean.coef_.ravel(), clean.intercept_],
                 poison_noreg=poison_noreg, poison_reg=poison_reg, poison_label=int(label),
-                w_poisoned_noreg=w_noreg, w_poisoned_reg=w_reg)
+                w_poisoned_noreg=w_noreg, w_poisoned_reg=w_reg, inner_steps=steps,
+                attack_steps=attack_steps)
 
 
 def synthetic_rows(maps):

@@ -113,6 +113,8 @@ def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     (["fig10", "--model", "mlp"], "needs --model lr"),
     (["fig3", "--strategies", "no_reg", "large"], "include 'learned'"),
     (["fig7", "--strategies", "no_reg"], "include 'learned_per_layer'"),
+    (["fig12", "--strategies", "learned", "learned_per_layer"],
+     "['learned'] would have no line; drop them"),
     (["fig4", "--n-train", "200", "--n-test", "140"], "lower n_train or n_test"),
     (["fig4", "--val-fractions", "nan"], "in (0, 1]"),
     (["fig2", "--repetitions", "0"], "repetitions=0 must be an integer >= 1"),

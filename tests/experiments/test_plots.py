@@ -1,0 +1,57 @@
+"""What the figures say: legends, axes and notes drawn from tidy rows (matplotlib)."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from skpoison.experiments._plots import (  # noqa: E402
+    plot_lambda_and_norm,
+    plot_per_layer,
+    plot_sensitivity,
+)
+
+
+def legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_per_layer_lines_name_their_strategy_when_there_are_several():
+    offset = {"no_reg": 0.0, "learned_per_layer": 1.0}
+    rows = [dict(strategy=s, ratio=r, repetition=k, weight_norm_0=offset[s] + r + k,
+                 weight_norm_1=offset[s] + 0.5)
+            for s in offset for r in (0.0, 0.1) for k in (0, 1)]
+    (ax,) = plot_per_layer(rows, "weight_norm_", "norm", log=True).axes
+    assert legend_texts(ax) == ["no regularization: hidden layer 1",
+                                "no regularization: output layer",
+                                "λ learned per layer: hidden layer 1",
+                                "λ learned per layer: output layer"]
+    # Each line is its own strategy's mean at ratio 0, not the mean over strategies.
+    starts = [float(bars.lines[0].get_ydata()[0]) for bars in ax.containers]
+    assert starts == pytest.approx([0.5, 0.5, 1.5, 1.5])
+    (one,) = plot_per_layer([r for r in rows if r["strategy"] == "no_reg"],
+                            "weight_norm_", "norm").axes
+    assert legend_texts(one) == ["hidden layer 1", "output layer"]
+
+
+def test_lambda_ticks_are_plain_numbers_not_offsets():
+    rows = [dict(strategy="learned", ratio=r, repetition=0, log_lambda=-4.398 + r / 200,
+                 weight_norm=0.1) for r in (0.0, 0.1, 0.2)]
+    fig = plot_lambda_and_norm(rows)
+    fig.canvas.draw()
+    ax_lam = fig.axes[0]
+    assert ax_lam.yaxis.get_offset_text().get_text() == ""
+    assert all(t.get_text().startswith("−4.39") for t in ax_lam.get_yticklabels()
+               if t.get_text())
+
+
+def test_the_relative_decrease_panel_counts_its_undefined_points():
+    rows = [dict(strategy=s, ratio=r, repetition=0, n_val=5, test_error=e)
+            for s, r, e in (("no_reg", 0.0, 0.0), ("learned", 0.0, 0.0),
+                            ("no_reg", 0.2, 0.1), ("learned", 0.2, 0.05))]
+    decrease = [dict(n_val=5, ratio=0.0, relative_decrease=np.nan),
+                dict(n_val=5, ratio=0.2, relative_decrease=0.5)]
+    ax_err, ax_dec = plot_sensitivity(rows, decrease).axes[:2]
+    assert [t.get_text() for t in ax_dec.texts] == ["1 of 2 points undefined (no-reg. error 0)"]
+    assert ax_dec.get_shared_x_axes().joined(ax_err, ax_dec)
+    assert "no reg. → learned λ" in ax_dec.get_ylabel()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._warn import warn_user
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
@@ -122,8 +123,17 @@ def _val_sizes(config, val_fractions, data_home):
             f"The balanced pool leaves {room} points for the trusted set beside "
             f"n_train={config.n_train} and n_test={config.n_test}; it needs at least "
             f"{floor} (one poisoning batch): lower n_train or n_test.")
-    return sorted({min(room, max(floor, int(round(f * config.n_train))))
-                   for f in val_fractions})
+    wanted = {f: int(round(f * config.n_train)) for f in val_fractions}
+    sizes = {f: min(room, max(floor, n)) for f, n in wanted.items()}
+    moved = [f"{f:g} ({wanted[f]} → {sizes[f]})" for f in val_fractions
+             if sizes[f] != wanted[f]]
+    if moved or len(set(sizes.values())) < len(set(val_fractions)):
+        warn_user(f"val_fractions {tuple(val_fractions)} of n_train={config.n_train} give "
+                  f"the trusted-set sizes {sorted(set(sizes.values()))}"
+                  + (f": {', '.join(moved)} moved within [{floor}, {room}] (one poisoning "
+                     "batch at least, what the balanced pool leaves at most)" if moved else "")
+                  + "; equal sizes are run once.")
+    return sorted(set(sizes.values()))
 
 
 def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",

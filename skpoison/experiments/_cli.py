@@ -24,7 +24,7 @@ __all__ = ["main", "console", "build_parser"]
 _EPILOG = """\
 sizes: --full follows the project's defaults for the paper (DESIGN.md section 6:
 10 repetitions, T=200 inner steps, 30 attack steps per batch of 2 %); --quick
-fits a 2-core CPU (3 repetitions, T=100, 15 attack steps); --tiny only checks
+fits a 2-core CPU (3 repetitions, evaluate 5; T=100, 15 attack steps); --tiny only checks
 that everything runs.
 Finished cells are kept in OUT/cells/: rerun the same command to resume an
 interrupted sweep.
@@ -34,7 +34,7 @@ interrupted sweep.
 _SIZE_HELP = {
     "tiny": "seconds: checks that the code runs (2 repetitions, tiny splits)",
     "quick": "3 repetitions (evaluate: 5), T = 100, 15 attack steps",
-    "full": "the paper's settings: 10 repetitions, T = 200, 30 attack steps",
+    "full": "the project's sizes for the paper: 10 repetitions, T = 200, 30 attack steps",
 }
 
 

@@ -192,7 +192,8 @@ class BasePoisoner(SamplerBase):
                              "lower batch_size.")
         if self.mode == "replace" and total >= n_train:
             raise ValueError(f"Replacing {total} of {n_train} training points leaves no "
-                             "clean point; lower the ratios or use mode='inject'.")
+                             "clean point; lower the ratios, or add the points instead of "
+                             "replacing (mode='inject'; the experiment sweeps replace).")
         rng = check_random_state(self.random_state)
         generator = make_generator(int(rng.randint(_SEED_MAX)), "cpu")
         schedule = draw_schedule(

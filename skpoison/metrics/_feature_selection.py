@@ -28,9 +28,11 @@ def kuncheva_index(subsets, n_features):
 
     Parameters
     ----------
-    subsets : sequence of array-like of int, or ndarray of shape (n_subsets, k)
+    subsets : sequence of array-like of int or bool, or ndarray of shape (n_subsets, k)
         At least two subsets of feature indices, all of the same size ``k``,
-        without repeated indices, with ``0 < k < n_features``.
+        without repeated indices, with ``0 < k < n_features``. A boolean
+        mask of ``n_features`` entries (what a selector's ``get_support()``
+        returns) stands for the indices it selects.
     n_features : int
         Total number of features ``n``; indices must be in ``[0, n)``.
 
@@ -58,9 +60,12 @@ def kuncheva_index(subsets, n_features):
     1.0
     >>> round(kuncheva_index([[0, 1, 2], [0, 1, 5]], n_features=10), 4)  # 11/21
     0.5238
+    >>> mask = np.arange(10) < 3                  # features 0, 1, 2
+    >>> kuncheva_index([mask, [0, 1, 2]], n_features=10)
+    1.0
     """
     n = _check_int(n_features, "n_features", 2)
-    sets = [np.asarray(s) for s in subsets]
+    sets = [_as_indices(np.asarray(s), i, n) for i, s in enumerate(subsets)]
     if len(sets) < 2:
         raise ValueError(f"kuncheva_index needs at least two subsets, got {len(sets)}.")
     sizes = {s.size for s in sets}
@@ -83,6 +88,16 @@ def kuncheva_index(subsets, n_features):
     pairs = list(combinations(range(len(sets)), 2))
     r = np.array([overlap[i, j] for i, j in pairs], dtype=np.float64)
     return float(np.mean((r * n - k * k) / (k * (n - k))))
+
+
+def _as_indices(subset, i, n):
+    """A boolean mask as the indices it selects; anything else as given."""
+    if subset.dtype != bool:
+        return subset
+    if subset.shape != (n,):
+        raise ValueError(f"Subset {i} is a boolean mask of shape {subset.shape}; a mask "
+                         f"needs one entry per feature, n_features={n}.")
+    return np.flatnonzero(subset)
 
 
 def top_k_features(coef, k):

@@ -88,3 +88,17 @@ def test_pipeline_with_top_k():
     noisy = [w + 0.01 * rng.normal(size=50) for _ in range(4)]
     subsets = [top_k_features(c, 10) for c in noisy]
     assert kuncheva_index(subsets, 50) > 0.7
+
+
+def test_boolean_masks_stand_for_the_features_they_select():
+    from sklearn.feature_selection import SelectKBest, f_classif
+
+    rng = np.random.RandomState(0)
+    X, y = rng.rand(40, 10), rng.randint(0, 2, 40)
+    masks = [SelectKBest(f_classif, k=3).fit(X[half], y[half]).get_support()
+             for half in (slice(0, 20), slice(20, 40))]
+    indices = [np.flatnonzero(m) for m in masks]
+    assert kuncheva_index(masks, 10) == kuncheva_index(indices, 10)
+    assert kuncheva_index([masks[0], indices[0]], 10) == 1.0
+    with pytest.raises(ValueError, match="Subset 1 is a boolean mask of shape \\(9,\\)"):
+        kuncheva_index([masks[0], masks[1][:9]], 10)

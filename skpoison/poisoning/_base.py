@@ -50,18 +50,24 @@ def _like_input(X_in, y_in, X_out, y_out):
 
     As imbalanced-learn's samplers do, so that a pipeline's next step still
     sees the feature names. The features stay floating point (poisoning
-    points are not integers); the labels keep the caller's dtype.
+    points are not integers); the labels keep the caller's dtype. When no row
+    was added (``mode="replace"``: the poisoning points take the place of the
+    rows they replace) the rows keep the input's index, so that the output
+    aligns with the input; added rows (``"inject"``) get a fresh range index,
+    as imbalanced-learn's oversamplers give.
     """
     frame, series = _is_pandas(X_in, "DataFrame"), _is_pandas(y_in, "Series")
     if not (frame or series):
         return X_out, y_out
     import pandas as pd   # (only when the caller uses it: pandas is optional)
 
+    source = X_in if frame else y_in
+    index = source.index if len(X_out) == len(source) else None
     if frame:
-        X_out = pd.DataFrame(X_out, columns=X_in.columns)
+        X_out = pd.DataFrame(X_out, columns=X_in.columns, index=index)
     if series:
         y_out = pd.Series(y_out, name=y_in.name, dtype=y_in.dtype,
-                          index=X_out.index if frame else None)
+                          index=X_out.index if frame else index)
     return X_out, y_out
 
 
@@ -127,7 +133,7 @@ class BasePoisoner(SamplerBase):
         -------
         X_poisoned : ndarray or DataFrame of shape (n_rows, n_features)
             A copy of ``results_[-1].X``; a DataFrame with ``X``'s columns
-            when ``X`` is one.
+            when ``X`` is one (and its index, where no row was added).
         y_poisoned : ndarray or Series of shape (n_rows,)
             With the caller's label values; a Series when ``y`` is one.
         """

@@ -87,13 +87,21 @@ def test_pandas_in_pandas_out(binary_small, make):
 
     X, y, X_val, y_val, X_test, _ = binary_small
     columns = [f"pixel{i}" for i in range(X.shape[1])]
-    X_df, y_s = pd.DataFrame(X, columns=columns), pd.Series(y, name="digit")
+    index = pd.RangeIndex(1000, 1000 + len(X))[::-1]   # not 0..n-1, not increasing
+    X_df = pd.DataFrame(X, columns=columns, index=index)
+    y_s = pd.Series(y, name="digit", index=index)
     X_val = pd.DataFrame(X_val, columns=columns)   # (unnamed, it would warn as in predict)
     step = make().set_params(ratios=(0.1,), random_state=0)
     X_p, y_p = step.fit_resample(X_df, y_s, X_val=X_val, y_val=y_val)
     assert isinstance(X_p, pd.DataFrame) and list(X_p.columns) == columns
     assert isinstance(y_p, pd.Series) and y_p.name == "digit" and y_p.dtype == y_s.dtype
-    assert X_p.index.equals(y_p.index)
+    # Replaced rows stay where they were: the output aligns with the input by index.
+    assert X_p.index.equals(index) and y_p.index.equals(index)
+    kept = ~step.results_[-1].poison_mask
+    assert X_p[kept].equals(X_df[kept]) and y_p[kept].equals(y_s[kept])
+    injected = make().set_params(ratios=(0.1,), random_state=0, mode="inject")
+    X_i, y_i = injected.fit_resample(X_df, y_s, X_val=X_val, y_val=y_val)
+    assert X_i.index.equals(pd.RangeIndex(len(X_i))) and y_i.index.equals(X_i.index)
     np.testing.assert_array_equal(X_p.to_numpy(), step.results_[-1].X)
     # Copies: editing the output leaves results_ alone.
     X_p.iloc[0, 0] = -1.0

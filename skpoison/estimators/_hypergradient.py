@@ -65,7 +65,8 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     X_poison, y_poison : array-like, default=None
         Poisoning points appended to the training set.
     method : {"rmd", "fmd", "cg", "exact"}, default=None
-        None uses ``estimator.hypergrad``.
+        None uses ``estimator.hypergrad``. The estimator's ``checkpoint_every``
+        applies to reverse mode only; another method ignores it.
 
     Returns
     -------
@@ -77,6 +78,9 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         If ``estimator`` is not a skpoison estimator.
     ValueError
         If its parameters or the data are invalid (as in ``fit``).
+    InnerDivergenceError
+        If the inner gradient descent diverged (see
+        :func:`~skpoison.hypergrad.compute_hypergradient`).
 
     Examples
     --------
@@ -94,11 +98,11 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
                         f"(its model, penalty and inner solver); got {type(estimator).__name__}.")
     estimator._validate_params()
     low, high = _validate_bounds(estimator.lambda_bounds)
-    _validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
-                            estimator.inner_steps)
     method = estimator.hypergrad if method is None else method
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
+    if method == estimator.hypergrad:   # checked as fit checks it; another method ignores it
+        _validate_checkpointing(estimator.checkpoint_every, method, estimator.inner_steps)
     dtype = [np.float64, np.float32]
     checked = check_array(X_train, dtype=dtype, input_name="X_train")
     # A clone records the training set's columns (the caller's estimator is

@@ -64,12 +64,11 @@ def check_X_val(estimator, X_val, *, dtype, name="X_val"):
     # the argument: scikit-learn's would say X), a mismatch raises (scikit-learn's check).
     fitted = getattr(estimator, "feature_names_in_", None)
     given = _get_feature_names(X_val)
-    owner = type(estimator).__name__
     if fitted is not None and given is None:
-        warn_user(f"{name} does not have valid feature names, but {owner} was fitted with "
+        warn_user(f"{name} does not have valid feature names, but the training set X has "
                   "feature names")
     elif fitted is None and given is not None:
-        warn_user(f"{name} has feature names, but {owner} was fitted without feature names")
+        warn_user(f"{name} has feature names, but the training set X has none")
     elif given is not None:
         try:
             validate_data(estimator, X_val, reset=False, skip_check_array=True)

@@ -127,12 +127,13 @@ def _val_sizes(config, val_fractions, data_home):
     sizes = {f: min(room, max(floor, n)) for f, n in wanted.items()}
     moved = [f"{f:g} ({wanted[f]} → {sizes[f]})" for f in val_fractions
              if sizes[f] != wanted[f]]
-    if moved or len(set(sizes.values())) < len(set(val_fractions)):
+    merged = len(set(sizes.values())) < len(set(val_fractions))
+    if moved or merged:
         warn_user(f"val_fractions {tuple(val_fractions)} of n_train={config.n_train} give "
                   f"the trusted-set sizes {sorted(set(sizes.values()))}"
                   + (f": {', '.join(moved)} moved within [{floor}, {room}] (one poisoning "
                      "batch at least, what the balanced pool leaves at most)" if moved else "")
-                  + "; equal sizes are run once.")
+                  + ("; equal sizes are run once" if merged else "") + ".")
     return sorted(set(sizes.values()))
 
 

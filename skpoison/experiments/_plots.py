@@ -56,8 +56,12 @@ def _label(name):
     return spec.label if spec is not None else str(name)
 
 
-def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=None):
-    """Mean ± std of ``value`` against the poisoning ratio, one line per group."""
+def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=None,
+                  style=None):
+    """Mean ± std of ``value`` against the poisoning ratio, one line per group.
+
+    ``style`` (matplotlib keywords) overrides the group's own style.
+    """
     stats = summarize(rows, value, (group, "ratio"))
     for name in dict.fromkeys(s[group] for s in stats):
         line = sorted((s for s in stats if s[group] == name), key=lambda s: s["ratio"])
@@ -68,8 +72,8 @@ def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=Non
         std = np.array([s["std"] for s in line])
         scale = 100.0 if percent else 1.0
         text = label(name) if label else _label(name)
-        style = {"marker": "o", "ms": 3.5, **_STYLES.get(name, {})}
-        ax.errorbar(x, scale * mean, yerr=scale * std, capsize=2, label=text, **style)
+        line_style = {"marker": "o", "ms": 3.5, **_STYLES.get(name, {}), **(style or {})}
+        ax.errorbar(x, scale * mean, yerr=scale * std, capsize=2, label=text, **line_style)
     ax.set_xlabel("poisoning ratio (%)")
     # λ spans a few thousandths near -4.4: plain ticks, not "+ -4.397" offsets
     ax.ticklabel_format(axis="y", useOffset=False)
@@ -111,23 +115,31 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
                    title="", log=False):
     """One line per layer of a per-layer column (Fig. 7, 12, 13).
 
-    With several strategies, one line per (strategy, layer), the strategy
-    named in the legend.
+    With several strategies that have such columns, one line per (strategy,
+    layer): the strategy named in the legend and drawn with its marker.
     """
     fig, (ax,) = _figure(1, width=5.0)
-    columns = sorted({k for r in rows for k in r if k.startswith(prefix) and
-                      k[len(prefix):].isdigit()}, key=lambda k: int(k[len(prefix):]))
-    n_layers = len(columns)
-    strategies = list(dict.fromkeys(r["strategy"] for r in rows))
-    for strategy in strategies:
+
+    def layers(subset):   # the strategy's per-layer columns with a finite value
+        found = {k for r in subset for k, v in r.items()
+                 if k.startswith(prefix) and k[len(prefix):].isdigit()
+                 and v is not None and np.isfinite(v)}
+        return sorted(found, key=lambda k: int(k[len(prefix):]))
+
+    drawn = {}
+    for strategy in dict.fromkeys(r["strategy"] for r in rows):
         mine = [r for r in rows if r["strategy"] == strategy]
-        for column in columns:
-            i = int(column[len(prefix):])
-            name = "output layer" if i == n_layers - 1 else f"hidden layer {i + 1}"
-            if len(strategies) > 1:
+        columns = layers(mine)
+        if columns:
+            drawn[strategy] = (mine, columns)
+    for strategy, (mine, columns) in drawn.items():
+        marker = _STYLES.get(strategy, {}).get("marker", "o") if len(drawn) > 1 else "o"
+        for i, column in enumerate(columns):
+            name = "output layer" if i == len(columns) - 1 else f"hidden layer {i + 1}"
+            if len(drawn) > 1:
                 name = f"{_label(strategy)}: {name}"
             plot_vs_ratio(ax, [{**r, "line": name} for r in mine], column, group="line",
-                          label=str)
+                          label=str, style=dict(marker=marker))
     if log:
         ax.set_yscale("log")
     ax.set_ylabel(ylabel)

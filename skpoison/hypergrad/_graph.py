@@ -30,8 +30,10 @@ from ._reverse import reverse_hypergradient, reverse_pass
 #: Set to ``0`` to run every hypergradient eagerly (debugging, profiling).
 ENVIRONMENT_SWITCH = "SKPOISON_CUDA_GRAPHS"
 
-# One capture at a time in this process: the threads of a thread-based sweep
-# may each meet a new shape at once.
+# One capture at a time in this process (the threads of a thread-based sweep
+# may each meet a new shape at once), and no replay during one: before torch
+# 2.4 a replay reads the default CUDA generator, which a capture in another
+# thread holds. Held for host calls only (a replay's launch takes microseconds).
 _CAPTURE_LOCK = threading.Lock()
 
 
@@ -85,9 +87,12 @@ class GraphedHypergradient:
     The setting (``lr``, ``steps``, ...) is fixed for the object's life: a new
     setting needs a new object. Inputs are read, not differentiated (no
     autograd graph is recorded). Objects may be used from several threads at
-    once, one object per thread (a thread-based sweep): captures take turns,
-    and each runs in CUDA's thread-local capture mode, so other threads'
-    CUDA work (allocations, host reads, replays) goes on meanwhile.
+    once, one object per thread (a thread-based sweep): captures and replays
+    take turns on the host, and a capture runs in CUDA's thread-local mode,
+    so other threads' eager CUDA work (kernels, allocations, host reads) goes
+    on meanwhile. During a capture other threads must not draw from the
+    default CUDA generator, call ``torch.cuda.empty_cache()`` or capture
+    graphs of their own (skpoison does none of these).
 
     Parameters
     ----------
@@ -162,10 +167,10 @@ class GraphedHypergradient:
                     "process: set SKPOISON_CUDA_GRAPHS=0 for models whose loss reads "
                     "tensor values on the host.", RuntimeWarning, stacklevel=2)
                 return self._eager(*inputs)
-        with torch.no_grad():
+        with _CAPTURE_LOCK, torch.no_grad():
             for buffer, value in zip(self._inputs, inputs):
                 buffer.copy_(value)
-        self._graph.replay()
+            self._graph.replay()
         # Clones: the next replay overwrites the graph's outputs.
         result = HypergradResult(*(t.clone() for t in self._result[:4]))
         raise_if_diverged(self._status, steps=self.steps, lr=self._lr,

@@ -52,9 +52,10 @@ def _like_input(X_in, y_in, X_out, y_out):
     sees the feature names. The features stay floating point (poisoning
     points are not integers); the labels keep the caller's dtype. When no row
     was added (``mode="replace"``: the poisoning points take the place of the
-    rows they replace) the rows keep the input's index, so that the output
-    aligns with the input; added rows (``"inject"``) get a fresh range index,
-    as imbalanced-learn's oversamplers give.
+    rows they replace) the rows keep the input's index (``X``'s, which ``y``
+    then shares, when both carry one), so that the output aligns with the
+    input; added rows (``"inject"``) get a fresh range index, as
+    imbalanced-learn's oversamplers give.
     """
     frame, series = _is_pandas(X_in, "DataFrame"), _is_pandas(y_in, "Series")
     if not (frame or series):

@@ -102,3 +102,8 @@ def test_the_estimator_is_checked_as_fit_checks_it(problem):
         forward_checkpointed.fit(problem["X_train"], problem["y_train"])
     with pytest.raises(ValueError, match="checkpoint_every"):
         hypergradient(forward_checkpointed, **problem)
+    # Asked for reverse mode, whose option checkpointing is, the call is valid.
+    checkpointed = hypergradient(forward_checkpointed, **problem, method="rmd")
+    plain = hypergradient(forward_checkpointed.set_params(checkpoint_every=None), **problem,
+                          method="rmd")
+    np.testing.assert_allclose(checkpointed.grad_X_poison, plain.grad_X_poison, rtol=1e-12)

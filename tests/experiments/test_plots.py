@@ -34,6 +34,21 @@ def test_per_layer_lines_name_their_strategy_when_there_are_several():
     assert legend_texts(one) == ["hidden layer 1", "output layer"]
 
 
+def test_per_layer_lines_count_each_strategys_own_layers():
+    # Rows without the columns draw nothing and name nothing; a strategy's last
+    # column is its output layer.
+    rows = ([dict(strategy="no_reg", ratio=r, repetition=0, log_lambda=-np.inf)
+             for r in (0.0, 0.1)]
+            + [dict(strategy="learned_per_layer", ratio=r, repetition=0, log_lambda_0=-5.0,
+                    log_lambda_1=-4.0, log_lambda_2=-3.0) for r in (0.0, 0.1)])
+    (ax,) = plot_per_layer(rows).axes
+    assert legend_texts(ax) == ["hidden layer 1", "hidden layer 2", "output layer"]
+    shallow = [dict(strategy="large", ratio=r, repetition=0, log_lambda_0=-2.0,
+                    log_lambda_1=-2.0) for r in (0.0, 0.1)]
+    (ax,) = plot_per_layer(rows + shallow).axes
+    assert legend_texts(ax)[-2:] == ["large λ: hidden layer 1", "large λ: output layer"]
+
+
 def test_lambda_ticks_are_plain_numbers_not_offsets():
     rows = [dict(strategy="learned", ratio=r, repetition=0, log_lambda=-4.398 + r / 200,
                  weight_norm=0.1) for r in (0.0, 0.1, 0.2)]

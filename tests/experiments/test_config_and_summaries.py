@@ -144,3 +144,12 @@ def test_the_default_class_pair_given_explicitly_is_the_default_sweep():
     assert (make_config("mnist", classes=(0, 8)).key()
             == make_config("mnist").key())
     assert make_config("mnist", classes=(3, 5)).classes == (3, 5)
+
+
+def test_the_spread_is_the_population_std_over_repetitions():
+    # ddof = 0, as the docs and the figures' titles say (ddof = 1 would give 0.141).
+    rows = [dict(strategy="learned", ratio=0.1, repetition=k, test_error=e)
+            for k, e in enumerate((0.1, 0.3))]
+    (stats,) = summarize(rows, "test_error")
+    assert stats["mean"] == pytest.approx(0.2) and stats["std"] == pytest.approx(0.1)
+    assert stats["n"] == 2

@@ -11,13 +11,17 @@ from hg_cases import CONFIG_IDS, CONFIGS, DT, assert_close_rel, make_case
 
 from skpoison.hypergrad import (
     METHODS,
+    HessianSolveWarning,
     HypergradResult,
     InnerDivergenceError,
     InnerNotConvergedWarning,
     Unroll,
     compute_hypergradient,
+    implicit_hypergradient,
     train,
 )
+from skpoison.hypergrad._result import objective_grew, unstable_rate
+from skpoison.models import LinearProblem
 
 
 @pytest.mark.parametrize("penalty", ["l2", "l1"])
@@ -202,6 +206,56 @@ def test_every_method_refuses_a_rate_above_two_over_l(method):
         warnings.simplefilter("ignore")
         with pytest.raises(InnerDivergenceError, match="training objective rose"):
             case.hypergradient(method)
+
+
+def test_the_unstable_l2_rate_starts_at_two_exactly():
+    # lr * exp(λ) = 2: the penalized weights flip sign with modulus 1 at every step.
+    problem, lam = LinearProblem(2, 1), torch.zeros(1, dtype=DT)
+    assert bool(unstable_rate(problem, lam, 2.0))
+    assert not bool(unstable_rate(problem, lam, 1.999))
+
+
+def test_a_rise_within_rounding_is_not_growth_even_from_a_small_start():
+    # The slack is sqrt(eps) * max(1, |start|): a start of 0 still has some.
+    slack = torch.finfo(DT).eps ** 0.5
+    start = torch.tensor([0.0, 0.5, 40.0], dtype=DT)
+    assert not objective_grew(start, start + 0.9 * slack).any()
+    assert objective_grew(start, start + 1.1 * slack * torch.clamp(start, min=1.0)).all()
+
+
+def test_stationarity_is_judged_relative_to_the_start_gradient():
+    # From far away (||grad L(w0)|| > 10) a run that shrank the gradient by more
+    # than 1e-4 has converged, although ||grad L(w_T)|| is itself above 1e-4.
+    rng = np.random.RandomState(0)
+    X = torch.as_tensor(rng.rand(40, 3), dtype=DT)
+    Y = torch.as_tensor(rng.rand(40, 1) < 0.5, dtype=DT)
+    problem, lam, lr = LinearProblem(3, 1), torch.zeros(1, dtype=DT), 0.5
+    w0 = torch.tensor([50.0, -50.0, 50.0, 0.0], dtype=DT)
+    start = float(torch.linalg.vector_norm(problem.train_grad(w0, lam, X, Y)))
+    w, steps = w0, 0
+    while True:
+        w, steps = train(problem, w, lam, X, Y, steps=1, lr=lr), steps + 1
+        end = float(torch.linalg.vector_norm(problem.train_grad(w, lam, X, Y)))
+        if end < 0.5e-4 * start:
+            break
+    assert start > 10 and end > 1e-4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InnerNotConvergedWarning)
+        implicit_hypergradient(problem, w0, lam, X, Y, X, Y, n_poison=0, steps=steps, lr=lr)
+
+
+def test_a_cg_solve_stopped_short_of_its_tolerance_warns():
+    # A well-posed L2 problem, one CG iteration: the residual misses tol.
+    rng = np.random.RandomState(1)
+    X = torch.as_tensor(rng.rand(30, 6), dtype=DT)
+    Y = torch.as_tensor(rng.rand(30, 1) < 0.5, dtype=DT)
+    problem = LinearProblem(6, 1)
+    lam = torch.full((1,), -3.0, dtype=DT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnerNotConvergedWarning)
+        with pytest.warns(HessianSolveWarning):
+            implicit_hypergradient(problem, problem.init_params(), lam, X, Y, X, Y,
+                                   n_poison=0, steps=50, lr=1.0, tol=1e-4, maxiter=1)
 
 
 def test_unknown_method():

@@ -194,3 +194,24 @@ def test_cuda_matches_cpu(binary_small):
     np.testing.assert_array_equal(cpu.poison_mask, cuda.poison_mask)
     np.testing.assert_allclose(cpu.X, cuda.X, atol=1e-6)
     np.testing.assert_allclose(cpu.val_loss_path, cuda.val_loss_path, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["replace", "inject"])
+def test_each_reported_val_loss_is_that_of_the_returned_set(binary_small, mode):
+    # Steps of 5 hit the box's walls: the attack must train on the projected
+    # points, and on the rows it returns (n rows when replacing, not n + 1).
+    from skpoison.hypergrad import train
+    from skpoison.models import LinearProblem
+
+    X, y, X_val, y_val = binary_small[:4]
+    poisoner = fit(attack(hyperparams="fixed", fixed_lambda=-3.0, mode=mode, poison_lr=5.0),
+                   binary_small)
+    problem, dt = LinearProblem(X.shape[1], 1), torch.float64
+    for result in poisoner.results_:
+        assert result.X.min() >= 0.0 and result.X.max() <= 1.0
+        w = train(problem, problem.init_params(), torch.full((1,), -3.0, dtype=dt),
+                  torch.as_tensor(result.X), torch.as_tensor(result.y == 8, dtype=dt)[:, None],
+                  steps=30, lr=poisoner.inner_lr_)
+        val_loss = problem.data_loss(w, torch.as_tensor(X_val),
+                                     torch.as_tensor(y_val == 8, dtype=dt)[:, None])
+        assert float(val_loss) == pytest.approx(result.val_loss, rel=1e-9)

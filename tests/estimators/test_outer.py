@@ -1,0 +1,35 @@
+"""The outer step on λ (``LambdaOptimizer``): Adam as torch's, -inf kept in place."""
+
+import math
+
+import pytest
+import torch
+
+from skpoison.estimators._outer import LambdaOptimizer
+
+DT = torch.float64
+
+
+def test_adam_is_torchs_adam_over_several_steps():
+    # Bias corrections that depend on the step count: one step would not tell.
+    optimizer = LambdaOptimizer("adam", 0.05, (-math.inf, math.inf), eps=1e-8)
+    lam = torch.tensor([-1.0, 0.5], dtype=DT)
+    reference = torch.nn.Parameter(lam.clone())
+    torch_adam = torch.optim.Adam([reference], lr=0.05, betas=(0.9, 0.999), eps=1e-8)
+    for t in range(6):
+        grad = torch.tensor([0.3 * (-1) ** t + 0.1, 2.0 / (t + 1)], dtype=DT)
+        lam = optimizer.step(lam, grad)
+        reference.grad = grad.clone()
+        torch_adam.step()
+    torch.testing.assert_close(lam, reference.detach(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("rule", ["adam", "gd", "sign"])
+def test_minus_infinity_stays_put_whatever_its_gradient(rule):
+    # λ = -inf (no regularization) has no finite neighbour to step to; a user's
+    # model may give it a NaN gradient (0 * inf), which must not spread.
+    optimizer = LambdaOptimizer(rule, 0.1, (-math.inf, 0.0))
+    for _ in range(3):
+        lam = optimizer.step(torch.tensor([-math.inf, -1.0], dtype=DT),
+                             torch.tensor([math.nan, 0.5], dtype=DT))
+        assert lam[0] == -math.inf and torch.isfinite(lam[1])

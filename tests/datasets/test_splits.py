@@ -130,3 +130,12 @@ def test_property_balanced_or_clear_error(counts, sizes, seed):
         assert any(d > a for d, a in zip(demand, sorted(counts, reverse=True)))
     else:
         _check(s, X, y, sizes)
+
+
+def test_rows_within_each_split_are_shuffled():
+    # D5: not grouped by class.
+    from skpoison.datasets import make_poisoning_splits
+    X, y = np.arange(200.0).reshape(100, 2), np.repeat([0, 1], 50)
+    split = make_poisoning_splits(X, y, n_train=40, n_val=10, n_test=20, random_state=0)
+    for labels in (split.y_train, split.y_test):
+        assert not (np.diff(labels) >= 0).all()

@@ -79,3 +79,19 @@ def test_only_large_cpu_stacks_run_one_by_one():
     assert not one_by_one(small)
     rows = limit // (2 * 8 * case.X.shape[1]) + 1     # float64: just over the limit
     assert one_by_one(torch.zeros(1, rows, case.X.shape[1], dtype=torch.float64))
+
+
+def test_one_by_one_checks_each_problems_own_rate(monkeypatch):
+    # H3: problem by problem, the L2-rate verdict uses that problem's rate.
+    from skpoison.hypergrad import InnerDivergenceError, batched_hypergradient
+    from skpoison.models import LinearProblem
+    monkeypatch.setitem(batched_hypergradient.__globals__, "_CPU_LOCKSTEP_BYTES", 0)
+    problem = LinearProblem(3, 1)
+    generator = torch.Generator().manual_seed(0)
+    X = torch.rand(2, 8, 3, generator=generator, dtype=torch.float64)
+    Y = (torch.rand(2, 8, 1, generator=generator) > 0.5).to(torch.float64)
+    w0, log_lambda = problem.init_params(dtype=torch.float64), torch.zeros(1, dtype=torch.float64)
+    lr = torch.tensor([0.5, 2.5], dtype=torch.float64)
+    with pytest.raises(InnerDivergenceError,
+                       match=r"problems \[1\] of 2: inner_lr=\[2.5\] times the largest L2"):
+        batched_hypergradient(problem, w0, log_lambda, X, Y, X, Y, steps=3, lr=lr)

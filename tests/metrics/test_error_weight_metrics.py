@@ -57,3 +57,9 @@ def test_weight_norm_per_parameter_validation():
         weight_norm_per_parameter([])
     with pytest.raises(ValueError, match="NaN"):
         weight_norm_per_parameter([np.ones(2), np.array([np.nan])])
+
+
+def test_weight_norm_of_a_tuple_of_layers():
+    # R2: a tuple of differently shaped arrays is a sequence of layers, as a list is.
+    from skpoison.metrics import weight_norm_per_parameter
+    assert weight_norm_per_parameter((np.ones((2, 3)), np.zeros(2))) == pytest.approx(0.75)

@@ -1,0 +1,101 @@
+"""Contracts of the experiment cells, strategies and figures (from a mutation round)."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from skpoison import HypergradRegularizedLR
+
+
+@pytest.fixture(scope="module")
+def digits08():
+    X, y = load_digits(n_class=9, return_X_y=True)
+    keep = (y == 0) | (y == 8)
+    return X[keep] / 16.0, y[keep]
+
+
+def test_cv_ties_go_to_the_larger_lambda(digits08):
+    # X1: λ = -750 and -700 are both no regularization in float64: a tie.
+    from skpoison.experiments._strategies import cross_validate_lambda
+    X, y = digits08
+    estimator = HypergradRegularizedLR(inner_steps=10, inner_lr=0.5)
+    best = cross_validate_lambda(estimator, X[:60], y[:60], (-750.0, -700.0), n_folds=2)
+    assert best == -700.0
+
+
+def test_a_fixed_lambda_above_the_box_is_not_clipped(digits08):
+    # X2: fixed_lambda_estimator trains with the given λ even above lambda_bounds[1].
+    from skpoison.experiments._strategies import fixed_lambda_estimator
+    X, y = digits08
+    victim = fixed_lambda_estimator(HypergradRegularizedLR(inner_steps=5), 2.0)
+    victim.fit(X[:100], y[:100], X[100:120], y[100:120])
+    np.testing.assert_array_equal(victim.lambda_, [2.0])
+
+
+def test_test_error_is_measured_on_the_test_set(monkeypatch):
+    # X4: with the test labels flipped, every test error becomes 1 - itself.
+    from skpoison.experiments import make_config
+    from skpoison.experiments._attack_cell import run_attack_cell
+    namespace = run_attack_cell.__globals__
+    config = make_config(size="tiny")
+    plain = run_attack_cell(config, "large", 0)
+    real = namespace["draw_split"]
+
+    def flipped(*args, **kwargs):
+        pool, split = real(*args, **kwargs)
+        low, high = np.unique(split.y_test)
+        split.y_test = np.where(split.y_test == low, high, low)
+        return pool, split
+
+    monkeypatch.setitem(namespace, "draw_split", flipped)
+    flipped_rows = run_attack_cell(config, "large", 0)
+    for a, b in zip(plain, flipped_rows):
+        assert b["test_error"] == pytest.approx(1.0 - a["test_error"])
+        assert b["val_error"] == a["val_error"]
+
+
+def test_trusted_sizes_stop_at_what_a_balanced_pool_leaves():
+    # X8: digits 0 vs 8 (178 and 174 samples): 2 * 174 - 200 - 100 = 48, not 52.
+    from skpoison.experiments import make_config
+    from skpoison.experiments._figures import _val_sizes
+    config = make_config("digits", size="quick")
+    with pytest.warns(UserWarning, match="moved within"):
+        assert _val_sizes(config, (0.5,), None) == [48]
+
+
+@pytest.fixture(scope="module")
+def synthetic_tiny():
+    from skpoison.experiments._synthetic import synthetic_maps
+    return synthetic_maps(size="tiny", lambda_grid=(-1.0, -np.inf))
+
+
+def test_synthetic_best_lambda_has_the_lowest_validation_loss(synthetic_tiny):
+    # X10: with the grid (fixed λ, -inf) the best λ is where the loss is lower.
+    maps = synthetic_tiny
+    expected = np.where(maps["val_loss_reg"] <= maps["val_loss_noreg"], -1.0, -np.inf)
+    assert (maps["val_loss_reg"] != maps["val_loss_noreg"]).any()
+    np.testing.assert_array_equal(maps["best_lambda"], expected)
+
+
+def test_synthetic_maps_are_indexed_x1_then_x2(synthetic_tiny):
+    # X9: val_loss_noreg[i, j] is the point (grid[i], grid[j]) injected.
+    from skpoison.datasets import default_sizes, load_dataset, make_poisoning_splits
+    maps = synthetic_tiny
+    pool = load_dataset("synthetic")
+    split = make_poisoning_splits(pool.data, pool.target, **default_sizes("synthetic"),
+                                  random_state=0)
+    np.testing.assert_array_equal(split.X_train, maps["X_train"])
+    steps = maps["inner_steps"]
+    options = dict(inner_steps=steps, outer_steps=0, lambda_init=-np.inf,
+                   lambda_bounds=(-np.inf, 0.0))
+    lr = HypergradRegularizedLR(**options).fit(split.X_train, split.y_train, split.X_val,
+                                               split.y_val).inner_lr_
+    grid, last = maps["grid"], len(maps["grid"]) - 1
+    i, j = 0, last
+    X = np.vstack([split.X_train, [[grid[i], grid[j]]]])
+    y = np.r_[split.y_train, maps["poison_label"]]
+    victim = HypergradRegularizedLR(inner_lr=lr, **options).fit(X, y, split.X_val, split.y_val)
+    scores = victim.decision_function(split.X_val)
+    loss = np.mean(np.logaddexp(0.0, scores) - split.y_val * scores)
+    assert maps["val_loss_noreg"][i, j] == pytest.approx(loss, rel=1e-9)
+    assert maps["val_loss_noreg"][j, i] != pytest.approx(loss, rel=1e-9)

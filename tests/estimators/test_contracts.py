@@ -9,16 +9,9 @@ from skpoison import HypergradMLP, HypergradRegularizedLR
 from skpoison.estimators._spectral import squared_spectral_norm
 
 
-@pytest.fixture(scope="module")
-def digits08():
-    X, y = load_digits(n_class=9, return_X_y=True)
-    keep = (y == 0) | (y == 8)
-    return X[keep] / 16.0, y[keep]
-
-
-def test_internal_split_final_fit_trains_on_all_of_X(digits08):
+def test_internal_split_final_fit_trains_on_all_of_X(digits08_pool):
     # E2: without X_val, λ is learned on a held-out part, then the model is refit on all X.
-    X, y = digits08[0][:150], digits08[1][:150]
+    X, y = digits08_pool[0][:150], digits08_pool[1][:150]
     params = dict(inner_steps=40, inner_lr=1.0, outer_steps=0, random_state=0)
     internal = HypergradRegularizedLR(**params).fit(X, y)
     given = HypergradRegularizedLR(**params).fit(X, y, X_val=X[:20], y_val=y[:20])
@@ -49,9 +42,9 @@ def test_auto_rate_is_one_over_the_smoothness_bound():
         assert clf.inner_lr_ == pytest.approx(expected, rel=1e-12)
 
 
-def test_auto_rate_refuses_a_per_sample_step_below_the_normal_range(digits08):
+def test_auto_rate_refuses_a_per_sample_step_below_the_normal_range(digits08_pool):
     # E8: the rate itself is a normal float32, inner_lr / n_samples is not.
-    X, y = digits08
+    X, y = digits08_pool
     tiny = float(np.finfo(np.float32).tiny)
     scale = np.sqrt(16.0 / (tiny * squared_spectral_norm(X)))
     Xs = (X * scale).astype(np.float32)
@@ -62,9 +55,9 @@ def test_auto_rate_refuses_a_per_sample_step_below_the_normal_range(digits08):
         clf.fit(Xs, y, X_val=Xs[:10], y_val=y[:10])
 
 
-def test_mlp_decision_function_is_the_leaky_relu_network(digits08):
+def test_mlp_decision_function_is_the_leaky_relu_network(digits08_pool):
     # E10: predict's numpy forward pass must be the trained (LeakyReLU) network.
-    X, y = digits08
+    X, y = digits08_pool
     clf = HypergradMLP((6,), inner_steps=30, inner_lr=0.3, outer_steps=0,
                        random_state=0).fit(X, y)
     (W0, W1), (b0, b1) = [torch.as_tensor(c) for c in clf.coefs_], \

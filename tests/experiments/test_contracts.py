@@ -2,31 +2,23 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
 from skpoison import HypergradRegularizedLR
 
 
-@pytest.fixture(scope="module")
-def digits08():
-    X, y = load_digits(n_class=9, return_X_y=True)
-    keep = (y == 0) | (y == 8)
-    return X[keep] / 16.0, y[keep]
-
-
-def test_cv_ties_go_to_the_larger_lambda(digits08):
+def test_cv_ties_go_to_the_larger_lambda(digits08_pool):
     # X1: λ = -750 and -700 are both no regularization in float64: a tie.
     from skpoison.experiments._strategies import cross_validate_lambda
-    X, y = digits08
+    X, y = digits08_pool
     estimator = HypergradRegularizedLR(inner_steps=10, inner_lr=0.5)
     best = cross_validate_lambda(estimator, X[:60], y[:60], (-750.0, -700.0), n_folds=2)
     assert best == -700.0
 
 
-def test_a_fixed_lambda_above_the_box_is_not_clipped(digits08):
+def test_a_fixed_lambda_above_the_box_is_not_clipped(digits08_pool):
     # X2: fixed_lambda_estimator trains with the given λ even above lambda_bounds[1].
     from skpoison.experiments._strategies import fixed_lambda_estimator
-    X, y = digits08
+    X, y = digits08_pool
     victim = fixed_lambda_estimator(HypergradRegularizedLR(inner_steps=5), 2.0)
     victim.fit(X[:100], y[:100], X[100:120], y[100:120])
     np.testing.assert_array_equal(victim.lambda_, [2.0])

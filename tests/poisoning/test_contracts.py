@@ -2,22 +2,14 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, LabelFlipPoisoner, OptimalPoisoner
 from skpoison.estimators._spectral import squared_spectral_norm
 
 
-@pytest.fixture(scope="module")
-def digits08():
-    X, y = load_digits(n_class=9, return_X_y=True)
-    keep = (y == 0) | (y == 8)
-    return X[keep] / 16.0, y[keep]
-
-
-def test_auto_rate_is_stable_for_the_largest_fixed_lambda(digits08):
+def test_auto_rate_is_stable_for_the_largest_fixed_lambda(digits08_pool):
     # P1: a per-feature fixed λ above lambda_bounds: the rate follows its maximum.
-    X, y = digits08
+    X, y = digits08_pool
     X_tr, y_tr, X_val, y_val = X[:100], y[:100], X[100:140], y[100:140]
     fixed = np.full(64, -5.0)
     fixed[3] = 3.0
@@ -29,9 +21,9 @@ def test_auto_rate_is_stable_for_the_largest_fixed_lambda(digits08):
     assert attack.inner_lr_ == pytest.approx(expected, rel=1e-12)
 
 
-def test_the_defender_steps_with_the_estimators_own_optimizer(digits08):
+def test_the_defender_steps_with_the_estimators_own_optimizer(digits08_pool):
     # P2: lambda_step=None means the estimator's outer_optimizer, not Adam.
-    X, y = digits08
+    X, y = digits08_pool
     data = (X[:100], y[:100])
     trusted = dict(X_val=X[100:140], y_val=y[100:140])
     paths = []
@@ -44,9 +36,9 @@ def test_the_defender_steps_with_the_estimators_own_optimizer(digits08):
     np.testing.assert_array_equal(paths[0], paths[1])
 
 
-def test_the_estimators_own_seed_draws_the_initial_network(digits08):
+def test_the_estimators_own_seed_draws_the_initial_network(digits08_pool):
     # P3: the poisoner's random_state seeds w0 only when the estimator has none.
-    X, y = digits08
+    X, y = digits08_pool
     losses = []
     for seed in (0, 1):
         attack = OptimalPoisoner(
@@ -58,9 +50,9 @@ def test_the_estimators_own_seed_draws_the_initial_network(digits08):
     assert losses[0] == losses[1]
 
 
-def test_a_budget_of_exactly_the_validation_set_needs_no_reuse(digits08):
+def test_a_budget_of_exactly_the_validation_set_needs_no_reuse(digits08_pool):
     # P7: total == n_val clones every validation point once: allowed.
-    X, y = digits08
+    X, y = digits08_pool
     flip = LabelFlipPoisoner(ratios=(0.1,), batch_size=10, random_state=0)
     flip.fit(X[:100], y[:100], X_val=X[100:110], y_val=y[100:110])
     result = flip.results_[-1]
@@ -69,9 +61,9 @@ def test_a_budget_of_exactly_the_validation_set_needs_no_reuse(digits08):
     assert sorted(map(tuple, poison)) == sorted(map(tuple, X[100:110]))
 
 
-def test_fit_resample_returns_arrays_that_are_not_results_(digits08):
+def test_fit_resample_returns_arrays_that_are_not_results_(digits08_pool):
     # P11: editing the returned arrays in place must leave results_ alone.
-    X, y = digits08
+    X, y = digits08_pool
     flip = LabelFlipPoisoner(ratios=(0.1,), random_state=0)
     X_p, y_p = flip.fit_resample(X[:100], y[:100], X_val=X[100:140], y_val=y[100:140])
     assert not np.shares_memory(X_p, flip.results_[-1].X)

@@ -1,4 +1,4 @@
-"""Suite-wide settings.
+"""Suite-wide settings, and the digits pool that several packages' tests share.
 
 The problems in the unit tests are tiny: one intra-op thread avoids the
 oversubscription that makes small torch ops slow when pytest shares 2 cores.

@@ -104,12 +104,11 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     if method == estimator.hypergrad:   # checked as fit checks it; another method ignores it
         _validate_checkpointing(estimator.checkpoint_every, method, estimator.inner_steps)
     dtype = [np.float64, np.float32]
-    checked = check_array(X_train, dtype=dtype, input_name="X_train")
     # A clone records the training set's columns (the caller's estimator is
     # not touched), so that the other sets are read against them as in fit.
     reference = clone(estimator)
     validate_data(reference, X_train, reset=True, skip_check_array=True)
-    X_train = checked
+    X_train = check_array(X_train, dtype=dtype, input_name="X_train")
     X_val = check_X_val(reference, X_val, dtype=dtype)
     y_train = column_or_1d(y_train)
     y_val = column_or_1d(y_val)

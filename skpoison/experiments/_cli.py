@@ -24,8 +24,8 @@ __all__ = ["main", "console", "build_parser"]
 _EPILOG = """\
 sizes: --full follows the project's defaults for the paper (DESIGN.md section 6:
 10 repetitions, T=200 inner steps, 30 attack steps per batch of 2 %); --quick
-fits a 2-core CPU (3 repetitions, evaluate 5; T=100, 15 attack steps); --tiny only checks
-that everything runs.
+fits a 2-core CPU (3 repetitions, evaluate 5; T=100, 15 attack steps); --tiny
+only checks that everything runs.
 Finished cells are kept in OUT/cells/: rerun the same command to resume an
 interrupted sweep.
 """

@@ -261,10 +261,10 @@ def _check_figure(figure, spec, config):
         raise ValueError(f"{figure} plots the learned λ: include 'learned' in the strategies.")
     if spec.plot.startswith("per_layer") and config.model != "mlp":
         raise ValueError(f"{figure} shows a network's layers; it needs --model mlp.")
-    if spec.plot == "per_layer_lambda" and "learned_per_layer" not in strategies:
-        raise ValueError(f"{figure} plots λ learned per layer: include 'learned_per_layer' "
-                         "in the strategies.")
     if spec.plot == "per_layer_lambda" and strategies != {"learned_per_layer"}:
+        if "learned_per_layer" not in strategies:
+            raise ValueError(f"{figure} plots λ learned per layer: include "
+                             "'learned_per_layer' in the strategies.")
         raise ValueError(f"{figure} plots λ learned per layer, which only 'learned_per_layer' "
                          f"learns: {sorted(strategies - {'learned_per_layer'})} would have no "
                          "line; drop them (fig14 shows a single learned λ).")

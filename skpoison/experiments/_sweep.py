@@ -17,7 +17,7 @@ import os
 import tempfile
 import uuid
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
@@ -48,19 +48,21 @@ def check_writable(out):
     return path
 
 
-def _temporary(path):
-    """A unique temporary name beside ``path`` (created with the umask's mode)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+@contextmanager
+def _atomic_file(path, **open_kwargs):
+    """An open handle on a temporary file that replaces ``path`` when the block ends.
 
-
-def write_json_atomic(path, payload):
-    """Write JSON to ``path`` via a temporary file and :func:`os.replace`."""
+    The file is synced before the rename, so ``path`` holds either its old
+    content or the whole new one. If the block raises (an interrupt included),
+    the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
+    # A unique hidden name beside the target (created with the umask's mode).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "x") as handle:
-            json.dump(payload, handle)  # inf/nan as Infinity/NaN
+        with open(tmp, "x", **open_kwargs) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -68,6 +70,12 @@ def write_json_atomic(path, payload):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path, payload):
+    """Write JSON to ``path`` via a temporary file and :func:`os.replace`."""
+    with _atomic_file(path) as handle:
+        json.dump(payload, handle)  # inf/nan as Infinity/NaN
 
 
 def read_json(path):
@@ -257,13 +265,11 @@ def write_csv(rows, path):
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     path = Path(path)
-    tmp = _temporary(path)
-    with open(tmp, "x", newline="") as handle:
+    with _atomic_file(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_format(row.get(c)) for c in columns])
-    os.replace(tmp, path)
     return path
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from skpoison.experiments import evaluate, read_csv, run_sweep
+from skpoison.experiments import evaluate, read_csv, run_sweep, write_csv
 from skpoison.experiments._sweep import write_json_atomic
 
 # The namespace evaluate() runs in. Not ``skpoison.experiments._runner`` from
@@ -61,6 +61,20 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(target.parent.iterdir()) == []
     write_json_atomic(target, {"rows": [{"v": float("-inf")}]})
     assert json.loads(target.read_text())["rows"][0]["v"] == float("-inf")
+
+
+def test_interrupted_csv_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "table.csv"
+    write_csv([{"a": 1}], target)
+
+    class Interrupting:
+        def __str__(self):
+            raise KeyboardInterrupt   # as if Ctrl-C arrived during the write
+
+    with pytest.raises(KeyboardInterrupt):
+        write_csv([{"a": 2}, {"a": Interrupting()}], target)
+    assert read_csv(target) == [{"a": 1}]
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
 
 
 def _without_timing(rows):

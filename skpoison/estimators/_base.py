@@ -16,8 +16,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from .._torch_utils import to_numpy, to_tensor
+from .._warn import warn_collected
 from ..hypergrad import METHODS, make_hypergradient, train
 from ..hypergrad._checkpoint import segment_lengths
+from ..hypergrad._warnings import collect_warnings
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import build_setup, check_X_val, encode_labels, encode_targets
@@ -184,11 +186,15 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         hypergradient = make_hypergradient(setup.problem, method=self.hypergrad,
                                            steps=setup.steps, lr=setup.lr,
                                            checkpoint_every=self.checkpoint_every)
-        for _ in steps:
-            result = hypergradient(setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t)
-            log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)
-            lambda_path.append(log_lambda)
-            loss_path.append(result.val_loss)
+        # An implicit method's warning (inner problem not converged, say) holds for
+        # every step: issued once for the fit, with its count.
+        with collect_warnings() as collected:
+            for _ in steps:
+                result = hypergradient(setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t)
+                log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)
+                lambda_path.append(log_lambda)
+                loss_path.append(result.val_loss)
+        warn_collected(collected, "fit")
 
         if internal_split:
             X_t, Y_t = to_tensor(X, **tensor), encode_targets(y_encoded, n_classes, **tensor)

@@ -12,7 +12,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
 
 from .._torch_utils import to_numpy, to_tensor
+from .._warn import warn_collected
 from ..hypergrad import METHODS, compute_hypergradient
+from ..hypergrad._warnings import collect_warnings
 from ._base import BaseHypergradClassifier, _validate_bounds, _validate_checkpointing
 from ._setup import build_setup, check_X_val, encode_labels, encode_targets
 
@@ -144,14 +146,16 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     if values.shape != (setup.problem.n_hyper,):
         raise ValueError(f"log_lambda has shape {values.shape}; the estimator has "
                          f"{setup.problem.n_hyper} hyperparameters.")
-    result = compute_hypergradient(
-        setup.problem, setup.w0, torch.as_tensor(values, **tensor),
-        to_tensor(X_all, **tensor), encode_targets(y_all, classes.size, **tensor),
-        to_tensor(X_val, **tensor), encode_targets(y_val_enc, classes.size, **tensor),
-        n_poison=n_poison, steps=setup.steps, lr=setup.lr, method=method,
-        # The estimator's checkpointing applies to reverse mode, its own method.
-        checkpoint_every=estimator.checkpoint_every if method == "rmd" else None,
-    )
+    with collect_warnings() as collected:   # re-issued at the caller's line
+        result = compute_hypergradient(
+            setup.problem, setup.w0, torch.as_tensor(values, **tensor),
+            to_tensor(X_all, **tensor), encode_targets(y_all, classes.size, **tensor),
+            to_tensor(X_val, **tensor), encode_targets(y_val_enc, classes.size, **tensor),
+            n_poison=n_poison, steps=setup.steps, lr=setup.lr, method=method,
+            # The estimator's checkpointing applies to reverse mode, its own method.
+            checkpoint_every=estimator.checkpoint_every if method == "rmd" else None,
+        )
+    warn_collected(collected, "call")
     residual = result.solver_residual
     return Hypergradient(
         val_loss=float(result.val_loss),

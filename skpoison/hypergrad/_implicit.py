@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import torch
 
 from ._checks import check_inputs
@@ -21,6 +19,7 @@ from ._result import (
     check_outputs,
 )
 from ._unrolled import train
+from ._warnings import warn
 
 SOLVERS = {"cg": solve_cg, "exact": solve_exact}
 
@@ -76,7 +75,7 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         end_norm = torch.linalg.vector_norm(problem.train_grad(w, log_lambda, X, Y))
         if bool(end_norm > stationarity_tol * torch.clamp(start_norm, min=1.0)):
             l1 = getattr(getattr(problem, "penalty", None), "kind", None) == "l1"
-            warnings.warn(
+            warn(
                 f"The inner problem has not converged (||grad L_tr(w_T)|| = "
                 f"{float(end_norm):.2e} after {steps} steps): the implicit hypergradient "
                 "assumes an exact optimum and differs from the unrolled one. Increase "
@@ -98,7 +97,7 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         tol = default_tol(b.dtype) if tol is None else tol
         b_norm = stable_norm(b)
         if not bool(residual <= 100 * tol * b_norm + 1e-30):
-            warnings.warn(
+            warn(
                 f"The {solver} solve of H u = grad L_val stopped at a relative residual "
                 f"{float(residual / b_norm):.1e}: the training "
                 "Hessian is singular or indefinite at w_T (an L1 penalty, a network, or "

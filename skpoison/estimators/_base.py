@@ -129,7 +129,10 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         X_val, y_val : array-like, optional
             The trusted validation set on which λ is learned. Without it a
             stratified ``validation_fraction`` of ``X`` is held out to learn λ
-            and the final model is then trained on all of ``X``.
+            and the final model is then trained on all of ``X``. In a
+            :class:`~sklearn.pipeline.Pipeline` it must pass through the
+            preceding transformers like ``X`` (``transform_input=["X_val"]``
+            with metadata routing): ``clf__X_val=`` hands the model raw features.
 
         Returns
         -------

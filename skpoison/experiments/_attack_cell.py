@@ -22,7 +22,8 @@ from ..poisoning import OptimalPoisoner, fit_batched
 from ._strategies import (STRATEGIES, fixed_lambda_estimator, make_estimator,
                           resolve_fixed_lambda)
 
-__all__ = ["run_attack_cell", "run_attack_cells", "load_pool", "draw_split"]
+__all__ = ["run_attack_cell", "run_attack_cells", "cell_rows_problem", "load_pool",
+           "draw_split"]
 
 _POOLS = {}
 
@@ -208,6 +209,43 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None):
     cell.attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
     rows = _cell_rows(config, strategy, cell, cell.attack.results_)
     return _timed(rows, time.perf_counter() - start)
+
+
+#: Columns every row of a cell holds as a number (ints included, bools not).
+_NUMERIC_COLUMNS = ("ratio", "repetition", "n_poison", "n_val", "test_error", "val_error",
+                    "weight_norm", "attack_val_loss")
+
+
+def cell_rows_problem(args, rows):
+    """Why stored ``rows`` cannot be what ``run_attack_cell(**args)`` returns, or None.
+
+    A resumed sweep reads its finished cells back from files, which can be
+    edited; rows for other ratios, another strategy or repetition, or
+    non-numeric values would otherwise enter the tables unnoticed.
+
+    Examples
+    --------
+    >>> from skpoison.experiments import make_config
+    >>> args = dict(config=make_config(size="tiny"), strategy="large", repetition=0)
+    >>> cell_rows_problem(args, [])
+    'it has rows for the ratios [], the sweep has [0.0, 0.1, 0.2]'
+    """
+    config = args["config"]
+    expected = [float(r) for r in config.ratios]
+    found = [row.get("ratio") for row in rows]
+    if found != expected:
+        return f"it has rows for the ratios {found}, the sweep has {expected}"
+    for row in rows:
+        # (Not n_val: a small pool can cap the trusted set below the one asked for.)
+        owner = (row.get("strategy"), row.get("repetition"))
+        if owner != (args["strategy"], args["repetition"]):
+            return (f"a row belongs to strategy and repetition {owner}, the cell to "
+                    f"{(args['strategy'], args['repetition'])}")
+        for column in _NUMERIC_COLUMNS:
+            value = row.get(column)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return f"its {column} {value!r} (ratio {row['ratio']}) is not a number"
+    return None
 
 
 def run_attack_cells(config, strategy, repetitions, data_home=None, n_val=None):

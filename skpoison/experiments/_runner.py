@@ -15,7 +15,7 @@ from .._warn import warn_user
 from ..poisoning import OptimalPoisoner
 
 from ._aggregate import format_table
-from ._attack_cell import load_pool, run_attack_cell, run_attack_cells
+from ._attack_cell import cell_rows_problem, load_pool, run_attack_cell, run_attack_cells
 from ._config import make_config
 from ._strategies import check_strategies, make_estimator
 from ._sweep import check_writable, read_json, run_sweep, write_csv, write_json_atomic
@@ -171,7 +171,8 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     desc = f"{config.dataset} {config.model} {config.penalty}"
     rows = run_sweep(cells, run_attack_cell, out, n_jobs=n_jobs, backend=backend,
                      desc=desc, verbose=verbose, group_func=_attack_group,
-                     group_by=_group_key, group_size=batch_repetitions)
+                     group_by=_group_key, group_size=batch_repetitions,
+                     check_rows=cell_rows_problem)
     if pool.get("caveat"):  # inexact data (the JPEG CIFAR-10 copy): every row says so
         rows = [{**row, "data_caveat": pool.caveat} for row in rows]
     return rows, settings

@@ -84,7 +84,7 @@ def read_json(path):
         return json.load(handle)
 
 
-def _finished(name, path):
+def _finished(name, path, args, check_rows):
     """Whether ``path`` holds the finished cell ``name``; a damaged file warns.
 
     Cells are written atomically, so a damaged file was changed from
@@ -98,6 +98,9 @@ def _finished(name, path):
               and isinstance(content.get("rows"), list)
               and all(isinstance(row, dict) for row in content["rows"]))
         problem = "it is not a cell written by this runner"
+        if ok and check_rows is not None:
+            problem = check_rows(args, content["rows"])
+            ok = problem is None
     except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         ok, problem = False, f"{type(exc).__name__}: {exc}"
     if not ok:
@@ -178,7 +181,7 @@ def _parallel(n_jobs):
 
 
 def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose=True,
-              group_func=None, group_by=None, group_size=1):
+              group_func=None, group_by=None, group_size=1, check_rows=None):
     """Run the missing cells of a sweep and return the rows of all of them.
 
     Parameters
@@ -209,6 +212,11 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         Key of the cells that may share a group (called in this process only).
     group_size : int, default=1
         Cells per group; 1 computes every cell with ``func``.
+    check_rows : callable or None
+        ``check_rows(kwargs, rows)`` says why a stored cell's rows cannot be
+        what ``func(**kwargs)`` returns (a string), or None: such a cell (a
+        file edited by hand, say) is recomputed with a warning, like a
+        damaged one.
 
     Returns
     -------
@@ -233,7 +241,8 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
     if len(set(names)) != len(names):
         raise ValueError("Cell names must be unique.")
     paths = {name: cell_dir / f"{name}.json" for name in names}
-    todo = [(name, args) for name, args in cells if not _finished(name, paths[name])]
+    todo = [(name, args) for name, args in cells
+            if not _finished(name, paths[name], args, check_rows)]
     if todo:
         bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc,
                    disable=not verbose, unit="cell")

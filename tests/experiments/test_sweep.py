@@ -206,3 +206,23 @@ def test_a_backend_that_cannot_stream_results_still_runs_the_sweep(tmp_path):
     assert [r["y"] for r in rows] == [0, 1, 4]
     assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == [
         "c0.json", "c1.json", "c2.json"]
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda rows: rows.clear(), "ratios"),
+    (lambda rows: rows[1].update(ratio=0.5), "ratios"),
+    (lambda rows: rows[0].update(strategy="large"), "strategy"),
+    (lambda rows: rows[2].update(test_error="oops"), "test_error"),
+    (lambda rows: rows[2].update(test_error=True), "test_error"),
+], ids=["rows dropped", "ratio moved", "other strategy", "text", "bool"])
+def test_an_attack_cell_edited_by_hand_is_recomputed(tmp_path, edit, problem):
+    common = dict(size="tiny", repetitions=1, strategies=("no_reg",), n_jobs=1,
+                  verbose=False, plot=False, out=tmp_path)
+    clean = evaluate(**common).rows
+    (path,) = (tmp_path / "cells").glob("*.json")
+    content = json.loads(path.read_text())
+    edit(content["rows"])
+    path.write_text(json.dumps(content))
+    with pytest.warns(RuntimeWarning, match=f"{path.name} is damaged .*{problem}"):
+        again = evaluate(**common).rows
+    assert _without_timing(again) == _without_timing(clean)

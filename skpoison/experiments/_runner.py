@@ -30,6 +30,7 @@ def prepare(config, out, data_home=None):
     class fails at once (and a download happens once, not in every worker).
     """
     out = check_writable(out)
+    check_writable(out / "cells")      # where run_sweep stores each finished cell
     check_strategies(config.strategies, config.model)
     load_pool(config.dataset, config.classes, data_home)
     return out

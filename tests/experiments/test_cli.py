@@ -96,6 +96,17 @@ def test_unwritable_out_fails_before_any_work(tmp_path, capsys):
     assert "cannot be written" in err and "--out" in err
 
 
+def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "cells").write_text("not a folder")     # (root ignores a read-only mode)
+    code = main(["evaluate", *TINY, "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cells" in err and "cannot be written" in err
+    assert sorted(p.name for p in out.iterdir()) == ["cells"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "imagenet"], "Unknown data set"),
     (["--dataset", ""], "Unknown data set ''"),     # not the default, digits

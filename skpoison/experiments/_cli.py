@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 import time
+from concurrent.futures import BrokenExecutor
 
 from ._config import SIZES
 from ._figures import DEFAULT_VAL_FRACTIONS, FIGURES
@@ -218,6 +219,13 @@ def main(argv=None):
     return _main(argv)[0]
 
 
+def _what_is_kept(args):
+    """What an interrupted run leaves for the next one, for the message that ends it."""
+    if args.command == "reproduce" and FIGURES[args.figure].kind == "synthetic":
+        return " (fig1 keeps no partial results)."
+    return f"; finished cells are kept in {args.out}/cells/ — rerun the same command to resume."
+
+
 def _main(argv):
     """:func:`main`'s exit status, and the parsed arguments."""
     args = build_parser().parse_args(argv)
@@ -233,12 +241,12 @@ def _main(argv):
         print(f"skpoison: error: {exc}", file=sys.stderr)
         return 2, args
     except KeyboardInterrupt:
-        if args.command == "reproduce" and FIGURES[args.figure].kind == "synthetic":
-            print("\nskpoison: interrupted (fig1 keeps no partial results).", file=sys.stderr)
-        else:
-            print(f"\nskpoison: interrupted; finished cells are kept in {args.out}/cells/ — "
-                  "rerun the same command to resume.", file=sys.stderr)
+        print(f"\nskpoison: interrupted{_what_is_kept(args)}", file=sys.stderr)
         return 130, args
+    except BrokenExecutor as exc:   # a worker process died (killed, out of memory)
+        print(f"skpoison: error: a worker process died ({type(exc).__name__}: {exc})"
+              f"{_what_is_kept(args)}", file=sys.stderr)
+        return 1, args
     print(result.table)
     written = [str(p) for p in (result.csv, result.get("extra_csv"), result.get("settings"),
                                 *(result.get("pngs") or [result.get("png")])) if p]

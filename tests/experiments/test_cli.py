@@ -235,3 +235,18 @@ def test_ctrl_c_under_the_threading_backend_exits_130(tmp_path):
     assert process.returncode == 130, err
     assert "interrupted; finished cells are kept" in err
     assert "terminate called" not in err
+
+
+def test_a_dead_worker_process_ends_with_a_resume_hint(tmp_path, capsys, monkeypatch):
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    def worker_killed(args):
+        raise TerminatedWorkerError("A worker process managed by the executor was "
+                                    "unexpectedly terminated (SIGKILL).")
+
+    monkeypatch.setitem(main.__globals__, "_run", worker_killed)   # main's own module
+    code = main(["evaluate", *TINY, "--out", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "a worker process died" in err and "SIGKILL" in err
+    assert f"finished cells are kept in {tmp_path}/cells/" in err

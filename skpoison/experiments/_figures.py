@@ -182,8 +182,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         ``rows``, ``csv``, ``png`` (None when ``plot=False``), ``table``
         (text summary), ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
         4 / 9: the relative decreases' CSV; else None), ``settings``
-        (``<stem>_settings.json``: the settings behind the CSV; None for
-        ``fig1``).
+        (``<stem>_settings.json``: the settings behind the CSV).
 
     Examples
     --------
@@ -285,7 +284,13 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
                           **{k: int(v) for k, v in given.items()})
     rows = synthetic_rows(maps)
     stem = f"synthetic_{size}_{figure}"
-    csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
+    from .. import __version__
+
+    # What the CSV's numbers depend on; a PNG of other settings is removed.
+    settings = {"figure": figure, "size": size, "grid_points": len(maps["grid"]),
+                **{k: maps[k] for k in ("inner_steps", "attack_steps", "seed", "fixed_lambda")},
+                "lambda_grid": [float(v) for v in maps["lambda_grid"]], "skpoison": __version__}
+    csv_path, settings_path = write_tables(rows, settings, out, stem)
     png = None
     if plot:
         from ._plots import plot_synthetic, save
@@ -297,7 +302,8 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
              f"{100 * maps['val_error_reg'].min():.1f}-{100 * maps['val_error_reg'].max():.1f}"
              f" % with λ = {maps['fixed_lambda']:g}; optimal λ in "
              f"[{maps['best_lambda'].min():g}, {maps['best_lambda'].max():g}]")
-    return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=None, maps=maps)
+    return Bunch(rows=rows, csv=csv_path, settings=settings_path, png=png, table=table,
+                 config=None, maps=maps)
 
 
 def _figure_function(name):

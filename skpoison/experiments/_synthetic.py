@@ -169,7 +169,7 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
                 w_clean=np.r_[clean.coef_.ravel(), clean.intercept_],
                 poison_noreg=poison_noreg, poison_reg=poison_reg, poison_label=int(label),
                 w_poisoned_noreg=w_noreg, w_poisoned_reg=w_reg, inner_steps=steps,
-                attack_steps=attack_steps)
+                attack_steps=attack_steps, seed=seed)
 
 
 def synthetic_rows(maps):

@@ -250,3 +250,16 @@ def test_a_dead_worker_process_ends_with_a_resume_hint(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err
     assert "a worker process died" in err and "SIGKILL" in err
     assert f"finished cells are kept in {tmp_path}/cells/" in err
+
+
+def test_fig1_with_other_settings_removes_the_png_of_the_earlier_ones(tmp_path):
+    assert main(["reproduce", "fig1", *TINY, "--out", str(tmp_path)]) == 0
+    png = _output(tmp_path, "fig1", ".png")
+    settings = json.loads(_output(tmp_path, "fig1_settings", ".json").read_text())
+    assert settings["seed"] == 0 and settings["attack_steps"] >= 1
+    with pytest.warns(UserWarning, match="other settings: removed"):
+        assert main(["reproduce", "fig1", *TINY, "--no-plot", "--seed", "3",
+                     "--attack-steps", "0", "--out", str(tmp_path)]) == 0
+    assert not png.exists()
+    settings = json.loads(_output(tmp_path, "fig1_settings", ".json").read_text())
+    assert settings["seed"] == 3 and settings["attack_steps"] == 0

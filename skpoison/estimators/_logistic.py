@@ -37,7 +37,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"
         Reverse mode through the unrolled solver, forward mode, or the
         implicit function theorem with conjugate gradient / an exact solve
-        (only meaningful when ``inner_steps`` reach the optimum).
+        (only meaningful when ``inner_steps`` reach the optimum: otherwise
+        ``fit`` issues one :class:`~skpoison.hypergrad.InnerNotConvergedWarning`
+        saying in how many outer steps it was not reached).
     checkpoint_every : None, int, tuple of int, "sqrt" or "cbrt", default=None
         Reverse mode only: store every k-th inner iterate and recompute the
         rest during the reverse pass (bounded memory for long unrolls; see

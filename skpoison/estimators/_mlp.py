@@ -30,7 +30,9 @@ class HypergradMLP(BaseHypergradClassifier):
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"
-        The implicit methods assume a converged, locally convex inner problem.
+        The implicit methods assume a converged, locally convex inner problem
+        (``fit`` warns once when the outer steps' inner runs were not
+        stationary or the Hessian solve failed).
     checkpoint_every : None, int, tuple of int, "sqrt" or "cbrt", default=None
         Reverse mode only: store every k-th inner iterate and recompute the
         rest during the reverse pass (bounded memory for long unrolls; see

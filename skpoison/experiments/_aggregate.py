@@ -22,14 +22,19 @@ def _ordered(values):
 def summarize(rows, value, by=("strategy", "ratio")):
     """Mean, standard deviation and count of ``value`` per group.
 
-    Rows without the column (or with None) are skipped; ``-inf`` values (λ
-    of no regularization) give a ``-inf`` mean.
+    Rows without the column (or with None or NaN) are skipped; ``-inf``
+    values (λ of no regularization) give a ``-inf`` mean (a group with a
+    non-finite value gets that value as its mean, and std 0).
 
     Parameters
     ----------
     rows : list of dict
+        Tidy result rows (e.g. ``evaluate(...).rows`` or :func:`read_csv`).
     value : str
-    by : tuple of str
+        The column to summarize, e.g. ``"test_error"``.
+    by : tuple of str, default=("strategy", "ratio")
+        The columns whose values define a group; a row without one of them
+        counts as None there.
 
     Returns
     -------
@@ -66,6 +71,30 @@ def summarize(rows, value, by=("strategy", "ratio")):
 def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=True,
                  title=None):
     """A text table: one line per ``by[0]``, one column per ``by[1]``, mean ± std.
+
+    Lines come in first-seen order, columns in sorted order (ratios shown in
+    %). A cell without values shows ``-``; a non-finite mean is shown as is
+    (e.g. ``-inf``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Tidy result rows, each with the ``by`` columns and ``value``.
+    value : str, default="test_error"
+        The column to summarize (see :func:`summarize`).
+    by : tuple of (str, str), default=("strategy", "ratio")
+        The column whose values give the lines, and the one whose values give
+        the columns.
+    percent : bool, default=True
+        Show ``100 * value`` with one decimal (for fractions such as errors);
+        False shows the raw mean to 3 significant digits and the std to 2.
+    title : str or None, default=None
+        A first line above the header.
+
+    Returns
+    -------
+    table : str
+        The lines joined with newlines, without trailing spaces.
 
     Examples
     --------
@@ -110,13 +139,35 @@ def relative_decrease_rows(rows, *, reference="no_reg", method="learned",
 
     ``(E_reference - E_method) / E_reference`` of the means over repetitions
     (the paper's Fig. 4 / 9), per group ``by``; NaN where the reference error
-    is 0.
+    is 0. Groups where either strategy has no ``test_error`` are left out.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Tidy result rows, each with ``strategy``, ``test_error`` and the
+        ``by`` columns.
+    reference : str, default="no_reg"
+        The strategy compared against.
+    method : str, default="learned"
+        The strategy whose decrease is measured.
+    by : tuple of str, default=("n_val", "ratio")
+        The columns whose values define a group.
 
     Returns
     -------
-    list of dict
-        The ``by`` columns, ``error_<reference>``, ``error_<method>`` and
-        ``relative_decrease``.
+    decrease_rows : list of dict
+        One per group, in sorted order of the group keys: the ``by`` columns,
+        ``error_<reference>``, ``error_<method>`` (mean test errors) and
+        ``relative_decrease`` (positive: ``method`` has the lower error).
+
+    Examples
+    --------
+    >>> from skpoison.experiments import relative_decrease_rows
+    >>> rows = [{"strategy": s, "n_val": 20, "ratio": 0.1, "test_error": e}
+    ...         for s, e in (("no_reg", 0.2), ("learned", 0.05), ("learned", 0.15))]
+    >>> d = relative_decrease_rows(rows)[0]
+    >>> d["error_no_reg"], round(d["error_learned"], 3), round(d["relative_decrease"], 3)
+    (0.2, 0.1, 0.5)
     """
     means = {}
     for name in (reference, method):

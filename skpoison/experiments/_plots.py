@@ -81,7 +81,37 @@ def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=Non
 
 
 def plot_test_error(rows, title=""):
-    """Test error (%) against the poisoning ratio per strategy (Fig. 2, 6, 11)."""
+    """Test error (%) against the poisoning ratio per strategy (Fig. 2, 6, 11).
+
+    One line per strategy: the mean over repetitions with ± std error bars.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Tidy result rows (e.g. ``evaluate(...).rows`` or :func:`read_csv`),
+        each with ``strategy``, ``ratio`` (a fraction) and ``test_error`` (a
+        fraction; drawn in %). Rows without ``test_error`` are skipped.
+    title : str, default=""
+        Title of the panel.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One panel. A pyplot figure if pyplot is imported (close it with
+        ``plt.close(fig)``), else a plain :class:`~matplotlib.figure.Figure`.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from skpoison.experiments import plot_test_error
+    >>> rows = [{"strategy": s, "ratio": r, "repetition": i, "test_error": e + 0.01 * i}
+    ...         for s, e in (("no_reg", 0.1), ("learned", 0.05))
+    ...         for r in (0.0, 0.1) for i in (0, 1)]
+    >>> fig = plot_test_error(rows, title="digits")
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['no regularization', 'λ learned (trusted set)']
+    >>> plt.close(fig)
+    """
     fig, (ax,) = _figure(1, width=5.0)
     plot_vs_ratio(ax, rows, "test_error", percent=True)
     ax.set_ylabel("test error (%)")
@@ -91,7 +121,38 @@ def plot_test_error(rows, title=""):
 
 
 def plot_lambda_and_norm(rows, title=""):
-    """Learned λ and ``||w||^2 / p`` against the ratio (Fig. 3, 8, 14)."""
+    """Learned λ and ``||w||^2 / p`` against the ratio (Fig. 3, 8, 14).
+
+    Left panel: ``log_lambda`` of the strategies that learn λ (``"learned"``,
+    ``"learned_per_layer"``), or a note if the rows have none. Right panel:
+    ``weight_norm`` of every strategy, on a log scale. Means ± std over
+    repetitions.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Tidy result rows, each with ``strategy``, ``ratio``, ``log_lambda``
+        (used for learned strategies only) and ``weight_norm``.
+    title : str, default=""
+        Title of the figure.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Two panels (see :func:`plot_test_error` about pyplot).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from skpoison.experiments import plot_lambda_and_norm
+    >>> rows = [{"strategy": s, "ratio": r, "log_lambda": lam, "weight_norm": 0.5 + r}
+    ...         for s, lam in (("no_reg", float("-inf")), ("learned", -4.0))
+    ...         for r in (0.0, 0.1)]
+    >>> fig = plot_lambda_and_norm(rows)
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['learned λ = log α', '‖w‖² / p']
+    >>> plt.close(fig)
+    """
     fig, (ax_lam, ax_norm) = _figure(2)
     learned = [r for r in rows if STRATEGIES.get(r["strategy"]) and
                STRATEGIES[r["strategy"]].learned]
@@ -115,8 +176,42 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
                    title="", log=False):
     """One line per layer of a per-layer column (Fig. 7, 12, 13).
 
-    With several strategies that have such columns, one line per (strategy,
+    The columns are ``<prefix>0``, ``<prefix>1``, ...; the last one is labelled
+    "output layer", the others "hidden layer 1", "hidden layer 2", ....
+    Strategies without a finite value in such a column are left out. With
+    several strategies that have such columns, one line per (strategy,
     layer): the strategy named in the legend and drawn with its marker.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Tidy result rows, each with ``strategy`` and ``ratio``; networks'
+        rows have the per-layer columns.
+    prefix : str, default="log_lambda_"
+        Prefix of the per-layer columns: ``"log_lambda_"`` (learned λ per
+        layer) or ``"weight_norm_"`` (``||w||^2 / p`` per layer).
+    ylabel : str, default="learned λ = log α, per layer"
+        Label of the y axis.
+    title : str, default=""
+        Title of the panel.
+    log : bool, default=False
+        Log scale on the y axis (e.g. for weight norms).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One panel (see :func:`plot_test_error` about pyplot).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from skpoison.experiments import plot_per_layer
+    >>> rows = [{"strategy": "learned_per_layer", "ratio": r,
+    ...          "log_lambda_0": -5.0 + r, "log_lambda_1": -3.0 - r} for r in (0.0, 0.1)]
+    >>> fig = plot_per_layer(rows)
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['hidden layer 1', 'output layer']
+    >>> plt.close(fig)
     """
     fig, (ax,) = _figure(1, width=5.0)
 
@@ -151,9 +246,40 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
 def plot_sensitivity(rows, decrease_rows, title=""):
     """Test error per trusted-set size and relative decrease (Fig. 4, 9).
 
+    Left panel: the test error (mean ± std over repetitions) against the
+    ratio, one line per strategy and trusted-set size (one colour per size).
+    Right panel: the relative decrease of the test error, one line per size.
     The decrease, ``(E_no_reg - E_learned) / E_no_reg``, is undefined where
     the unregularized error is 0; the panel says how many points that leaves
     out. Both panels share the ratio axis.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Tidy result rows, each with ``strategy``, ``n_val`` (trusted-set
+        size), ``ratio`` and ``test_error``.
+    decrease_rows : list of dict
+        Rows with ``n_val``, ``ratio`` and ``relative_decrease`` (a fraction;
+        NaN where undefined), as returned by :func:`relative_decrease_rows`.
+    title : str, default=""
+        Title of the figure.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Two panels (see :func:`plot_test_error` about pyplot).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from skpoison.experiments import plot_sensitivity, relative_decrease_rows
+    >>> rows = [{"strategy": s, "n_val": n, "ratio": r, "test_error": e + r}
+    ...         for s, e in (("no_reg", 0.1), ("learned", 0.05))
+    ...         for n in (20, 40) for r in (0.0, 0.1)]
+    >>> fig = plot_sensitivity(rows, relative_decrease_rows(rows))
+    >>> len(fig.axes[1].get_lines())   # one line per size, and the zero line
+    3
+    >>> plt.close(fig)
     """
     fig, (ax_err, ax_dec) = _figure(2)
     ax_dec.sharex(ax_err)
@@ -194,7 +320,37 @@ def plot_sensitivity(rows, decrease_rows, title=""):
 
 
 def plot_kuncheva(rows, top_k, title=""):
-    """Kuncheva's consistency index against the ratio, one panel per k (Fig. 5, 10)."""
+    """Kuncheva's consistency index against the ratio, one panel per k (Fig. 5, 10).
+
+    Each panel shows, per strategy, the mean ± std over repetitions of the
+    index between the top-k features of the clean and the poisoned model.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Tidy result rows (linear models), each with ``strategy``, ``ratio``
+        and ``kuncheva_k<k>`` for every ``k`` of ``top_k``.
+    top_k : sequence of int
+        The numbers of top features, one panel each (e.g. ``config.top_k``).
+    title : str, default=""
+        Title of the figure.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        ``len(top_k)`` panels (see :func:`plot_test_error` about pyplot).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from skpoison.experiments import plot_kuncheva
+    >>> rows = [{"strategy": "learned", "ratio": r, "kuncheva_k5": 1 - r,
+    ...          "kuncheva_k10": 1 - 2 * r} for r in (0.0, 0.1)]
+    >>> fig = plot_kuncheva(rows, top_k=(5, 10))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['top 5 features', 'top 10 features']
+    >>> plt.close(fig)
+    """
     fig, axes = _figure(len(top_k), width=3.6)
     for ax, k in zip(axes, top_k):
         plot_vs_ratio(ax, rows, f"kuncheva_k{k}")
@@ -208,8 +364,33 @@ def plot_kuncheva(rows, top_k, title=""):
 def plot_synthetic(maps, title=""):
     """The 2-D example (Fig. 1): validation error maps and optimal λ map.
 
-    ``maps`` is the dictionary returned by
-    :func:`skpoison.experiments.synthetic_maps`.
+    Three panels over the position of one poisoning point: the validation
+    error without regularization, the validation error with the fixed λ
+    (both in %, on one colour scale), and the optimal λ. Each panel shows
+    the training points and the clean model's boundary; the first two also
+    the optimal poisoning point and the poisoned model's boundary.
+
+    Parameters
+    ----------
+    maps : dict
+        The dictionary returned by :func:`skpoison.experiments.synthetic_maps`.
+    title : str, default=""
+        Title of the figure.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Three panels and their colour bars (see :func:`plot_test_error`
+        about pyplot).
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from skpoison.experiments import plot_synthetic, synthetic_maps
+    >>> fig = plot_synthetic(synthetic_maps(size="tiny"))
+    >>> len(fig.axes)   # three panels, three colour bars
+    6
+    >>> plt.close(fig)
     """
     fig, axes = _figure(3, width=3.9, height=3.5)
     extent = [*maps["grid"][[0, -1]], *maps["grid"][[0, -1]]]

@@ -106,18 +106,51 @@ def fixed_lambda_estimator(estimator, log_lambda):
 
 
 def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
-    """λ of ``grid`` with the best k-fold CV log-loss on (clean) ``X, y``.
+    """The λ of ``grid`` with the best k-fold CV log-loss on (clean) ``X, y``.
 
     Each candidate trains the estimator with ``outer_steps=0`` and
     ``lambda_init=λ``; folds are stratified and shuffled with
     ``random_state``. The score is the log-loss (``neg_log_loss``), the
     quantity the learned strategy minimizes on its trusted set; on easy
     problems accuracy ties over most of the grid. Remaining ties go to the
-    larger λ.
+    larger λ. A grid value whose fits fail (NaN score; scikit-learn warns) is
+    never chosen.
+
+    Parameters
+    ----------
+    estimator : HypergradRegularizedLR or HypergradMLP
+        The template; it is cloned, not fitted. Its other settings (steps,
+        penalty, device) are kept.
+    X : array-like of shape (n_samples, n_features)
+        The clean training set.
+    y : array-like of shape (n_samples,)
+        Its labels.
+    grid : sequence of float
+        Candidate values of λ = log α, e.g. ``config.cv_grid``; at least one.
+    n_folds : int, default=5
+        Number of folds; each class needs at least ``n_folds`` samples.
+    random_state : int, default=0
+        Seeds the shuffling of the folds.
 
     Returns
     -------
     log_lambda : float
+        The selected value of ``grid``.
+
+    Raises
+    ------
+    ValueError
+        If the fits fail for every grid value.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skpoison import HypergradRegularizedLR
+    >>> from skpoison.experiments import cross_validate_lambda
+    >>> X, y = load_digits(n_class=2, return_X_y=True)
+    >>> cross_validate_lambda(HypergradRegularizedLR(inner_steps=20), X[:100] / 16, y[:100],
+    ...                       [-6.0, -3.0, 0.0], n_folds=3)
+    -6.0
     """
     base = fixed_lambda_estimator(estimator, float(grid[0]))
     # The final refit is not needed: only the selected λ is used.

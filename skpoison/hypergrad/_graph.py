@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 
 import torch
 
@@ -26,6 +25,7 @@ from ._checks import _as_int, check_inputs
 from ._checkpoint import segment_lengths
 from ._result import HypergradResult, raise_if_diverged
 from ._reverse import reverse_hypergradient, reverse_pass
+from ._warnings import warn
 
 #: Set to ``0`` to run every hypergradient eagerly (debugging, profiling).
 ENVIRONMENT_SWITCH = "SKPOISON_CUDA_GRAPHS"
@@ -160,7 +160,7 @@ class GraphedHypergradient:
                 # Ending a broken capture raises its own generic error; the
                 # cause (the host read, say) is the one it interrupted.
                 cause = exc.__context__ or exc
-                warnings.warn(
+                warn(
                     f"CUDA graph capture failed ({cause}); reverse mode runs eagerly for "
                     "this setting. A failed capture may leave CUDA state (graph memory "
                     "pools, random generators) unusable for later captures in this "

@@ -190,3 +190,13 @@ def test_missing_cifar_offline(tmp_path):
     assert "cifar-10-python.tar.gz" in msg and str(tmp_path) in msg
     assert "www.cs.toronto.edu" in msg
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_of_the_wrong_width_is_refused(tmp_path, monkeypatch):
+    raws = {name: pickle.dumps({b"labels": [0, 6], b"data": np.zeros((2, 100), np.uint8)})
+            for name in BATCHES}
+    monkeypatch.setattr(_cifar, "CIFAR10_MD5",
+                        {n: hashlib.md5(r).hexdigest() for n, r in raws.items()})
+    _write_dir(tmp_path, raws)
+    with pytest.raises(ValueError, match="bad shapes"):
+        fetch_cifar10(data_home=tmp_path, download=False)

@@ -27,6 +27,7 @@ def test_parse_idx_big_endian_int32():
 
 @pytest.mark.parametrize("data, match", [
     (b"\x00\x00", "truncated IDX file"),
+    (b"\x00\x00\x08", "truncated IDX file"),
     (bytes([1, 0, 8, 1, 0, 0, 0, 1, 5]), "bad magic"),
     (bytes([0, 0, 0x42, 1, 0, 0, 0, 1, 5]), "bad magic"),
     (bytes([0, 0, 8, 0]), "bad magic"),
@@ -59,6 +60,18 @@ def test_read_idx_corrupted_gzip_names_file(tmp_path, idx_bytes, mangle):
     path.write_bytes(mangle(good))
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz"):
         read_idx(path)
+
+
+def test_read_idx_corrupted_deflate_stream_names_the_file(tmp_path, idx_bytes):
+    import zlib
+
+    raw = bytearray(gzip.compress(idx_bytes(np.tile(np.arange(256, dtype=np.uint8), 100))))
+    raw[12] ^= 0xFF                     # inside the compressed data: a zlib error
+    path = tmp_path / "x-idx1-ubyte.gz"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="x-idx1-ubyte.gz.*not a valid gzip file") as info:
+        read_idx(path)
+    assert isinstance(info.value.__cause__, zlib.error)
 
 
 def test_read_idx_md5_mismatch(tmp_path, idx_bytes, md5):

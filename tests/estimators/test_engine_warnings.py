@@ -94,3 +94,13 @@ def test_collection_belongs_to_the_thread_that_opened_it():
         thread.join()
     assert len(caught) == 1 and caught[0].filename == __file__
     assert [type(w) for w in collected_by_worker] == [InnerNotConvergedWarning]
+
+
+def test_a_nested_collection_gives_the_outer_one_back():
+    from skpoison.hypergrad._warnings import warn
+
+    with collect_warnings() as outer:
+        with collect_warnings() as inner:
+            warn("inner", UserWarning)
+        warn("outer", UserWarning)
+    assert [str(w) for w in inner] == ["inner"] and [str(w) for w in outer] == ["outer"]

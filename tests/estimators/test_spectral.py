@@ -92,3 +92,21 @@ def test_a_norm_beyond_float64_is_refused():
     X = np.random.RandomState(6).rand(100, 70) * 1e160
     with pytest.raises(ValueError, match=r"overflows float64 .* scale the features"):
         squared_spectral_norm(X)
+
+
+def _reference_norm(X):
+    """``||[X, 1]||_2^2`` by a dense SVD of the design scaled by its largest entry."""
+    scale = np.abs(X).max()
+    ones = np.full((X.shape[0], 1), 1 / scale)
+    return np.linalg.norm(np.hstack([X / scale, ones]), 2) ** 2 * scale * scale
+
+
+@pytest.mark.parametrize("shape", [(200, 100), (100, 200)], ids=["tall", "wide"])
+def test_the_scaled_lanczos_paths_keep_the_intercept_column(shape):
+    X = np.random.RandomState(0).rand(*shape) * 1.5e152
+    np.testing.assert_allclose(squared_spectral_norm(X), _reference_norm(X), rtol=1e-12)
+
+
+def test_the_overflow_bound_counts_the_intercept_column():
+    with pytest.raises(ValueError, match="overflows float64"):
+        squared_spectral_norm(np.full((10, 10), 3e153))

@@ -263,3 +263,71 @@ def test_fig1_with_other_settings_removes_the_png_of_the_earlier_ones(tmp_path):
     assert not png.exists()
     settings = json.loads(_output(tmp_path, "fig1_settings", ".json").read_text())
     assert settings["seed"] == 3 and settings["attack_steps"] == 0
+
+
+# The command line's own wiring (a mutation round found these unpinned). Patches go
+# through main's own module namespace (see test_a_dead_worker_process_...).
+def _patch_command(monkeypatch, outcome):
+    """Make the command's work return ``outcome``, or raise it if it is an exception."""
+    def run_command(args, evaluate, reproduce):
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    monkeypatch.setitem(main.__globals__, "_run_command", run_command)
+
+
+def test_parser_defaults():
+    parser = main.__globals__["build_parser"]()
+    evaluate_args = parser.parse_args(["evaluate"])
+    assert (evaluate_args.size, evaluate_args.n_jobs, evaluate_args.batch_repetitions) == (
+        "quick", -1, 1)
+    assert parser.parse_args(["reproduce", "fig2"]).size == "full"
+
+
+def test_a_scheduler_without_the_dask_backend_is_refused(tmp_path, capsys):
+    assert main(["evaluate", "--scheduler", "tcp://host:1", "--out", str(tmp_path)]) == 2
+    assert "--scheduler goes with --backend dask" in capsys.readouterr().err
+
+
+def test_inner_divergence_is_a_clean_error(tmp_path, monkeypatch, capsys):
+    from skpoison.hypergrad import InnerDivergenceError
+
+    _patch_command(monkeypatch, InnerDivergenceError("the inner run diverged"))
+    assert main(["evaluate", "--out", str(tmp_path)]) == 2
+    assert "skpoison: error: the inner run diverged" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("figure, said", [("fig1", "fig1 keeps no partial results"),
+                                          ("fig2", "finished cells are kept")])
+def test_the_ctrl_c_message_says_what_is_kept(figure, said, tmp_path, monkeypatch, capsys):
+    _patch_command(monkeypatch, KeyboardInterrupt())
+    assert main(["reproduce", figure, "--out", str(tmp_path)]) == 130
+    assert said in capsys.readouterr().err
+
+
+def test_every_written_file_is_listed(tmp_path, monkeypatch, capsys):
+    from sklearn.utils import Bunch
+
+    _patch_command(monkeypatch, Bunch(
+        table="TABLE", csv=tmp_path / "a.csv", extra_csv=tmp_path / "a_relative_decrease.csv",
+        settings=tmp_path / "a_settings.json", pngs=None, png=tmp_path / "a.png"))
+    assert main(["reproduce", "fig4", "--no-plot", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("a.csv", "a_relative_decrease.csv", "a_settings.json", "a.png"):
+        assert name in out
+
+
+def test_the_console_exits_hard_only_after_ctrl_c_under_threads(monkeypatch):
+    import argparse
+    import os
+
+    exits = []
+    monkeypatch.setattr(os, "_exit", exits.append)
+    for status, backend, hard in ((0, "threading", False), (130, "loky", False),
+                                  (130, "threading", True)):
+        exits.clear()
+        monkeypatch.setitem(main.__globals__, "_main",
+                            lambda argv: (status, argparse.Namespace(backend=backend)))
+        assert main.__globals__["console"]() == status
+        assert exits == ([status] if hard else [])

@@ -12,6 +12,7 @@ from skpoison.hypergrad import (
     batched_train,
     train,
 )
+from skpoison.models import LinearProblem
 
 
 def stacked_cases(model, k, mode, penalty, K=3, **options):
@@ -382,3 +383,12 @@ def test_the_padding_of_the_designs_rows_is_never_read(transposed_views, monkeyp
                         torch.utils._pytree.tree_leaves(theirs)):
             assert torch.isfinite(a).all()
             torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_a_target_without_the_problems_dimension_is_a_value_error():
+    problem = LinearProblem(2, 1)
+    X = torch.rand(3, 6, 2, dtype=DT)
+    Y = (torch.rand(3, 6, 1) < 0.5).to(DT)
+    with pytest.raises(ValueError, match="leading dimension of size K=3"):
+        batched_hypergradient(problem, problem.init_params(), torch.zeros(1, dtype=DT), X,
+                              torch.tensor(1.0, dtype=DT), X, Y, steps=3, lr=0.5)

@@ -159,3 +159,22 @@ def test_exact_solve_of_an_inconsistent_singular_system_is_least_squares_in_floa
     least_squares = (Q @ torch.tensor([1.0, 3.0, 0.0], dtype=DT)).float()
     torch.testing.assert_close(x / magnitude, least_squares, rtol=1e-4, atol=1e-5)
     assert float(residual / magnitude) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_cg_stops_at_a_curvature_at_rounding_level():
+    # A direction of curvature ~1e-17 is numerically flat: stepping along it
+    # would send the iterate to ~1e17.
+    A = torch.diag(torch.tensor([2.0, 1.0, 1e-17], dtype=DT))
+    x, _, n_iter = solve_cg(lambda v: A @ v, torch.ones(3, dtype=DT))
+    assert n_iter == 2 and float(x.abs().max()) < 1e3
+
+
+def test_dense_operator_of_a_nonsymmetric_matvec_is_its_matrix():
+    A = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=DT)
+    torch.testing.assert_close(dense_operator(lambda v: A @ v, 2, dtype=DT, device="cpu"), A)
+
+
+def test_the_exact_solve_takes_a_system_of_exactly_max_size():
+    A = torch.diag(torch.tensor([2.0, 4.0], dtype=DT))
+    x, _, _ = solve_exact(lambda v: A @ v, torch.ones(2, dtype=DT), max_size=2)
+    torch.testing.assert_close(x, torch.tensor([0.5, 0.25], dtype=DT))

@@ -224,8 +224,11 @@ def test_ctrl_c_under_the_threading_backend_exits_130(tmp_path):
     command = [sys.executable, "-m", "skpoison", "evaluate", "--quick", "--repetitions", "10",
                "--no-plot", "--no-progress", "--backend", "threading", "--n-jobs", "2",
                "--out", str(tmp_path)]
+    # (A shell that started pytest in the background ignores SIGINT, and children
+    # inherit that: give the command the default handler back, as a terminal would.)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120   # interrupt once cells are being computed
     while not list(tmp_path.glob("cells/*.json")) and time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()

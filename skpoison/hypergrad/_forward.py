@@ -6,6 +6,7 @@ import torch
 from torch.func import jvp, vmap
 
 from ._checks import check_inputs
+from ._problem import FORWARD_AD_LOCK
 from ._result import HypergradResult, raise_if_diverged, result_status
 
 
@@ -51,7 +52,8 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     w = w0
     with torch.no_grad():
         for _ in range(steps):
-            tangent_w = vmap(push)(tangent_w, tangent_lam, tangent_x)
+            with FORWARD_AD_LOCK:     # (jvp's state is process-wide: one thread at a time)
+                tangent_w = vmap(push)(tangent_w, tangent_lam, tangent_x)
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
         total = tangent_w @ a

@@ -21,12 +21,19 @@ compare them with (call them as ``InnerProblem.hvp(problem, ...)``).
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 
 import torch
 from torch.func import grad, grad_and_value, jvp, vjp
 
 from ._unroll import Unroll
+
+#: ``torch.func.jvp`` keeps its forward-AD level in process-wide state (unlike
+#: ``grad`` and ``vjp``): calls from two threads at once fail ("no level
+#: exists") or mix their tangents silently. Every forward-mode pass of the
+#: engine holds this lock (reentrant: a user's model may nest them).
+FORWARD_AD_LOCK = threading.RLock()
 
 
 def cross_entropy(scores, Y):
@@ -114,7 +121,8 @@ class InnerProblem(ABC):
 
     def hvp(self, w, log_lambda, X, Y, v):
         """Hessian of :meth:`train_loss` with respect to ``w`` times ``v``."""
-        return jvp(lambda p: self.train_grad(p, log_lambda, X, Y), (w,), (v,))[1]
+        with FORWARD_AD_LOCK:
+            return jvp(lambda p: self.train_grad(p, log_lambda, X, Y), (w,), (v,))[1]
 
     def hessian_operator(self, w, log_lambda, X, Y):
         """``v -> H v`` at a fixed ``w`` (the implicit methods' linear operator).

@@ -29,28 +29,3 @@ def warn_user(message, category=UserWarning):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level + 1)
 
-
-def warn_collected(collected, what):
-    """One warning per category of ``collected``, attributed to the user.
-
-    ``collected`` holds the warnings of a loop's steps (instances, see
-    :func:`skpoison.hypergrad._warnings.collect_warnings`); each category is
-    issued once, with its first message and how many steps raised it.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     warn_collected([UserWarning("slow"), UserWarning("slower")], "fit")
-    >>> str(caught[0].message)
-    'slow [2 times in this fit; the first is shown]'
-    """
-    by_category = {}
-    for warning in collected:
-        by_category.setdefault(type(warning), []).append(warning)
-    for category, caught in by_category.items():
-        message = str(caught[0])
-        if len(caught) > 1:
-            message += f" [{len(caught)} times in this {what}; the first is shown]"
-        warn_user(message, category)

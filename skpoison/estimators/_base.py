@@ -16,10 +16,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from .._torch_utils import to_numpy, to_tensor
-from .._warn import warn_collected
+from .._warn import warn_user
 from ..hypergrad import METHODS, make_hypergradient, train
 from ..hypergrad._checkpoint import segment_lengths
-from ..hypergrad._warnings import collect_warnings
+from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import build_setup, check_X_val, encode_labels, encode_targets
@@ -190,14 +190,13 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
                                            steps=setup.steps, lr=setup.lr,
                                            checkpoint_every=self.checkpoint_every)
         # An implicit method's warning (inner problem not converged, say) holds for
-        # every step: issued once for the fit, with its count.
-        with collect_warnings() as collected:
+        # every step: issued once for the fit, then counted.
+        with warnings_once("fit", warn_user):
             for _ in steps:
                 result = hypergradient(setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t)
                 log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)
                 lambda_path.append(log_lambda)
                 loss_path.append(result.val_loss)
-        warn_collected(collected, "fit")
 
         if internal_split:
             X_t, Y_t = to_tensor(X, **tensor), encode_targets(y_encoded, n_classes, **tensor)

@@ -38,8 +38,8 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         Reverse mode through the unrolled solver, forward mode, or the
         implicit function theorem with conjugate gradient / an exact solve
         (only meaningful when ``inner_steps`` reach the optimum: otherwise
-        ``fit`` issues one :class:`~skpoison.hypergrad.InnerNotConvergedWarning`
-        saying in how many outer steps it was not reached).
+        ``fit`` issues an :class:`~skpoison.hypergrad.InnerNotConvergedWarning`
+        at the first outer step that misses it, and at the end how many did).
     checkpoint_every : None, int, tuple of int, "sqrt" or "cbrt", default=None
         Reverse mode only: store every k-th inner iterate and recompute the
         rest during the reverse pass (bounded memory for long unrolls; see

@@ -31,8 +31,8 @@ class HypergradMLP(BaseHypergradClassifier):
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"
         The implicit methods assume a converged, locally convex inner problem
-        (``fit`` warns once when the outer steps' inner runs were not
-        stationary or the Hessian solve failed).
+        (``fit`` warns at the first outer step whose inner run is not
+        stationary or whose Hessian solve fails, and at the end how many were).
     checkpoint_every : None, int, tuple of int, "sqrt" or "cbrt", default=None
         Reverse mode only: store every k-th inner iterate and recompute the
         rest during the reverse pass (bounded memory for long unrolls; see

@@ -50,6 +50,7 @@ def summarize(rows, value, by=("strategy", "ratio")):
     >>> s["strategy"], round(s["mean"], 3), round(s["std"], 3), s["n"]
     ('a', 0.2, 0.1, 2)
     """
+    rows = list(rows)   # (read more than once: a generator would come out empty)
     groups = {}
     for row in rows:
         v = row.get(value)
@@ -104,6 +105,7 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
     strategy    0%            20%
     no_reg      1.0 ± 0.0     10.0 ± 0.0
     """
+    rows = list(rows)   # (read more than once: a generator would come out empty)
     stats = summarize(rows, value, by)
     lines_key, cols_key = by
     line_values = _ordered(s[lines_key] for s in stats)
@@ -169,6 +171,7 @@ def relative_decrease_rows(rows, *, reference="no_reg", method="learned",
     >>> d["error_no_reg"], round(d["error_learned"], 3), round(d["relative_decrease"], 3)
     (0.2, 0.1, 0.5)
     """
+    rows = list(rows)   # (read more than once: a generator would come out empty)
     means = {}
     for name in (reference, method):
         subset = [r for r in rows if r.get("strategy") == name]

@@ -235,8 +235,9 @@ def cell_rows_problem(args, rows):
     found = [row.get("ratio") for row in rows]
     if found != expected:
         return f"it has rows for the ratios {found}, the sweep has {expected}"
+    # At most n_val trusted points (a small pool can cap the trusted set below it).
+    n_val = config.n_val if args.get("n_val") is None else args["n_val"]
     for row in rows:
-        # (Not n_val: a small pool can cap the trusted set below the one asked for.)
         owner = (row.get("strategy"), row.get("repetition"))
         if owner != (args["strategy"], args["repetition"]):
             return (f"a row belongs to strategy and repetition {owner}, the cell to "
@@ -245,6 +246,8 @@ def cell_rows_problem(args, rows):
             value = row.get(column)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return f"its {column} {value!r} (ratio {row['ratio']}) is not a number"
+        if row["n_val"] > n_val:
+            return f"its trusted set has {row['n_val']} points, the cell at most {n_val}"
     return None
 
 

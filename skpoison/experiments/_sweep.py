@@ -280,7 +280,7 @@ def write_csv(rows, path):
     Parameters
     ----------
     rows : sequence of dict
-        The rows (iterated twice, so not a generator).
+        The rows (any iterable of dicts).
     path : str or path-like
         The CSV file to write; an existing file is replaced.
 
@@ -303,6 +303,7 @@ def write_csv(rows, path):
     >>> back[1] == rows[1]
     True
     """
+    rows = list(rows)   # (read more than once: a generator would come out empty)
     columns = []
     for row in rows:
         columns.extend(k for k in row if k not in columns)

@@ -1,52 +1,72 @@
-"""The engine's warnings: issued at once, or collected for a caller to sum up.
+"""The engine's warnings: issued at once, or once per category over a whole loop.
 
 A fit or an attack calls the engine once per outer step, and a warning that
 holds for one step usually holds for all of them (an inner problem that has
-not converged stays so). Inside :func:`collect_warnings` the engine appends
-its warnings to a list instead of issuing them, and the caller issues one
-per category when its loop ends. The list lives in a
-:class:`~contextvars.ContextVar`, so threads (a thread-based sweep's cells)
-each collect their own; :func:`warnings.catch_warnings` would not be safe
-there.
+not converged stays so). Inside :func:`warnings_once` the first warning of
+each category goes to the caller's ``issue`` (which can attribute it to the
+user's line) as it happens, so an ``"error"`` filter still stops the loop
+there; the later ones are only counted, and the block's end adds how many
+there were. The state lives in a :class:`~contextvars.ContextVar`, so
+threads (a thread-based sweep's cells) each count their own;
+:func:`warnings.catch_warnings` would not be safe there.
 """
 
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from contextvars import ContextVar
 
-_COLLECTED = ContextVar("skpoison_hypergrad_warnings", default=None)
+_ONCE = ContextVar("skpoison_hypergrad_warnings_once", default=None)
 
 
-@contextmanager
-def collect_warnings():
-    """Collect the engine's warnings in this thread instead of issuing them.
+class warnings_once:
+    """Issue each category of the engine's warnings once in this block (and thread).
 
-    Yields
-    ------
-    list of Warning
-        The collected warnings (instances of their categories), in order.
+    A context manager (a class, not a generator: ``issue`` may look for the
+    first frame outside skpoison, and ``contextlib`` would be one).
+
+    Parameters
+    ----------
+    what : str
+        What the block is, for the closing count ("fit", "attack").
+    issue : callable
+        ``issue(message, category)`` issues a warning; called for the first
+        warning of each category, and at the end (also when the block raises)
+        once for each category that came more than once.
 
     Examples
     --------
-    >>> with collect_warnings() as collected:
-    ...     warn("careful", UserWarning)
-    >>> collected
-    [UserWarning('careful')]
+    >>> shown = []
+    >>> with warnings_once("fit", lambda message, category: shown.append(message)):
+    ...     for _ in range(3):
+    ...         warn("slow", UserWarning)
+    >>> shown
+    ['slow', 'UserWarning was issued 3 times in this fit; only the first is shown.']
     """
-    collected = []
-    token = _COLLECTED.set(collected)
-    try:
-        yield collected
-    finally:
-        _COLLECTED.reset(token)
+
+    def __init__(self, what, issue):
+        self.what, self.issue, self.counts = what, issue, {}
+
+    def __enter__(self):
+        self._token = _ONCE.set((self.issue, self.counts))
+        return self
+
+    def __exit__(self, *exc_info):
+        _ONCE.reset(self._token)
+        for category, count in self.counts.items():
+            if count > 1:
+                self.issue(f"{category.__name__} was issued {count} times in this "
+                           f"{self.what}; only the first is shown.", category)
+        return False
 
 
 def warn(message, category, stacklevel=1):
-    """:func:`warnings.warn` (``stacklevel`` counted from the caller), or collect it."""
-    collected = _COLLECTED.get()
-    if collected is None:
+    """:func:`warnings.warn` (``stacklevel`` from the caller), or as :func:`warnings_once` says."""
+    state = _ONCE.get()
+    if state is None:
         warnings.warn(message, category, stacklevel=stacklevel + 1)
-    else:
-        collected.append(category(message))
+        return
+    issue, counts = state
+    counts[category] = counts.get(category, 0) + 1
+    if counts[category] == 1:
+        issue(message, category)

@@ -8,7 +8,7 @@ import torch
 
 from skpoison import HypergradRegularizedLR, OptimalPoisoner, hypergradient
 from skpoison.hypergrad import InnerNotConvergedWarning, compute_hypergradient
-from skpoison.hypergrad._warnings import collect_warnings
+from skpoison.hypergrad._warnings import warn, warnings_once
 from skpoison.models import LinearProblem
 
 # 20 inner steps do not reach a stationary point: every implicit step warns.
@@ -22,26 +22,26 @@ def _caught(run):
     return [w for w in caught if issubclass(w.category, InnerNotConvergedWarning)]
 
 
-def test_a_fit_warns_once_with_its_count_at_the_callers_line(digits08_pool):
+def test_a_fit_warns_once_then_counts_at_the_callers_line(digits08_pool):
     X, y = digits08_pool
     clf = HypergradRegularizedLR(outer_steps=10, **UNCONVERGED)
     caught = _caught(lambda: clf.fit(X[:200], y[:200], X_val=X[200:250], y_val=y[200:250]))
-    assert len(caught) == 1
-    assert "has not converged" in str(caught[0].message)
-    assert "[10 times in this fit; the first is shown]" in str(caught[0].message)
-    assert caught[0].filename == __file__
+    assert [str(w.message)[:40] for w in caught] == [
+        "The inner problem has not converged (||g",
+        "InnerNotConvergedWarning was issued 10 t"]
+    assert "10 times in this fit; only the first is shown" in str(caught[1].message)
+    assert {w.filename for w in caught} == {__file__}
     assert len(clf.lambda_path_) == 11          # the steps ran on
 
 
-def test_an_attack_warns_once(digits08_pool):
+def test_an_attack_warns_once_then_counts(digits08_pool):
     X, y = digits08_pool
     attack = OptimalPoisoner(HypergradRegularizedLR(**UNCONVERGED), ratios=(0, 0.05),
                              outer_steps=3)
     caught = _caught(lambda: attack.fit(X[:200], y[:200], X_val=X[200:250],
                                         y_val=y[200:250]))
-    assert len(caught) == 1
-    assert "times in this attack" in str(caught[0].message)
-    assert caught[0].filename == __file__
+    assert len(caught) == 2 and "times in this attack" in str(caught[1].message)
+    assert {w.filename for w in caught} == {__file__}
 
 
 def test_the_hypergradient_function_warns_at_the_callers_line(digits08_pool):
@@ -50,17 +50,37 @@ def test_the_hypergradient_function_warns_at_the_callers_line(digits08_pool):
     caught = _caught(lambda: hypergradient(clf, X[:200], y[:200], X[200:250], y[200:250],
                                            log_lambda=[-4.0]))
     assert len(caught) == 1
-    assert "times in this" not in str(caught[0].message)
+    assert "has not converged" in str(caught[0].message)
     assert caught[0].filename == __file__
 
 
-def test_an_error_filter_still_stops_the_fit(digits08_pool):
+def test_an_error_filter_stops_the_fit_at_the_first_warning(digits08_pool, monkeypatch):
     X, y = digits08_pool
+    clf = HypergradRegularizedLR(outer_steps=10, **UNCONVERGED)
+    calls = []
+    real = clf._fit.__globals__["make_hypergradient"]
+
+    def counting(*args, **kwargs):
+        engine = real(*args, **kwargs)
+        return lambda *a: (calls.append(1), engine(*a))[1]
+
+    monkeypatch.setitem(clf._fit.__globals__, "make_hypergradient", counting)
     with warnings.catch_warnings():
         warnings.simplefilter("error", InnerNotConvergedWarning)
-        with pytest.raises(InnerNotConvergedWarning):
-            HypergradRegularizedLR(outer_steps=2, **UNCONVERGED).fit(
-                X[:200], y[:200], X_val=X[200:250], y_val=y[200:250])
+        with pytest.raises(InnerNotConvergedWarning, match="has not converged"):
+            clf.fit(X[:200], y[:200], X_val=X[200:250], y_val=y[200:250])
+    assert len(calls) == 1
+
+
+def test_warnings_of_a_block_that_raises_are_not_lost():
+    shown = []
+    with pytest.raises(FloatingPointError):
+        with warnings_once("fit", lambda message, category: shown.append(message)):
+            warn("first", UserWarning)
+            warn("second", UserWarning)
+            raise FloatingPointError("diverged")
+    assert shown == ["first", "UserWarning was issued 2 times in this fit; only the first "
+                              "is shown."]
 
 
 def _engine_call():
@@ -72,17 +92,17 @@ def _engine_call():
                                  n_poison=0, steps=2, lr=0.1, method="cg")
 
 
-def test_collection_belongs_to_the_thread_that_opened_it():
-    # A thread-based sweep: one cell collecting must not swallow another's warnings.
+def test_each_thread_counts_its_own_warnings():
+    # A thread-based sweep: one cell's block must not swallow another's warnings.
     inside, outside = threading.Event(), threading.Event()
-    collected_by_worker = []
+    shown_by_worker = []
 
     def worker():
-        with collect_warnings() as collected:
+        with warnings_once("fit", lambda message, category: shown_by_worker.append(category)):
             inside.set()
             outside.wait(10)
             _engine_call()
-        collected_by_worker.extend(collected)
+            _engine_call()
 
     thread = threading.Thread(target=worker)
     thread.start()
@@ -93,14 +113,13 @@ def test_collection_belongs_to_the_thread_that_opened_it():
         outside.set()
         thread.join()
     assert len(caught) == 1 and caught[0].filename == __file__
-    assert [type(w) for w in collected_by_worker] == [InnerNotConvergedWarning]
+    assert shown_by_worker == [InnerNotConvergedWarning, InnerNotConvergedWarning]
 
 
-def test_a_nested_collection_gives_the_outer_one_back():
-    from skpoison.hypergrad._warnings import warn
-
-    with collect_warnings() as outer:
-        with collect_warnings() as inner:
+def test_a_nested_block_gives_the_outer_one_back():
+    outer, inner = [], []
+    with warnings_once("attack", lambda message, category: outer.append(message)):
+        with warnings_once("fit", lambda message, category: inner.append(message)):
             warn("inner", UserWarning)
         warn("outer", UserWarning)
-    assert [str(w) for w in inner] == ["inner"] and [str(w) for w in outer] == ["outer"]
+    assert inner == ["inner"] and outer == ["outer"]

@@ -153,3 +153,15 @@ def test_the_spread_is_the_population_std_over_repetitions():
     (stats,) = summarize(rows, "test_error")
     assert stats["mean"] == pytest.approx(0.2) and stats["std"] == pytest.approx(0.1)
     assert stats["n"] == 2
+
+
+def test_the_row_helpers_take_any_iterable(tmp_path):
+    from skpoison.experiments import (format_table, read_csv, relative_decrease_rows,
+                                      summarize, write_csv)
+
+    rows = [{"strategy": s, "n_val": 20, "ratio": r, "test_error": e + r}
+            for s, e in (("no_reg", 0.2), ("learned", 0.1)) for r in (0.0, 0.1)]
+    assert summarize(iter(rows), "test_error") == summarize(rows, "test_error")
+    assert format_table(iter(rows)) == format_table(rows)
+    assert relative_decrease_rows(iter(rows)) == relative_decrease_rows(rows)
+    assert read_csv(write_csv(iter(rows), tmp_path / "rows.csv")) == rows

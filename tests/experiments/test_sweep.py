@@ -214,7 +214,8 @@ def test_a_backend_that_cannot_stream_results_still_runs_the_sweep(tmp_path):
     (lambda rows: rows[0].update(strategy="large"), "strategy"),
     (lambda rows: rows[2].update(test_error="oops"), "test_error"),
     (lambda rows: rows[2].update(test_error=True), "test_error"),
-], ids=["rows dropped", "ratio moved", "other strategy", "text", "bool"])
+    (lambda rows: rows[1].update(n_val=10_000), "trusted set"),
+], ids=["rows dropped", "ratio moved", "other strategy", "text", "bool", "larger trusted set"])
 def test_an_attack_cell_edited_by_hand_is_recomputed(tmp_path, edit, problem):
     common = dict(size="tiny", repetitions=1, strategies=("no_reg",), n_jobs=1,
                   verbose=False, plot=False, out=tmp_path)

@@ -15,11 +15,15 @@ from skpoison.models import LinearProblem
 UNCONVERGED = dict(hypergrad="cg", inner_steps=20)
 
 
-def _caught(run):
+def _caught_all(run):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         run()
-    return [w for w in caught if issubclass(w.category, InnerNotConvergedWarning)]
+    return caught
+
+
+def _caught(run):
+    return [w for w in _caught_all(run) if issubclass(w.category, InnerNotConvergedWarning)]
 
 
 def test_a_fit_warns_once_then_counts_at_the_callers_line(digits08_pool):
@@ -123,3 +127,41 @@ def test_a_nested_block_gives_the_outer_one_back():
             warn("inner", UserWarning)
         warn("outer", UserWarning)
     assert inner == ["inner"] and outer == ["outer"]
+
+
+def test_a_closing_count_that_raises_leaves_no_block_behind():
+    from skpoison._warn import warn_user
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("error", message=".*was issued")
+        with pytest.raises(UserWarning, match="was issued 2 times"):
+            with warnings_once("fit", warn_user):
+                warn("a", UserWarning)
+                warn("a", UserWarning)
+    assert [str(w.message) for w in _caught_all(lambda: warn("after", UserWarning))] == [
+        "after"]
+
+
+def test_fit_batched_issues_each_engine_warning_once(digits08_pool, monkeypatch):
+    from skpoison.poisoning import _batched
+
+    X, y = digits08_pool
+    datasets = [(X[k * 90:k * 90 + 60], y[k * 90:k * 90 + 60], X[k * 90 + 60:k * 90 + 90],
+                 y[k * 90 + 60:k * 90 + 90]) for k in range(2)]
+    real = _batched.run_cumulative_attack
+
+    def warning_engine(*args, **kwargs):     # as a failed CUDA-graph capture would
+        for _ in range(3):
+            warn("graph capture failed", RuntimeWarning, stacklevel=2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_batched, "run_cumulative_attack", warning_engine)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=10), ratios=(0.1,),
+                               outer_steps=1)
+    caught = [w for w in _caught_all(lambda: _batched.fit_batched(poisoner, datasets))
+              if issubclass(w.category, RuntimeWarning)]
+    assert [str(w.message) for w in caught] == [
+        "graph capture failed",
+        "RuntimeWarning was issued 3 times in this batched attack; only the first is shown."]
+    assert {w.filename for w in caught} == {__file__}

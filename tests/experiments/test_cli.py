@@ -334,3 +334,16 @@ def test_the_console_exits_hard_only_after_ctrl_c_under_threads(monkeypatch):
                             lambda argv: (status, argparse.Namespace(backend=backend)))
         assert main.__globals__["console"]() == status
         assert exits == ([status] if hard else [])
+
+
+def test_fig1_with_another_grid_removes_the_old_png(tmp_path):
+    from skpoison.experiments import reproduce
+
+    common = dict(size="tiny", out=tmp_path, plot=False, verbose=False)
+    first = reproduce("fig1", grid_points=4, **common)
+    assert first.settings is not None and first.settings.exists()
+    png = tmp_path / "synthetic_tiny_fig1.png"
+    png.write_bytes(b"an earlier run's figure")
+    with pytest.warns(UserWarning, match="other settings: removed"):
+        reproduce("fig1", grid_points=5, **common)
+    assert not png.exists()

@@ -227,3 +227,41 @@ def test_an_attack_cell_edited_by_hand_is_recomputed(tmp_path, edit, problem):
     with pytest.warns(RuntimeWarning, match=f"{path.name} is damaged .*{problem}"):
         again = evaluate(**common).rows
     assert _without_timing(again) == _without_timing(clean)
+
+
+def test_atomic_writes_sync_before_the_rename(tmp_path, monkeypatch):
+    events, fsync, replace = [], os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), replace(a, b))[1])
+    write_csv([{"a": 1}], tmp_path / "rows.csv")
+    write_json_atomic(tmp_path / "cell.json", {"a": 1})
+    assert events == ["fsync", "replace", "fsync", "replace"]
+
+
+def _stored_cell(config, n_val):
+    return [{"strategy": "no_reg", "repetition": 0, "ratio": float(r), "n_poison": 0,
+             "n_val": n_val, "test_error": 0.1, "val_error": 0.1, "weight_norm": 1.0,
+             "attack_val_loss": 0.5} for r in config.ratios]
+
+
+def test_the_stored_rows_check_of_an_attack_cell():
+    from skpoison.experiments import make_config
+    from skpoison.experiments._attack_cell import cell_rows_problem
+
+    config = make_config(size="tiny")
+    args = dict(config=config, strategy="no_reg", repetition=0)
+    assert cell_rows_problem(args, _stored_cell(config, config.n_val)) is None
+    # the cell's own trusted-set size (fig4/9) bounds its rows, not the config's
+    big = 4 * config.n_val
+    assert cell_rows_problem({**args, "n_val": big}, _stored_cell(config, big)) is None
+    assert "trusted set" in cell_rows_problem({**args, "n_val": big},
+                                              _stored_cell(config, big + 1))
+    other_repetition = _stored_cell(config, config.n_val)
+    other_repetition[1]["repetition"] = 1
+    assert "repetition" in cell_rows_problem(args, other_repetition)
+    assert "ratios" in cell_rows_problem(args, _stored_cell(config, config.n_val)[::-1])
+    for column in ("repetition", "n_poison", "n_val", "test_error", "val_error",
+                   "weight_norm", "attack_val_loss"):
+        rows = _stored_cell(config, config.n_val)
+        rows[0][column] = "oops"
+        assert column in cell_rows_problem(args, rows), column

@@ -49,3 +49,24 @@ def test_forward_mode_passes_in_threads_match_serial_ones(method, problem_class)
     for ours, theirs in zip(threaded, serial):
         assert torch.equal(ours.grad_X_poison, theirs.grad_X_poison)
         assert torch.equal(ours.grad_log_lambda, theirs.grad_log_lambda)
+
+
+def test_a_model_that_holds_the_forward_lock_itself_does_not_deadlock():
+    # The lock is reentrant: a user's model may take it (or nest forward passes).
+    import threading
+
+    from skpoison.hypergrad._problem import FORWARD_AD_LOCK
+
+    class Guarded(LinearProblem):
+        def train_grad(self, w, log_lambda, X, Y):
+            with FORWARD_AD_LOCK:
+                return super().train_grad(w, log_lambda, X, Y)
+
+    X, Y, _, _ = _case(0)
+    problem, done = Guarded(5, 1), []
+    thread = threading.Thread(daemon=True, target=lambda: done.append(compute_hypergradient(
+        problem, problem.init_params(dtype=DT), torch.tensor([-2.0], dtype=DT), X, Y, X, Y,
+        n_poison=2, steps=3, lr=0.5, method="fmd")))
+    thread.start()
+    thread.join(20)
+    assert done, "forward mode deadlocked on its own lock"

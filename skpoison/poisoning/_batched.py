@@ -18,8 +18,6 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
-from .._warn import warn_user
-from ..hypergrad._warnings import warnings_once
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
 
@@ -219,13 +217,12 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     if schedule.replace_index is not None:
         schedule = schedule._replace(
             replace_index=np.stack([p.schedule.replace_index for p in plans]))
-    with warnings_once("batched attack", warn_user):   # the engine's, once per category
-        poison, states, losses, lambdas = run_cumulative_attack(
-            config, schedule, torch.stack([p.X for p in plans]),
-            torch.stack([p.Y for p in plans]), torch.stack([p.X_poison for p in plans]),
-            torch.stack([p.Y_poison for p in plans]), torch.stack([p.lambda0 for p in plans]),
-            learn=first.learn, mode=attacks[0].mode, verbose=attacks[0].verbose,
-        )
+    poison, states, losses, lambdas = run_cumulative_attack(
+        config, schedule, torch.stack([p.X for p in plans]),
+        torch.stack([p.Y for p in plans]), torch.stack([p.X_poison for p in plans]),
+        torch.stack([p.Y_poison for p in plans]), torch.stack([p.lambda0 for p in plans]),
+        learn=first.learn, mode=attacks[0].mode, verbose=attacks[0].verbose,
+    )
     # One transfer to the host, then each attack takes its slice.
     poison, losses, lambdas = poison.cpu(), losses.cpu(), lambdas.cpu()
     states = [RatioState(s.log_lambda.cpu(), s.val_loss.cpu(), s.path_length)

@@ -9,7 +9,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .._torch_utils import to_tensor
+from .._warn import warn_user
 from ..hypergrad import InnerDivergenceError
+from ..hypergrad._warnings import warnings_once
 from ._attack import evaluate, optimize_batch
 
 
@@ -79,6 +81,15 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     losses, lambdas : Tensor
         The validation loss and λ at every evaluation, in order.
     """
+    # The engine warns per outer step (an implicit method's unconverged inner
+    # problem, say): each category once per attack, at the user's line.
+    with warnings_once("attack", warn_user):
+        return _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0,
+                            learn=learn, mode=mode, verbose=verbose)
+
+
+def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0, *, learn,
+                 mode, verbose):
     X_poison = X_poison.clone()
     losses, lambdas, states, clean_state = [], [], [], None
     engines = {}   # hypergradient callables by batch size, for the whole attack

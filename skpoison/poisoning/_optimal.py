@@ -20,7 +20,6 @@ from ..estimators._base import (
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
 from ..estimators._setup import build_setup, encode_targets, max_log_lambda_for
-from ..hypergrad._warnings import warnings_once
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
@@ -246,11 +245,10 @@ class OptimalPoisoner(BasePoisoner):
 
     def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):
         plan = self._plan_attack(X, y_enc, X_val, y_val_enc)
-        with warnings_once("attack", warn_user):   # the engine's, once per category
-            poison, states, losses, lambdas = run_cumulative_attack(
-                plan.config, plan.schedule, plan.X, plan.Y, plan.X_poison, plan.Y_poison,
-                plan.lambda0, learn=plan.learn, mode=self.mode, verbose=self.verbose,
-            )
+        poison, states, losses, lambdas = run_cumulative_attack(
+            plan.config, plan.schedule, plan.X, plan.Y, plan.X_poison, plan.Y_poison,
+            plan.lambda0, learn=plan.learn, mode=self.mode, verbose=self.verbose,
+        )
         return self._collect(plan, X, y, poison, states, losses, lambdas)
 
     def _plan_attack(self, X, y_enc, X_val, y_val_enc):

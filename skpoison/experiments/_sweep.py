@@ -6,22 +6,35 @@ a unique name. Cells run through :class:`joblib.Parallel` (any backend:
 finished cell is written at once to ``<out>/cells/<name>.json`` with an
 atomic rename, so an interrupted sweep loses at most the cells that were
 running, and a rerun skips every cell whose file exists.
+
+A cell is computed under a lock on its name (``fcntl.flock``, so a killed
+process never leaves one held), so sweeps running at the same time into one
+folder (two figures that share cells, say) compute each cell once: a run
+that finds a cell locked waits for it and reads the other run's file. On
+platforms without ``fcntl`` (Windows) there are no locks, and such runs each
+compute every cell they need (correctly, only twice).
 """
 
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import math
 import os
 import tempfile
 import uuid
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
+
+try:
+    import fcntl
+except ImportError:     # Windows: no cell locks (see the module's docstring)
+    fcntl = None
 
 __all__ = ["check_writable", "run_sweep", "write_json_atomic", "read_json",
            "write_csv", "read_csv"]
@@ -84,7 +97,7 @@ def read_json(path):
         return json.load(handle)
 
 
-def _finished(name, path, args, check_rows):
+def _finished(name, path, args, check_rows, warn=True):
     """Whether ``path`` holds the finished cell ``name``; a damaged file warns.
 
     Cells are written atomically, so a damaged file was changed from
@@ -103,44 +116,100 @@ def _finished(name, path, args, check_rows):
             ok = problem is None
     except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         ok, problem = False, f"{type(exc).__name__}: {exc}"
-    if not ok:
+    if not ok and warn:
         warnings.warn(f"Cell file {path} is damaged ({problem}); recomputing the cell.",
                       RuntimeWarning, stacklevel=3)
     return ok
 
 
-def _run_cell(func, name, args, path):
-    rows = func(**args)
-    write_json_atomic(path, {"cell": name, "rows": rows})
-    return 1
+@contextmanager
+def _cell_lock(path):
+    """Hold the lock of the cell stored at ``path`` (blocks while another run holds it).
+
+    Only the holder writes the cell, so temporary files of the cell found
+    here were left by a killed writer, and are removed.
+    """
+    if fcntl is None:
+        yield
+        return
+    lock = path.with_name(f".{path.name}.lock")
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)     # released when the file closes
+        for stale in glob.glob(glob.escape(str(path.with_name(f".{path.name}."))) + "*.tmp"):
+            os.unlink(stale)
+        try:
+            yield
+        finally:
+            _remove_lock_file(lock, handle)
 
 
-def _run_group(group_func, func, names, args, paths):
-    """Compute several cells in one call; each still gets its own file.
+def _remove_lock_file(lock, handle):
+    """Remove the lock file ``handle`` holds, unless another run has made a new one.
 
-    If the group call fails (one diverging repetition fails a whole batched
-    attack), its cells are computed one by one with ``func``: every cell that
-    succeeds is stored, and then the first cell's own error is raised.
+    Safe although a waiting run may hold this file open: every holder checks
+    for the cell first (a cell that failed is then computed by the waiting
+    run and, rarely, by one that came later too: twice, not wrongly).
     """
     try:
-        results = group_func(args)
-    except Exception as group_error:  # noqa: BLE001 - the cells are retried alone
-        warnings.warn(
-            f"The group of cells {', '.join(names)} failed together "
-            f"({type(group_error).__name__}: {group_error}); computing them one by one.",
-            RuntimeWarning, stacklevel=2)
-        return _run_cells_alone(func, names, args, paths)
-    for name, rows, path in zip(names, results, paths, strict=True):
-        write_json_atomic(path, {"cell": name, "rows": rows})
-    return len(names)
+        if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
+            os.unlink(lock)
+    except FileNotFoundError:
+        pass
+
+
+@contextmanager
+def _cells_locked(paths):
+    """Hold the locks of several cells, taken in name order (runs never wait in a cycle)."""
+    with ExitStack() as stack:
+        for path in sorted(paths):
+            stack.enter_context(_cell_lock(path))
+        yield
+
+
+def _run_cell(func, name, args, path, check_rows=None):
+    return _run_group(None, func, [name], [args], [path], check_rows)
+
+
+def _run_group(group_func, func, names, args, paths, check_rows=None):
+    """Compute several cells (in one call if ``group_func``); each gets its own file.
+
+    Runs under the cells' locks, and skips the cells another run has
+    finished meanwhile. If the group call fails (one diverging repetition
+    fails a whole batched attack), its cells are computed one by one with
+    ``func``: every cell that succeeds is stored, and then the first cell's
+    own error is raised. Returns the number of cells now finished.
+    """
+    with _cells_locked(paths):
+        todo = [(name, cell_args, path)
+                for name, cell_args, path in zip(names, args, paths, strict=True)
+                if not _finished(name, path, cell_args, check_rows, warn=False)]
+        if not todo:
+            return len(names)
+        todo_names, todo_args, todo_paths = (list(column) for column in zip(*todo))
+        if group_func is None:
+            return len(names) - len(todo) + _run_cells_alone(func, todo_names, todo_args,
+                                                             todo_paths)
+        try:
+            results = group_func(todo_args)
+        except Exception as group_error:  # noqa: BLE001 - the cells are retried alone
+            warnings.warn(
+                f"The group of cells {', '.join(todo_names)} failed together "
+                f"({type(group_error).__name__}: {group_error}); computing them one by one.",
+                RuntimeWarning, stacklevel=2)
+            _run_cells_alone(func, todo_names, todo_args, todo_paths)
+            return len(names)
+        for name, rows, path in zip(todo_names, results, todo_paths, strict=True):
+            write_json_atomic(path, {"cell": name, "rows": rows})
+        return len(names)
 
 
 def _run_cells_alone(func, names, args, paths):
-    """Every cell with ``func``; the first error is raised once all have run."""
+    """Every cell with ``func`` (locks held); the first error is raised once all have run."""
     first_error = None
     for name, cell_args, path in zip(names, args, paths, strict=True):
         try:
-            _run_cell(func, name, cell_args, path)
+            rows = func(**cell_args)
+            write_json_atomic(path, {"cell": name, "rows": rows})
         except Exception as exc:  # noqa: BLE001 - raised below, after the others
             first_error = first_error or exc
     if first_error is not None:
@@ -148,10 +217,11 @@ def _run_cells_alone(func, names, args, paths):
     return len(names)
 
 
-def _tasks(todo, func, paths, group_func, group_by, group_size):
+def _tasks(todo, func, paths, group_func, group_by, group_size, check_rows):
     """joblib tasks for the missing cells: one per cell, or one per group of cells."""
     if group_func is None or group_size <= 1:
-        return [delayed(_run_cell)(func, name, args, paths[name]) for name, args in todo]
+        return [delayed(_run_cell)(func, name, args, paths[name], check_rows)
+                for name, args in todo]
     groups = {}
     for name, args in todo:
         groups.setdefault(group_by(args), []).append((name, args))
@@ -161,7 +231,7 @@ def _tasks(todo, func, paths, group_func, group_by, group_size):
             chunk = members[start:start + group_size]
             names = [name for name, _ in chunk]
             tasks.append(delayed(_run_group)(group_func, func, names, [a for _, a in chunk],
-                                             [paths[name] for name in names]))
+                                             [paths[name] for name in names], check_rows))
     return tasks
 
 
@@ -251,7 +321,8 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         config = parallel_config(backend=backend) if backend else nullcontext()
         try:
             with config:
-                tasks = _tasks(todo, func, paths, group_func, group_by, group_size)
+                tasks = _tasks(todo, func, paths, group_func, group_by, group_size,
+                               check_rows)
                 for done in _parallel(n_jobs)(tasks):
                     bar.update(done)
         finally:

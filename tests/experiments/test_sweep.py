@@ -2,6 +2,8 @@
 
 import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -265,3 +267,74 @@ def test_the_stored_rows_check_of_an_attack_cell():
         rows = _stored_cell(config, config.n_val)
         rows[0][column] = "oops"
         assert column in cell_rows_problem(args, rows), column
+
+
+try:
+    import fcntl
+except ImportError:     # Windows: the runner takes no cell locks
+    fcntl = None
+needs_locks = pytest.mark.skipif(fcntl is None, reason="cell locks need fcntl (POSIX only)")
+
+
+def _slow_square(x, fail_at=None):
+    time.sleep(0.05)
+    return _square(x, fail_at)
+
+
+@needs_locks
+@pytest.mark.parametrize("group_sizes", [(1, 1), (2, 3)])
+def test_concurrent_sweeps_into_one_folder_compute_each_cell_once(tmp_path, group_sizes):
+    # Two runs that share cells (figures over one sweep, say), started together:
+    # grouped differently too, which waits on locks in another order.
+    CALLS.clear()
+    cells = _cells(8)
+    results = [None, None]
+
+    def run(i):
+        results[i] = run_sweep(cells, _slow_square, tmp_path, verbose=False,
+                               backend="threading", n_jobs=2, group_func=_squares_together,
+                               group_by=lambda args: 0, group_size=group_sizes[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)   # no deadlock
+    done = [x for call in CALLS for x in (call if isinstance(call, tuple) else [call])]
+    assert sorted(done) == list(range(8))                   # every cell once, in all
+    assert results[0] == results[1] == [{"x": i, "y": i * i} for i in range(8)]
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == [
+        f"c{i}.json" for i in range(8)]                     # no lock file left
+
+
+@needs_locks
+def test_a_cell_locked_by_another_run_is_waited_for_and_read(tmp_path):
+    CALLS.clear()
+    cell_dir = tmp_path / "cells"
+    cell_dir.mkdir()
+    rows = []
+    with open(cell_dir / ".c1.json.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)        # another run is computing c1
+        thread = threading.Thread(
+            target=lambda: rows.extend(run_sweep(_cells(2), _square, tmp_path,
+                                                 verbose=False)))
+        thread.start()
+        time.sleep(0.3)
+        assert CALLS == [0] and thread.is_alive()           # c0 done, waiting on c1
+        write_json_atomic(cell_dir / "c1.json", {"cell": "c1", "rows": [{"x": 1, "y": -1}]})
+    thread.join(timeout=30)
+    assert CALLS == [0]                         # c1 was read, not computed again
+    assert rows == [{"x": 0, "y": 0}, {"x": 1, "y": -1}]
+
+
+@needs_locks
+def test_a_killed_writers_temporary_file_is_removed_with_its_cell(tmp_path):
+    cell_dir = tmp_path / "cells"
+    cell_dir.mkdir()
+    stale = [cell_dir / ".c0.json.4242.deadbeef.tmp", cell_dir / ".c10.json.4242.cafe.tmp"]
+    for path in stale:
+        path.write_text('{"cell": "c')        # a writer killed mid-write
+    run_sweep(_cells(1), _square, tmp_path, verbose=False)
+    assert not stale[0].exists()
+    assert stale[1].exists()                  # another cell's: left for its own run

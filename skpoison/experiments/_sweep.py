@@ -134,7 +134,17 @@ def _cell_lock(path):
         return
     lock = path.with_name(f".{path.name}.lock")
     with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)     # released when the file closes
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)     # released when the file closes
+        except OSError as exc:  # a file system without locks (some network mounts)
+            warnings.warn(f"Cells in {str(path.parent)!r} cannot be locked ({exc}); runs at "
+                          "the same time into this folder each compute their cells.",
+                          RuntimeWarning, stacklevel=2)
+            try:
+                yield
+            finally:
+                _remove_lock_file(lock, handle)
+            return
         for stale in glob.glob(glob.escape(str(path.with_name(f".{path.name}."))) + "*.tmp"):
             os.unlink(stale)
         try:

@@ -338,3 +338,16 @@ def test_a_killed_writers_temporary_file_is_removed_with_its_cell(tmp_path):
     run_sweep(_cells(1), _square, tmp_path, verbose=False)
     assert not stale[0].exists()
     assert stale[1].exists()                  # another cell's: left for its own run
+
+
+@needs_locks
+def test_a_folder_that_cannot_be_locked_still_runs_the_sweep(tmp_path, monkeypatch):
+    def no_locks(handle, operation):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    CALLS.clear()
+    with pytest.warns(RuntimeWarning, match="cannot be locked .*No locks available"):
+        rows = run_sweep(_cells(2), _square, tmp_path, verbose=False)
+    assert CALLS == [0, 1] and [r["y"] for r in rows] == [0, 1]
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == ["c0.json", "c1.json"]

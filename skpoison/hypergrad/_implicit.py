@@ -8,6 +8,7 @@ from ._checks import check_inputs
 from ._linear_solve import (
     check_solver_options,
     default_tol,
+    dense_operator,
     solve_cg,
     solve_exact,
     stable_norm,
@@ -21,7 +22,7 @@ from ._result import (
 from ._unrolled import train
 from ._warnings import warn
 
-SOLVERS = {"cg": solve_cg, "exact": solve_exact}
+SOLVERS = ("cg", "exact")
 
 
 def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -34,7 +35,12 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     ``g_X = -(d_X grad L_tr)^T u``. This is the hypergradient of the exact
     optimum ``w*``, so it is only meaningful where ``w_T ≈ w*``: a
     :class:`InnerNotConvergedWarning` is issued when
-    ``||grad L_tr(w_T)|| > stationarity_tol * max(1, ||grad L_tr(w_0)||)``.
+    ``||grad L_tr(w_T)|| > stationarity_tol * max(1, ||grad L_tr(w_0)||)``, or
+    when the Newton step that remains is long,
+    ``||H^-1 grad L_tr(w_T)|| > stationarity_tol * max(1, ||w_T||)`` (a small
+    gradient on a flat problem, far from its optimum, or with none: separable
+    data under a vanishing penalty). The step costs one more solve (CG: to a
+    relative residual of 1e-2, at most as many iterations as the first).
 
     With an L1 penalty the training loss is smooth only where no penalized
     weight is zero; there its Hessian is the data Hessian alone and the
@@ -71,29 +77,20 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                          "(use method='cg').")
     w = train(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
     with torch.no_grad():
+        train_grad = problem.train_grad(w, log_lambda, X, Y)
         start_norm = torch.linalg.vector_norm(problem.train_grad(w0, log_lambda, X, Y))
-        end_norm = torch.linalg.vector_norm(problem.train_grad(w, log_lambda, X, Y))
-        if bool(end_norm > stationarity_tol * torch.clamp(start_norm, min=1.0)):
-            l1 = getattr(getattr(problem, "penalty", None), "kind", None) == "l1"
-            warn(
-                f"The inner problem has not converged (||grad L_tr(w_T)|| = "
-                f"{float(end_norm):.2e} after {steps} steps): the implicit hypergradient "
-                "assumes an exact optimum and differs from the unrolled one. Increase "
-                "inner_steps or inner_lr, or use reverse mode (method='rmd'; "
-                "hypergrad='rmd' in the estimators)."
-                + (" With the L1 penalty, gradient descent keeps weights whose optimum "
-                   "is 0 zigzagging around it, so it may never pass this check; "
-                   "reverse mode differentiates what was actually computed." if l1 else ""),
-                InnerNotConvergedWarning,
-                stacklevel=3,
-            )
+        end_norm = torch.linalg.vector_norm(train_grad)
+        stationary = not bool(end_norm > stationarity_tol * torch.clamp(start_norm, min=1.0))
+        if not stationary:
+            _warn_not_converged(problem, f"||grad L_tr(w_T)|| = {float(end_norm):.2e}", steps)
         val_loss, b = problem.loss_and_grad(w, X_val, Y_val)
         check_outputs(val_loss, b)   # (before the solve: CG would stop at u = 0)
         matvec = problem.hessian_operator(w, log_lambda, X, Y)
-        if solver == "cg":
-            u, residual, n_iter = solve_cg(matvec, b, tol=tol, maxiter=maxiter)
+        if solver == "exact":    # one dense Hessian for both solves
+            matvec = _DenseOnce(matvec, b)
+            u, residual, n_iter = solve_exact(matvec, b)
         else:
-            u, residual, n_iter = SOLVERS[solver](matvec, b)
+            u, residual, n_iter = solve_cg(matvec, b, tol=tol, maxiter=maxiter)
         tol = default_tol(b.dtype) if tol is None else tol
         b_norm = stable_norm(b)
         if not bool(residual <= 100 * tol * b_norm + 1e-30):
@@ -106,8 +103,55 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                 HessianSolveWarning,
                 stacklevel=3,
             )
+        elif stationary:
+            # A small gradient on a flat problem can still be far from the optimum
+            # (or there is none: separable data under a vanishing penalty). The
+            # Newton step H^-1 grad L_tr measures that distance.
+            step_norm = _newton_step_norm(solver, matvec, train_grad, n_iter)
+            if bool(step_norm > stationarity_tol * max(1.0, float(stable_norm(w)))):
+                _warn_not_converged(problem, f"a Newton step of norm {float(step_norm):.2e} "
+                                    "remains", steps)
         _, mixed_lambda, mixed_poison = problem.reverse_step(
             w, None, log_lambda, X, Y, n_poison, u
         )
     check_outputs(val_loss, mixed_lambda, mixed_poison)
     return HypergradResult(val_loss, -mixed_lambda, -mixed_poison, w, residual, n_iter)
+
+
+class _DenseOnce:
+    """``matvec`` whose matrix :func:`dense_operator` builds once (when first asked)."""
+
+    def __init__(self, matvec, b):
+        self.matvec, self.like, self.A = matvec, b, None
+
+    def __call__(self, v):
+        return self.matvec(v)
+
+    def matrix(self):
+        if self.A is None:
+            self.A = dense_operator(self.matvec, self.like.numel(), dtype=self.like.dtype,
+                                    device=self.like.device)
+        return self.A
+
+
+def _newton_step_norm(solver, matvec, train_grad, n_iter):
+    """``||H^-1 grad L_tr||`` to two digits (CG: at most the first solve's iterations)."""
+    if solver == "exact":
+        return stable_norm(solve_exact(matvec, train_grad)[0])
+    step, _, _ = solve_cg(matvec, train_grad, tol=1e-2, maxiter=max(n_iter, 1))
+    return stable_norm(step)
+
+
+def _warn_not_converged(problem, evidence, steps):
+    l1 = getattr(getattr(problem, "penalty", None), "kind", None) == "l1"
+    warn(
+        f"The inner problem has not converged ({evidence} after {steps} steps): the "
+        "implicit hypergradient assumes an exact optimum and differs from the unrolled one. "
+        "Increase inner_steps or inner_lr, or use reverse mode (method='rmd'; "
+        "hypergrad='rmd' in the estimators)."
+        + (" With the L1 penalty, gradient descent keeps weights whose optimum "
+           "is 0 zigzagging around it, so it may never pass this check; "
+           "reverse mode differentiates what was actually computed." if l1 else ""),
+        InnerNotConvergedWarning,
+        stacklevel=4,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -223,9 +224,8 @@ def test_a_rise_within_rounding_is_not_growth_even_from_a_small_start():
     assert objective_grew(start, start + 1.1 * slack * torch.clamp(start, min=1.0)).all()
 
 
-def test_stationarity_is_judged_relative_to_the_start_gradient():
-    # From far away (||grad L(w0)|| > 10) a run that shrank the gradient by more
-    # than 1e-4 has converged, although ||grad L(w_T)|| is itself above 1e-4.
+def _far_start_run():
+    """A run from far away that shrank the gradient by more than 1e-4, and its steps."""
     rng = np.random.RandomState(0)
     X = torch.as_tensor(rng.rand(40, 3), dtype=DT)
     Y = torch.as_tensor(rng.rand(40, 1) < 0.5, dtype=DT)
@@ -239,9 +239,45 @@ def test_stationarity_is_judged_relative_to_the_start_gradient():
         if end < 0.5e-4 * start:
             break
     assert start > 10 and end > 1e-4
+    return (problem, w0, lam, X, Y), steps, lr
+
+
+@pytest.mark.parametrize("solver", ["cg", "exact"])
+def test_stationarity_is_judged_relative_to_the_start_gradient(solver):
+    # From far away (||grad L(w0)|| > 10) a run that shrank the gradient by
+    # 1e-4 passes the gradient test, although ||grad L(w_T)|| is above 1e-4 ...
+    (problem, w0, lam, X, Y), steps, lr = _far_start_run()
+    run = functools.partial(implicit_hypergradient, problem, w0, lam, X, Y, X, Y,
+                            n_poison=0, lr=lr, solver=solver)
+    with pytest.warns(InnerNotConvergedWarning) as caught:
+        wrong = run(steps=steps)
+    # ... but the Newton step left (0.02) gives it away: the hypergradient is
+    # 5 % off its value at the optimum.
+    assert [str(w.message) for w in caught][0].startswith(
+        "The inner problem has not converged (a Newton step of norm 2.")
     with warnings.catch_warnings():
         warnings.simplefilter("error", InnerNotConvergedWarning)
-        implicit_hypergradient(problem, w0, lam, X, Y, X, Y, n_poison=0, steps=steps, lr=lr)
+        right = run(steps=5 * steps)
+    assert 0.04 < float(wrong.grad_log_lambda / right.grad_log_lambda - 1) < 0.06
+
+
+@pytest.mark.parametrize("solver", ["cg", "exact"])
+def test_a_small_gradient_without_an_optimum_warns(solver):
+    # One separable point under a vanishing penalty: no finite optimum, and the
+    # gradient fades as the weights grow, below the gradient test's threshold.
+    # The implicit hypergradient (1.56) is then meaningless (unrolled: 3e-5).
+    problem = LinearProblem(1, 1)
+    X, Y = torch.tensor([[0.5]], dtype=DT), torch.tensor([[1.0]], dtype=DT)
+    X_val = torch.tensor([[0.3], [-0.7], [0.9]], dtype=DT)
+    Y_val = torch.tensor([[1.0], [0.0], [1.0]], dtype=DT)
+    lam = torch.tensor([-20.0], dtype=DT)
+    w0 = problem.init_params().to(DT)
+    start = torch.linalg.vector_norm(problem.train_grad(w0, lam, X, Y))
+    w = train(problem, w0, lam, X, Y, steps=5000, lr=3.0)
+    assert torch.linalg.vector_norm(problem.train_grad(w, lam, X, Y)) < 1e-4 * max(1, start)
+    with pytest.warns(InnerNotConvergedWarning, match="a Newton step of norm"):
+        implicit_hypergradient(problem, w0, lam, X, Y, X_val, Y_val, n_poison=0, steps=5000,
+                               lr=3.0, solver=solver)
 
 
 def test_a_cg_solve_stopped_short_of_its_tolerance_warns():

@@ -31,6 +31,8 @@ class Hypergradient(NamedTuple):
         The λ at which it was evaluated.
     solver_residual : float or None
     solver_iterations : int or None
+    inner_lr : float or None
+        The inner step size used (``inner_lr="auto"`` resolved).
     """
 
     val_loss: float
@@ -39,6 +41,7 @@ class Hypergradient(NamedTuple):
     log_lambda: np.ndarray
     solver_residual: Optional[float] = None
     solver_iterations: Optional[int] = None
+    inner_lr: Optional[float] = None
 
 
 def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
@@ -63,7 +66,11 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         Trusted validation set.
     log_lambda : float or array-like of shape (n_lambdas,), default=None
         Where to evaluate (not limited to ``lambda_bounds``); None uses
-        ``estimator.lambda_init`` projected on the bounds.
+        ``estimator.lambda_init`` projected on the bounds. Above the upper
+        bound, ``inner_lr="auto"`` is computed for this λ (so that it stays
+        stable): the rate then changes with λ, while the hypergradient, like
+        every hypergradient, holds the rate fixed. Finite differences across
+        such λ values need a float ``inner_lr`` (``result.inner_lr``, say).
     X_poison, y_poison : array-like, default=None
         Poisoning points appended to the training set.
     method : {"rmd", "fmd", "cg", "exact"}, default=None
@@ -163,4 +170,5 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         log_lambda=values.copy(),
         solver_residual=None if residual is None else float(residual),
         solver_iterations=result.solver_iterations,
+        inner_lr=float(setup.lr),
     )

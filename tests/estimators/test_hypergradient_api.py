@@ -44,6 +44,24 @@ def test_matches_finite_differences(estimator, problem):
                                atol=1e-10)
 
 
+def test_auto_rate_above_the_bounds_is_reported_and_held_fixed(problem):
+    # Above lambda_bounds the auto rate is computed for the λ asked (stability):
+    # it changes with λ there, and the result says which rate it used, so a
+    # finite difference at that fixed rate matches the hypergradient.
+    auto = HypergradRegularizedLR(inner_steps=25)            # bounds (-12, 0)
+    inside = hypergradient(auto, **problem, log_lambda=-1.0)
+    above = hypergradient(auto, **problem, log_lambda=0.5)
+    assert above.inner_lr < inside.inner_lr
+    assert inside.inner_lr == HypergradRegularizedLR(inner_steps=25).fit(
+        problem["X_train"], problem["y_train"], problem["X_val"], problem["y_val"]).inner_lr_
+    fixed = HypergradRegularizedLR(inner_steps=25, inner_lr=above.inner_lr)
+    eps = 1e-5
+    fd = (hypergradient(fixed, **problem, log_lambda=0.5 + eps).val_loss
+          - hypergradient(fixed, **problem, log_lambda=0.5 - eps).val_loss) / (2 * eps)
+    np.testing.assert_allclose(above.grad_log_lambda, [fd], rtol=1e-5)
+    assert hypergradient(fixed, **problem, log_lambda=0.5).inner_lr == above.inner_lr
+
+
 def test_methods_agree_and_shapes(problem):
     est = HypergradRegularizedLR(inner_steps=25, inner_lr=0.5)
     rmd = hypergradient(est, **problem, method="rmd")

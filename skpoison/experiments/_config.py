@@ -211,7 +211,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
     sizes = dict(_TINY_SPLIT) if size == "tiny" else default_sizes(name)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     for key in ("n_train", "n_val", "n_test"):
-        sizes[key] = int(overrides.pop(key, sizes[key]))
+        sizes[key] = _count(key, overrides.pop(key, sizes[key]), 1)
     n_grid = preset["cv_points"]
     values = dict(
         dataset=name, model=model, penalty=penalty,
@@ -247,9 +247,20 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"ratios={values['ratios']} must lie in [0, 1).")
     # attack_steps = 0 is label flipping; CV needs two folds.
     for key, least in (("repetitions", 1), ("inner_steps", 1), ("attack_steps", 0),
-                       ("batch_size", 1), ("cv_folds", 2)):
-        if isinstance(values[key], bool) or not float(values[key]).is_integer() \
-                or values[key] < least:
-            raise ValueError(f"{key}={values[key]!r} must be an integer >= {least}.")
-        values[key] = int(values[key])
+                       ("batch_size", 1), ("cv_folds", 2), ("seed", 0)):
+        if key in values:
+            values[key] = _count(key, values[key], least)
+    # Repetition r draws with seed + r, which numpy takes below 2**32.
+    last_seed = values.get("seed", SweepConfig.seed) + values["repetitions"] - 1
+    if last_seed >= 2**32:
+        raise ValueError(f"seed={values.get('seed')} + repetitions - 1 = {last_seed} must be "
+                         "below 2**32 (repetition r draws its split with seed + r).")
     return SweepConfig(**values)
+
+
+def _count(key, value, least):
+    """``value`` as an int ``>= least``, or a ValueError that names ``key``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) \
+            or not float(value).is_integer() or value < least:
+        raise ValueError(f"{key}={value!r} must be an integer >= {least}.")
+    return int(value)

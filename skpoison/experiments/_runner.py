@@ -15,7 +15,8 @@ from .._warn import warn_user
 from ..poisoning import OptimalPoisoner
 
 from ._aggregate import format_table
-from ._attack_cell import cell_rows_problem, load_pool, run_attack_cell, run_attack_cells
+from ._attack_cell import (cell_rows_problem, draw_split, load_pool, run_attack_cell,
+                           run_attack_cells)
 from ._config import make_config
 from ._strategies import check_strategies, make_estimator
 from ._sweep import check_writable, read_json, run_sweep, write_csv, write_json_atomic
@@ -24,15 +25,17 @@ __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 
 
 def prepare(config, out, data_home=None):
-    """Checks done before any work: writable output, loadable data, strategies.
+    """Checks done before any work: writable output, loadable data, strategies, sizes.
 
     Loads the pool in this process, so that a missing data set or an unknown
-    class fails at once (and a download happens once, not in every worker).
+    class fails at once (and a download happens once, not in every worker),
+    and draws the first repetition's split, so that sizes the pool cannot
+    hold fail at once too.
     """
     out = check_writable(out)
     check_writable(out / "cells")      # where run_sweep stores each finished cell
     check_strategies(config.strategies, config.model)
-    load_pool(config.dataset, config.classes, data_home)
+    draw_split(config, 0, data_home=data_home)
     return out
 
 

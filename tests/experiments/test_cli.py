@@ -133,6 +133,9 @@ def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     (["fig4", "--n-train", "200", "--n-test", "140"], "lower n_train or n_test"),
     (["fig4", "--val-fractions", "nan"], "in (0, 1]"),
     (["fig2", "--repetitions", "0"], "repetitions=0 must be an integer >= 1"),
+    (["fig2", "--n-val", "0"], "n_val=0 must be an integer >= 1"),
+    (["fig2", "--seed", "-1"], "seed=-1 must be an integer >= 0"),
+    (["fig2", "--n-train", "5000"], "exceeds the 352 samples available"),   # before any cell
     (["fig13", "--model", "lr", "--strategies", "learned"], "needs --model mlp"),
     (["fig2", "--grid-points", "5"], "grid_points is an option of fig1, not of fig2"),
     (["fig1", "--val-fractions", "0.5"], "val_fractions is an option of fig4 and fig9"),

@@ -40,6 +40,10 @@ def test_overrides_and_clean_ratio_always_present():
     (dict(repetitions=-1), "repetitions"), (dict(inner_steps=0), "inner_steps"),
     (dict(attack_steps=-1), "attack_steps"), (dict(cv_folds=1), "cv_folds"),
     (dict(batch_size=2.5), "batch_size"), (dict(repetitions=True), "repetitions"),
+    (dict(n_val=0), "n_val=0 must be an integer >= 1"), (dict(n_test=0), "n_test=0"),
+    (dict(n_train=10.5), "n_train=10.5 must be an integer"),
+    (dict(seed=-1), "seed=-1 must be an integer >= 0"),
+    (dict(seed=2**32 - 2, repetitions=3), r"seed=4294967294 \+ repetitions - 1 = 4294967296"),
 ])
 def test_invalid_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -91,6 +91,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         the smaller of the rates for its training part and for all of ``X``
         (the final fit's data), so that both runs are stable.
     n_iter_ : int
+        Outer steps taken (``outer_steps``; every fit takes them all).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.

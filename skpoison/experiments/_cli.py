@@ -16,6 +16,7 @@ import sys
 import time
 from concurrent.futures import BrokenExecutor
 
+from .. import __version__
 from ._config import SIZES
 from ._figures import DEFAULT_VAL_FRACTIONS, FIGURES
 from ._strategies import STRATEGIES
@@ -42,7 +43,8 @@ _SIZE_HELP = {
 def _common(parser, default_size, default_out):
     data = parser.add_argument_group("data and model")
     data.add_argument("--dataset", default=None,
-                      help="digits (bundled, default), mnist, fashion-mnist, cifar10")
+                      help="digits (bundled, default), mnist, fashion-mnist, cifar10, "
+                           "synthetic (Fig. 1's two Gaussians)")
     data.add_argument("--classes", type=int, nargs="+", default=None, metavar="C",
                       help="classes to keep: two, or more for a multiclass problem "
                            "(default: the paper's pair for the data set)")
@@ -102,6 +104,7 @@ def build_parser():
         prog="skpoison", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Hyperparameter learning under data poisoning (Carnerero-Cano et al., "
                     "TNNLS 2023): attack sweeps and the paper's figures.", epilog=_EPILOG)
+    parser.add_argument("--version", action="version", version=f"skpoison {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
                         help="test error of each λ strategy under the optimal attack",

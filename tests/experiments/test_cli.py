@@ -350,3 +350,12 @@ def test_fig1_with_another_grid_removes_the_old_png(tmp_path):
     with pytest.warns(UserWarning, match="other settings: removed"):
         reproduce("fig1", grid_points=5, **common)
     assert not png.exists()
+
+
+def test_version(capsys):
+    import skpoison
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"skpoison {skpoison.__version__}\n"

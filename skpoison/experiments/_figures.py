@@ -102,6 +102,41 @@ def _draw(spec, rows, config, name):
     raise ValueError(spec.plot)
 
 
+def _figure_tables(spec, rows, figure, config):
+    """The tables of what the figure draws beyond the test error (printed, not plotted)."""
+    raw = dict(by=("strategy", "ratio"), percent=False)
+    if spec.plot == "lambda_norm":
+        return [format_table(rows, "log_lambda", title=f"{figure}: learned λ (log α)", **raw),
+                format_table(rows, "weight_norm", title=f"{figure}: ||w||² / p", **raw)]
+    if spec.plot == "kuncheva":
+        return [format_table(rows, f"kuncheva_k{k}", title=f"{figure}: Kuncheva index, "
+                             f"top {k} features", **raw)
+                for k in config.top_k if any(f"kuncheva_k{k}" in r for r in rows)]
+    if spec.plot in ("per_layer_lambda", "per_layer_norm"):
+        column, what = {"per_layer_lambda": ("log_lambda_", "learned λ (log α) per layer"),
+                        "per_layer_norm": ("weight_norm_", "||w||² / p per layer")}[spec.plot]
+        layers = sorted({int(key[len(column):]) for r in rows for key in r
+                         if key.startswith(column)})
+        per_layer = [{"strategy": f"{r['strategy']} layer {i}", "ratio": r["ratio"],
+                      "value": r[f"{column}{i}"]}
+                     for i in layers for r in rows if f"{column}{i}" in r]
+        return [format_table(per_layer, "value", title=f"{figure}: {what}", **raw)]
+    return []
+
+
+def _decrease_table(decrease, title):
+    """One line per trusted-set size, one column per ratio (one number each: no ±)."""
+    ratios = sorted({r["ratio"] for r in decrease})
+    sizes = sorted({r["n_val"] for r in decrease})
+    value = {(r["n_val"], r["ratio"]): r["relative_decrease"] for r in decrease}
+    header = "".join(f"{h:<12}" for h in ["n_val", *(f"{100 * q:g}%" for q in ratios)])
+    lines = [title, header.rstrip()]
+    for n in sizes:
+        cells = [f"{100 * value[n, q]:.1f}" if (n, q) in value else "-" for q in ratios]
+        lines.append("".join(f"{c:<12}" for c in [str(n), *cells]).rstrip())
+    return "\n".join(lines)
+
+
 def _val_sizes(config, val_fractions, data_home):
     """Trusted-set sizes: shares of the training set, within what the pool allows.
 
@@ -180,7 +215,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     -------
     result : sklearn.utils.Bunch
         ``rows``, ``csv``, ``png`` (None when ``plot=False``), ``table``
-        (text summary), ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
+        (text summary: the test error, then the figure's own quantities), ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
         4 / 9: the relative decreases' CSV; else None), ``settings``
         (``<stem>_settings.json``: the settings behind the CSV).
 
@@ -229,15 +264,20 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     csv_path, settings_path = write_tables(rows, settings, out, stem)
     by = ("strategy", "ratio")
     title = f"{figure}: test error (%)" + _caveat_note(rows)
-    table = format_table(rows, "test_error", by=by, title=title)
+    table = "\n\n".join([format_table(rows, "test_error", by=by, title=title),
+                          *_figure_tables(spec, rows, figure, config)])
     png = extra_csv = None
     if spec.kind == "sensitivity":
         decrease = relative_decrease_rows(rows)
         if rows and rows[0].get("data_caveat"):
             decrease = [{**r, "data_caveat": rows[0]["data_caveat"]} for r in decrease]
         extra_csv = write_csv(decrease, out / f"{stem}_relative_decrease.csv")
-        table = format_table([{**r, "strategy": f"{r['strategy']} val={r['n_val']}"}
-                              for r in rows], "test_error", title=title)
+        table = "\n\n".join([
+            format_table([{**r, "strategy": f"{r['strategy']} val={r['n_val']}"}
+                          for r in rows], "test_error", title=title),
+            _decrease_table(decrease, f"{figure}: relative decrease of the mean test "
+                                      "error, learned against no_reg (%; nan: no_reg has "
+                                      "no error)")])
         if plot:
             from ._plots import plot_sensitivity, save
             fig = plot_sensitivity(rows, decrease,

@@ -50,6 +50,13 @@ def test_reproduce_each_figure_tiny(figure, shared_out, capsys):
     out = capsys.readouterr().out
     assert "test error" in out and "wrote" in out
     spec = FIGURES[figure]
+    # The printed tables: the test error, then what the figure draws.
+    printed = {"test_error": [], "lambda_norm": ["learned λ (log α)", "||w||² / p"],
+               "kuncheva": ["Kuncheva index, top 3 features"],
+               "per_layer_lambda": ["learned λ (log α) per layer", "learned_per_layer layer 1"],
+               "per_layer_norm": ["||w||² / p per layer", "learned_per_layer layer 1"]}
+    for text in printed[spec.plot]:
+        assert text in out
     if spec.plot == "kuncheva":
         assert any(c.startswith("kuncheva_k") for c in rows[0])
     if spec.plot.startswith("per_layer"):
@@ -57,6 +64,10 @@ def test_reproduce_each_figure_tiny(figure, shared_out, capsys):
     if spec.kind == "sensitivity":
         assert len({r["n_val"] for r in rows}) >= 2
         assert _output(shared_out, f"{figure}_relative_decrease").exists()
+        decrease = out[out.index("relative decrease of the mean test error"):].splitlines()
+        assert decrease[1].split() == ["n_val", "0%", "10%", "20%"]
+        assert [line.split()[0] for line in decrease[2:4]] == [
+            str(n) for n in sorted({int(r["n_val"]) for r in rows})]
 
 
 def test_evaluate_tiny_writes_tidy_csv_and_table(tmp_path, capsys):

@@ -215,7 +215,8 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     -------
     result : sklearn.utils.Bunch
         ``rows``, ``csv``, ``png`` (None when ``plot=False``), ``table``
-        (text summary: the test error, then the figure's own quantities), ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
+        (text summary: the test error, then the figure's own quantities),
+        ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
         4 / 9: the relative decreases' CSV; else None), ``settings``
         (``<stem>_settings.json``: the settings behind the CSV).
 

@@ -82,7 +82,7 @@ def _common(parser, default_size, default_out):
     run = parser.add_argument_group("execution")
     run.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N, auto")
     run.add_argument("--dtype", choices=("float64", "float32"), default=None)
-    run.add_argument("--n-jobs", type=int, default=-1,
+    run.add_argument("--n-jobs", type=int, default=None,
                      help="parallel cells (default -1: all cores)")
     run.add_argument("--backend", default=None,
                      help="joblib backend (loky, threading, dask; ray from the Python API)")
@@ -173,8 +173,11 @@ def _run(args):
 
 
 def _run_command(args, evaluate, reproduce):
+    # fig1 computes no cells: it refuses --n-jobs, so only a given one goes through.
+    synthetic = args.command == "reproduce" and FIGURES[args.figure].kind == "synthetic"
+    n_jobs = args.n_jobs if args.n_jobs is not None or synthetic else -1
     common = dict(size=args.size, out=args.out,
-                  data_home=args.data_home, n_jobs=args.n_jobs, backend=args.backend,
+                  data_home=args.data_home, n_jobs=n_jobs, backend=args.backend,
                   verbose=not args.no_progress, plot=_can_plot(args),
                   batch_repetitions=args.batch_repetitions)
     if args.command == "evaluate":

@@ -241,6 +241,11 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     check_batch_repetitions(batch_repetitions)
     out = check_writable(out)
     if spec.kind == "synthetic":
+        execution = {"n_jobs": n_jobs not in (None, 1), "backend": backend is not None,
+                     "batch_repetitions": batch_repetitions != 1}
+        if any(execution.values()):
+            raise ValueError(f"{figure} computes no sweep cells, so it does not take "
+                             f"{sorted(k for k, given in execution.items() if given)}.")
         return _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides)
     dataset = "digits" if dataset is None else dataset
     model = overrides.pop("model", None) or spec.model

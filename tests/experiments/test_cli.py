@@ -135,6 +135,9 @@ def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["fig1", "--dataset", "mnist"], "does not take ['dataset']"),
     (["fig1", "--device", "cuda", "--dtype", "float32"], "does not take ['device', 'dtype']"),
+    (["fig1", "--batch-repetitions", "2"],
+     "computes no sweep cells, so it does not take ['batch_repetitions']"),
+    (["fig1", "--backend", "threading"], "does not take ['backend']"),
     (["fig5", "--model", "mlp"], "needs --model lr"),
     (["fig10", "--model", "mlp"], "needs --model lr"),
     (["fig3", "--strategies", "no_reg", "large"], "include 'learned'"),
@@ -158,6 +161,11 @@ def test_reproduce_refuses_settings_it_would_ignore_or_draw_empty(args, message,
     assert main(["reproduce", *args, *TINY, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("skpoison: error:") and message in err
+
+
+def test_fig1_refuses_parallel_cells(tmp_path, capsys):
+    assert main(["reproduce", "fig1", "--tiny", "--n-jobs", "4", "--out", str(tmp_path)]) == 2
+    assert "does not take ['n_jobs']" in capsys.readouterr().err
 
 
 def test_fig1_takes_its_own_options(tmp_path):
@@ -297,9 +305,19 @@ def _patch_command(monkeypatch, outcome):
 def test_parser_defaults():
     parser = main.__globals__["build_parser"]()
     evaluate_args = parser.parse_args(["evaluate"])
-    assert (evaluate_args.size, evaluate_args.n_jobs, evaluate_args.batch_repetitions) == (
-        "quick", -1, 1)
+    assert (evaluate_args.size, evaluate_args.batch_repetitions) == ("quick", 1)
     assert parser.parse_args(["reproduce", "fig2"]).size == "full"
+
+    def called(*args, **kwargs):
+        return kwargs
+
+    run_command = main.__globals__["_run_command"]
+    assert run_command(evaluate_args, called, called)["n_jobs"] == -1     # all cores
+    for figure, n_jobs in (("fig2", -1), ("fig1", None)):   # (fig1 refuses a given one)
+        assert run_command(parser.parse_args(["reproduce", figure]), called,
+                           called)["n_jobs"] == n_jobs
+    assert run_command(parser.parse_args(["evaluate", "--n-jobs", "3"]), called,
+                       called)["n_jobs"] == 3
 
 
 def test_a_scheduler_without_the_dask_backend_is_refused(tmp_path, capsys):

@@ -336,7 +336,7 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
     settings = {"figure": figure, "size": size, "grid_points": len(maps["grid"]),
                 **{k: maps[k] for k in ("inner_steps", "attack_steps", "seed", "fixed_lambda")},
                 "lambda_grid": [float(v) for v in maps["lambda_grid"]], "skpoison": __version__}
-    csv_path, settings_path = write_tables(rows, settings, out, stem)
+    csv_path, settings_path = write_tables(rows, settings, out, stem, cells=False)
     png = None
     if plot:
         from ._plots import plot_synthetic, save

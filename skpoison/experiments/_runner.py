@@ -214,21 +214,24 @@ def output_stem(config, size, name):
     return f"{data}_{config.model}_{config.penalty}_{size}_{name}"
 
 
-def write_tables(rows, settings, out, stem):
+def write_tables(rows, settings, out, stem, *, cells=True):
     """``<stem>.csv`` and ``<stem>_settings.json`` in ``out``; their paths.
 
     The stem names the sweep, not every setting: when the settings differ
-    from those of the stem's last run, that run's PNGs are removed (with a
-    warning), so that no figure is left beside a CSV it does not show.
+    from those of the stem's last run, a warning names the settings that
+    changed, and that run's PNGs are removed, so that no figure is left
+    beside a CSV it does not show (the earlier run's cells stay in
+    ``cells/``, when the run has ``cells``: rerunning it rewrites its tables
+    at once).
     """
     settings_path = Path(out) / f"{stem}_settings.json"
-    _remove_stale_plots(settings_path, settings, Path(out), stem)
+    _replace_earlier_run(settings_path, settings, Path(out), stem, cells)
     csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
     write_json_atomic(settings_path, settings)
     return csv_path, settings_path
 
 
-def _remove_stale_plots(settings_path, settings, out, stem):
+def _replace_earlier_run(settings_path, settings, out, stem, cells):
     try:
         previous = read_json(settings_path)
     except (OSError, ValueError):   # no earlier run (or no readable record of it)
@@ -239,9 +242,24 @@ def _remove_stale_plots(settings_path, settings, out, stem):
     stale = sorted({*out.glob(f"{stem}.png"), *out.glob(f"{stem}_*.png")})
     for path in stale:
         path.unlink()
-    if stale:
-        warn_user(f"{', '.join(p.name for p in stale)} showed an earlier run in {out} with "
-                  "other settings: removed.")
+    changed = _changed_settings(previous, json.loads(json.dumps(settings)))
+    shown = ", ".join(f"{key} {old!r} → {new!r}" for key, old, new in changed[:4])
+    more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+    warn_user(f"{stem}.csv in {out} held an earlier run with other settings ({shown}{more}); "
+              "it is replaced" + (f", and {', '.join(p.name for p in stale)} removed"
+                                  if stale else "")
+              + (". The earlier run's cells are kept: rerun it to get its tables back."
+                 if cells else "."))
+
+
+def _changed_settings(old, new, prefix=""):
+    """``(key, old value, new value)`` of every leaf that differs, dotted keys, in order."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        changed = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            changed += _changed_settings(old.get(key), new.get(key), f"{prefix}{key}.")
+        return changed
+    return [] if old == new else [(prefix.rstrip("."), old, new)]
 
 
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,

@@ -207,9 +207,19 @@ def test_a_rerun_with_other_settings_removes_the_stems_old_plots(tmp_path):
     assert len(plots) == 2
     assert main([*run, "--no-plot"]) == 0          # same settings: the plots still hold
     assert sorted(tmp_path.glob("*.png")) == plots
-    with pytest.warns(UserWarning, match="showed an earlier run .* removed"):
+    with pytest.warns(UserWarning) as caught:
         assert main([*run, "--no-plot", "--inner-steps", "3"]) == 0
     assert not list(tmp_path.glob("*.png"))
+    (message,) = [str(w.message) for w in caught if "earlier run" in str(w.message)]
+    assert message == (
+        f"digits_lr_l2_tiny_evaluate.csv in {tmp_path} held an earlier run with other "
+        "settings (config.inner_steps 10 → 3, defaults.estimator.inner_steps 10 → 3); "
+        "it is replaced, and "
+        "digits_lr_l2_tiny_evaluate.png, digits_lr_l2_tiny_evaluate_lambda.png removed. "
+        "The earlier run's cells are kept: rerun it to get its tables back.")
+    with pytest.warns(UserWarning, match=r"other settings \(config.inner_steps 3 → 10, "
+                                         r".*\); it is replaced\. The earlier"):
+        assert main([*run, "--no-plot"]) == 0      # (no PNG left to remove)
 
 
 def test_sweeps_sharing_an_output_folder_keep_their_own_tables(tmp_path):
@@ -282,7 +292,9 @@ def test_fig1_with_other_settings_removes_the_png_of_the_earlier_ones(tmp_path):
     png = _output(tmp_path, "fig1", ".png")
     settings = json.loads(_output(tmp_path, "fig1_settings", ".json").read_text())
     assert settings["seed"] == 0 and settings["attack_steps"] >= 1
-    with pytest.warns(UserWarning, match="other settings: removed"):
+    with pytest.warns(UserWarning, match=r"other settings \(attack_steps 2 → 0, seed 0 → 3\); "
+                                         r"it is replaced, and synthetic_tiny_fig1.png "
+                                         r"removed\.$"):
         assert main(["reproduce", "fig1", *TINY, "--no-plot", "--seed", "3",
                      "--attack-steps", "0", "--out", str(tmp_path)]) == 0
     assert not png.exists()
@@ -376,7 +388,8 @@ def test_fig1_with_another_grid_removes_the_old_png(tmp_path):
     assert first.settings is not None and first.settings.exists()
     png = tmp_path / "synthetic_tiny_fig1.png"
     png.write_bytes(b"an earlier run's figure")
-    with pytest.warns(UserWarning, match="other settings: removed"):
+    with pytest.warns(UserWarning,
+                      match=r"other settings \(grid_points 4 → 5\).*fig1.png removed"):
         reproduce("fig1", grid_points=5, **common)
     assert not png.exists()
 

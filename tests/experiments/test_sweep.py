@@ -176,7 +176,8 @@ def test_other_data_or_defaults_start_new_cells(tmp_path, monkeypatch):
         return type(pool)(**{**pool, "data": pool.data * 0.999})
 
     monkeypatch.setitem(RUNNER, "load_pool", other_copy)
-    evaluate(**common)
+    with pytest.warns(UserWarning, match=r"other settings \(data.fingerprint '[0-9a-f]+' →"):
+        evaluate(**common)
     after_data = {p.name for p in (tmp_path / "run" / "cells").glob("*.json")}
     assert len(after_data) == 2 * len(names)
     monkeypatch.setitem(RUNNER, "load_pool", real_load)
@@ -184,7 +185,8 @@ def test_other_data_or_defaults_start_new_cells(tmp_path, monkeypatch):
     real_defaults = RUNNER["attack_defaults"]
     monkeypatch.setitem(RUNNER, "attack_defaults", lambda config: {
         **real_defaults(config), "poisoner": {"poison_lr": 0.25}})
-    evaluate(**common)
+    with pytest.warns(UserWarning, match=r"defaults.poisoner.ratios .* and \d+ more\); it"):
+        evaluate(**common)
     assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3 * len(names)
 
 

@@ -79,7 +79,8 @@ def attack_defaults(config):
     poisoner = {name: p.default for name, p in
                 inspect.signature(OptimalPoisoner).parameters.items()
                 if p.default is not inspect.Parameter.empty
-                and name not in ("device", "dtype", "verbose", "random_state")}
+                and name not in ("device", "dtype", "verbose", "random_state",
+                                 "resume_file")}
     return {"estimator": estimator, "poisoner": poisoner}
 
 

@@ -23,13 +23,14 @@ import json
 import math
 import os
 import tempfile
-import uuid
 import warnings
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
+
+from .._files import atomic_file
 
 try:
     import fcntl
@@ -61,33 +62,9 @@ def check_writable(out):
     return path
 
 
-@contextmanager
-def _atomic_file(path, **open_kwargs):
-    """An open handle on a temporary file that replaces ``path`` when the block ends.
-
-    The file is synced before the rename, so ``path`` holds either its old
-    content or the whole new one. If the block raises (an interrupt included),
-    the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique hidden name beside the target (created with the umask's mode).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", **open_kwargs) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_json_atomic(path, payload):
     """Write JSON to ``path`` via a temporary file and :func:`os.replace`."""
-    with _atomic_file(path) as handle:
+    with atomic_file(path) as handle:
         json.dump(payload, handle)  # inf/nan as Infinity/NaN
 
 
@@ -389,7 +366,7 @@ def write_csv(rows, path):
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     path = Path(path)
-    with _atomic_file(path, newline="") as handle:
+    with atomic_file(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row in rows:

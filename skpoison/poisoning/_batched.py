@@ -60,6 +60,10 @@ def _templates(poisoner, n_datasets, random_states):
     attacks = []
     for template, seed in zip(templates, random_states):
         template._validate_params()
+        if template.resume_file is not None:
+            raise ValueError("fit_batched does not resume attacks: set resume_file=None "
+                             "(a batched run's attacks resume only together; rerun it, or "
+                             "fit the attacks one by one with their own resume files).")
         if template.estimator.hypergrad != "rmd":
             raise ValueError(
                 f"fit_batched computes reverse-mode hypergradients; the estimator has "

@@ -52,7 +52,7 @@ def _kept_points(X_clean, Y_clean, replace_index, stop):
 
 
 def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison,
-                          lambda0, *, learn, mode, verbose=0):
+                          lambda0, *, learn, mode, verbose=0, resume=None):
     """Optimize every batch of ``schedule`` in turn, freezing earlier batches.
 
     Parameters
@@ -70,6 +70,9 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     learn : bool
     mode : {"replace", "inject"}
     verbose : int
+    resume : ResumeFile or None
+        Where the attack's state is saved after every batch, and restored
+        from when an earlier, interrupted run of the same attack left it.
 
     Returns
     -------
@@ -85,11 +88,11 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     # problem, say): each category once per attack, at the user's line.
     with warnings_once("attack", warn_user):
         return _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0,
-                            learn=learn, mode=mode, verbose=verbose)
+                            learn=learn, mode=mode, verbose=verbose, resume=resume)
 
 
 def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0, *, learn,
-                 mode, verbose):
+                 mode, verbose, resume):
     X_poison = X_poison.clone()
     losses, lambdas, states, clean_state = [], [], [], None
     engines = {}   # hypergradient callables by batch size, for the whole attack
@@ -97,8 +100,31 @@ def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0
     outer = tqdm(total=n_phases, desc="batches", disable=not verbose)
     inner = tqdm(total=config.outer_steps, desc="outer steps", leave=False,
                  disable=not verbose)
+    # The phases (clean data, then each batch) finished so far; those of an
+    # interrupted run are restored, and are then not run again.
+    finished, restored = [], 0
+    saved = None if resume is None else resume.load()
+    if saved is not None:
+        X_poison, losses, lambdas, finished = _restore(saved, config, X_poison)
+        restored = len(finished)
+    count = 0
+
+    def phase(compute):
+        nonlocal count
+        index, count = count, count + 1
+        if index < restored:
+            outer.update()
+            return finished[index]
+        state = compute()
+        finished.append(state)
+        if resume is not None:
+            resume.save(_snapshot(config, X_poison, losses, lambdas, finished))
+        return state
 
     def run_phase(X_fixed, Y_fixed, start, stop, desc):
+        return phase(lambda: optimize_phase(X_fixed, Y_fixed, start, stop, desc))
+
+    def optimize_phase(X_fixed, Y_fixed, start, stop, desc):
         outer.set_description(desc)
         inner.reset()
         try:
@@ -117,6 +143,12 @@ def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0
         outer.update()
         return RatioState(log_lambda, phase_losses[-1], len(losses))
 
+    def evaluate_clean():
+        losses.append(evaluate(config, X_clean, Y_clean, lambda0))
+        lambdas.append(lambda0)
+        outer.update()
+        return RatioState(lambda0, losses[-1], len(losses))
+
     batches = iter(schedule.batches)
     pending = next(batches, None)
     for index, target in enumerate(schedule.targets):
@@ -126,10 +158,7 @@ def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0
                     clean_state = run_phase(X_clean, Y_clean, 0, 0, "clean data")
                     engines.pop(0, None)   # (its CUDA graph's memory: no batch is empty)
                 else:  # the fixed λ on clean data: one evaluation
-                    losses.append(evaluate(config, X_clean, Y_clean, lambda0))
-                    lambdas.append(lambda0)
-                    clean_state = RatioState(lambda0, losses[-1], len(losses))
-                    outer.update()
+                    clean_state = phase(evaluate_clean)
             states.append(clean_state)
             continue
         while pending is not None and pending[0] == index:
@@ -148,3 +177,27 @@ def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0
     inner.close()
     outer.close()
     return X_poison, states, torch.stack(losses), torch.stack(lambdas)
+
+
+def _snapshot(config, X_poison, losses, lambdas, finished):
+    """The attack's state after a phase, as plain tensors and lists (on the CPU)."""
+    cpu = [t.detach().cpu() for t in (X_poison, *losses, *lambdas)]
+    return {"X_poison": cpu[0], "losses": cpu[1:1 + len(losses)],
+            "lambdas": cpu[1 + len(losses):],
+            "phases": [(s.log_lambda.detach().cpu(), s.val_loss.detach().cpu(),
+                        int(s.path_length)) for s in finished],
+            # The weight draws' stream (networks re-initialized at every step).
+            "draws": None if config.draw_w0 is None else config.draw_w0.get_state()}
+
+
+def _restore(saved, config, like):
+    """:func:`_snapshot`'s state back on the attack's device."""
+    def back(t):
+        return t.to(like.device)     # (each in its own dtype, as it was saved)
+
+    if config.draw_w0 is not None:
+        config.draw_w0.set_state(saved["draws"])
+    phases = [RatioState(back(log_lambda), back(val_loss), path_length)
+              for log_lambda, val_loss, path_length in saved["phases"]]
+    return (back(saved["X_poison"]), [back(t) for t in saved["losses"]],
+            [back(t) for t in saved["lambdas"]], phases)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -23,6 +24,7 @@ from ..estimators._setup import build_setup, encode_targets, max_log_lambda_for
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
+from ._resume import ResumeFile, attack_fingerprint
 
 
 def _check_fixed_lambda(values, dtype):
@@ -153,6 +155,14 @@ class OptimalPoisoner(BasePoisoner):
         None: the estimator's ``dtype``.
     verbose : int, default=0
         Progress bars over batches and outer steps.
+    resume_file : path-like or None, default=None
+        Save the attack's state to this file after every batch, so that an
+        interrupted ``fit`` (Ctrl-C, a crash) run again with the same data
+        and settings resumes after the last finished batch, with the same
+        results as an uninterrupted run. A file left by another attack
+        (other data, parameters or versions) is started over with a warning;
+        the file is removed when the attack ends. Needs an int
+        ``random_state``; :func:`fit_batched` takes none.
 
     Attributes
     ----------
@@ -203,6 +213,7 @@ class OptimalPoisoner(BasePoisoner):
         "device": [str, torch.device, None],
         "dtype": [StrOptions({"float64", "float32"}), None],
         "verbose": ["verbose"],
+        "resume_file": [str, os.PathLike, None],
     }
 
     def __init__(self, estimator, *, ratios=(0.04, 0.08, 0.12, 0.16, 0.2), batch_size=20,
@@ -210,7 +221,7 @@ class OptimalPoisoner(BasePoisoner):
                  feature_range=(0.0, 1.0), outer_steps=20, poison_lr=0.5, lambda_lr=None,
                  normalize="point", lambda_step=None, label_strategy="random",
                  reinit_each_step=False, reuse_validation=False, random_state=None,
-                 device=None, dtype=None, verbose=0):
+                 device=None, dtype=None, verbose=0, resume_file=None):
         self.estimator = estimator
         self.ratios = ratios
         self.batch_size = batch_size
@@ -230,6 +241,7 @@ class OptimalPoisoner(BasePoisoner):
         self.device = device
         self.dtype = dtype
         self.verbose = verbose
+        self.resume_file = resume_file
 
     def _check_box(self, X, X_val):
         low, high = _box(self.feature_range, X.shape[1])
@@ -244,12 +256,25 @@ class OptimalPoisoner(BasePoisoner):
         self._box = (low, high)
 
     def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):
+        resume = None
+        if self.resume_file is not None:
+            if isinstance(self.random_state, bool) \
+                    or not isinstance(self.random_state, Integral):
+                raise ValueError(f"resume_file needs an int random_state (a resumed attack "
+                                 f"must draw what the interrupted one drew); got "
+                                 f"random_state={self.random_state!r}.")
+            resume = ResumeFile(self.resume_file,
+                                attack_fingerprint(self, (X, y_enc, X_val, y_val_enc)))
         plan = self._plan_attack(X, y_enc, X_val, y_val_enc)
         poison, states, losses, lambdas = run_cumulative_attack(
             plan.config, plan.schedule, plan.X, plan.Y, plan.X_poison, plan.Y_poison,
             plan.lambda0, learn=plan.learn, mode=self.mode, verbose=self.verbose,
+            resume=resume,
         )
-        return self._collect(plan, X, y, poison, states, losses, lambdas)
+        results = self._collect(plan, X, y, poison, states, losses, lambdas)
+        if resume is not None:
+            resume.remove()
+        return results
 
     def _plan_attack(self, X, y_enc, X_val, y_val_enc):
         """Everything the attack loop needs, as tensors on the attack's device."""
@@ -286,10 +311,7 @@ class OptimalPoisoner(BasePoisoner):
         draw_w0 = None
         if self.reinit_each_step:
             # Drawn on the CPU in float64: the same stream on every device/dtype.
-            generator = make_generator(int(rng.randint(_SEED_MAX)), "cpu")
-
-            def draw_w0():
-                return setup.problem.init_params(generator).to(**tensor)
+            draw_w0 = _WeightDraws(setup.problem, int(rng.randint(_SEED_MAX)), tensor)
 
         low, high = self._box
         config = AttackConfig(
@@ -322,6 +344,27 @@ class OptimalPoisoner(BasePoisoner):
                               losses[:state.path_length], lambdas[:state.path_length])
             for i, (ratio, state) in enumerate(zip(plan.ratios, states))
         ]
+
+
+class _WeightDraws:
+    """Initial weights drawn afresh at every outer step, from one seeded stream.
+
+    The stream's state can be saved and restored (a resumed attack goes on
+    drawing where the interrupted one stopped).
+    """
+
+    def __init__(self, problem, seed, tensor):
+        self.problem, self.tensor = problem, tensor
+        self.generator = make_generator(seed, "cpu")
+
+    def __call__(self):
+        return self.problem.init_params(self.generator).to(**self.tensor)
+
+    def get_state(self):
+        return self.generator.get_state()
+
+    def set_state(self, state):
+        self.generator.set_state(state)
 
 
 class _AttackPlan(NamedTuple):

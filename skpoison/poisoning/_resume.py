@@ -1,0 +1,91 @@
+"""An attack's state on disk, after every batch, so that an interrupted attack resumes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from .._files import atomic_file
+from .._warn import warn_user
+
+
+def attack_fingerprint(poisoner, arrays):
+    """A hash of everything an attack's numbers depend on.
+
+    The data (``arrays``), the poisoner's and its estimator's parameters (not
+    ``resume_file`` and ``verbose``), and the versions of skpoison and torch.
+    Array-like parameters are hashed by value (their ``repr`` may elide).
+    """
+    from .. import __version__
+
+    digest = hashlib.sha1(f"skpoison {__version__} torch {torch.__version__}".encode())
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.data)
+    params = poisoner.get_params(deep=True)
+    for name in sorted(params):
+        value = params[name]
+        if name in ("resume_file", "verbose") or isinstance(value, BaseEstimator):
+            continue    # (an estimator's own parameters are among params)
+        digest.update(f"{name}={_value_text(value)};".encode())
+    return digest.hexdigest()
+
+
+def _value_text(value):
+    if value is None or isinstance(value, (str, bool)):
+        return repr(value)
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return repr(value)
+    return f"{array.shape}:{array.tobytes().hex()}"
+
+
+class ResumeFile:
+    """Where one attack saves its state after each batch, and finds it again.
+
+    Parameters
+    ----------
+    path : path-like
+    fingerprint : str
+        :func:`attack_fingerprint` of the attack: a file left by another
+        attack (other data or settings) is not resumed from.
+    """
+
+    def __init__(self, path, fingerprint):
+        self.path, self.fingerprint = os.fspath(path), fingerprint
+
+    def load(self):
+        """The saved state, or None (no file, or one of another attack: with a warning)."""
+        if not os.path.exists(self.path):
+            return None
+        try:
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
+            matches = saved["fingerprint"] == self.fingerprint
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is started over
+            reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
+            warn_user(f"resume_file {self.path!r} cannot be read ({type(exc).__name__}: "
+                      f"{reason}); the attack starts from the beginning and replaces it.")
+            return None
+        if not matches:
+            warn_user(f"resume_file {self.path!r} holds an attack with other data or "
+                      "settings; this attack starts from the beginning and replaces it.")
+            return None
+        return saved["state"]
+
+    def save(self, state):
+        """Replace the file with ``state`` (whole or not at all)."""
+        with atomic_file(self.path, "xb") as handle:
+            torch.save({"fingerprint": self.fingerprint, "state": state}, handle)
+
+    def remove(self):
+        """Remove the file (the attack finished)."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,120 @@
+"""An interrupted attack resumes after its last finished batch, with the same results."""
+
+import numpy as np
+import pytest
+
+from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
+from skpoison.poisoning import fit_batched
+from skpoison.poisoning._cumulative import run_cumulative_attack
+
+# The namespace the attack loop runs in (patched to interrupt it).
+LOOP = run_cumulative_attack.__globals__
+
+
+def _attack(estimator, path=None, **params):
+    settings = dict(ratios=(0.0, 0.1, 0.2), batch_size=4, outer_steps=3, random_state=0)
+    return OptimalPoisoner(estimator, resume_file=path, **{**settings, **params})
+
+
+def _fit(attack, data):
+    X, y, X_val, y_val = data[:4]
+    return attack.fit(X, y, X_val=X_val, y_val=y_val)
+
+
+def _interrupt_after(monkeypatch, n_batches):
+    """The attack loop's batches raise KeyboardInterrupt after ``n_batches`` of them."""
+    real, calls = LOOP["optimize_batch"], []
+
+    def counted(*args, **kwargs):
+        if len(calls) == n_batches:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setitem(LOOP, "optimize_batch", counted)
+    return calls
+
+
+def _assert_same_results(resumed, fresh):
+    for got, want in zip(resumed.results_, fresh.results_, strict=True):
+        for field in ("X", "y", "poison_mask", "log_lambda", "val_loss_path", "lambda_path"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+        assert got.val_loss == want.val_loss
+
+
+CASES = {
+    "lr learned": (HypergradRegularizedLR(inner_steps=20), {}),
+    "lr fixed λ": (HypergradRegularizedLR(inner_steps=20),
+                   dict(hyperparams="fixed", fixed_lambda=-2.0)),
+    "mlp re-drawn weights": (HypergradMLP((3,), inner_steps=10, inner_lr=0.5),
+                             dict(reinit_each_step=True)),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("finished", [1, 3])
+def test_an_interrupted_attack_resumes_bitwise(case, finished, binary_small, tmp_path,
+                                               monkeypatch):
+    estimator, params = CASES[case]
+    calls = _interrupt_after(monkeypatch, 100)
+    fresh = _fit(_attack(estimator, **params), binary_small)
+    n_batches = len(calls)             # (and the clean phase, where λ is learned)
+    monkeypatch.undo()
+    path = tmp_path / "attack.pt"
+    calls = _interrupt_after(monkeypatch, finished)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_attack(estimator, path, **params), binary_small)
+    assert path.exists() and len(calls) == finished
+
+    calls.clear()
+    monkeypatch.undo()
+    calls = _interrupt_after(monkeypatch, 100)
+    resumed = _fit(_attack(estimator, path, **params), binary_small)
+    assert len(calls) == n_batches - finished    # the finished batches were not rerun
+    _assert_same_results(resumed, fresh)
+    assert not path.exists()                     # removed once the attack ended
+
+
+def test_a_file_of_another_attack_is_started_over(binary_small, tmp_path, monkeypatch):
+    estimator = HypergradRegularizedLR(inner_steps=20)
+    path = tmp_path / "attack.pt"
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_attack(estimator, path, poison_lr=0.25), binary_small)
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match="holds an attack with other data or settings"):
+        resumed = _fit(_attack(estimator, path), binary_small)
+    _assert_same_results(resumed, _fit(_attack(estimator), binary_small))
+
+    path.write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match="cannot be read .*starts from the beginning"):
+        _fit(_attack(estimator, path), binary_small)
+    assert not path.exists()
+
+
+def test_other_data_is_another_attack(binary_small, tmp_path, monkeypatch):
+    estimator = HypergradRegularizedLR(inner_steps=20)
+    path = tmp_path / "attack.pt"
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_attack(estimator, path), binary_small)
+    monkeypatch.undo()
+    X, y, X_val, y_val = binary_small[:4]
+    X_val = X_val.copy()
+    X_val[0, 0] = 0.5 if X_val[0, 0] != 0.5 else 0.25
+    with pytest.warns(UserWarning, match="other data or settings"):
+        _fit(_attack(estimator, path), (X, y, X_val, y_val))
+
+
+@pytest.mark.parametrize("random_state", [None, np.random.RandomState(0)])
+def test_resuming_needs_an_int_seed(random_state, binary_small, tmp_path):
+    attack = _attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "a.pt",
+                     random_state=random_state)
+    with pytest.raises(ValueError, match="resume_file needs an int random_state"):
+        _fit(attack, binary_small)
+
+
+def test_batched_attacks_take_no_resume_file(binary_small, tmp_path):
+    attack = _attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "a.pt")
+    with pytest.raises(ValueError, match="fit_batched does not resume attacks"):
+        fit_batched(attack, [binary_small[:4]], random_states=[0])

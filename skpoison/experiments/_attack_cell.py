@@ -180,7 +180,8 @@ def _timed(rows, seconds):
     return rows
 
 
-def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None):
+def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
+                    resume_file=None):
     """Attack one strategy on one repetition; one row per poisoning ratio.
 
     Parameters
@@ -192,6 +193,9 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None):
     data_home : path-like or None
     n_val : int or None
         Size of the trusted set (None: ``config.n_val``).
+    resume_file : path-like or None
+        The attack's ``resume_file`` (:class:`~skpoison.OptimalPoisoner`):
+        an interrupted cell resumes after its last finished batch.
 
     Returns
     -------
@@ -206,6 +210,7 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None):
     start = time.perf_counter()
     cell = _prepare_cell(config, strategy, repetition, data_home, n_val)
     split = cell.split
+    cell.attack.set_params(resume_file=resume_file)
     cell.attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
     rows = _cell_rows(config, strategy, cell, cell.attack.results_)
     return _timed(rows, time.perf_counter() - start)

@@ -229,7 +229,9 @@ def _what_is_kept(args):
     """What an interrupted run leaves for the next one, for the message that ends it."""
     if args.command == "reproduce" and FIGURES[args.figure].kind == "synthetic":
         return " (fig1 keeps no partial results)."
-    return f"; finished cells are kept in {args.out}/cells/ — rerun the same command to resume."
+    batches = "" if args.batch_repetitions > 1 else ", with the finished batches of the others"
+    return (f"; finished cells are kept in {args.out}/cells/{batches} — rerun the same "
+            "command to resume.")
 
 
 def _main(argv):

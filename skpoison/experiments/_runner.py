@@ -177,7 +177,7 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     rows = run_sweep(cells, run_attack_cell, out, n_jobs=n_jobs, backend=backend,
                      desc=desc, verbose=verbose, group_func=_attack_group,
                      group_by=_group_key, group_size=batch_repetitions,
-                     check_rows=cell_rows_problem)
+                     check_rows=cell_rows_problem, resume_arg="resume_file")
     if pool.get("caveat"):  # inexact data (the JPEG CIFAR-10 copy): every row says so
         rows = [{**row, "data_caveat": pool.caveat} for row in rows]
     return rows, settings

@@ -122,7 +122,7 @@ def _cell_lock(path):
             finally:
                 _remove_lock_file(lock, handle)
             return
-        for stale in glob.glob(glob.escape(str(path.with_name(f".{path.name}."))) + "*.tmp"):
+        for stale in glob.glob(glob.escape(str(path.with_name(f".{path.stem}."))) + "*.tmp"):
             os.unlink(stale)
         try:
             yield
@@ -153,11 +153,16 @@ def _cells_locked(paths):
         yield
 
 
-def _run_cell(func, name, args, path, check_rows=None):
-    return _run_group(None, func, [name], [args], [path], check_rows)
+def _run_cell(func, name, args, path, check_rows=None, resume_arg=None):
+    return _run_group(None, func, [name], [args], [path], check_rows, resume_arg)
 
 
-def _run_group(group_func, func, names, args, paths, check_rows=None):
+def _resume_path(path):
+    """Where a cell computed alone keeps its partial state (``<name>.resume.pt``)."""
+    return path.with_name(f"{path.stem}.resume.pt")
+
+
+def _run_group(group_func, func, names, args, paths, check_rows=None, resume_arg=None):
     """Compute several cells (in one call if ``group_func``); each gets its own file.
 
     Runs under the cells' locks, and skips the cells another run has
@@ -175,7 +180,7 @@ def _run_group(group_func, func, names, args, paths, check_rows=None):
         todo_names, todo_args, todo_paths = (list(column) for column in zip(*todo))
         if group_func is None:
             return len(names) - len(todo) + _run_cells_alone(func, todo_names, todo_args,
-                                                             todo_paths)
+                                                             todo_paths, resume_arg)
         try:
             results = group_func(todo_args)
         except Exception as group_error:  # noqa: BLE001 - the cells are retried alone
@@ -183,19 +188,22 @@ def _run_group(group_func, func, names, args, paths, check_rows=None):
                 f"The group of cells {', '.join(todo_names)} failed together "
                 f"({type(group_error).__name__}: {group_error}); computing them one by one.",
                 RuntimeWarning, stacklevel=2)
-            _run_cells_alone(func, todo_names, todo_args, todo_paths)
+            _run_cells_alone(func, todo_names, todo_args, todo_paths, resume_arg)
             return len(names)
         for name, rows, path in zip(todo_names, results, todo_paths, strict=True):
             write_json_atomic(path, {"cell": name, "rows": rows})
+            if resume_arg is not None:   # (left by an interrupted run of the cell alone)
+                _resume_path(path).unlink(missing_ok=True)
         return len(names)
 
 
-def _run_cells_alone(func, names, args, paths):
+def _run_cells_alone(func, names, args, paths, resume_arg=None):
     """Every cell with ``func`` (locks held); the first error is raised once all have run."""
     first_error = None
     for name, cell_args, path in zip(names, args, paths, strict=True):
+        resume = {} if resume_arg is None else {resume_arg: str(_resume_path(path))}
         try:
-            rows = func(**cell_args)
+            rows = func(**cell_args, **resume)
             write_json_atomic(path, {"cell": name, "rows": rows})
         except Exception as exc:  # noqa: BLE001 - raised below, after the others
             first_error = first_error or exc
@@ -204,10 +212,10 @@ def _run_cells_alone(func, names, args, paths):
     return len(names)
 
 
-def _tasks(todo, func, paths, group_func, group_by, group_size, check_rows):
+def _tasks(todo, func, paths, group_func, group_by, group_size, check_rows, resume_arg):
     """joblib tasks for the missing cells: one per cell, or one per group of cells."""
     if group_func is None or group_size <= 1:
-        return [delayed(_run_cell)(func, name, args, paths[name], check_rows)
+        return [delayed(_run_cell)(func, name, args, paths[name], check_rows, resume_arg)
                 for name, args in todo]
     groups = {}
     for name, args in todo:
@@ -218,7 +226,8 @@ def _tasks(todo, func, paths, group_func, group_by, group_size, check_rows):
             chunk = members[start:start + group_size]
             names = [name for name, _ in chunk]
             tasks.append(delayed(_run_group)(group_func, func, names, [a for _, a in chunk],
-                                             [paths[name] for name in names], check_rows))
+                                             [paths[name] for name in names], check_rows,
+                                             resume_arg))
     return tasks
 
 
@@ -238,7 +247,8 @@ def _parallel(n_jobs):
 
 
 def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose=True,
-              group_func=None, group_by=None, group_size=1, check_rows=None):
+              group_func=None, group_by=None, group_size=1, check_rows=None,
+              resume_arg=None):
     """Run the missing cells of a sweep and return the rows of all of them.
 
     Parameters
@@ -274,6 +284,11 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         what ``func(**kwargs)`` returns (a string), or None: such a cell (a
         file edited by hand, say) is recomputed with a warning, like a
         damaged one.
+    resume_arg : str or None
+        A keyword of ``func`` that takes a file path: a cell computed alone
+        (not in a group) gets ``<out>/cells/<name>.resume.pt`` there, where
+        ``func`` may keep its partial state, so that an interrupted cell
+        resumes (``run_attack_cell``: the attack's finished batches).
 
     Returns
     -------
@@ -309,7 +324,7 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         try:
             with config:
                 tasks = _tasks(todo, func, paths, group_func, group_by, group_size,
-                               check_rows)
+                               check_rows, resume_arg)
                 for done in _parallel(n_jobs)(tasks):
                     bar.update(done)
         finally:

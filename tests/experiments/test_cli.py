@@ -284,7 +284,10 @@ def test_a_dead_worker_process_ends_with_a_resume_hint(tmp_path, capsys, monkeyp
     assert code == 1
     err = capsys.readouterr().err
     assert "a worker process died" in err and "SIGKILL" in err
-    assert f"finished cells are kept in {tmp_path}/cells/" in err
+    assert (f"finished cells are kept in {tmp_path}/cells/, with the finished batches of the "
+            "others — rerun") in err
+    assert main(["evaluate", *TINY, "--batch-repetitions", "2", "--out", str(tmp_path)]) == 1
+    assert f"finished cells are kept in {tmp_path}/cells/ — rerun" in capsys.readouterr().err
 
 
 def test_fig1_with_other_settings_removes_the_png_of_the_earlier_ones(tmp_path):

@@ -114,6 +114,39 @@ def test_interrupted_attack_sweep_resumes_and_matches_a_fresh_run(tmp_path, monk
     assert _without_timing(resumed.rows) == _without_timing(fresh.rows)
 
 
+def test_a_cell_interrupted_mid_attack_resumes_after_its_last_batch(tmp_path, monkeypatch):
+    from skpoison.poisoning._cumulative import run_cumulative_attack
+
+    loop = run_cumulative_attack.__globals__       # (the attack loop's namespace)
+    real, calls = loop["optimize_batch"], []
+
+    def counted(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt                # Ctrl-C in the cell's third batch
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    common = dict(size="tiny", repetitions=1, strategies=("learned",), n_jobs=1,
+                  verbose=False, plot=False)
+    monkeypatch.setitem(loop, "optimize_batch", counted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(out=tmp_path / "run", **common)
+    cells = tmp_path / "run" / "cells"
+    (partial,) = cells.glob("*.resume.pt")         # the two finished batches
+    assert not list(cells.glob("*.json"))
+
+    calls.clear()
+    monkeypatch.setitem(loop, "optimize_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    resumed = evaluate(out=tmp_path / "run", **common)
+    n_resumed = len(calls)
+    assert not partial.exists() and [p.suffix for p in cells.iterdir()] == [".json"]
+
+    calls.clear()
+    fresh = evaluate(out=tmp_path / "fresh", **common)
+    assert n_resumed == len(calls) - 2             # the finished batches were not redone
+    assert _without_timing(resumed.rows) == _without_timing(fresh.rows)
+
+
 def test_process_backend_runs_cells_in_workers(tmp_path):
     result = evaluate(out=tmp_path, size="tiny", repetitions=1, strategies=("no_reg",),
                       n_jobs=2, backend="loky", verbose=False, plot=False)

@@ -9,8 +9,9 @@ running, and a rerun skips every cell whose file exists.
 
 A cell is computed under a lock on its name (``fcntl.flock``, so a killed
 process never leaves one held), so sweeps running at the same time into one
-folder (two figures that share cells, say) compute each cell once: a run
-that finds a cell locked waits for it and reads the other run's file. On
+folder (two figures that share cells, say) compute each cell once and share
+the work: a run first computes the cells no other run holds, then waits for
+the others' locks and reads their files. On
 platforms without ``fcntl`` (Windows) there are no locks, and such runs each
 compute every cell they need (correctly, only twice).
 """
@@ -23,9 +24,11 @@ import json
 import math
 import os
 import tempfile
+import time
 import warnings
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
+from typing import NamedTuple
 
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
@@ -99,43 +102,81 @@ def _finished(name, path, args, check_rows, warn=True):
     return ok
 
 
-@contextmanager
-def _cell_lock(path):
-    """Hold the lock of the cell stored at ``path`` (blocks while another run holds it).
+#: A temporary file of a cell older than this (seconds) was left by a killed
+#: writer: a write takes well under a second. (Its age, not the cell's lock,
+#: tells: on a network mount whose locks are local to each host, another
+#: host's writer may be writing the file now.)
+_STALE_SECONDS = 600
 
-    Only the holder writes the cell, so temporary files of the cell found
-    here were left by a killed writer, and are removed.
+
+def _lock(lock, blocking):
+    """``lock`` opened and flocked (None: another run holds it and ``blocking`` is False).
+
+    A holder removes the lock file when it is done, so a run that got the
+    lock of a file no longer at ``lock`` (it waited on it while it was
+    removed) locks the current one instead: one holder per cell.
+    """
+    while True:
+        handle = open(lock, "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.close()
+            return None
+        except BaseException:
+            handle.close()
+            raise
+        try:
+            if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()
+
+
+@contextmanager
+def _cell_lock(path, blocking=True):
+    """Hold the lock of the cell stored at ``path``; yields whether it is held.
+
+    Blocks while another run holds it, unless ``blocking`` is False (then
+    yields False at once). Temporary files of the cell that a killed writer
+    left are removed.
     """
     if fcntl is None:
-        yield
+        yield True
         return
     lock = path.with_name(f".{path.name}.lock")
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)     # released when the file closes
-        except OSError as exc:  # a file system without locks (some network mounts)
-            warnings.warn(f"Cells in {str(path.parent)!r} cannot be locked ({exc}); runs at "
-                          "the same time into this folder each compute their cells.",
-                          RuntimeWarning, stacklevel=2)
-            try:
-                yield
-            finally:
-                _remove_lock_file(lock, handle)
-            return
+    try:
+        handle = _lock(lock, blocking)
+    except OSError as exc:  # a file system without locks (some network mounts)
+        warnings.warn(f"Cells in {str(path.parent)!r} cannot be locked ({exc}); runs at "
+                      "the same time into this folder each compute their cells.",
+                      RuntimeWarning, stacklevel=2)
+        lock.unlink(missing_ok=True)
+        yield True
+        return
+    if handle is None:
+        yield False
+        return
+    with handle:   # (closing it releases the lock)
+        now = time.time()
         for stale in glob.glob(glob.escape(str(path.with_name(f".{path.stem}."))) + "*.tmp"):
-            os.unlink(stale)
+            try:
+                if now - os.stat(stale).st_mtime > _STALE_SECONDS:
+                    os.unlink(stale)
+            except FileNotFoundError:
+                pass
         try:
-            yield
+            yield True
         finally:
             _remove_lock_file(lock, handle)
 
 
 def _remove_lock_file(lock, handle):
-    """Remove the lock file ``handle`` holds, unless another run has made a new one.
+    """Remove the lock file ``handle`` holds (unless another run has made a new one).
 
-    Safe although a waiting run may hold this file open: every holder checks
-    for the cell first (a cell that failed is then computed by the waiting
-    run and, rarely, by one that came later too: twice, not wrongly).
+    A run waiting on it then finds it gone once it gets the lock, and locks
+    the file at ``lock`` instead (:func:`_lock`).
     """
     try:
         if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
@@ -145,16 +186,28 @@ def _remove_lock_file(lock, handle):
 
 
 @contextmanager
-def _cells_locked(paths):
-    """Hold the locks of several cells, taken in name order (runs never wait in a cycle)."""
+def _cells_locked(paths, blocking):
+    """Hold the locks of several cells, or none (yields whether they are held).
+
+    Taken in name order, so that runs never wait on each other in a cycle;
+    without ``blocking``, any lock held elsewhere releases those taken.
+    """
     with ExitStack() as stack:
         for path in sorted(paths):
-            stack.enter_context(_cell_lock(path))
-        yield
+            if not stack.enter_context(_cell_lock(path, blocking)):
+                stack.close()
+                yield False
+                return
+        yield True
 
 
-def _run_cell(func, name, args, path, check_rows=None, resume_arg=None):
-    return _run_group(None, func, [name], [args], [path], check_rows, resume_arg)
+class _Cells(NamedTuple):
+    """How a sweep computes its cells (see :func:`run_sweep`)."""
+
+    func: object
+    group_func: object = None
+    check_rows: object = None
+    resume_arg: object = None
 
 
 def _resume_path(path):
@@ -162,48 +215,52 @@ def _resume_path(path):
     return path.with_name(f"{path.stem}.resume.pt")
 
 
-def _run_group(group_func, func, names, args, paths, check_rows=None, resume_arg=None):
-    """Compute several cells (in one call if ``group_func``); each gets its own file.
+def _run_group(how, names, args, paths, blocking):
+    """Compute several cells (in one call if ``how.group_func``); each gets its own file.
 
     Runs under the cells' locks, and skips the cells another run has
-    finished meanwhile. If the group call fails (one diverging repetition
-    fails a whole batched attack), its cells are computed one by one with
-    ``func``: every cell that succeeds is stored, and then the first cell's
-    own error is raised. Returns the number of cells now finished.
+    finished meanwhile; returns the number of cells now finished, 0 if
+    another run holds a lock and ``blocking`` is False (the sweep comes back
+    to them). If the group call fails (one diverging repetition fails a
+    whole batched attack), its cells are computed one by one with
+    ``how.func``: every cell that succeeds is stored, and then the first
+    cell's own error is raised.
     """
-    with _cells_locked(paths):
+    with _cells_locked(paths, blocking) as held:
+        if not held:
+            return 0
         todo = [(name, cell_args, path)
                 for name, cell_args, path in zip(names, args, paths, strict=True)
-                if not _finished(name, path, cell_args, check_rows, warn=False)]
+                if not _finished(name, path, cell_args, how.check_rows, warn=False)]
         if not todo:
             return len(names)
         todo_names, todo_args, todo_paths = (list(column) for column in zip(*todo))
-        if group_func is None:
-            return len(names) - len(todo) + _run_cells_alone(func, todo_names, todo_args,
-                                                             todo_paths, resume_arg)
+        if how.group_func is None:
+            return len(names) - len(todo) + _run_cells_alone(how, todo_names, todo_args,
+                                                             todo_paths)
         try:
-            results = group_func(todo_args)
+            results = how.group_func(todo_args)
         except Exception as group_error:  # noqa: BLE001 - the cells are retried alone
             warnings.warn(
                 f"The group of cells {', '.join(todo_names)} failed together "
                 f"({type(group_error).__name__}: {group_error}); computing them one by one.",
                 RuntimeWarning, stacklevel=2)
-            _run_cells_alone(func, todo_names, todo_args, todo_paths, resume_arg)
+            _run_cells_alone(how, todo_names, todo_args, todo_paths)
             return len(names)
         for name, rows, path in zip(todo_names, results, todo_paths, strict=True):
             write_json_atomic(path, {"cell": name, "rows": rows})
-            if resume_arg is not None:   # (left by an interrupted run of the cell alone)
+            if how.resume_arg is not None:   # (left by an interrupted run of the cell alone)
                 _resume_path(path).unlink(missing_ok=True)
         return len(names)
 
 
-def _run_cells_alone(func, names, args, paths, resume_arg=None):
-    """Every cell with ``func`` (locks held); the first error is raised once all have run."""
+def _run_cells_alone(how, names, args, paths):
+    """Every cell with ``how.func`` (locks held); the first error is raised once all ran."""
     first_error = None
     for name, cell_args, path in zip(names, args, paths, strict=True):
-        resume = {} if resume_arg is None else {resume_arg: str(_resume_path(path))}
+        resume = {} if how.resume_arg is None else {how.resume_arg: str(_resume_path(path))}
         try:
-            rows = func(**cell_args, **resume)
+            rows = how.func(**cell_args, **resume)
             write_json_atomic(path, {"cell": name, "rows": rows})
         except Exception as exc:  # noqa: BLE001 - raised below, after the others
             first_error = first_error or exc
@@ -212,10 +269,11 @@ def _run_cells_alone(func, names, args, paths, resume_arg=None):
     return len(names)
 
 
-def _tasks(todo, func, paths, group_func, group_by, group_size, check_rows, resume_arg):
+def _tasks(todo, how, paths, group_by, group_size, blocking):
     """joblib tasks for the missing cells: one per cell, or one per group of cells."""
-    if group_func is None or group_size <= 1:
-        return [delayed(_run_cell)(func, name, args, paths[name], check_rows, resume_arg)
+    if how.group_func is None or group_size <= 1:
+        how = how._replace(group_func=None)
+        return [delayed(_run_group)(how, [name], [args], [paths[name]], blocking)
                 for name, args in todo]
     groups = {}
     for name, args in todo:
@@ -225,9 +283,8 @@ def _tasks(todo, func, paths, group_func, group_by, group_size, check_rows, resu
         for start in range(0, len(members), group_size):
             chunk = members[start:start + group_size]
             names = [name for name, _ in chunk]
-            tasks.append(delayed(_run_group)(group_func, func, names, [a for _, a in chunk],
-                                             [paths[name] for name in names], check_rows,
-                                             resume_arg))
+            tasks.append(delayed(_run_group)(how, names, [a for _, a in chunk],
+                                             [paths[name] for name in names], blocking))
     return tasks
 
 
@@ -321,12 +378,19 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         # parallel_config (not Parallel(backend=...)) is what lets joblib register
         # external backends such as "dask" on first use.
         config = parallel_config(backend=backend) if backend else nullcontext()
+        how = _Cells(func, group_func, check_rows, resume_arg)
         try:
             with config:
-                tasks = _tasks(todo, func, paths, group_func, group_by, group_size,
-                               check_rows, resume_arg)
-                for done in _parallel(n_jobs)(tasks):
-                    bar.update(done)
+                # First the cells no other run is computing; then, waiting for
+                # their locks, those it was (most will be finished by then).
+                for blocking in (False, True):
+                    tasks = _tasks(todo, how, paths, group_by, group_size, blocking)
+                    for done in _parallel(n_jobs)(tasks):
+                        bar.update(done)
+                    todo = [(name, args) for name, args in todo
+                            if not _finished(name, paths[name], args, check_rows, warn=False)]
+                    if not todo:
+                        break
         finally:
             bar.close()
     rows = []

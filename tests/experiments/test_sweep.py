@@ -318,17 +318,25 @@ def _slow_square(x, fail_at=None):
 
 @needs_locks
 @pytest.mark.parametrize("group_sizes", [(1, 1), (2, 3)])
-def test_concurrent_sweeps_into_one_folder_compute_each_cell_once(tmp_path, group_sizes):
+def test_concurrent_sweeps_into_one_folder_share_the_cells(tmp_path, group_sizes):
     # Two runs that share cells (figures over one sweep, say), started together:
     # grouped differently too, which waits on locks in another order.
-    CALLS.clear()
-    cells = _cells(8)
+    computed = []          # (run, cell) of every computation
+    cells = _cells(12)
     results = [None, None]
 
     def run(i):
-        results[i] = run_sweep(cells, _slow_square, tmp_path, verbose=False,
-                               backend="threading", n_jobs=2, group_func=_squares_together,
-                               group_by=lambda args: 0, group_size=group_sizes[i])
+        def one(x, fail_at=None):
+            time.sleep(0.05)
+            computed.append((i, x))
+            return [{"x": x, "y": x * x}]
+
+        def together(group):
+            return [one(cell["x"]) for cell in group]
+
+        results[i] = run_sweep(cells, one, tmp_path, verbose=False, backend="threading",
+                               n_jobs=1, group_func=together, group_by=lambda args: 0,
+                               group_size=group_sizes[i])
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for thread in threads:
@@ -336,43 +344,71 @@ def test_concurrent_sweeps_into_one_folder_compute_each_cell_once(tmp_path, grou
     for thread in threads:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads)   # no deadlock
-    done = [x for call in CALLS for x in (call if isinstance(call, tuple) else [call])]
-    assert sorted(done) == list(range(8))                   # every cell once, in all
-    assert results[0] == results[1] == [{"x": i, "y": i * i} for i in range(8)]
-    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == [
-        f"c{i}.json" for i in range(8)]                     # no lock file left
+    assert sorted(x for _, x in computed) == list(range(12))  # every cell once, in all
+    assert {i for i, _ in computed} == {0, 1}                 # both runs did some
+    assert results[0] == results[1] == [{"x": i, "y": i * i} for i in range(12)]
+    assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == sorted(
+        f"c{i}.json" for i in range(12))                      # no lock file left
 
 
 @needs_locks
-def test_a_cell_locked_by_another_run_is_waited_for_and_read(tmp_path):
+def test_a_cell_locked_by_another_run_is_left_for_last_then_read(tmp_path):
     CALLS.clear()
     cell_dir = tmp_path / "cells"
     cell_dir.mkdir()
     rows = []
-    with open(cell_dir / ".c1.json.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)        # another run is computing c1
+    with open(cell_dir / ".c0.json.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)        # another run is computing c0
         thread = threading.Thread(
-            target=lambda: rows.extend(run_sweep(_cells(2), _square, tmp_path,
+            target=lambda: rows.extend(run_sweep(_cells(3), _square, tmp_path,
                                                  verbose=False)))
         thread.start()
         time.sleep(0.3)
-        assert CALLS == [0] and thread.is_alive()           # c0 done, waiting on c1
-        write_json_atomic(cell_dir / "c1.json", {"cell": "c1", "rows": [{"x": 1, "y": -1}]})
+        assert CALLS == [1, 2] and thread.is_alive()    # the others first, then c0's lock
+        write_json_atomic(cell_dir / "c0.json", {"cell": "c0", "rows": [{"x": 0, "y": -1}]})
     thread.join(timeout=30)
-    assert CALLS == [0]                         # c1 was read, not computed again
-    assert rows == [{"x": 0, "y": 0}, {"x": 1, "y": -1}]
+    assert CALLS == [1, 2]                      # c0 was read, not computed again
+    assert rows == [{"x": 0, "y": -1}, {"x": 1, "y": 1}, {"x": 2, "y": 4}]
 
 
 @needs_locks
 def test_a_killed_writers_temporary_file_is_removed_with_its_cell(tmp_path):
     cell_dir = tmp_path / "cells"
     cell_dir.mkdir()
-    stale = [cell_dir / ".c0.json.4242.deadbeef.tmp", cell_dir / ".c10.json.4242.cafe.tmp"]
+    stale = [cell_dir / ".c1.json.4242.deadbeef.tmp", cell_dir / ".c1.resume.pt.4242.ab.tmp",
+             cell_dir / ".c10.json.4242.cafe.tmp", cell_dir / ".c1.json.4243.fresh.tmp"]
     for path in stale:
-        path.write_text('{"cell": "c')        # a writer killed mid-write
-    run_sweep(_cells(1), _square, tmp_path, verbose=False)
-    assert not stale[0].exists()
-    assert stale[1].exists()                  # another cell's: left for its own run
+        path.write_text('{"cell": "c')        # a writer killed mid-write ...
+    old = time.time() - 3600
+    for path in stale[:3]:
+        os.utime(path, (old, old))            # ... an hour ago
+    run_sweep(_cells(2), _square, tmp_path, verbose=False)
+    assert not stale[0].exists() and not stale[1].exists()
+    assert stale[2].exists()                  # another cell's: left for its own run
+    assert stale[3].exists()                  # too recent: maybe another host's writer's
+
+
+@needs_locks
+def test_a_lock_file_removed_while_a_run_waited_on_it_is_not_held_twice(tmp_path):
+    # A holder that fails removes its lock file; a run that waited on it must
+    # then lock the new file, which a later run may hold (one holder per cell).
+    from skpoison.experiments._sweep import _lock
+
+    lock = tmp_path / ".c0.json.lock"
+    first = _lock(lock, blocking=True)
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(_lock(lock, blocking=True)))
+    waiter.start()
+    time.sleep(0.2)
+    os.unlink(lock)                           # the holder's exit: file removed ...
+    later = _lock(lock, blocking=True)        # ... a new run locks the new file
+    first.close()                             # ... and the old lock goes
+    time.sleep(0.2)
+    assert waiter.is_alive() and not got      # the waiter waits for the new file's holder
+    later.close()
+    waiter.join(timeout=10)
+    assert got and os.fstat(got[0].fileno()).st_ino == os.stat(lock).st_ino
+    got[0].close()
 
 
 @needs_locks

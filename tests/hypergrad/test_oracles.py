@@ -98,7 +98,7 @@ def test_implicit_warns_when_not_converged():
     with pytest.warns(InnerNotConvergedWarning, match="not converged") as caught:
         case.hypergradient("cg")
     # One warning: the Newton step is not measured once the gradient test failed.
-    assert [str(w.message)[:54] for w in caught] == [
+    assert [str(w.message)[:55] for w in caught] == [
         "The inner problem has not converged (||grad L_tr(w_T)||"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", InnerNotConvergedWarning)

@@ -160,9 +160,10 @@ class OptimalPoisoner(BasePoisoner):
         interrupted ``fit`` (Ctrl-C, a crash) run again with the same data
         and settings resumes after the last finished batch, with the same
         results as an uninterrupted run. A file left by another attack
-        (other data, parameters or versions) is started over with a warning;
-        the file is removed when the attack ends. Needs an int
-        ``random_state``; :func:`fit_batched` takes none.
+        (other data, parameters, device or versions) is started over with a
+        warning; the file is removed when the attack ends. Needs an int
+        ``random_state`` (and the estimator's None or an int);
+        :func:`fit_batched` takes none.
 
     Attributes
     ----------
@@ -256,16 +257,13 @@ class OptimalPoisoner(BasePoisoner):
         self._box = (low, high)
 
     def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):
+        if self.resume_file is not None:
+            self._check_resumable()
+        plan = self._plan_attack(X, y_enc, X_val, y_val_enc)
         resume = None
         if self.resume_file is not None:
-            if isinstance(self.random_state, bool) \
-                    or not isinstance(self.random_state, Integral):
-                raise ValueError(f"resume_file needs an int random_state (a resumed attack "
-                                 f"must draw what the interrupted one drew); got "
-                                 f"random_state={self.random_state!r}.")
-            resume = ResumeFile(self.resume_file,
-                                attack_fingerprint(self, (X, y_enc, X_val, y_val_enc)))
-        plan = self._plan_attack(X, y_enc, X_val, y_val_enc)
+            fingerprint = attack_fingerprint(self, (X, y_enc, X_val, y_val_enc), plan.X.device)
+            resume = ResumeFile(self.resume_file, fingerprint)
         poison, states, losses, lambdas = run_cumulative_attack(
             plan.config, plan.schedule, plan.X, plan.Y, plan.X_poison, plan.Y_poison,
             plan.lambda0, learn=plan.learn, mode=self.mode, verbose=self.verbose,
@@ -275,6 +273,17 @@ class OptimalPoisoner(BasePoisoner):
         if resume is not None:
             resume.remove()
         return results
+
+    def _check_resumable(self):
+        """A resumed attack must draw what the interrupted one drew: int seeds."""
+        for owner, seed, may_be_none in (("random_state", self.random_state, False),
+                                         ("the estimator's random_state",
+                                          self.estimator.random_state, True)):
+            if (seed is None and may_be_none) or (
+                    isinstance(seed, Integral) and not isinstance(seed, bool)):
+                continue
+            raise ValueError(f"resume_file needs {owner} to be an int (a resumed attack "
+                             f"must draw what the interrupted one drew); got {seed!r}.")
 
     def _plan_attack(self, X, y_enc, X_val, y_val_enc):
         """Everything the attack loop needs, as tensors on the attack's device."""

@@ -13,16 +13,23 @@ from .._files import atomic_file
 from .._warn import warn_user
 
 
-def attack_fingerprint(poisoner, arrays):
+#: The layout of the saved state; a file of another layout is started over.
+_FORMAT = 1
+
+
+def attack_fingerprint(poisoner, arrays, device):
     """A hash of everything an attack's numbers depend on.
 
     The data (``arrays``), the poisoner's and its estimator's parameters (not
-    ``resume_file`` and ``verbose``), and the versions of skpoison and torch.
-    Array-like parameters are hashed by value (their ``repr`` may elide).
+    ``resume_file`` and ``verbose``), the device the attack runs on (as
+    resolved: ``"auto"`` may mean another one elsewhere), and the versions
+    of skpoison and torch. Array-like parameters are hashed by value, item
+    by item (their ``repr`` may elide).
     """
     from .. import __version__
 
-    digest = hashlib.sha1(f"skpoison {__version__} torch {torch.__version__}".encode())
+    digest = hashlib.sha1(f"skpoison {__version__} torch {torch.__version__} "
+                          f"device {torch.device(device)}".encode())
     for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
@@ -30,15 +37,19 @@ def attack_fingerprint(poisoner, arrays):
     params = poisoner.get_params(deep=True)
     for name in sorted(params):
         value = params[name]
-        if name in ("resume_file", "verbose") or isinstance(value, BaseEstimator):
+        if name in ("resume_file", "verbose", "estimator__verbose") \
+                or isinstance(value, BaseEstimator):
             continue    # (an estimator's own parameters are among params)
         digest.update(f"{name}={_value_text(value)};".encode())
     return digest.hexdigest()
 
 
 def _value_text(value):
+    """A parameter's value as text that no two different values share."""
     if value is None or isinstance(value, (str, bool)):
         return repr(value)
+    if isinstance(value, (list, tuple)):
+        return f"[{','.join(_value_text(item) for item in value)}]"
     try:
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -66,6 +77,8 @@ class ResumeFile:
             return None
         try:
             saved = torch.load(self.path, map_location="cpu", weights_only=True)
+            if saved.get("format") != _FORMAT:
+                raise ValueError("written by another version of skpoison")
             matches = saved["fingerprint"] == self.fingerprint
         except Exception as exc:  # noqa: BLE001 - any unreadable file is started over
             reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
@@ -81,7 +94,8 @@ class ResumeFile:
     def save(self, state):
         """Replace the file with ``state`` (whole or not at all)."""
         with atomic_file(self.path, "xb") as handle:
-            torch.save({"fingerprint": self.fingerprint, "state": state}, handle)
+            torch.save({"format": _FORMAT, "fingerprint": self.fingerprint, "state": state},
+                       handle)
 
     def remove(self):
         """Remove the file (the attack finished)."""

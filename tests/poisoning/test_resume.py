@@ -1,11 +1,15 @@
 """An interrupted attack resumes after its last finished batch, with the same results."""
 
+import warnings
+
 import numpy as np
 import pytest
+import torch
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
 from skpoison.poisoning import fit_batched
 from skpoison.poisoning._cumulative import run_cumulative_attack
+from skpoison.poisoning._resume import attack_fingerprint
 
 # The namespace the attack loop runs in (patched to interrupt it).
 LOOP = run_cumulative_attack.__globals__
@@ -107,11 +111,51 @@ def test_other_data_is_another_attack(binary_small, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("random_state", [None, np.random.RandomState(0)])
-def test_resuming_needs_an_int_seed(random_state, binary_small, tmp_path):
+def test_resuming_needs_int_seeds(random_state, binary_small, tmp_path):
     attack = _attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "a.pt",
                      random_state=random_state)
-    with pytest.raises(ValueError, match="resume_file needs an int random_state"):
+    with pytest.raises(ValueError, match="resume_file needs random_state to be an int"):
         _fit(attack, binary_small)
+    if random_state is not None:
+        attack = _attack(HypergradRegularizedLR(inner_steps=5, random_state=random_state),
+                         tmp_path / "a.pt")
+        with pytest.raises(ValueError, match="needs the estimator's random_state to be an"):
+            _fit(attack, binary_small)
+
+
+def test_progress_bars_are_not_part_of_the_attack(binary_small, tmp_path, monkeypatch):
+    estimator = HypergradRegularizedLR(inner_steps=20)
+    path = tmp_path / "attack.pt"
+    calls = _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(_attack(estimator, path), binary_small)
+    monkeypatch.undo()
+    calls = _interrupt_after(monkeypatch, 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # (no "other settings" warning)
+        _fit(_attack(HypergradRegularizedLR(inner_steps=20, verbose=1), path, verbose=1),
+             binary_small)
+    assert len(calls) == 5 - 2                    # resumed: 5 phases, 2 done
+
+
+def test_the_fingerprint_reads_every_value(binary_small):
+    # numpy's repr elides long arrays; two boxes that differ in the middle differ.
+    high = np.ones(2000)
+    other = high.copy()
+    other[1000] = 0.5
+    arrays = [np.zeros((2, 2000))]
+    prints = {attack_fingerprint(_attack(HypergradRegularizedLR(), feature_range=(0.0, h)),
+                                 arrays, "cpu") for h in (high, other)}
+    assert len(prints) == 2
+    base = _attack(HypergradRegularizedLR())
+    assert attack_fingerprint(base, arrays, "cpu") != attack_fingerprint(base, arrays, "meta")
+
+
+def test_a_file_of_another_layout_is_started_over(binary_small, tmp_path):
+    path = tmp_path / "attack.pt"
+    torch.save({"fingerprint": "x", "state": {}}, path)     # no "format": an older layout
+    with pytest.warns(UserWarning, match="written by another version of skpoison"):
+        _fit(_attack(HypergradRegularizedLR(inner_steps=5), path), binary_small)
 
 
 def test_batched_attacks_take_no_resume_file(binary_small, tmp_path):

@@ -192,6 +192,22 @@ def test_failed_group_keeps_its_good_cells_and_raises_the_cells_own_error(tmp_pa
     assert [r["y"] for r in rows] == [0, 1, 4, 9, 16, 25]
 
 
+def test_cell_names_do_not_change_by_accident():
+    # A finished cell is found by its name: a change to what the name hashes
+    # (a new poisoner parameter that enters attack_defaults, say) orphans every
+    # cell users have computed. Change these values only on purpose.
+    from skpoison.experiments import make_config
+
+    keys = {}
+    for size in ("tiny", "full"):
+        config = make_config("digits", size=size)
+        pool = RUNNER["load_pool"](config.dataset, config.classes, None)
+        keys[size] = config.key(strategies=None, repetitions=None,
+                                data=RUNNER["data_fingerprint"](pool),
+                                defaults=RUNNER["attack_defaults"](config))
+    assert keys == {"tiny": "262bf3ff7c", "full": "27439cd721"}
+
+
 def test_other_data_or_defaults_start_new_cells(tmp_path, monkeypatch):
     # Cells are named after the data's fingerprint and the library defaults, so
     # a changed data copy (or default) is never mixed with finished cells.
@@ -218,7 +234,9 @@ def test_other_data_or_defaults_start_new_cells(tmp_path, monkeypatch):
     real_defaults = RUNNER["attack_defaults"]
     monkeypatch.setitem(RUNNER, "attack_defaults", lambda config: {
         **real_defaults(config), "poisoner": {"poison_lr": 0.25}})
-    with pytest.warns(UserWarning, match=r"defaults.poisoner.ratios .* and \d+ more\); it"):
+    with pytest.warns(UserWarning, match=r"\(data.fingerprint .*, defaults.poisoner.ratios .*, "
+                                         r"defaults.poisoner.batch_size 20 → None, "
+                                         r"defaults.poisoner.hyperparams .* and 8 more\); it"):
         evaluate(**common)
     assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3 * len(names)
 
@@ -422,3 +440,22 @@ def test_a_folder_that_cannot_be_locked_still_runs_the_sweep(tmp_path, monkeypat
         rows = run_sweep(_cells(2), _square, tmp_path, verbose=False)
     assert CALLS == [0, 1] and [r["y"] for r in rows] == [0, 1]
     assert sorted(p.name for p in (tmp_path / "cells").iterdir()) == ["c0.json", "c1.json"]
+
+
+def test_a_grouped_run_removes_a_resume_file_left_by_a_cell_alone(tmp_path):
+    cell_dir = tmp_path / "cells"
+    cell_dir.mkdir()
+    partial = cell_dir / "c1.resume.pt"
+    partial.write_bytes(b"an interrupted run's state")
+    run_sweep(_cells(2), _square, tmp_path, verbose=False, group_func=_squares_together,
+              group_by=lambda args: 0, group_size=2, resume_arg="resume_file")
+    assert not partial.exists()
+
+
+def test_sizes_the_pool_cannot_hold_fail_before_any_cell(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setitem(RUNNER, "run_attack_cell", lambda **kw: started.append(kw))
+    with pytest.raises(ValueError, match="exceeds the 352 samples available"):
+        evaluate(out=tmp_path, size="tiny", n_train=5000, n_jobs=1, verbose=False,
+                 plot=False)
+    assert started == []

@@ -71,8 +71,9 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     mode : {"replace", "inject"}
     verbose : int
     resume : ResumeFile or None
-        Where the attack's state is saved after every batch, and restored
-        from when an earlier, interrupted run of the same attack left it.
+        Where the attack's state is saved after a batch (at most once per
+        ``SAVE_INTERVAL`` seconds), and restored from when an earlier,
+        interrupted run of the same attack left it.
 
     Returns
     -------
@@ -117,7 +118,7 @@ def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0
             return finished[index]
         state = compute()
         finished.append(state)
-        if resume is not None:
+        if resume is not None and resume.due():
             resume.save(_snapshot(config, X_poison, losses, lambdas, finished))
         return state
 
@@ -180,10 +181,14 @@ def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0
 
 
 def _snapshot(config, X_poison, losses, lambdas, finished):
-    """The attack's state after a phase, as plain tensors and lists (on the CPU)."""
-    cpu = [t.detach().cpu() for t in (X_poison, *losses, *lambdas)]
-    return {"X_poison": cpu[0], "losses": cpu[1:1 + len(losses)],
-            "lambdas": cpu[1 + len(losses):],
+    """The attack's state after a phase, as a few plain tensors and lists (on the CPU).
+
+    The paths are stacked: a torch file stores every tensor apart, and an
+    attack evaluates thousands of times.
+    """
+    return {"X_poison": X_poison.detach().cpu(),
+            "losses": torch.stack(losses).detach().cpu(),
+            "lambdas": torch.stack(lambdas).detach().cpu(),
             "phases": [(s.log_lambda.detach().cpu(), s.val_loss.detach().cpu(),
                         int(s.path_length)) for s in finished],
             # The weight draws' stream (networks re-initialized at every step).
@@ -199,5 +204,5 @@ def _restore(saved, config, like):
         config.draw_w0.set_state(saved["draws"])
     phases = [RatioState(back(log_lambda), back(val_loss), path_length)
               for log_lambda, val_loss, path_length in saved["phases"]]
-    return (back(saved["X_poison"]), [back(t) for t in saved["losses"]],
-            [back(t) for t in saved["lambdas"]], phases)
+    return (back(saved["X_poison"]), list(back(saved["losses"]).unbind(0)),
+            list(back(saved["lambdas"]).unbind(0)), phases)

@@ -156,10 +156,10 @@ class OptimalPoisoner(BasePoisoner):
     verbose : int, default=0
         Progress bars over batches and outer steps.
     resume_file : path-like or None, default=None
-        Save the attack's state to this file after every batch, so that an
-        interrupted ``fit`` (Ctrl-C, a crash) run again with the same data
-        and settings resumes after the last finished batch, with the same
-        results as an uninterrupted run. A file left by another attack
+        Save the attack's state to this file after a batch (at most once a
+        second), so that an interrupted ``fit`` (Ctrl-C, a crash) run again
+        with the same data and settings resumes after the last saved batch,
+        with the same results as an uninterrupted run. A file left by another attack
         (other data, parameters, device or versions) is started over with a
         warning; the file is removed when the attack ends. Needs an int
         ``random_state`` (and the estimator's None or an int);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 
 import numpy as np
 import torch
@@ -15,6 +16,10 @@ from .._warn import warn_user
 
 #: The layout of the saved state; a file of another layout is started over.
 _FORMAT = 1
+
+#: Seconds between two saves at least: a batch of a small attack takes
+#: milliseconds, and a save about as long.
+SAVE_INTERVAL = 1.0
 
 
 def attack_fingerprint(poisoner, arrays, device):
@@ -70,6 +75,11 @@ class ResumeFile:
 
     def __init__(self, path, fingerprint):
         self.path, self.fingerprint = os.fspath(path), fingerprint
+        self.last_save = time.monotonic()      # (the attack's start)
+
+    def due(self):
+        """Whether :data:`SAVE_INTERVAL` has passed since the start or the last save."""
+        return time.monotonic() - self.last_save >= SAVE_INTERVAL
 
     def load(self):
         """The saved state, or None (no file, or one of another attack: with a warning)."""
@@ -96,6 +106,7 @@ class ResumeFile:
         with atomic_file(self.path, "xb") as handle:
             torch.save({"format": _FORMAT, "fingerprint": self.fingerprint, "state": state},
                        handle)
+        self.last_save = time.monotonic()
 
     def remove(self):
         """Remove the file (the attack finished)."""

@@ -128,6 +128,9 @@ def test_a_cell_interrupted_mid_attack_resumes_after_its_last_batch(tmp_path, mo
 
     common = dict(size="tiny", repetitions=1, strategies=("learned",), n_jobs=1,
                   verbose=False, plot=False)
+    from skpoison.poisoning._resume import ResumeFile
+
+    monkeypatch.setitem(ResumeFile.due.__globals__, "SAVE_INTERVAL", 0.0)   # every batch
     monkeypatch.setitem(loop, "optimize_batch", counted)
     with pytest.raises(KeyboardInterrupt):
         evaluate(out=tmp_path / "run", **common)

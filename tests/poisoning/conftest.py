@@ -32,3 +32,16 @@ def binary_large():
 def three_classes():
     """Digits 0, 1 and 8: 90 training, 45 validation points."""
     return digits([0, 1, 8], 90, 45)
+
+
+@pytest.fixture
+def save_every_batch():
+    """Resume files saved after every batch (not at most once a second).
+
+    Its own patch: a test's ``monkeypatch.undo()`` leaves it in place.
+    """
+    from skpoison.poisoning._resume import ResumeFile
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(ResumeFile.due.__globals__, "SAVE_INTERVAL", 0.0)
+        yield

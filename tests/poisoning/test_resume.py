@@ -14,6 +14,8 @@ from skpoison.poisoning._resume import attack_fingerprint
 # The namespace the attack loop runs in (patched to interrupt it).
 LOOP = run_cumulative_attack.__globals__
 
+pytestmark = pytest.mark.usefixtures("save_every_batch")
+
 
 def _attack(estimator, path=None, **params):
     settings = dict(ratios=(0.0, 0.1, 0.2), batch_size=4, outer_steps=3, random_state=0)
@@ -162,3 +164,15 @@ def test_batched_attacks_take_no_resume_file(binary_small, tmp_path):
     attack = _attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "a.pt")
     with pytest.raises(ValueError, match="fit_batched does not resume attacks"):
         fit_batched(attack, [binary_small[:4]], random_states=[0])
+
+
+def test_saves_are_at_most_once_per_interval(binary_small, tmp_path, monkeypatch):
+    from skpoison.poisoning._resume import ResumeFile
+
+    path = tmp_path / "attack.pt"
+    _interrupt_after(monkeypatch, 3)
+    with pytest.MonkeyPatch.context() as patch:   # (undone before save_every_batch)
+        patch.setitem(ResumeFile.due.__globals__, "SAVE_INTERVAL", 3600.0)
+        with pytest.raises(KeyboardInterrupt):
+            _fit(_attack(HypergradRegularizedLR(inner_steps=20), path), binary_small)
+    assert not path.exists()              # three quick batches: not worth a save yet

@@ -14,6 +14,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from concurrent.futures import BrokenExecutor
 
 from .. import __version__
@@ -197,14 +198,23 @@ def console():
     still inside torch, and an interpreter shutting down under them aborts
     (``std::terminate``, exit 134): the process then leaves at once, every
     finished cell being on disk already (atomic renames). In-process callers
-    of :func:`main` keep their process.
+    of :func:`main` keep their process. Warnings are printed as
+    ``skpoison: warning (Category): message``, without the file and line
+    of the console script that Python would show.
     """
+    warnings.showwarning = _show_warning
     status, args = _main(None)
     if status == 130 and args.backend == "threading":
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
     return status
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as the command line shows it (with its category: what a filter names)."""
+    print(f"skpoison: warning ({category.__name__}): {message}",
+          file=sys.stderr if file is None else file)
 
 
 def main(argv=None):

@@ -383,6 +383,19 @@ def test_the_console_exits_hard_only_after_ctrl_c_under_threads(monkeypatch):
         assert exits == ([status] if hard else [])
 
 
+def test_the_console_prints_warnings_as_one_line(monkeypatch, capsys):
+    import argparse
+    import warnings
+
+    def run(argv):
+        warnings.warn("careful", UserWarning)
+        return 0, argparse.Namespace(backend=None)
+
+    monkeypatch.setitem(main.__globals__, "_main", run)
+    assert main.__globals__["console"]() == 0
+    assert capsys.readouterr().err == "skpoison: warning (UserWarning): careful\n"
+
+
 def test_fig1_with_another_grid_removes_the_old_png(tmp_path):
     from skpoison.experiments import reproduce
 

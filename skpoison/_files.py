@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import socket
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+
+_HOST = socket.gethostname().replace(os.sep, "_")
+
+#: Another host's temporary file older than this (seconds) was left by a
+#: killed writer: a write takes well under a second.
+STALE_SECONDS = 600
 
 
 @contextmanager
@@ -15,7 +24,9 @@ def atomic_file(path, mode="x", **open_kwargs):
     The file is synced before the rename, so ``path`` holds either its old
     content or the whole new one. If the block raises (an interrupt included),
     the temporary file is removed and ``path`` is left as it was. The
-    temporary file is hidden beside ``path``: ``.<name>.<pid>.<random>.tmp``.
+    temporary file is hidden beside ``path``:
+    ``.<name>.<host>.<pid>.<random>.tmp`` (a killed writer's is found by
+    :func:`remove_stale_temporaries`).
 
     Examples
     --------
@@ -28,7 +39,7 @@ def atomic_file(path, mode="x", **open_kwargs):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, mode, **open_kwargs) as handle:
             yield handle
@@ -39,3 +50,38 @@ def atomic_file(path, mode="x", **open_kwargs):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_stale_temporaries(path):
+    """Remove the temporary files of :func:`atomic_file` for ``path`` whose writer died.
+
+    Those of this host whose process is gone, and other hosts' (a shared
+    file system) once older than :data:`STALE_SECONDS`. Call it where no
+    other process of this host may be writing ``path`` under another name
+    (a temporary file of a live process is kept anyway).
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    for name in glob.glob(glob.escape(str(path.with_name(prefix))) + "*.tmp"):
+        parts = Path(name).name[len(prefix):].rsplit(".", 3)   # host, pid, random, "tmp"
+        if len(parts) != 4 or not parts[1].isdigit():
+            continue                   # (not one of ours)
+        try:
+            if parts[0] == _HOST:
+                stale = not _running(int(parts[1]))
+            else:
+                stale = time.time() - os.stat(name).st_mtime > STALE_SECONDS
+            if stale:
+                os.unlink(name)
+        except FileNotFoundError:
+            pass
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:     # (another user's process)
+        return True
+    return True

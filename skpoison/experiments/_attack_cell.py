@@ -195,7 +195,7 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
         Size of the trusted set (None: ``config.n_val``).
     resume_file : path-like or None
         The attack's ``resume_file`` (:class:`~skpoison.OptimalPoisoner`):
-        an interrupted cell resumes after its last finished batch.
+        an interrupted cell resumes after its last saved batch.
 
     Returns
     -------

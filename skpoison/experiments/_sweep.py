@@ -24,7 +24,6 @@ import json
 import math
 import os
 import tempfile
-import time
 import warnings
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import NamedTuple
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from .._files import atomic_file
+from .._files import atomic_file, remove_stale_temporaries
 
 try:
     import fcntl
@@ -102,13 +101,6 @@ def _finished(name, path, args, check_rows, warn=True):
     return ok
 
 
-#: A temporary file of a cell older than this (seconds) was left by a killed
-#: writer: a write takes well under a second. (Its age, not the cell's lock,
-#: tells: on a network mount whose locks are local to each host, another
-#: host's writer may be writing the file now.)
-_STALE_SECONDS = 600
-
-
 def _lock(lock, blocking):
     """``lock`` opened and flocked (None: another run holds it and ``blocking`` is False).
 
@@ -131,6 +123,9 @@ def _lock(lock, blocking):
                 return handle
         except FileNotFoundError:
             pass
+        except BaseException:
+            handle.close()
+            raise
         handle.close()
 
 
@@ -140,7 +135,7 @@ def _cell_lock(path, blocking=True):
 
     Blocks while another run holds it, unless ``blocking`` is False (then
     yields False at once). Temporary files of the cell that a killed writer
-    left are removed.
+    left are removed (:func:`~skpoison._files.remove_stale_temporaries`).
     """
     if fcntl is None:
         yield True
@@ -159,13 +154,8 @@ def _cell_lock(path, blocking=True):
         yield False
         return
     with handle:   # (closing it releases the lock)
-        now = time.time()
-        for stale in glob.glob(glob.escape(str(path.with_name(f".{path.stem}."))) + "*.tmp"):
-            try:
-                if now - os.stat(stale).st_mtime > _STALE_SECONDS:
-                    os.unlink(stale)
-            except FileNotFoundError:
-                pass
+        for target in (path, _resume_path(path)):   # (only the holder writes them)
+            remove_stale_temporaries(target)
         try:
             yield True
         finally:
@@ -199,6 +189,24 @@ def _cells_locked(paths, blocking):
                 yield False
                 return
         yield True
+
+
+def _tidy(cell_dir, paths):
+    """Remove what killed runs left of these cells: lock files no run holds, temporaries.
+
+    (A group holds every cell's lock until its last cell is written; a run
+    killed in between leaves the finished cells' lock files, which no later
+    run locks again.)
+    """
+    if fcntl is None:
+        return
+    left = {Path(name).name for pattern in (".*.lock", ".*.tmp")
+            for name in glob.glob(glob.escape(str(cell_dir)) + os.sep + pattern)}
+    for path in paths:
+        if any(name.startswith((f".{path.name}.", f".{_resume_path(path).name}."))
+               for name in left):
+            with _cell_lock(path, blocking=False):   # (cleans up, unless a run holds it)
+                pass
 
 
 class _Cells(NamedTuple):
@@ -387,12 +395,14 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
                     tasks = _tasks(todo, how, paths, group_by, group_size, blocking)
                     for done in _parallel(n_jobs)(tasks):
                         bar.update(done)
-                    todo = [(name, args) for name, args in todo
-                            if not _finished(name, paths[name], args, check_rows, warn=False)]
+                    todo = [] if blocking else [
+                        (name, args) for name, args in todo
+                        if not _finished(name, paths[name], args, check_rows, warn=False)]
                     if not todo:
                         break
         finally:
             bar.close()
+    _tidy(cell_dir, paths.values())
     rows = []
     for name in names:
         rows.extend(read_json(paths[name])["rows"])

@@ -1,4 +1,4 @@
-"""An attack's state on disk, after every batch, so that an interrupted attack resumes."""
+"""An attack's state on disk, after its batches, so that an interrupted attack resumes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from .._files import atomic_file
+from .._files import atomic_file, remove_stale_temporaries
 from .._warn import warn_user
 
 
@@ -63,7 +63,7 @@ def _value_text(value):
 
 
 class ResumeFile:
-    """Where one attack saves its state after each batch, and finds it again.
+    """Where one attack saves its state after a batch (:meth:`due`), and finds it again.
 
     Parameters
     ----------
@@ -83,6 +83,7 @@ class ResumeFile:
 
     def load(self):
         """The saved state, or None (no file, or one of another attack: with a warning)."""
+        remove_stale_temporaries(self.path)     # (a save killed midway)
         if not os.path.exists(self.path):
             return None
         try:

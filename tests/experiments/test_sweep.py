@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -392,21 +394,47 @@ def test_a_cell_locked_by_another_run_is_left_for_last_then_read(tmp_path):
     assert rows == [{"x": 0, "y": -1}, {"x": 1, "y": 1}, {"x": 2, "y": 4}]
 
 
+def _dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
 @needs_locks
-def test_a_killed_writers_temporary_file_is_removed_with_its_cell(tmp_path):
+def test_a_killed_writers_temporary_files_are_removed_with_its_cell(tmp_path):
+    from skpoison._files import _HOST
+
     cell_dir = tmp_path / "cells"
     cell_dir.mkdir()
-    stale = [cell_dir / ".c1.json.4242.deadbeef.tmp", cell_dir / ".c1.resume.pt.4242.ab.tmp",
-             cell_dir / ".c10.json.4242.cafe.tmp", cell_dir / ".c1.json.4243.fresh.tmp"]
-    for path in stale:
-        path.write_text('{"cell": "c')        # a writer killed mid-write ...
+    dead, alive = _dead_pid(), os.getpid()
+    stale = [cell_dir / f".c1.json.{_HOST}.{dead}.deadbeef.tmp",        # killed here
+             cell_dir / f".c1.resume.pt.{_HOST}.{dead}.ab.tmp",
+             cell_dir / ".c1.json.other-host.123.cd.tmp"]                # ... an hour ago
+    kept = [cell_dir / f".c10.json.{_HOST}.{dead}.cafe.tmp",            # another cell's
+            cell_dir / ".c1.json.other-host.124.ef.tmp",                # maybe writing now
+            cell_dir / f".c1.json.{_HOST}.{alive}.fresh.tmp"]           # a live writer's
+    for path in stale + kept:
+        path.write_text('{"cell": "c')
     old = time.time() - 3600
-    for path in stale[:3]:
-        os.utime(path, (old, old))            # ... an hour ago
+    os.utime(stale[2], (old, old))
     run_sweep(_cells(2), _square, tmp_path, verbose=False)
-    assert not stale[0].exists() and not stale[1].exists()
-    assert stale[2].exists()                  # another cell's: left for its own run
-    assert stale[3].exists()                  # too recent: maybe another host's writer's
+    assert not any(path.exists() for path in stale)
+    assert all(path.exists() for path in kept)
+
+
+@needs_locks
+def test_a_rerun_tidies_what_a_killed_run_left_of_finished_cells(tmp_path):
+    from skpoison._files import _HOST
+
+    run_sweep(_cells(2), _square, tmp_path, verbose=False)
+    cell_dir = tmp_path / "cells"
+    left = [cell_dir / ".c0.json.lock",                   # a group killed after its c0
+            cell_dir / f".c1.json.{_HOST}.{_dead_pid()}.ab.tmp"]
+    for path in left:
+        path.write_text("")
+    CALLS.clear()
+    run_sweep(_cells(2), _square, tmp_path, verbose=False)
+    assert CALLS == [] and not any(path.exists() for path in left)
 
 
 @needs_locks

@@ -176,3 +176,17 @@ def test_saves_are_at_most_once_per_interval(binary_small, tmp_path, monkeypatch
         with pytest.raises(KeyboardInterrupt):
             _fit(_attack(HypergradRegularizedLR(inner_steps=20), path), binary_small)
     assert not path.exists()              # three quick batches: not worth a save yet
+
+
+def test_a_save_killed_midway_leaves_no_temporary_file_behind(binary_small, tmp_path):
+    import subprocess
+    import sys
+
+    from skpoison._files import _HOST
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()                                        # a pid no process has now
+    torn = tmp_path / f".attack.pt.{_HOST}.{process.pid}.0badf00d.tmp"
+    torn.write_bytes(b"half a torch fi")
+    _fit(_attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "attack.pt"), binary_small)
+    assert not torn.exists()

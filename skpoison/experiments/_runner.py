@@ -8,9 +8,9 @@ import json
 from numbers import Integral
 from pathlib import Path
 
-import numpy as np
 from sklearn.utils import Bunch
 
+from .._hashing import update_with_arrays
 from .._warn import warn_user
 from ..poisoning import OptimalPoisoner
 
@@ -59,12 +59,7 @@ def data_fingerprint(pool):
     Two copies of a data set that differ (the JPEG-recompressed CIFAR-10 and
     the lossless one, say) then never share cells.
     """
-    digest = hashlib.sha1()
-    for array in (pool.data, pool.target):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.data)
-    return digest.hexdigest()[:10]
+    return update_with_arrays(hashlib.sha1(), (pool.data, pool.target)).hexdigest()[:10]
 
 
 def attack_defaults(config):

@@ -112,21 +112,23 @@ def _lock(lock, blocking):
         handle = open(lock, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            if _is_current(lock, handle):
+                return handle
         except BlockingIOError:
             handle.close()
             return None
         except BaseException:
             handle.close()
             raise
-        try:
-            if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
-                return handle
-        except FileNotFoundError:
-            pass
-        except BaseException:
-            handle.close()
-            raise
         handle.close()
+
+
+def _is_current(lock, handle):
+    """Whether ``handle`` is open on the file now at ``lock`` (not one removed since)."""
+    try:
+        return os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 @contextmanager
@@ -168,11 +170,8 @@ def _remove_lock_file(lock, handle):
     A run waiting on it then finds it gone once it gets the lock, and locks
     the file at ``lock`` instead (:func:`_lock`).
     """
-    try:
-        if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
-            os.unlink(lock)
-    except FileNotFoundError:
-        pass
+    if _is_current(lock, handle):
+        lock.unlink(missing_ok=True)
 
 
 @contextmanager

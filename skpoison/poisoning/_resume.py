@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
 from .._files import atomic_file, remove_stale_temporaries
+from .._hashing import update_with_arrays
 from .._warn import warn_user
 
 
@@ -35,10 +37,7 @@ def attack_fingerprint(poisoner, arrays, device):
 
     digest = hashlib.sha1(f"skpoison {__version__} torch {torch.__version__} "
                           f"device {torch.device(device)}".encode())
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.data)
+    update_with_arrays(digest, arrays)
     params = poisoner.get_params(deep=True)
     for name in sorted(params):
         value = params[name]
@@ -111,7 +110,4 @@ class ResumeFile:
 
     def remove(self):
         """Remove the file (the attack finished)."""
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        Path(self.path).unlink(missing_ok=True)

@@ -1,0 +1,26 @@
+"""Hashes of arrays (what names data in cell names and in resume files)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def update_with_arrays(digest, arrays):
+    """Feed each array's dtype, shape and bytes to ``digest`` (a :mod:`hashlib` object).
+
+    Returns ``digest``. Arrays of the same bytes but another dtype or shape
+    hash differently.
+
+    Examples
+    --------
+    >>> import hashlib
+    >>> a = np.zeros(4)
+    >>> one = update_with_arrays(hashlib.sha1(), [a]).hexdigest()
+    >>> one == update_with_arrays(hashlib.sha1(), [a.reshape(2, 2)]).hexdigest()
+    False
+    """
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.data)
+    return digest

@@ -5,7 +5,8 @@ validation set by hypergradient descent, and the optimal poisoning attack
 against them (Carnerero-Cano et al., IEEE TNNLS 2023).
 """
 
-from .estimators import Hypergradient, HypergradMLP, HypergradRegularizedLR, hypergradient
+from .estimators import (Hypergradient, HypergradMLP, HypergradRegularizedLR, TrustedSetWarning,
+                         hypergradient)
 from .poisoning import LabelFlipPoisoner, OptimalPoisoner, PoisoningResult
 
 __version__ = "0.1.0"
@@ -17,6 +18,7 @@ __all__ = [
     "LabelFlipPoisoner",
     "OptimalPoisoner",
     "PoisoningResult",
+    "TrustedSetWarning",
     "__version__",
     "hypergradient",
 ]

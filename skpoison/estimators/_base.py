@@ -22,7 +22,8 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
-from ._setup import build_setup, check_X_val, encode_labels, encode_targets
+from ._setup import (build_setup, check_trusted_scale, check_X_val, encode_labels,
+                     encode_targets)
 
 
 def _validate_checkpointing(checkpoint_every, method, steps):
@@ -165,6 +166,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             X_fit, X_val, y_fit, y_val_encoded = self._internal_split(X, y_encoded)
         else:
             X_val = check_X_val(self, X_val, dtype=[np.float64, np.float32])
+            check_trusted_scale(X, X_val)
             y_val_encoded = encode_labels(y_val, self.classes_, name="y_val",
                                           n_rows=len(X_val))
             X_fit, y_fit = X, y_encoded

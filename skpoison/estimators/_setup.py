@@ -78,6 +78,74 @@ def check_X_val(estimator, X_val, *, dtype, name="X_val"):
     return checked
 
 
+class TrustedSetWarning(UserWarning):
+    """The trusted set's features look like they are on another scale than ``X``'s.
+
+    The usual cause is a :class:`~sklearn.pipeline.Pipeline` that hands the
+    model the raw trusted set while ``X`` went through a scaler (see
+    :func:`check_trusted_scale`); λ learned on such a set is meaningless.
+    """
+
+
+#: Fewer rows than this in either set, and the scale check does not judge.
+_SCALE_CHECK_MIN_ROWS = 10
+#: The factor by which the trusted set's spread may differ from the training
+#: set's, and the distance (in the training set's spread) its mean may lie away.
+_SCALE_CHECK_FACTOR = 4.0
+
+
+def check_trusted_scale(X, X_val, *, name="X_val"):
+    """Warn when the trusted set looks unscaled (or otherwise rescaled) against ``X``.
+
+    Two pooled statistics, over all features, in units of ``X``'s total
+    spread ``s = sqrt(Σ_j var(X_j))``: the distance between the two sets' mean
+    vectors, ``‖mean(X_val) − mean(X)‖ / s``, and the trusted set's spread,
+    ``sqrt(Σ_j var(X_val_j)) / s``. A :class:`TrustedSetWarning` is issued
+    when the distance exceeds ``_SCALE_CHECK_FACTOR`` (4) or the spread lies
+    outside ``[1/4, 4]``; sets of fewer than ``_SCALE_CHECK_MIN_ROWS`` (10)
+    rows are not judged.
+
+    Honest trusted sets stay well inside, even next to a training set with
+    20 % of its points poisoned onto the corners of the feature box (measured
+    on digits, MNIST, Fashion-MNIST, CIFAR-10 and the synthetic set, 10 to 100
+    trusted points: distance ≤ 0.8, spread 0.35–0.97). A raw digits set next to
+    standardized training features has distance 6.8 and spread 4.4; next to
+    min-max scaled ones, 22 and 15. This is a heuristic: data whose raw scale
+    is already close to the scaled one (pixels in [0, 1] against standardized
+    pixels, spread 0.33) pass unnoticed.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.datasets import load_digits
+    >>> X = load_digits().data
+    >>> X_scaled = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
+    >>> check_trusted_scale(X_scaled[:300], X_scaled[300:400])    # silent
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     check_trusted_scale(X_scaled[:300], X[300:400])       # the raw trusted set
+    >>> caught[0].category.__name__
+    'TrustedSetWarning'
+    """
+    if min(len(X), len(X_val)) < _SCALE_CHECK_MIN_ROWS:
+        return
+    X, X_val = np.asarray(X, dtype=np.float64), np.asarray(X_val, dtype=np.float64)
+    spread_X = np.sqrt(X.var(axis=0).sum())
+    if not 0 < spread_X < np.inf:    # a constant training set, or one too large to measure
+        return
+    distance = np.linalg.norm(X_val.mean(axis=0) - X.mean(axis=0)) / spread_X
+    spread = np.sqrt(X_val.var(axis=0).sum()) / spread_X
+    factor = _SCALE_CHECK_FACTOR
+    if distance > factor or not 1.0 / factor <= spread <= factor:
+        warn_user(
+            f"{name} does not look like it is on the scale of the training set X: its mean "
+            f"lies {distance:.3g} and its spread is {spread:.3g} times X's spread. In a "
+            "Pipeline, pass the trusted set through the same preprocessing as X "
+            "(Pipeline(..., transform_input=[\"X_val\"]) with metadata routing); λ "
+            "learned on a differently scaled set is meaningless.",
+            TrustedSetWarning)
+
+
 def _is_missing(label):
     """NaN, or pandas' ``NA`` (whose comparisons are ``NA``: ``bool()`` of them raises)."""
     try:

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._torch_utils import make_generator
 from .._warn import warn_user
-from ..estimators._setup import check_X_val, encode_labels
+from ..estimators._setup import check_trusted_scale, check_X_val, encode_labels
 from ._compat import SamplerBase
 from ._result import PoisoningResult
 from ._schedule import draw_schedule, split_batches
@@ -168,6 +168,7 @@ class BasePoisoner(SamplerBase):
             raise ValueError(f"{name} needs a training set with at least 2 classes; "
                              f"got 1 class ({self.classes_[0]!r}).")
         X_val = check_X_val(self, X_val, dtype=X.dtype)
+        check_trusted_scale(X, X_val)
         y_val_enc = encode_labels(y_val, self.classes_, name="y_val", n_rows=X_val.shape[0])
         self._check_box(X, X_val)
         return X, y, y_enc, X_val, y_val_enc

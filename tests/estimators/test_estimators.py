@@ -1,6 +1,7 @@
 """Behaviour of HypergradRegularizedLR / HypergradMLP beyond scikit-learn's checks."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skpoison import HypergradMLP, HypergradRegularizedLR
+from skpoison import HypergradMLP, HypergradRegularizedLR, TrustedSetWarning
 from skpoison.hypergrad import InnerDivergenceError
 
 
@@ -105,6 +106,34 @@ def test_pipeline_routes_and_transforms_the_trusted_set(digits08):
     direct = fast_lr().fit(scaler.transform(X_tr), y_tr, X_val=scaler.transform(X_val),
                            y_val=y_val)
     np.testing.assert_allclose(pipe[-1].lambda_, direct.lambda_)
+
+
+def test_a_raw_trusted_set_behind_a_scaler_warns(digits08):
+    # The README's first pipeline trap: without transform_input the model gets
+    # the raw trusted set while it trains on scaled features.
+    X_tr, X_te, y_tr, y_te = digits08
+    X_val, y_val = X_te[:40] * 16, y_te[:40]                  # digits' raw 0..16 pixels
+    with config_context(enable_metadata_routing=True):
+        clf = fast_lr().set_fit_request(X_val=True, y_val=True)
+        pipe = Pipeline([("scale", StandardScaler()), ("clf", clf)])
+        with pytest.warns(TrustedSetWarning, match="transform_input"):
+            pipe.fit(X_tr * 16, y_tr, X_val=X_val, y_val=y_val)
+    with config_context(enable_metadata_routing=True), warnings.catch_warnings():
+        warnings.simplefilter("error", TrustedSetWarning)
+        pipe.set_params(transform_input=["X_val"]).fit(X_tr * 16, y_tr, X_val=X_val,
+                                                        y_val=y_val)
+
+
+@pytest.mark.parametrize("scale, offset", [(5.0, 0.0), (0.2, 0.0), (1.0, 5.0)])
+def test_a_trusted_set_on_another_scale_warns(digits08, scale, offset):
+    X_tr, X_te, y_tr, y_te = digits08
+    with pytest.warns(TrustedSetWarning, match="X_val does not look like"):
+        HypergradRegularizedLR(inner_steps=20, outer_steps=0).fit(X_tr, y_tr, X_val=X_te * scale + offset, y_val=y_te)
+    with warnings.catch_warnings():   # nor does a small honest shift, or a tiny set
+        warnings.simplefilter("error", TrustedSetWarning)
+        HypergradRegularizedLR(inner_steps=20, outer_steps=0).fit(X_tr, y_tr, X_val=X_te * 1.5 + 0.1, y_val=y_te)
+        HypergradRegularizedLR(inner_steps=20, outer_steps=0).fit(X_tr, y_tr, X_val=X_te[:9] * scale + offset,
+                                   y_val=y_te[:9])
 
 
 def test_grid_search_routes_the_trusted_set(digits08):

@@ -114,3 +114,20 @@ def test_pandas_in_pandas_out(binary_small, make):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "fitted without feature names" warning
         pipe.predict(pd.DataFrame(X_test, columns=columns))
+
+
+def test_poisoner_behind_a_scaler_warns(binary_small):
+    # imbalanced-learn hands a sampler the untransformed X_val, even with
+    # transform_input: a poisoner after a scaler would clone raw points.
+    from sklearn.preprocessing import StandardScaler
+
+    from skpoison import TrustedSetWarning
+
+    X, y, X_val, y_val = binary_small[:4]
+    with sklearn.config_context(enable_metadata_routing=True):
+        victim = HypergradRegularizedLR(inner_steps=20, outer_steps=0).set_fit_request(
+            X_val=False, y_val=False)
+        pipe = Pipeline([("scale", StandardScaler()), ("poison", LabelFlipPoisoner()),
+                         ("clf", victim)])
+        with pytest.warns(TrustedSetWarning, match="X_val does not look like"):
+            pipe.fit(X * 16, y, X_val=X_val * 16, y_val=y_val)

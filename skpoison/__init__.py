@@ -3,22 +3,41 @@
 Estimators whose ``fit`` learns their regularization on a small trusted
 validation set by hypergradient descent, and the optimal poisoning attack
 against them (Carnerero-Cano et al., IEEE TNNLS 2023).
+
+The names below (and the subpackages) are imported on first use, so that
+``import skpoison`` and the command line's ``--help`` do not load torch.
 """
 
-from .estimators import (Hypergradient, HypergradMLP, HypergradRegularizedLR, TrustedSetWarning,
-                         hypergradient)
-from .poisoning import LabelFlipPoisoner, OptimalPoisoner, PoisoningResult
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Hypergradient",
-    "HypergradMLP",
-    "HypergradRegularizedLR",
-    "LabelFlipPoisoner",
-    "OptimalPoisoner",
-    "PoisoningResult",
-    "TrustedSetWarning",
-    "__version__",
-    "hypergradient",
-]
+#: Public name -> the subpackage that defines it.
+_EXPORTS = {
+    "Hypergradient": "estimators",
+    "HypergradMLP": "estimators",
+    "HypergradRegularizedLR": "estimators",
+    "TrustedSetWarning": "estimators",
+    "hypergradient": "estimators",
+    "LabelFlipPoisoner": "poisoning",
+    "OptimalPoisoner": "poisoning",
+    "PoisoningResult": "poisoning",
+}
+_SUBPACKAGES = ("datasets", "estimators", "experiments", "hypergrad", "metrics", "models",
+                "poisoning")
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})

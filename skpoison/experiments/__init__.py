@@ -9,17 +9,25 @@ plots need matplotlib. The command line is ``skpoison`` (or ``python -m
 skpoison``).
 """
 
-from ._aggregate import format_table, relative_decrease_rows, summarize
-from ._attack_cell import run_attack_cell
-from ._config import DEFAULT_TOP_K, LARGE_LAMBDA, SIZES, SweepConfig, make_config
-from ._figures import (FIGURES, fig1, fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9,
-                       fig10, fig11, fig12, fig13, fig14, reproduce)
-from ._plots import (plot_kuncheva, plot_lambda_and_norm, plot_per_layer, plot_sensitivity,
-                     plot_synthetic, plot_test_error)
-from ._runner import evaluate, run_attack_sweep
-from ._strategies import STRATEGIES, cross_validate_lambda
-from ._sweep import read_csv, run_sweep, write_csv
-from ._synthetic import synthetic_maps
+import importlib
+
+#: Public name -> the private module that defines it (imported on first use:
+#: the command line's parser needs none of them).
+_EXPORTS = {
+    **dict.fromkeys(("format_table", "relative_decrease_rows", "summarize"), "_aggregate"),
+    "run_attack_cell": "_attack_cell",
+    **dict.fromkeys(("DEFAULT_TOP_K", "LARGE_LAMBDA", "SweepConfig", "make_config"),
+                    "_config"),
+    **dict.fromkeys(("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "fig9",
+                     "fig10", "fig11", "fig12", "fig13", "fig14", "reproduce"), "_figures"),
+    **dict.fromkeys(("plot_kuncheva", "plot_lambda_and_norm", "plot_per_layer",
+                     "plot_sensitivity", "plot_synthetic", "plot_test_error"), "_plots"),
+    **dict.fromkeys(("FIGURES", "SIZES", "STRATEGIES"), "_registry"),
+    **dict.fromkeys(("evaluate", "run_attack_sweep"), "_runner"),
+    "cross_validate_lambda": "_strategies",
+    **dict.fromkeys(("read_csv", "run_sweep", "write_csv"), "_sweep"),
+    "synthetic_maps": "_synthetic",
+}
 
 __all__ = [
     "DEFAULT_TOP_K", "FIGURES", "LARGE_LAMBDA", "SIZES", "STRATEGIES", "SweepConfig",
@@ -30,3 +38,15 @@ __all__ = [
     "relative_decrease_rows", "reproduce", "run_attack_cell", "run_attack_sweep",
     "run_sweep", "summarize", "synthetic_maps", "write_csv",
 ]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})

@@ -18,9 +18,8 @@ import warnings
 from concurrent.futures import BrokenExecutor
 
 from .. import __version__
-from ._config import SIZES
-from ._figures import DEFAULT_VAL_FRACTIONS, FIGURES
-from ._strategies import STRATEGIES
+# Only the registry: the parser is built without torch (a quick --help).
+from ._registry import DEFAULT_VAL_FRACTIONS, FIGURES, SIZES, STRATEGIES
 
 __all__ = ["main", "console", "build_parser"]
 

@@ -15,12 +15,9 @@ from typing import Optional
 import numpy as np
 
 from ..datasets import default_sizes
+from ._registry import SIZES
 
 __all__ = ["SweepConfig", "make_config", "SIZES", "LARGE_LAMBDA", "DEFAULT_TOP_K"]
-
-#: Size presets: "full" follows DESIGN.md section 6, "quick" fits a 2-core
-#: CPU, "tiny" only checks that the code runs (tests).
-SIZES = ("tiny", "quick", "full")
 
 #: The "large" constant log-strength λ (alpha = exp(λ)) of the fixed-λ
 #: baseline, by (model, penalty); measured on clean MNIST 0 vs 8 (T = 200).

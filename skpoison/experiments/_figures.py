@@ -8,7 +8,6 @@ in ``<out>/cells/``, so the second one only redraws.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from .._warn import warn_user
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
+from ._registry import DEFAULT_VAL_FRACTIONS, FIGURES
 from ._runner import (
     _caveat_note,
     _short_title,
@@ -30,58 +30,6 @@ from ._sweep import check_writable, write_csv
 from ._synthetic import synthetic_maps, synthetic_rows
 
 __all__ = ["FIGURES", "reproduce"]
-
-#: Fig. 4 / 9: trusted-set sizes as shares of the training set.
-DEFAULT_VAL_FRACTIONS = (0.05, 0.1, 0.25)
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """What a figure shows: the sweep kind, its defaults and its plot."""
-
-    kind: str          # "synthetic", "attack" or "sensitivity"
-    model: str = "lr"
-    penalty: str = "l2"
-    plot: str = "test_error"
-    strategies: tuple = ()   # () = the model's default strategies
-    description: str = ""
-
-
-FIGURES = {
-    "fig1": FigureSpec("synthetic", description="2-D example: validation error and optimal "
-                       "λ as functions of one poisoning point's position"),
-    "fig2": FigureSpec("attack", plot="test_error",
-                       description="LR, L2: test error vs poisoning ratio per λ strategy"),
-    "fig3": FigureSpec("attack", plot="lambda_norm",
-                       description="LR, L2: learned λ and ||w||²/p vs ratio"),
-    "fig4": FigureSpec("sensitivity", strategies=("no_reg", "learned"),
-                       description="LR, L2: trusted-set size, relative decrease of test error"),
-    "fig5": FigureSpec("attack", plot="kuncheva",
-                       description="LR, L2: Kuncheva consistency of the top-k features"),
-    "fig6": FigureSpec("attack", model="mlp", plot="test_error",
-                       description="MLP, L2: test error vs ratio"),
-    "fig7": FigureSpec("attack", model="mlp", plot="per_layer_lambda",
-                       strategies=("learned_per_layer",),
-                       description="MLP, L2: λ learned per layer vs ratio"),
-    "fig8": FigureSpec("attack", penalty="l1", plot="lambda_norm",
-                       description="LR, L1: learned λ and ||w||²/p vs ratio"),
-    "fig9": FigureSpec("sensitivity", penalty="l1", strategies=("no_reg", "learned"),
-                       description="LR, L1: trusted-set size, relative decrease"),
-    "fig10": FigureSpec("attack", penalty="l1", plot="kuncheva",
-                        description="LR, L1: Kuncheva consistency of the top-k features"),
-    "fig11": FigureSpec("attack", model="mlp", penalty="l1", plot="test_error",
-                        description="MLP, L1: test error vs ratio"),
-    "fig12": FigureSpec("attack", model="mlp", penalty="l1", plot="per_layer_lambda",
-                        strategies=("learned_per_layer",),
-                        description="MLP, L1: λ learned per layer vs ratio"),
-    "fig13": FigureSpec("attack", model="mlp", plot="per_layer_norm",
-                        strategies=("learned_per_layer",),
-                        description="MLP, L2: ||w||²/p per layer (λ per layer) vs ratio"),
-    "fig14": FigureSpec("attack", model="mlp", plot="lambda_norm",
-                        strategies=("no_reg", "large", "learned"),
-                        description="MLP, L2: single learned λ and ||w||²/p vs ratio"),
-}
-
 
 def _draw(spec, rows, config, name):
     from . import _plots as plots

@@ -15,39 +15,18 @@ which attack is the worst case against it:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from ..estimators import HypergradMLP, HypergradRegularizedLR
+from ._registry import STRATEGIES, Strategy
 
 __all__ = ["STRATEGIES", "Strategy", "make_estimator", "resolve_fixed_lambda",
            "cross_validate_lambda", "LAMBDA_HIGH"]
 
 #: Upper end of the learnable box Λ = [-12, 0] (the estimators' default).
 LAMBDA_LOW, LAMBDA_HIGH = -12.0, 0.0
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """How one strategy sets λ: learned (and how many λ) or fixed."""
-
-    name: str
-    learned: bool
-    lambda_mode: str = "single"
-    label: str = ""
-
-
-STRATEGIES = {
-    "no_reg": Strategy("no_reg", False, label="no regularization"),
-    "large": Strategy("large", False, label="large λ"),
-    "cv": Strategy("cv", False, label="λ by CV (clean)"),
-    "learned": Strategy("learned", True, "single", label="λ learned (trusted set)"),
-    "learned_per_layer": Strategy("learned_per_layer", True, "per_layer",
-                                  label="λ learned per layer"),
-}
 
 
 def check_strategies(names, model):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -417,3 +418,14 @@ def test_version(capsys):
         main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out == f"skpoison {skpoison.__version__}\n"
+
+
+def test_the_parser_loads_neither_torch_nor_scikit_learn():
+    # `skpoison --help` took 3.4 s when the package imported torch eagerly.
+    code = ("import sys; from skpoison.experiments._cli import build_parser; "
+            "build_parser().format_help(); "
+            "print(sorted(m for m in ('torch', 'sklearn', 'numpy') if m in sys.modules))")
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=root).stdout
+    assert out.strip() == "[]"

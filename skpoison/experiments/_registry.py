@@ -1,0 +1,88 @@
+"""What the experiments offer, by name: sizes, strategies, figures (private).
+
+Plain data without numerical imports, so that the command line builds its
+parser (``skpoison --help``, ``skpoison reproduce list``) without loading
+torch or scikit-learn; the modules that run the experiments import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SIZES", "STRATEGIES", "Strategy", "FIGURES", "FigureSpec", "DEFAULT_VAL_FRACTIONS"]
+
+#: Size presets: "full" follows DESIGN.md section 6, "quick" fits a 2-core
+#: CPU, "tiny" only checks that the code runs (tests).
+SIZES = ("tiny", "quick", "full")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How one strategy sets λ: learned (and how many λ) or fixed (see ``_strategies``)."""
+
+    name: str
+    learned: bool
+    lambda_mode: str = "single"
+    label: str = ""
+
+
+STRATEGIES = {
+    "no_reg": Strategy("no_reg", False, label="no regularization"),
+    "large": Strategy("large", False, label="large λ"),
+    "cv": Strategy("cv", False, label="λ by CV (clean)"),
+    "learned": Strategy("learned", True, "single", label="λ learned (trusted set)"),
+    "learned_per_layer": Strategy("learned_per_layer", True, "per_layer",
+                                  label="λ learned per layer"),
+}
+
+
+#: Fig. 4 / 9: trusted-set sizes as shares of the training set.
+DEFAULT_VAL_FRACTIONS = (0.05, 0.1, 0.25)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """What a figure shows: the sweep kind, its defaults and its plot."""
+
+    kind: str          # "synthetic", "attack" or "sensitivity"
+    model: str = "lr"
+    penalty: str = "l2"
+    plot: str = "test_error"
+    strategies: tuple = ()   # () = the model's default strategies
+    description: str = ""
+
+
+FIGURES = {
+    "fig1": FigureSpec("synthetic", description="2-D example: validation error and optimal "
+                       "λ as functions of one poisoning point's position"),
+    "fig2": FigureSpec("attack", plot="test_error",
+                       description="LR, L2: test error vs poisoning ratio per λ strategy"),
+    "fig3": FigureSpec("attack", plot="lambda_norm",
+                       description="LR, L2: learned λ and ||w||²/p vs ratio"),
+    "fig4": FigureSpec("sensitivity", strategies=("no_reg", "learned"),
+                       description="LR, L2: trusted-set size, relative decrease of test error"),
+    "fig5": FigureSpec("attack", plot="kuncheva",
+                       description="LR, L2: Kuncheva consistency of the top-k features"),
+    "fig6": FigureSpec("attack", model="mlp", plot="test_error",
+                       description="MLP, L2: test error vs ratio"),
+    "fig7": FigureSpec("attack", model="mlp", plot="per_layer_lambda",
+                       strategies=("learned_per_layer",),
+                       description="MLP, L2: λ learned per layer vs ratio"),
+    "fig8": FigureSpec("attack", penalty="l1", plot="lambda_norm",
+                       description="LR, L1: learned λ and ||w||²/p vs ratio"),
+    "fig9": FigureSpec("sensitivity", penalty="l1", strategies=("no_reg", "learned"),
+                       description="LR, L1: trusted-set size, relative decrease"),
+    "fig10": FigureSpec("attack", penalty="l1", plot="kuncheva",
+                        description="LR, L1: Kuncheva consistency of the top-k features"),
+    "fig11": FigureSpec("attack", model="mlp", penalty="l1", plot="test_error",
+                        description="MLP, L1: test error vs ratio"),
+    "fig12": FigureSpec("attack", model="mlp", penalty="l1", plot="per_layer_lambda",
+                        strategies=("learned_per_layer",),
+                        description="MLP, L1: λ learned per layer vs ratio"),
+    "fig13": FigureSpec("attack", model="mlp", plot="per_layer_norm",
+                        strategies=("learned_per_layer",),
+                        description="MLP, L2: ||w||²/p per layer (λ per layer) vs ratio"),
+    "fig14": FigureSpec("attack", model="mlp", plot="lambda_norm",
+                        strategies=("no_reg", "large", "learned"),
+                        description="MLP, L2: single learned λ and ||w||²/p vs ratio"),
+}

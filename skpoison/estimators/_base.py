@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from .._torch_utils import to_numpy, to_tensor
-from .._warn import warn_user
 from ..hypergrad import METHODS, make_hypergradient, train
 from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
@@ -24,6 +23,7 @@ from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import (build_setup, check_trusted_scale, check_X_val, encode_labels,
                      encode_targets)
+from ._warnings import issue as issue_warning
 
 
 def _validate_checkpointing(checkpoint_every, method, steps):
@@ -193,7 +193,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
                                            checkpoint_every=self.checkpoint_every)
         # An implicit method's warning (inner problem not converged, say) holds for
         # every step: issued once for the fit, then counted.
-        with warnings_once("fit", warn_user):
+        with warnings_once("fit", issue_warning):
             for _ in steps:
                 result = hypergradient(setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t)
                 log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)

@@ -12,11 +12,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
 
 from .._torch_utils import to_numpy, to_tensor
-from .._warn import warn_user
 from ..hypergrad import METHODS, compute_hypergradient
 from ..hypergrad._warnings import warnings_once
 from ._base import BaseHypergradClassifier, _validate_bounds, _validate_checkpointing
 from ._setup import build_setup, check_X_val, encode_labels, encode_targets
+from ._warnings import issue as issue_warning
 
 
 class Hypergradient(NamedTuple):
@@ -153,7 +153,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     if values.shape != (setup.problem.n_hyper,):
         raise ValueError(f"log_lambda has shape {values.shape}; the estimator has "
                          f"{setup.problem.n_hyper} hyperparameters.")
-    with warnings_once("call", warn_user):   # at the caller's line
+    with warnings_once("call", issue_warning):   # at the caller's line
         result = compute_hypergradient(
             setup.problem, setup.w0, torch.as_tensor(values, **tensor),
             to_tensor(X_all, **tensor), encode_targets(y_all, classes.size, **tensor),

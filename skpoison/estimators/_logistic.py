@@ -38,8 +38,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         Reverse mode through the unrolled solver, forward mode, or the
         implicit function theorem with conjugate gradient / an exact solve
         (only meaningful when ``inner_steps`` reach the optimum: otherwise
-        ``fit`` issues an :class:`~skpoison.hypergrad.InnerNotConvergedWarning`
-        at the first outer step that misses it, and at the end how many did).
+        ``fit`` issues an :class:`~skpoison.hypergrad.InnerNotConvergedWarning`,
+        also a scikit-learn ``ConvergenceWarning``, at the first outer step
+        that misses it, and at the end how many did).
     checkpoint_every : None, int, tuple of int, "sqrt" or "cbrt", default=None
         Reverse mode only: store every k-th inner iterate and recompute the
         rest during the reverse pass (bounded memory for long unrolls; see

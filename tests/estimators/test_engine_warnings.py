@@ -48,6 +48,24 @@ def test_an_attack_warns_once_then_counts(digits08_pool):
     assert {w.filename for w in caught} == {__file__}
 
 
+def test_convergence_warnings_are_scikit_learns_too(digits08_pool):
+    # A scikit-learn user silences solvers that did not converge with one
+    # filter; the engine's own class (which never imports sklearn) still works.
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = digits08_pool
+    clf = HypergradRegularizedLR(outer_steps=2, **UNCONVERGED)
+    fit = lambda: clf.fit(X[:200], y[:200], X_val=X[200:250], y_val=y[200:250])  # noqa: E731
+    caught = _caught(fit)
+    assert len(caught) == 2
+    assert all(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for ignored in (ConvergenceWarning, InnerNotConvergedWarning):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            warnings.simplefilter("ignore", ignored)
+            fit()
+
+
 def test_the_hypergradient_function_warns_at_the_callers_line(digits08_pool):
     X, y = digits08_pool
     clf = HypergradRegularizedLR(**UNCONVERGED)

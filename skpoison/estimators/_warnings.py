@@ -1,0 +1,49 @@
+"""The engine's convergence warnings, issued as scikit-learn's as well (private).
+
+The engine (:mod:`skpoison.hypergrad`) never imports scikit-learn, so its
+:class:`~skpoison.hypergrad.InnerNotConvergedWarning` and
+:class:`~skpoison.hypergrad.HessianSolveWarning` are plain ``UserWarning``
+subclasses. Fits, attacks and :func:`~skpoison.hypergradient` re-issue them as
+the subclasses below, which are *also* scikit-learn's
+:class:`~sklearn.exceptions.ConvergenceWarning`: a filter on either class
+catches them, as a scikit-learn user expects of a solver that did not converge.
+"""
+
+from __future__ import annotations
+
+from sklearn.exceptions import ConvergenceWarning
+
+from .. import hypergrad
+from .._warn import warn_user
+
+__all__ = ["InnerNotConvergedWarning", "HessianSolveWarning", "issue"]
+
+
+class InnerNotConvergedWarning(hypergrad.InnerNotConvergedWarning, ConvergenceWarning):
+    """:class:`skpoison.hypergrad.InnerNotConvergedWarning`, and a scikit-learn
+    :class:`~sklearn.exceptions.ConvergenceWarning`."""
+
+
+class HessianSolveWarning(hypergrad.HessianSolveWarning, ConvergenceWarning):
+    """:class:`skpoison.hypergrad.HessianSolveWarning`, and a scikit-learn
+    :class:`~sklearn.exceptions.ConvergenceWarning`."""
+
+
+_AS_SKLEARN = {hypergrad.InnerNotConvergedWarning: InnerNotConvergedWarning,
+               hypergrad.HessianSolveWarning: HessianSolveWarning}
+
+
+def issue(message, category=UserWarning):
+    """:func:`~skpoison._warn.warn_user`, with the engine's convergence warnings
+    turned into their scikit-learn flavoured subclasses (for ``warnings_once``).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     issue("not converged", hypergrad.InnerNotConvergedWarning)
+    >>> issubclass(caught[0].category, ConvergenceWarning)
+    True
+    """
+    warn_user(message, _AS_SKLEARN.get(category, category))

@@ -10,7 +10,7 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def warn_user(message, category=UserWarning):
-    """``warnings.warn`` attributed to the first caller outside skpoison.
+    """``warnings.warn`` attributed to the first caller outside skpoison (and joblib).
 
     A fixed ``stacklevel`` is right for one call path only (``fit`` and
     ``fit_resample`` reach the same checks at different depths).
@@ -24,7 +24,17 @@ def warn_user(message, category=UserWarning):
     >>> caught[0].filename.startswith(_PACKAGE)     # (here: the doctest's own line)
     False
     """
+    inside = _inside_prefixes()
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level + 1)
+
+
+def _inside_prefixes():
+    """skpoison's folder, and joblib's once imported: a sweep calls its cells
+    through ``joblib.Parallel``, which is not the user's line either."""
+    joblib = sys.modules.get("joblib")
+    if joblib is None or getattr(joblib, "__file__", None) is None:
+        return (_PACKAGE,)
+    return (_PACKAGE, os.path.dirname(os.path.abspath(joblib.__file__)) + os.sep)

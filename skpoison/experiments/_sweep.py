@@ -24,7 +24,6 @@ import json
 import math
 import os
 import tempfile
-import warnings
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import NamedTuple
@@ -33,6 +32,7 @@ from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
 from .._files import atomic_file, remove_stale_temporaries
+from .._warn import warn_user
 
 try:
     import fcntl
@@ -96,8 +96,8 @@ def _finished(name, path, args, check_rows, warn=True):
     except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
         ok, problem = False, f"{type(exc).__name__}: {exc}"
     if not ok and warn:
-        warnings.warn(f"Cell file {path} is damaged ({problem}); recomputing the cell.",
-                      RuntimeWarning, stacklevel=3)
+        warn_user(f"Cell file {path} is damaged ({problem}); recomputing the cell.",
+                  RuntimeWarning)
     return ok
 
 
@@ -146,9 +146,8 @@ def _cell_lock(path, blocking=True):
     try:
         handle = _lock(lock, blocking)
     except OSError as exc:  # a file system without locks (some network mounts)
-        warnings.warn(f"Cells in {str(path.parent)!r} cannot be locked ({exc}); runs at "
-                      "the same time into this folder each compute their cells.",
-                      RuntimeWarning, stacklevel=2)
+        warn_user(f"Cells in {str(path.parent)!r} cannot be locked ({exc}); runs at "
+                  "the same time into this folder each compute their cells.", RuntimeWarning)
         lock.unlink(missing_ok=True)
         yield True
         return
@@ -248,10 +247,10 @@ def _run_group(how, names, args, paths, blocking):
         try:
             results = how.group_func(todo_args)
         except Exception as group_error:  # noqa: BLE001 - the cells are retried alone
-            warnings.warn(
+            warn_user(
                 f"The group of cells {', '.join(todo_names)} failed together "
                 f"({type(group_error).__name__}: {group_error}); computing them one by one.",
-                RuntimeWarning, stacklevel=2)
+                RuntimeWarning)
             _run_cells_alone(how, todo_names, todo_args, todo_paths)
             return len(names)
         for name, rows, path in zip(todo_names, results, todo_paths, strict=True):

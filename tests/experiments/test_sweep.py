@@ -183,8 +183,9 @@ def test_grouped_sweep_stores_one_file_per_cell(tmp_path):
 def test_failed_group_keeps_its_good_cells_and_raises_the_cells_own_error(tmp_path):
     CALLS.clear()
     with pytest.raises(RuntimeError, match="injected failure at cell 3"), \
-            pytest.warns(RuntimeWarning, match="c1, c3, c5 failed together"):
+            pytest.warns(RuntimeWarning, match="c1, c3, c5 failed together") as caught:
         _grouped(_cells(6, fail_at=3), tmp_path, size=3)
+    assert caught[0].filename == __file__
     # The even cells ran as one group; the odd group (1, 3, 5) failed, and 1
     # and 5 were then computed alone and kept.
     assert CALLS == [(0, 2, 4), 1, 5]
@@ -253,9 +254,10 @@ def test_damaged_cell_file_is_recomputed_with_a_warning(tmp_path, content):
     run_sweep(_cells(3), _square, tmp_path, verbose=False)
     (tmp_path / "cells" / "c1.json").write_text(content)
     CALLS.clear()
-    with pytest.warns(RuntimeWarning, match=r"c1.json is damaged"):
+    with pytest.warns(RuntimeWarning, match=r"c1.json is damaged") as caught:
         rows = run_sweep(_cells(3), _square, tmp_path, verbose=False)
     assert CALLS == [1] and [r["y"] for r in rows] == [0, 1, 4]
+    assert caught[0].filename == __file__     # the caller's line, not the sweep's insides
 
 
 def test_a_backend_that_cannot_stream_results_still_runs_the_sweep(tmp_path):

@@ -50,15 +50,14 @@ def _templates(poisoner, n_datasets, random_states):
                             f"{type(template).__name__}.")
     if len(templates) != n_datasets:
         raise ValueError(f"{len(templates)} poisoners for {n_datasets} data sets.")
-    if random_states is None:
-        random_states = [template.random_state for template in templates]
-    random_states = list(random_states)
-    if len(random_states) != n_datasets:
-        raise ValueError(f"random_states has {len(random_states)} entries for "
-                         f"{n_datasets} data sets.")
+    if random_states is not None:
+        random_states = list(random_states)
+        if len(random_states) != n_datasets:
+            raise ValueError(f"random_states has {len(random_states)} entries for "
+                             f"{n_datasets} data sets.")
     _check_same_params(templates)
     attacks = []
-    for template, seed in zip(templates, random_states):
+    for k, template in enumerate(templates):
         template._validate_params()
         if template.resume_file is not None:
             raise ValueError("fit_batched does not resume attacks: set resume_file=None "
@@ -68,8 +67,23 @@ def _templates(poisoner, n_datasets, random_states):
             raise ValueError(
                 f"fit_batched computes reverse-mode hypergradients; the estimator has "
                 f"hypergrad={template.estimator.hypergrad!r}: set hypergrad='rmd'.")
-        attacks.append(clone(template).set_params(random_state=seed))
+        # clone copies a RandomState (the template's stays as it was); a given
+        # one is the caller's, used as fit would use it.
+        attack = clone(template)
+        if random_states is not None:
+            attack.set_params(random_state=random_states[k])
+            try:
+                attack._validate_params()
+            except ValueError as exc:
+                raise ValueError(f"random_states[{k}]: {exc}") from exc
+        attacks.append(attack)
     return attacks
+
+
+def _shares_generators(attacks):
+    """Whether an attack draws from a generator object that is not its own copy
+    (one given in ``random_states``): such attacks must prepare in order."""
+    return any(isinstance(attack.random_state, np.random.RandomState) for attack in attacks)
 
 
 # Parameters the attacks of one batch may set differently. Every other one must
@@ -159,13 +173,18 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         (training and validation sizes, features, number of classes). With
         ``inner_lr="auto"`` every attack keeps its own inner learning rate.
     random_states : sequence, or None
-        One ``random_state`` per data set; ``None`` keeps the templates'.
+        One ``random_state`` per data set; ``None`` keeps the templates' (a
+        ``RandomState`` instance among them is copied by ``clone``, so every
+        attack starts from its state and the template's is not advanced). A
+        ``RandomState`` given here is drawn from as the fits one after another
+        would: attack ``k`` after attacks ``0 … k-1``.
     n_jobs : int or None, default=None
         Threads that prepare the ``K`` attacks before the batched loop (input
         checks, schedules, the inner rate of ``inner_lr="auto"``), with
         joblib's meaning (``None``: one, ``-1``: all cores). It pays when the
         batched loop runs on a GPU and the host has cores to spare; the
-        results do not depend on it.
+        results do not depend on it (with ``RandomState`` instances in
+        ``random_states`` the attacks are prepared one after another).
 
     Returns
     -------
@@ -198,6 +217,8 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     if not datasets:
         raise ValueError("fit_batched needs at least one data set.")
     attacks = _templates(poisoner, len(datasets), random_states)
+    if random_states is not None and _shares_generators(attacks):
+        n_jobs = 1   # the draws of attack k follow those of attacks 0..k-1, as in fit
     prepared = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_prepare)(attack, dataset, index)
         for index, (attack, dataset) in enumerate(zip(attacks, datasets)))

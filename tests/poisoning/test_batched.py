@@ -107,6 +107,40 @@ def test_default_random_states_are_the_templates():
     assert_same_attacks(batched, sequential(poisoner, datasets, [5, 5]))
 
 
+def test_a_template_generator_is_copied_like_clone_copies_it():
+    # Each attack is clone(poisoner).fit(...): every clone starts from the
+    # template's RandomState, which is not advanced.
+    datasets = repetitions([0, 8], 40, 20)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=10), ratios=(0.1,),
+                               batch_size=4, outer_steps=1,
+                               random_state=np.random.RandomState(0))
+    separate = [clone(poisoner).fit(X, y, X_val=Xv, y_val=yv) for X, y, Xv, yv in datasets]
+    for n_jobs in (None, 3):
+        assert_same_attacks(fit_batched(poisoner, datasets, n_jobs=n_jobs), separate)
+    assert poisoner.random_state.randint(10**6) == np.random.RandomState(0).randint(10**6)
+
+
+def test_a_given_generator_is_drawn_from_in_order_whatever_the_threads():
+    # One RandomState for all: attack k draws after attacks 0..k-1, as fits in a row do.
+    datasets = repetitions([0, 8], 40, 20)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=10), ratios=(0.1,),
+                               batch_size=4, outer_steps=1)
+    shared = np.random.RandomState(0)
+    separate = sequential(poisoner, datasets, [shared] * 3)
+    for n_jobs in (None, 3, 3):
+        shared = np.random.RandomState(0)
+        batched = fit_batched(poisoner, datasets, random_states=[shared] * 3, n_jobs=n_jobs)
+        assert_same_attacks(batched, separate)
+
+
+def test_a_bad_random_state_is_named_by_its_index():
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5), ratios=(0.1,),
+                               batch_size=4, outer_steps=1)
+    with pytest.raises(ValueError, match=r"random_states\[1\]: .*random_state"):
+        fit_batched(poisoner, datasets, random_states=[0, "a"])
+
+
 @pytest.mark.parametrize("change, message", [
     (dict(datasets="shapes"), "agree on the training-set shape"),
     (dict(random_states=[0]), "random_states has 1 entries"),

@@ -71,16 +71,23 @@ def unstable_rate(problem, log_lambda, lr):
     return lr * torch.exp(log_lambda.amax(-1)) >= 2
 
 
-def objective_grew(start_loss, end_loss):
+#: Under L1 the subgradient method zigzags around the optimum, so its objective
+#: may end above the start; a rise by more than this many times
+#: ``max(1, |start|)`` is no zigzag but an explosion (measured: an MLP at too
+#: large a rate ended 1e50 above its start, with weights near 1e25).
+L1_EXPLOSION_FACTOR = 1e4
+
+
+def objective_grew(start_loss, end_loss, factor=None):
     """Where the training objective ended above where it started (device bool).
 
     Gradient descent with a stable rate (below 2/L) lowers the objective of a
     smooth problem at every step, so an end above the start, beyond
-    ``sqrt(eps) * max(1, |start|)`` of rounding, means a rate above 2/L: a
-    trajectory that oscillates, is chaotic, or explodes (float64 can carry one
-    far without overflowing). NaN compares False (the finite check reports
-    it). Only for smooth objectives (:func:`smooth_objective`): the L1
-    subgradient method zigzags by design.
+    ``factor * max(1, |start|)`` (by default ``sqrt(eps)``, rounding), means
+    a rate above 2/L: a trajectory that oscillates, is chaotic, or explodes
+    (float64 can carry one far without overflowing). NaN compares False (the
+    finite check reports it). :func:`allowed_rise` gives the factor of a
+    problem.
 
     A run that oscillates below its start passes; this is a cheap check, one
     comparison after the loop, not a proof of convergence.
@@ -91,13 +98,23 @@ def objective_grew(start_loss, end_loss):
     >>> objective_grew(start, torch.tensor([0.2, 0.81], dtype=torch.float64))
     tensor([False,  True])
     """
-    slack = torch.finfo(start_loss.dtype).eps ** 0.5
-    return end_loss > start_loss + slack * torch.clamp(start_loss.abs(), min=1.0)
+    if factor is None:
+        factor = torch.finfo(start_loss.dtype).eps ** 0.5
+    return end_loss > start_loss + factor * torch.clamp(start_loss.abs(), min=1.0)
 
 
-def smooth_objective(problem):
-    """Whether descent must lower the training objective: the built-in models with L2."""
-    return problem.group_penalty and problem.penalty.kind == "l2"
+def allowed_rise(problem, dtype):
+    """The ``factor`` of :func:`objective_grew` for ``problem``, or None (not checked).
+
+    The built-in models: under L2 (smooth) the rounding, ``sqrt(eps)``; under
+    L1 :data:`L1_EXPLOSION_FACTOR`, which only an exploding run exceeds. Other
+    problems (user models) are not checked.
+    """
+    if not problem.group_penalty:
+        return None
+    if problem.penalty.kind == "l2":
+        return torch.finfo(dtype).eps ** 0.5
+    return L1_EXPLOSION_FACTOR
 
 
 class RunStatus(NamedTuple):
@@ -135,10 +152,12 @@ def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr):
     """
     batched = w.dim() == 2
     grew = None
-    if smooth_objective(problem):
+    factor = allowed_rise(problem, w.dtype)
+    if factor is not None:
         loss = vmap(problem.train_loss) if batched else problem.train_loss
         with torch.no_grad():
-            grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y))
+            grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y),
+                                  factor)
     return RunStatus(torch.isfinite(w if batched else w[None]).all(dim=1),
                      unstable_rate(problem, log_lambda, lr), grew)
 
@@ -203,7 +222,8 @@ def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=Non
     """Raise :class:`InnerDivergenceError` when the T-step run from ``w0`` to ``w`` diverged.
 
     NaN/inf parameters, an unstable L2 rate (:func:`unstable_rate`) or, for
-    smooth objectives, a training objective that rose (:func:`objective_grew`);
+    the built-in models, a training objective that rose (:func:`objective_grew`;
+    under L1, that exploded);
     one host synchronization in all, after the loop. ``w`` of shape ``(K,
     n_params)`` is ``K`` stacked problems (every other argument stacked too);
     ``describe(problems)`` then gives the error's ``(where, inner_lr text)``
@@ -234,7 +254,8 @@ def check_finite(params, *, steps, lr):
 
 _OBJECTIVE_GREW = (
     "The inner gradient descent diverged{where}: the training objective rose over the "
-    "{steps} steps with {lr} (gradient descent with a stable rate lowers it). The inner "
+    "{steps} steps with {lr} (gradient descent with a stable rate lowers it; under L1, "
+    "by more than 1e4 times its start). The inner "
     "learning rate is too large for this data: lower inner_lr or scale the features."
 )
 

@@ -344,6 +344,18 @@ def test_unstable_l2_rate_fails_in_every_dtype(digits08, dtype):
             estimator.fit(X_tr, y_tr)
 
 
+def test_an_exploding_l1_run_fails_though_it_stays_finite(digits08):
+    # Under L1 the objective may end above its start (the subgradient zigzag),
+    # so only L2 was checked: this network returned a model with a validation
+    # loss of 1e50 and weights near 1e25.
+    X_tr, X_te, y_tr, y_te = digits08
+    mlp = HypergradMLP((5,), penalty="l1", inner_lr=1.0, inner_steps=20, outer_steps=0,
+                       random_state=0)
+    with pytest.raises(InnerDivergenceError, match="training objective rose"):
+        mlp.fit(X_tr * 96, y_tr, X_val=X_te * 96, y_val=y_te)
+    mlp.set_params(inner_lr=0.1).fit(X_tr, y_tr, X_val=X_te, y_val=y_te)  # (a sound one passes)
+
+
 def test_diverging_inner_run_names_the_learning_rate(digits08):
     X_tr, _, y_tr, _ = digits08
     with pytest.raises(InnerDivergenceError, match="learning rate"):

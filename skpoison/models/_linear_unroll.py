@@ -134,8 +134,18 @@ class LinearUnroll(Unroll):
         return prob if out is None else out.copy_(prob)
 
     def _add_data_part(self, start, residual, out=None, *, alpha=None):
-        """``start + alpha residual X1`` (into ``out`` if given); by default alpha = -lr / n."""
+        """``start + alpha residual X1`` (into ``out`` if given); by default alpha = -lr / n.
+
+        ``out`` may be ``start`` itself: the sum is then made in place, which
+        saves the copy of ``start`` into ``out`` that ``addmv(out=)`` makes
+        (the same kernel, the same bits).
+        """
         alpha = self.scale if alpha is None else alpha
+        if out is not None and out is start:
+            if self.binary:
+                return out.addmv_(self.X1T, residual, alpha=alpha)
+            out.view(self.k, self.d1).addmm_(residual, self.X1, alpha=alpha)
+            return out
         if self.binary:
             return torch.addmv(start, self.X1T, residual, alpha=alpha, out=out)
         shape = (self.k, self.d1)
@@ -146,10 +156,17 @@ class LinearUnroll(Unroll):
     def _update(self, theta, residual, out=None):
         """One gradient step ``theta - lr * (data gradient + penalty gradient)``."""
         if self.l1:
-            start = torch.addcmul(theta, self.lr_alpha, torch.sign(theta), value=-1.0)
+            start = torch.addcmul(theta, self.lr_alpha, torch.sign(theta), value=-1.0, out=out)
         else:
-            start = theta * self.shrink
-        return self._add_data_part(start, residual, out)
+            start = torch.mul(theta, self.shrink, out=out)
+        return self._add_data_part(start, residual, out)   # (in place when out is given)
+
+    def _shrunk(self, adjoint, out=None):
+        """The penalty's part of an adjoint step: ``adjoint`` itself (L1, whose
+        Hessian is 0 almost everywhere) or ``shrink * adjoint`` (L2), into ``out``."""
+        if self.l1:
+            return adjoint if out is None else out.copy_(adjoint)
+        return torch.mul(adjoint, self.shrink, out=out)
 
     def _jac_u(self, factor, adjoint, scaled_factor=None):
         """``act'(P) (A X1^T)``: the data Hessian's inner factor applied to ``A``.
@@ -159,7 +176,7 @@ class LinearUnroll(Unroll):
         ``scaled_factor``, ``c P``, scales the result by ``c``.
         """
         if self.binary:
-            return factor * torch.mv(self.X1, adjoint)
+            return torch.mv(self.X1, adjoint).mul_(factor)
         U = torch.mm(adjoint.view(self.k, self.d1), self.X1T)
         return _activation_jvp(factor, U, False, class_dim=0, scaled_prob=scaled_factor)
 
@@ -170,10 +187,11 @@ class LinearUnroll(Unroll):
         # recomputes segments and relies on it).
         theta = self.to_internal(w0)
         buffers = aligned_rows(theta, 2, theta.numel()).unbind(0)
-        prob = theta.new_empty(self.YT.shape)
+        prob, residual = theta.new_empty(self.YT.shape), theta.new_empty(self.YT.shape)
         for t in range(steps):
             self._prob(theta, out=prob)
-            theta = self._update(theta, prob - self.YT, out=buffers[t % 2])
+            theta = self._update(theta, torch.sub(prob, self.YT, out=residual),
+                                 out=buffers[t % 2])
         return self.to_standard(theta)
 
     def forward(self, w0, steps):
@@ -182,9 +200,10 @@ class LinearUnroll(Unroll):
         W[0] = self.to_internal(w0)
         P = w0.new_empty((steps, *self.YT.shape))
         rows, probs = W.unbind(0), P.unbind(0)
+        residual = w0.new_empty(self.YT.shape)
         for t in range(steps):
             prob = self._prob(rows[t], out=probs[t])
-            self._update(rows[t], prob - self.YT, out=rows[t + 1])
+            self._update(rows[t], torch.sub(prob, self.YT, out=residual), out=rows[t + 1])
         # (a copy: a view would keep the whole tape alive as long as w_T)
         return self.to_standard(rows[steps].clone()), (W[:steps], P)
 
@@ -211,9 +230,8 @@ class LinearUnroll(Unroll):
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
             # (the adjoint of w_0 itself, t = 0, is rarely needed)
             jac_u = self._jac_u(factors[t], adjoints[t], None if scaled is None else scaled[t])
-            start = adjoints[t] if self.l1 else adjoints[t] * self.shrink
-            first = self._add_data_part(start, jac_u, out=adjoints[t - 1] if t else None,
-                                        alpha=1.0)
+            out = adjoints[t - 1] if t else None
+            first = self._add_data_part(self._shrunk(adjoints[t], out), jac_u, out, alpha=1.0)
         grads = self._reduce(W, A, P)
         return (*grads, self.to_standard(first)) if return_adjoint else grads
 

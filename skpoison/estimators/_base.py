@@ -21,8 +21,8 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
-from ._setup import (build_setup, check_trusted_scale, check_X_val, encode_labels,
-                     encode_targets)
+from ._setup import (as_log_lambda, build_setup, check_trusted_scale, check_X_val,
+                     encode_labels, encode_targets)
 from ._warnings import issue as issue_warning
 
 
@@ -39,9 +39,10 @@ def _validate_checkpointing(checkpoint_every, method, steps):
 
 def _validate_bounds(bounds):
     try:
-        low, high = (float(b) for b in np.asarray(bounds, dtype=float).reshape(-1))
-        if np.ndim(bounds) != 1:
+        # (numbers only: NumPy would read the strings "-12" and "0" as floats)
+        if np.ndim(bounds) != 1 or np.asarray(bounds).dtype.kind not in "iuf":
             raise ValueError
+        low, high = (float(b) for b in np.asarray(bounds, dtype=float))
     except (TypeError, ValueError):
         raise ValueError(f"lambda_bounds={bounds!r} must be a pair of floats (low, high) "
                          "of log λ.") from None
@@ -56,14 +57,7 @@ def _validate_bounds(bounds):
 
 def _initial_lambda(lambda_init, n_hyper, low, high, **tensor):
     """λ_0 from a scalar or one value per hyperparameter, projected on [low, high]."""
-    if isinstance(lambda_init, (bool, np.bool_)):
-        raise ValueError(f"lambda_init={lambda_init!r} must be log λ (a float or one per "
-                         "hyperparameter), not a bool.")
-    try:
-        values = np.asarray(lambda_init, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"lambda_init={lambda_init!r} must be a float or an array of "
-                         "floats (log λ).") from None
+    values = as_log_lambda(lambda_init, "lambda_init")
     if values.ndim == 0:
         values = np.full(n_hyper, float(values))
     if values.shape != (n_hyper,):

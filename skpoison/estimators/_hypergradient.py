@@ -15,7 +15,7 @@ from .._torch_utils import to_numpy, to_tensor
 from ..hypergrad import METHODS, compute_hypergradient
 from ..hypergrad._warnings import warnings_once
 from ._base import BaseHypergradClassifier, _validate_bounds, _validate_checkpointing
-from ._setup import build_setup, check_X_val, encode_labels, encode_targets
+from ._setup import as_log_lambda, build_setup, check_X_val, encode_labels, encode_targets
 from ._warnings import issue as issue_warning
 
 
@@ -143,7 +143,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     if log_lambda is None:
         values = np.clip(np.asarray(estimator.lambda_init, dtype=float), low, high)
     else:
-        values = np.asarray(log_lambda, dtype=float)
+        values = as_log_lambda(log_lambda, "log_lambda")
     if np.isnan(values).any() or np.isposinf(values).any():
         raise ValueError("log_lambda must not be NaN or +inf (-inf: no regularization).")
     # inner_lr="auto" must be stable for the λ evaluated, inside the bounds or not.

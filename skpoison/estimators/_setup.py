@@ -183,6 +183,32 @@ def encode_labels(labels, classes, *, name, n_rows=None):
     return np.searchsorted(classes, labels)
 
 
+def as_log_lambda(values, name):
+    """``values`` (log λ: a number, or an array of numbers) as a float array.
+
+    Strings and bools are refused, though NumPy would read ``"1"`` and
+    ``True`` as 1.0: a typo must not become a regularization strength.
+
+    Examples
+    --------
+    >>> as_log_lambda([-4, 0], "lambda_init")
+    array([-4.,  0.])
+    >>> as_log_lambda(True, "fixed_lambda")
+    Traceback (most recent call last):
+    ...
+    ValueError: fixed_lambda=True must be a float or an array of floats (log λ), not a bool.
+    """
+    try:
+        array = np.asarray(values)
+    except ValueError:   # ragged
+        array = np.asarray(None)
+    if array.dtype.kind not in "iuf":
+        kind = ", not a bool" if array.dtype.kind == "b" else ""
+        raise ValueError(f"{name}={values!r} must be a float or an array of floats "
+                         f"(log λ){kind}.")
+    return array.astype(float)
+
+
 def initial_params(problem, random_state, *, device, dtype):
     """``w_0`` drawn on the CPU in float64, then moved.
 

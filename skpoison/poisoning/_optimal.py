@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -20,7 +21,7 @@ from ..estimators._base import (
     _validate_checkpointing,
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
-from ..estimators._setup import build_setup, encode_targets, max_log_lambda_for
+from ..estimators._setup import as_log_lambda, build_setup, encode_targets, max_log_lambda_for
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
@@ -29,11 +30,7 @@ from ._resume import ResumeFile, attack_fingerprint
 
 def _check_fixed_lambda(values, dtype):
     """``fixed_lambda`` (log λ) as a float array, before the model is built."""
-    try:
-        values = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"fixed_lambda={values!r} must be a float or an array of "
-                         "floats (log λ).") from None
+    values = as_log_lambda(values, "fixed_lambda")
     if values.ndim > 1 or values.size == 0:
         raise ValueError(f"fixed_lambda must be a scalar or a non-empty 1-D array; got "
                          f"shape {values.shape}.")
@@ -275,7 +272,14 @@ class OptimalPoisoner(BasePoisoner):
         return results
 
     def _check_resumable(self):
-        """A resumed attack must draw what the interrupted one drew: int seeds."""
+        """A resumed attack must draw what the interrupted one drew: int seeds; and its
+        file must be writable where it is named (found now, not at the first save)."""
+        path = Path(self.resume_file)
+        if path.is_dir():
+            raise ValueError(f"resume_file={str(path)!r} is a directory; name a file in it.")
+        if not path.parent.is_dir():
+            raise ValueError(f"resume_file={str(path)!r}: its folder {str(path.parent)!r} "
+                             "does not exist.")
         for owner, seed, may_be_none in (("random_state", self.random_state, False),
                                          ("the estimator's random_state",
                                           self.estimator.random_state, True)):

@@ -83,6 +83,8 @@ def test_bad_arguments(problem):
         hypergradient(est, **{**problem, "y_val": np.full(50, 7)})
     with pytest.raises(ValueError, match="hyperparameters"):
         hypergradient(est, **problem, log_lambda=[0.0, 1.0])
+    with pytest.raises(ValueError, match="log_lambda=True .* not a bool"):
+        hypergradient(est, **problem, log_lambda=True)
 
 
 def test_inputs_are_read_as_fit_reads_them(problem):

@@ -155,6 +155,9 @@ def test_fixed_lambda(data):
         run(optimal(hyperparams="fixed", fixed_lambda=[]), *data)
     with pytest.raises(ValueError, match="array of floats"):
         run(optimal(hyperparams="fixed", fixed_lambda=["a"]), *data)
+    for typo in (True, "1", [-4.0, False]):   # NumPy would read each as numbers
+        with pytest.raises(ValueError, match="fixed_lambda"):
+            run(optimal(hyperparams="fixed", fixed_lambda=typo), *data)
     with pytest.raises(ValueError, match="up to 709.8 are finite in float64; got max 800"):
         run(optimal(hyperparams="fixed", fixed_lambda=800.0), *data)
     with pytest.raises(ValueError, match="up to 88.7 are finite in float32"):

@@ -112,6 +112,14 @@ def test_other_data_is_another_attack(binary_small, tmp_path, monkeypatch):
         _fit(_attack(estimator, path), (X, y, X_val, y_val))
 
 
+def test_a_resume_file_that_cannot_be_written_fails_before_the_attack(binary_small, tmp_path):
+    # It used to run until its first save, then raise IsADirectoryError.
+    for where, message in ((tmp_path, "is a directory"),
+                           (tmp_path / "missing" / "a.pt", "does not exist")):
+        with pytest.raises(ValueError, match=f"resume_file=.*{message}"):
+            _fit(_attack(HypergradRegularizedLR(inner_steps=5), where), binary_small)
+
+
 @pytest.mark.parametrize("random_state", [None, np.random.RandomState(0)])
 def test_resuming_needs_int_seeds(random_state, binary_small, tmp_path):
     attack = _attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "a.pt",

@@ -292,6 +292,10 @@ def test_single_class_and_sparse_and_options(digits08):
     (dict(lambda_bounds=(-1.0, 0.0, 1.0)), "lambda_bounds=.* pair of floats"),
     (dict(lambda_init=["a"]), "lambda_init=.* array of floats"),
     (dict(lambda_init=True), "not a bool"),
+    (dict(lambda_bounds=("-12", "0")), "lambda_bounds=.* pair of floats"),
+    (dict(lambda_bounds=(False, True)), "lambda_bounds=.* pair of floats"),
+    (dict(lambda_init="-4"), "'lambda_init' parameter"),   # (scikit-learn's check)
+    (dict(lambda_init=[[-4.0], [1.0, 2.0]]), "lambda_init=.* array of floats"),
     (dict(lambda_bounds=(-12.0, 800.0)), r"exp\(800\) overflows float64"),
 ])
 def test_malformed_lambda_settings_name_the_parameter(digits08, params, match):

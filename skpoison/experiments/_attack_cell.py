@@ -19,11 +19,12 @@ from sklearn.base import clone
 from ..datasets import load_dataset, make_poisoning_splits
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
 from ..poisoning import OptimalPoisoner, fit_batched
+from ._environment import environment
 from ._strategies import (STRATEGIES, fixed_lambda_estimator, make_estimator,
                           resolve_fixed_lambda)
 
-__all__ = ["run_attack_cell", "run_attack_cells", "cell_rows_problem", "load_pool",
-           "draw_split"]
+__all__ = ["run_attack_cell", "run_attack_cells", "cell_rows_problem", "cell_record",
+           "load_pool", "draw_split"]
 
 _POOLS = {}
 
@@ -254,6 +255,11 @@ def cell_rows_problem(args, rows):
         if row["n_val"] > n_val:
             return f"its trusted set has {row['n_val']} points, the cell at most {n_val}"
     return None
+
+
+def cell_record(args):
+    """What computes the cell ``run_attack_cell(**args)`` here: versions and device."""
+    return environment(args["config"].device)
 
 
 def run_attack_cells(config, strategy, repetitions, data_home=None, n_val=None):

@@ -17,6 +17,7 @@ from .._warn import warn_user
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
+from ._environment import environment
 from ._registry import DEFAULT_VAL_FRACTIONS, FIGURES
 from ._runner import (
     _caveat_note,
@@ -283,7 +284,8 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
     # What the CSV's numbers depend on; a PNG of other settings is removed.
     settings = {"figure": figure, "size": size, "grid_points": len(maps["grid"]),
                 **{k: maps[k] for k in ("inner_steps", "attack_steps", "seed", "fixed_lambda")},
-                "lambda_grid": [float(v) for v in maps["lambda_grid"]], "skpoison": __version__}
+                "lambda_grid": [float(v) for v in maps["lambda_grid"]], "skpoison": __version__,
+                "run": environment("cpu")}
     csv_path, settings_path = write_tables(rows, settings, out, stem, cells=False)
     png = None
     if plot:

@@ -15,9 +15,10 @@ from .._warn import warn_user
 from ..poisoning import OptimalPoisoner
 
 from ._aggregate import format_table
-from ._attack_cell import (cell_rows_problem, draw_split, load_pool, run_attack_cell,
-                           run_attack_cells)
+from ._attack_cell import (cell_record, cell_rows_problem, draw_split, load_pool,
+                           run_attack_cell, run_attack_cells)
 from ._config import make_config
+from ._environment import environment
 from ._strategies import check_strategies, make_estimator
 from ._sweep import check_writable, read_json, run_sweep, write_csv, write_json_atomic
 
@@ -172,10 +173,13 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     rows = run_sweep(cells, run_attack_cell, out, n_jobs=n_jobs, backend=backend,
                      desc=desc, verbose=verbose, group_func=_attack_group,
                      group_by=_group_key, group_size=batch_repetitions,
-                     check_rows=cell_rows_problem, resume_arg="resume_file")
+                     check_rows=cell_rows_problem, resume_arg="resume_file",
+                     record=cell_record)
     if pool.get("caveat"):  # inexact data (the JPEG CIFAR-10 copy): every row says so
         rows = [{**row, "data_caveat": pool.caveat} for row in rows]
-    return rows, settings
+    run = {**environment(config.device), "n_jobs": n_jobs, "backend": backend,
+           "batch_repetitions": batch_repetitions}
+    return rows, {**settings, "run": run}
 
 
 def _trusted_size_suffix(n_val, largest):
@@ -232,13 +236,14 @@ def _replace_earlier_run(settings_path, settings, out, stem, cells):
         previous = read_json(settings_path)
     except (OSError, ValueError):   # no earlier run (or no readable record of it)
         previous = None
-    # (compared as JSON: tuples are lists there)
-    if previous is None or previous == json.loads(json.dumps(settings)):
+    # (compared as JSON: tuples are lists there; "run" says how, not what, was computed)
+    settings = json.loads(json.dumps({k: v for k, v in settings.items() if k != "run"}))
+    if previous is None or {k: v for k, v in previous.items() if k != "run"} == settings:
         return
     stale = sorted({*out.glob(f"{stem}.png"), *out.glob(f"{stem}_*.png")})
     for path in stale:
         path.unlink()
-    changed = _changed_settings(previous, json.loads(json.dumps(settings)))
+    changed = _changed_settings({k: v for k, v in previous.items() if k != "run"}, settings)
     shown = ", ".join(f"{key} {old!r} → {new!r}" for key, old, new in changed[:4])
     more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
     warn_user(f"{stem}.csv in {out} held an earlier run with other settings ({shown}{more}); "

@@ -214,6 +214,14 @@ class _Cells(NamedTuple):
     group_func: object = None
     check_rows: object = None
     resume_arg: object = None
+    record: object = None
+
+    def payload(self, name, rows, args, together):
+        """A cell file's content: its name, rows, and (with ``record``) what computed it."""
+        payload = {"cell": name, "rows": rows}
+        if self.record is not None:
+            payload["computed"] = {**self.record(args), "together": together}
+        return payload
 
 
 def _resume_path(path):
@@ -253,8 +261,9 @@ def _run_group(how, names, args, paths, blocking):
                 RuntimeWarning)
             _run_cells_alone(how, todo_names, todo_args, todo_paths)
             return len(names)
-        for name, rows, path in zip(todo_names, results, todo_paths, strict=True):
-            write_json_atomic(path, {"cell": name, "rows": rows})
+        for name, rows, cell_args, path in zip(todo_names, results, todo_args, todo_paths,
+                                               strict=True):
+            write_json_atomic(path, how.payload(name, rows, cell_args, len(todo_names)))
             if how.resume_arg is not None:   # (left by an interrupted run of the cell alone)
                 _resume_path(path).unlink(missing_ok=True)
         return len(names)
@@ -267,7 +276,7 @@ def _run_cells_alone(how, names, args, paths):
         resume = {} if how.resume_arg is None else {how.resume_arg: str(_resume_path(path))}
         try:
             rows = how.func(**cell_args, **resume)
-            write_json_atomic(path, {"cell": name, "rows": rows})
+            write_json_atomic(path, how.payload(name, rows, cell_args, 1))
         except Exception as exc:  # noqa: BLE001 - raised below, after the others
             first_error = first_error or exc
     if first_error is not None:
@@ -311,7 +320,7 @@ def _parallel(n_jobs):
 
 def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose=True,
               group_func=None, group_by=None, group_size=1, check_rows=None,
-              resume_arg=None):
+              resume_arg=None, record=None):
     """Run the missing cells of a sweep and return the rows of all of them.
 
     Parameters
@@ -352,6 +361,11 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         (not in a group) gets ``<out>/cells/<name>.resume.pt`` there, where
         ``func`` may keep its partial state, so that an interrupted cell
         resumes (``run_attack_cell``: the attack's finished batches).
+    record : callable or None
+        ``record(kwargs)``, called where the cell is computed, says what
+        computed it (a JSON-able dict: versions, device); the cell file keeps
+        it under ``"computed"``, with ``"together"``, the number of cells
+        computed in the same call.
 
     Returns
     -------
@@ -384,7 +398,7 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         # parallel_config (not Parallel(backend=...)) is what lets joblib register
         # external backends such as "dask" on first use.
         config = parallel_config(backend=backend) if backend else nullcontext()
-        how = _Cells(func, group_func, check_rows, resume_arg)
+        how = _Cells(func, group_func, check_rows, resume_arg, record)
         try:
             with config:
                 # First the cells no other run is computing; then, waiting for

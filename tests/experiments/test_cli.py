@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from skpoison.__main__ import main
 from skpoison.experiments import FIGURES, synthetic_maps
@@ -206,8 +207,15 @@ def test_a_rerun_with_other_settings_removes_the_stems_old_plots(tmp_path):
     assert main(run) == 0
     plots = sorted(tmp_path.glob("*.png"))
     assert len(plots) == 2
-    assert main([*run, "--no-plot"]) == 0          # same settings: the plots still hold
+    # Same settings, other execution options: the plots still hold.
+    assert main([*run, "--no-plot", "--n-jobs", "1", "--batch-repetitions", "2"]) == 0
     assert sorted(tmp_path.glob("*.png")) == plots
+    # (the settings record how the table was computed, and on what)
+    record = json.loads((tmp_path / "digits_lr_l2_tiny_evaluate_settings.json").read_text())
+    assert record["run"]["n_jobs"] == 1 and record["run"]["batch_repetitions"] == 2
+    assert record["run"]["device"] == "cpu" and record["run"]["torch"] == torch.__version__
+    cell = json.loads(next((tmp_path / "cells").glob("attack-*.json")).read_text())
+    assert cell["computed"]["device_name"] == record["run"]["device_name"]
     with pytest.warns(UserWarning) as caught:
         assert main([*run, "--no-plot", "--inner-steps", "3"]) == 0
     assert not list(tmp_path.glob("*.png"))

@@ -180,6 +180,28 @@ def test_grouped_sweep_stores_one_file_per_cell(tmp_path):
         f"c{i}.json" for i in range(5)]
 
 
+def _where(args):
+    return {"machine": "here", "x": args["x"]}
+
+
+def test_cells_record_what_computed_them(tmp_path):
+    import json
+
+    _grouped(_cells(3), tmp_path, size=2)   # (0, 2) together, 1 alone: no record
+    assert "computed" not in json.loads((tmp_path / "cells" / "c0.json").read_text())
+    run_sweep(_cells(5), _square, tmp_path, verbose=False, group_func=_squares_together,
+              group_by=lambda args: args["x"] % 2, group_size=2, record=_where)
+    computed = {i: json.loads((tmp_path / "cells" / f"c{i}.json").read_text()).get("computed")
+                for i in range(5)}
+    # Only the cells computed now have a record: 3 and 4 (different parities: alone).
+    assert computed == {0: None, 1: None, 2: None, 3: {"machine": "here", "x": 3, "together": 1},
+                        4: {"machine": "here", "x": 4, "together": 1}}
+    run_sweep(_cells(8)[5:], _square, tmp_path, verbose=False, group_func=_squares_together,
+              group_by=lambda args: args["x"] % 2, group_size=2, record=_where)
+    assert json.loads((tmp_path / "cells" / "c5.json").read_text())["computed"] == {
+        "machine": "here", "x": 5, "together": 2}     # 5 and 7 in one call
+
+
 def test_failed_group_keeps_its_good_cells_and_raises_the_cells_own_error(tmp_path):
     CALLS.clear()
     with pytest.raises(RuntimeError, match="injected failure at cell 3"), \

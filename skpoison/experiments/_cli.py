@@ -26,7 +26,8 @@ __all__ = ["main", "console", "build_parser"]
 _EPILOG = """\
 sizes: --full follows the project's defaults for the paper (DESIGN.md section 6:
 10 repetitions, T=200 inner steps, 30 attack steps per batch of 2 %); --quick
-fits a 2-core CPU (3 repetitions, evaluate 5; T=100, 15 attack steps); --tiny
+fits a 2-core CPU (3 repetitions, T=100, 15 attack steps); evaluate takes
+T=300 at both sizes, and 5 repetitions at --quick; --tiny
 only checks that everything runs.
 Finished cells are kept in OUT/cells/: rerun the same command to resume an
 interrupted sweep.
@@ -35,8 +36,9 @@ interrupted sweep.
 
 _SIZE_HELP = {
     "tiny": "seconds: checks that the code runs (2 repetitions, tiny splits)",
-    "quick": "3 repetitions (evaluate: 5), T = 100, 15 attack steps",
-    "full": "the project's sizes for the paper: 10 repetitions, T = 200, 30 attack steps",
+    "quick": "3 repetitions, T = 100, 15 attack steps (evaluate: 5 repetitions, T = 300)",
+    "full": "the project's sizes for the paper: 10 repetitions, T = 200, 30 attack steps "
+            "(evaluate: T = 300)",
 }
 
 

@@ -263,6 +263,16 @@ def _changed_settings(old, new, prefix=""):
     return [] if old == new else [(prefix.rstrip("."), old, new)]
 
 
+#: ``evaluate``'s inner steps T at the "quick" and "full" sizes (the presets
+#: have 100 and 200). At T = 100 on the bundled digits, stopping early already
+#: regularizes the model, the trusted-set loss asks for λ = -inf, and the
+#: learned λ gives the unregularized errors; at T = 300 the strategies differ
+#: as in the paper (docs/experiments.md, "The attack's own step sizes").
+EVALUATE_INNER_STEPS = 300
+#: ``evaluate``'s repetitions at the "quick" size (the preset has 3).
+EVALUATE_QUICK_REPETITIONS = 5
+
+
 def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repetitions=None,
              out="skpoison-results/evaluate", data_home=None, n_jobs=1, backend=None,
              verbose=True, plot=True, batch_repetitions=1, **overrides):
@@ -282,8 +292,8 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     size : {"tiny", "quick", "full"}, default="quick"
         See :func:`make_config`.
     repetitions : int or None, default=None
-        None: 5 at ``size="quick"`` (the command's default, under 3 minutes
-        on 2 CPU cores with digits), else the size preset's.
+        None: 5 at ``size="quick"`` (the command's default), else the size
+        preset's.
     out : path-like
     data_home : path-like or None
     n_jobs : int, default=1
@@ -295,7 +305,9 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     batch_repetitions : int, default=1
         Repetitions per batched attack (see :func:`run_attack_sweep`).
     **overrides
-        :class:`SweepConfig` fields.
+        :class:`SweepConfig` fields. ``inner_steps`` defaults to 300
+        (:data:`EVALUATE_INNER_STEPS`) except at ``size="tiny"``, not to the
+        preset's 100 or 200.
 
     Returns
     -------
@@ -305,7 +317,9 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
         ``config``.
     """
     if repetitions is None and size == "quick":
-        repetitions = 5
+        repetitions = EVALUATE_QUICK_REPETITIONS
+    if overrides.get("inner_steps") is None and size != "tiny":
+        overrides["inner_steps"] = EVALUATE_INNER_STEPS
     config = make_config(dataset, size=size, model=model, penalty=penalty,
                          repetitions=repetitions, **overrides)
     rows, settings = _sweep(config, out, n_vals=None, data_home=data_home, n_jobs=n_jobs,

@@ -71,23 +71,23 @@ def unstable_rate(problem, log_lambda, lr):
     return lr * torch.exp(log_lambda.amax(-1)) >= 2
 
 
-#: Under L1 the subgradient method zigzags around the optimum, so its objective
-#: may end above the start; a rise by more than this many times
-#: ``max(1, |start|)`` is no zigzag but an explosion (measured: an MLP at too
-#: large a rate ended 1e50 above its start, with weights near 1e25).
+#: Under L1 a rise of the objective by more than this many times
+#: ``max(1, |start|)``, beyond the zigzag's own allowance (see
+#: :func:`objective_grew`), is an explosion (measured: an MLP at too large a
+#: rate ended 1e50 above its start, with weights near 1e25).
 L1_EXPLOSION_FACTOR = 1e4
 
 
-def objective_grew(start_loss, end_loss, factor=None):
+def objective_grew(start_loss, end_loss, factor=None, margin=0.0):
     """Where the training objective ended above where it started (device bool).
 
     Gradient descent with a stable rate (below 2/L) lowers the objective of a
-    smooth problem at every step, so an end above the start, beyond
-    ``factor * max(1, |start|)`` (by default ``sqrt(eps)``, rounding), means
-    a rate above 2/L: a trajectory that oscillates, is chaotic, or explodes
-    (float64 can carry one far without overflowing). NaN compares False (the
-    finite check reports it). :func:`allowed_rise` gives the factor of a
-    problem.
+    smooth problem at every step, so an end above the start by more than
+    ``factor * max(1, |start|) + margin`` (by default ``sqrt(eps)`` and 0:
+    rounding) means a rate above 2/L: a trajectory that oscillates, is
+    chaotic, or explodes (float64 can carry one far without overflowing). NaN
+    compares False (the finite check reports it). :func:`allowed_rise` gives
+    a problem's ``factor`` and ``margin``.
 
     A run that oscillates below its start passes; this is a cheap check, one
     comparison after the loop, not a proof of convergence.
@@ -100,21 +100,29 @@ def objective_grew(start_loss, end_loss, factor=None):
     """
     if factor is None:
         factor = torch.finfo(start_loss.dtype).eps ** 0.5
-    return end_loss > start_loss + factor * torch.clamp(start_loss.abs(), min=1.0)
+    return end_loss > start_loss + factor * torch.clamp(start_loss.abs(), min=1.0) + margin
 
 
-def allowed_rise(problem, dtype):
-    """The ``factor`` of :func:`objective_grew` for ``problem``, or None (not checked).
+def allowed_rise(problem, log_lambda, lr, n_params, dtype):
+    """``(factor, margin)`` of :func:`objective_grew` for ``problem``, or None (not checked).
 
-    The built-in models: under L2 (smooth) the rounding, ``sqrt(eps)``; under
-    L1 :data:`L1_EXPLOSION_FACTOR`, which only an exploding run exceeds. Other
-    problems (user models) are not checked.
+    The built-in models under L2 (smooth): the rounding, ``sqrt(eps)``, and no
+    margin. Under L1 the subgradient steps zigzag: every weight can swing by
+    ``lr * α`` around its optimum (with ``inner_lr="auto"`` and λ near the top
+    of its bounds, ``lr * α`` approaches 1), adding up to ``lr * α_max² *
+    n_params`` to the penalty; that is the margin (a device tensor, per
+    problem for stacked ones), and :data:`L1_EXPLOSION_FACTOR` the factor, so
+    that only an exploding run, which grows without bound, exceeds them.
+    Other problems (user models) are not checked.
     """
     if not problem.group_penalty:
         return None
     if problem.penalty.kind == "l2":
-        return torch.finfo(dtype).eps ** 0.5
-    return L1_EXPLOSION_FACTOR
+        return torch.finfo(dtype).eps ** 0.5, 0.0
+    if log_lambda.shape[-1] == 0:
+        return L1_EXPLOSION_FACTOR, 0.0
+    alpha_max = torch.exp(log_lambda.amax(-1))
+    return L1_EXPLOSION_FACTOR, lr * alpha_max * alpha_max * n_params
 
 
 class RunStatus(NamedTuple):
@@ -152,12 +160,12 @@ def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr):
     """
     batched = w.dim() == 2
     grew = None
-    factor = allowed_rise(problem, w.dtype)
-    if factor is not None:
+    allowed = allowed_rise(problem, log_lambda, lr, w.shape[-1], w.dtype)
+    if allowed is not None:
         loss = vmap(problem.train_loss) if batched else problem.train_loss
         with torch.no_grad():
             grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y),
-                                  factor)
+                                  *allowed)
     return RunStatus(torch.isfinite(w if batched else w[None]).all(dim=1),
                      unstable_rate(problem, log_lambda, lr), grew)
 
@@ -254,8 +262,8 @@ def check_finite(params, *, steps, lr):
 
 _OBJECTIVE_GREW = (
     "The inner gradient descent diverged{where}: the training objective rose over the "
-    "{steps} steps with {lr} (gradient descent with a stable rate lowers it; under L1, "
-    "by more than 1e4 times its start). The inner "
+    "{steps} steps with {lr}, more than a stable rate allows (under L2 it lowers the "
+    "objective; under L1 its steps zigzag, within a bound). The inner "
     "learning rate is too large for this data: lower inner_lr or scale the features."
 )
 

@@ -363,6 +363,18 @@ def test_an_exploding_l1_run_fails_though_it_stays_finite(digits08):
     mlp.set_params(inner_lr=0.1).fit(X_tr, y_tr, X_val=X_te, y_val=y_te)  # (a sound one passes)
 
 
+@pytest.mark.parametrize("steps", [199, 200])
+def test_a_large_l1_penalty_zigzags_without_failing(digits08, steps):
+    # inner_lr="auto" at λ = 6 makes lr α ≈ 0.99: every weight swings by about
+    # that much each step, and the objective ends ~1e4 above its start at even
+    # T (the first L1 check called that divergence), below it at odd T.
+    X_tr, X_te, y_tr, y_te = digits08
+    clf = HypergradRegularizedLR(penalty="l1", lambda_init=6.0, lambda_bounds=(-12.0, 6.0),
+                                 inner_steps=steps, outer_steps=0)
+    clf.fit(X_tr, y_tr, X_val=X_te, y_val=y_te)
+    assert np.isfinite(clf.coef_).all()
+
+
 def test_diverging_inner_run_names_the_learning_rate(digits08):
     X_tr, _, y_tr, _ = digits08
     with pytest.raises(InnerDivergenceError, match="learning rate"):

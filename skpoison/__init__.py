@@ -9,8 +9,14 @@ The names below (and the subpackages) are imported on first use, so that
 """
 
 import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:   # what the names are, for type checkers and IDEs  # noqa: F401
+    from .estimators import (Hypergradient, HypergradMLP,  # noqa: F401
+                             HypergradRegularizedLR, TrustedSetWarning, hypergradient)
+    from .poisoning import LabelFlipPoisoner, OptimalPoisoner, PoisoningResult  # noqa: F401
 
 #: Public name -> the subpackage that defines it.
 _EXPORTS = {

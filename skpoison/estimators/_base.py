@@ -22,7 +22,7 @@ from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import (as_log_lambda, build_setup, check_trusted_scale, check_X_val,
-                     encode_labels, encode_targets)
+                     encode_labels, encode_targets, is_real_array)
 from ._warnings import issue as issue_warning
 
 
@@ -40,7 +40,7 @@ def _validate_checkpointing(checkpoint_every, method, steps):
 def _validate_bounds(bounds):
     try:
         # (numbers only: NumPy would read the strings "-12" and "0" as floats)
-        if np.ndim(bounds) != 1 or np.asarray(bounds).dtype.kind not in "iuf":
+        if np.ndim(bounds) != 1 or not is_real_array(bounds):
             raise ValueError
         low, high = (float(b) for b in np.asarray(bounds, dtype=float))
     except (TypeError, ValueError):

@@ -141,7 +141,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison")])
 
     if log_lambda is None:
-        values = np.clip(np.asarray(estimator.lambda_init, dtype=float), low, high)
+        values = np.clip(as_log_lambda(estimator.lambda_init, "lambda_init"), low, high)
     else:
         values = as_log_lambda(log_lambda, "log_lambda")
     if np.isnan(values).any() or np.isposinf(values).any():

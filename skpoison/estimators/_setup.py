@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -219,15 +220,38 @@ def as_log_lambda(values, name):
     ...
     ValueError: fixed_lambda=True must be a float or an array of floats (log λ), not a bool.
     """
-    try:
-        array = np.asarray(values)
-    except ValueError:   # ragged
-        array = np.asarray(None)
-    if array.dtype.kind not in "iuf":
-        kind = ", not a bool" if array.dtype.kind == "b" else ""
+    if not is_real_array(values):
+        is_bool = any(isinstance(v, (bool, np.bool_)) for v in _items(values))
         raise ValueError(f"{name}={values!r} must be a float or an array of floats "
-                         f"(log λ){kind}.")
-    return array.astype(float)
+                         f"(log λ){', not a bool' if is_bool else ''}.")
+    return np.asarray(values, dtype=float)
+
+
+def is_real_array(values):
+    """Whether ``values`` is a real number or a (rectangular) array of them, no bools.
+
+    Element by element: NumPy turns ``[True, -4]`` into integers and
+    ``("-12", "0")`` into strings it would then read as floats.
+
+    Examples
+    --------
+    >>> is_real_array([-12, 0.0]), is_real_array((-12, True)), is_real_array(["-1"])
+    (True, False, False)
+    """
+    try:
+        np.asarray(values, dtype=float)
+    except (TypeError, ValueError):   # ragged, or not numbers at all
+        return False
+    return all(isinstance(v, Real) and not isinstance(v, (bool, np.bool_))
+               for v in _items(values))
+
+
+def _items(values):
+    """The elements of ``values`` as Python or NumPy scalars (one, for a scalar)."""
+    try:
+        return np.asarray(values, dtype=object).ravel().tolist()
+    except (TypeError, ValueError):
+        return [values]
 
 
 def initial_params(problem, random_state, *, device, dtype):

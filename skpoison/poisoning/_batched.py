@@ -74,8 +74,8 @@ def _templates(poisoner, n_datasets, random_states):
             attack.set_params(random_state=random_states[k])
             try:
                 attack._validate_params()
-            except ValueError as exc:
-                raise ValueError(f"random_states[{k}]: {exc}") from exc
+            except ValueError as exc:   # (InvalidParameterError is a TypeError too: kept)
+                raise type(exc)(f"random_states[{k}]: {exc}") from exc
         attacks.append(attack)
     return attacks
 

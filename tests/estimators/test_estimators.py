@@ -299,12 +299,24 @@ def test_single_class_and_sparse_and_options(digits08):
     (dict(lambda_bounds=(False, True)), "lambda_bounds=.* pair of floats"),
     (dict(lambda_init="-4"), "'lambda_init' parameter"),   # (scikit-learn's check)
     (dict(lambda_init=[[-4.0], [1.0, 2.0]]), "lambda_init=.* array of floats"),
+    (dict(lambda_bounds=(-12, True)), "lambda_bounds=.* pair of floats"),   # NumPy: ints
     (dict(lambda_bounds=(-12.0, 800.0)), r"exp\(800\) overflows float64"),
 ])
 def test_malformed_lambda_settings_name_the_parameter(digits08, params, match):
     X_tr, _, y_tr, _ = digits08
     with pytest.raises(ValueError, match=match):
         fast_lr(**params).fit(X_tr, y_tr)
+
+
+def test_any_real_numbers_are_lambda_settings(digits08):
+    from fractions import Fraction
+
+    X_tr, _, y_tr, _ = digits08
+    reference = fast_lr(lambda_init=-4.0, lambda_bounds=(-12.0, 0.0)).fit(X_tr, y_tr)
+    for init, bounds in ((Fraction(-4), (np.float32(-12), 0)),
+                         (np.array([-4.0], dtype=object), (Fraction(-12), np.int64(0)))):
+        other = fast_lr(lambda_init=init, lambda_bounds=bounds).fit(X_tr, y_tr)
+        np.testing.assert_array_equal(other.lambda_, reference.lambda_)
 
 
 def test_array_like_settings_as_in_scikit_learn(digits08):

@@ -85,6 +85,10 @@ def test_bad_arguments(problem):
         hypergradient(est, **problem, log_lambda=[0.0, 1.0])
     with pytest.raises(ValueError, match="log_lambda=True .* not a bool"):
         hypergradient(est, **problem, log_lambda=True)
+    with pytest.raises(ValueError, match=r"log_lambda=\[-4.0, True\] .* not a bool"):
+        hypergradient(est, **problem, log_lambda=[-4.0, True])
+    with pytest.raises(ValueError, match="lambda_init=True .* not a bool"):   # (its default)
+        hypergradient(HypergradRegularizedLR(inner_steps=5, lambda_init=True), **problem)
 
 
 def test_inputs_are_read_as_fit_reads_them(problem):

@@ -139,6 +139,8 @@ def test_a_bad_random_state_is_named_by_its_index():
                                batch_size=4, outer_steps=1)
     with pytest.raises(ValueError, match=r"random_states\[1\]: .*random_state"):
         fit_batched(poisoner, datasets, random_states=[0, "a"])
+    with pytest.raises(TypeError):   # (scikit-learn's InvalidParameterError, as set_params)
+        fit_batched(poisoner, datasets, random_states=[0, "a"])
 
 
 @pytest.mark.parametrize("change, message", [

@@ -3,8 +3,8 @@
 Logistic regression on two Gaussian classes; one poisoning point (a
 validation clone with its label flipped) is *injected* into the training set.
 For every position of that point on a grid over the feasible box we train the
-model (the engine's inner solver, vectorized over positions with
-``torch.func.vmap``) without regularization, with a fixed λ, and over a grid
+model (the engine's inner solver, one stacked problem per position)
+without regularization, with a fixed λ, and over a grid
 of λ, and record the validation error and the λ with the lowest validation
 loss. The optimal position of the point (the attack) and the decision
 boundaries with and without it come from :class:`~skpoison.poisoning.OptimalPoisoner`.
@@ -32,21 +32,20 @@ SYNTHETIC_SIZES = {"tiny": (6, 3, 10, 2), "quick": (25, 9, 100, 20),
 
 
 def _train_all(points, label, log_lambda, X, Y, steps, lr):
-    """Parameters trained with each row of ``points`` appended (one label)."""
+    """Parameters trained with each row of ``points`` appended (one label).
+
+    One stacked problem per position (the model's batched loops): ``vmap``
+    over the single loop cannot batch its ``out=`` kernels, and looping over
+    the positions took 25 times as long.
+    """
     problem = LinearProblem(X.shape[1], 1)
-    w0 = problem.init_params(dtype=X.dtype)
-    y_p = X.new_full((1, 1), float(label))
-
-    def train_one(point):
-        X_all = torch.cat([X, point[None]], dim=0)
-        Y_all = torch.cat([Y, y_p], dim=0)
-        return problem.unroll(log_lambda, X_all, Y_all, lr=lr).train(w0, steps)
-
+    G = len(points)
+    X_all = torch.cat([X.expand(G, -1, -1), points[:, None, :]], dim=1)
+    Y_all = torch.cat([Y.expand(G, -1, -1), Y.new_full((G, 1, 1), float(label))], dim=1)
+    w0 = problem.init_params(dtype=X.dtype).expand(G, -1)
     with torch.no_grad():
-        try:
-            return torch.func.vmap(train_one)(points)
-        except RuntimeError:  # an operation without a batching rule: loop instead
-            return torch.stack([train_one(p) for p in points])
+        unroll = problem.batched_unroll(log_lambda.expand(G, -1), X_all, Y_all, lr=lr)
+        return unroll.train(w0, steps)
 
 
 def _val_metrics(W, X_val, y_val):

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:   # what the names are, for type checkers and IDEs  # noqa: F401
-    from .estimators import (Hypergradient, HypergradMLP,  # noqa: F401
-                             HypergradRegularizedLR, TrustedSetWarning, hypergradient)
-    from .poisoning import LabelFlipPoisoner, OptimalPoisoner, PoisoningResult  # noqa: F401
+if TYPE_CHECKING:   # what the names are, for type checkers and IDEs
+    from .estimators import (Hypergradient, HypergradMLP, HypergradRegularizedLR,
+                             TrustedSetWarning, hypergradient)
+    from .poisoning import LabelFlipPoisoner, OptimalPoisoner, PoisoningResult
 
 #: Public name -> the subpackage that defines it.
 _EXPORTS = {
@@ -32,7 +32,9 @@ _EXPORTS = {
 _SUBPACKAGES = ("datasets", "estimators", "experiments", "hypergrad", "metrics", "models",
                 "poisoning")
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = ["Hypergradient", "HypergradMLP", "HypergradRegularizedLR", "LabelFlipPoisoner",
+           "OptimalPoisoner", "PoisoningResult", "TrustedSetWarning", "__version__",
+           "hypergradient"]
 
 
 def __getattr__(name):

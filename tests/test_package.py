@@ -14,6 +14,7 @@ ROOT = str(Path(__file__).resolve().parents[1])
 def test_every_public_name_resolves_and_is_listed():
     import skpoison.experiments as experiments
 
+    assert sorted(skpoison.__all__) == sorted([*skpoison._EXPORTS, "__version__"])
     for package in (skpoison, experiments):
         for name in package.__all__:
             assert getattr(package, name) is not None

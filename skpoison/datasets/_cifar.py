@@ -4,6 +4,8 @@ import io
 import pickle
 import tarfile
 import zlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from http.client import HTTPException
 
 import numpy as np
@@ -109,6 +111,25 @@ def _from_npz(path):
     return parts
 
 
+#: Whether reading the lossy copy warns (per thread and context; see quiet_caveats).
+_ANNOUNCE_CAVEATS = ContextVar("skpoison_announce_data_caveats", default=True)
+
+
+@contextmanager
+def quiet_caveats():
+    """Read the JPEG copy without its warning, in this block (and thread).
+
+    For a sweep's workers: the sweep itself has loaded the pool and warned
+    once, and its rows carry the caveat; every worker process loading the
+    pool again would repeat the warning.
+    """
+    token = _ANNOUNCE_CAVEATS.set(False)
+    try:
+        yield
+    finally:
+        _ANNOUNCE_CAVEATS.reset(token)
+
+
 def _load_parts(home, classes, download_if_missing):
     folder, tar = home / _DIR, home / _TAR
     if all((folder / b).is_file() for b in _BATCHES):
@@ -123,7 +144,7 @@ def _load_parts(home, classes, download_if_missing):
             if not set(classes) <= present:
                 skipped.append(f"{path} holds classes {sorted(present)} only")
                 continue
-            if lossy:
+            if lossy and _ANNOUNCE_CAVEATS.get():
                 warn_user(f"Reading CIFAR-10 from {path}: a copy re-encoded as JPEG "
                           "(quality 75), whose pixels differ slightly from CIFAR-10. "
                           f"Put the official {_TAR} in {home} for exact data.")

@@ -12,6 +12,7 @@ from sklearn.utils import Bunch
 
 from .._hashing import update_with_arrays
 from .._warn import warn_user
+from ..datasets._cifar import quiet_caveats
 from ..poisoning import OptimalPoisoner
 
 from ._aggregate import format_table
@@ -90,9 +91,16 @@ def check_batch_repetitions(batch_repetitions):
 def _attack_group(cells):
     """Several repetitions of one (strategy, trusted-set size), attacks batched."""
     first = cells[0]
-    return run_attack_cells(first["config"], first["strategy"],
-                            [cell["repetition"] for cell in cells],
-                            data_home=first["data_home"], n_val=first["n_val"])
+    with quiet_caveats():   # (the sweep has warned of its data's caveat, once)
+        return run_attack_cells(first["config"], first["strategy"],
+                                [cell["repetition"] for cell in cells],
+                                data_home=first["data_home"], n_val=first["n_val"])
+
+
+def _attack_cell(**cell):
+    """:func:`run_attack_cell` in a sweep, which has warned of its data's caveat once."""
+    with quiet_caveats():
+        return run_attack_cell(**cell)
 
 
 def _group_key(cell):
@@ -170,7 +178,7 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
                             n_val=n_val)
                 cells.append((f"attack-{key}-{strategy}-r{rep}{suffix}", args))
     desc = f"{config.dataset} {config.model} {config.penalty}"
-    rows = run_sweep(cells, run_attack_cell, out, n_jobs=n_jobs, backend=backend,
+    rows = run_sweep(cells, _attack_cell, out, n_jobs=n_jobs, backend=backend,
                      desc=desc, verbose=verbose, group_func=_attack_group,
                      group_by=_group_key, group_size=batch_repetitions,
                      check_rows=cell_rows_problem, resume_arg="resume_file",

@@ -162,6 +162,14 @@ def test_lossy_npz_fallback_warns(tmp_path, tiny_batches):
     assert caught[0].filename == __file__          # the caller's line, not skpoison's
     assert b.classes == (0, 6) and "lossy" in b.description
     assert b.caveat == _cifar.JPEG_CAVEAT
+    # A sweep's workers read it quietly (the sweep warned once), caveat kept.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with _cifar.quiet_caveats():
+            quiet = load_dataset("cifar10", data_home=tmp_path, download=False)
+    assert quiet.caveat == _cifar.JPEG_CAVEAT
+    with pytest.warns(UserWarning, match="JPEG"):      # (and only inside the block)
+        load_dataset("cifar10", data_home=tmp_path, download=False)
     # a class the lossy copy lacks: it is skipped, and nothing else is there
     with pytest.raises(FileNotFoundError, match=r"cifar-10-python.tar.gz.*lack classes "
                                                  r"\[0, 1\]: .*jpegq75.npz holds classes "

@@ -36,6 +36,28 @@ def aligned_rows(like, n_rows, n_cols):
     return like.new_empty((n_rows, stride))[:, :n_cols]
 
 
+def fast_loops(like):
+    """:func:`torch.inference_mode` where ``like`` lives on the CPU, else nothing.
+
+    The models' hand-written loops (no autograd graph: they use ``out=``
+    kernels) then skip autograd's per-operation bookkeeping: the same kernels,
+    the same bits, ~10 % less time per hypergradient on digits-sized data.
+    What they hand back goes through :func:`ordinary`. On CUDA the loops
+    replay captured graphs, where the bookkeeping costs nothing; they are
+    left as they were.
+    """
+    return torch.inference_mode(like.device.type == "cpu")
+
+
+def ordinary(tensor):
+    """``tensor``, or a copy made outside inference mode if it is an inference tensor.
+
+    Callers may update what the loops return in place, which an inference
+    tensor forbids outside inference mode.
+    """
+    return tensor.clone() if tensor.is_inference() else tensor
+
+
 class Unroll:
     """``T`` steps of gradient descent on ``L_tr(.; log_lambda, X, Y)``.
 

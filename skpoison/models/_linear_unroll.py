@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hypergrad._unroll import Unroll, aligned_rows
+from ..hypergrad._unroll import Unroll, aligned_rows, fast_loops, ordinary
 
 
 #: Devices whose batched loops multiply by a transposed *copy* of the design.
@@ -70,18 +70,6 @@ def _transposed_design(X1):
     """``X1^T`` for the batched steps' products: a copy or a view (see above)."""
     transposed = X1.transpose(1, 2)
     return transposed.contiguous() if X1.device.type in TRANSPOSED_COPY_DEVICES else transposed
-
-
-def _ordinary(tensor):
-    """``tensor``, or a copy of it made outside inference mode if it is an inference tensor.
-
-    The single problem's loops run under :func:`torch.inference_mode` on the
-    CPU: the same kernels and the same bits, without autograd's per-operation
-    bookkeeping (a digits-sized hypergradient ~10 % faster). What they hand
-    back must be an ordinary tensor, which callers may update in place.
-    (Not on CUDA, whose loops replay captured graphs anyway.)
-    """
-    return tensor.clone() if tensor.is_inference() else tensor
 
 
 def _activation_jvp(prob, U, binary, class_dim, scaled_prob=None):
@@ -193,15 +181,11 @@ class LinearUnroll(Unroll):
         return _activation_jvp(factor, U, False, class_dim=0, scaled_prob=scaled_factor)
 
     # -- loops -----------------------------------------------------------------
-    def _fast(self):
-        """Inference mode for the loops on the CPU (see ``_ordinary``)."""
-        return torch.inference_mode(self.X1.device.type == "cpu")
-
     def train(self, w0, steps):
         # Two buffers written with the same out= kernels as forward(): the
         # iterates are bitwise those of a recorded forward pass (checkpointing
         # recomputes segments and relies on it).
-        with self._fast():
+        with fast_loops(w0):
             theta = self.to_internal(w0)
             buffers = aligned_rows(theta, 2, theta.numel()).unbind(0)
             prob, residual = theta.new_empty(self.YT.shape), theta.new_empty(self.YT.shape)
@@ -209,13 +193,13 @@ class LinearUnroll(Unroll):
                 self._prob(theta, out=prob)
                 theta = self._update(theta, torch.sub(prob, self.YT, out=residual),
                                      out=buffers[t % 2])
-        return _ordinary(self.to_standard(theta))
+        return ordinary(self.to_standard(theta))
 
     def forward(self, w0, steps):
-        with self._fast():
+        with fast_loops(w0):
             W, P = self._record(w0, steps)
         # (a copy: a view would keep the whole tape alive as long as w_T)
-        return _ordinary(self.to_standard(W[steps].clone())), (W[:steps], P)
+        return ordinary(self.to_standard(W[steps].clone())), (W[:steps], P)
 
     def _record(self, w0, steps):
         """The iterates ``W`` (``steps + 1`` rows) and activations ``P`` of ``steps`` steps."""
@@ -239,10 +223,10 @@ class LinearUnroll(Unroll):
 
     def backward(self, tape, a, *, return_adjoint=False):
         W, P = tape
-        with self._fast():
+        with fast_loops(a):
             A, first = self._reverse(P, a, W.shape[0], return_adjoint)
         grads = self._reduce(W, A, P)   # (outside inference mode: ordinary results)
-        return (*grads, _ordinary(self.to_standard(first))) if return_adjoint else grads
+        return (*grads, ordinary(self.to_standard(first))) if return_adjoint else grads
 
     def _reverse(self, P, a, steps, return_adjoint):
         """The adjoint rows ``A``, and the adjoint of the tape's first iterate."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from ..hypergrad._unroll import BlockTape, Unroll
+from ..hypergrad._unroll import BlockTape, Unroll, fast_loops, ordinary
 from . import _mlp_derivatives as calculus
 
 
@@ -115,11 +115,12 @@ class MLPUnroll(Unroll):
     def train(self, w0, steps):
         # Two buffers used in turn (w0 itself is never written): no allocation per step.
         w, spare = w0, None
-        for _ in range(steps):
-            w_next = self._step(w, spare)[0]
-            spare = None if w is w0 else w
-            w = w_next
-        return w
+        with fast_loops(w0):
+            for _ in range(steps):
+                w_next = self._step(w, spare)[0]
+                spare = None if w is w0 else w
+                w = w_next
+        return ordinary(w)
 
     def forward(self, w0, steps, *, reuse=None, capacity=None):
         """``(w_T, tape)``; ``reuse``: a spent tape to overwrite, ``capacity``: room to make.
@@ -130,17 +131,23 @@ class MLPUnroll(Unroll):
         segment it has just reversed back as ``reuse`` and record every
         segment into the same memory.
         """
-        tape = BlockTape.start(reuse, w0, steps, capacity)
         if not steps:
-            return w0.clone(), tape
-        W = tape.W
-        for t in range(steps):
-            # w_T itself goes to a new tensor, not into the tape (which is reused).
-            w, pre, P = self._step(W[t], W[t + 1] if t + 1 < steps else None)
-            tape.record(t, (pre, P))
-        return w, tape
+            return w0.clone(), BlockTape.start(reuse, w0, steps, capacity)
+        with fast_loops(w0):
+            tape = BlockTape.start(reuse, w0, steps, capacity)
+            W = tape.W
+            for t in range(steps):
+                # w_T itself goes to a new tensor, not into the tape (which is reused).
+                w, pre, P = self._step(W[t], W[t + 1] if t + 1 < steps else None)
+                tape.record(t, (pre, P))
+        return ordinary(w), tape
 
     def backward(self, tape, a, *, return_adjoint=False):
+        with fast_loops(a):
+            grads = self._reverse(tape, a, return_adjoint)
+        return tuple(ordinary(g) for g in grads)
+
+    def _reverse(self, tape, a, return_adjoint):
         # sum_t dR(w_t) * a_t, accumulated on the fly: no (T, n_params) adjoint tape.
         penalty_term = torch.zeros_like(a)
         X = self.X

@@ -97,6 +97,9 @@ _SCALE_CHECK_MAX_ROWS = 2000
 #: training set's, and the distance (in training standard deviations) its
 #: mean may lie away, before the check warns.
 _SCALE_CHECK_FACTOR = 4.0
+#: The same for the features pooled (all variances summed): a far looser
+#: bound, for sets whose typical feature is fine but whose large ones are not.
+_SCALE_CHECK_POOLED_FACTOR = 100.0
 
 
 def check_trusted_scale(X, X_val, *, name="X_val"):
@@ -109,9 +112,14 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
     exceeds ``_SCALE_CHECK_FACTOR`` (4). Medians, because a few features
     may legitimately differ a lot: a pixel almost always 0 in ``X`` that
     ``StandardScaler`` divides by a tiny deviation is far off in any trusted
-    set that lights it. Sets of fewer than ``_SCALE_CHECK_MIN_ROWS`` (10)
-    rows are not judged; at most ``_SCALE_CHECK_MAX_ROWS`` evenly spaced rows
-    of each set are read.
+    set that lights it. So that a majority of harmless features (one-hot
+    columns, which scaling barely moves) cannot hide large raw ones, it also
+    warns when the pooled distance or spread (over all features, in units of
+    ``X``'s total standard deviation) exceeds ``_SCALE_CHECK_POOLED_FACTOR``
+    (100; honest MNIST behind a ``StandardScaler`` reaches about 23 there).
+    Sets of fewer than ``_SCALE_CHECK_MIN_ROWS`` (10) rows are not judged; at
+    most ``_SCALE_CHECK_MAX_ROWS`` rows of each set, drawn at random with a
+    fixed seed, are read.
 
     Honest trusted sets stay well inside, raw or standardized, even next to a
     training set with 20 % of its points poisoned onto the corners of the
@@ -146,11 +154,13 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
     varying = (std > 0) & np.isfinite(std)
     if not varying.any():
         return
-    std = std[varying]
-    distance = np.median(np.abs(X_val[:, varying].mean(axis=0)
-                                - X[:, varying].mean(axis=0)) / std)
-    ratio = np.median(X_val[:, varying].std(axis=0) / std)
-    if distance > _SCALE_CHECK_FACTOR or ratio > _SCALE_CHECK_FACTOR:
+    std, X, X_val = std[varying], X[:, varying], X_val[:, varying]
+    shift, spread = np.abs(X_val.mean(axis=0) - X.mean(axis=0)), X_val.std(axis=0)
+    distance, ratio = np.median(shift / std), np.median(spread / std)
+    total = np.sqrt(np.sum(std ** 2))
+    pooled = max(np.sqrt(np.sum(shift ** 2)), np.sqrt(np.sum(spread ** 2))) / total
+    if (distance > _SCALE_CHECK_FACTOR or ratio > _SCALE_CHECK_FACTOR
+            or pooled > _SCALE_CHECK_POOLED_FACTOR):
         warn_user(
             f"{name} does not look like it is on the scale of the training set X: its "
             f"features' means lie a median {distance:.3g} standard deviations of X away, "
@@ -163,9 +173,12 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
 
 
 def _some_rows(X):
-    """At most ``_SCALE_CHECK_MAX_ROWS`` evenly spaced rows of ``X``, in float64."""
-    step = -(-len(X) // _SCALE_CHECK_MAX_ROWS)
-    return np.asarray(X[::step], dtype=np.float64)
+    """At most ``_SCALE_CHECK_MAX_ROWS`` rows of ``X`` drawn at random (a fixed
+    seed: evenly spaced rows alias with periodic data), in float64."""
+    if len(X) > _SCALE_CHECK_MAX_ROWS:
+        rows = np.random.default_rng(0).choice(len(X), _SCALE_CHECK_MAX_ROWS, replace=False)
+        X = X[np.sort(rows)]
+    return np.asarray(X, dtype=np.float64)
 
 
 def _is_missing(label):
@@ -247,11 +260,16 @@ def is_real_array(values):
 
 
 def _items(values):
-    """The elements of ``values`` as Python or NumPy scalars (one, for a scalar)."""
+    """The elements of ``values`` as Python or NumPy scalars (one, for a scalar).
+
+    0-d arrays and tensors among them (``[np.array(-4.0)]``, ``list(tensor)``)
+    are unwrapped to their scalar.
+    """
     try:
-        return np.asarray(values, dtype=object).ravel().tolist()
+        items = np.asarray(values, dtype=object).ravel().tolist()
     except (TypeError, ValueError):
-        return [values]
+        items = [values]
+    return [v.item() if np.ndim(v) == 0 and hasattr(v, "item") else v for v in items]
 
 
 def initial_params(problem, random_state, *, device, dtype):
@@ -312,7 +330,7 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
     w0 = initial_params(problem, estimator.random_state, device=device, dtype=dtype)
     lr = estimator.inner_lr
     if lr == "auto":
-        top = max(max(estimator.lambda_bounds),
+        top = max(float(np.max(np.asarray(estimator.lambda_bounds, dtype=float))),
                   -np.inf if max_log_lambda is None else max_log_lambda)
         limit = max_log_lambda_for(estimator.dtype)
         if top >= limit:

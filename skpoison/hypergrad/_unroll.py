@@ -13,6 +13,8 @@ return a faster subclass from :meth:`~skpoison.hypergrad.InnerProblem.unroll`.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
@@ -44,16 +46,17 @@ def fast_loops(like):
     the same bits, ~10 % less time per hypergradient on digits-sized data.
     What they hand back goes through :func:`ordinary`. On CUDA the loops
     replay captured graphs, where the bookkeeping costs nothing; they are
-    left as they were.
+    left as they were (not even a caller's inference mode is switched off).
     """
-    return torch.inference_mode(like.device.type == "cpu")
+    return torch.inference_mode() if like.device.type == "cpu" else nullcontext()
 
 
 def ordinary(tensor):
     """``tensor``, or a copy made outside inference mode if it is an inference tensor.
 
-    Callers may update what the loops return in place, which an inference
-    tensor forbids outside inference mode.
+    Callers may update what the loops return in place, or differentiate it,
+    which an inference tensor forbids outside inference mode. (A tape that
+    ``forward`` returns may hold inference tensors: it is for ``backward``.)
     """
     return tensor.clone() if tensor.is_inference() else tensor
 

@@ -139,6 +139,29 @@ def test_a_trusted_set_on_another_scale_warns(digits08, scale, offset):
         clf.fit(X_tr, y_tr, X_val=X_te * 0.2, y_val=y_te)
 
 
+def test_the_scale_check_reads_periodic_rows_fairly_and_sees_large_raw_columns():
+    from skpoison.estimators._setup import check_trusted_scale
+
+    rng = np.random.default_rng(0)
+    # Hourly readings with a daily cycle, in time order: rows 24 apart share an
+    # hour, and an evenly spaced sample of them flagged honest data.
+    hours = np.arange(48_000)
+    X = np.sin(2 * np.pi * hours[:, None] / 24 + np.arange(10)) + 0.1 * rng.normal(
+        size=(48_000, 10))
+    X_val = X[rng.choice(48_000, 200, replace=False)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrustedSetWarning)
+        check_trusted_scale(X, X_val)
+    # Mostly one-hot columns (which scaling barely moves) beside raw columns of
+    # large values: the medians look fine, the pooled spread does not.
+    numeric = rng.lognormal(10, 1, size=(600, 8))
+    onehot = np.eye(40)[rng.integers(0, 40, 600)]
+    raw = np.hstack([numeric, onehot])
+    scaled = StandardScaler().fit(raw[:400]).transform(raw[:400])
+    with pytest.warns(TrustedSetWarning):
+        check_trusted_scale(scaled, raw[400:])
+
+
 def test_grid_search_routes_the_trusted_set(digits08):
     X_tr, X_te, y_tr, y_te = digits08
     with config_context(enable_metadata_routing=True):
@@ -314,7 +337,9 @@ def test_any_real_numbers_are_lambda_settings(digits08):
     X_tr, _, y_tr, _ = digits08
     reference = fast_lr(lambda_init=-4.0, lambda_bounds=(-12.0, 0.0)).fit(X_tr, y_tr)
     for init, bounds in ((Fraction(-4), (np.float32(-12), 0)),
-                         (np.array([-4.0], dtype=object), (Fraction(-12), np.int64(0)))):
+                         (np.array([-4.0], dtype=object), (Fraction(-12), np.int64(0))),
+                         ([np.array(-4.0)], (torch.tensor(-12.0), np.array(0.0))),
+                         (list(torch.tensor([-4.0])), [-12.0, 0.0])):
         other = fast_lr(lambda_init=init, lambda_bounds=bounds).fit(X_tr, y_tr)
         np.testing.assert_array_equal(other.lambda_, reference.lambda_)
 

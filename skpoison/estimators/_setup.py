@@ -90,8 +90,9 @@ class TrustedSetWarning(UserWarning):
 
 #: Fewer rows than this in either set, and the scale check does not judge.
 _SCALE_CHECK_MIN_ROWS = 10
-#: At most this many rows of each set enter the scale check (evenly spaced):
-#: a heuristic needs no more, and a copy of a large X would cost memory.
+#: At most this many rows of each set enter the scale check (drawn at random
+#: with a fixed seed): a heuristic needs no more, and a copy of a large X
+#: would cost memory.
 _SCALE_CHECK_MAX_ROWS = 2000
 #: The factor by which the trusted set's typical feature may be wider than the
 #: training set's, and the distance (in training standard deviations) its

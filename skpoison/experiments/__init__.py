@@ -25,7 +25,8 @@ _EXPORTS = {
     **dict.fromkeys(("FIGURES", "SIZES", "STRATEGIES"), "_registry"),
     **dict.fromkeys(("evaluate", "run_attack_sweep"), "_runner"),
     "cross_validate_lambda": "_strategies",
-    **dict.fromkeys(("read_csv", "run_sweep", "write_csv"), "_sweep"),
+    **dict.fromkeys(("read_csv", "write_csv"), "_csv"),
+    "run_sweep": "_sweep",
     "synthetic_maps": "_synthetic",
 }
 

@@ -17,6 +17,7 @@ from .._warn import warn_user
 from ._aggregate import format_table, relative_decrease_rows
 from ._attack_cell import load_pool
 from ._config import make_config
+from ._csv import write_csv
 from ._environment import environment
 from ._registry import DEFAULT_VAL_FRACTIONS, FIGURES
 from ._runner import (
@@ -27,7 +28,7 @@ from ._runner import (
     output_stem,
     write_tables,
 )
-from ._sweep import check_writable, write_csv
+from ._sweep import check_writable
 from ._synthetic import synthetic_maps, synthetic_rows
 
 __all__ = ["FIGURES", "reproduce"]

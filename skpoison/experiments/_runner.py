@@ -19,9 +19,10 @@ from ._aggregate import format_table
 from ._attack_cell import (cell_record, cell_rows_problem, draw_split, load_pool,
                            run_attack_cell, run_attack_cells)
 from ._config import make_config
+from ._csv import write_csv
 from ._environment import environment
 from ._strategies import check_strategies, make_estimator
-from ._sweep import check_writable, read_json, run_sweep, write_csv, write_json_atomic
+from ._sweep import check_writable, read_json, run_sweep, write_json_atomic
 
 __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 

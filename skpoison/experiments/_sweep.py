@@ -7,40 +7,29 @@ finished cell is written at once to ``<out>/cells/<name>.json`` with an
 atomic rename, so an interrupted sweep loses at most the cells that were
 running, and a rerun skips every cell whose file exists.
 
-A cell is computed under a lock on its name (``fcntl.flock``, so a killed
-process never leaves one held), so sweeps running at the same time into one
-folder (two figures that share cells, say) compute each cell once and share
-the work: a run first computes the cells no other run holds, then waits for
-the others' locks and reads their files. On
-platforms without ``fcntl`` (Windows) there are no locks, and such runs each
-compute every cell they need (correctly, only twice).
+A cell is computed under a lock on its name (:mod:`._cell_locks`), so sweeps
+running at the same time into one folder (two figures that share cells, say)
+compute each cell once and share the work: a run first computes the cells no
+other run holds, then waits for the others' locks and reads their files.
+Tables are written and read by :mod:`._csv`.
 """
 
 from __future__ import annotations
 
-import csv
-import glob
 import json
-import math
-import os
 import tempfile
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import NamedTuple
 
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from .._files import atomic_file, remove_stale_temporaries
+from .._files import atomic_file
 from .._warn import warn_user
+from ._cell_locks import cells_locked, resume_path, tidy_cells
 
-try:
-    import fcntl
-except ImportError:     # Windows: no cell locks (see the module's docstring)
-    fcntl = None
-
-__all__ = ["check_writable", "run_sweep", "write_json_atomic", "read_json",
-           "write_csv", "read_csv"]
+__all__ = ["check_writable", "run_sweep", "write_json_atomic", "read_json"]
 
 
 def check_writable(out):
@@ -101,112 +90,6 @@ def _finished(name, path, args, check_rows, warn=True):
     return ok
 
 
-def _lock(lock, blocking):
-    """``lock`` opened and flocked (None: another run holds it and ``blocking`` is False).
-
-    A holder removes the lock file when it is done, so a run that got the
-    lock of a file no longer at ``lock`` (it waited on it while it was
-    removed) locks the current one instead: one holder per cell.
-    """
-    while True:
-        handle = open(lock, "a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            if _is_current(lock, handle):
-                return handle
-        except BlockingIOError:
-            handle.close()
-            return None
-        except BaseException:
-            handle.close()
-            raise
-        handle.close()
-
-
-def _is_current(lock, handle):
-    """Whether ``handle`` is open on the file now at ``lock`` (not one removed since)."""
-    try:
-        return os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino
-    except FileNotFoundError:
-        return False
-
-
-@contextmanager
-def _cell_lock(path, blocking=True):
-    """Hold the lock of the cell stored at ``path``; yields whether it is held.
-
-    Blocks while another run holds it, unless ``blocking`` is False (then
-    yields False at once). Temporary files of the cell that a killed writer
-    left are removed (:func:`~skpoison._files.remove_stale_temporaries`).
-    """
-    if fcntl is None:
-        yield True
-        return
-    lock = path.with_name(f".{path.name}.lock")
-    try:
-        handle = _lock(lock, blocking)
-    except OSError as exc:  # a file system without locks (some network mounts)
-        warn_user(f"Cells in {str(path.parent)!r} cannot be locked ({exc}); runs at "
-                  "the same time into this folder each compute their cells.", RuntimeWarning)
-        lock.unlink(missing_ok=True)
-        yield True
-        return
-    if handle is None:
-        yield False
-        return
-    with handle:   # (closing it releases the lock)
-        for target in (path, _resume_path(path)):   # (only the holder writes them)
-            remove_stale_temporaries(target)
-        try:
-            yield True
-        finally:
-            _remove_lock_file(lock, handle)
-
-
-def _remove_lock_file(lock, handle):
-    """Remove the lock file ``handle`` holds (unless another run has made a new one).
-
-    A run waiting on it then finds it gone once it gets the lock, and locks
-    the file at ``lock`` instead (:func:`_lock`).
-    """
-    if _is_current(lock, handle):
-        lock.unlink(missing_ok=True)
-
-
-@contextmanager
-def _cells_locked(paths, blocking):
-    """Hold the locks of several cells, or none (yields whether they are held).
-
-    Taken in name order, so that runs never wait on each other in a cycle;
-    without ``blocking``, any lock held elsewhere releases those taken.
-    """
-    with ExitStack() as stack:
-        for path in sorted(paths):
-            if not stack.enter_context(_cell_lock(path, blocking)):
-                stack.close()
-                yield False
-                return
-        yield True
-
-
-def _tidy(cell_dir, paths):
-    """Remove what killed runs left of these cells: lock files no run holds, temporaries.
-
-    (A group holds every cell's lock until its last cell is written; a run
-    killed in between leaves the finished cells' lock files, which no later
-    run locks again.)
-    """
-    if fcntl is None:
-        return
-    left = {Path(name).name for pattern in (".*.lock", ".*.tmp")
-            for name in glob.glob(glob.escape(str(cell_dir)) + os.sep + pattern)}
-    for path in paths:
-        if any(name.startswith((f".{path.name}.", f".{_resume_path(path).name}."))
-               for name in left):
-            with _cell_lock(path, blocking=False):   # (cleans up, unless a run holds it)
-                pass
-
-
 class _Cells(NamedTuple):
     """How a sweep computes its cells (see :func:`run_sweep`)."""
 
@@ -224,11 +107,6 @@ class _Cells(NamedTuple):
         return payload
 
 
-def _resume_path(path):
-    """Where a cell computed alone keeps its partial state (``<name>.resume.pt``)."""
-    return path.with_name(f"{path.stem}.resume.pt")
-
-
 def _run_group(how, names, args, paths, blocking):
     """Compute several cells (in one call if ``how.group_func``); each gets its own file.
 
@@ -240,7 +118,7 @@ def _run_group(how, names, args, paths, blocking):
     ``how.func``: every cell that succeeds is stored, and then the first
     cell's own error is raised.
     """
-    with _cells_locked(paths, blocking) as held:
+    with cells_locked(paths, blocking) as held:
         if not held:
             return 0
         todo = [(name, cell_args, path)
@@ -265,7 +143,7 @@ def _run_group(how, names, args, paths, blocking):
                                                strict=True):
             write_json_atomic(path, how.payload(name, rows, cell_args, len(todo_names)))
             if how.resume_arg is not None:   # (left by an interrupted run of the cell alone)
-                _resume_path(path).unlink(missing_ok=True)
+                resume_path(path).unlink(missing_ok=True)
         return len(names)
 
 
@@ -273,7 +151,7 @@ def _run_cells_alone(how, names, args, paths):
     """Every cell with ``how.func`` (locks held); the first error is raised once all ran."""
     first_error = None
     for name, cell_args, path in zip(names, args, paths, strict=True):
-        resume = {} if how.resume_arg is None else {how.resume_arg: str(_resume_path(path))}
+        resume = {} if how.resume_arg is None else {how.resume_arg: str(resume_path(path))}
         try:
             rows = how.func(**cell_args, **resume)
             write_json_atomic(path, how.payload(name, rows, cell_args, 1))
@@ -414,94 +292,8 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
                         break
         finally:
             bar.close()
-    _tidy(cell_dir, paths.values())
+    tidy_cells(cell_dir, paths.values())
     rows = []
     for name in names:
         rows.extend(read_json(paths[name])["rows"])
     return rows
-
-
-def _format(value):
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else str(value)
-    return "" if value is None else str(value)
-
-
-def write_csv(rows, path):
-    """Write row dicts as a CSV (columns: union, first-seen order), atomically.
-
-    The file is written to a temporary file beside ``path`` and renamed, so
-    ``path`` holds either its old content or the whole new one; missing
-    folders are created. Floats are written with :func:`repr` (they read
-    back exactly), non-finite ones as ``inf``, ``-inf`` or ``nan``; None and
-    missing columns as empty fields; other values with :func:`str`.
-
-    Parameters
-    ----------
-    rows : sequence of dict
-        The rows (any iterable of dicts).
-    path : str or path-like
-        The CSV file to write; an existing file is replaced.
-
-    Returns
-    -------
-    path : pathlib.Path
-        ``path``.
-
-    Examples
-    --------
-    >>> import os
-    >>> import tempfile
-    >>> from skpoison.experiments import read_csv, write_csv
-    >>> rows = [{"strategy": "no_reg", "ratio": 0.1, "log_lambda": float("-inf")},
-    ...         {"strategy": "learned", "ratio": 0.1, "log_lambda": -4.5, "n_poison": 10}]
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     back = read_csv(write_csv(rows, os.path.join(folder, "rows.csv")))
-    >>> back[0]
-    {'strategy': 'no_reg', 'ratio': 0.1, 'log_lambda': -inf, 'n_poison': None}
-    >>> back[1] == rows[1]
-    True
-    """
-    rows = list(rows)   # (read more than once: a generator would come out empty)
-    columns = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    path = Path(path)
-    with atomic_file(path, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_format(row.get(c)) for c in columns])
-    return path
-
-
-def _parse(text):
-    if text == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def read_csv(path):
-    """Read a CSV written by :func:`write_csv` (numbers parsed, '' -> None).
-
-    Each field is parsed as an int, else a float (``inf``, ``-inf`` and
-    ``nan`` included), else kept as a string; an empty field gives None.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The CSV file; its first line holds the column names.
-
-    Returns
-    -------
-    rows : list of dict
-        One per line, with every column, in the file's order. See
-        :func:`write_csv` for an example.
-    """
-    with open(path, newline="") as handle:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]

@@ -465,7 +465,7 @@ def test_a_rerun_tidies_what_a_killed_run_left_of_finished_cells(tmp_path):
 def test_a_lock_file_removed_while_a_run_waited_on_it_is_not_held_twice(tmp_path):
     # A holder that fails removes its lock file; a run that waited on it must
     # then lock the new file, which a later run may hold (one holder per cell).
-    from skpoison.experiments._sweep import _lock
+    from skpoison.experiments._cell_locks import _lock
 
     lock = tmp_path / ".c0.json.lock"
     first = _lock(lock, blocking=True)

@@ -1,0 +1,97 @@
+"""The sweeps' tables: tidy rows to CSV and back (private)."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from .._files import atomic_file
+
+__all__ = ["write_csv", "read_csv"]
+
+
+def _format(value):
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    return "" if value is None else str(value)
+
+
+def write_csv(rows, path):
+    """Write row dicts as a CSV (columns: union, first-seen order), atomically.
+
+    The file is written to a temporary file beside ``path`` and renamed, so
+    ``path`` holds either its old content or the whole new one; missing
+    folders are created. Floats are written with :func:`repr` (they read
+    back exactly), non-finite ones as ``inf``, ``-inf`` or ``nan``; None and
+    missing columns as empty fields; other values with :func:`str`.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        The rows (any iterable of dicts).
+    path : str or path-like
+        The CSV file to write; an existing file is replaced.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> from skpoison.experiments import read_csv, write_csv
+    >>> rows = [{"strategy": "no_reg", "ratio": 0.1, "log_lambda": float("-inf")},
+    ...         {"strategy": "learned", "ratio": 0.1, "log_lambda": -4.5, "n_poison": 10}]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     back = read_csv(write_csv(rows, os.path.join(folder, "rows.csv")))
+    >>> back[0]
+    {'strategy': 'no_reg', 'ratio': 0.1, 'log_lambda': -inf, 'n_poison': None}
+    >>> back[1] == rows[1]
+    True
+    """
+    rows = list(rows)   # (read more than once: a generator would come out empty)
+    columns = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    path = Path(path)
+    with atomic_file(path, newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_format(row.get(c)) for c in columns])
+    return path
+
+
+def _parse(text):
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_csv(path):
+    """Read a CSV written by :func:`write_csv` (numbers parsed, '' -> None).
+
+    Each field is parsed as an int, else a float (``inf``, ``-inf`` and
+    ``nan`` included), else kept as a string; an empty field gives None.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file; its first line holds the column names.
+
+    Returns
+    -------
+    rows : list of dict
+        One per line, with every column, in the file's order. See
+        :func:`write_csv` for an example.
+    """
+    with open(path, newline="") as handle:
+        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]

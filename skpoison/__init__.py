@@ -8,8 +8,9 @@ The names below (and the subpackages) are imported on first use, so that
 ``import skpoison`` and the command line's ``--help`` do not load torch.
 """
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -36,16 +37,4 @@ __all__ = ["Hypergradient", "HypergradMLP", "HypergradRegularizedLR", "LabelFlip
            "OptimalPoisoner", "PoisoningResult", "TrustedSetWarning", "__version__",
            "hypergradient"]
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS, _SUBPACKAGES)

@@ -9,7 +9,7 @@ plots need matplotlib. The command line is ``skpoison`` (or ``python -m
 skpoison``).
 """
 
-import importlib
+from .._lazy import lazy_attributes
 
 #: Public name -> the private module that defines it (imported on first use:
 #: the command line's parser needs none of them).
@@ -40,14 +40,4 @@ __all__ = [
     "run_sweep", "summarize", "synthetic_maps", "write_csv",
 ]
 
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)

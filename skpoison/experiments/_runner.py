@@ -245,14 +245,13 @@ def _replace_earlier_run(settings_path, settings, out, stem, cells):
         previous = read_json(settings_path)
     except (OSError, ValueError):   # no earlier run (or no readable record of it)
         previous = None
-    # (compared as JSON: tuples are lists there; "run" says how, not what, was computed)
-    settings = json.loads(json.dumps({k: v for k, v in settings.items() if k != "run"}))
-    if previous is None or {k: v for k, v in previous.items() if k != "run"} == settings:
+    settings = _what_was_computed(settings)
+    if previous is None or _what_was_computed(previous) == settings:
         return
     stale = sorted({*out.glob(f"{stem}.png"), *out.glob(f"{stem}_*.png")})
     for path in stale:
         path.unlink()
-    changed = _changed_settings({k: v for k, v in previous.items() if k != "run"}, settings)
+    changed = _changed_settings(_what_was_computed(previous), settings)
     shown = ", ".join(f"{key} {old!r} → {new!r}" for key, old, new in changed[:4])
     more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
     warn_user(f"{stem}.csv in {out} held an earlier run with other settings ({shown}{more}); "
@@ -260,6 +259,12 @@ def _replace_earlier_run(settings_path, settings, out, stem, cells):
                                   if stale else "")
               + (". The earlier run's cells are kept: rerun it to get its tables back."
                  if cells else "."))
+
+
+def _what_was_computed(settings):
+    """``settings`` without ``run`` (how, not what, was computed), as JSON reads them back
+    (tuples are lists there)."""
+    return json.loads(json.dumps({k: v for k, v in settings.items() if k != "run"}))
 
 
 def _changed_settings(old, new, prefix=""):

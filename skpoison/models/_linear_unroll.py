@@ -141,7 +141,7 @@ class LinearUnroll(Unroll):
         (the same kernel, the same bits).
         """
         alpha = self.scale if alpha is None else alpha
-        if out is not None and out is start:
+        if out is start:
             if self.binary:
                 return out.addmv_(self.X1T, residual, alpha=alpha)
             out.view(self.k, self.d1).addmm_(residual, self.X1, alpha=alpha)

@@ -41,7 +41,8 @@ def _batched_lr(rates, tensor):
 
 
 def _templates(poisoner, n_datasets, random_states):
-    """``K`` unfitted clones, each with its ``random_state``."""
+    """``K`` unfitted clones, each with its ``random_state`` (``random_states``: a list,
+    or None for the templates' own)."""
     many = isinstance(poisoner, (list, tuple))
     templates = list(poisoner) if many else [poisoner] * n_datasets
     for template in templates:
@@ -50,11 +51,9 @@ def _templates(poisoner, n_datasets, random_states):
                             f"{type(template).__name__}.")
     if len(templates) != n_datasets:
         raise ValueError(f"{len(templates)} poisoners for {n_datasets} data sets.")
-    if random_states is not None:
-        random_states = list(random_states)
-        if len(random_states) != n_datasets:
-            raise ValueError(f"random_states has {len(random_states)} entries for "
-                             f"{n_datasets} data sets.")
+    if random_states is not None and len(random_states) != n_datasets:
+        raise ValueError(f"random_states has {len(random_states)} entries for "
+                         f"{n_datasets} data sets.")
     _check_same_params(templates)
     attacks = []
     for k, template in enumerate(templates):
@@ -80,10 +79,6 @@ def _templates(poisoner, n_datasets, random_states):
     return attacks
 
 
-def _shares_generators(attacks):
-    """Whether an attack draws from a generator object that is not its own copy
-    (one given in ``random_states``): such attacks must prepare in order."""
-    return any(isinstance(attack.random_state, np.random.RandomState) for attack in attacks)
 
 
 # Parameters the attacks of one batch may set differently. Every other one must
@@ -216,9 +211,10 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     datasets = list(datasets)
     if not datasets:
         raise ValueError("fit_batched needs at least one data set.")
+    random_states = None if random_states is None else list(random_states)  # (read twice)
     attacks = _templates(poisoner, len(datasets), random_states)
-    if random_states is not None and _shares_generators(attacks):
-        n_jobs = 1   # the draws of attack k follow those of attacks 0..k-1, as in fit
+    if any(isinstance(seed, np.random.RandomState) for seed in random_states or ()):
+        n_jobs = 1   # the caller's generators: attack k draws after attacks 0..k-1, as fit
     prepared = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_prepare)(attack, dataset, index)
         for index, (attack, dataset) in enumerate(zip(attacks, datasets)))

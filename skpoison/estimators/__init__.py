@@ -3,7 +3,7 @@
 from ._hypergradient import Hypergradient, hypergradient
 from ._logistic import HypergradRegularizedLR
 from ._mlp import HypergradMLP
-from ._setup import TrustedSetWarning
+from ._trusted_scale import TrustedSetWarning
 
 __all__ = ["Hypergradient", "HypergradMLP", "HypergradRegularizedLR", "TrustedSetWarning",
            "hypergradient"]

@@ -21,8 +21,9 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
-from ._setup import (as_log_lambda, build_setup, check_trusted_scale, check_X_val,
-                     encode_labels, encode_targets, is_real_array)
+from ._setup import (as_log_lambda, build_setup, check_X_val, encode_labels, encode_targets,
+                     is_real_array)
+from ._trusted_scale import check_trusted_scale
 from ._warnings import issue as issue_warning
 
 

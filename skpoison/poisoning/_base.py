@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._torch_utils import make_generator
 from .._warn import warn_user
-from ..estimators._setup import check_trusted_scale, check_X_val, encode_labels
+from ..estimators._setup import check_X_val, encode_labels
+from ..estimators._trusted_scale import check_trusted_scale
 from ._compat import SamplerBase
 from ._result import PoisoningResult
 from ._schedule import draw_schedule, split_batches

@@ -140,7 +140,7 @@ def test_a_trusted_set_on_another_scale_warns(digits08, scale, offset):
 
 
 def test_the_scale_check_reads_periodic_rows_fairly_and_sees_large_raw_columns():
-    from skpoison.estimators._setup import check_trusted_scale
+    from skpoison.estimators._trusted_scale import check_trusted_scale
 
     rng = np.random.default_rng(0)
     # Hourly readings with a daily cycle, in time order: rows 24 apart share an

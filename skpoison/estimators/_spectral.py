@@ -42,12 +42,14 @@ def squared_spectral_norm(X):
     # C order whatever the caller's layout: the products, so the rate, are then
     # bitwise the same for the same values (no copy for C-ordered float64).
     X = np.ascontiguousarray(X, dtype=np.float64)
-    if not np.isfinite(X).all():
-        raise ValueError("X holds NaN or inf: its spectral norm is undefined.")
     n, d = X.shape
+    # The extremes propagate NaN and inf: one check for both, with no copy of X.
+    high, low = (float(X.max()), float(X.min())) if X.size else (0.0, 0.0)
+    if not (np.isfinite(high) and np.isfinite(low)):
+        raise ValueError("X holds NaN or inf: its spectral norm is undefined.")
     # ||X1||^2 <= ||X1||_F^2 <= n (d + 1) max|x|^2 bounds every product below;
     # beyond float64's range, the norm of X1 / max|x| is scaled back instead.
-    largest = np.float64(max(float(np.max(np.abs(X), initial=0.0)), 1.0))
+    largest = np.float64(max(high, -low, 1.0))
     if largest <= np.sqrt(np.finfo(np.float64).max / (n * (d + 1))):
         return _squared_norm(X, 1.0)
     with np.errstate(over="ignore"):

@@ -28,13 +28,24 @@ def warn_user(message, category=UserWarning):
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(inside):
         frame, level = frame.f_back, level + 1
+    if frame is None:
+        # No caller's line at all (a sweep's worker process or thread): skpoison's
+        # own line, rather than the bottom of the worker's stack
+        # (multiprocessing/process.py, threading.py), says where it came from.
+        level = 1
     warnings.warn(message, category, stacklevel=level + 1)
 
 
 def _inside_prefixes():
-    """skpoison's folder, and joblib's once imported: a sweep calls its cells
-    through ``joblib.Parallel``, which is not the user's line either."""
-    joblib = sys.modules.get("joblib")
-    if joblib is None or getattr(joblib, "__file__", None) is None:
-        return (_PACKAGE,)
-    return (_PACKAGE, os.path.dirname(os.path.abspath(joblib.__file__)) + os.sep)
+    """skpoison's folder, and those of joblib and of the standard library's
+    workers once imported: a sweep calls its cells through ``joblib.Parallel``
+    from worker processes or threads, none of which is the user's line."""
+    prefixes = [_PACKAGE]
+    for name in ("joblib", "multiprocessing", "concurrent.futures"):
+        module = sys.modules.get(name)
+        if getattr(module, "__file__", None) is not None:
+            prefixes.append(os.path.dirname(os.path.abspath(module.__file__)) + os.sep)
+    threading = sys.modules.get("threading")
+    if getattr(threading, "__file__", None) is not None:
+        prefixes.append(os.path.abspath(threading.__file__))
+    return tuple(prefixes)

@@ -1,0 +1,39 @@
+"""Where skpoison's warnings point: the user's line, else skpoison's own."""
+
+import threading
+import warnings
+
+from skpoison._warn import warn_user
+
+
+def _warn_from_skpoison():
+    """A stand-in for a skpoison function that warns (this file is not skpoison's)."""
+    warn_user("careful")
+
+
+def _record(function):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        function()
+    return caught
+
+
+def test_a_warning_points_at_the_callers_line():
+    caught = _record(lambda: warn_user("careful"))
+    assert caught[0].filename == __file__
+
+
+def test_a_warning_in_a_worker_thread_points_at_skpoison_not_at_threading(monkeypatch):
+    # In a sweep's worker (thread or process) every frame above skpoison is
+    # joblib's or the standard library's; the bottom one (threading.py,
+    # multiprocessing/process.py) says nothing, skpoison's line does.
+    monkeypatch.setattr("skpoison._warn._PACKAGE", __file__)   # this file plays skpoison
+
+    def in_a_thread():
+        worker = threading.Thread(target=_warn_from_skpoison)
+        worker.start()
+        worker.join()
+
+    caught = _record(in_a_thread)
+    assert [w.filename for w in caught] == [__file__]
+    assert caught[0].lineno == _warn_from_skpoison.__code__.co_firstlineno + 2

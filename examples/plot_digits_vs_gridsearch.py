@@ -4,7 +4,7 @@ Fits three logistic regressions on the 10-class digits and compares test
 accuracy and fit time:
 
 * ``GridSearchCV`` over ``LogisticRegression``'s ``C`` (5-fold),
-* ``LogisticRegressionCV`` (5-fold, its own grid of 10 values of ``C``),
+* ``LogisticRegressionCV`` (5-fold, the same grid of 10 values of ``C``),
 * ``HypergradRegularizedLR``, which learns ``lambda = log(1 / (C n))`` by
   hypergradient descent on a held-out 20 % of the training set.
 

@@ -63,8 +63,8 @@ def _common(parser, default_size, default_out):
                       f"{', '.join(STRATEGIES)} (default: all for the model, or the "
                       "figure's)")
     data.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
-                      help="poisoning ratios (default: 0 0.04 0.08 0.12 0.16 0.2; 0, the "
-                           "clean reference, is always added)")
+                      help="poisoning ratios (default: 0 0.04 0.08 0.12 0.16 0.2, with "
+                           "--tiny 0 0.1 0.2; 0, the clean reference, is always added)")
     size = parser.add_argument_group("size")
     group = size.add_mutually_exclusive_group()
     for name in SIZES:

@@ -51,9 +51,10 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     Raises
     ------
     InnerDivergenceError
-        If the inner run reached NaN/inf parameters or, under an L2 penalty,
-        its rate is unstable for the penalty (``lr * exp(max log_lambda) >= 2``) or its
-        training objective ended above its start.
+        If the inner run reached NaN/inf parameters; under an L2 penalty, if its
+        rate is unstable for the penalty (``lr * exp(max log_lambda) >= 2``) or
+        its training objective ended above its start; under L1, if that
+        objective exploded (see :func:`~skpoison.hypergrad._result.allowed_rise`).
     HypergradientOverflowError
         If the run stayed finite but the validation loss or a hypergradient
         did not.
@@ -67,9 +68,10 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     differences reproduce only with steps too small to flip a sign. A weight
     that stays exactly 0 (a feature that is zero in every training row)
     contributes nothing, although any change that moves it off 0 moves the
-    loss. Under L1 only NaN/inf runs are caught: the subgradient method's
-    objective zigzags by design, so no rise test separates a too-large rate
-    from it.
+    loss. Under L1 the subgradient method's objective zigzags by design, so
+    the rise test only catches a run that explodes (more than
+    ``L1_EXPLOSION_FACTOR = 1e4`` times above its start, beyond the zigzag's
+    allowance): a rate merely too large for a good solution passes.
 
     Examples
     --------

@@ -36,7 +36,13 @@ class HypergradResult(NamedTuple):
 
 
 class InnerDivergenceError(FloatingPointError):
-    """The inner gradient descent produced NaN or inf parameters."""
+    """The inner gradient descent diverged: the model it returned is noise.
+
+    Raised for NaN or inf parameters and, for the built-in models, for a rate
+    that is unstable for an L2 penalty (``lr * exp(λ) >= 2``) or a training
+    objective that ended above its start (under L1, far above it: see
+    :func:`allowed_rise`), though the parameters stayed finite.
+    """
 
 
 class HypergradientOverflowError(FloatingPointError):

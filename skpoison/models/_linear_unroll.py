@@ -326,7 +326,7 @@ class BatchedLinearUnroll(LinearUnroll):
         Unroll.__init__(self, problem, log_lambda, X, Y, lr=0.0, n_poison=n_poison)
         # A float, or one rate per problem: a (K,) tensor, already checked by the
         # callers (batched_hypergradient / batched_train), so no second host sync.
-        self.lr = (lr.to(X.dtype) if isinstance(lr, torch.Tensor) and lr.dim() == 1
+        self.lr = (lr.to(X) if isinstance(lr, torch.Tensor) and lr.dim() == 1
                    else float(lr))
         self.K, self.n = K, n
         self.k = k = problem.n_outputs

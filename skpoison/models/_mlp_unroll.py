@@ -204,7 +204,7 @@ class BatchedMLPUnroll(MLPUnroll):
         # (Unroll.__init__ takes one float rate: set the rate(s) afterwards.)
         Unroll.__init__(self, problem, log_lambda, X, Y, lr=0.0, n_poison=n_poison)
         per_problem = isinstance(lr, torch.Tensor) and lr.dim() == 1
-        self.lr = lr.to(X.dtype) if per_problem else float(lr)
+        self.lr = lr.to(X) if per_problem else float(lr)   # (X's dtype and device)
         self._prepare(self.lr[:, None] if per_problem else self.lr)
 
     def _sub_lr_times(self, target, x):

@@ -56,6 +56,9 @@ def _bad_arguments(case):
         (dict(X=case.X.float()), "has dtype torch.float64 but X has torch.float32"),
         (dict(X_val=case.X_val.float()), "X_val has dtype torch.float32"),
         (dict(log_lambda=case.log_lambda.float()), "log_lambda has dtype"),
+        # (float targets of another dtype failed deep in a matrix product)
+        (dict(Y=case.Y.float()), "Y has dtype torch.float32 but X has torch.float64"),
+        (dict(Y_val=case.Y_val.float()), "Y_val has dtype torch.float32"),
         (dict(Y=case.Y.bool()), "Y must be a numeric tensor"),
         (dict(Y_val=case.Y_val.bool()), "Y_val must be a numeric tensor"),
     ]
@@ -99,6 +102,16 @@ def test_well_formed_edge_cases_still_run():
     n = case.X.shape[0]
     for changes in (dict(steps=0), dict(n_poison=0), dict(n_poison=n)):
         _call(case, "rmd", **changes)
+
+
+@pytest.mark.filterwarnings("ignore:The inner problem has not converged")   # (5 steps)
+@pytest.mark.parametrize("method", METHODS)
+def test_integer_targets_give_the_float_targets_hypergradient(method):
+    case = make_case("linear", 1, "single", "l2", steps=5)
+    expected = _call(case, method)
+    got = _call(case, method, Y=case.Y.long(), Y_val=case.Y_val.long())
+    assert_close_rel(got.grad_log_lambda, expected.grad_log_lambda, 1e-12)
+    assert_close_rel(got.grad_X_poison, expected.grad_X_poison, 1e-12)
 
 
 class _CustomPenalty(GenericProblem):

@@ -216,14 +216,18 @@ class TestOnCuda:
             except BaseException as exc:
                 errors.append(exc)
 
-        workers = [threading.Thread(target=attack, args=(i, c)) for i, c in enumerate(cases)]
-        busy = threading.Thread(target=other_work)
+        # Daemons, and joins well inside gpu_checks.sh's 120 s for all the CUDA
+        # tests: a hang fails this test by name instead of killing the step.
+        workers = [threading.Thread(target=attack, args=(i, c), daemon=True)
+                   for i, c in enumerate(cases)]
+        busy = threading.Thread(target=other_work, daemon=True)
         for thread in (*workers, busy):
             thread.start()
         for thread in workers:
-            thread.join(timeout=300)
+            thread.join(timeout=45)
         stop.set()
-        busy.join(timeout=60)
+        busy.join(timeout=15)
+        assert not any(t.is_alive() for t in (*workers, busy)), "a thread hung"
         assert not errors, errors
         assert captures == {0: 1, 1: 1}
         for index, case in enumerate(cases):
@@ -288,7 +292,7 @@ FAILED_CAPTURE_SCRIPT = textwrap.dedent("""
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_failed_capture_warns_once_and_runs_eagerly():
     done = subprocess.run([sys.executable, "-c", FAILED_CAPTURE_SCRIPT], capture_output=True,
-                          text=True, timeout=300,
+                          text=True, timeout=60,   # (see the threads' test)
                           env={**os.environ, "SKPOISON_CUDA_GRAPHS": "1"})
     assert done.returncode == 0, done.stderr
     assert "fallback ok" in done.stdout

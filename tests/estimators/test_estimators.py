@@ -418,3 +418,64 @@ def test_diverging_inner_run_names_the_learning_rate(digits08):
         HypergradMLP((6,), inner_lr=1e6, inner_steps=50, outer_steps=1,
                      random_state=0).fit(X_tr * 100, y_tr)
 
+
+def test_a_trusted_set_shifted_down_warns_like_one_shifted_up(digits08):
+    # The distance between the means is a distance: its sign must not matter.
+    from skpoison.estimators._trusted_scale import check_trusted_scale
+
+    X_tr, X_te, _, _ = digits08
+    for offset in (5.0, -5.0):
+        with pytest.warns(TrustedSetWarning, match="X_val does not look like"):
+            check_trusted_scale(X_tr, X_te + offset)
+
+
+def test_the_pooled_check_sees_a_shift_with_honest_spreads():
+    # Most columns one-hot (medians fine), 8 columns shifted by 1000 standard
+    # deviations with their spread intact: only the pooled distance shows it.
+    from skpoison.estimators._trusted_scale import check_trusted_scale
+
+    rng = np.random.default_rng(0)
+    X = np.hstack([rng.normal(size=(400, 8)), np.eye(40)[rng.integers(0, 40, 400)]])
+    X_val = np.hstack([rng.normal(size=(100, 8)) + 1000.0,
+                       np.eye(40)[rng.integers(0, 40, 100)]])
+    with pytest.warns(TrustedSetWarning):
+        check_trusted_scale(X, X_val)
+
+
+def test_a_trusted_set_of_exactly_the_minimum_rows_is_judged(digits08):
+    # "Sets of fewer than 10 rows are not judged": 10 rows are.
+    from skpoison.estimators._trusted_scale import check_trusted_scale
+
+    X_tr, X_te, _, _ = digits08
+    with pytest.warns(TrustedSetWarning):
+        check_trusted_scale(X_tr, X_te[:10] * 16.0 - 8.0)
+
+
+@pytest.mark.parametrize("lambda_init, expected", [(5.0, 0.0), (-20.0, -10.0)])
+def test_lambda_init_outside_the_bounds_is_projected(digits08, lambda_init, expected):
+    X_tr, X_te, y_tr, y_te = digits08
+    clf = HypergradRegularizedLR(lambda_init=lambda_init, lambda_bounds=(-10.0, 0.0),
+                                 inner_steps=5, inner_lr=0.01, outer_steps=0)
+    clf.fit(X_tr, y_tr, X_val=X_te, y_val=y_te)
+    assert clf.lambda_.tolist() == [expected]
+    assert clf.lambda_path_[0].tolist() == [expected]
+
+
+def test_the_internal_validation_split_rounds_up(digits08, monkeypatch):
+    # validation_fraction * n = 0.6: one trusted row (ceil), as scikit-learn's
+    # float test_size; rounding down would hold out none.
+    import skpoison.estimators._base as base
+
+    sizes = []
+    real = base.train_test_split
+
+    def spy(*arrays, **kwargs):
+        sizes.append(kwargs["test_size"])
+        return real(*arrays, **kwargs)
+
+    monkeypatch.setattr(base, "train_test_split", spy)
+    X_tr, _, y_tr, _ = digits08
+    X, y = np.vstack([X_tr[y_tr == 0][:6], X_tr[y_tr == 8][:6]]), np.repeat([0, 8], 6)
+    HypergradRegularizedLR(inner_steps=5, outer_steps=1, validation_fraction=0.05,
+                           random_state=0).fit(X, y)
+    assert sizes and set(sizes) == {1}

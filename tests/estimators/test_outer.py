@@ -33,3 +33,12 @@ def test_minus_infinity_stays_put_whatever_its_gradient(rule):
         lam = optimizer.step(torch.tensor([-math.inf, -1.0], dtype=DT),
                              torch.tensor([math.nan, 0.5], dtype=DT))
         assert lam[0] == -math.inf and torch.isfinite(lam[1])
+
+
+@pytest.mark.parametrize("rule", ["adam", "gd", "sign"])
+def test_every_step_is_projected_onto_both_bounds(rule):
+    # The first λ is pushed below low, the second above high: both are projected.
+    optimizer = LambdaOptimizer(rule, 10.0, (-2.0, 0.0))
+    lam = optimizer.step(torch.tensor([-1.5, -0.5], dtype=DT),
+                         torch.tensor([5.0, -5.0], dtype=DT))
+    assert lam.tolist() == [-2.0, 0.0]

@@ -169,3 +169,11 @@ def test_the_row_helpers_take_any_iterable(tmp_path):
     assert format_table(iter(rows)) == format_table(rows)
     assert relative_decrease_rows(iter(rows)) == relative_decrease_rows(rows)
     assert read_csv(write_csv(iter(rows), tmp_path / "rows.csv")) == rows
+
+
+def test_read_csv_gives_integers_back_as_ints(tmp_path):
+    from skpoison.experiments import read_csv, write_csv
+
+    rows = [{"n_val": 20, "seed": 0, "ratio": 0.1, "x": 1.0}]
+    back = read_csv(write_csv(rows, tmp_path / "rows.csv"))
+    assert [type(v) for v in back[0].values()] == [int, int, float, float]

@@ -377,3 +377,26 @@ def test_singular_hessian_warns_and_stays_finite(method):
         with pytest.warns(HessianSolveWarning, match="singular or indefinite"):
             result = case.hypergradient(method)
     assert torch.isfinite(result.grad_X_poison).all()
+
+
+@pytest.mark.parametrize(("factor", "warns"), [(50.0, False), (150.0, True)])
+def test_the_hessian_solve_warning_allows_100_times_the_tolerance(monkeypatch, factor,
+                                                                  warns):
+    # Documented: HessianSolveWarning when the residual stays above
+    # 100 * tol * ||grad L_val||; the true residual of a converged CG may exceed
+    # tol * ||b|| (it is not the recursive one CG stops on).
+    import skpoison.hypergrad._implicit as implicit
+    from skpoison.hypergrad._linear_solve import stable_norm
+
+    real = implicit.solve_cg
+
+    def solve(matvec, b, **kwargs):
+        u, _, n_iter = real(matvec, b, **kwargs)
+        return u, factor * 1e-6 * stable_norm(b), n_iter
+
+    monkeypatch.setattr(implicit, "solve_cg", solve)
+    case = make_case("linear", 1, "single", "l2", log_lambda=-1.0, lr=1.0, steps=300)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        case.hypergradient("cg", tol=1e-6)
+    assert any(w.category is HessianSolveWarning for w in caught) == warns

@@ -110,3 +110,15 @@ def test_classes_as_array_keep_order_and_bad_container():
     assert b.classes == (8, 0) and b.target_names == ["8", "0"]
     with pytest.raises(ValueError, match="sequence of at least two"):
         load_digits_pair(classes=np.array(3))
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
+def test_load_dataset_passes_download_false_to_the_fetcher(name, tmp_path, monkeypatch):
+    # download=False reaches the fetcher: a missing file is an error, not a download.
+    from skpoison.datasets import _home
+
+    urls = []
+    monkeypatch.setattr(_home, "_urlretrieve", lambda url, dest: urls.append(url))
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_dataset(name, data_home=tmp_path, download=False)
+    assert urls == []

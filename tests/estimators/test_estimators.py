@@ -479,3 +479,17 @@ def test_the_internal_validation_split_rounds_up(digits08, monkeypatch):
     HypergradRegularizedLR(inner_steps=5, outer_steps=1, validation_fraction=0.05,
                            random_state=0).fit(X, y)
     assert sizes and set(sizes) == {1}
+
+
+def test_a_randomstate_instance_seeds_the_initial_weights(digits08):
+    # A RandomState instance is drawn from (skpoison/_torch_utils.py make_generator):
+    # different instances give different initial networks, equal ones the same.
+    X_train, X_val, y_train, y_val = digits08
+
+    def first_layer(random_state):
+        mlp = fast_mlp(inner_steps=1, outer_steps=0, random_state=random_state)
+        return mlp.fit(X_train, y_train, X_val=X_val, y_val=y_val).coefs_[0]
+
+    one, two = (first_layer(np.random.RandomState(seed)) for seed in (1, 2))
+    assert not np.array_equal(one, two)
+    np.testing.assert_array_equal(one, first_layer(np.random.RandomState(1)))

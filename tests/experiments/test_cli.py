@@ -165,8 +165,11 @@ def test_reproduce_refuses_settings_it_would_ignore_or_draw_empty(args, message,
     assert err.startswith("skpoison: error:") and message in err
 
 
-def test_fig1_refuses_parallel_cells(tmp_path, capsys):
-    assert main(["reproduce", "fig1", "--tiny", "--n-jobs", "4", "--out", str(tmp_path)]) == 2
+@pytest.mark.parametrize("n_jobs", ["4", "-1"])
+def test_fig1_refuses_parallel_cells(n_jobs, tmp_path, capsys):
+    # -1 (all cores) too: fig1 computes no cells.
+    assert main(["reproduce", "fig1", "--tiny", "--n-jobs", n_jobs, "--out",
+                 str(tmp_path)]) == 2
     assert "does not take ['n_jobs']" in capsys.readouterr().err
 
 
@@ -437,3 +440,14 @@ def test_the_parser_loads_neither_torch_nor_scikit_learn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=root).stdout
     assert out.strip() == "[]"
+
+
+def test_figure_defaults_are_the_papers_model_and_penalty():
+    # The table of docs/experiments.md ("default model / penalty").
+    expected = {"fig2": ("lr", "l2"), "fig3": ("lr", "l2"), "fig4": ("lr", "l2"),
+                "fig5": ("lr", "l2"), "fig6": ("mlp", "l2"), "fig7": ("mlp", "l2"),
+                "fig8": ("lr", "l1"), "fig9": ("lr", "l1"), "fig10": ("lr", "l1"),
+                "fig11": ("mlp", "l1"), "fig12": ("mlp", "l1"), "fig13": ("mlp", "l2"),
+                "fig14": ("mlp", "l2")}
+    assert {name: (spec.model, spec.penalty) for name, spec in FIGURES.items()
+            if spec.kind != "synthetic"} == expected

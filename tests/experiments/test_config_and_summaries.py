@@ -177,3 +177,13 @@ def test_read_csv_gives_integers_back_as_ints(tmp_path):
     rows = [{"n_val": 20, "seed": 0, "ratio": 0.1, "x": 1.0}]
     back = read_csv(write_csv(rows, tmp_path / "rows.csv"))
     assert [type(v) for v in back[0].values()] == [int, int, float, float]
+
+
+@pytest.mark.parametrize("model", ["lr", "mlp"])
+def test_the_estimator_takes_the_configs_lambda_lr(model):
+    # config.lambda_lr reaches the estimator's outer_lr, so the settings JSON
+    # (defaults.estimator.outer_lr) records the rate the sweep used.
+    from skpoison.experiments._runner import attack_defaults
+    cfg = make_config("digits", size="tiny", model=model, lambda_lr=0.05)
+    assert make_estimator(cfg, random_state=0).outer_lr == 0.05
+    assert attack_defaults(cfg)["estimator"]["outer_lr"] == 0.05

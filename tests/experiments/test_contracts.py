@@ -91,3 +91,35 @@ def test_synthetic_maps_are_indexed_x1_then_x2(synthetic_tiny):
     loss = np.mean(np.logaddexp(0.0, scores) - split.y_val * scores)
     assert maps["val_loss_noreg"][i, j] == pytest.approx(loss, rel=1e-9)
     assert maps["val_loss_noreg"][j, i] != pytest.approx(loss, rel=1e-9)
+
+
+def test_no_regularization_is_not_clipped_to_the_box(digits08_pool):
+    # The no_reg victim trains with λ = -inf, not with the box's lower end (-12).
+    from skpoison.experiments._strategies import fixed_lambda_estimator
+    X, y = digits08_pool
+    victim = fixed_lambda_estimator(HypergradRegularizedLR(inner_steps=5), -np.inf)
+    victim.fit(X[:100], y[:100], X[100:120], y[100:120])
+    assert np.isneginf(victim.lambda_).all() and (victim.alpha_ == 0).all()
+
+
+def test_log_lambda_of_a_per_layer_cell_is_the_mean_of_its_layers():
+    # docs/experiments.md: a per-layer cell's log_lambda is the mean of its layers'.
+    from skpoison.experiments import make_config
+    from skpoison.experiments._attack_cell import run_attack_cell
+    rows = run_attack_cell(make_config(size="tiny", model="mlp"), "learned_per_layer", 0)
+    for row in rows:
+        layers = [row["log_lambda_0"], row["log_lambda_1"]]
+        assert layers[0] != layers[1]
+        assert row["log_lambda"] == pytest.approx(np.mean(layers), rel=0, abs=1e-12)
+
+
+def test_the_environment_records_the_resolved_device():
+    # The record names the device the cells ran on, not "auto".
+    import torch
+
+    from skpoison.experiments._environment import environment
+    if torch.cuda.is_available():
+        expected = str(torch.device("cuda", torch.cuda.current_device()))
+    else:
+        expected = "cpu"
+    assert environment("auto")["device"] == expected

@@ -70,3 +70,18 @@ def test_the_relative_decrease_panel_counts_its_undefined_points():
     assert [t.get_text() for t in ax_dec.texts] == ["1 of 2 points undefined (no-reg. error 0)"]
     assert ax_dec.get_shared_x_axes().joined(ax_err, ax_dec)
     assert "no reg. → learned λ" in ax_dec.get_ylabel()
+
+
+def test_error_bars_are_in_the_units_of_the_means():
+    # Percent plots scale the error bars by 100 as they do the means.
+    import matplotlib.pyplot as plt
+
+    from skpoison.experiments._plots import plot_test_error
+    rows = [{"strategy": "no_reg", "ratio": ratio, "repetition": i, "test_error": error}
+            for ratio, errors in ((0.0, (0.10, 0.20)), (0.1, (0.30, 0.50)))
+            for i, error in enumerate(errors)]
+    fig = plot_test_error(rows)
+    _, _, (bars,) = fig.axes[0].containers[0]
+    ends = [(segment[0][1], segment[1][1]) for segment in bars.get_segments()]
+    plt.close(fig)
+    np.testing.assert_allclose(ends, [(10.0, 20.0), (30.0, 50.0)])   # mean ± std (ddof=0), %

@@ -208,3 +208,10 @@ def test_failed_fit_does_not_leave_a_fitted_looking_poisoner(data):
         poisoner.fit(X, y, X_val=X_val, y_val=np.full(len(y_val), 99))
     with pytest.raises(NotFittedError):
         check_is_fitted(poisoner)
+
+
+@pytest.mark.parametrize("value", [np.nan, [np.nan]], ids=["scalar", "array"])
+def test_fixed_lambda_nan_is_refused(data, value):
+    # (else it reaches the attack and fails as a misleading InnerDivergenceError)
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        run(optimal(hyperparams="fixed", fixed_lambda=value), *data)

@@ -131,3 +131,17 @@ def test_poisoner_behind_a_scaler_warns(binary_small):
                          ("clf", victim)])
         with pytest.warns(TrustedSetWarning, match="X_val does not look like"):
             pipe.fit(X * 16, y, X_val=X_val * 16, y_val=y_val)
+
+
+@pytest.mark.parametrize("mode", ["replace", "inject"])
+@pytest.mark.parametrize("dtype", ["category", "Int64"])
+def test_pandas_labels_keep_their_extension_dtype(binary_small, dtype, mode):
+    # Pandas in, pandas out, with the labels' own dtype (not int64 for category
+    # labels, nor float64 for nullable Int64 ones).
+    pd = pytest.importorskip("pandas")
+    X, y, X_val, y_val = binary_small[:4]
+    y_s = pd.Series(y, name="digit").astype(dtype)
+    _, y_p = LabelFlipPoisoner(ratios=(0.1,), mode=mode, random_state=0).fit_resample(
+        X, y_s, X_val=X_val, y_val=y_val)
+    assert y_p.dtype == y_s.dtype
+    assert set(y_p.tolist()) == set(y.tolist())

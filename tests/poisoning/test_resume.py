@@ -179,7 +179,7 @@ def test_saves_are_at_most_once_per_interval(binary_small, tmp_path, monkeypatch
 
     path = tmp_path / "attack.pt"
     _interrupt_after(monkeypatch, 3)
-    with pytest.MonkeyPatch.context() as patch:   # (undone before save_every_batch)
+    with pytest.MonkeyPatch.context() as patch:
         patch.setitem(ResumeFile.due.__globals__, "SAVE_INTERVAL", 3600.0)
         with pytest.raises(KeyboardInterrupt):
             _fit(_attack(HypergradRegularizedLR(inner_steps=20), path), binary_small)
@@ -198,3 +198,38 @@ def test_a_save_killed_midway_leaves_no_temporary_file_behind(binary_small, tmp_
     torn.write_bytes(b"half a torch fi")
     _fit(_attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "attack.pt"), binary_small)
     assert not torn.exists()
+
+
+def test_the_fingerprint_reads_the_estimators_parameters():
+    # An attack on a victim with another T or λ_0 must not resume from the first
+    # one's file: the estimator's parameters are part of the fingerprint.
+    arrays = [np.zeros((3, 2))]
+    prints = {attack_fingerprint(_attack(estimator), arrays, "cpu")
+              for estimator in (HypergradRegularizedLR(inner_steps=20),
+                                HypergradRegularizedLR(inner_steps=30),
+                                HypergradRegularizedLR(inner_steps=20, lambda_init=-2.0))}
+    assert len(prints) == 3
+    # (its verbosity is not part of the attack)
+    assert (attack_fingerprint(_attack(HypergradRegularizedLR(verbose=1)), arrays, "cpu")
+            == attack_fingerprint(_attack(HypergradRegularizedLR()), arrays, "cpu"))
+
+
+def test_the_save_interval_restarts_at_each_save(tmp_path, monkeypatch):
+    # save() restarts the interval (else every batch after the first interval saves).
+    import types
+
+    from skpoison.poisoning import _resume
+
+    clock = [1000.0]
+    monkeypatch.setattr(_resume, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(_resume, "SAVE_INTERVAL", 10.0)
+    resume = _resume.ResumeFile(tmp_path / "attack.pt", "fingerprint")
+    clock[0] = 1005.0
+    assert not resume.due()
+    clock[0] = 1011.0
+    assert resume.due()
+    resume.save({"batch": torch.tensor(1)})
+    clock[0] = 1015.0
+    assert not resume.due()              # 4 s after the save
+    clock[0] = 1021.5
+    assert resume.due()

@@ -13,7 +13,10 @@ def warn_user(message, category=UserWarning):
     """``warnings.warn`` attributed to the first caller outside skpoison (and joblib).
 
     A fixed ``stacklevel`` is right for one call path only (``fit`` and
-    ``fit_resample`` reach the same checks at different depths).
+    ``fit_resample`` reach the same checks at different depths). In a worker
+    thread or process (a sweep's cells), where that caller is the worker's
+    machinery (``threading``, ``multiprocessing``, ``concurrent.futures``),
+    the warning names skpoison's own line instead.
 
     Examples
     --------
@@ -24,28 +27,32 @@ def warn_user(message, category=UserWarning):
     >>> caught[0].filename.startswith(_PACKAGE)     # (here: the doctest's own line)
     False
     """
-    inside = _inside_prefixes()
+    inside = _prefixes(("joblib",), package=True)
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(inside):
         frame, level = frame.f_back, level + 1
-    if frame is None:
-        # No caller's line at all (a sweep's worker process or thread): skpoison's
-        # own line, rather than the bottom of the worker's stack
-        # (multiprocessing/process.py, threading.py), says where it came from.
+    if frame is None or frame.f_code.co_filename.startswith(
+            _prefixes(("multiprocessing", "concurrent.futures", "threading"))):
+        # No caller's line (a worker ran skpoison directly): skpoison's own line
+        # says more than the worker's (multiprocessing/process.py, threading.py).
         level = 1
     warnings.warn(message, category, stacklevel=level + 1)
 
 
-def _inside_prefixes():
-    """skpoison's folder, and those of joblib and of the standard library's
-    workers once imported: a sweep calls its cells through ``joblib.Parallel``
-    from worker processes or threads, none of which is the user's line."""
-    prefixes = [_PACKAGE]
-    for name in ("joblib", "multiprocessing", "concurrent.futures"):
+def _prefixes(modules, package=False):
+    """Where the named modules' code lives, for those imported (a package's
+    folder, a module's file), after skpoison's folder if ``package``.
+
+    joblib is not the user's line either: a sweep calls its cells through
+    ``joblib.Parallel``.
+    """
+    prefixes = [_PACKAGE] if package else []
+    for name in modules:
         module = sys.modules.get(name)
-        if getattr(module, "__file__", None) is not None:
-            prefixes.append(os.path.dirname(os.path.abspath(module.__file__)) + os.sep)
-    threading = sys.modules.get("threading")
-    if getattr(threading, "__file__", None) is not None:
-        prefixes.append(os.path.abspath(threading.__file__))
+        path = getattr(module, "__file__", None)
+        if path is None:
+            continue
+        path = os.path.abspath(path)
+        is_package = os.path.basename(path) == "__init__.py"
+        prefixes.append(os.path.dirname(path) + os.sep if is_package else path)
     return tuple(prefixes)

@@ -1,5 +1,7 @@
 """Where skpoison's warnings point: the user's line, else skpoison's own."""
 
+import multiprocessing
+import os
 import threading
 import warnings
 
@@ -37,3 +39,16 @@ def test_a_warning_in_a_worker_thread_points_at_skpoison_not_at_threading(monkey
     caught = _record(in_a_thread)
     assert [w.filename for w in caught] == [__file__]
     assert caught[0].lineno == _warn_from_skpoison.__code__.co_firstlineno + 2
+
+
+def test_a_warning_in_a_worker_process_points_at_skpoison_not_at_its_machinery(monkeypatch):
+    # A worker process's stack (loky, a Pool, ProcessPoolExecutor) runs from
+    # multiprocessing's code, below it runpy or "<string>": stood in for by a
+    # frame whose file lies in multiprocessing's folder.
+    monkeypatch.setattr("skpoison._warn._PACKAGE", __file__)   # this file plays skpoison
+    machinery = os.path.join(os.path.dirname(multiprocessing.__file__), "stand_in.py")
+    namespace = {"run_cell": _warn_from_skpoison}
+    exec(compile("def bootstrap():\n    run_cell()\n", machinery, "exec"), namespace)
+    caught = _record(namespace["bootstrap"])
+    assert [(w.filename, w.lineno) for w in caught] == [
+        (__file__, _warn_from_skpoison.__code__.co_firstlineno + 2)]

@@ -66,9 +66,13 @@ def check_inputs(problem, w0, log_lambda, X, Y, X_val=None, Y_val=None, *, n_poi
                              + (" or (K, {size})".format(size=size) if batched else "")
                              + f"; got {tuple(tensor.shape)}.")
     for name, tensor in tensors.items():
-        # (integer 0/1 targets are fine: torch promotes them where they are used)
-        integer_targets = name in ("Y", "Y_val") and not tensor.is_floating_point()
-        if tensor.dtype != X.dtype and not integer_targets:
+        if name in ("Y", "Y_val"):
+            # Integer or narrower floating targets are promoted to X's dtype where
+            # they are used; wider ones would promote the products and fail there.
+            if torch.promote_types(tensor.dtype, X.dtype) != X.dtype:
+                raise ValueError(f"{name} has dtype {tensor.dtype}, wider than X's "
+                                 f"{X.dtype}: give the targets X's dtype.")
+        elif tensor.dtype != X.dtype:
             raise ValueError(f"{name} has dtype {tensor.dtype} but X has {X.dtype}: give "
                              "every tensor the same floating dtype.")
         if tensor.device != X.device:

@@ -115,5 +115,7 @@ def _column_stats(X):
         X = X[np.sort(rows)]
     X = np.asarray(X, dtype=np.float64)
     mean = X.mean(axis=0)
-    centred = X - mean
-    return mean, np.sqrt(np.einsum("ij,ij->j", centred, centred) / len(X))
+    squares = np.subtract(X, mean)
+    np.multiply(squares, squares, out=squares)
+    # (np.std's own sum, in its order: the same bits as X.std(axis=0))
+    return mean, np.sqrt(np.add.reduce(squares, axis=0) / len(X))

@@ -493,3 +493,19 @@ def test_a_randomstate_instance_seeds_the_initial_weights(digits08):
     one, two = (first_layer(np.random.RandomState(seed)) for seed in (1, 2))
     assert not np.array_equal(one, two)
     np.testing.assert_array_equal(one, first_layer(np.random.RandomState(1)))
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "float32", "one column", "over 2000 rows"])
+def test_the_scale_checks_statistics_are_numpys_to_the_bit(layout):
+    # The check reads its rows once (no np.std after np.mean), with the same sums.
+    from skpoison.estimators._trusted_scale import _SCALE_CHECK_MAX_ROWS, _column_stats
+
+    X = np.random.default_rng(0).normal(size=(300, 7)) * 1e3 + 5.0
+    X = {"C": X, "F": np.asfortranarray(X), "float32": X.astype(np.float32),
+         "one column": X[:, :1], "over 2000 rows": np.tile(X, (8, 1))}[layout]
+    mean, std = _column_stats(X)
+    if len(X) > _SCALE_CHECK_MAX_ROWS:     # (the same rows as the check reads)
+        rows = np.random.default_rng(0).choice(len(X), _SCALE_CHECK_MAX_ROWS, replace=False)
+        X = X[np.sort(rows)]
+    X = X.astype(np.float64)
+    assert np.array_equal(mean, X.mean(axis=0)) and np.array_equal(std, X.std(axis=0))

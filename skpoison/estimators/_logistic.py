@@ -52,7 +52,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         Inner step size. ``"auto"`` uses ``1 / L`` with ``L`` the smoothness
         constant of the loss on the training data plus ``exp(max(lambda_bounds))``
         (so a large upper bound means small steps: keep it near the largest λ
-        you need).
+        you need). A fixed step too large for the data makes ``fit`` raise
+        :class:`~skpoison.hypergrad.InnerDivergenceError` (NaN/inf weights, an
+        L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose).
     outer_steps : int, default=30
         Hypergradient steps on λ.
     outer_lr : float, default=0.2

@@ -131,3 +131,45 @@ def test_the_estimator_is_checked_as_fit_checks_it(problem):
     plain = hypergradient(forward_checkpointed.set_params(checkpoint_every=None), **problem,
                           method="rmd")
     np.testing.assert_allclose(checkpointed.grad_X_poison, plain.grad_X_poison, rtol=1e-12)
+
+
+def test_lambda_init_outside_the_bounds_is_projected_onto_them(problem):
+    est = HypergradRegularizedLR(inner_steps=5, inner_lr=0.5, lambda_init=3.0,
+                                 lambda_bounds=(-6.0, -1.0))
+    above = hypergradient(est, **problem)
+    np.testing.assert_array_equal(above.log_lambda, [-1.0])
+    assert above.val_loss == hypergradient(est, **problem, log_lambda=-1.0).val_loss
+    below = hypergradient(est.set_params(lambda_init=-9.0), **problem)
+    np.testing.assert_array_equal(below.log_lambda, [-6.0])
+
+
+def test_the_reported_log_lambda_is_not_the_callers_array(problem):
+    est = HypergradRegularizedLR(inner_steps=5, inner_lr=0.5)
+    log_lambda = np.array([-3.0])
+    res = hypergradient(est, **problem, log_lambda=log_lambda)
+    assert res.log_lambda is not log_lambda
+    res.log_lambda[:] = 0.0
+    np.testing.assert_array_equal(log_lambda, [-3.0])
+
+
+def test_plus_infinity_is_refused_and_minus_infinity_is_no_regularization(problem):
+    est = HypergradRegularizedLR(inner_steps=5, inner_lr=0.5)
+    with pytest.raises(ValueError, match=r"must not be NaN or \+inf"):
+        hypergradient(est, **problem, log_lambda=np.inf)
+    with pytest.raises(ValueError, match=r"must not be NaN or \+inf"):
+        hypergradient(HypergradRegularizedLR(lambda_mode="per_feature", inner_steps=5,
+                                             inner_lr=0.5), **problem,
+                      log_lambda=np.r_[np.full(63, -3.0), np.inf])
+    free = hypergradient(est, **problem, log_lambda=-np.inf)
+    assert np.isfinite(free.val_loss) and np.isneginf(free.log_lambda).all()
+
+
+def test_features_of_another_dtype_are_read_in_float64(problem):
+    # As fit reads them: features neither float64 nor float32 (here an object
+    # array) become float64, not float32 (1/3 is not a float32).
+    est = HypergradRegularizedLR(inner_steps=5, inner_lr=0.5)
+    X_train = problem["X_train"] / 3.0
+    plain = hypergradient(est, **{**problem, "X_train": X_train})
+    boxed = hypergradient(est, **{**problem, "X_train": X_train.astype(object)})
+    assert boxed.val_loss == plain.val_loss
+    np.testing.assert_array_equal(boxed.grad_X_poison, plain.grad_X_poison)

@@ -187,3 +187,35 @@ def test_the_estimator_takes_the_configs_lambda_lr(model):
     cfg = make_config("digits", size="tiny", model=model, lambda_lr=0.05)
     assert make_estimator(cfg, random_state=0).outer_lr == 0.05
     assert attack_defaults(cfg)["estimator"]["outer_lr"] == 0.05
+
+
+def test_summaries_skip_missing_and_nan_values():
+    rows = [dict(strategy="a", ratio=0.0, e=v) for v in (0.1, float("nan"), None, 0.3)]
+    rows.append(dict(strategy="a", ratio=0.0))
+    (stats,) = summarize(rows, "e")
+    assert stats["n"] == 2 and stats["mean"] == pytest.approx(0.2)
+
+
+def test_table_lines_in_first_seen_order_columns_sorted_cells_in_percent():
+    rows = [dict(strategy=s, ratio=r, test_error=e) for s, r, e in
+            (("zeta", 0.2, 0.25), ("zeta", 0.2, 0.35), ("alpha", 0.0, 0.1),
+             ("zeta", 0.0, 0.05))]
+    lines = format_table(rows).splitlines()
+    assert lines[0].split() == ["strategy", "0%", "20%"]
+    assert lines[1].split() == ["zeta", "5.0", "±", "0.0", "30.0", "±", "5.0"]  # std in %
+    assert lines[2].split() == ["alpha", "10.0", "±", "0.0", "-"]
+
+
+def test_table_columns_other_than_the_ratio_are_shown_as_they_are():
+    rows = [dict(strategy="a", n_val=n, test_error=0.1) for n in (20, 10)]
+    header = format_table(rows, by=("strategy", "n_val")).splitlines()[0]
+    assert header.split() == ["strategy", "10", "20"]
+
+
+def test_relative_decrease_rows_come_in_sorted_group_order():
+    rows = [dict(strategy=s, n_val=n, ratio=r, test_error=e)
+            for n, r in ((20, 0.2), (10, 0.2), (20, 0.0), (10, 0.0))
+            for s, e in (("no_reg", 0.2), ("learned", 0.1))]
+    decrease = relative_decrease_rows(rows)
+    assert [(d["n_val"], d["ratio"]) for d in decrease] == [(10, 0.0), (10, 0.2), (20, 0.0),
+                                                            (20, 0.2)]

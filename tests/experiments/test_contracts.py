@@ -123,3 +123,62 @@ def test_the_environment_records_the_resolved_device():
     else:
         expected = "cpu"
     assert environment("auto")["device"] == expected
+
+
+def test_synthetic_grid_spans_the_feature_box(synthetic_tiny):
+    from skpoison.datasets import load_dataset
+    low, high = load_dataset("synthetic").feature_range
+    grid = synthetic_tiny["grid"]
+    assert len(grid) == 6 and grid[0] == low and grid[-1] == high
+
+
+def test_synthetic_maps_use_the_fixed_lambda_given():
+    # With fixed_lambda=-2 (not the default -1): the regularized map is trained at
+    # λ = -2, and the regularized attack's victim is the λ = -2 model on its point.
+    from skpoison.datasets import default_sizes, load_dataset, make_poisoning_splits
+    from skpoison.experiments._synthetic import synthetic_maps
+    maps = synthetic_maps(size="tiny", fixed_lambda=-2.0, lambda_grid=(-2.0,))
+    pool = load_dataset("synthetic")
+    split = make_poisoning_splits(pool.data, pool.target, **default_sizes("synthetic"),
+                                  random_state=0)
+    options = dict(inner_steps=maps["inner_steps"], outer_steps=0,
+                   lambda_bounds=(-np.inf, 0.0))
+    lr = HypergradRegularizedLR(lambda_init=-np.inf, **options).fit(
+        split.X_train, split.y_train, split.X_val, split.y_val).inner_lr_
+
+    def victim(point, label):
+        X = np.vstack([split.X_train, [point]])
+        y = np.r_[split.y_train, label]
+        return HypergradRegularizedLR(inner_lr=lr, lambda_init=-2.0, **options).fit(
+            X, y, split.X_val, split.y_val)
+
+    grid = maps["grid"]
+    model = victim([grid[1], grid[2]], maps["poison_label"])
+    scores = model.decision_function(split.X_val)
+    loss = np.mean(np.logaddexp(0.0, scores) - split.y_val * scores)
+    assert maps["val_loss_reg"][1, 2] == pytest.approx(loss, rel=1e-9)
+    error = np.mean((scores > 0) != split.y_val)
+    assert maps["val_error_reg"][1, 2] == pytest.approx(error)
+    model = victim(maps["poison_reg"], maps["poison_label"])
+    np.testing.assert_allclose(maps["w_poisoned_reg"],
+                               np.r_[model.coef_.ravel(), model.intercept_], rtol=1e-9)
+    assert not np.allclose(maps["w_poisoned_reg"], maps["w_poisoned_noreg"])
+
+
+def test_synthetic_validation_error_is_the_poisoned_models_error(synthetic_tiny):
+    from skpoison.datasets import default_sizes, load_dataset, make_poisoning_splits
+    maps = synthetic_tiny
+    pool = load_dataset("synthetic")
+    split = make_poisoning_splits(pool.data, pool.target, **default_sizes("synthetic"),
+                                  random_state=0)
+    options = dict(inner_steps=maps["inner_steps"], outer_steps=0, lambda_init=-np.inf,
+                   lambda_bounds=(-np.inf, 0.0))
+    lr = HypergradRegularizedLR(**options).fit(split.X_train, split.y_train, split.X_val,
+                                               split.y_val).inner_lr_
+    grid = maps["grid"]
+    X = np.vstack([split.X_train, [[grid[1], grid[2]]]])
+    y = np.r_[split.y_train, maps["poison_label"]]
+    victim = HypergradRegularizedLR(inner_lr=lr, **options).fit(X, y, split.X_val, split.y_val)
+    error = np.mean((victim.decision_function(split.X_val) > 0) != split.y_val)
+    assert error != 0.5     # (so that a flipped decision rule cannot give it too)
+    assert maps["val_error_noreg"][1, 2] == pytest.approx(error)

@@ -253,3 +253,13 @@ def test_a_zero_dimensional_integer_rate_is_a_rate():
     case = make_case("linear", 1, "single", "l2")
     got = _call(case, "rmd", lr=torch.tensor(1))
     assert torch.equal(got.grad_log_lambda, _call(case, "rmd", lr=1).grad_log_lambda)
+
+
+@pytest.mark.parametrize("method", ["rmd", "fmd", "autograd"])
+@pytest.mark.parametrize("option", ["tol", "maxiter", "stationarity_tol"])
+def test_every_unrolled_method_refuses_the_implicit_solver_options(method, option):
+    # tol / maxiter / stationarity_tol mean nothing to an unrolled method: they are
+    # refused, not silently ignored (forward mode included).
+    case = make_case("linear", 1, "single", "l2", steps=5)
+    with pytest.raises(ValueError, match=rf"\['{option}'\] are options of the implicit methods"):
+        _call(case, method, **{option: 1})

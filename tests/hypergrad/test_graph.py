@@ -299,3 +299,16 @@ def test_a_failed_capture_warns_once_and_runs_eagerly():
                           env={**os.environ, "SKPOISON_CUDA_GRAPHS": "1"})
     assert done.returncode == 0, done.stderr
     assert "fallback ok" in done.stdout
+
+
+@pytest.mark.parametrize(("value", "enabled"), [(None, True), ("1", True), ("yes", True),
+                                                 ("true", True), ("0", False)])
+def test_only_zero_turns_cuda_graphs_off(monkeypatch, value, enabled):
+    # SKPOISON_CUDA_GRAPHS=0 is the documented switch; unset or any other value
+    # leaves capture on.
+    from skpoison.hypergrad._graph import ENVIRONMENT_SWITCH, cuda_graphs_enabled
+    if value is None:
+        monkeypatch.delenv(ENVIRONMENT_SWITCH, raising=False)
+    else:
+        monkeypatch.setenv(ENVIRONMENT_SWITCH, value)
+    assert cuda_graphs_enabled() is enabled

@@ -63,3 +63,15 @@ def test_weight_norm_of_a_tuple_of_layers():
     # R2: a tuple of differently shaped arrays is a sequence of layers, as a list is.
     from skpoison.metrics import weight_norm_per_parameter
     assert weight_norm_per_parameter((np.ones((2, 3)), np.zeros(2))) == pytest.approx(0.75)
+
+
+def test_the_zero_reference_warning_points_at_the_callers_line():
+    with pytest.warns(RuntimeWarning, match="undefined") as record:
+        relative_error_decrease(0.0, 0.1)
+    assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_weight_norm_refuses_every_non_finite_weight(bad):
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        weight_norm_per_parameter([np.ones(2), np.array([bad])])

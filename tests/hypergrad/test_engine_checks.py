@@ -263,3 +263,12 @@ def test_every_unrolled_method_refuses_the_implicit_solver_options(method, optio
     case = make_case("linear", 1, "single", "l2", steps=5)
     with pytest.raises(ValueError, match=rf"\['{option}'\] are options of the implicit methods"):
         _call(case, method, **{option: 1})
+
+
+def test_targets_on_another_device_are_refused_up_front():
+    # ("meta" stands in for a GPU: CPU targets beside its data would fail in a product)
+    case = make_case("linear", 1, "single", "l2", steps=5)
+    on_meta = {k: getattr(case, k).to("meta") for k in ("w0", "log_lambda", "X", "X_val",
+                                                         "Y_val")}
+    with pytest.raises(ValueError, match="Y is on cpu but X is on meta"):
+        _call(case, "rmd", **on_meta)

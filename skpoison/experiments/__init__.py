@@ -30,14 +30,6 @@ _EXPORTS = {
     "synthetic_maps": "_synthetic",
 }
 
-__all__ = [
-    "DEFAULT_TOP_K", "FIGURES", "LARGE_LAMBDA", "SIZES", "STRATEGIES", "SweepConfig",
-    "cross_validate_lambda", "evaluate", "fig1", "fig2", "fig3", "fig4", "fig5", "fig6",
-    "fig7", "fig8", "fig9", "fig10", "fig11", "fig12", "fig13", "fig14", "format_table",
-    "make_config", "plot_kuncheva", "plot_lambda_and_norm", "plot_per_layer",
-    "plot_sensitivity", "plot_synthetic", "plot_test_error", "read_csv",
-    "relative_decrease_rows", "reproduce", "run_attack_cell", "run_attack_sweep",
-    "run_sweep", "summarize", "synthetic_maps", "write_csv",
-]
+__all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_attributes(__name__, _EXPORTS)

@@ -246,12 +246,13 @@ def _replace_earlier_run(settings_path, settings, out, stem, cells):
     except (OSError, ValueError):   # no earlier run (or no readable record of it)
         previous = None
     settings = _what_was_computed(settings)
-    if previous is None or _what_was_computed(previous) == settings:
+    previous = None if previous is None else _what_was_computed(previous)
+    if previous is None or previous == settings:
         return
     stale = sorted({*out.glob(f"{stem}.png"), *out.glob(f"{stem}_*.png")})
     for path in stale:
         path.unlink()
-    changed = _changed_settings(_what_was_computed(previous), settings)
+    changed = _changed_settings(previous, settings)
     shown = ", ".join(f"{key} {old!r} → {new!r}" for key, old, new in changed[:4])
     more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
     warn_user(f"{stem}.csv in {out} held an earlier run with other settings ({shown}{more}); "

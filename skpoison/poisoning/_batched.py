@@ -79,8 +79,6 @@ def _templates(poisoner, n_datasets, random_states):
     return attacks
 
 
-
-
 # Parameters the attacks of one batch may set differently. Every other one must
 # match: one model and one attack loop, whose derived settings (inner steps,
 # λ bounds and steps, box, schedule, dtype, device) then match too.

@@ -16,6 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, TrustedSetWarning
+from skpoison.estimators._trusted_scale import (_SCALE_CHECK_MAX_ROWS, _column_stats,
+                                                check_trusted_scale)
 from skpoison.hypergrad import InnerDivergenceError
 
 
@@ -140,8 +142,6 @@ def test_a_trusted_set_on_another_scale_warns(digits08, scale, offset):
 
 
 def test_the_scale_check_reads_periodic_rows_fairly_and_sees_large_raw_columns():
-    from skpoison.estimators._trusted_scale import check_trusted_scale
-
     rng = np.random.default_rng(0)
     # Hourly readings with a daily cycle, in time order: rows 24 apart share an
     # hour, and an evenly spaced sample of them flagged honest data.
@@ -421,8 +421,6 @@ def test_diverging_inner_run_names_the_learning_rate(digits08):
 
 def test_a_trusted_set_shifted_down_warns_like_one_shifted_up(digits08):
     # The distance between the means is a distance: its sign must not matter.
-    from skpoison.estimators._trusted_scale import check_trusted_scale
-
     X_tr, X_te, _, _ = digits08
     for offset in (5.0, -5.0):
         with pytest.warns(TrustedSetWarning, match="X_val does not look like"):
@@ -432,8 +430,6 @@ def test_a_trusted_set_shifted_down_warns_like_one_shifted_up(digits08):
 def test_the_pooled_check_sees_a_shift_with_honest_spreads():
     # Most columns one-hot (medians fine), 8 columns shifted by 1000 standard
     # deviations with their spread intact: only the pooled distance shows it.
-    from skpoison.estimators._trusted_scale import check_trusted_scale
-
     rng = np.random.default_rng(0)
     X = np.hstack([rng.normal(size=(400, 8)), np.eye(40)[rng.integers(0, 40, 400)]])
     X_val = np.hstack([rng.normal(size=(100, 8)) + 1000.0,
@@ -444,8 +440,6 @@ def test_the_pooled_check_sees_a_shift_with_honest_spreads():
 
 def test_a_trusted_set_of_exactly_the_minimum_rows_is_judged(digits08):
     # "Sets of fewer than 10 rows are not judged": 10 rows are.
-    from skpoison.estimators._trusted_scale import check_trusted_scale
-
     X_tr, X_te, _, _ = digits08
     with pytest.warns(TrustedSetWarning):
         check_trusted_scale(X_tr, X_te[:10] * 16.0 - 8.0)
@@ -498,8 +492,6 @@ def test_a_randomstate_instance_seeds_the_initial_weights(digits08):
 @pytest.mark.parametrize("layout", ["C", "F", "float32", "one column", "over 2000 rows"])
 def test_the_scale_checks_statistics_are_numpys_to_the_bit(layout):
     # The check reads its rows once (no np.std after np.mean), with the same sums.
-    from skpoison.estimators._trusted_scale import _SCALE_CHECK_MAX_ROWS, _column_stats
-
     X = np.random.default_rng(0).normal(size=(300, 7)) * 1e3 + 5.0
     X = {"C": X, "F": np.asfortranarray(X), "float32": X.astype(np.float32),
          "one column": X[:, :1], "over 2000 rows": np.tile(X, (8, 1))}[layout]

@@ -196,6 +196,16 @@ def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
         ``feature_range`` (-1.0, 1.0); ``name`` "cifar10"; ``classes``;
         ``target_names``; ``description`` (names the source used);
         ``caveat``: None, or :data:`JPEG_CAVEAT` for the JPEG copy.
+
+    Examples
+    --------
+    Not run as a test (it needs the files). With only the team's
+    JPEG-recompressed airplane/frog copy at hand, the bunch says so:
+
+    >>> from skpoison.datasets import fetch_cifar10
+    >>> cifar = fetch_cifar10(classes=(0, 6), data_home="data")  # doctest: +SKIP
+    >>> cifar.data.shape, cifar.caveat                            # doctest: +SKIP
+    ((12000, 3072), 'JPEG-recompressed CIFAR-10 copy (quality 75)')
     """
     classes = check_classes(classes, range(10), "cifar10")
     home = get_data_home(data_home)

@@ -125,6 +125,16 @@ def fetch_mnist(classes=(0, 8), *, data_home=None, download=True):
         folder to put them in.
     ValueError
         Corrupted/truncated file, checksum mismatch, unknown or absent class.
+
+    Examples
+    --------
+    Reads (or downloads once) the four IDX files; not run as a test, since
+    it needs them:
+
+    >>> from skpoison.datasets import fetch_mnist
+    >>> mnist = fetch_mnist(classes=(0, 8), data_home="data")   # doctest: +SKIP
+    >>> mnist.data.shape, sorted(set(mnist.target))             # doctest: +SKIP
+    ((13728, 784), [0, 8])
     """
     return _fetch_idx(classes, data_home, download, dataset="mnist",
                       subdir="mnist", md5s=MNIST_MD5, url=MNIST_URL,
@@ -152,6 +162,15 @@ def fetch_fashion_mnist(classes=(1, 2), *, data_home=None, download=True):
     -------
     bunch : sklearn.utils.Bunch
         As :func:`fetch_mnist`, with ``name`` "fashion-mnist".
+
+    Examples
+    --------
+    Not run as a test (it needs the files):
+
+    >>> from skpoison.datasets import fetch_fashion_mnist
+    >>> fashion = fetch_fashion_mnist(data_home="data")    # doctest: +SKIP
+    >>> fashion.data.shape, fashion.target_names            # doctest: +SKIP
+    ((14000, 784), ['Trouser', 'Pullover'])
     """
     return _fetch_idx(classes, data_home, download, dataset="fashion-mnist",
                       subdir="fashion-mnist", md5s=FASHION_MNIST_MD5,

@@ -33,6 +33,17 @@ class Hypergradient(NamedTuple):
     solver_iterations : int or None
     inner_lr : float or None
         The inner step size used (``inner_lr="auto"`` resolved).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skpoison import HypergradRegularizedLR, hypergradient
+    >>> X, y = load_digits(n_class=2, return_X_y=True)
+    >>> X = X / 16
+    >>> res = hypergradient(HypergradRegularizedLR(inner_steps=50), X[:100], y[:100],
+    ...                     X[100:150], y[100:150])
+    >>> res.log_lambda, res.grad_log_lambda.shape, res.grad_X_poison is None
+    (array([-4.]), (1,), True)
     """
 
     val_loss: float

@@ -15,6 +15,23 @@ class TrustedSetWarning(UserWarning):
     The usual cause is a :class:`~sklearn.pipeline.Pipeline` that hands the
     model the raw trusted set while ``X`` went through a scaler (see
     :func:`check_trusted_scale`); λ learned on such a set is meaningless.
+
+    Examples
+    --------
+    Standardized training features next to a raw trusted set:
+
+    >>> import warnings
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skpoison import HypergradRegularizedLR
+    >>> X, y = load_digits(n_class=2, return_X_y=True)
+    >>> X_scaled = StandardScaler().fit_transform(X[:100])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = HypergradRegularizedLR(inner_steps=20, outer_steps=2).fit(
+    ...         X_scaled, y[:100], X_val=X[100:150], y_val=y[100:150])
+    >>> [w.category.__name__ for w in caught]
+    ['TrustedSetWarning']
     """
 
 

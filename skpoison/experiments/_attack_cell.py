@@ -207,6 +207,13 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
         networks), ``attack_val_loss``, ``kuncheva_k<k>`` (linear models: the
         top-k features of this model against those of the clean one of the
         same cell) and ``cell_seconds``.
+
+    Examples
+    --------
+    >>> from skpoison.experiments import make_config, run_attack_cell
+    >>> rows = run_attack_cell(make_config("digits", size="tiny"), "learned", repetition=0)
+    >>> [(row["ratio"], row["n_poison"]) for row in rows]
+    [(0.0, 0), (0.1, 5), (0.2, 10)]
     """
     start = time.perf_counter()
     cell = _prepare_cell(config, strategy, repetition, data_home, n_val)

@@ -102,6 +102,18 @@ class SweepConfig:
         k values of Kuncheva's consistency index (linear models).
     seed : int
     device, dtype : str
+
+    Examples
+    --------
+    :func:`make_config` fills one in from a size preset:
+
+    >>> import dataclasses
+    >>> from skpoison.experiments import make_config
+    >>> config = make_config("digits", size="tiny", ratios=(0.2, 0.1))
+    >>> config.ratios, config.repetitions, config.inner_steps
+    ((0.0, 0.1, 0.2), 2, 10)
+    >>> dataclasses.replace(config, device="cuda").identity() == config.identity()
+    True
     """
 
     dataset: str = "digits"

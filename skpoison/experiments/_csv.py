@@ -92,6 +92,17 @@ def read_csv(path):
     rows : list of dict
         One per line, with every column, in the file's order. See
         :func:`write_csv` for an example.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> from skpoison.experiments import read_csv, write_csv
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = write_csv([{"ratio": 0.1, "n_poison": 5, "note": ""}],
+    ...                      os.path.join(folder, "rows.csv"))
+    ...     read_csv(path)
+    [{'ratio': 0.1, 'n_poison': 5, 'note': None}]
     """
     with open(path, newline="") as handle:
         return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]

@@ -148,6 +148,21 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
         Tidy rows, one per (strategy, ratio, repetition[, n_val]). Rows
         computed from inexact data carry the loader's caveat in
         ``data_caveat`` (the JPEG-recompressed CIFAR-10 copy).
+
+    Examples
+    --------
+    A second run reuses the stored cells:
+
+    >>> import os
+    >>> import tempfile
+    >>> from skpoison.experiments import make_config, run_attack_sweep
+    >>> config = make_config("digits", size="tiny", strategies=("learned",), repetitions=1)
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     rows = run_attack_sweep(config, out, verbose=False)
+    ...     cells = os.listdir(os.path.join(out, "cells"))
+    ...     again = run_attack_sweep(config, out, verbose=False)
+    >>> [(row["strategy"], row["ratio"]) for row in rows], len(cells), again == rows
+    ([('learned', 0.0), ('learned', 0.1), ('learned', 0.2)], 1, True)
     """
     if n_vals is not None and len(n_vals) == 0:
         raise ValueError("n_vals is empty: give the trusted-set sizes, or None for one "
@@ -330,6 +345,17 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
         ``rows``, ``table`` (text), ``csv``, ``pngs`` and ``settings`` (paths;
         ``<stem>_settings.json`` holds the settings behind the CSV),
         ``config``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skpoison.experiments import evaluate
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     result = evaluate(size="tiny", out=out, plot=False, verbose=False)
+    >>> result.csv.name, len(result.rows)     # 4 strategies x 3 ratios x 2 repetitions
+    ('digits_lr_l2_tiny_evaluate.csv', 24)
+    >>> print(result.table.splitlines()[1])
+    strategy    0%            10%           20%
     """
     if repetitions is None and size == "quick":
         repetitions = EVALUATE_QUICK_REPETITIONS

@@ -16,6 +16,20 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
     loss (never its closed forms), so this shares no derivative code with the
     other methods: the tests use it as an independent oracle and the
     benchmarks as the in-run baseline.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    >>> problem = LinearProblem(2, 1)
+    >>> args = (problem, problem.init_params(), torch.zeros(1, dtype=torch.float64), X, Y, X, Y)
+    >>> from skpoison.hypergrad import reverse_hypergradient
+    >>> oracle = unrolled_autograd_hypergradient(*args, n_poison=1, steps=30, lr=0.5)
+    >>> reverse = reverse_hypergradient(*args, n_poison=1, steps=30, lr=0.5)
+    >>> torch.allclose(oracle.grad_log_lambda, reverse.grad_log_lambda)
+    True
     """
     check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
                  lr=lr)

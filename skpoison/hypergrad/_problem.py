@@ -69,6 +69,30 @@ class InnerProblem(ABC):
         into a CUDA graph. Read from the problem's own class, not inherited
         (a subclass that keeps the loops free of host reads declares it
         again); False (the default) elsewhere.
+
+    Examples
+    --------
+    A model defines its starting point, scores and penalty; every method
+    then differentiates it (here a logistic regression without bias):
+
+    >>> import torch
+    >>> from skpoison.hypergrad import InnerProblem, compute_hypergradient
+    >>> class NoBiasLogistic(InnerProblem):
+    ...     n_params, n_hyper, n_outputs = 2, 1, 1
+    ...     def init_params(self, generator=None, *, dtype=torch.float64, device="cpu"):
+    ...         return torch.zeros(2, dtype=dtype, device=device)
+    ...     def decision_scores(self, w, X):
+    ...         return X @ w[:, None]
+    ...     def penalty_value(self, w, log_lambda):
+    ...         return 0.5 * torch.exp(log_lambda[0]) * (w @ w)
+    >>> problem = NoBiasLogistic()
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    >>> args = (problem, problem.init_params(), torch.zeros(1, dtype=torch.float64), X, Y, X, Y)
+    >>> reverse = compute_hypergradient(*args, n_poison=1, steps=30, lr=0.5, method="rmd")
+    >>> oracle = compute_hypergradient(*args, n_poison=1, steps=30, lr=0.5, method="autograd")
+    >>> torch.allclose(reverse.grad_X_poison, oracle.grad_X_poison)
+    True
     """
 
     n_params: int

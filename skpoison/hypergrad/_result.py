@@ -25,6 +25,21 @@ class HypergradResult(NamedTuple):
         Implicit methods: ``||H u - b||`` of the linear solve.
     solver_iterations : int or None
         Implicit methods: conjugate-gradient iterations used.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    >>> problem = LinearProblem(2, 1)
+    >>> args = (problem, problem.init_params(), torch.zeros(1, dtype=torch.float64), X, Y, X, Y)
+    >>> from skpoison.hypergrad import compute_hypergradient
+    >>> result = compute_hypergradient(*args, n_poison=1, steps=30, lr=0.5)
+    >>> result.grad_log_lambda.shape, result.grad_X_poison.shape, result.params.shape
+    (torch.Size([1]), torch.Size([1, 2]), torch.Size([3]))
+    >>> result.solver_iterations is None     # (reverse mode solves nothing)
+    True
     """
 
     val_loss: torch.Tensor
@@ -42,6 +57,23 @@ class InnerDivergenceError(FloatingPointError):
     that is unstable for an L2 penalty (``lr * exp(λ) >= 2``) or a training
     objective that ended above its start (under L1, far above it: see
     :func:`allowed_rise`), though the parameters stayed finite.
+
+    Examples
+    --------
+    A rate too large for the penalty (``lr * exp(λ) = 5 >= 2``):
+
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    >>> problem = LinearProblem(2, 1)
+    >>> args = (problem, problem.init_params(), torch.zeros(1, dtype=torch.float64), X, Y, X, Y)
+    >>> from skpoison.hypergrad import InnerDivergenceError, compute_hypergradient
+    >>> try:
+    ...     compute_hypergradient(*args, steps=30, lr=5.0)
+    ... except InnerDivergenceError as error:
+    ...     print(error)  # doctest: +ELLIPSIS
+    The inner gradient descent diverges: inner_lr=5 times the largest L2 weight exp(λ) ...
     """
 
 
@@ -50,17 +82,71 @@ class HypergradientOverflowError(FloatingPointError):
 
     The products of the features' magnitudes left the floating-point range
     (NaN/inf outputs): scale the features or use float64.
+
+    Examples
+    --------
+    Training features in range, validation features beyond it:
+
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    >>> problem = LinearProblem(2, 1)
+    >>> args = (problem, problem.init_params(), torch.zeros(1, dtype=torch.float64), X, Y, X, Y)
+    >>> from skpoison.hypergrad import HypergradientOverflowError, compute_hypergradient
+    >>> try:
+    ...     compute_hypergradient(problem, problem.init_params(),
+    ...                           torch.zeros(1, dtype=torch.float64), X, Y, X * 1e308, Y,
+    ...                           steps=3, lr=0.5)
+    ... except HypergradientOverflowError as error:
+    ...     print(error)  # doctest: +ELLIPSIS
+    The hypergradient is not finite: the inner gradient descent stayed finite, but ...
     """
 
 
 class InnerNotConvergedWarning(UserWarning):
     """The inner problem is not at a stationary point; implicit hypergradients
-    then answer a different question from the unrolled ones."""
+    then answer a different question from the unrolled ones.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    >>> problem = LinearProblem(2, 1)
+    >>> args = (problem, problem.init_params(), torch.zeros(1, dtype=torch.float64), X, Y, X, Y)
+    >>> import warnings
+    >>> from skpoison.hypergrad import implicit_hypergradient
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = implicit_hypergradient(*args, n_poison=0, steps=5, lr=0.5)
+    >>> [w.category.__name__ for w in caught]
+    ['InnerNotConvergedWarning']
+    """
 
 
 class HessianSolveWarning(UserWarning):
     """The implicit methods' linear solve ``H u = grad L_val`` missed its
-    tolerance: the training Hessian is singular or indefinite there."""
+    tolerance: the training Hessian is singular or indefinite there, or the
+    conjugate gradients were capped (``maxiter``) too early.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    >>> problem = LinearProblem(2, 1)
+    >>> args = (problem, problem.init_params(), torch.zeros(1, dtype=torch.float64), X, Y, X, Y)
+    >>> import warnings
+    >>> from skpoison.hypergrad import implicit_hypergradient
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = implicit_hypergradient(*args, n_poison=0, steps=2000, lr=0.5, maxiter=1)
+    >>> [w.category.__name__ for w in caught]
+    ['HessianSolveWarning']
+    """
 
 
 def unstable_rate(problem, log_lambda, lr):
@@ -261,6 +347,17 @@ def check_finite(params, *, steps, lr):
     """Raise :class:`InnerDivergenceError` if ``params`` holds NaN or inf.
 
     One host synchronization, after the loop, never inside it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.hypergrad import InnerDivergenceError, check_finite
+    >>> check_finite(torch.tensor([0.5, -1.0]), steps=10, lr=0.1)   # (nothing to say)
+    >>> try:
+    ...     check_finite(torch.tensor([0.5, float("nan")]), steps=10, lr=0.1)
+    ... except InnerDivergenceError as error:
+    ...     print(error)  # doctest: +ELLIPSIS
+    The inner gradient descent diverged (NaN/inf parameters after 10 steps with inner_lr=0.1)...
     """
     raise_if_diverged(RunStatus(torch.isfinite(params).all().reshape(1), None, None),
                       steps=steps, lr=lr)

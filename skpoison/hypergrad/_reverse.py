@@ -51,6 +51,22 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     HypergradientOverflowError
         The run stayed finite but the validation loss or the reverse pass
         overflowed (features too large for the dtype).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    >>> problem = LinearProblem(2, 1)
+    >>> args = (problem, problem.init_params(), torch.zeros(1, dtype=torch.float64), X, Y, X, Y)
+    >>> stored = reverse_hypergradient(*args, n_poison=1, steps=30, lr=0.5)
+    >>> saved = reverse_hypergradient(*args, n_poison=1, steps=30, lr=0.5,
+    ...                               checkpoint_every="sqrt")
+    >>> stored.grad_X_poison.shape
+    torch.Size([1, 2])
+    >>> torch.allclose(stored.grad_log_lambda, saved.grad_log_lambda)
+    True
     """
     check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
                  lr=lr)

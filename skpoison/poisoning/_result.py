@@ -38,6 +38,18 @@ class PoisoningResult(NamedTuple):
         prefix of the whole attack's path; see the poisoner's documentation).
     lambda_path : ndarray of shape (n_evaluations, n_lambdas)
         λ at each of those evaluations.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skpoison import LabelFlipPoisoner
+    >>> X, y = load_digits(n_class=2, return_X_y=True)
+    >>> flip = LabelFlipPoisoner(ratios=(0.05, 0.1), mode="inject", random_state=0)
+    >>> _ = flip.fit_resample(X[:200], y[:200], X_val=X[200:250], y_val=y[200:250])
+    >>> [(result.ratio, result.n_poison, result.X.shape) for result in flip.results_]
+    [(0.05, 10, (210, 64)), (0.1, 20, (220, 64))]
+    >>> flip.results_[-1].log_lambda is None          # (no model behind label flipping)
+    True
     """
 
     ratio: float

@@ -111,11 +111,16 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
             _warn_not_converged(problem, f"||grad L_tr(w_T)|| = {float(end_norm):.2e}", steps)
         val_loss, b = problem.loss_and_grad(w, X_val, Y_val)
         check_outputs(val_loss, b)   # (before the solve: CG would stop at u = 0)
-        matvec = problem.hessian_operator(w, log_lambda, X, Y)
-        if solver == "exact":    # one dense Hessian for both solves
-            matvec = _DenseOnce(matvec, b)
-            u, residual, n_iter = solve_exact(matvec, b)
+        if solver == "exact":
+            # One dense Hessian for both solves, in float64 whatever the data's dtype:
+            # at float32's rounding level a singular Hessian (L1 with collinear
+            # features) and a merely ill-conditioned one look alike.
+            precise = [t.to(torch.float64) for t in (w, log_lambda, X, Y)]
+            matvec = _DenseOnce(problem.hessian_operator(*precise), b.to(torch.float64))
+            u, residual, n_iter = solve_exact(matvec, matvec.like)
+            u, residual = u.to(b.dtype), residual.to(b.dtype)
         else:
+            matvec = problem.hessian_operator(w, log_lambda, X, Y)
             u, residual, n_iter = solve_cg(matvec, b, tol=tol, maxiter=maxiter)
         tol = default_tol(b.dtype) if tol is None else tol
         b_norm = stable_norm(b)
@@ -171,7 +176,7 @@ class _DenseOnce:
 def _newton_step_norm(solver, matvec, train_grad, n_iter):
     """``||H^-1 grad L_tr||`` to two digits (CG: at most the first solve's iterations)."""
     if solver == "exact":
-        return stable_norm(solve_exact(matvec, train_grad)[0])
+        return stable_norm(solve_exact(matvec, train_grad.to(matvec.like.dtype))[0])
     step, _, _ = solve_cg(matvec, train_grad, tol=1e-2, maxiter=max(n_iter, 1))
     return stable_norm(step)
 

@@ -163,12 +163,18 @@ def dense_operator(matvec, n, *, dtype, device):
 
 
 def solve_exact(matvec, b, *, max_size=5000):
-    """Dense solve of ``A x = b`` (small problems only).
+    """Dense solve of ``A x = b`` for a symmetric ``A`` (small problems only).
 
     A (numerically) singular ``A`` (for example the Hessian of a softmax
-    model, flat along the shift of its unpenalized intercepts) gets the
-    minimum-norm least-squares solution, which is what conjugate gradient
-    converges to from ``x = 0`` when ``b`` is orthogonal to the null space.
+    model, flat along the shift of its unpenalized intercepts, or an L1
+    model's data Hessian with collinear features) gets the minimum-norm
+    least-squares solution, which is what conjugate gradient converges to
+    from ``x = 0`` when ``b`` is orthogonal to the null space. Eigenvalues
+    within ``n * eps`` of the largest in modulus count as zero, as in
+    :func:`torch.linalg.pinv`: in float32 that is the rounding level of a
+    Hessian of a few hundred parameters, and the smallest eigenvalues of an
+    ill-conditioned (not singular) one may fall below it, so
+    :func:`implicit_hypergradient` builds and solves its system in float64.
 
     Returns ``(x, residual, 0)``, like :func:`solve_cg`.
 
@@ -178,6 +184,12 @@ def solve_exact(matvec, b, *, max_size=5000):
     >>> x, res, _ = solve_exact(lambda v: A @ v, torch.ones(2, dtype=torch.float64))
     >>> x
     tensor([0.5000, 0.2500], dtype=torch.float64)
+
+    Singular: the component along ``(1, -1)`` is left out.
+
+    >>> A = torch.tensor([[1.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    >>> solve_exact(lambda v: A @ v, torch.tensor([2.0, 2.0], dtype=torch.float64))[0]
+    tensor([1.0000, 1.0000], dtype=torch.float64)
     """
     if b.numel() > max_size:
         raise ValueError(
@@ -188,7 +200,14 @@ def solve_exact(matvec, b, *, max_size=5000):
     x, info = torch.linalg.solve_ex(A, b)
     residual = stable_norm(A @ x - b)
     loose = torch.finfo(b.dtype).eps ** 0.5 * stable_norm(b)
-    if bool(info != 0) or not bool(residual <= loose):  # (numerically) singular
-        x = torch.linalg.pinv(A, hermitian=True) @ b
-        residual = stable_norm(A @ x - b)
-    return x, residual, 0
+    solved = bool(info == 0) and bool(residual <= loose)
+    # LU rarely meets an exactly zero pivot on a singular matrix: it then adds an
+    # arbitrary multiple of the null space to x, with as small a residual. Only
+    # the spectrum tells.
+    values, vectors = torch.linalg.eigh(A)
+    flat = values.abs() <= b.numel() * torch.finfo(b.dtype).eps * values.abs().amax()
+    if solved and not bool(flat.any()):
+        return x, residual, 0
+    inverse = torch.where(flat, torch.zeros_like(values), 1.0 / values)
+    x = vectors @ (inverse * (vectors.mT @ b))
+    return x, stable_norm(A @ x - b), 0

@@ -73,6 +73,20 @@ def test_exact_solve_of_a_singular_consistent_system_is_minimum_norm():
     assert float(residual) < 1e-12
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_solve_is_minimum_norm_where_lu_misses_the_singularity(seed):
+    # Q diag(2, 1, 0) Q^T in floating point: no pivot is exactly 0, so LU "solved"
+    # it with a residual at rounding level and an O(1) null-space component.
+    A = spd_matrix(3, [2.0, 1.0, 0.0], seed=seed)
+    Q = torch.linalg.eigh(A).eigenvectors
+    assert int(torch.linalg.solve_ex(A, A[:, 0])[1]) == 0      # (LU sees no singularity)
+    x_true = torch.linalg.pinv(A, hermitian=True) @ (A @ torch.ones(3, dtype=DT))
+    x, residual, _ = solve_exact(lambda v: A @ v, A @ torch.ones(3, dtype=DT))
+    torch.testing.assert_close(x, x_true, rtol=1e-12, atol=1e-12)
+    assert float(residual) < 1e-13
+    assert abs(float(Q[:, 0] @ x)) < 1e-12                      # nothing along the null space
+
+
 def test_dense_operator_uses_a_closed_form_matrix_when_offered():
     A = spd_matrix(5, [1.0, 2, 3, 4, 5])
 

@@ -93,6 +93,81 @@ def test_rmd_approaches_implicit_as_steps_grow():
     assert errors[0] > 1e-2 and errors[-1] < 1e-8, errors
 
 
+def _one_hot_labels(n, d, k, seed):
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=gen, dtype=DT)
+    return X, torch.eye(k, dtype=DT)[torch.randint(0, k, (n,), generator=gen)]
+
+
+def _coin_labels(n, d, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, d, generator=gen, dtype=DT),
+            (torch.rand(n, 1, generator=gen) < 0.5).to(DT))
+
+
+def test_exact_solve_agrees_with_cg_and_rmd_on_collinear_l1_features():
+    # Under L1 the Hessian is the data Hessian alone: two equal feature columns
+    # make it singular, which LU missed (an arbitrary null-space component in u,
+    # a poison gradient 61 % off, no warning).
+    X, Y = _coin_labels(40, 3, seed=1)
+    X_val, Y_val = _coin_labels(15, 3, seed=2)
+    X[:, 1], X_val[:, 1] = X[:, 0], X_val[:, 0]
+    problem = LinearProblem(3, 1, penalty="l1")
+    args = (problem, problem.init_params(), torch.tensor([-4.0], dtype=DT), X, Y, X_val, Y_val)
+    results = {method: compute_hypergradient(*args, n_poison=2, steps=4000, lr=0.5,
+                                             method=method)
+               for method in ("rmd", "cg", "exact")}
+    for method in ("cg", "exact"):
+        assert_close_rel(results[method].grad_X_poison, results["rmd"].grad_X_poison, 1e-10,
+                         method)
+        assert_close_rel(results[method].grad_log_lambda, results["rmd"].grad_log_lambda,
+                         1e-10, method)
+
+
+def test_exact_solve_of_a_multiclass_l1_hessian_ignores_the_memory_layout():
+    # Softmax's shift invariance leaves the L1 data Hessian five null directions;
+    # the exact hypergradient was -1.6 for contiguous X and +30 for its
+    # column-major copy (CG: -1.39 for both).
+    X, Y = _one_hot_labels(8, 4, 3, seed=1)
+    X_val, Y_val = _one_hot_labels(5, 4, 3, seed=2)
+    problem = LinearProblem(4, 3, penalty="l1")
+    common = dict(n_poison=2, steps=50, lr=0.3)
+    grads = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InnerNotConvergedWarning)
+        for X_layout in (X, X.T.contiguous().T):
+            for solver in ("cg", "exact"):
+                grads.append(implicit_hypergradient(
+                    problem, problem.init_params(), torch.tensor([-2.0], dtype=DT), X_layout,
+                    Y, X_val, Y_val, solver=solver, **common).grad_log_lambda)
+    for grad in grads[1:]:
+        assert_close_rel(grad, grads[0], 1e-8, "layout/solver")
+
+
+def test_the_exact_solve_of_a_float32_problem_runs_in_float64():
+    # Two nearly equal features make the Hessian ill-conditioned but not singular:
+    # its smallest eigenvalue lies below float32's n * eps threshold, so a float32
+    # solve would drop it (a poison gradient 27 % off); float64 keeps it.
+    gen = torch.Generator().manual_seed(0)
+    X, X_val = (torch.rand(n, 100, generator=gen, dtype=DT) for n in (300, 50))
+    for data in (X, X_val):
+        data[:, 1] = data[:, 0] + 3e-3 * torch.randn(len(data), generator=gen, dtype=DT)
+    Y, Y_val = ((torch.rand(n, 1, generator=gen) < 0.5).to(DT) for n in (300, 50))
+    problem = LinearProblem(100, 1)
+    results = {}
+    for dtype in (torch.float64, torch.float32):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnerNotConvergedWarning)
+            results[dtype] = implicit_hypergradient(
+                problem, problem.init_params(dtype=dtype), torch.tensor([-10.0], dtype=dtype),
+                X.to(dtype), Y.to(dtype), X_val.to(dtype), Y_val.to(dtype), n_poison=5,
+                steps=200, lr=0.05, solver="exact")
+    single, double = results[torch.float32], results[torch.float64]
+    assert single.grad_X_poison.dtype == torch.float32
+    assert single.solver_residual.dtype == torch.float32
+    assert_close_rel(single.grad_X_poison.double(), double.grad_X_poison, 1e-4, "float32")
+
+
 def test_implicit_warns_when_not_converged():
     case = make_case("linear", 1, "single", "l2", steps=3)
     with pytest.warns(InnerNotConvergedWarning, match="not converged") as caught:

@@ -158,10 +158,11 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
 
 
 class _DenseOnce:
-    """``matvec`` whose matrix :func:`dense_operator` builds once (when first asked)."""
+    """``matvec`` whose matrix :func:`dense_operator` builds once, and whose
+    eigenvalues :func:`solve_exact` computes once (when first asked)."""
 
     def __init__(self, matvec, b):
-        self.matvec, self.like, self.A = matvec, b, None
+        self.matvec, self.like, self.A, self.values = matvec, b, None, None
 
     def __call__(self, v):
         return self.matvec(v)
@@ -171,6 +172,11 @@ class _DenseOnce:
             self.A = dense_operator(self.matvec, self.like.numel(), dtype=self.like.dtype,
                                     device=self.like.device)
         return self.A
+
+    def eigenvalues(self):
+        if self.values is None:
+            self.values = torch.linalg.eigvalsh(self.matrix())
+        return self.values
 
 
 def _newton_step_norm(solver, matvec, train_grad, n_iter):

@@ -65,11 +65,18 @@ def ascent_direction(grad, normalize):
     >>> ascent_direction(g, "batch")
     tensor([[0.6000, 0.8000],
             [0.0000, 0.0000]])
+    >>> ascent_direction(g * 1e-25, "point")       # (its squares underflow float32)
+    tensor([[0.6000, 0.8000],
+            [0.0000, 0.0000]])
     """
-    if normalize == "point":
-        norm = torch.linalg.vector_norm(grad, dim=-1, keepdim=True)
-    else:
-        norm = torch.linalg.vector_norm(grad, dim=(-2, -1), keepdim=True)
+    dim = -1 if normalize == "point" else (-2, -1)
+    # The norm's squares under- or overflow for entries beyond about 1e±19 in
+    # float32 (a saturated network's gradient can be that small): far from 1, the
+    # gradient is first scaled by a power of two, which is exact, so the direction
+    # is bitwise what it was wherever nothing under- or overflowed.
+    _, exponent = torch.frexp(grad.abs().amax(dim=dim, keepdim=True))
+    grad = torch.ldexp(grad, torch.where(exponent.abs() > 20, -exponent, 0))
+    norm = torch.linalg.vector_norm(grad, dim=dim, keepdim=True)
     return grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)
 
 

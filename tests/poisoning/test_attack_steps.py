@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from skpoison.poisoning._attack import ascent_direction
@@ -19,6 +20,30 @@ def test_batch_normalization_is_over_the_whole_batch_point_over_each_point():
     stacked = torch.stack([grad, 2 * grad])     # K attacks: one batch norm each
     torch.testing.assert_close(ascent_direction(stacked, "batch"),
                                torch.stack([grad, grad]) / math.sqrt(26.0))
+
+
+@pytest.mark.parametrize(("dtype", "scale"), [
+    (torch.float32, 1e-44), (torch.float32, 1e-25), (torch.float32, 1e25),
+    (torch.float32, 1e37), (torch.float64, 1e-300), (torch.float64, 1e-160),
+    (torch.float64, 1e300)])
+@pytest.mark.parametrize("normalize", ["point", "batch"])
+def test_the_direction_is_a_unit_one_for_gradients_whose_squares_under_or_overflow(
+        dtype, scale, normalize):
+    # float32: 1e-25 gave a "unit" step of norm 4e13 (squares underflowed), 1e25
+    # a zero step (they overflowed).
+    grad = torch.tensor([[3.0, 4.0], [3.0, 4.0]], dtype=dtype) * scale
+    expected = torch.tensor([[0.6, 0.8], [0.6, 0.8]], dtype=dtype)
+    if normalize == "batch":
+        expected = expected / math.sqrt(2.0)
+    torch.testing.assert_close(ascent_direction(grad, normalize), expected)
+
+
+def test_the_direction_of_an_ordinary_gradient_is_bitwise_grad_over_its_norm():
+    # (the power-of-two scaling only applies far from 1, and is exact there)
+    grad = torch.randn(3, 5, 64, generator=torch.Generator().manual_seed(0), dtype=DT) * 1e-3
+    for normalize, dim in (("point", -1), ("batch", (-2, -1))):
+        norm = torch.linalg.vector_norm(grad, dim=dim, keepdim=True)
+        assert torch.equal(ascent_direction(grad, normalize), grad / norm)
 
 
 def test_batches_are_rounded_not_truncated():

@@ -101,7 +101,7 @@ class Unroll:
         w = w0
         for _ in range(steps):
             w, _ = self.problem.forward_step(w, self.log_lambda, self.X, self.Y, self.lr)
-        return w
+        return w0.clone() if w is w0 else w     # (steps = 0: never the caller's tensor)
 
     def forward(self, w0, steps):
         """``(w_T, tape)``; the tape holds what :meth:`backward` needs."""
@@ -113,7 +113,7 @@ class Unroll:
             )
             tape.append((w, cache))
             w = w_next
-        return w, tape
+        return (w0.clone() if w is w0 else w), tape
 
     def backward(self, tape, a, *, return_adjoint=False):
         """Pull ``a = dL_val/dw_T`` back through the recorded steps.

@@ -195,10 +195,17 @@ def test_a_non_finite_validation_loss_raises_in_every_method(method):
 
 
 @pytest.mark.filterwarnings("ignore::skpoison.hypergrad.InnerNotConvergedWarning")
-@pytest.mark.parametrize("method", METHODS)
-def test_zero_steps_return_a_copy_of_w0(method):
+@pytest.mark.parametrize("generic", [False, True], ids=["built-in", "generic"])
+@pytest.mark.parametrize("method", METHODS + ["rmd-checkpointed"])
+def test_zero_steps_return_a_copy_of_w0(method, generic):
+    # (a model of its own runs the generic Unroll, whose reverse mode returned w0)
     case = make_case("linear", 1, "single", "l2")
-    result = _call(case, method, steps=0)
+    if generic:
+        case.problem = GenericProblem(case.problem)
+    if method == "rmd-checkpointed":
+        result = _call(case, "rmd", steps=0, checkpoint_every=2)
+    else:
+        result = _call(case, method, steps=0)
     assert result.params is not case.w0 and torch.equal(result.params, case.w0)
     result.params.add_(1.0)
     assert not torch.equal(result.params, case.w0)

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._torch_utils import make_generator
 from .._warn import warn_user
-from ..estimators._setup import check_X_val, encode_labels
+from ..estimators._setup import check_X_val, encode_labels, is_real_array
 from ..estimators._trusted_scale import check_trusted_scale
 from ._compat import SamplerBase
 from ._result import PoisoningResult
@@ -29,6 +29,9 @@ def check_ratios(ratios):
     >>> check_ratios([0.2, 0.0, 0.1, 0.2]).tolist()
     [0.0, 0.1, 0.2]
     """
+    if not is_real_array(ratios):
+        raise ValueError(f"ratios must be numbers in [0, 1) (no strings or bools); got "
+                         f"{ratios!r}.")
     values = np.asarray(ratios, dtype=float)
     if values.ndim != 1:
         raise ValueError(f"ratios must be a 1-d sequence of poisoning ratios; got an array of "

@@ -21,7 +21,13 @@ from ..estimators._base import (
     _validate_checkpointing,
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
-from ..estimators._setup import as_log_lambda, build_setup, encode_targets, max_log_lambda_for
+from ..estimators._setup import (
+    as_log_lambda,
+    build_setup,
+    encode_targets,
+    is_real_array,
+    max_log_lambda_for,
+)
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
@@ -52,9 +58,17 @@ def _fixed_lambda(values, n_hyper, **tensor):
     return torch.as_tensor(values, **tensor)
 
 
+#: Data this many rounding errors (of its dtype, relative to the bound or 1)
+#: outside the feature box still pass the box check.
+_BOX_SLACK_ULPS = 4
+
+
 def _box(feature_range, n_features):
     if len(feature_range) != 2:
         raise ValueError(f"feature_range={feature_range!r} must be a pair (low, high).")
+    if not all(is_real_array(bound) for bound in feature_range):
+        raise ValueError(f"feature_range={feature_range!r} must hold numbers (floats or "
+                         "arrays of them; no strings or bools).")
     bounds = [np.asarray(b, dtype=float) for b in feature_range]
     if any(b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n_features) for b in bounds):
         raise ValueError(f"feature_range bounds must be scalars or arrays of shape "
@@ -115,8 +129,9 @@ class OptimalPoisoner(BasePoisoner):
         Poisoning points replace random clean training points (the paper) or
         are appended to the training set.
     feature_range : (low, high), default=(0.0, 1.0)
-        The feasible box; floats or arrays of shape (n_features,). The data
-        must lie inside it.
+        The feasible box: a pair (tuple, list or array) of floats or of
+        arrays of shape (n_features,). The data must lie inside it, up to
+        four rounding errors (``MinMaxScaler``'s output may exceed 1 by one).
     outer_steps : int, default=20
         Hypergradient steps per batch.
     poison_lr : float, default=0.5
@@ -201,7 +216,7 @@ class OptimalPoisoner(BasePoisoner):
         "estimator": [BaseHypergradClassifier],
         "hyperparams": [StrOptions({"learn", "fixed"})],
         "fixed_lambda": [Real, "array-like", None],
-        "feature_range": [tuple, list],
+        "feature_range": [tuple, list, np.ndarray],
         "outer_steps": [Interval(Integral, 0, None, closed="left")],
         "poison_lr": [Interval(Real, 0, None, closed="neither")],
         "lambda_lr": [Interval(Real, 0, None, closed="neither"), None],
@@ -244,17 +259,24 @@ class OptimalPoisoner(BasePoisoner):
     def _check_box(self, X, X_val):
         low, high = _box(self.feature_range, X.shape[1])
         for name, data in (("X", X), ("X_val", X_val)):
+            # A few rounding errors outside pass: MinMaxScaler's output exceeds 1
+            # by one ulp now and then (1.0000000000000002, float32 1.0000001).
+            ulp = _BOX_SLACK_ULPS * np.finfo(data.dtype).eps
+            lowest = low - ulp * np.maximum(1.0, np.abs(low))
+            highest = high + ulp * np.maximum(1.0, np.abs(high))
             # Column extremes first: two reads of the data and no boolean copies,
             # for the usual case that nothing lies outside.
-            if (data.min(axis=0) >= low).all() and (data.max(axis=0) <= high).all():
+            below, above = data.min(axis=0) < lowest, data.max(axis=0) > highest
+            if not (below.any() or above.any()):
                 continue
-            outside = int(np.sum((data < low) | (data > high)))
-            if outside:
-                raise ValueError(
-                    f"{outside} values of {name} lie outside feature_range="
-                    f"{self.feature_range!r}: the box must contain the data (scale the "
-                    "data or widen feature_range)."
-                )
+            outside = int(np.sum((data < lowest) | (data > highest)))
+            excess = max(np.max(low - data.min(axis=0)), np.max(data.max(axis=0) - high))
+            raise ValueError(
+                f"{outside} values of {name} lie outside feature_range="
+                f"{self.feature_range!r}, by up to {excess:.3g}: the box must contain "
+                "the data (scale the data, e.g. with MinMaxScaler(clip=True), or widen "
+                "feature_range)."
+            )
         self._box = (low, high)
 
     def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):

@@ -96,6 +96,48 @@ def test_divergence_during_an_attack_names_the_moving_points(data):
         run(attack, *data)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_minmax_scaled_data_a_rounding_error_above_one_is_in_the_box(data, dtype):
+    # MinMaxScaler writes 1.0000000000000002 (float32: 1.0000001) now and then;
+    # the box check refused it, telling the user to scale data they had scaled.
+    X, y, X_val, y_val = (np.asarray(part, dtype=dtype) if i % 2 == 0 else part
+                          for i, part in enumerate(data))
+    X[0, 0] = np.nextafter(dtype(1.0), dtype(2.0))
+    X_val[0, 0] = np.nextafter(dtype(0.0), dtype(-1.0))
+    run(optimal(), X, y, X_val, y_val)
+    X[0, 0] = 1.0 + 1e-3
+    with pytest.raises(ValueError, match=r"1 values of X lie outside .* by up to 0.001"):
+        run(optimal(), X, y, X_val, y_val)
+
+
+def test_an_unbounded_side_of_the_box_leaves_the_other_one_strict(data):
+    X, y, X_val, y_val = data
+    X = X.copy()
+    X[0, 0] = -1e-3
+    with pytest.raises(ValueError, match="values of X lie outside"):
+        run(optimal(feature_range=(0.0, np.inf)), X, y, X_val, y_val)
+
+
+@pytest.mark.parametrize("make", [optimal, LabelFlipPoisoner])
+@pytest.mark.parametrize("ratios", [("0.1",), (True,), (0.1, "0.2")])
+def test_ratios_written_as_strings_or_bools_are_refused(data, make, ratios):
+    # (NumPy read "0.1" as 0.1 and True as 1.0, a typo then ran an attack)
+    with pytest.raises(ValueError, match="ratios must be numbers"):
+        run(make(ratios=ratios), *data)
+
+
+@pytest.mark.parametrize("feature_range", [("0", "1"), (0.0, True)])
+def test_a_feature_range_of_strings_or_bools_is_refused(data, feature_range):
+    with pytest.raises(ValueError, match="must hold numbers"):
+        run(optimal(feature_range=feature_range), *data)
+
+
+def test_a_feature_range_given_as_an_array_is_the_same_box(data):
+    X_tuple, _ = run(optimal(feature_range=(0.0, 1.0)), *data)
+    X_array, _ = run(optimal(feature_range=np.array([0.0, 1.0])), *data)
+    np.testing.assert_array_equal(X_array, X_tuple)
+
+
 def test_feature_box(data):
     X, y, X_val, y_val = data
     with pytest.raises(ValueError, match="values of X lie outside feature_range"):

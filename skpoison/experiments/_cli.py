@@ -36,9 +36,10 @@ interrupted sweep.
 
 _SIZE_HELP = {
     "tiny": "seconds: checks that the code runs (2 repetitions, tiny splits)",
-    "quick": "3 repetitions, T = 100, 15 attack steps (evaluate: 5 repetitions, T = 300)",
+    "quick": "3 repetitions, T = 100, 15 attack steps (evaluate: 5 repetitions, T = 300; "
+             "fig1: a 25 x 25 grid, 20 attack steps)",
     "full": "the project's sizes for the paper: 10 repetitions, T = 200, 30 attack steps "
-            "(evaluate: T = 300)",
+            "(evaluate: T = 300; fig1: a 41 x 41 grid, 50 attack steps)",
 }
 
 

@@ -196,6 +196,8 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         if any(execution.values()):
             raise ValueError(f"{figure} computes no sweep cells, so it does not take "
                              f"{sorted(k for k, given in execution.items() if given)}.")
+        if data_home is not None:
+            overrides = {**overrides, "data_home": data_home}   # (refused there)
         return _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides)
     dataset = "digits" if dataset is None else dataset
     model = overrides.pop("model", None) or spec.model
@@ -206,6 +208,10 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     _check_figure(figure, spec, config)
     n_vals = None
     if spec.kind == "sensitivity":
+        if overrides.get("n_val") is not None:
+            raise ValueError(f"{figure} draws trusted sets of several sizes, shares of the "
+                             "training set (val_fractions, --val-fractions), so it does not "
+                             "take n_val.")
         if val_fractions is None:
             val_fractions = DEFAULT_VAL_FRACTIONS
         n_vals = _val_sizes(config, val_fractions, data_home)
@@ -254,6 +260,9 @@ def _check_figure(figure, spec, config):
                          "features; it needs --model lr.")
     if spec.plot == "lambda_norm" and not strategies & {"learned", "learned_per_layer"}:
         raise ValueError(f"{figure} plots the learned λ: include 'learned' in the strategies.")
+    if spec.kind == "sensitivity" and not {"no_reg", "learned"} <= strategies:
+        raise ValueError(f"{figure} compares 'learned' against 'no_reg' (its relative "
+                         "decrease): include both in the strategies.")
     if spec.plot.startswith("per_layer") and config.model != "mlp":
         raise ValueError(f"{figure} shows a network's layers; it needs --model mlp.")
     if spec.plot == "per_layer_lambda" and strategies != {"learned_per_layer"}:

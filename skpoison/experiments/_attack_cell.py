@@ -10,6 +10,7 @@ strategy with their attacks batched (:func:`skpoison.poisoning.fit_batched`).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import NamedTuple
 
@@ -259,8 +260,27 @@ def cell_rows_problem(args, rows):
             value = row.get(column)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return f"its {column} {value!r} (ratio {row['ratio']}) is not a number"
+        implausible = _implausible_value(row)
+        if implausible:
+            return f"its {implausible} (ratio {row['ratio']})"
         if row["n_val"] > n_val:
             return f"its trusted set has {row['n_val']} points, the cell at most {n_val}"
+    return None
+
+
+def _implausible_value(row):
+    """What no attack cell computes in a row of numbers (NaN, an error above 1, ...), or None."""
+    for column in ("test_error", "val_error"):
+        if not 0.0 <= row[column] <= 1.0:      # (NaN included)
+            return f"{column} {row[column]!r} is not an error rate in [0, 1]"
+    for column in ("weight_norm", "attack_val_loss"):
+        if not math.isfinite(row[column]):
+            return f"{column} {row[column]!r} is not finite"
+    log_lambda = row.get("log_lambda")
+    if isinstance(log_lambda, bool) or not isinstance(log_lambda, (int, float)) \
+            or not log_lambda < math.inf:
+        return (f"log_lambda {log_lambda!r} is not a log-strength (a number below +inf; "
+                "-inf: no regularization)")
     return None
 
 

@@ -299,7 +299,11 @@ def test_a_backend_that_cannot_stream_results_still_runs_the_sweep(tmp_path):
     (lambda rows: rows[2].update(test_error="oops"), "test_error"),
     (lambda rows: rows[2].update(test_error=True), "test_error"),
     (lambda rows: rows[1].update(n_val=10_000), "trusted set"),
-], ids=["rows dropped", "ratio moved", "other strategy", "text", "bool", "larger trusted set"])
+    (lambda rows: rows[0].update(test_error=float("nan")), "test_error nan is not an error"),
+    (lambda rows: rows[1].update(test_error=5.0), "test_error 5.0 is not an error rate"),
+    (lambda rows: rows[1].update(log_lambda=None), "log_lambda None is not a log-strength"),
+], ids=["rows dropped", "ratio moved", "other strategy", "text", "bool", "larger trusted set",
+        "NaN error", "error above 1", "no log_lambda"])
 def test_an_attack_cell_edited_by_hand_is_recomputed(tmp_path, edit, problem):
     common = dict(size="tiny", repetitions=1, strategies=("no_reg",), n_jobs=1,
                   verbose=False, plot=False, out=tmp_path)
@@ -325,7 +329,7 @@ def test_atomic_writes_sync_before_the_rename(tmp_path, monkeypatch):
 def _stored_cell(config, n_val):
     return [{"strategy": "no_reg", "repetition": 0, "ratio": float(r), "n_poison": 0,
              "n_val": n_val, "test_error": 0.1, "val_error": 0.1, "weight_norm": 1.0,
-             "attack_val_loss": 0.5} for r in config.ratios]
+             "attack_val_loss": 0.5, "log_lambda": float("-inf")} for r in config.ratios]
 
 
 def test_the_stored_rows_check_of_an_attack_cell():
@@ -349,6 +353,13 @@ def test_the_stored_rows_check_of_an_attack_cell():
         rows = _stored_cell(config, config.n_val)
         rows[0][column] = "oops"
         assert column in cell_rows_problem(args, rows), column
+    for column, value in (("test_error", -0.1), ("val_error", 1.5), ("val_error", float("nan")),
+                          ("weight_norm", float("inf")), ("attack_val_loss", float("nan")),
+                          ("log_lambda", float("inf")), ("log_lambda", float("nan")),
+                          ("log_lambda", "-4")):
+        rows = _stored_cell(config, config.n_val)
+        rows[1][column] = value
+        assert column in cell_rows_problem(args, rows), (column, value)
 
 
 try:

@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import tempfile
 from contextlib import nullcontext
+from numbers import Integral
 from pathlib import Path
 from typing import NamedTuple
 
 from joblib import Parallel, delayed, parallel_config
+from joblib import parallel as joblib_parallel
 from tqdm.auto import tqdm
 
 from .._files import atomic_file
@@ -181,6 +183,24 @@ def _tasks(todo, how, paths, group_by, group_size, blocking):
     return tasks
 
 
+def _check_execution(n_jobs, backend):
+    """Refuse an ``n_jobs`` or a backend joblib would refuse, before any work.
+
+    joblib only checks them once there are cells to compute: a finished sweep
+    took (and recorded) any value.
+    """
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral)
+                               or n_jobs == 0):
+        raise ValueError(f"n_jobs={n_jobs!r} must be a nonzero int (cells in parallel; -1: "
+                         "all cores) or None.")
+    known = {*joblib_parallel.BACKENDS, *getattr(joblib_parallel, "EXTERNAL_BACKENDS", {})}
+    if backend is not None and backend not in known:
+        hint = (" Ray's backend is registered from Python first (ray.util.joblib."
+                "register_ray(); see docs/experiments.md)." if backend == "ray" else "")
+        raise ValueError(f"backend={backend!r} is not a joblib backend; known: "
+                         f"{sorted(known)}.{hint}")
+
+
 def _parallel(n_jobs):
     """:class:`joblib.Parallel` handing back each task as it ends, where the backend can.
 
@@ -262,6 +282,7 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
     >>> [r["y"] for r in rows]
     [0, 1, 4]
     """
+    _check_execution(n_jobs, backend)
     cell_dir = Path(out) / "cells"
     cell_dir.mkdir(parents=True, exist_ok=True)
     names = [name for name, _ in cells]

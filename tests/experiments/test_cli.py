@@ -100,6 +100,19 @@ def test_evaluate_tiny_writes_tidy_csv_and_table(tmp_path, capsys):
     assert settings["data"]["caveat"] is None and len(settings["data"]["fingerprint"]) == 10
 
 
+@pytest.mark.parametrize("args", [["--n-jobs", "0"], ["--backend", "nosuch"]])
+def test_a_finished_sweep_refuses_bad_execution_options_too(args, tmp_path, capsys):
+    # (joblib only checked them when there were cells to compute; the settings
+    # JSON then recorded the bad backend)
+    common = ["evaluate", *TINY, "--strategies", "no_reg", "--out", str(tmp_path)]
+    assert main(common) == 0
+    settings = sorted(tmp_path.glob("*_settings.json"))
+    before = [path.read_text() for path in settings]
+    assert main([*common, *args]) == 2
+    assert "skpoison: error:" in capsys.readouterr().err
+    assert [path.read_text() for path in settings] == before
+
+
 def test_unwritable_out_fails_before_any_work(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -125,6 +138,9 @@ def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):
     (["--dataset", ""], "Unknown data set ''"),     # not the default, digits
     (["--classes", "0", "42"], "42"),
     (["--model", "lr", "--strategies", "learned_per_layer"], "mlp"),
+    (["--n-jobs", "0"], "n_jobs=0 must be a nonzero int"),
+    (["--backend", "nosuch"], "backend='nosuch' is not a joblib backend"),
+    (["--backend", "ray"], "ray.util.joblib.register_ray()"),
 ])
 def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     assert main(["evaluate", *TINY, *args, "--out", str(tmp_path)]) == 2

@@ -10,7 +10,9 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def warn_user(message, category=UserWarning):
-    """``warnings.warn`` attributed to the first caller outside skpoison (and joblib).
+    """``warnings.warn`` attributed to the first caller outside skpoison (and the
+    libraries that call it for the user: scikit-learn's meta-estimators,
+    imbalanced-learn's pipelines, joblib).
 
     A fixed ``stacklevel`` is right for one call path only (``fit`` and
     ``fit_resample`` reach the same checks at different depths). In a worker
@@ -27,7 +29,7 @@ def warn_user(message, category=UserWarning):
     >>> caught[0].filename.startswith(_PACKAGE)     # (here: the doctest's own line)
     False
     """
-    inside = _prefixes(("joblib",), package=True)
+    inside = _prefixes(("joblib", "sklearn", "imblearn"), package=True)
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(inside):
         frame, level = frame.f_back, level + 1
@@ -44,7 +46,8 @@ def _prefixes(modules, package=False):
     folder, a module's file), after skpoison's folder if ``package``.
 
     joblib is not the user's line either: a sweep calls its cells through
-    ``joblib.Parallel``.
+    ``joblib.Parallel``; nor are scikit-learn's and imbalanced-learn's, whose
+    ``Pipeline`` or ``GridSearchCV`` call a model's ``fit``.
     """
     prefixes = [_PACKAGE] if package else []
     for name in modules:

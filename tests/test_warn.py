@@ -52,3 +52,25 @@ def test_a_warning_in_a_worker_process_points_at_skpoison_not_at_its_machinery(m
     caught = _record(namespace["bootstrap"])
     assert [(w.filename, w.lineno) for w in caught] == [
         (__file__, _warn_from_skpoison.__code__.co_firstlineno + 2)]
+
+
+def test_a_warning_raised_under_a_scikit_learn_pipeline_points_at_the_users_line():
+    # (it pointed at sklearn/pipeline.py, which called the model's fit)
+    from sklearn.datasets import load_digits
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skpoison import HypergradRegularizedLR, TrustedSetWarning
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("clf", HypergradRegularizedLR(inner_steps=5, outer_steps=1))])
+    line = None
+
+    def fit():
+        nonlocal line
+        line = fit.__code__.co_firstlineno + 3
+        pipe.fit(X[:100], y[:100], clf__X_val=X[100:150], clf__y_val=y[100:150])
+
+    caught = [w for w in _record(fit) if w.category is TrustedSetWarning]
+    assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]

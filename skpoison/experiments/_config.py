@@ -254,6 +254,12 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
     values["ratios"] = tuple(sorted({0.0, *(float(r) for r in values["ratios"])}))
     if any(not 0.0 <= r < 1.0 or math.isnan(r) for r in values["ratios"]):
         raise ValueError(f"ratios={values['ratios']} must lie in [0, 1).")
+    # (the poisoner would warn, once per cell, and every such row repeat the clean one)
+    empty = [r for r in values["ratios"] if r > 0 and round(r * sizes["n_train"]) == 0]
+    if empty:
+        raise ValueError(f"ratios {empty} give no poisoning point for n_train="
+                         f"{sizes['n_train']} (round(ratio * n_train) == 0): their rows would "
+                         "repeat the clean model's; raise them or n_train.")
     # attack_steps = 0 is label flipping; CV needs two folds.
     for key, least in (("repetitions", 1), ("inner_steps", 1), ("attack_steps", 0),
                        ("batch_size", 1), ("cv_folds", 2), ("seed", 0)):

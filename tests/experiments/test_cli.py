@@ -138,6 +138,7 @@ def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):
     (["--dataset", ""], "Unknown data set ''"),     # not the default, digits
     (["--classes", "0", "42"], "42"),
     (["--model", "lr", "--strategies", "learned_per_layer"], "mlp"),
+    (["--ratios", "0.001", "0.1"], "ratios [0.001] give no poisoning point for n_train=50"),
     (["--n-jobs", "0"], "n_jobs=0 must be a nonzero int"),
     (["--backend", "nosuch"], "backend='nosuch' is not a joblib backend"),
     (["--backend", "ray"], "ray.util.joblib.register_ray()"),

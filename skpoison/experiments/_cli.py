@@ -112,17 +112,19 @@ def build_parser():
     ev = sub.add_parser("evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
                         help="test error of each λ strategy under the optimal attack",
                         description="Test error (mean ± std) of each λ strategy x ratio "
-                                    "under the optimal attack; writes "
-                                    "OUT/<dataset>_<model>_<penalty>_<size>_evaluate.csv and "
-                                    "PNGs.",
+                                    "under the optimal attack; writes OUT/<stem>.csv, "
+                                    "OUT/<stem>_settings.json and PNGs, <stem> = "
+                                    "<dataset>_<model>_<penalty>_<size>_evaluate.",
                         epilog=_EPILOG)
     _common(ev, "quick", "skpoison-results/evaluate")
     rep = sub.add_parser("reproduce", formatter_class=argparse.RawDescriptionHelpFormatter,
                          help="one figure of the paper (fig1 ... fig14, or list)",
                          description="Compute one figure of the paper: writes "
-                                     "OUT/<dataset>_<model>_<penalty>_<size>_figN.csv and "
-                                     ".png (fig4/fig9 also ..._figN_relative_decrease.csv; "
-                                     "fig1: OUT/synthetic_<size>_fig1.*).", epilog=_EPILOG)
+                                     "OUT/<stem>.csv, OUT/<stem>_settings.json and "
+                                     "OUT/<stem>.png, <stem> = "
+                                     "<dataset>_<model>_<penalty>_<size>_figN (fig4/fig9 "
+                                     "also <stem>_relative_decrease.csv; fig1: <stem> = "
+                                     "synthetic_<size>_fig1).", epilog=_EPILOG)
     rep.add_argument("figure", choices=[*FIGURES, "list"])
     _common(rep, "full", "skpoison-results")
     rep.add_argument("--val-fractions", type=float, nargs="+", default=None,

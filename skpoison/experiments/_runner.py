@@ -370,7 +370,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
     csv_path, settings_path = write_tables(rows, settings, out, stem)
     title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "
              f"{config.penalty.upper()}: test error (%) under the optimal attack, "
-             f"mean ± std over {config.repetitions} repetitions").replace("  ", " ")
+             f"mean ± std over {_repetitions(config)}").replace("  ", " ")
     title += _caveat_note(rows)
     table = format_table(rows, "test_error", title=title)
     pngs = []
@@ -393,4 +393,8 @@ def _short_title(config, rows=()):
     """A figure's title: the setting; what the error bars are; the data's caveat, if any."""
     return (f"{config.dataset}, {config.model.upper()}, {config.penalty.upper()}, "
             f"T={config.inner_steps}, {config.attack_steps} attack steps\nmean ± std over "
-            f"{config.repetitions} repetitions" + _caveat_note(rows))
+            f"{_repetitions(config)}" + _caveat_note(rows))
+
+
+def _repetitions(config):
+    return f"{config.repetitions} repetition{'s' if config.repetitions != 1 else ''}"

@@ -128,7 +128,13 @@ def top_k_features(coef, k):
                          f"n_features), got {coef.shape}.")
     if not np.all(np.isfinite(coef)):
         raise ValueError("coef contains NaN or infinite values.")
-    scores = np.abs(coef) if coef.ndim == 1 else np.linalg.norm(coef, axis=0)
+    if coef.ndim == 1:
+        scores = np.abs(coef)
+    else:
+        # Scaled by a power of two (exact) so that the squares of weights beyond
+        # 1e154 do not overflow into ties: the ranking is otherwise unchanged.
+        _, exponent = np.frexp(np.max(np.abs(coef)))
+        scores = np.linalg.norm(np.ldexp(coef, -exponent), axis=0)
     k = _check_int(k, "k", 1)
     if k > scores.size:
         raise ValueError(f"k={k} exceeds the number of features {scores.size}.")

@@ -72,6 +72,13 @@ def test_top_k_features_multi_output_norm():
     np.testing.assert_array_equal(top_k_features(coef[None, 0], 1), [0])
 
 
+@pytest.mark.parametrize("scale", [1e-300, 1e200])
+def test_top_k_features_multi_output_norm_of_huge_or_tiny_weights(scale):
+    # Squares beyond float64's range made both norms inf (or 0): a tie, index 0 first.
+    coef = np.array([[1.0, 0.0], [1.0, 1e100 if scale > 1 else 2.0]]) * scale
+    np.testing.assert_array_equal(top_k_features(coef, 1), [1])
+
+
 @pytest.mark.parametrize("coef, k, match", [
     ([1.0, 2.0], 3, "exceeds"), ([1.0, 2.0], 0, "k must be"),
     ([1.0, np.nan], 1, "NaN"), (np.zeros((2, 2, 2)), 1, "shape"),

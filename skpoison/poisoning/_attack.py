@@ -71,13 +71,16 @@ def ascent_direction(grad, normalize):
     """
     dim = -1 if normalize == "point" else (-2, -1)
     # The norm's squares under- or overflow for entries beyond about 1e±19 in
-    # float32 (a saturated network's gradient can be that small): far from 1, the
-    # gradient is first scaled by a power of two, which is exact, so the direction
-    # is bitwise what it was wherever nothing under- or overflowed.
-    _, exponent = torch.frexp(grad.abs().amax(dim=dim, keepdim=True))
-    grad = torch.ldexp(grad, torch.where(exponent.abs() > 20, -exponent, 0))
+    # float32 (a saturated network's gradient can be that small): there, and only
+    # there, the gradient is divided by its largest entry first. Elsewhere it is
+    # divided by 1, so the direction is bitwise grad / ||grad||.
+    finfo = torch.finfo(grad.dtype)
+    largest = grad.abs().amax(dim=dim, keepdim=True)
+    extreme = (largest > 0) & ((largest < finfo.tiny ** 0.5 / finfo.eps)
+                               | (largest > finfo.max ** 0.5 * finfo.eps))
+    grad = grad / torch.where(extreme, largest, torch.ones_like(largest))
     norm = torch.linalg.vector_norm(grad, dim=dim, keepdim=True)
-    return grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)
+    return grad / norm.clamp_min(finfo.tiny)
 
 
 def evaluate(config, X, Y, log_lambda):

@@ -38,9 +38,12 @@ def test_the_direction_is_a_unit_one_for_gradients_whose_squares_under_or_overfl
     torch.testing.assert_close(ascent_direction(grad, normalize), expected)
 
 
-def test_the_direction_of_an_ordinary_gradient_is_bitwise_grad_over_its_norm():
-    # (the power-of-two scaling only applies far from 1, and is exact there)
-    grad = torch.randn(3, 5, 64, generator=torch.Generator().manual_seed(0), dtype=DT) * 1e-3
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("scale", [1e-11, 1e-3, 1.0, 1e11])
+def test_the_direction_of_a_gradient_in_range_is_bitwise_grad_over_its_norm(dtype, scale):
+    # (only gradients whose squares would under- or overflow are rescaled first)
+    grad = torch.randn(3, 5, 64, generator=torch.Generator().manual_seed(0),
+                       dtype=dtype) * scale
     for normalize, dim in (("point", -1), ("batch", (-2, -1))):
         norm = torch.linalg.vector_norm(grad, dim=dim, keepdim=True)
         assert torch.equal(ascent_direction(grad, normalize), grad / norm)

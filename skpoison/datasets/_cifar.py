@@ -102,12 +102,14 @@ def _from_npz(path):
             f"y_test: {exc!r}") from exc
     parts = []
     for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"].astype(np.int64)
-        if x.dtype != np.uint8 or x.shape[1:] != (32, 32, 3) or y.shape != (len(x),):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or x.shape[1:] != (32, 32, 3) or y.shape != (len(x),) \
+                or y.dtype.kind not in "iu":
             raise ValueError(
                 f"{path}: x_{split} must be uint8 of shape (n, 32, 32, 3) with y_{split} "
-                f"of shape (n,), got {x.dtype} {x.shape} and {y.shape}.")
-        parts.append((x.reshape(len(x), 3072), y))
+                f"integer labels of shape (n,), got {x.dtype} {x.shape} and {y.dtype} "
+                f"{y.shape}.")
+        parts.append((x.reshape(len(x), 3072), y.astype(np.int64)))
     return parts
 
 

@@ -43,6 +43,11 @@ def get_data_home(data_home=None):
     data_home : pathlib.Path
         The resolved folder (it may not exist).
 
+    Raises
+    ------
+    NotADirectoryError
+        If it is a file.
+
     Examples
     --------
     >>> from skpoison.datasets import get_data_home
@@ -51,7 +56,13 @@ def get_data_home(data_home=None):
     """
     if data_home is None:
         data_home = os.environ.get(DATA_HOME_ENV) or "~/skpoison_data"
-    return Path(os.fspath(data_home)).expanduser()
+    home = Path(os.fspath(data_home)).expanduser()
+    if home.exists() and not home.is_dir():
+        raise NotADirectoryError(
+            f"The data home {home} is a file, not a folder: point data_home= (--data-home "
+            f"on the command line) or {DATA_HOME_ENV} at the folder that holds the data "
+            "sets.")
+    return home
 
 
 def md5_bytes(data):
@@ -125,8 +136,10 @@ def download(url, dest, verify):
             verify(Path(tmp))
         except ValueError as exc:
             # (the check's own advice, to delete the file, is moot: nothing was kept)
+            # (the temporary file the check names is gone)
             reason = (f"the md5 of {exc.of} is {exc.actual}, not the official "
-                      f"{exc.expected}" if isinstance(exc, ChecksumError) else str(exc))
+                      f"{exc.expected}" if isinstance(exc, ChecksumError)
+                      else str(exc).replace(str(tmp), "the downloaded file"))
             raise ValueError(
                 f"The file downloaded from {url} for {dest} was refused, and nothing "
                 f"was kept: {reason}. Try again later, or put the official file at "

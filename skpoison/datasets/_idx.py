@@ -26,12 +26,15 @@ _IDX_DTYPES = {
 def read_idx_bytes(path):
     """Return the uncompressed bytes of an IDX file (``.gz`` or plain).
 
-    Raises ``ValueError`` naming the file when its gzip stream is corrupted
-    or truncated.
+    A ``.gz`` file that starts like an IDX file is one already decompressed
+    (browsers do that and keep the name): read as it is. Raises
+    ``ValueError`` naming the file when its gzip stream is corrupted or
+    truncated.
     """
     path = Path(path)
     raw = path.read_bytes()
-    if path.suffix != ".gz":
+    if path.suffix != ".gz" or (raw[:2] == b"\x00\x00" and len(raw) > 2
+                                and raw[2] in _IDX_DTYPES):
         return raw
     try:
         return gzip.decompress(raw)

@@ -60,8 +60,9 @@ def _locate(folder, md5s, url, download_if_missing):
         try:
             download(url + dest.name, dest, lambda p, b=base: read_idx(p, md5s[b]))
         except (OSError, HTTPException) as exc:  # URLError, timeouts, ...
+            still_missing = [f"{name}.gz" for name in missing[missing.index(base):]]
             raise missing_files_error(
-                names, folder, f"Downloading them from {url} failed.", cause=exc,
+                still_missing, folder, f"Downloading them from {url} failed.", cause=exc,
                 data_home=folder.parent,
             ) from exc
         found[base] = dest

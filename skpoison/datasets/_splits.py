@@ -41,7 +41,8 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
     """Draw disjoint, class-balanced train / validation / test sets from a pool.
 
     Each split holds (as nearly as possible) the same number of samples of
-    every class present in ``y``; the three splits never share a sample.
+    every class present in ``y``, and so do the three splits together (their
+    per-class totals differ by at most one); the splits never share a sample.
     Labels are kept as they are (no remapping). Within a split the rows are
     shuffled. The inputs are never modified; the outputs are copies.
 

@@ -27,6 +27,9 @@ class HypergradMLP(BaseHypergradClassifier):
         As in :class:`sklearn.neural_network.MLPClassifier`.
     penalty : {"l2", "l1"}, default="l2"
     lambda_mode : {"single", "per_layer"}, default="single"
+        One λ for all weight matrices, or one per weight matrix
+        (``n_lambdas = len(hidden_layer_sizes) + 1``); biases are never
+        penalized.
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"
@@ -108,7 +111,8 @@ class HypergradMLP(BaseHypergradClassifier):
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+        if not all(isinstance(s, Integral) and not isinstance(s, (bool, np.bool_)) and s >= 1
+                   for s in sizes):
             raise ValueError(f"hidden_layer_sizes={self.hidden_layer_sizes!r} must be "
                              "positive integers.")
         return sizes

@@ -185,6 +185,12 @@ def test_bad_npz_refused(tmp_path):
     np.savez(tmp_path / "cifar10.npz", x_train=np.zeros(2))
     with pytest.raises(ValueError, match="keys x_train, y_train, x_test, y_test"):
         fetch_cifar10(data_home=tmp_path, download=False)
+    # labels that are not integers (were truncated: 0.7 -> 0)
+    np.savez(tmp_path / "cifar10.npz", x_train=np.zeros((2, 32, 32, 3), np.uint8),
+             y_train=np.array([0.7, 6.7]), x_test=np.zeros((1, 32, 32, 3), np.uint8),
+             y_test=np.zeros(1, np.uint8))
+    with pytest.raises(ValueError, match="y_train integer labels of shape .* float64"):
+        fetch_cifar10(data_home=tmp_path, download=False)
     (tmp_path / "cifar10.npz").write_bytes(b"garbage")   # numpy: "pickled data, allow_pickle"
     with pytest.raises(ValueError, match="not an .npz archive .* replace it") as caught:
         fetch_cifar10(data_home=tmp_path, download=False)

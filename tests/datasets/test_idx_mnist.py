@@ -1,6 +1,7 @@
 import gzip
 import shutil
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,6 +203,51 @@ def test_download_with_bad_checksum_keeps_nothing(tmp_path, monkeypatch, write_t
         fetch_mnist(data_home=tmp_path / "home", download=True)
     assert "delete it" not in str(caught.value)   # (there is nothing to delete)
     assert not (tmp_path / "home").exists()  # the folders made for it are gone too
+
+
+def test_a_download_failing_midway_lists_only_the_files_still_missing(
+        tmp_path, monkeypatch, write_tiny_idx_set):
+    # (the files downloaded before the failure are kept, and were listed as missing)
+    md5s, _ = write_tiny_idx_set(tmp_path / "source")
+    monkeypatch.setattr(_mnist, "MNIST_MD5", md5s)
+
+    def second_fails(url, dest, calls=[]):
+        calls.append(url)
+        if len(calls) == 2:
+            raise ConnectionResetError("connection reset")
+        shutil.copyfile(tmp_path / "source" / url.rsplit("/", 1)[-1], dest)
+
+    monkeypatch.setattr(_home, "_urlretrieve", second_fails)
+    with pytest.raises(FileNotFoundError) as info:
+        fetch_mnist(data_home=tmp_path / "home", download=True)
+    listed = str(info.value).split(".gz. ")[0]
+    assert "train-images" not in listed            # downloaded, kept
+    assert "train-labels" in listed and "t10k-labels" in listed
+    assert sorted(p.name for p in (tmp_path / "home" / "mnist").iterdir()) == [
+        "train-images-idx3-ubyte.gz"]
+
+
+def test_a_refused_download_does_not_name_its_deleted_temporary_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(_home, "_urlretrieve",
+                        lambda url, dest: Path(dest).write_bytes(b"not gzip at all"))
+    with pytest.raises(ValueError, match="refused, and nothing was kept: the downloaded "
+                                         "file is not a valid gzip file") as info:
+        fetch_mnist(data_home=tmp_path, download=True)
+    assert ".part" not in str(info.value)
+
+
+def test_a_gz_file_a_browser_already_decompressed_is_read(tmp_path, idx_bytes):
+    raw = idx_bytes(np.arange(200, dtype=np.uint8))
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(raw)                   # IDX bytes under a .gz name
+    np.testing.assert_array_equal(read_idx(path), np.arange(200, dtype=np.uint8))
+
+
+def test_a_data_home_that_is_a_file_is_named_as_the_cause(tmp_path):
+    home = tmp_path / "a-file"
+    home.write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
+        fetch_mnist(data_home=home, download=False)
 
 
 def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):

@@ -352,6 +352,14 @@ def test_array_like_settings_as_in_scikit_learn(digits08):
     np.testing.assert_array_equal(arrays.coefs_[0], reference.coefs_[0])
 
 
+@pytest.mark.parametrize("sizes", [True, (True, 4), (0,), (2.0,)])
+def test_hidden_layer_sizes_must_be_positive_integers_not_bools(digits08, sizes):
+    # (True was read as one hidden unit)
+    X_tr, _, y_tr, _ = digits08
+    with pytest.raises(ValueError, match="must be positive integers"):
+        fast_mlp(hidden_layer_sizes=sizes).fit(X_tr, y_tr)
+
+
 def test_y_val_column_is_accepted_with_a_warning(digits08):
     from sklearn.exceptions import DataConversionWarning
 

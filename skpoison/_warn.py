@@ -10,9 +10,10 @@ _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def warn_user(message, category=UserWarning):
-    """``warnings.warn`` attributed to the first caller outside skpoison (and the
-    libraries that call it for the user: scikit-learn's meta-estimators,
-    imbalanced-learn's pipelines, joblib).
+    """``warnings.warn`` attributed to the first caller outside skpoison.
+
+    The libraries that call skpoison on the user's behalf are skipped too:
+    scikit-learn's meta-estimators, imbalanced-learn's pipelines, joblib.
 
     A fixed ``stacklevel`` is right for one call path only (``fit`` and
     ``fit_resample`` reach the same checks at different depths). In a worker

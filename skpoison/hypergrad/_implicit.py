@@ -66,10 +66,21 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     Returns
     -------
     HypergradResult
-        With ``solver_residual`` and ``solver_iterations`` filled in. A
+        With ``solver_residual`` and ``solver_iterations`` filled in (for
+        ``solver="exact"`` the residual of the float64 solve, see Notes). A
         :class:`HessianSolveWarning` is issued when the residual stays above
         ``100 * tol * ||grad L_val||`` (a singular or indefinite Hessian, or
         CG stopped by a ``maxiter`` too small).
+
+    Notes
+    -----
+    ``solver="exact"`` builds the dense Hessian and solves in float64 whatever
+    the data's dtype: at float32's rounding level a singular Hessian (L1 with
+    collinear features) and a merely ill-conditioned one look alike (see
+    :func:`~skpoison.hypergrad.solve_exact`). It calls
+    ``problem.hessian_operator`` with float64 copies of ``w_T``,
+    ``log_lambda``, ``X`` and ``Y`` (a model of one's own must accept them),
+    and the hypergradients come back in the data's dtype.
 
     Examples
     --------
@@ -130,8 +141,9 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                 # The caller's cap, not the Hessian, may have stopped it.
                 message = (f"The cg solve of H u = grad L_val stopped at {relative} after "
                            f"maxiter={maxiter} iterations, so the implicit hypergradient is "
-                           "inaccurate: raise maxiter (default 10 * n_params), or use "
-                           "reverse mode (method='rmd').")
+                           "inaccurate: raise maxiter (default 10 * n_params); if that does "
+                           "not help, the training Hessian is singular or indefinite at "
+                           "w_T: use reverse mode (method='rmd').")
             else:
                 message = (f"The {solver} solve of H u = grad L_val stopped at {relative}: "
                            "the training Hessian is singular or indefinite at w_T (an L1 "
@@ -158,8 +170,7 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
 
 
 class _DenseOnce:
-    """``matvec`` whose matrix :func:`dense_operator` builds once, and whose
-    eigenvalues :func:`solve_exact` computes once (when first asked)."""
+    """``matvec`` whose dense matrix and eigenvalues are computed once, when first asked."""
 
     def __init__(self, matvec, b):
         self.matvec, self.like, self.A, self.values = matvec, b, None, None

@@ -229,6 +229,26 @@ def test_accuracy_close_to_logistic_regression_cv_on_digits():
     assert ours >= reference - 0.01, (ours, reference)
 
 
+@pytest.mark.parametrize("classes", [(0, 8), (0, 1, 2)])
+def test_a_fixed_lambda_fit_is_scikit_learns_logistic_regression(classes):
+    # An independent check of the model's conventions: the mean log-loss plus
+    # exp(λ)/2 ||W||², intercepts unpenalized, is scikit-learn's objective with
+    # C = 1 / (n exp(λ)); gradient descent run long enough reaches its optimum.
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_digits(n_class=9, return_X_y=True)
+    keep = np.isin(y, classes)
+    X, y = X[keep][:200] / 16.0, y[keep][:200]
+    log_lambda = -2.0
+    ours = HypergradRegularizedLR(outer_steps=0, lambda_init=log_lambda, inner_steps=10_000)
+    ours.fit(X, y, X_val=X[:20], y_val=y[:20])
+    reference = LogisticRegression(C=1.0 / (len(X) * np.exp(log_lambda)), tol=1e-14,
+                                   max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, reference.coef_, atol=1e-6)
+    np.testing.assert_allclose(ours.intercept_, reference.intercept_, atol=1e-5)
+    np.testing.assert_allclose(ours.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+
+
 # -- bad input -----------------------------------------------------------------
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_input_is_refused(bad, digits08):

@@ -83,10 +83,15 @@ def balanced_head(y, n):
 
 
 def _resolve_inner_lr(config, estimator, split):
-    """A float inner step size, computed once per split (LR: ``"auto"``)."""
+    """A float inner step size, computed once per split (LR: ``"auto"``).
+
+    Stable for the largest λ of any strategy: the learnable box's top, the
+    "large" λ and the CV grid's largest value.
+    """
     if config.model != "lr":
         return estimator.inner_lr
-    clean = fixed_lambda_estimator(estimator, -np.inf).set_params(inner_steps=1)
+    top = max(float(estimator.lambda_bounds[1]), config.large_lambda, max(config.cv_grid))
+    clean = fixed_lambda_estimator(estimator, top).set_params(inner_steps=1)
     return clean.fit(split.X_train, split.y_train, split.X_val, split.y_val).inner_lr_
 
 

@@ -131,7 +131,9 @@ def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
     ...                       [-6.0, -3.0, 0.0], n_folds=3)
     -6.0
     """
-    base = fixed_lambda_estimator(estimator, float(grid[0]))
+    # (its box must reach the largest value, or higher ones are clipped to the
+    # estimator's bound, tie there, and the tie-break picks a λ never evaluated)
+    base = fixed_lambda_estimator(estimator, float(np.max(grid)))
     # The final refit is not needed: only the selected λ is used.
     search = GridSearchCV(base, {"lambda_init": [float(v) for v in grid]},
                           cv=StratifiedKFold(n_folds, shuffle=True, random_state=random_state),

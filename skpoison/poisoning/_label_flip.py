@@ -13,9 +13,10 @@ class LabelFlipPoisoner(BasePoisoner):
     Poisoning points are clones of trusted validation points (uniformly,
     without duplicates) with flipped labels, which replace randomly chosen
     training points (or are appended), in cumulative batches up to each
-    ratio. With the same ``random_state``, ``ratios``, ``batch_size`` and
-    ``mode`` it produces exactly the initial poisoning points of
-    :class:`OptimalPoisoner`, so the two measure what the optimization adds.
+    ratio. With the same ``random_state``, ``ratios``, ``batch_size``,
+    ``mode``, ``label_strategy`` and ``reuse_validation`` it produces exactly
+    the initial poisoning points of :class:`OptimalPoisoner`, so the two
+    measure what the optimization adds.
 
     Parameters
     ----------

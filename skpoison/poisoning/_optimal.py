@@ -123,8 +123,10 @@ class OptimalPoisoner(BasePoisoner):
         are split into equal batches of at most ``batch_size``.
     hyperparams : {"learn", "fixed"}, default="learn"
     fixed_lambda : float, array-like of shape (n_lambdas,) or None, default=None
-        λ of the ``"fixed"`` attack (``-np.inf``: no regularization; None: the
-        estimator's ``lambda_init``). Not projected on ``lambda_bounds``.
+        λ of the ``"fixed"`` attack (``-np.inf``: no regularization). A
+        given value is not projected on ``lambda_bounds``; None takes the
+        estimator's ``lambda_init``, projected on its ``lambda_bounds`` as
+        its ``fit`` does.
     mode : {"replace", "inject"}, default="replace"
         Poisoning points replace random clean training points (the paper) or
         are appended to the training set.
@@ -154,6 +156,11 @@ class OptimalPoisoner(BasePoisoner):
     reinit_each_step : bool, default=False
         Draw fresh initial weights for every outer step (networks: the
         paper's ensemble over initializations); no effect on linear models.
+        The evaluation that ends each batch (the last entry of its part of
+        ``val_loss_path``, and a result's ``val_loss``) uses the estimator's
+        own initial weights, as the victim does; λ on the clean data is then
+        learned over fresh draws, not exactly as the estimator's ``fit``
+        learns it.
     reuse_validation : bool, default=False
         When the attack needs more points than the validation set holds,
         clone its points again (never twice in one batch) instead of failing.

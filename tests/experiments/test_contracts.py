@@ -15,6 +15,32 @@ def test_cv_ties_go_to_the_larger_lambda(digits08_pool):
     assert best == -700.0
 
 
+def test_cv_evaluates_grid_values_above_the_estimators_box():
+    # Values above lambda_bounds[1] were trained at the bound, tied there, and the
+    # tie-break chose the largest: a λ never evaluated (1.0 here, -3.0 evaluated).
+    from sklearn.datasets import load_digits
+
+    from skpoison.experiments._strategies import cross_validate_lambda
+    X, y = load_digits(n_class=2, return_X_y=True)
+    flip = np.random.RandomState(3).rand(len(y)) < 0.45
+    y = np.where(flip, 1 - y, y)
+    chosen = [cross_validate_lambda(HypergradRegularizedLR(inner_steps=30, random_state=0,
+                                                           lambda_bounds=(-12.0, high)),
+                                    X[:120] / 16, y[:120], [-8.0, -3.0, 1.0], n_folds=3)
+              for high in (-3.0, 2.0)]
+    assert chosen == [-3.0, -3.0]
+
+
+@pytest.mark.parametrize("setting, strategy", [(dict(large_lambda=3.0), "large"),
+                                               (dict(cv_grid=(-6.0, 2.0)), "cv")])
+def test_the_inner_rate_is_stable_for_a_large_or_cv_lambda_above_zero(setting, strategy):
+    # (it was computed for the learnable box's top, 0: InnerDivergenceError)
+    from skpoison.experiments import make_config
+    from skpoison.experiments._attack_cell import run_attack_cell
+    rows = run_attack_cell(make_config(size="tiny", **setting), strategy, 0)
+    assert len(rows) == 3
+
+
 def test_a_fixed_lambda_above_the_box_is_not_clipped(digits08_pool):
     # X2: fixed_lambda_estimator trains with the given λ even above lambda_bounds[1].
     from skpoison.experiments._strategies import fixed_lambda_estimator

@@ -173,7 +173,8 @@ def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
 
     Sources, first found wins: ``<data_home>/cifar-10-batches-py/`` (all six
     batches), ``<data_home>/cifar-10-python.tar.gz``, ``<data_home>/cifar10.npz``
-    (keys ``x_train, y_train, x_test, y_test``; uint8 images (n, 32, 32, 3)),
+    (keys ``x_train, y_train, x_test, y_test``; uint8 images (n, 32, 32, 3),
+    integer labels),
     ``<data_home>/cifar10-airplane-frog/cifar10_airplane_frog_jpegq75.npz``
     (a JPEG-recompressed copy of classes 0 and 6; a ``UserWarning`` says
     so), then a download of the official tarball. An ``.npz`` lacking a
@@ -198,6 +199,15 @@ def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
         ``feature_range`` (-1.0, 1.0); ``name`` "cifar10"; ``classes``;
         ``target_names``; ``description`` (names the source used);
         ``caveat``: None, or :data:`JPEG_CAVEAT` for the JPEG copy.
+
+    Raises
+    ------
+    FileNotFoundError
+        No source serves the classes and none can be downloaded.
+    NotADirectoryError
+        ``data_home`` is a file.
+    ValueError
+        A corrupted file, a checksum mismatch, an unknown class.
 
     Examples
     --------

@@ -124,6 +124,8 @@ def fetch_mnist(classes=(0, 8), *, data_home=None, download=True):
     FileNotFoundError
         Files missing and not downloadable; the message names them and the
         folder to put them in.
+    NotADirectoryError
+        ``data_home`` is a file.
     ValueError
         Corrupted/truncated file, checksum mismatch, unknown or absent class.
 

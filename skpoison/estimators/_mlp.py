@@ -28,7 +28,7 @@ class HypergradMLP(BaseHypergradClassifier):
     penalty : {"l2", "l1"}, default="l2"
     lambda_mode : {"single", "per_layer"}, default="single"
         One λ for all weight matrices, or one per weight matrix
-        (``n_lambdas = len(hidden_layer_sizes) + 1``); biases are never
+        (``n_lambdas`` = the number of hidden layers + 1); biases are never
         penalized.
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
     lambda_bounds : tuple of float, default=(-12.0, 0.0)

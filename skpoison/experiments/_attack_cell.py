@@ -278,14 +278,19 @@ def _implausible_value(row):
     for column in ("test_error", "val_error"):
         if not 0.0 <= row[column] <= 1.0:      # (NaN included)
             return f"{column} {row[column]!r} is not an error rate in [0, 1]"
-    for column in ("weight_norm", "attack_val_loss"):
-        if not math.isfinite(row[column]):
-            return f"{column} {row[column]!r} is not finite"
-    log_lambda = row.get("log_lambda")
-    if isinstance(log_lambda, bool) or not isinstance(log_lambda, (int, float)) \
-            or not log_lambda < math.inf:
-        return (f"log_lambda {log_lambda!r} is not a log-strength (a number below +inf; "
-                "-inf: no regularization)")
+    if not math.isfinite(row["attack_val_loss"]):
+        return f"attack_val_loss {row['attack_val_loss']!r} is not finite"
+    for column, value in row.items():
+        number = not isinstance(value, bool) and isinstance(value, (int, float))
+        if column.startswith("kuncheva_k") and not (number and -1.0 <= value <= 1.0):
+            return f"{column} {value!r} is not a consistency index in [-1, 1]"
+        if column.startswith("weight_norm") and not (number and 0.0 <= value < math.inf):
+            return f"{column} {value!r} is not a finite norm"
+        if column.startswith("log_lambda") and not (number and value < math.inf):
+            return (f"{column} {value!r} is not a log-strength (a number below +inf; "
+                    "-inf: no regularization)")
+    if "log_lambda" not in row:
+        return "log_lambda is missing"
     return None
 
 

@@ -36,14 +36,16 @@ interrupted sweep.
 
 _SIZE_HELP = {
     "tiny": "seconds: checks that the code runs (2 repetitions, tiny splits)",
-    "quick": "3 repetitions, T = 100, 15 attack steps (evaluate: 5 repetitions, T = 300; "
-             "fig1: a 25 x 25 grid, 20 attack steps)",
+    "quick": "3 repetitions, T = 100, 15 attack steps (evaluate: 5 repetitions, T = 300)",
     "full": "the project's sizes for the paper: 10 repetitions, T = 200, 30 attack steps "
-            "(evaluate: T = 300; fig1: a 41 x 41 grid, 50 attack steps)",
+            "(evaluate: T = 300)",
 }
+#: What the size presets mean for fig1 (reproduce's help only).
+_FIG1_SIZE_HELP = {"quick": " (fig1: a 25 x 25 grid, 20 attack steps)",
+                   "full": " (fig1: a 41 x 41 grid, 50 attack steps)"}
 
 
-def _common(parser, default_size, default_out):
+def _common(parser, default_size, default_out, size_notes=None):
     data = parser.add_argument_group("data and model")
     data.add_argument("--dataset", default=None,
                       help="digits (bundled, default), mnist, fashion-mnist, cifar10, "
@@ -70,8 +72,8 @@ def _common(parser, default_size, default_out):
     group = size.add_mutually_exclusive_group()
     for name in SIZES:
         group.add_argument(f"--{name}", dest="size", action="store_const", const=name,
-                           help=_SIZE_HELP[name] + (" (default)" if name == default_size
-                                                    else ""))
+                           help=_SIZE_HELP[name] + (size_notes or {}).get(name, "")
+                           + (" (default)" if name == default_size else ""))
     parser.set_defaults(size=default_size)
     size.add_argument("--repetitions", type=int, default=None, help="random splits")
     size.add_argument("--inner-steps", type=int, default=None, help="inner GD steps T")
@@ -126,7 +128,7 @@ def build_parser():
                                      "also <stem>_relative_decrease.csv; fig1: <stem> = "
                                      "synthetic_<size>_fig1).", epilog=_EPILOG)
     rep.add_argument("figure", choices=[*FIGURES, "list"])
-    _common(rep, "full", "skpoison-results")
+    _common(rep, "full", "skpoison-results", size_notes=_FIG1_SIZE_HELP)
     rep.add_argument("--val-fractions", type=float, nargs="+", default=None,
                      help="fig4/fig9: trusted-set sizes as shares of the training set "
                           f"(default: {' '.join(map(str, DEFAULT_VAL_FRACTIONS))})")

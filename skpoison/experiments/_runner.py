@@ -22,7 +22,7 @@ from ._config import make_config
 from ._csv import write_csv
 from ._environment import environment
 from ._strategies import check_strategies, make_estimator
-from ._sweep import check_writable, read_json, run_sweep, write_json_atomic
+from ._sweep import check_execution, check_writable, read_json, run_sweep, write_json_atomic
 
 __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 
@@ -179,6 +179,7 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
 def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_repetitions):
     """:func:`run_attack_sweep`'s rows, and the :func:`sweep_settings` that named its cells."""
     check_batch_repetitions(batch_repetitions)
+    check_execution(n_jobs, backend)        # (before the data is loaded, as run_sweep does)
     out = prepare(config, out, data_home)
     pool = load_pool(config.dataset, config.classes, data_home)
     settings = sweep_settings(config, pool)

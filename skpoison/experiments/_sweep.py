@@ -31,7 +31,8 @@ from .._files import atomic_file
 from .._warn import warn_user
 from ._cell_locks import cells_locked, resume_path, tidy_cells
 
-__all__ = ["check_writable", "run_sweep", "write_json_atomic", "read_json"]
+__all__ = ["check_execution", "check_writable", "run_sweep", "write_json_atomic",
+           "read_json"]
 
 
 def check_writable(out):
@@ -183,7 +184,7 @@ def _tasks(todo, how, paths, group_by, group_size, blocking):
     return tasks
 
 
-def _check_execution(n_jobs, backend):
+def check_execution(n_jobs, backend):
     """Refuse an ``n_jobs`` or a backend joblib would refuse, before any work.
 
     joblib only checks them once there are cells to compute: a finished sweep
@@ -282,7 +283,7 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
     >>> [r["y"] for r in rows]
     [0, 1, 4]
     """
-    _check_execution(n_jobs, backend)
+    check_execution(n_jobs, backend)
     cell_dir = Path(out) / "cells"
     cell_dir.mkdir(parents=True, exist_ok=True)
     names = [name for name, _ in cells]

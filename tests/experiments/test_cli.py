@@ -101,6 +101,13 @@ def test_evaluate_tiny_writes_tidy_csv_and_table(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args", [["--n-jobs", "0"], ["--backend", "nosuch"]])
+def test_bad_execution_options_are_refused_before_any_work(args, tmp_path, capsys):
+    assert main(["evaluate", *TINY, *args, "--out", str(tmp_path / "out")]) == 2
+    assert "skpoison: error:" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "cells").exists()
+
+
+@pytest.mark.parametrize("args", [["--n-jobs", "0"], ["--backend", "nosuch"]])
 def test_a_finished_sweep_refuses_bad_execution_options_too(args, tmp_path, capsys):
     # (joblib only checked them when there were cells to compute; the settings
     # JSON then recorded the bad backend)

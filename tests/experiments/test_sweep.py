@@ -356,7 +356,9 @@ def test_the_stored_rows_check_of_an_attack_cell():
     for column, value in (("test_error", -0.1), ("val_error", 1.5), ("val_error", float("nan")),
                           ("weight_norm", float("inf")), ("attack_val_loss", float("nan")),
                           ("log_lambda", float("inf")), ("log_lambda", float("nan")),
-                          ("log_lambda", "-4")):
+                          ("log_lambda", "-4"), ("log_lambda", None),
+                          ("kuncheva_k3", float("nan")), ("kuncheva_k5", 7.0),
+                          ("log_lambda_0", float("nan")), ("weight_norm_1", -1.0)):
         rows = _stored_cell(config, config.n_val)
         rows[1][column] = value
         assert column in cell_rows_problem(args, rows), (column, value)

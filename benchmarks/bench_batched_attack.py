@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 from unittest import mock
@@ -68,9 +67,11 @@ from skpoison.datasets import make_poisoning_splits  # noqa: E402
 from skpoison.models import _linear_unroll  # noqa: E402
 from skpoison.poisoning import fit_batched  # noqa: E402
 from skpoison.poisoning._batched import _prepare  # noqa: E402  (fit_batched's own set-up)
-from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
+from _machine import cpu_model, machine_info  # noqa: E402  (benchmarks/, beside this script)
 
 N_TRAIN, N_VAL, STEPS, RATIO, BATCH, OUTER = 1000, 100, 100, 0.04, 20, 15
+#: Issue 5: K = 10 batched attacks in at most this many times one attack, on a GPU.
+TARGET = 2.0
 
 
 def load_pool():
@@ -185,7 +186,7 @@ def main(argv=None):
     times["batched_over_one"] = times["batched"] / times["one"]
     times["sequential_over_batched"] = times["sequential"] / times["batched"]
     device_name = (torch.cuda.get_device_name() if args.device.startswith("cuda")
-                   else platform.processor() or platform.machine())
+                   else cpu_model())
     print(f"device {args.device} ({device_name}), {args.threads} thread(s), K={args.k}, "
           f"data: {source}")
     print(f"one attack {times['one']:.2f} s   batched K={args.k} {times['batched']:.2f} s   "
@@ -195,8 +196,11 @@ def main(argv=None):
           f"{times['setup_batched_threads'] * 1e3:.0f} ms (the whole batched attack so: "
           f"{times['batched_threads']:.2f} s, / one = "
           f"{times['batched_threads'] / times['one']:.2f})")
-    verdict = "PASS" if times["batched_over_one"] <= 2 else "FAIL"
-    print(f"batched / one = {times['batched_over_one']:.2f} (target <= 2 on a GPU: "
+    on_gpu = args.device.startswith("cuda")
+    if on_gpu:
+        times["passed"] = times["batched_over_one"] <= TARGET
+    verdict = ("PASS" if times["passed"] else "FAIL") if on_gpu else "not judged on a CPU"
+    print(f"batched / one = {times['batched_over_one']:.2f} (target <= {TARGET} on a GPU: "
           f"{verdict})   sequential / batched = {times['sequential_over_batched']:.2f}")
     if "one_eager" in times:
         print(f"without CUDA graphs: one attack {times['one_eager']:.2f} s   batched "
@@ -211,7 +215,7 @@ def main(argv=None):
         **machine_info(args.device), threads=args.threads, K=args.k, data=source,
         n_train=N_TRAIN, n_val=N_VAL, steps=STEPS, ratio=RATIO, batch_size=BATCH,
         outer_steps=OUTER, dtype="float32", repeats=args.repeats, threads_prepare=prepare_jobs,
-        **times), indent=2))
+        target=TARGET, **times), indent=2))
     print(f"wrote {out}")
     if args.profile:   # after the JSON: a profiler failure must not cost the timings
         try:

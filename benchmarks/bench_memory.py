@@ -170,10 +170,14 @@ def probe(config, steps, batch=1, device="cpu"):
 
 
 def run_probe(config, steps, batch=1, device="cpu"):
+    path = os.environ.get("PYTHONPATH")     # (kept after the repository: carried wheels)
     out = subprocess.run([sys.executable, __file__, "--probe", config, "--steps", str(steps),
                           "--batch", str(batch), "--device", device],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+                         capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT) + (
+                             os.pathsep + path if path else "")})
+    if out.returncode:
+        raise RuntimeError(f"memory probe {config} (T = {steps}) failed:\n{out.stderr}")
     job, call, seconds = map(float, out.stdout.split()[-3:])
     return job, call, seconds
 

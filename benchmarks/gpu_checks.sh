@@ -50,6 +50,18 @@ step() {  # step SECONDS NAME COMMAND...
     echo "=== $name: exit $status, $((SECONDS - start)) s" | tee -a "$LOG"
 }
 
+PARTS=${*:-tests bench fig2}
+for part in $PARTS; do    # (a misspelt part ran nothing and exited 0)
+    case $part in
+        tests|bench|fig2|memory|compile) ;;
+        *) echo "Unknown part '$part': tests, bench, fig2, memory, compile." | tee -a "$LOG"
+           exit 1 ;;
+    esac
+done
+python3 -c "import sys, torch; sys.exit(not torch.cuda.is_available())" \
+    || { echo "No CUDA device is visible to torch: nothing here would run on a GPU." \
+         | tee -a "$LOG"; exit 1; }
+
 { nvidia-smi -L; python3 -c "import torch, sklearn, platform; print('torch', torch.__version__,
 '| sklearn', sklearn.__version__, '| python', platform.python_version(), '|',
 torch.cuda.get_device_name())"; } 2>&1 | tee -a "$LOG"   # (the log's head: no file of its own)
@@ -64,7 +76,6 @@ if (major, minor) < (1, 6):
 PY
 [[ ${PIPESTATUS[0]} == 0 ]] || exit 1
 
-PARTS=${*:-tests bench fig2}
 if [[ " $PARTS " == *" bench "* || " $PARTS " == *" fig2 "* ]] \
         && [[ ! -f $ROOT/.gpudata/mnist/train-images-idx3-ubyte.gz ]]; then
     echo "MNIST is not in $ROOT/.gpudata/mnist: copy it there and name .gpudata in" \
@@ -120,12 +131,14 @@ fi
 # A batched sweep group that fails is recomputed cell by cell, and a failed
 # capture runs eagerly, both with a warning only: the timings after it are then
 # not those of the batched, graphed path.
+# (bench_hypergrad reports its own captures' failures as "capture failed:", and
+# bench_batched_attack a failed profile as "no profile:")
 fallbacks=$(tail -n "+$TIMED_FROM" "$LOG" \
-    | grep -c -e "failed together" -e "CUDA graph capture failed")
+    | grep -c -e "failed together" -e "capture failed" -e "no profile:")
 if ((fallbacks > 0)); then
     echo "=== WARNING: $fallbacks fallback warnings in this run's benchmarks or sweep" \
-         "(a batched group recomputed one by one, or a capture failed): see above" \
-        | tee -a "$LOG"
+         "(a batched group recomputed one by one, a capture failed, or no profile" \
+         "was written): see above" | tee -a "$LOG"
     FAILED=1
 fi
 echo "done: $PARTS (a step failed: $FAILED)" | tee -a "$LOG"

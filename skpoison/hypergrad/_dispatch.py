@@ -26,6 +26,11 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     log_lambda : Tensor of shape (n_hyper,)
     X, Y : Tensor
         Training set; its last ``n_poison`` rows are the poisoning points.
+        ``Y`` of shape ``(n, n_outputs)``: {0, 1} (or a probability) in one
+        column for binary problems, one-hot rows (or rows of probabilities
+        that sum to 1) otherwise. The built-in models' closed-form
+        derivatives assume rows that sum to 1; other rows give wrong
+        hypergradients, unchecked (a check would read the values on the host).
     X_val, Y_val : Tensor
         Trusted validation set.
     n_poison : int
@@ -68,7 +73,9 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     differences reproduce only with steps too small to flip a sign. A weight
     that stays exactly 0 (a feature that is zero in every training row)
     contributes nothing, although any change that moves it off 0 moves the
-    loss. Under L1 the subgradient method's objective zigzags by design, so
+    loss. A network's LeakyReLU has a kink at 0 in the same way: at a
+    pre-activation exactly 0 every method takes the slope below it (0.01),
+    and the T-step map jumps there, so central finite differences disagree. Under L1 the subgradient method's objective zigzags by design, so
     the rise test only catches a run that explodes (more than
     ``L1_EXPLOSION_FACTOR = 1e4`` times above its start, beyond the zigzag's
     allowance): a rate merely too large for a good solution passes.

@@ -29,3 +29,16 @@ def machine_info(device):
         cpu=cpu_model(), cpu_count=os.cpu_count(), load_average=os.getloadavg(),
         torch=torch.__version__, platform=platform.platform(),
     )
+
+
+def mnist_folder(root):
+    """Where the MNIST IDX files are: ``$SKPOISON_MNIST_DIR``, else
+    ``$SKPOISON_DATA/mnist`` (skpoison's data home), else the team's shared copy
+    beside the repository ``root``."""
+    from pathlib import Path
+
+    if os.environ.get("SKPOISON_MNIST_DIR"):
+        return Path(os.environ["SKPOISON_MNIST_DIR"])
+    if os.environ.get("SKPOISON_DATA"):
+        return Path(os.environ["SKPOISON_DATA"]) / "mnist"
+    return Path(root).parent / "shared" / "data" / "mnist"

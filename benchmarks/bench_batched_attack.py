@@ -3,7 +3,7 @@
 The attack of the paper (``OptimalPoisoner``, λ learned by the defender) on
 logistic regression, MNIST-sized: 1000 training and 100 trusted validation
 points of 784 features per repetition (MNIST 0 vs 8 from
-``../shared/data/mnist`` or ``$SKPOISON_MNIST_DIR``; uniform random data in
+``$SKPOISON_MNIST_DIR``, ``$SKPOISON_DATA/mnist`` or ``../shared/data/mnist``; uniform random data in
 [0, 1] with random labels when absent), T = 100 inner steps, 40 poisoning
 points (ratio 4 %, two batches of 20) with 15 outer steps each, float32,
 ``mode="replace"``. Each repetition draws its own split and its own
@@ -67,7 +67,7 @@ from skpoison.datasets import make_poisoning_splits  # noqa: E402
 from skpoison.models import _linear_unroll  # noqa: E402
 from skpoison.poisoning import fit_batched  # noqa: E402
 from skpoison.poisoning._batched import _prepare  # noqa: E402  (fit_batched's own set-up)
-from _machine import cpu_model, machine_info  # noqa: E402  (benchmarks/, beside this script)
+from _machine import cpu_model, machine_info, mnist_folder  # noqa: E402  (benchmarks/)
 
 N_TRAIN, N_VAL, STEPS, RATIO, BATCH, OUTER = 1000, 100, 100, 0.04, 20, 15
 #: Issue 5: K = 10 batched attacks in at most this many times one attack, on a GPU.
@@ -76,11 +76,16 @@ TARGET = 2.0
 
 def load_pool():
     """MNIST 0 vs 8 in [0, 1] if the shared copy is there, else random data."""
-    folder = Path(os.environ.get("SKPOISON_MNIST_DIR", ROOT.parent / "shared/data/mnist"))
+    folder = mnist_folder(ROOT)
     try:
-        from skpoison.datasets import load_dataset
-        pool = load_dataset("mnist", classes=(0, 8), data_home=folder.parent, download=False)
-        return pool.data, pool.target, "MNIST 0 vs 8"
+        # (fetch_mnist's own reader, for a folder of any name: the variable names the
+        # folder of the files, not a data home)
+        from skpoison.datasets import _mnist
+        pool = _mnist._fetch_idx((0, 8), folder.parent, False, dataset="mnist",
+                                 subdir=folder.name, md5s=_mnist.MNIST_MD5,
+                                 url=_mnist.MNIST_URL, names=_mnist._MNIST_NAMES,
+                                 description="MNIST")
+        return pool.data, pool.target, f"MNIST 0 vs 8 ({folder})"
     except (OSError, ValueError):
         rng = np.random.default_rng(0)
         return (rng.random((6000, 784)), rng.integers(0, 2, 6000),

@@ -25,8 +25,8 @@ divergence check's host read: what a fit or an attack pays per outer step),
 with its time over eager ``rmd`` in the same run (``vs_eager``). The targets
 are issue 5's GPU ones (LR rmd <= 2.3x).
 
-Uses the real MNIST files when ``../shared/data/mnist`` (or
-``$SKPOISON_MNIST_DIR``) holds them, else uniform random data in [0, 1].
+Uses the real MNIST files when ``$SKPOISON_MNIST_DIR``, ``$SKPOISON_DATA/mnist`` or
+``../shared/data/mnist`` holds them, else uniform random data in [0, 1].
 
 Usage::
 
@@ -62,9 +62,8 @@ from skpoison.hypergrad import (  # noqa: E402
     train,
 )
 from skpoison.models import LinearProblem, MLPProblem  # noqa: E402
-from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
+from _machine import machine_info, mnist_folder  # noqa: E402  (benchmarks/, beside this script)
 
-DEFAULT_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 N_TRAIN, N_VAL, N_POISON, STEPS = 1000, 100, 20, 100
 LOG_LAMBDA = math.log(0.1)
 TARGETS = {("lr", "rmd"): 2.0, ("mlp", "rmd"): 3.5, ("lr", "cg"): 1.5}
@@ -95,7 +94,7 @@ def _read_idx(path):
 def load_data(seed=0):
     """Return ``(X, Y, X_val, Y_val, source)`` as float64 numpy arrays."""
     rng = np.random.default_rng(seed)
-    directory = Path(os.environ.get("SKPOISON_MNIST_DIR", DEFAULT_MNIST))
+    directory = mnist_folder(ROOT)
     images = directory / "train-images-idx3-ubyte.gz"
     if images.exists():
         y_all = _read_idx(directory / "train-labels-idx1-ubyte.gz")

@@ -3,8 +3,9 @@
 The attack of the paper (``OptimalPoisoner``, λ learned by the defender) on
 logistic regression, MNIST-sized: 1000 training and 100 trusted validation
 points of 784 features per repetition (MNIST 0 vs 8 from
-``$SKPOISON_MNIST_DIR``, ``$SKPOISON_DATA/mnist`` or ``../shared/data/mnist``; uniform random data in
-[0, 1] with random labels when absent), T = 100 inner steps, 40 poisoning
+``$SKPOISON_MNIST_DIR``, ``$SKPOISON_DATA/mnist`` or ``../shared/data/mnist``;
+uniform random data in [0, 1] with random labels when absent), T = 100 inner
+steps, 40 poisoning
 points (ratio 4 %, two batches of 20) with 15 outer steps each, float32,
 ``mode="replace"``. Each repetition draws its own split and its own
 ``inner_lr="auto"`` (so the batched attack runs per-problem inner rates).

@@ -11,6 +11,7 @@ strategy with their attacks batched (:func:`skpoison.poisoning.fit_batched`).
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import NamedTuple
 
@@ -18,6 +19,7 @@ import numpy as np
 from sklearn.base import clone
 
 from ..datasets import load_dataset, make_poisoning_splits
+from ..datasets._home import DATA_HOME_ENV
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
 from ..poisoning import OptimalPoisoner, fit_batched
 from ._environment import environment
@@ -31,8 +33,10 @@ _POOLS = {}
 
 
 def load_pool(dataset, classes=None, data_home=None):
-    """The data set's pool, loaded once per process."""
-    key = (dataset, None if classes is None else tuple(classes), str(data_home))
+    """The data set's pool, loaded once per process (per data home: the
+    environment's too, when ``data_home`` is None)."""
+    key = (dataset, None if classes is None else tuple(classes), str(data_home),
+           os.environ.get(DATA_HOME_ENV) if data_home is None else None)
     if key not in _POOLS:
         _POOLS[key] = load_dataset(dataset, classes=classes, data_home=data_home)
     return _POOLS[key]

@@ -208,3 +208,17 @@ def test_synthetic_validation_error_is_the_poisoned_models_error(synthetic_tiny)
     error = np.mean((victim.decision_function(split.X_val) > 0) != split.y_val)
     assert error != 0.5     # (so that a flipped decision rule cannot give it too)
     assert maps["val_error_noreg"][1, 2] == pytest.approx(error)
+
+
+def test_the_pool_cache_follows_the_data_home_the_environment_names(monkeypatch):
+    # (keyed by data_home=None alone, a changed SKPOISON_DATA reused the old pool)
+    from skpoison.experiments import _attack_cell
+
+    loaded = []
+    monkeypatch.setattr(_attack_cell, "_POOLS", {})
+    monkeypatch.setattr(_attack_cell, "load_dataset",
+                        lambda *args, **kwargs: loaded.append(args) or object())
+    for home in ("/data/a", "/data/a", "/data/b"):
+        monkeypatch.setenv("SKPOISON_DATA", home)
+        _attack_cell.load_pool("mnist")
+    assert len(loaded) == 2

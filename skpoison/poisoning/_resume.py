@@ -27,16 +27,18 @@ SAVE_INTERVAL = 1.0
 def attack_fingerprint(poisoner, arrays, device):
     """A hash of everything an attack's numbers depend on.
 
-    The data (``arrays``), the poisoner's and its estimator's parameters (not
-    ``resume_file`` and ``verbose``), the device the attack runs on (as
-    resolved: ``"auto"`` may mean another one elsewhere), and the versions
-    of skpoison and torch. Array-like parameters are hashed by value, item
-    by item (their ``repr`` may elide).
+    The data (``arrays``), the poisoner's and its estimator's classes and
+    parameters (not ``resume_file`` and ``verbose``), the device the attack
+    runs on (as resolved: ``"auto"`` may mean another one elsewhere), and the
+    versions of skpoison and torch. Array-like parameters are hashed by
+    value, item by item (their ``repr`` may elide).
     """
     from .. import __version__
 
+    classes = " ".join(f"{type(obj).__module__}.{type(obj).__qualname__}"
+                       for obj in (poisoner, poisoner.estimator))
     digest = hashlib.sha1(f"skpoison {__version__} torch {torch.__version__} "
-                          f"device {torch.device(device)}".encode())
+                          f"device {torch.device(device)} classes {classes}".encode())
     update_with_arrays(digest, arrays)
     params = poisoner.get_params(deep=True)
     for name in sorted(params):

@@ -214,6 +214,16 @@ def test_the_fingerprint_reads_the_estimators_parameters():
             == attack_fingerprint(_attack(HypergradRegularizedLR()), arrays, "cpu"))
 
 
+def test_the_fingerprint_reads_the_estimators_class():
+    # (a subclass with the same parameters computes another attack)
+    class Tweaked(HypergradRegularizedLR):
+        pass
+
+    arrays = [np.zeros((3, 2))]
+    assert (attack_fingerprint(_attack(Tweaked()), arrays, "cpu")
+            != attack_fingerprint(_attack(HypergradRegularizedLR()), arrays, "cpu"))
+
+
 def test_the_save_interval_restarts_at_each_save(tmp_path, monkeypatch):
     # save() restarts the interval (else every batch after the first interval saves).
     import types

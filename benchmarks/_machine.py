@@ -32,13 +32,16 @@ def machine_info(device):
 
 
 def mnist_folder(root):
-    """Where the MNIST IDX files are: ``$SKPOISON_MNIST_DIR``, else
-    ``$SKPOISON_DATA/mnist`` (skpoison's data home), else the team's shared copy
-    beside the repository ``root``."""
+    """The first of ``$SKPOISON_MNIST_DIR``, ``$SKPOISON_DATA/mnist`` (skpoison's
+    data home) and the team's shared copy beside the repository ``root`` that
+    holds the MNIST IDX files (the last one if none does)."""
     from pathlib import Path
 
-    if os.environ.get("SKPOISON_MNIST_DIR"):
-        return Path(os.environ["SKPOISON_MNIST_DIR"])
-    if os.environ.get("SKPOISON_DATA"):
-        return Path(os.environ["SKPOISON_DATA"]) / "mnist"
-    return Path(root).parent / "shared" / "data" / "mnist"
+    candidates = [Path(os.environ[name]) / sub for name, sub in
+                  (("SKPOISON_MNIST_DIR", ""), ("SKPOISON_DATA", "mnist"))
+                  if os.environ.get(name)]
+    candidates.append(Path(root).parent / "shared" / "data" / "mnist")
+    for folder in candidates:
+        if (folder / "train-images-idx3-ubyte.gz").is_file():
+            return folder
+    return candidates[-1]

@@ -86,15 +86,21 @@ def balanced_head(y, n):
     return np.sort(np.concatenate([rows[:q] for rows, q in zip(members, quota)]))
 
 
-def _resolve_inner_lr(config, estimator, split):
-    """A float inner step size, computed once per split (LR: ``"auto"``).
+def rate_log_lambda(config, estimator):
+    """The largest λ a strategy of ``config`` may train with, for which the LR
+    inner rate is made stable: the learnable box's top, the "large" λ, the
+    CV grid's largest value (of the config, whichever strategies a sweep runs,
+    as the config names the cells)."""
+    return max(float(estimator.lambda_bounds[1]), float(config.large_lambda),
+               *(float(v) for v in config.cv_grid))
 
-    Stable for the largest λ of any strategy: the learnable box's top, the
-    "large" λ and the CV grid's largest value.
-    """
+
+def _resolve_inner_lr(config, estimator, split):
+    """A float inner step size, computed once per split (LR: ``"auto"``, see
+    :func:`rate_log_lambda`)."""
     if config.model != "lr":
         return estimator.inner_lr
-    top = max(float(estimator.lambda_bounds[1]), config.large_lambda, max(config.cv_grid))
+    top = rate_log_lambda(config, estimator)
     clean = fixed_lambda_estimator(estimator, top).set_params(inner_steps=1)
     return clean.fit(split.X_train, split.y_train, split.X_val, split.y_val).inner_lr_
 
@@ -282,14 +288,14 @@ def _implausible_value(row):
     for column in ("test_error", "val_error"):
         if not 0.0 <= row[column] <= 1.0:      # (NaN included)
             return f"{column} {row[column]!r} is not an error rate in [0, 1]"
-    if not math.isfinite(row["attack_val_loss"]):
-        return f"attack_val_loss {row['attack_val_loss']!r} is not finite"
+    if not 0.0 <= row["attack_val_loss"] < math.inf:
+        return f"attack_val_loss {row['attack_val_loss']!r} is not a finite log-loss"
     for column, value in row.items():
         number = not isinstance(value, bool) and isinstance(value, (int, float))
         if column.startswith("kuncheva_k") and not (number and -1.0 <= value <= 1.0):
             return f"{column} {value!r} is not a consistency index in [-1, 1]"
         if column.startswith("weight_norm") and not (number and 0.0 <= value < math.inf):
-            return f"{column} {value!r} is not a finite norm"
+            return f"{column} {value!r} is not a finite, non-negative norm"
         if column.startswith("log_lambda") and not (number and value < math.inf):
             return (f"{column} {value!r} is not a log-strength (a number below +inf; "
                     "-inf: no regularization)")

@@ -28,7 +28,7 @@ from ._runner import (
     output_stem,
     write_tables,
 )
-from ._sweep import check_writable
+from ._sweep import check_execution, check_writable
 from ._synthetic import synthetic_maps, synthetic_rows
 
 __all__ = ["FIGURES", "reproduce"]
@@ -206,6 +206,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         overrides["strategies"] = spec.strategies
     config = make_config(dataset, size=size, model=model, penalty=penalty, **overrides)
     _check_figure(figure, spec, config)
+    check_execution(n_jobs, backend)     # (before _val_sizes loads the data)
     n_vals = None
     if spec.kind == "sensitivity":
         if overrides.get("n_val") is not None:

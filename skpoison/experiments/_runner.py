@@ -17,7 +17,7 @@ from ..poisoning import OptimalPoisoner
 
 from ._aggregate import format_table
 from ._attack_cell import (cell_record, cell_rows_problem, draw_split, load_pool,
-                           run_attack_cell, run_attack_cells)
+                           rate_log_lambda, run_attack_cell, run_attack_cells)
 from ._config import make_config
 from ._csv import write_csv
 from ._environment import environment
@@ -71,7 +71,8 @@ def attack_defaults(config):
     Part of every cell's name, so that a change of a library default never
     silently mixes old cells with new ones.
     """
-    estimator = make_estimator(config, random_state=0).get_params(deep=False)
+    template = make_estimator(config, random_state=0)
+    estimator = template.get_params(deep=False)
     for name in ("device", "random_state", "verbose"):
         estimator.pop(name, None)
     poisoner = {name: p.default for name, p in
@@ -79,7 +80,14 @@ def attack_defaults(config):
                 if p.default is not inspect.Parameter.empty
                 and name not in ("device", "dtype", "verbose", "random_state",
                                  "resume_file")}
-    return {"estimator": estimator, "poisoner": poisoner}
+    defaults = {"estimator": estimator, "poisoner": poisoner}
+    top = rate_log_lambda(config, template)
+    if config.model == "lr" and top > float(template.lambda_bounds[1]):
+        # A λ above the box lowers the LR inner rate of every strategy (cells
+        # computed before that rule had the box's rate). Only then: the cells of
+        # the other configs keep their names.
+        defaults["inner_rate_log_lambda"] = top
+    return defaults
 
 
 def check_batch_repetitions(batch_repetitions):

@@ -75,7 +75,8 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     contributes nothing, although any change that moves it off 0 moves the
     loss. A network's LeakyReLU has a kink at 0 in the same way: at a
     pre-activation exactly 0 every method takes the slope below it (0.01),
-    and the T-step map jumps there, so central finite differences disagree. Under L1 the subgradient method's objective zigzags by design, so
+    and the T-step map jumps there, so central finite differences disagree.
+    Under L1 the subgradient method's objective zigzags by design, so
     the rise test only catches a run that explodes (more than
     ``L1_EXPLOSION_FACTOR = 1e4`` times above its start, beyond the zigzag's
     allowance): a rate merely too large for a good solution passes.

@@ -32,7 +32,7 @@ def test_cv_evaluates_grid_values_above_the_estimators_box():
 
 
 @pytest.mark.parametrize("setting, strategy", [(dict(large_lambda=3.0), "large"),
-                                               (dict(cv_grid=(-6.0, 2.0)), "cv")])
+                                               (dict(cv_grid=(1.0, 2.0)), "cv")])
 def test_the_inner_rate_is_stable_for_a_large_or_cv_lambda_above_zero(setting, strategy):
     # (it was computed for the learnable box's top, 0: InnerDivergenceError)
     from skpoison.experiments import make_config
@@ -222,3 +222,21 @@ def test_the_pool_cache_follows_the_data_home_the_environment_names(monkeypatch)
         monkeypatch.setenv("SKPOISON_DATA", home)
         _attack_cell.load_pool("mnist")
     assert len(loaded) == 2
+
+
+def test_a_sweep_without_cv_takes_an_empty_cv_grid():
+    from skpoison.experiments import make_config
+    from skpoison.experiments._attack_cell import run_attack_cell
+    rows = run_attack_cell(make_config(size="tiny", strategies=("learned",), cv_grid=()),
+                           "learned", 0)
+    assert len(rows) == 3
+
+
+def test_cells_of_a_config_with_a_lambda_above_the_box_are_named_apart():
+    # (they run at a lower inner rate than such cells computed before that rule);
+    # the other configs' cells keep their names
+    from skpoison.experiments import make_config
+    from skpoison.experiments._runner import attack_defaults
+    assert "inner_rate_log_lambda" not in attack_defaults(make_config(size="tiny"))
+    assert attack_defaults(make_config(size="tiny", large_lambda=3.0))[
+        "inner_rate_log_lambda"] == 3.0

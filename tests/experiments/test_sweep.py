@@ -355,6 +355,7 @@ def test_the_stored_rows_check_of_an_attack_cell():
         assert column in cell_rows_problem(args, rows), column
     for column, value in (("test_error", -0.1), ("val_error", 1.5), ("val_error", float("nan")),
                           ("weight_norm", float("inf")), ("attack_val_loss", float("nan")),
+                          ("attack_val_loss", -5.0),
                           ("log_lambda", float("inf")), ("log_lambda", float("nan")),
                           ("log_lambda", "-4"), ("log_lambda", None),
                           ("kuncheva_k3", float("nan")), ("kuncheva_k5", 7.0),

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import log_loss
+from sklearn.model_selection import StratifiedKFold
 
+from .._warn import warn_user
 from ..estimators import HypergradMLP, HypergradRegularizedLR
 from ._registry import STRATEGIES, Strategy
 
@@ -92,8 +95,10 @@ def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
     ``random_state``. The score is the log-loss (``neg_log_loss``), the
     quantity the learned strategy minimizes on its trusted set; on easy
     problems accuracy ties over most of the grid. Remaining ties go to the
-    larger λ. A grid value whose fits fail (NaN score; scikit-learn warns) is
-    never chosen.
+    larger λ. A grid value whose fits fail is never chosen (a
+    ``FitFailedWarning`` names it). The scores are ``GridSearchCV``'s with
+    ``scoring="neg_log_loss"``, to the bit, computed without its per-task
+    warning filters, which are process-wide state in threads.
 
     Parameters
     ----------
@@ -134,20 +139,37 @@ def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
     # (its box must reach the largest value, or higher ones are clipped to the
     # estimator's bound, tie there, and the tie-break picks a λ never evaluated)
     base = fixed_lambda_estimator(estimator, float(np.max(grid)))
-    # The final refit is not needed: only the selected λ is used.
-    search = GridSearchCV(base, {"lambda_init": [float(v) for v in grid]},
-                          cv=StratifiedKFold(n_folds, shuffle=True, random_state=random_state),
-                          scoring="neg_log_loss", refit=False, n_jobs=None)
-    search.fit(X, y)
-    scores = np.asarray(search.cv_results_["mean_test_score"], dtype=float)
+    values = np.asarray([float(v) for v in grid])
+    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(X, y))
+    # GridSearchCV's neg_log_loss, bitwise, without its workers' warning filters:
+    # scikit-learn resets the process-wide filters around each task, which other
+    # threads of a sweep (threading backend) then see.
+    scores, failures = np.empty(len(values)), []
+    for i, value in enumerate(values):
+        try:
+            scores[i] = np.average([_fold_score(clone(base).set_params(lambda_init=value),
+                                                X, y, train, test) for train, test in folds])
+        except Exception as exc:  # noqa: BLE001 - a failed value is never chosen (below)
+            scores[i] = np.nan
+            failures.append(f"{value:g} ({type(exc).__name__}: {exc})")
     if np.isnan(scores).all():
         raise ValueError(f"Cross-validation of λ failed for every grid value ({n_folds} folds "
                          f"of {len(y)} training points); use more training points or "
-                         "fewer folds.")
-    # A value whose fits failed (NaN score: GridSearchCV warns) is never chosen.
+                         f"fewer folds. First failure: λ = {failures[0]}")
+    if failures:
+        warn_user(f"Cross-validation of λ failed for {len(failures)} of {len(values)} grid "
+                  f"values, which are not chosen: λ = {'; '.join(failures)}", FitFailedWarning)
     best = np.flatnonzero(scores >= np.nanmax(scores) - 1e-12)
-    values = np.asarray(search.cv_results_["param_lambda_init"], dtype=float)
     return float(values[best].max())
+
+
+def _fold_score(model, X, y, train, test):
+    """``-log_loss`` of ``model`` fitted on the ``train`` rows, on the ``test`` rows."""
+    X, y = np.asarray(X), np.asarray(y)
+    model.fit(X[train], y[train])
+    proba = model.predict_proba(X[test])
+    return -log_loss(y[test], proba[:, 1] if proba.shape[1] == 2 else proba,
+                     labels=model.classes_)
 
 
 def resolve_fixed_lambda(name, config, estimator, X_train, y_train, *, random_state):

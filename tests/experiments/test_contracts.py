@@ -240,3 +240,39 @@ def test_cells_of_a_config_with_a_lambda_above_the_box_are_named_apart():
     assert "inner_rate_log_lambda" not in attack_defaults(make_config(size="tiny"))
     assert attack_defaults(make_config(size="tiny", large_lambda=3.0))[
         "inner_rate_log_lambda"] == 3.0
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_cv_scores_are_grid_search_cvs_neg_log_loss_to_the_bit(n_classes, monkeypatch):
+    # The hand-written k-fold loop (no GridSearchCV: its workers reset the
+    # process-wide warning filters) must choose as GridSearchCV did.
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    from skpoison.experiments import _strategies
+    X, y = load_digits(n_class=n_classes, return_X_y=True)
+    X, y, grid = X[:90] / 16, y[:90], [-8.0, -4.0, -1.0, 0.0]
+    estimator = HypergradRegularizedLR(inner_steps=15, random_state=0)
+    scores = {}
+    real = _strategies._fold_score
+    monkeypatch.setattr(_strategies, "_fold_score", lambda model, *args: scores.setdefault(
+        model.lambda_init, []).append(real(model, *args)) or scores[model.lambda_init][-1])
+    _strategies.cross_validate_lambda(estimator, X, y, grid, n_folds=3)
+    search = GridSearchCV(_strategies.fixed_lambda_estimator(estimator, 0.0),
+                          {"lambda_init": grid}, scoring="neg_log_loss", refit=False,
+                          cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(X, y)
+    ours = [np.average(scores[value]) for value in grid]
+    np.testing.assert_array_equal(ours, search.cv_results_["mean_test_score"])
+
+
+def test_a_cv_grid_value_whose_fits_fail_is_named_and_not_chosen():
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import FitFailedWarning
+
+    from skpoison.experiments import cross_validate_lambda
+    X, y = load_digits(n_class=2, return_X_y=True)
+    estimator = HypergradRegularizedLR(inner_steps=10, inner_lr=1.0)   # 1.0 * e^1 >= 2
+    with pytest.warns(FitFailedWarning, match=r"1 of 2 grid values.*λ = 1 \(Inner"):
+        chosen = cross_validate_lambda(estimator, X[:90] / 16, y[:90], [-4.0, 1.0],
+                                       n_folds=3)
+    assert chosen == -4.0

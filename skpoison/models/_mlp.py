@@ -99,14 +99,11 @@ class MLPProblem(InnerProblem):
                 for a, b, c, fan_in, fan_out in self._slices]
 
     def decision_scores(self, w, X):
-        layers = self.unflatten(w)
-        hidden = X
-        # (b[..., None, :]: each problem's bias on each of its rows, stacked or not)
-        for W, b in layers[:-1]:
-            hidden = torch.nn.functional.leaky_relu(hidden @ W + b[..., None, :],
-                                                    NEGATIVE_SLOPE)
-        W, b = layers[-1]
-        return hidden @ W + b[..., None, :]
+        # The hand-written derivatives' own forward pass (torch.addmm): a
+        # pre-activation that cancels exactly rounds alike in both, so every
+        # method takes the same side of LeakyReLU's kink (``X @ W + b`` could
+        # give 1e-16 where addmm gives 0, and train another network).
+        return calculus.forward(self.unflatten(w), X)[2]
 
     def penalty_value(self, w, log_lambda):
         return self.penalty.value(w, log_lambda)

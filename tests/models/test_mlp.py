@@ -95,3 +95,24 @@ def test_decision_scores_are_a_leaky_relu_network():
     X = torch.randn(5, 2, dtype=DT)
     expected = torch.nn.functional.leaky_relu(X @ W0 + b0, 0.01) @ W1 + b1
     torch.testing.assert_close(problem.decision_scores(w, X), expected)
+
+
+@pytest.mark.parametrize("method", ["rmd", "fmd"])
+def test_at_a_pre_activation_exactly_at_the_kink_every_path_takes_the_same_side(method):
+    # 0.8 * 0.5 + 0.5 * 0.4 + 0.5 * 0.6 - 0.9 is 0: addmm (the hand-written paths)
+    # rounded it to 0.0, X @ W + b (the losses, autograd) to 1.1e-16, and the
+    # paths trained different networks (a poison gradient 3 % apart after 1 step).
+    from skpoison.hypergrad import compute_hypergradient
+    problem = MLPProblem(3, (16,), 1)              # (16 units: addmm's plain branch)
+    w0 = problem.init_params(torch.Generator().manual_seed(0), dtype=DT)
+    (W0, b0), _ = problem.unflatten(w0)
+    W0[:, 0] = torch.tensor([0.5, 0.4, 0.6], dtype=DT)
+    b0[0] = -0.9
+    X = torch.tensor([[0.1, 0.9, 0.3], [0.7, 0.2, 0.6], [0.8, 0.5, 0.5]], dtype=DT)
+    Y = torch.tensor([[0.0], [1.0], [1.0]], dtype=DT)
+    args = (problem, w0, torch.tensor([-2.0], dtype=DT), X, Y, X[:2].clone(), 1 - Y[:2])
+    reference = compute_hypergradient(*args, n_poison=1, steps=1, lr=0.5, method="autograd")
+    result = compute_hypergradient(*args, n_poison=1, steps=1, lr=0.5, method=method)
+    torch.testing.assert_close(result.grad_X_poison, reference.grad_X_poison,
+                               rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(result.params, reference.params, rtol=1e-12, atol=1e-15)

@@ -12,6 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
 
 from .._torch_utils import to_numpy, to_tensor
+from .._warn import warn_user
 from ..hypergrad import METHODS, compute_hypergradient
 from ..hypergrad._warnings import warnings_once
 from ._base import BaseHypergradClassifier, _validate_bounds, _validate_checkpointing
@@ -55,6 +56,22 @@ class Hypergradient(NamedTuple):
     inner_lr: Optional[float] = None
 
 
+def _check_rate_with_poison(estimator, lr, X_all, n_classes, top):
+    """Warn when the clean set's ``"auto"`` rate is beyond the poisoned set's stable range.
+
+    Gradient descent with a rate above ``2 / L`` (``L`` the smoothness bound of
+    the training set with its poisoning points) can oscillate and still end
+    below its start, which the divergence check lets pass.
+    """
+    stable = 2.0 * build_setup(estimator, X_all, n_classes, max_log_lambda=top).lr
+    if lr >= stable:
+        warn_user(f"inner_lr='auto' ({lr:.4g}) is computed from the clean X_train, but with "
+                  f"the poisoning points the training set only guarantees descent below "
+                  f"{stable:.4g}: the inner run may oscillate and the hypergradient describe "
+                  "it. Keep the poisoning points in the clean data's range, or give a float "
+                  "inner_lr.")
+
+
 def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
                   X_poison=None, y_poison=None, method=None):
     """Validation loss and its hypergradients for an estimator's inner problem.
@@ -64,7 +81,9 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     fixed initialization). Poisoning points are appended to the training set.
     ``inner_lr="auto"`` is computed from the clean ``X_train`` only, so that
     the rate, like the solver's other settings, does not depend on the
-    poisoning points that the gradient is taken with respect to. The inputs
+    poisoning points that the gradient is taken with respect to (a warning
+    says when poisoning points far outside the clean data's range make it too
+    large for the training set they join). The inputs
     are checked as ``fit`` checks them: ``X_val`` and ``X_poison`` must have
     ``X_train``'s features (and its column names, when DataFrames carry them).
 
@@ -158,7 +177,11 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     if np.isnan(values).any() or np.isposinf(values).any():
         raise ValueError("log_lambda must not be NaN or +inf (-inf: no regularization).")
     # inner_lr="auto" must be stable for the λ evaluated, inside the bounds or not.
-    setup = build_setup(estimator, X_train, classes.size, max_log_lambda=float(np.max(values)))
+    # (reference: a RandomState of the caller's is not advanced)
+    top = float(np.max(values))
+    setup = build_setup(reference, X_train, classes.size, max_log_lambda=top)
+    if X_poison is not None and reference.inner_lr == "auto":
+        _check_rate_with_poison(reference, setup.lr, X_all, classes.size, top)
     tensor = dict(device=setup.device, dtype=setup.dtype)
     values = np.full(setup.problem.n_hyper, float(values)) if values.ndim == 0 else values
     if values.shape != (setup.problem.n_hyper,):

@@ -24,6 +24,11 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     ----------
     penalty : {"l2", "l1"}, default="l2"
         ``R = 0.5 ||w||^2`` or ``||w||_1``. The intercept is not penalized.
+        L1 takes plain subgradient steps: weights whose optimum is 0 zigzag
+        around it by about ``inner_lr * exp(λ)``, so at large λ the trained
+        model (and the λ learned) carries that solver noise, which
+        ``inner_lr="auto"`` does not remove (it treats the penalty's strength
+        as curvature, as under L2).
     lambda_mode : {"single", "per_feature"}, default="single"
         One λ for all weights, or one λ per input feature (which a grid search
         cannot explore).

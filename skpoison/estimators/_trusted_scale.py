@@ -80,7 +80,8 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
     features happen to be constant is narrower too; and an honest set does get
     flagged behind a transform fitted to about as few rows as it has outputs
     (a whitening PCA keeping 99 % of the variance of 200 MNIST rows: ratios
-    up to 17), whose unseen data is then indeed on another scale.
+    up to 17; a plain PCA fitted to as many rows as components, less often),
+    whose unseen data is then indeed on another scale.
 
     Examples
     --------
@@ -113,7 +114,8 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
             f"and their spreads are a median {ratio:.3g} times X's. The usual cause is a "
             "Pipeline that does not transform the trusted set (pass "
             "Pipeline(..., transform_input=[\"X_val\"]) with metadata routing); a "
-            "transform fitted to few rows (a whitening PCA) does the same to honest data. "
+            "transform fitted to few rows (a PCA, whitening or not) does the same to honest "
+            "data. "
             "λ learned on a set so unlike the training data may not mean much.",
             TrustedSetWarning)
 

@@ -173,3 +173,31 @@ def test_features_of_another_dtype_are_read_in_float64(problem):
     boxed = hypergradient(est, **{**problem, "X_train": X_train.astype(object)})
     assert boxed.val_loss == plain.val_loss
     np.testing.assert_array_equal(boxed.grad_X_poison, plain.grad_X_poison)
+
+
+def test_poisoning_points_far_outside_the_clean_range_warn_of_the_rate():
+    # The "auto" rate comes from the clean set; points 30 standard deviations out
+    # make it unstable for the poisoned set, and the run oscillated silently.
+    import warnings
+
+    rng = np.random.RandomState(0)
+    X, X_val = rng.randn(60, 5), rng.randn(20, 5)
+    y, y_val = (X[:, 0] > 0).astype(int), (X_val[:, 0] > 0).astype(int)
+    with pytest.warns(UserWarning, match="only guarantees descent below"):
+        hypergradient(HypergradRegularizedLR(), X, y, X_val, y_val,
+                      X_poison=30 * np.ones((6, 5)), y_poison=np.zeros(6, int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # points from the clean range: silent
+        hypergradient(HypergradRegularizedLR(), X, y, X_val, y_val,
+                      X_poison=X[:6], y_poison=1 - y[:6])
+
+
+def test_the_callers_random_state_is_not_advanced(problem):
+    # (it drew the network's initial weights from the caller's estimator)
+    random_state = np.random.RandomState(0)
+    before = random_state.get_state()[2]
+    estimator = HypergradMLP(hidden_layer_sizes=(3,), inner_steps=3, random_state=random_state)
+    data = {k: problem[k] for k in ("X_train", "y_train", "X_val", "y_val")}
+    first = hypergradient(estimator, **data)
+    assert random_state.get_state()[2] == before
+    assert hypergradient(estimator, **data).val_loss == first.val_loss

@@ -61,15 +61,20 @@ def _check_rate_with_poison(estimator, lr, X_all, n_classes, top):
 
     Gradient descent with a rate above ``2 / L`` (``L`` the smoothness bound of
     the training set with its poisoning points) can oscillate and still end
-    below its start, which the divergence check lets pass.
+    below its start, which the divergence check lets pass. (A poisoned set the
+    bound cannot be computed for fails in the computation itself, as before.)
     """
-    stable = 2.0 * build_setup(estimator, X_all, n_classes, max_log_lambda=top).lr
+    try:
+        stable = 2.0 * build_setup(estimator, X_all, n_classes, max_log_lambda=top).lr
+    except ValueError:
+        return
     if lr >= stable:
         warn_user(f"inner_lr='auto' ({lr:.4g}) is computed from the clean X_train, but with "
-                  f"the poisoning points the training set only guarantees descent below "
-                  f"{stable:.4g}: the inner run may oscillate and the hypergradient describe "
-                  "it. Keep the poisoning points in the clean data's range, or give a float "
-                  "inner_lr.")
+                  f"the poisoning points the training set's smoothness bound only "
+                  f"guarantees descent below {stable:.4g}: the inner run may oscillate and "
+                  "the hypergradient describe it. Poisoning points of large norm (or many "
+                  "near the largest clean rows) do this; give a float inner_lr below the "
+                  "bound to hold the rate fixed.")
 
 
 def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
@@ -82,8 +87,8 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     ``inner_lr="auto"`` is computed from the clean ``X_train`` only, so that
     the rate, like the solver's other settings, does not depend on the
     poisoning points that the gradient is taken with respect to (a warning
-    says when poisoning points far outside the clean data's range make it too
-    large for the training set they join). The inputs
+    says when poisoning points of large norm make it too large for the
+    training set they join). The inputs
     are checked as ``fit`` checks them: ``X_val`` and ``X_poison`` must have
     ``X_train``'s features (and its column names, when DataFrames carry them).
 
@@ -180,13 +185,13 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     # (reference: a RandomState of the caller's is not advanced)
     top = float(np.max(values))
     setup = build_setup(reference, X_train, classes.size, max_log_lambda=top)
-    if X_poison is not None and reference.inner_lr == "auto":
-        _check_rate_with_poison(reference, setup.lr, X_all, classes.size, top)
     tensor = dict(device=setup.device, dtype=setup.dtype)
     values = np.full(setup.problem.n_hyper, float(values)) if values.ndim == 0 else values
     if values.shape != (setup.problem.n_hyper,):
         raise ValueError(f"log_lambda has shape {values.shape}; the estimator has "
                          f"{setup.problem.n_hyper} hyperparameters.")
+    if X_poison is not None and reference.inner_lr == "auto":
+        _check_rate_with_poison(reference, setup.lr, X_all, classes.size, top)
     with warnings_once("call", issue_warning):   # at the caller's line
         result = compute_hypergradient(
             setup.problem, setup.w0, torch.as_tensor(values, **tensor),

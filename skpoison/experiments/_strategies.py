@@ -20,6 +20,7 @@ from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import _safe_indexing
 
 from .._warn import warn_user
 from ..estimators import HypergradMLP, HypergradRegularizedLR
@@ -164,12 +165,16 @@ def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
 
 
 def _fold_score(model, X, y, train, test):
-    """``-log_loss`` of ``model`` fitted on the ``train`` rows, on the ``test`` rows."""
-    X, y = np.asarray(X), np.asarray(y)
-    model.fit(X[train], y[train])
-    proba = model.predict_proba(X[test])
-    return -log_loss(y[test], proba[:, 1] if proba.shape[1] == 2 else proba,
-                     labels=model.classes_)
+    """``-log_loss`` of ``model`` fitted on the ``train`` rows, on the ``test`` rows.
+
+    As GridSearchCV's ``neg_log_loss`` computes it: rows taken as it takes them
+    (the model's rounding depends on their memory layout), the positive class's
+    column for two classes, and no ``labels``, so that a test fold missing a
+    class fails (the value is then not chosen) as it did there.
+    """
+    model.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+    proba = model.predict_proba(_safe_indexing(X, test))
+    return -log_loss(_safe_indexing(y, test), proba[:, 1] if proba.shape[1] == 2 else proba)
 
 
 def resolve_fixed_lambda(name, config, estimator, X_train, y_train, *, random_state):

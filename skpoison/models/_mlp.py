@@ -99,6 +99,8 @@ class MLPProblem(InnerProblem):
                 for a, b, c, fan_in, fan_out in self._slices]
 
     def decision_scores(self, w, X):
+        """Output scores: ``w`` of shape (n_params,) with ``X`` of shape (n, d), or
+        stacked ``(K, n_params)`` with ``(K, n, d)`` (one problem each)."""
         # The hand-written derivatives' own forward pass (torch.addmm): a
         # pre-activation that cancels exactly rounds alike in both, so every
         # method takes the same side of LeakyReLU's kink (``X @ W + b`` could

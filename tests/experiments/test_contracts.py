@@ -242,8 +242,9 @@ def test_cells_of_a_config_with_a_lambda_above_the_box_are_named_apart():
         "inner_rate_log_lambda"] == 3.0
 
 
+@pytest.mark.parametrize("frame", [False, True], ids=["numpy", "pandas"])
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_cv_scores_are_grid_search_cvs_neg_log_loss_to_the_bit(n_classes, monkeypatch):
+def test_cv_scores_are_grid_search_cvs_neg_log_loss_to_the_bit(n_classes, frame, monkeypatch):
     # The hand-written k-fold loop (no GridSearchCV: its workers reset the
     # process-wide warning filters) must choose as GridSearchCV did.
     from sklearn.datasets import load_digits
@@ -252,6 +253,9 @@ def test_cv_scores_are_grid_search_cvs_neg_log_loss_to_the_bit(n_classes, monkey
     from skpoison.experiments import _strategies
     X, y = load_digits(n_class=n_classes, return_X_y=True)
     X, y, grid = X[:90] / 16, y[:90], [-8.0, -4.0, -1.0, 0.0]
+    if frame:     # (rows taken as GridSearchCV takes them: the layout moves the bits)
+        pd = pytest.importorskip("pandas")
+        X, y = pd.DataFrame(X), pd.Series(y)
     estimator = HypergradRegularizedLR(inner_steps=15, random_state=0)
     scores = {}
     real = _strategies._fold_score
@@ -276,3 +280,15 @@ def test_a_cv_grid_value_whose_fits_fail_is_named_and_not_chosen():
         chosen = cross_validate_lambda(estimator, X[:90] / 16, y[:90], [-4.0, 1.0],
                                        n_folds=3)
     assert chosen == -4.0
+
+
+def test_a_cv_fold_missing_a_class_fails_the_value_as_in_grid_search_cv():
+    from sklearn.datasets import load_digits
+
+    from skpoison.experiments import cross_validate_lambda
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X, y = np.vstack([X[y == 0][:40], X[y == 1][:2]]) / 16, np.r_[np.zeros(40), np.ones(2)]
+    with pytest.raises(ValueError, match="failed for every grid value"):
+        with pytest.warns(UserWarning):        # (scikit-learn: fewer members than folds)
+            cross_validate_lambda(HypergradRegularizedLR(inner_steps=5), X, y,
+                                  [-4.0, 0.0], n_folds=3)

@@ -16,7 +16,14 @@ from .._warn import warn_user
 from ..hypergrad import METHODS, compute_hypergradient
 from ..hypergrad._warnings import warnings_once
 from ._base import BaseHypergradClassifier, _validate_bounds, _validate_checkpointing
-from ._setup import as_log_lambda, build_setup, check_X_val, encode_labels, encode_targets
+from ._setup import (
+    as_log_lambda,
+    auto_inner_lr,
+    build_setup,
+    check_X_val,
+    encode_labels,
+    encode_targets,
+)
 from ._warnings import issue as issue_warning
 
 
@@ -65,7 +72,7 @@ def _check_rate_with_poison(estimator, lr, X_all, n_classes, top):
     bound cannot be computed for fails in the computation itself, as before.)
     """
     try:
-        stable = 2.0 * build_setup(estimator, X_all, n_classes, max_log_lambda=top).lr
+        stable = 2.0 * auto_inner_lr(estimator, X_all, n_classes, max_log_lambda=top)
     except ValueError:
         return
     if lr >= stable:

@@ -228,15 +228,24 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
     w0 = initial_params(problem, estimator.random_state, device=device, dtype=dtype)
     lr = estimator.inner_lr
     if lr == "auto":
-        top = max(float(np.max(np.asarray(estimator.lambda_bounds, dtype=float))),
-                  -np.inf if max_log_lambda is None else max_log_lambda)
-        limit = max_log_lambda_for(estimator.dtype)
-        if top >= limit:
-            raise ValueError(
-                f"inner_lr='auto' is stable up to the largest λ allowed, log λ = {top:g} "
-                f"(lambda_bounds or the fixed λ), but exp({top:g}) overflows {estimator.dtype} "
-                f"(log λ < {limit:.1f}); lower it.")
-        max_alpha = float(np.exp(top))
-        lr = estimator._auto_inner_lr(X_train, n_outputs, max_alpha)
-        _check_representable_step(lr, X_train.shape[0], estimator.dtype)
+        lr = auto_inner_lr(estimator, X_train, n_classes, max_log_lambda=max_log_lambda)
     return EngineSetup(problem, w0, int(estimator.inner_steps), float(lr), device, dtype)
+
+
+def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
+    """``inner_lr="auto"`` of a linear ``estimator`` on ``X_train`` (see :func:`build_setup`).
+
+    Stable for the largest λ of ``lambda_bounds`` and ``max_log_lambda``.
+    """
+    top = max(float(np.max(np.asarray(estimator.lambda_bounds, dtype=float))),
+              -np.inf if max_log_lambda is None else max_log_lambda)
+    limit = max_log_lambda_for(estimator.dtype)
+    if top >= limit:
+        raise ValueError(
+            f"inner_lr='auto' is stable up to the largest λ allowed, log λ = {top:g} "
+            f"(lambda_bounds or the fixed λ), but exp({top:g}) overflows {estimator.dtype} "
+            f"(log λ < {limit:.1f}); lower it.")
+    n_outputs = 1 if n_classes == 2 else n_classes
+    lr = estimator._auto_inner_lr(X_train, n_outputs, float(np.exp(top)))
+    _check_representable_step(lr, X_train.shape[0], estimator.dtype)
+    return lr

@@ -211,11 +211,16 @@ def solve_exact(matvec, b, *, max_size=5000):
     # needed).
     values = matvec.eigenvalues() if hasattr(matvec, "eigenvalues") else \
         torch.linalg.eigvalsh(A)
-    flat = values.abs() <= b.numel() * torch.finfo(b.dtype).eps * values.abs().amax()
-    if solved and not bool(flat.any()):
+    if solved and not bool(_flat(values).any()):
         return x, residual, 0
     values, vectors = torch.linalg.eigh(A)
-    flat = values.abs() <= b.numel() * torch.finfo(b.dtype).eps * values.abs().amax()
+    flat = _flat(values)
     inverse = torch.where(flat, torch.zeros_like(values), 1.0 / values)
     x = vectors @ (inverse * (vectors.mT @ b))
     return x, stable_norm(A @ x - b), 0
+
+
+def _flat(values):
+    """Eigenvalues within ``n * eps`` of the largest in modulus: zero, as in ``pinv``."""
+    size = values.abs()
+    return size <= values.numel() * torch.finfo(values.dtype).eps * size.amax()

@@ -45,3 +45,11 @@ def mnist_folder(root):
         if (folder / "train-images-idx3-ubyte.gz").is_file():
             return folder
     return candidates[-1]
+
+
+def probe_env(root):
+    """This process's environment for a probe subprocess, with the repository
+    ``root`` first on PYTHONPATH (a path set before, wheels carried to
+    /tmp/site say, stays after it)."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": str(root) + (os.pathsep + path if path else "")}

@@ -40,7 +40,6 @@ import argparse
 import gzip
 import json
 import math
-import os
 import resource
 import subprocess
 import sys
@@ -62,7 +61,7 @@ from skpoison.hypergrad import (  # noqa: E402
     train,
 )
 from skpoison.models import LinearProblem, MLPProblem  # noqa: E402
-from _machine import machine_info, mnist_folder  # noqa: E402  (benchmarks/, beside this script)
+from _machine import machine_info, mnist_folder, probe_env  # noqa: E402  (benchmarks/)
 
 N_TRAIN, N_VAL, N_POISON, STEPS = 1000, 100, 20, 100
 LOG_LAMBDA = math.log(0.1)
@@ -291,18 +290,11 @@ def peak_memory_mb(model, method, device):
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
     out = subprocess.run(
         [sys.executable, __file__, "--memory-probe", model, method],
-        capture_output=True, text=True, env=_probe_env(),
+        capture_output=True, text=True, env=probe_env(ROOT),
     )
     if out.returncode:
         raise RuntimeError(f"memory probe {model} {method} failed:\n{out.stderr}")
     return float(out.stdout.strip().splitlines()[-1])
-
-
-def _probe_env():
-    """This process's environment, with the repository first on PYTHONPATH (a path set
-    before, wheels carried to /tmp/site say, stays)."""
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
 
 
 def _status_kib(key):

@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -56,7 +55,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
-from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
+from _machine import machine_info, probe_env  # noqa: E402  (benchmarks/, beside this script)
 N_TRAIN, N_VAL, N_POISON, D, HIDDEN = 1000, 200, 20, 3072, (64, 32)
 LR, LOG_LAMBDA = 0.05, math.log(0.01)
 TARGET = 2.0   # checkpointed RMD job peak <= 2 x plain training job peak
@@ -170,12 +169,9 @@ def probe(config, steps, batch=1, device="cpu"):
 
 
 def run_probe(config, steps, batch=1, device="cpu"):
-    path = os.environ.get("PYTHONPATH")     # (kept after the repository: carried wheels)
     out = subprocess.run([sys.executable, __file__, "--probe", config, "--steps", str(steps),
                           "--batch", str(batch), "--device", device],
-                         capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT) + (
-                             os.pathsep + path if path else "")})
+                         capture_output=True, text=True, env=probe_env(ROOT))
     if out.returncode:
         raise RuntimeError(f"memory probe {config} (T = {steps}) failed:\n{out.stderr}")
     job, call, seconds = map(float, out.stdout.split()[-3:])

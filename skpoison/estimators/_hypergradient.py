@@ -42,16 +42,9 @@ class Hypergradient(NamedTuple):
     inner_lr : float or None
         The inner step size used (``inner_lr="auto"`` resolved).
 
-    Examples
+    See Also
     --------
-    >>> from sklearn.datasets import load_digits
-    >>> from skpoison import HypergradRegularizedLR, hypergradient
-    >>> X, y = load_digits(n_class=2, return_X_y=True)
-    >>> X = X / 16
-    >>> res = hypergradient(HypergradRegularizedLR(inner_steps=50), X[:100], y[:100],
-    ...                     X[100:150], y[100:150])
-    >>> res.log_lambda, res.grad_log_lambda.shape, res.grad_X_poison is None
-    (array([-4.]), (1,), True)
+    hypergradient : returns one (its example reads the fields).
     """
 
     val_loss: float
@@ -141,8 +134,8 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     >>> X = X / 16
     >>> res = hypergradient(HypergradRegularizedLR(inner_steps=50), X[:100], y[:100],
     ...                     X[100:150], y[100:150], X_poison=X[150:152], y_poison=1 - y[150:152])
-    >>> res.grad_log_lambda.shape, res.grad_X_poison.shape
-    ((1,), (2, 64))
+    >>> res.log_lambda, res.grad_log_lambda.shape, res.grad_X_poison.shape
+    (array([-4.]), (1,), (2, 64))
     """
     if not isinstance(estimator, BaseHypergradClassifier):
         raise TypeError(f"hypergradient needs a HypergradRegularizedLR or HypergradMLP "

@@ -90,8 +90,27 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     >>> Y = torch.tensor([[1.0], [0.0], [1.0]], dtype=torch.float64)
     >>> res = compute_hypergradient(problem, problem.init_params(),
     ...     torch.zeros(1, dtype=torch.float64), X, Y, X, Y, n_poison=1, steps=20, lr=0.5)
-    >>> res.grad_X_poison.shape
-    torch.Size([1, 2])
+    >>> res.grad_log_lambda.shape, res.grad_X_poison.shape, res.params.shape
+    (torch.Size([1]), torch.Size([1, 2]), torch.Size([3]))
+    >>> res.solver_iterations is None     # (reverse mode solves nothing)
+    True
+
+    A rate too large for the penalty (``lr * exp(λ) = 5 >= 2``), and validation
+    features beyond the floating-point range:
+
+    >>> from skpoison.hypergrad import HypergradientOverflowError, InnerDivergenceError
+    >>> try:
+    ...     compute_hypergradient(problem, problem.init_params(),
+    ...         torch.zeros(1, dtype=torch.float64), X, Y, X, Y, steps=20, lr=5.0)
+    ... except InnerDivergenceError as error:
+    ...     print(error)  # doctest: +ELLIPSIS
+    The inner gradient descent diverges: inner_lr=5 times the largest L2 weight exp(λ) ...
+    >>> try:
+    ...     compute_hypergradient(problem, problem.init_params(),
+    ...         torch.zeros(1, dtype=torch.float64), X, Y, X * 1e308, 1 - Y, steps=3, lr=0.5)
+    ... except HypergradientOverflowError as error:
+    ...     print(error)  # doctest: +ELLIPSIS
+    The hypergradient is not finite: the inner gradient descent stayed finite, but ...
     """
     args = (problem, w0, log_lambda, X, Y, X_val, Y_val)
     common = dict(n_poison=n_poison, steps=steps, lr=lr)

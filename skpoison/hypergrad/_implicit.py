@@ -103,6 +103,16 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     True
     >>> torch.allclose(cg.grad_log_lambda, unrolled.grad_log_lambda)
     True
+
+    A run too short to converge, and conjugate gradients capped too early:
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = implicit_hypergradient(*args, n_poison=1, steps=5, lr=0.5)
+    ...     _ = implicit_hypergradient(*args, n_poison=1, steps=2000, lr=0.5, maxiter=1)
+    >>> [w.category.__name__ for w in caught]
+    ['InnerNotConvergedWarning', 'HessianSolveWarning']
     """
     check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
                  lr=lr)

@@ -115,8 +115,7 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
             "Pipeline that does not transform the trusted set (pass "
             "Pipeline(..., transform_input=[\"X_val\"]) with metadata routing); a "
             "transform fitted to few rows (a PCA, whitening or not) does the same to honest "
-            "data. "
-            "λ learned on a set so unlike the training data may not mean much.",
+            "data. λ learned on a set so unlike the training data may not mean much.",
             TrustedSetWarning)
 
 

@@ -100,7 +100,8 @@ def load_dataset(name, classes=None, data_home=None, download=True):
     -------
     bunch : sklearn.utils.Bunch
         As the specific loaders: ``data``, ``target``, ``feature_range``,
-        ``name``, ``classes``, ``target_names``, ``description``.
+        ``name``, ``classes``, ``target_names``, ``description``, ``caveat``
+        (None, except for the JPEG-recompressed CIFAR-10 copy).
 
     Examples
     --------

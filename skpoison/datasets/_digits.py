@@ -24,7 +24,8 @@ def load_digits_pair(classes=(0, 8)):
     bunch : sklearn.utils.Bunch
         ``data`` float64 (n, 64) in [0, 1] (pixel / 16); ``target`` int64
         original digits; ``feature_range`` (0.0, 1.0); ``name`` "digits";
-        ``classes``; ``target_names``; ``description``.
+        ``classes``; ``target_names``; ``description``; ``caveat`` None
+        (exact data).
 
     Examples
     --------

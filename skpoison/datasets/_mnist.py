@@ -117,7 +117,8 @@ def fetch_mnist(classes=(0, 8), *, data_home=None, download=True):
     bunch : sklearn.utils.Bunch
         ``data`` float64 (n, 784) in [0, 1]; ``target`` int64 original
         digits; ``feature_range`` (0.0, 1.0); ``name`` "mnist";
-        ``classes``; ``target_names``; ``description``.
+        ``classes``; ``target_names``; ``description``; ``caveat`` None
+        (exact data).
 
     Raises
     ------

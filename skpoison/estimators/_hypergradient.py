@@ -38,9 +38,13 @@ class Hypergradient(NamedTuple):
     log_lambda : ndarray of shape (n_lambdas,)
         The λ at which it was evaluated.
     solver_residual : float or None
+        Implicit methods: ``||H u - b||`` of the linear solve; None otherwise.
     solver_iterations : int or None
+        Implicit methods: conjugate-gradient iterations (0 for ``"exact"``);
+        None otherwise.
     inner_lr : float or None
-        The inner step size used (``inner_lr="auto"`` resolved).
+        The inner step size used (``inner_lr="auto"`` resolved; always set
+        by :func:`hypergradient`).
 
     See Also
     --------
@@ -125,6 +129,9 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     InnerDivergenceError
         If the inner gradient descent diverged (see
         :func:`~skpoison.hypergrad.compute_hypergradient`).
+    HypergradientOverflowError
+        If the run stayed finite but the validation loss or a hypergradient
+        did not.
 
     Examples
     --------

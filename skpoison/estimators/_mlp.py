@@ -59,12 +59,14 @@ class HypergradMLP(BaseHypergradClassifier):
 
     Attributes
     ----------
-    classes_, lambda_, alpha_, lambda_path_, val_loss_path_, inner_lr_, n_iter_,
-    n_features_in_, feature_names_in_
+    classes_, lambda_, alpha_, lambda_path_, val_loss_path_
+        As in :class:`HypergradRegularizedLR`.
+    inner_lr_, n_iter_, n_features_in_, feature_names_in_
         As in :class:`HypergradRegularizedLR`.
     coefs_ : list of ndarray
         Weight matrices, ``coefs_[i]`` of shape ``(fan_in, fan_out)``.
     intercepts_ : list of ndarray
+        Bias vectors, ``intercepts_[i]`` of shape ``(fan_out,)``.
 
     Examples
     --------

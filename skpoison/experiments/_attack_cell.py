@@ -217,9 +217,9 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
     Returns
     -------
     rows : list of dict
-        ``strategy, ratio, repetition, n_poison, n_val, test_error,
-        val_error, log_lambda`` (``log_lambda_i`` per layer when several),
-        ``weight_norm`` (``||w||^2 / p``; ``weight_norm_i`` per layer for
+        ``dataset, model, penalty, strategy, ratio, repetition, n_poison,
+        n_val, test_error, val_error, log_lambda`` (``log_lambda_i`` per layer
+        when several), ``weight_norm`` (``||w||^2 / p``; ``weight_norm_i`` per layer for
         networks), ``attack_val_loss``, ``kuncheva_k<k>`` (linear models: the
         top-k features of this model against those of the clean one of the
         same cell) and ``cell_seconds``.

@@ -168,7 +168,8 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         (text summary: the test error, then the figure's own quantities),
         ``config`` (None for ``fig1``), ``extra_csv`` (Fig.
         4 / 9: the relative decreases' CSV; else None), ``settings``
-        (``<stem>_settings.json``: the settings behind the CSV).
+        (``<stem>_settings.json``: the settings behind the CSV); ``fig1``
+        also ``maps``, the dictionary of :func:`synthetic_maps`.
 
     Examples
     --------
@@ -310,7 +311,7 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
              f" % with λ = {maps['fixed_lambda']:g}; optimal λ in "
              f"[{maps['best_lambda'].min():g}, {maps['best_lambda'].max():g}]")
     return Bunch(rows=rows, csv=csv_path, settings=settings_path, png=png, table=table,
-                 config=None, maps=maps)
+                 config=None, extra_csv=None, maps=maps)
 
 
 def _figure_function(name):

@@ -111,8 +111,8 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
         the training set; ``w_clean`` (clean model without regularization);
         the optimal poisoning points ``poison_noreg`` / ``poison_reg``, their
         ``poison_label`` and the poisoned models ``w_poisoned_noreg`` /
-        ``w_poisoned_reg`` (``[w1, w2, b]``); the ``inner_steps`` and
-        ``attack_steps`` used.
+        ``w_poisoned_reg`` (``[w1, w2, b]``); the ``inner_steps``,
+        ``attack_steps`` and ``seed`` used.
 
     Examples
     --------

@@ -33,10 +33,10 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         hypergradients, unchecked (a check would read the values on the host).
     X_val, Y_val : Tensor
         Trusted validation set.
-    n_poison : int
+    n_poison : int, default=0
     steps, lr : int, float
         Inner solver: ``steps`` of gradient descent with learning rate ``lr``.
-    method : {"rmd", "fmd", "cg", "exact", "autograd"}
+    method : {"rmd", "fmd", "cg", "exact", "autograd"}, default="rmd"
         ``"autograd"`` is naive autograd through the unrolled loop (reference).
     checkpoint_every : None, int, sequence of int, "sqrt" or "cbrt", default=None
         ``"rmd"`` only: bounded-memory reverse mode. ``None`` stores the whole
@@ -63,6 +63,10 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     HypergradientOverflowError
         If the run stayed finite but the validation loss or a hypergradient
         did not.
+    ValueError
+        If ``method`` is unknown, ``checkpoint_every`` or ``solver_options``
+        are given to a method that takes none, or the inputs' shapes, ``steps``
+        or ``lr`` are invalid.
 
     Notes
     -----
@@ -154,6 +158,13 @@ def make_hypergradient(problem, *, method="rmd", n_poison=0, steps, lr, checkpoi
     batched : bool, default=False
         ``K`` stacked problems (:func:`~skpoison.hypergrad.batched_hypergradient`;
         reverse mode only, ``lr`` then a float or ``K`` rates).
+
+    Returns
+    -------
+    callable
+        A :class:`~skpoison.hypergrad.GraphedHypergradient` (``"rmd"``), else
+        a :func:`functools.partial` of ``compute_hypergradient`` (or, batched,
+        of ``batched_hypergradient``).
 
     Examples
     --------

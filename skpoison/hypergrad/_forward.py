@@ -25,9 +25,20 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     ``torch.func.jvp``: one per hyperparameter and step, about the cost of a
     training step each.
 
+    Parameters
+    ----------
+    problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison, steps, lr
+        As in :func:`~skpoison.hypergrad.compute_hypergradient` (``n_poison``
+        required).
+
     Returns
     -------
     HypergradResult
+
+    Raises
+    ------
+    InnerDivergenceError, HypergradientOverflowError
+        As in :func:`~skpoison.hypergrad.compute_hypergradient`.
 
     Examples
     --------

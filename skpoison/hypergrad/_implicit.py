@@ -55,12 +55,15 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
 
     Parameters
     ----------
-    solver : {"cg", "exact"}
+    problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison, steps, lr
+        As in :func:`~skpoison.hypergrad.compute_hypergradient` (``n_poison``
+        required).
+    solver : {"cg", "exact"}, default="cg"
     tol : float, default=None
         Relative CG tolerance; None picks one reachable in the data's dtype.
     maxiter : int, default=None
         CG iteration cap (default ``10 * n_params``); CG only.
-    stationarity_tol : float
+    stationarity_tol : float, default=1e-4
         Relative threshold of the convergence check above.
 
     Returns
@@ -71,6 +74,14 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         :class:`HessianSolveWarning` is issued when the residual stays above
         ``100 * tol * ||grad L_val||`` (a singular or indefinite Hessian, or
         CG stopped by a ``maxiter`` too small).
+
+    Raises
+    ------
+    InnerDivergenceError, HypergradientOverflowError
+        As in :func:`~skpoison.hypergrad.compute_hypergradient`.
+    ValueError
+        If ``solver``, ``tol`` or ``maxiter`` is invalid (``maxiter`` with
+        ``solver="exact"`` included), or the inputs' shapes disagree.
 
     Notes
     -----

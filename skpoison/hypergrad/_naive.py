@@ -17,6 +17,16 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
     other methods: the tests use it as an independent oracle and the
     benchmarks as the in-run baseline.
 
+    Parameters
+    ----------
+    problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison, steps, lr
+        As in :func:`~skpoison.hypergrad.compute_hypergradient` (``n_poison``
+        required).
+
+    Returns
+    -------
+    HypergradResult
+
     Examples
     --------
     >>> import torch

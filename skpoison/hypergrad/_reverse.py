@@ -30,6 +30,9 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
 
     Parameters
     ----------
+    problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison, steps, lr
+        As in :func:`~skpoison.hypergrad.compute_hypergradient` (``n_poison``
+        required).
     checkpoint_every : None, int, sequence of int, "sqrt" or "cbrt", default=None
         ``None`` stores every iterate. An int ``k`` stores every ``k``-th
         iterate and recomputes each segment of ``k`` steps during the reverse

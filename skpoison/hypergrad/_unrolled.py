@@ -25,6 +25,13 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
     -------
     w_T : Tensor of shape (n_params,)
 
+    Raises
+    ------
+    InnerDivergenceError
+        If the run diverged (NaN/inf parameters, an unstable L2 rate, a
+        training objective that rose; see
+        :func:`~skpoison.hypergrad.compute_hypergradient`).
+
     Examples
     --------
     >>> from skpoison.models import LinearProblem

@@ -40,10 +40,13 @@ class LinearProblem(InnerProblem):
     n_features : int
     n_outputs : int
         1 for binary logistic regression, the number of classes for softmax.
-    penalty : {"l2", "l1"}
-    lambda_mode : {"single", "per_feature"}
+    penalty : {"l2", "l1"}, default="l2"
+    lambda_mode : {"single", "per_feature"}, default="single"
         One λ for all weights, or one λ per input feature (shared by the
         feature's weights in every output). The intercept is not penalized.
+    device : str or torch.device, default="cpu"
+        Device of the penalty's group index: that of the tensors the problem
+        is used with.
 
     Examples
     --------

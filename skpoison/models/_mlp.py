@@ -31,10 +31,13 @@ class MLPProblem(InnerProblem):
     hidden_layer_sizes : tuple of int
     n_outputs : int
         1 for a binary classifier (one logit), the number of classes otherwise.
-    penalty : {"l2", "l1"}
-    lambda_mode : {"single", "per_layer"}
+    penalty : {"l2", "l1"}, default="l2"
+    lambda_mode : {"single", "per_layer"}, default="single"
         One λ for every weight matrix, or one per weight matrix. Biases are
         not penalized.
+    device : str or torch.device, default="cpu"
+        Device of the penalty's group index: that of the tensors the problem
+        is used with.
 
     Examples
     --------

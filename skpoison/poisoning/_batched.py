@@ -187,10 +187,12 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
 
     Raises
     ------
+    TypeError
+        If a poisoner is not an :class:`OptimalPoisoner`.
     ValueError
         If the data sets differ in shape, the attacks in a shared setting,
-        ``random_states`` has the wrong length, or an estimator's
-        ``hypergrad`` is not ``"rmd"``.
+        ``random_states`` has the wrong length, an estimator's ``hypergrad``
+        is not ``"rmd"``, or a poisoner has a ``resume_file``.
 
     Examples
     --------

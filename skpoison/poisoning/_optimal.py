@@ -107,7 +107,8 @@ class OptimalPoisoner(BasePoisoner):
     or :class:`~skpoison.HypergradMLP`) defines the model, the penalty and
     λ grouping, the inner solver (``inner_steps``, ``inner_lr``; ``"auto"`` is
     computed once from the clean training set and the estimator's
-    ``lambda_bounds``, as the estimator itself would), the hypergradient
+    ``lambda_bounds``, as the estimator itself would, and is kept stable for a
+    ``fixed_lambda`` above them), the hypergradient
     method, ``lambda_bounds`` and ``lambda_init``.
 
     Parameters

@@ -292,3 +292,14 @@ def test_a_cv_fold_missing_a_class_fails_the_value_as_in_grid_search_cv():
         with pytest.warns(UserWarning):        # (scikit-learn: fewer members than folds)
             cross_validate_lambda(HypergradRegularizedLR(inner_steps=5), X, y,
                                   [-4.0, 0.0], n_folds=3)
+
+
+def test_fig1s_result_has_the_fields_reproduce_documents(tmp_path):
+    # reproduce's Returns: extra_csv is None for figures other than 4 / 9
+    # (fig1's result had no such field: AttributeError), and fig1 adds its maps.
+    from skpoison.experiments import reproduce
+    res = reproduce("fig1", size="tiny", out=tmp_path, plot=False, verbose=False)
+    assert {"rows", "csv", "png", "table", "config", "extra_csv", "settings",
+            "maps"} <= set(res)
+    assert res.extra_csv is None and res.png is None and res.config is None
+    assert res.maps["best_lambda"].shape == (6, 6)

@@ -33,7 +33,11 @@ _DEFAULT_SIZES = {
 _SYNTHETIC_POOL, _SYNTHETIC_RANGE = 2000, (-5.0, 5.0)
 
 
-def _canonical(name):
+def canonical_name(name):
+    """The registered name of data set ``name`` (any case, ``_`` for ``-``, aliases).
+
+    Raises ``ValueError`` for an unknown name.
+    """
     key = str(name).strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key not in DATASET_NAMES:
@@ -64,7 +68,7 @@ def default_sizes(name):
     >>> default_sizes("mnist")
     {'n_train': 1000, 'n_val': 100, 'n_test': 1000}
     """
-    return dict(_DEFAULT_SIZES[_canonical(name)])
+    return dict(_DEFAULT_SIZES[canonical_name(name)])
 
 
 def _load_synthetic(classes):
@@ -110,7 +114,7 @@ def load_dataset(name, classes=None, data_home=None, download=True):
     >>> bunch.name, bunch.classes, bunch.data.shape
     ('digits', (0, 8), (352, 64))
     """
-    key = _canonical(name)
+    key = canonical_name(name)
     if classes is None:
         classes = DEFAULT_CLASSES[key]
     if key == "digits":

@@ -135,8 +135,8 @@ def download(url, dest, verify):
         try:
             verify(Path(tmp))
         except ValueError as exc:
-            # (the check's own advice, to delete the file, is moot: nothing was kept)
-            # (the temporary file the check names is gone)
+            # Not the check's own message: it names the temporary file (gone by now)
+            # and advises deleting it (moot: nothing was kept).
             reason = (f"the md5 of {exc.of} is {exc.actual}, not the official "
                       f"{exc.expected}" if isinstance(exc, ChecksumError)
                       else str(exc).replace(str(tmp), "the downloaded file"))

@@ -27,7 +27,7 @@ from ._trusted_scale import check_trusted_scale
 from ._warnings import issue as issue_warning
 
 
-def _validate_checkpointing(checkpoint_every, method, steps):
+def validate_checkpointing(checkpoint_every, method, steps):
     """``checkpoint_every`` goes with reverse mode and must resolve for ``steps``."""
     if checkpoint_every is None:
         return
@@ -38,7 +38,8 @@ def _validate_checkpointing(checkpoint_every, method, steps):
     segment_lengths(checkpoint_every, steps)   # raises on malformed schedules
 
 
-def _validate_bounds(bounds):
+def validate_bounds(bounds):
+    """``lambda_bounds`` as ``(low, high)`` floats of log λ (``low`` may be -inf)."""
     try:
         # (numbers only: NumPy would read the strings "-12" and "0" as floats)
         if np.ndim(bounds) != 1 or not is_real_array(bounds):
@@ -56,7 +57,7 @@ def _validate_bounds(bounds):
     return low, high
 
 
-def _initial_lambda(lambda_init, n_hyper, low, high, **tensor):
+def initial_lambda(lambda_init, n_hyper, low, high, **tensor):
     """λ_0 from a scalar or one value per hyperparameter, projected on [low, high]."""
     values = as_log_lambda(lambda_init, "lambda_init")
     if values.ndim == 0:
@@ -144,8 +145,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, X_val, y_val):
         self._validate_params()
-        low, high = _validate_bounds(self.lambda_bounds)
-        _validate_checkpointing(self.checkpoint_every, self.hypergrad, self.inner_steps)
+        low, high = validate_bounds(self.lambda_bounds)
+        validate_checkpointing(self.checkpoint_every, self.hypergrad, self.inner_steps)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_encoded = np.unique(y, return_inverse=True)
@@ -176,7 +177,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         Y_t = encode_targets(y_fit, n_classes, **tensor)
         Y_val_t = encode_targets(y_val_encoded, n_classes, **tensor)
 
-        log_lambda = _initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)
+        log_lambda = initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)
         optimizer = LambdaOptimizer(self.outer_optimizer, self.outer_lr, (low, high))
         lambda_path, loss_path = [log_lambda], []
         steps = range(self.outer_steps)

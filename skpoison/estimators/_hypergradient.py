@@ -15,7 +15,7 @@ from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import METHODS, compute_hypergradient
 from ..hypergrad._warnings import warnings_once
-from ._base import BaseHypergradClassifier, _validate_bounds, _validate_checkpointing
+from ._base import BaseHypergradClassifier, validate_bounds, validate_checkpointing
 from ._setup import (
     as_log_lambda,
     auto_inner_lr,
@@ -148,12 +148,12 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         raise TypeError(f"hypergradient needs a HypergradRegularizedLR or HypergradMLP "
                         f"(its model, penalty and inner solver); got {type(estimator).__name__}.")
     estimator._validate_params()
-    low, high = _validate_bounds(estimator.lambda_bounds)
+    low, high = validate_bounds(estimator.lambda_bounds)
     method = estimator.hypergrad if method is None else method
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
     if method == estimator.hypergrad:   # checked as fit checks it; another method ignores it
-        _validate_checkpointing(estimator.checkpoint_every, method, estimator.inner_steps)
+        validate_checkpointing(estimator.checkpoint_every, method, estimator.inner_steps)
     dtype = [np.float64, np.float32]
     # A clone records the training set's columns (the caller's estimator is
     # not touched), so that the other sets are read against them as in fit.

@@ -175,8 +175,8 @@ def _default_classes(name):
 
 
 def _canonical_dataset(name):
-    from ..datasets._base import _canonical
-    return _canonical(name)
+    from ..datasets._base import canonical_name
+    return canonical_name(name)
 
 
 def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **overrides):

@@ -194,17 +194,19 @@ def _reverse(unroll, plan, box, need_adjoint, space):
 
 
 def checkpointed_forward(unroll, w0, steps, lengths):
-    """``(w_T, plan)``: the forward pass storing what :func:`checkpointed_backward` needs."""
+    """``(w_T, saved)``: the forward pass; ``saved`` (the plan and its workspace) is
+    what :func:`checkpointed_backward` needs."""
     space = _Workspace(unroll, w0, steps, lengths)
     w_end, plan = _plan(unroll, w0, steps, lengths, space)
     return w_end, (plan, space)
 
 
-def checkpointed_backward(unroll, plan, a, lengths):
-    """``(grad_log_lambda, grad_X_poison)`` from a plan and ``a = dL_val/dw_T``.
+def checkpointed_backward(unroll, saved, a, lengths):
+    """``(grad_log_lambda, grad_X_poison)`` from :func:`checkpointed_forward`'s
+    ``saved`` and ``a = dL_val/dw_T``.
 
     ``a`` is not written. (``lengths`` is carried by the plan; the argument
     mirrors :func:`checkpointed_forward`.)
     """
-    plan, space = plan
+    plan, space = saved
     return _reverse(unroll, plan, [a], False, space)

@@ -99,13 +99,13 @@ def reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val, *, steps, 
     status : RunStatus
     """
     if lengths:
-        w, plan = checkpointed_forward(unroll, w0, steps, lengths)
+        w, saved = checkpointed_forward(unroll, w0, steps, lengths)
     else:
         w, tape = unroll.forward(w0, steps)
     loss_and_grad = vmap(problem.loss_and_grad) if w0.dim() == 2 else problem.loss_and_grad
     val_loss, a = loss_and_grad(w, X_val, Y_val)
     if lengths:
-        grad_lambda, grad_poison = checkpointed_backward(unroll, plan, a, lengths)
+        grad_lambda, grad_poison = checkpointed_backward(unroll, saved, a, lengths)
     else:
         grad_lambda, grad_poison = unroll.backward(tape, a)
     result = HypergradResult(val_loss, grad_lambda, grad_poison, w)

@@ -18,10 +18,9 @@ from __future__ import annotations
 from typing import Callable, NamedTuple, Optional
 
 import torch
-
-from ..estimators._outer import LambdaOptimizer
 from torch.func import vmap
 
+from ..estimators._outer import LambdaOptimizer
 from ..hypergrad import batched_train, make_hypergradient, train
 
 
@@ -44,6 +43,8 @@ class AttackConfig(NamedTuple):
     lambda_lr: float
     normalize: str
     lambda_step: str
+    # fresh initial weights per outer step; unbatched, an _optimal._WeightDraws, whose
+    # get_state / set_state the resume files use
     draw_w0: Optional[Callable[[], torch.Tensor]] = None
     batched: bool = False
     checkpoint_every: object = None     # reverse mode only
@@ -137,9 +138,9 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
     X_poison : Tensor
         The optimized batch, inside the box.
     log_lambda : Tensor
-    losses : list of 0-d Tensor
+    losses : list of Tensor
         ``outer_steps`` validation losses (before each update) and the loss of
-        the final state.
+        the final state (0-d, or ``(K,)`` when batched).
     lambdas : list of Tensor
         λ at each of those evaluations.
     """

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .._torch_utils import make_generator
 from .._warn import warn_user
@@ -234,9 +234,6 @@ class BasePoisoner(SamplerBase):
             mask = np.arange(X_res.shape[0]) >= X.shape[0]
         return PoisoningResult(float(ratio), int(n), X_res, y_res, mask, log_lambda,
                                float(val_loss), loss_path, lambda_path)
-
-    def _check_fitted(self):
-        check_is_fitted(self, "results_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

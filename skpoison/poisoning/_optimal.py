@@ -16,9 +16,9 @@ from .._torch_utils import make_generator, to_numpy, to_tensor
 from .._warn import warn_user
 from ..estimators._base import (
     BaseHypergradClassifier,
-    _initial_lambda,
-    _validate_bounds,
-    _validate_checkpointing,
+    initial_lambda,
+    validate_bounds,
+    validate_checkpointing,
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
 from ..estimators._setup import (
@@ -333,9 +333,9 @@ class OptimalPoisoner(BasePoisoner):
         estimator._validate_params()
         if estimator.random_state is None:  # reproducible initial weights
             estimator.set_params(random_state=int(rng.randint(_SEED_MAX)))
-        lambda_low, lambda_high = _validate_bounds(estimator.lambda_bounds)
-        _validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
-                                estimator.inner_steps)
+        lambda_low, lambda_high = validate_bounds(estimator.lambda_bounds)
+        validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
+                               estimator.inner_steps)
         n_classes = self.classes_.size
         learn = self.hyperparams == "learn"
         if learn and self.fixed_lambda is not None:
@@ -351,8 +351,8 @@ class OptimalPoisoner(BasePoisoner):
         tensor = dict(device=setup.device, dtype=setup.dtype)
         n_hyper = setup.problem.n_hyper
         if fixed is None:
-            lambda0 = _initial_lambda(estimator.lambda_init, n_hyper, lambda_low,
-                                      lambda_high, **tensor)
+            lambda0 = initial_lambda(estimator.lambda_init, n_hyper, lambda_low,
+                                     lambda_high, **tensor)
         else:
             lambda0 = _fixed_lambda(fixed, n_hyper, **tensor)
         draw_w0 = None
@@ -375,7 +375,7 @@ class OptimalPoisoner(BasePoisoner):
             config, ratios, schedule, to_tensor(X, **tensor),
             encode_targets(y_enc, n_classes, **tensor),
             to_tensor(X_val[schedule.val_index], **tensor),
-            encode_targets(schedule.labels, n_classes, **tensor), lambda0, learn, fixed,
+            encode_targets(schedule.labels, n_classes, **tensor), lambda0, learn,
         )
 
     def _collect(self, plan, X, y, poison, states, losses, lambdas):
@@ -426,4 +426,3 @@ class _AttackPlan(NamedTuple):
     Y_poison: torch.Tensor
     lambda0: torch.Tensor
     learn: bool
-    fixed: object

@@ -21,8 +21,8 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
-from ._setup import (as_log_lambda, build_setup, check_X_val, encode_labels, encode_targets,
-                     is_real_array)
+from ._setup import (build_setup, check_log_lambda, check_X_val, encode_labels,
+                     encode_targets, is_real_array, lambda_vector)
 from ._trusted_scale import check_trusted_scale
 from ._warnings import issue as issue_warning
 
@@ -58,18 +58,9 @@ def validate_bounds(bounds):
 
 
 def initial_lambda(lambda_init, n_hyper, low, high, **tensor):
-    """λ_0 from a scalar or one value per hyperparameter, projected on [low, high]."""
-    values = as_log_lambda(lambda_init, "lambda_init")
-    if values.ndim == 0:
-        values = np.full(n_hyper, float(values))
-    if values.shape != (n_hyper,):
-        raise ValueError(
-            f"lambda_init has shape {values.shape}; this model has {n_hyper} "
-            "hyperparameters: give a scalar or one value each."
-        )
-    if np.isnan(values).any() or np.isposinf(values).any():
-        raise ValueError("lambda_init must not be NaN or +inf.")
-    return torch.as_tensor(values, **tensor).clamp(low, high)
+    """λ_0 from a number or one value per hyperparameter, projected on [low, high]."""
+    values = check_log_lambda(lambda_init, "lambda_init")
+    return lambda_vector(values, n_hyper, "lambda_init", **tensor).clamp(low, high)
 
 
 class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):

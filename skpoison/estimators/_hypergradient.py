@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NamedTuple, Optional
 
 import numpy as np
-import torch
 from sklearn.base import clone
 from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets
@@ -17,12 +16,13 @@ from ..hypergrad import METHODS, compute_hypergradient
 from ..hypergrad._warnings import warnings_once
 from ._base import BaseHypergradClassifier, validate_bounds, validate_checkpointing
 from ._setup import (
-    as_log_lambda,
     auto_inner_lr,
     build_setup,
+    check_log_lambda,
     check_X_val,
     encode_labels,
     encode_targets,
+    lambda_vector,
 )
 from ._warnings import issue as issue_warning
 
@@ -183,25 +183,22 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison")])
 
     if log_lambda is None:
-        values = np.clip(as_log_lambda(estimator.lambda_init, "lambda_init"), low, high)
+        name = "lambda_init"
+        values = np.clip(check_log_lambda(estimator.lambda_init, name), low, high)
     else:
-        values = as_log_lambda(log_lambda, "log_lambda")
-    if np.isnan(values).any() or np.isposinf(values).any():
-        raise ValueError("log_lambda must not be NaN or +inf (-inf: no regularization).")
+        name = "log_lambda"
+        values = check_log_lambda(log_lambda, name)
     # inner_lr="auto" must be stable for the λ evaluated, inside the bounds or not.
     # (reference: a RandomState of the caller's is not advanced)
     top = float(np.max(values))
     setup = build_setup(reference, X_train, classes.size, max_log_lambda=top)
     tensor = dict(device=setup.device, dtype=setup.dtype)
-    values = np.full(setup.problem.n_hyper, float(values)) if values.ndim == 0 else values
-    if values.shape != (setup.problem.n_hyper,):
-        raise ValueError(f"log_lambda has shape {values.shape}; the estimator has "
-                         f"{setup.problem.n_hyper} hyperparameters.")
+    lambdas = lambda_vector(values, setup.problem.n_hyper, name, **tensor)
     if X_poison is not None and reference.inner_lr == "auto":
         _check_rate_with_poison(reference, setup.lr, X_all, classes.size, top)
     with warnings_once("call", issue_warning):   # at the caller's line
         result = compute_hypergradient(
-            setup.problem, setup.w0, torch.as_tensor(values, **tensor),
+            setup.problem, setup.w0, lambdas,
             to_tensor(X_all, **tensor), encode_targets(y_all, classes.size, **tensor),
             to_tensor(X_val, **tensor), encode_targets(y_val_enc, classes.size, **tensor),
             n_poison=n_poison, steps=setup.steps, lr=setup.lr, method=method,
@@ -213,7 +210,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         val_loss=float(result.val_loss),
         grad_log_lambda=to_numpy(result.grad_log_lambda),
         grad_X_poison=to_numpy(result.grad_X_poison) if X_poison is not None else None,
-        log_lambda=values.copy(),
+        log_lambda=to_numpy(lambdas).astype(np.float64),   # (as evaluated)
         solver_residual=None if residual is None else float(residual),
         solver_iterations=result.solver_iterations,
         inner_lr=float(setup.lr),

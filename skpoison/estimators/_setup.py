@@ -138,6 +138,46 @@ def as_log_lambda(values, name):
     return np.asarray(values, dtype=float)
 
 
+def check_log_lambda(values, name):
+    """``values`` (log λ: a number, or a non-empty 1-D array of them) as a checked float array.
+
+    NaN and +inf are refused; -inf (no regularization) passes. The shape
+    against the model's hyperparameters is :func:`lambda_vector`'s check,
+    once the model is known.
+
+    Examples
+    --------
+    >>> check_log_lambda([-4, -np.inf], "lambda_init")
+    array([ -4., -inf])
+    >>> check_log_lambda([], "log_lambda")
+    Traceback (most recent call last):
+    ...
+    ValueError: log_lambda must be a number or a non-empty 1-D array; got shape (0,).
+    """
+    values = as_log_lambda(values, name)
+    if values.ndim > 1 or values.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty 1-D array; got shape "
+                         f"{values.shape}.")
+    if np.isnan(values).any() or np.isposinf(values).any():
+        raise ValueError(f"{name} must not be NaN or +inf (-inf: no regularization).")
+    return values
+
+
+def lambda_vector(values, n_hyper, name, **tensor):
+    """:func:`check_log_lambda`'s ``values`` as a tensor of shape ``(n_hyper,)`` (a number repeated).
+
+    Examples
+    --------
+    >>> lambda_vector(check_log_lambda(-4, "lambda_init"), 2, "lambda_init")
+    tensor([-4., -4.], dtype=torch.float64)
+    """
+    values = np.full(n_hyper, float(values)) if values.ndim == 0 else values
+    if values.shape != (n_hyper,):
+        raise ValueError(f"{name} has shape {values.shape}; the model has {n_hyper} "
+                         "hyperparameters: give a number or one value each.")
+    return torch.as_tensor(values, **tensor)
+
+
 def is_real_array(values):
     """Whether ``values`` is a real number or a (rectangular) array of them, no bools.
 

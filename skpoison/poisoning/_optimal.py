@@ -22,10 +22,11 @@ from ..estimators._base import (
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
 from ..estimators._setup import (
-    as_log_lambda,
     build_setup,
+    check_log_lambda,
     encode_targets,
     is_real_array,
+    lambda_vector,
     max_log_lambda_for,
 )
 from ._attack import AttackConfig
@@ -36,26 +37,13 @@ from ._resume import ResumeFile, attack_fingerprint
 
 def _check_fixed_lambda(values, dtype):
     """``fixed_lambda`` (log λ) as a float array, before the model is built."""
-    values = as_log_lambda(values, "fixed_lambda")
-    if values.ndim > 1 or values.size == 0:
-        raise ValueError(f"fixed_lambda must be a scalar or a non-empty 1-D array; got "
-                         f"shape {values.shape}.")
-    if np.isnan(values).any() or np.isposinf(values).any():
-        raise ValueError("fixed_lambda must not be NaN or +inf (-inf: no regularization).")
+    values = check_log_lambda(values, "fixed_lambda")
     # λ = exp(fixed_lambda) must be finite in the attack's dtype.
     limit = max_log_lambda_for(dtype)
     if (values >= limit).any():
         raise ValueError(f"fixed_lambda is log λ: values up to {limit:.1f} are finite in "
                          f"{np.dtype(dtype).name}; got max {float(values.max())}.")
     return values
-
-
-def _fixed_lambda(values, n_hyper, **tensor):
-    values = np.full(n_hyper, float(values)) if values.ndim == 0 else values
-    if values.shape != (n_hyper,):
-        raise ValueError(f"fixed_lambda has shape {values.shape}; the estimator has "
-                         f"{n_hyper} hyperparameters: give a scalar or one value each.")
-    return torch.as_tensor(values, **tensor)
 
 
 #: Data this many rounding errors (of its dtype, relative to the bound or 1)
@@ -354,7 +342,7 @@ class OptimalPoisoner(BasePoisoner):
             lambda0 = initial_lambda(estimator.lambda_init, n_hyper, lambda_low,
                                      lambda_high, **tensor)
         else:
-            lambda0 = _fixed_lambda(fixed, n_hyper, **tensor)
+            lambda0 = lambda_vector(fixed, n_hyper, "fixed_lambda", **tensor)
         draw_w0 = None
         if self.reinit_each_step:
             # Drawn on the CPU in float64: the same stream on every device/dtype.

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.base import clone
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, hypergradient
 
@@ -89,6 +90,24 @@ def test_bad_arguments(problem):
         hypergradient(est, **problem, log_lambda=[-4.0, True])
     with pytest.raises(ValueError, match="lambda_init=True .* not a bool"):   # (its default)
         hypergradient(HypergradRegularizedLR(inner_steps=5, lambda_init=True), **problem)
+
+
+@pytest.mark.parametrize("value, message", [
+    ([], r"must be a number or a non-empty 1-D array; got shape \(0,\)"),      # (was NumPy's zero-size max)
+    ([[-4.0]], r"must be a number or a non-empty 1-D array; got shape \(1, 1\)"),
+    (np.nan, "must not be NaN"),
+])
+def test_a_bad_lambda_is_named_where_it_came_from(problem, value, message):
+    # The same rule as fit's lambda_init and the poisoner's fixed_lambda; the
+    # error names the argument that held the value (the estimator's
+    # lambda_init when log_lambda is not given).
+    est = HypergradRegularizedLR(inner_steps=5)
+    with pytest.raises(ValueError, match="log_lambda " + message):
+        hypergradient(est, **problem, log_lambda=value)
+    with pytest.raises(ValueError, match="lambda_init " + message):
+        hypergradient(clone(est).set_params(lambda_init=value), **problem)
+    with pytest.raises(ValueError, match="lambda_init " + message):
+        clone(est).set_params(lambda_init=value).fit(problem["X_train"], problem["y_train"])
 
 
 def test_inputs_are_read_as_fit_reads_them(problem):

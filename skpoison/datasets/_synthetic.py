@@ -52,14 +52,16 @@ def make_synthetic_2d(n_samples=100, *, mean0=(-1.0, -1.0), mean1=(1.0, 1.0),
     means = [np.asarray(m, dtype=np.float64) for m in (mean0, mean1)]
     if any(m.shape != (2,) for m in means):
         raise ValueError("mean0 and mean1 must have shape (2,).")
+    if not all(np.isfinite(m).all() for m in means):
+        raise ValueError(f"mean0 and mean1 must be finite, got {mean0!r} and {mean1!r}.")
     cov = np.asarray(cov, dtype=np.float64)
     if cov.ndim == 0:
-        if not cov > 0:
-            raise ValueError(f"A scalar cov must be > 0, got {float(cov)}.")
+        if not 0 < cov < np.inf:
+            raise ValueError(f"A scalar cov must be finite and > 0, got {float(cov)}.")
         cov = cov * np.eye(2)
-    if cov.shape != (2, 2) or not np.allclose(cov, cov.T) \
+    if cov.shape != (2, 2) or not np.isfinite(cov).all() or not np.allclose(cov, cov.T) \
             or np.linalg.eigvalsh(cov).min() < 0:
-        raise ValueError("cov must be a float > 0 or a symmetric positive "
+        raise ValueError("cov must be a finite float > 0 or a finite, symmetric positive "
                          "semi-definite (2, 2) matrix.")
     rng = check_random_state(random_state)
     counts = (n_samples // 2, n_samples - n_samples // 2)

@@ -115,9 +115,11 @@ def objective_grew(start_loss, end_loss, factor=None, margin=0.0):
     smooth problem at every step, so an end above the start by more than
     ``factor * max(1, |start|) + margin`` (by default ``sqrt(eps)`` and 0:
     rounding) means a rate above 2/L: a trajectory that oscillates, is
-    chaotic, or explodes (float64 can carry one far without overflowing). NaN
-    compares False (the finite check reports it). :func:`allowed_rise` gives
-    a problem's ``factor`` and ``margin``.
+    chaotic, or explodes (float64 can carry one far without overflowing). A
+    NaN objective counts as grown: finite parameters can still overflow it
+    (scores of ``inf - inf``), and a model fitted to it predicts NaN (NaN
+    parameters are reported first, by the finite check). :func:`allowed_rise`
+    gives a problem's ``factor`` and ``margin``.
 
     A run that oscillates below its start passes; this is a cheap check, one
     comparison after the loop, not a proof of convergence.
@@ -130,7 +132,8 @@ def objective_grew(start_loss, end_loss, factor=None, margin=0.0):
     """
     if factor is None:
         factor = torch.finfo(start_loss.dtype).eps ** 0.5
-    return end_loss > start_loss + factor * torch.clamp(start_loss.abs(), min=1.0) + margin
+    limit = start_loss + factor * torch.clamp(start_loss.abs(), min=1.0) + margin
+    return ~(end_loss <= limit)   # (NaN: grown)
 
 
 def allowed_rise(problem, log_lambda, lr, n_params, dtype):

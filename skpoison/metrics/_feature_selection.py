@@ -74,7 +74,6 @@ def kuncheva_index(subsets, n_features):
     k = sizes.pop()
     if not 0 < k < n:
         raise ValueError(f"The subset size k must satisfy 0 < k < n_features={n}, got k={k}.")
-    membership = np.zeros((len(sets), n), dtype=np.int64)
     for i, s in enumerate(sets):
         if s.ndim != 1 or not np.issubdtype(s.dtype, np.integer):
             raise ValueError(f"Subset {i} must be a 1-D sequence of integer indices, "
@@ -83,10 +82,10 @@ def kuncheva_index(subsets, n_features):
             raise ValueError(f"Subset {i} has indices outside [0, {n}).")
         if np.unique(s).size != k:
             raise ValueError(f"Subset {i} repeats a feature index.")
-        membership[i, s] = 1
-    overlap = membership @ membership.T
-    pairs = list(combinations(range(len(sets)), 2))
-    r = np.array([overlap[i, j] for i, j in pairs], dtype=np.float64)
+    # Overlaps from the indices themselves: a dense membership matrix would take
+    # n_subsets * n_features memory, however few features the subsets hold.
+    r = np.array([np.intersect1d(sets[i], sets[j], assume_unique=True).size
+                  for i, j in combinations(range(len(sets)), 2)], dtype=np.float64)
     return float(np.mean((r * n - k * k) / (k * (n - k))))
 
 

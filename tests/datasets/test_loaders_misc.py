@@ -58,6 +58,9 @@ def test_make_synthetic_2d():
     (dict(n_samples=1), "n_samples"), (dict(n_samples=2.0), "n_samples"),
     (dict(cov=0.0), "cov"), (dict(cov=[[1, 2], [0, 1]]), "cov"),
     (dict(cov=[[1, 0], [0, -1]]), "cov"), (dict(mean0=(0, 0, 0)), "mean0"),
+    # Non-finite parameters used to pass and draw NaN / inf points silently.
+    (dict(mean0=(np.nan, 0)), "mean0"), (dict(mean1=(np.inf, 0)), "mean0 and mean1"),
+    (dict(cov=[[np.inf, 0], [0, 1]]), "cov"), (dict(cov=np.inf), "cov"),
 ])
 def test_make_synthetic_2d_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

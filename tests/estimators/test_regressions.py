@@ -79,3 +79,17 @@ def test_failed_fit_does_not_leave_a_fitted_looking_estimator(digits):
         clf.fit(X, y, X_val=X[:5], y_val=np.full(5, 7))
     with pytest.raises(NotFittedError):
         clf.predict(X)
+
+
+def test_a_fit_whose_training_objective_overflowed_to_nan_raises():
+    # Features of 1e30 and a fixed step: the weights stay finite (~1e146), but the
+    # scores overflow to +inf and -inf, so the softmax objective is NaN. The fit
+    # used to pass the divergence check (NaN never compares above the start) and
+    # return a model that predicts NaN probabilities.
+    from skpoison.hypergrad import InnerDivergenceError
+
+    X = np.array([[1.25730221], [-1.32104863], [6.40422650]]) * 1e30
+    est = HypergradMLP(hidden_layer_sizes=(3,), inner_steps=5, outer_steps=0, random_state=0)
+    with pytest.raises(InnerDivergenceError, match="training objective"):
+        est.fit(X, [1, 2, 0])
+    assert not hasattr(est, "coefs_")

@@ -109,3 +109,12 @@ def test_boolean_masks_stand_for_the_features_they_select():
     assert kuncheva_index([masks[0], indices[0]], 10) == 1.0
     with pytest.raises(ValueError, match="Subset 1 is a boolean mask of shape \\(9,\\)"):
         kuncheva_index([masks[0], masks[1][:9]], 10)
+
+
+def test_kuncheva_does_not_allocate_per_feature():
+    # n_features is only a count: the index needs the subsets' overlaps, not an
+    # (n_subsets, n_features) int64 matrix: 160 GB here (a MemoryError under a 4 GB
+    # limit), and at 10**18 numpy's "array is too big".
+    n = 10**10
+    assert kuncheva_index([[0, 1], [1, 2]], n) == pytest.approx((n - 4) / (2 * (n - 2)))
+    assert kuncheva_index([[0, 1], [1, 2]], 10**18) == pytest.approx(0.5)

@@ -164,7 +164,9 @@ def check_log_lambda(values, name):
 
 
 def lambda_vector(values, n_hyper, name, **tensor):
-    """:func:`check_log_lambda`'s ``values`` as a tensor of shape ``(n_hyper,)`` (a number repeated).
+    """Checked ``values`` (:func:`check_log_lambda`) as a tensor of shape ``(n_hyper,)``.
+
+    A number is repeated for every hyperparameter.
 
     Examples
     --------

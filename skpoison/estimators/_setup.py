@@ -135,7 +135,8 @@ def as_log_lambda(values, name):
         is_bool = any(isinstance(v, (bool, np.bool_)) for v in _items(values))
         raise ValueError(f"{name}={values!r} must be a float or an array of floats "
                          f"(log λ){', not a bool' if is_bool else ''}.")
-    return np.asarray(values, dtype=float)
+    # A copy: a read-only view (a pandas Series') made torch warn in as_tensor.
+    return np.asarray(values, dtype=float).copy()
 
 
 def check_log_lambda(values, name):

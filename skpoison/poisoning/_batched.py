@@ -87,18 +87,22 @@ _FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state"}
 
 
 def _equal(a, b):
-    """Parameter equality: a list equals the tuple of its items, arrays compare by value."""
+    """Parameter equality: a list equals the tuple of its items, arrays compare by value.
+
+    Array-likes (NumPy arrays, tensors, pandas objects: anything with
+    ``__array__``) compare by value too: their ``==`` has no truth value.
+    """
     sequence = (list, tuple)
     if isinstance(a, sequence) and isinstance(b, sequence):
         return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+    if hasattr(a, "__array__") or hasattr(b, "__array__"):
         try:
             return np.array_equal(np.asarray(a), np.asarray(b))
-        except ValueError:   # a ragged sequence against an array
+        except (TypeError, ValueError, RuntimeError):   # ragged, or not readable as one
             return False
     try:
         return bool(a == b)
-    except (TypeError, ValueError):   # no truth value (a DataFrame, say): not the same
+    except (TypeError, ValueError, RuntimeError):   # no truth value: not the same
         return False
 
 

@@ -180,17 +180,28 @@ class _VmappedUnroll:
 # at 200 x 784) and loses beyond (2.5x at 500 x 784, 2.8x at 1000 x 784).
 _CPU_LOCKSTEP_BYTES = 16 * 2**20
 
+# One problem's features (counted twice, as above) beyond this size lose in
+# lock step even when the stack fits the cache: the batched attack on MNIST
+# (784 features, T = 100, float32, one thread) took 1.2x the one-by-one time
+# at K = 2 and 1000 rows (6 MiB each), 1.07-1.1x at K = 2-4 and 500 rows
+# (3 MiB each); at 250-350 rows (1.5-2.1 MiB) the two were within 7 %
+# either way.
+_CPU_LOCKSTEP_PROBLEM_BYTES = 2 * 2**20
+
 
 def _one_by_one(X):
     """Whether ``K`` stacked problems run one after another instead of in lock step.
 
-    On the CPU, once the stacked data exceed :data:`_CPU_LOCKSTEP_BYTES`: a
-    step in lock step multiplies by all ``K`` designs, which then stream from
-    memory at every step, while one problem's design stays in the cache for
-    all of its ``T`` steps. Each problem's results are then bitwise those of
-    its own single call.
+    On the CPU, once the stacked data exceed :data:`_CPU_LOCKSTEP_BYTES`, or
+    one problem's exceed :data:`_CPU_LOCKSTEP_PROBLEM_BYTES`: a step in lock
+    step multiplies by all ``K`` designs, which then stream from memory (or a
+    farther cache) at every step, while one problem's design stays in the
+    cache for all of its ``T`` steps. Each problem's results are then bitwise
+    those of its own single call.
     """
-    return X.device.type == "cpu" and 2 * X.numel() * X.element_size() > _CPU_LOCKSTEP_BYTES
+    problem_bytes = 2 * X[0].numel() * X.element_size()
+    return X.device.type == "cpu" and (X.shape[0] * problem_bytes > _CPU_LOCKSTEP_BYTES
+                                       or problem_bytes > _CPU_LOCKSTEP_PROBLEM_BYTES)
 
 
 def _single_unrolls(problem, log_lambda, X, Y, *, lr, n_poison=0):

@@ -1,5 +1,6 @@
 """Behaviour of HypergradRegularizedLR / HypergradMLP beyond scikit-learn's checks."""
 
+import inspect
 import pickle
 import warnings
 
@@ -221,8 +222,11 @@ def test_accuracy_close_to_logistic_regression_cv_on_digits():
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
     scaler = StandardScaler().fit(X_tr)
     X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
-    reference = LogisticRegressionCV(Cs=10, max_iter=2000, l1_ratios=(0,),
-                                     use_legacy_attributes=False, scoring="accuracy")
+    # scikit-learn 1.8 replaced LogisticRegressionCV's penalty by l1_ratios (and
+    # deprecates its old attributes); the supported >= 1.6 lack both (and default to L2).
+    modern = "use_legacy_attributes" in inspect.signature(LogisticRegressionCV).parameters
+    options = dict(l1_ratios=(0,), use_legacy_attributes=False) if modern else {}
+    reference = LogisticRegressionCV(Cs=10, max_iter=2000, scoring="accuracy", **options)
     reference = reference.fit(X_tr, y_tr).score(X_te, y_te)
     ours = HypergradRegularizedLR(inner_steps=1000, outer_steps=10, random_state=0)
     ours = ours.fit(X_tr, y_tr).score(X_te, y_te)

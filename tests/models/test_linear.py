@@ -14,7 +14,7 @@ CASES = [(k, pen, mode) for k in (1, 3) for pen in ("l2", "l1")
          for mode in ("single", "per_feature")]
 
 
-def setup(k, penalty, mode, n=25, d=4, seed=0):
+def make_case(k, penalty, mode, n=25, d=4, seed=0):
     gen = torch.Generator().manual_seed(seed)
     problem = LinearProblem(d, k, penalty, mode)
     X = torch.rand(n, d, generator=gen, dtype=DT)
@@ -33,7 +33,7 @@ def generic_gradient(problem, w, lam, X, Y):
 
 @pytest.mark.parametrize(("k", "penalty", "mode"), CASES)
 def test_closed_forms_equal_generic(k, penalty, mode):
-    problem, X, Y, w, lam, a = setup(k, penalty, mode)
+    problem, X, Y, w, lam, a = make_case(k, penalty, mode)
     torch.testing.assert_close(problem.train_grad(w, lam, X, Y),
                                generic_gradient(problem, w, lam, X, Y))
     value, gradient = problem.loss_and_grad(w, X, Y)
@@ -51,7 +51,7 @@ def test_closed_forms_equal_generic(k, penalty, mode):
 @pytest.mark.parametrize("n_poison", [0, 1, 4])
 @pytest.mark.parametrize(("k", "penalty", "mode"), CASES)
 def test_reverse_step_equals_generic(k, penalty, mode, n_poison):
-    problem, X, Y, w, lam, a = setup(k, penalty, mode)
+    problem, X, Y, w, lam, a = make_case(k, penalty, mode)
     n_clean = X.shape[0] - n_poison
     _, pullback = vjp(
         lambda p, l, xp: generic_gradient(problem, p, l, torch.cat([X[:n_clean], xp]), Y),
@@ -69,7 +69,7 @@ def test_reverse_step_equals_generic(k, penalty, mode, n_poison):
 
 @pytest.mark.parametrize(("k", "penalty"), [(1, "l2"), (3, "l2"), (3, "l1")])
 def test_dense_hessian_equals_batched_hvp(k, penalty):
-    problem, X, Y, w, lam, _ = setup(k, penalty, "per_feature")
+    problem, X, Y, w, lam, _ = make_case(k, penalty, "per_feature")
     operator = problem.hessian_operator(w, lam, X, Y)
     assert hasattr(operator, "matrix")
     batched = torch.func.vmap(operator)(torch.eye(problem.n_params, dtype=DT)).T

@@ -16,7 +16,7 @@ CASES = [(hidden, k, pen, mode) for hidden in ((5,), (4, 3)) for k in (1, 3)
          for pen in ("l2", "l1") for mode in ("single", "per_layer")]
 
 
-def setup(hidden, k, penalty, mode, n=20, d=4, seed=0):
+def make_case(hidden, k, penalty, mode, n=20, d=4, seed=0):
     gen = torch.Generator().manual_seed(seed)
     problem = MLPProblem(d, hidden, k, penalty, mode)
     X = 2 * torch.rand(n, d, generator=gen, dtype=DT) - 1
@@ -35,7 +35,7 @@ def generic_gradient(problem, w, lam, X, Y):
 
 @pytest.mark.parametrize(("hidden", "k", "penalty", "mode"), CASES)
 def test_hand_written_derivatives_equal_torch_func(hidden, k, penalty, mode):
-    problem, X, Y, w, lam, a = setup(hidden, k, penalty, mode)
+    problem, X, Y, w, lam, a = make_case(hidden, k, penalty, mode)
     torch.testing.assert_close(problem.train_grad(w, lam, X, Y),
                                generic_gradient(problem, w, lam, X, Y))
     value, gradient = problem.loss_and_grad(w, X, Y)

@@ -10,8 +10,9 @@ sequences of small kernels. Both have the loops of an
 :class:`~skpoison.hypergrad.Unroll`, so checkpointing applies unchanged. On a
 GPU the per-kernel launch cost is paid once for the ``K`` problems; on a CPU
 the work is the same as ``K`` sequential calls, and once the stacked data no
-longer fit in the cache together the problems run one after another instead
-(:func:`_one_by_one`), each keeping its own data hot for all its steps.
+longer fit in the cache together, or one problem's alone are large, the
+problems run one after another instead (:func:`_one_by_one`), each keeping its
+own data hot for all its steps.
 """
 
 from __future__ import annotations

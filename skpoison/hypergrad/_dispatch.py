@@ -59,7 +59,8 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         If the inner run reached NaN/inf parameters; under an L2 penalty, if its
         rate is unstable for the penalty (``lr * exp(max log_lambda) >= 2``) or
         its training objective ended above its start; under L1, if that
-        objective exploded (see :func:`~skpoison.hypergrad._result.allowed_rise`).
+        objective exploded (see :func:`~skpoison.hypergrad._result.allowed_rise`);
+        under either, if it ended NaN.
     HypergradientOverflowError
         If the run stayed finite but the validation loss or a hypergradient
         did not.

@@ -45,7 +45,7 @@ class InnerDivergenceError(FloatingPointError):
     Raised for NaN or inf parameters and, for the built-in models, for a rate
     that is unstable for an L2 penalty (``lr * exp(λ) >= 2``) or a training
     objective that ended above its start (under L1, far above it: see
-    :func:`allowed_rise`), though the parameters stayed finite.
+    :func:`allowed_rise`) or NaN, though the parameters stayed finite.
 
     See Also
     --------
@@ -306,7 +306,8 @@ def check_finite(params, *, steps, lr):
 
 _OBJECTIVE_GREW = (
     "The inner gradient descent diverged{where}: the training objective rose over the "
-    "{steps} steps with {lr}, more than a stable rate allows (under L2 it lowers the "
+    "{steps} steps with {lr}, more than a stable rate allows, or overflowed to NaN with "
+    "finite parameters (a stable rate under L2 lowers the "
     "objective; under L1 its steps zigzag, within a bound). The inner "
     "learning rate is too large for this data: lower inner_lr or scale the features."
 )

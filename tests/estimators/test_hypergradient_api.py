@@ -93,7 +93,7 @@ def test_bad_arguments(problem):
 
 
 @pytest.mark.parametrize("value, message", [
-    ([], r"must be a number or a non-empty 1-D array; got shape \(0,\)"),   # (NumPy's error)
+    ([], r"must be a number or a non-empty 1-D array; got shape \(0,\)"),   # (was NumPy's error)
     ([[-4.0]], r"must be a number or a non-empty 1-D array; got shape \(1, 1\)"),
     (np.nan, "must not be NaN"),
 ])

@@ -78,11 +78,12 @@ def test_only_large_cpu_stacks_run_one_by_one():
     small = case.X.expand(3, *case.X.shape)
     assert not one_by_one(small)
     d = case.X.shape[1]
-    rows = limit // (2 * 8 * d) + 1     # float64: just over the limit
-    assert one_by_one(torch.zeros(1, rows, d, dtype=torch.float64))
-    # One problem's features beyond their own limit, in a stack below the total one:
     per_problem = batched_hypergradient.__globals__["_CPU_LOCKSTEP_PROBLEM_BYTES"]
-    rows = per_problem // (2 * 8 * d)
+    rows = per_problem // (2 * 8 * d)   # float64: each problem at its own limit
+    K = limit // (2 * 8 * d * rows) + 1   # the stack just over the total limit
+    assert one_by_one(torch.zeros(K, rows, d, dtype=torch.float64))
+    assert not one_by_one(torch.zeros(K - 1, rows, d, dtype=torch.float64))
+    # One problem's features beyond their own limit, in a stack below the total one:
     assert not one_by_one(torch.zeros(2, rows, d, dtype=torch.float64))
     assert one_by_one(torch.zeros(2, rows + 1, d, dtype=torch.float64))
     assert 2 * 2 * (rows + 1) * d * 8 < limit

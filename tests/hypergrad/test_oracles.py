@@ -479,4 +479,3 @@ def test_the_hessian_solve_warning_allows_100_times_the_tolerance(monkeypatch, f
         warnings.simplefilter("always")
         case.hypergradient("cg", tol=1e-6)
     assert any(w.category is HessianSolveWarning for w in caught) == warns
-

@@ -145,8 +145,8 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     batch_repetitions : int, default=1
         Run up to this many repetitions of a strategy as one batched attack
         (:func:`skpoison.poisoning.fit_batched`); worth it on a GPU, and on a
-        CPU for small data (slower there once the K training sets no longer
-        fit in the cache). The numbers equal the unbatched ones up to
+        CPU for small data (for large data the engine runs the K problems
+        one after another: no gain). The numbers equal the unbatched ones up to
         floating-point rounding, and cells are stored (and resumed) per
         repetition either way.
 

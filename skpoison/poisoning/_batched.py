@@ -7,8 +7,9 @@ outer step is one :func:`~skpoison.hypergrad.batched_hypergradient` call
 instead of ``K`` separate ones. On a GPU that pays the kernel-launch cost of a
 step once for the ``K`` problems. On a CPU the arithmetic is that of ``K``
 sequential attacks: batching still pays for small data (fewer, larger
-operations) and loses once the ``K`` training sets no longer fit in the
-cache (see ``benchmarks/README.md``).
+operations); once the ``K`` training sets no longer fit in the cache together,
+or one alone is large, the engine runs the ``K`` problems one after another
+inside each call, at the cost of separate attacks (see ``benchmarks/README.md``).
 """
 
 from __future__ import annotations

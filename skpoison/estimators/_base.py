@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -25,6 +26,23 @@ from ._setup import (build_setup, check_log_lambda, check_X_val, encode_labels,
                      encode_targets, is_real_array, lambda_vector)
 from ._trusted_scale import check_trusted_scale
 from ._warnings import issue as issue_warning
+
+
+@contextmanager
+def unfitted_on_error(estimator):
+    """Remove ``estimator``'s fitted attributes if the block raises (any exception).
+
+    A failed (re)fit, an interrupted one included, must not leave the
+    estimator looking fitted, with attributes of an earlier fit or half of
+    this one's. Fitted attributes are scikit-learn's: public names ending in
+    ``_``.
+    """
+    try:
+        yield
+    except BaseException:
+        for name in [k for k in vars(estimator) if k.endswith("_") and not k.startswith("_")]:
+            delattr(estimator, name)
+        raise
 
 
 def validate_checkpointing(checkpoint_every, method, steps):
@@ -126,13 +144,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        try:
+        with unfitted_on_error(self):
             return self._fit(X, y, X_val, y_val)
-        except BaseException:
-            # A failed (re)fit must not leave the estimator looking fitted.
-            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
-                delattr(self, name)
-            raise
 
     def _fit(self, X, y, X_val, y_val):
         self._validate_params()

@@ -12,6 +12,7 @@ from sklearn.utils.validation import validate_data
 
 from .._torch_utils import make_generator
 from .._warn import warn_user
+from ..estimators._base import unfitted_on_error
 from ..estimators._setup import check_X_val, encode_labels, is_real_array
 from ..estimators._trusted_scale import check_trusted_scale
 from ._compat import SamplerBase
@@ -142,15 +143,10 @@ class BasePoisoner(SamplerBase):
         y_poisoned : ndarray or Series of shape (n_rows,)
             With the caller's label values; a Series when ``y`` is one.
         """
-        try:
+        with unfitted_on_error(self):
             self._validate_params()
             data = self._check_inputs(X, y, X_val, y_val)
             self.results_ = self._fit_resample(*data)
-        except BaseException:
-            # A failed (re)fit must not leave the poisoner looking fitted.
-            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
-                delattr(self, name)
-            raise
         last = self.results_[-1]
         # Copies: a later step that edits its input in place must not edit results_.
         return _like_input(X, y, last.X.copy(), last.y.copy())

@@ -8,6 +8,7 @@ from torch.func import jvp, vmap
 from ._checks import check_inputs
 from ._problem import FORWARD_AD_LOCK
 from ._result import HypergradResult, raise_if_diverged, result_status
+from ._unroll import not_callers
 
 
 def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -85,7 +86,7 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
         total = tangent_w @ a
     result = HypergradResult(val_loss, total[:n_hyper], total[n_hyper:].reshape(poison_shape),
-                             w0.clone() if w is w0 else w)   # (steps = 0: not the caller's)
+                             not_callers(w, w0))
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
                       lr=lr)
     return result
@@ -113,7 +114,7 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
     result = HypergradResult(val_loss, tangent_w @ a, X.new_zeros((0, X.shape[1])),
-                             w0.clone() if w is w0 else w)
+                             not_callers(w, w0))
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
                       lr=lr)
     return result

@@ -61,6 +61,14 @@ def ordinary(tensor):
     return tensor.clone() if tensor.is_inference() else tensor
 
 
+def not_callers(w, w0):
+    """``w``, or a copy of ``w0`` where ``w`` is ``w0`` itself (zero steps taken).
+
+    A result must never be the caller's tensor: editing one would edit the other.
+    """
+    return w0.clone() if w is w0 else w
+
+
 class Unroll:
     """``T`` steps of gradient descent on ``L_tr(.; log_lambda, X, Y)``.
 
@@ -101,7 +109,7 @@ class Unroll:
         w = w0
         for _ in range(steps):
             w, _ = self.problem.forward_step(w, self.log_lambda, self.X, self.Y, self.lr)
-        return w0.clone() if w is w0 else w     # (steps = 0: never the caller's tensor)
+        return not_callers(w, w0)
 
     def forward(self, w0, steps):
         """``(w_T, tape)``; the tape holds what :meth:`backward` needs."""
@@ -113,7 +121,7 @@ class Unroll:
             )
             tape.append((w, cache))
             w = w_next
-        return (w0.clone() if w is w0 else w), tape
+        return not_callers(w, w0), tape
 
     def backward(self, tape, a, *, return_adjoint=False):
         """Pull ``a = dL_val/dw_T`` back through the recorded steps.

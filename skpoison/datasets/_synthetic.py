@@ -51,7 +51,8 @@ def make_synthetic_2d(n_samples=100, *, mean0=(-1.0, -1.0), mean1=(1.0, 1.0),
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
     means = [np.asarray(m, dtype=np.float64) for m in (mean0, mean1)]
     if any(m.shape != (2,) for m in means):
-        raise ValueError("mean0 and mean1 must have shape (2,).")
+        raise ValueError(f"mean0 and mean1 must have shape (2,), got shapes "
+                         f"{means[0].shape} and {means[1].shape}.")
     if not all(np.isfinite(m).all() for m in means):
         raise ValueError(f"mean0 and mean1 must be finite, got {mean0!r} and {mean1!r}.")
     cov = np.asarray(cov, dtype=np.float64)

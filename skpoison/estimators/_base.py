@@ -157,7 +157,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         if self.classes_.size < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data; "
-                f"got 1 class ({self.classes_[0]!r})."
+                f"got 1 class ({self.classes_.tolist()[0]!r})."
             )
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together (the trusted set).")

@@ -160,7 +160,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     reference = clone(estimator)
     validate_data(reference, X_train, reset=True, skip_check_array=True)
     X_train = check_array(X_train, dtype=dtype, input_name="X_train")
-    X_val = check_X_val(reference, X_val, dtype=dtype)
+    X_val = check_X_val(reference, X_val, dtype=dtype, train_name="X_train")
     y_train = column_or_1d(y_train)
     y_val = column_or_1d(y_val)
     check_consistent_length(X_train, y_train)
@@ -169,18 +169,20 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     classes, y_train_enc = np.unique(np.asarray(y_train), return_inverse=True)
     if classes.size < 2:
         raise ValueError("y_train must contain at least 2 classes.")
-    y_val_enc = encode_labels(y_val, classes, name="y_val")
+    y_val_enc = encode_labels(y_val, classes, name="y_val", train_name="y_train")
     if (X_poison is None) != (y_poison is None):
         raise ValueError("X_poison and y_poison must be given together.")
     n_poison = 0
     X_all, y_all = X_train, y_train_enc
     if X_poison is not None:
-        X_poison = check_X_val(reference, X_poison, dtype=dtype, name="X_poison")
+        X_poison = check_X_val(reference, X_poison, dtype=dtype, name="X_poison",
+                               train_name="X_train")
         y_poison = column_or_1d(y_poison)
         check_consistent_length(X_poison, y_poison)
         n_poison = X_poison.shape[0]
         X_all = np.vstack([X_train, X_poison])
-        y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison")])
+        y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison",
+                                                         train_name="y_train")])
 
     if log_lambda is None:
         name = "lambda_init"

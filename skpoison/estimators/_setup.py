@@ -39,7 +39,7 @@ def encode_targets(y_encoded, n_classes, *, device, dtype):
     return torch.nn.functional.one_hot(y_tensor, n_classes).to(dtype)
 
 
-def check_X_val(estimator, X_val, *, dtype, name="X_val"):
+def check_X_val(estimator, X_val, *, dtype, name="X_val", train_name="X"):
     """The trusted set's features, checked against the training set just validated.
 
     The number of features must match, and so must the column names when
@@ -47,7 +47,7 @@ def check_X_val(estimator, X_val, *, dtype, name="X_val"):
     columns in another order is an error, not silently read by position.
     Errors name the argument, ``name`` (``validate_data`` would call it ``X``);
     other feature matrices read against the training set (poisoning points)
-    pass their own name.
+    pass their own name, and ``train_name`` names the training set's argument.
 
     Examples
     --------
@@ -59,23 +59,23 @@ def check_X_val(estimator, X_val, *, dtype, name="X_val"):
     """
     checked = check_array(X_val, dtype=dtype, input_name=name)
     if checked.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"{name} has {checked.shape[1]} features, but the training set X has "
-                         f"{estimator.n_features_in_}.")
+        raise ValueError(f"{name} has {checked.shape[1]} features, but the training set "
+                         f"{train_name} has {estimator.n_features_in_}.")
     # The feature names: a missing side warns (here, so that the warning names
     # the argument: scikit-learn's would say X), a mismatch raises (scikit-learn's check).
     fitted = getattr(estimator, "feature_names_in_", None)
     given = _get_feature_names(X_val)
     if fitted is not None and given is None:
-        warn_user(f"{name} does not have valid feature names, but the training set X has "
-                  "feature names")
+        warn_user(f"{name} does not have valid feature names, but the training set "
+                  f"{train_name} has feature names")
     elif fitted is None and given is not None:
-        warn_user(f"{name} has feature names, but the training set X has none")
+        warn_user(f"{name} has feature names, but the training set {train_name} has none")
     elif given is not None:
         try:
             validate_data(estimator, X_val, reset=False, skip_check_array=True)
         except ValueError as exc:
-            raise ValueError(f"{name}'s columns do not match the training set X's: "
-                             f"{exc}") from exc
+            raise ValueError(f"{name}'s columns do not match the training set "
+                             f"{train_name}'s: {exc}") from exc
     return checked
 
 
@@ -87,10 +87,11 @@ def _is_missing(label):
         return True
 
 
-def encode_labels(labels, classes, *, name, n_rows=None):
+def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     """Indices of ``labels`` in the sorted ``classes``; unseen labels are an error.
 
     Shared by the estimators, :func:`~skpoison.hypergradient` and the poisoners.
+    Errors name the argument, ``name``, and the training labels' one, ``train_name``.
 
     Examples
     --------
@@ -112,7 +113,7 @@ def encode_labels(labels, classes, *, name, n_rows=None):
         unknown = [label for label in unknown if not _is_missing(label)] + missing[:1]
     if unknown:
         raise ValueError(f"{name} has labels absent from the training set: "
-                         f"{unknown} (not seen in y).")
+                         f"{unknown} (not seen in {train_name}).")
     return np.searchsorted(classes, labels)
 
 
@@ -177,7 +178,8 @@ def lambda_vector(values, n_hyper, name, **tensor):
     values = np.full(n_hyper, float(values)) if values.ndim == 0 else values
     if values.shape != (n_hyper,):
         raise ValueError(f"{name} has shape {values.shape}; the model has {n_hyper} "
-                         "hyperparameters: give a number or one value each.")
+                         f"hyperparameter{'' if n_hyper == 1 else 's'}: give a number or one "
+                         "value each.")
     return torch.as_tensor(values, **tensor)
 
 

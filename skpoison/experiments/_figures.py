@@ -285,8 +285,8 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
                      | ({"dataset"} if dataset is not None else set()))
     if refused:
         raise ValueError(f"{figure} (the synthetic 2-D example, LR on the CPU) does not take "
-                         f"{refused}; it takes grid_points and "
-                         f"{', '.join(_SYNTHETIC_OPTIONS)}.")
+                         f"{refused}; it takes grid_points, "
+                         f"{', '.join(_SYNTHETIC_OPTIONS[:-1])} and {_SYNTHETIC_OPTIONS[-1]}.")
     maps = synthetic_maps(size=size, grid_points=grid_points, verbose=verbose,
                           **{k: int(v) for k, v in given.items()})
     rows = synthetic_rows(maps)

@@ -79,7 +79,8 @@ def kuncheva_index(subsets, n_features):
             raise ValueError(f"Subset {i} must be a 1-D sequence of integer indices, "
                              f"got dtype {s.dtype} and shape {s.shape}.")
         if s.min() < 0 or s.max() >= n:
-            raise ValueError(f"Subset {i} has indices outside [0, {n}).")
+            raise ValueError(f"Subset {i} has indices outside [0, {n}), got "
+                             f"{s[(s < 0) | (s >= n)].tolist()}.")
         if np.unique(s).size != k:
             raise ValueError(f"Subset {i} repeats a feature index.")
     # Overlaps from the indices themselves: a dense membership matrix would take

@@ -166,7 +166,7 @@ class BasePoisoner(SamplerBase):
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         if self.classes_.size < 2:
             raise ValueError(f"{name} needs a training set with at least 2 classes; "
-                             f"got 1 class ({self.classes_[0]!r}).")
+                             f"got 1 class ({self.classes_.tolist()[0]!r}).")
         X_val = check_X_val(self, X_val, dtype=X.dtype)
         check_trusted_scale(X, X_val)
         y_val_enc = encode_labels(y_val, self.classes_, name="y_val", n_rows=X_val.shape[0])

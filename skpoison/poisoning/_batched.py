@@ -51,7 +51,8 @@ def _templates(poisoner, n_datasets, random_states):
             raise TypeError(f"fit_batched runs OptimalPoisoner attacks; got "
                             f"{type(template).__name__}.")
     if len(templates) != n_datasets:
-        raise ValueError(f"{len(templates)} poisoners for {n_datasets} data sets.")
+        raise ValueError(f"poisoner is a list of {len(templates)} poisoners for {n_datasets} "
+                         "data sets; give one poisoner, or one per data set.")
     if random_states is not None and len(random_states) != n_datasets:
         raise ValueError(f"random_states has {len(random_states)} entries for "
                          f"{n_datasets} data sets.")

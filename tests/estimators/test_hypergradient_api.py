@@ -82,7 +82,7 @@ def test_bad_arguments(problem):
         hypergradient(est, **{**problem, "y_poison": None})
     with pytest.raises(ValueError, match="absent"):
         hypergradient(est, **{**problem, "y_val": np.full(50, 7)})
-    with pytest.raises(ValueError, match="hyperparameters"):
+    with pytest.raises(ValueError, match="the model has 1 hyperparameter:"):
         hypergradient(est, **problem, log_lambda=[0.0, 1.0])
     with pytest.raises(ValueError, match="log_lambda=True .* not a bool"):
         hypergradient(est, **problem, log_lambda=True)
@@ -126,8 +126,8 @@ def test_inputs_are_read_as_fit_reads_them(problem):
         with_nan[0, 0] = np.nan
         with pytest.raises(ValueError, match=f"Input {name} contains NaN"):
             hypergradient(est, **{**problem, name: with_nan})
-    with pytest.raises(ValueError, match="X_poison has 63 features, but the training set X "
-                                         "has 64"):
+    with pytest.raises(ValueError, match="X_poison has 63 features, but the training set "
+                                         "X_train has 64"):
         hypergradient(est, **{**problem, "X_poison": problem["X_poison"][:, 1:]})
     # The same values by name as by position; the caller's estimator stays unfitted.
     assert hypergradient(est, **named).val_loss == hypergradient(est, **problem).val_loss

@@ -88,96 +88,118 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     # The engine warns per outer step (an implicit method's unconverged inner
     # problem, say): each category once per attack, at the user's line.
     with warnings_once("attack", issue_warning):
-        return _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0,
-                            learn=learn, mode=mode, verbose=verbose, resume=resume)
+        return _CumulativeAttack(config, schedule, X_clean, Y_clean, X_poison, Y_poison,
+                                 lambda0, learn=learn, mode=mode, verbose=verbose,
+                                 resume=resume).run()
 
 
-def _run_batches(config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0, *, learn,
-                 mode, verbose, resume):
-    X_poison = X_poison.clone()
-    losses, lambdas, states, clean_state = [], [], [], None
-    engines = {}   # hypergradient callables by batch size, for the whole attack
-    n_phases = len(schedule.batches) + int(schedule.targets[0] == 0)
-    outer = tqdm(total=n_phases, desc="batches", disable=not verbose)
-    inner = tqdm(total=config.outer_steps, desc="outer steps", leave=False,
-                 disable=not verbose)
-    # The phases (clean data, then each batch) finished so far; those of an
-    # interrupted run are restored, and are then not run again.
-    finished, restored = [], 0
-    saved = None if resume is None else resume.load()
-    if saved is not None:
-        X_poison, losses, lambdas, finished = _restore(saved, config, X_poison)
-        restored = len(finished)
-    count = 0
+class _CumulativeAttack:
+    """One run of :func:`run_cumulative_attack`: its phases and the state they share.
 
-    def phase(compute):
-        nonlocal count
-        index, count = count, count + 1
-        if index < restored:
-            outer.update()
-            return finished[index]
+    The phases are the clean data (ratio 0, if asked for), then each batch of
+    the schedule, in order. The poisoning points and the paths of validation
+    losses and λ grow phase by phase; the phases an interrupted run finished
+    are restored from ``resume`` and not run again, and the state is saved
+    after a phase (at most once per ``SAVE_INTERVAL`` seconds).
+    """
+
+    def __init__(self, config, schedule, X_clean, Y_clean, X_poison, Y_poison, lambda0, *,
+                 learn, mode, verbose, resume):
+        self.config, self.schedule, self.lambda0 = config, schedule, lambda0
+        self.X_clean, self.Y_clean, self.Y_poison = X_clean, Y_clean, Y_poison
+        self.learn, self.mode, self.resume = learn, mode, resume
+        self.X_poison = X_poison.clone()
+        self.losses, self.lambdas = [], []
+        self.finished = []             # the phases' RatioStates, in order
+        self.engines = {}   # hypergradient callables by batch size, for the whole attack
+        saved = None if resume is None else resume.load()
+        if saved is not None:
+            self.X_poison, self.losses, self.lambdas, self.finished = _restore(
+                saved, config, self.X_poison)
+        self.n_restored, self.n_started = len(self.finished), 0
+        n_phases = len(schedule.batches) + int(schedule.targets[0] == 0)
+        self.outer = tqdm(total=n_phases, desc="batches", disable=not verbose)
+        self.inner = tqdm(total=config.outer_steps, desc="outer steps", leave=False,
+                          disable=not verbose)
+
+    def run(self):
+        """``(X_poison, states, losses, lambdas)``, as :func:`run_cumulative_attack`."""
+        states, clean_state = [], None
+        batches = iter(self.schedule.batches)
+        pending = next(batches, None)
+        for index, target in enumerate(self.schedule.targets):
+            if target == 0:
+                if clean_state is None:
+                    if self.learn:
+                        clean_state = self._phase(lambda: self._optimize(
+                            self.X_clean, self.Y_clean, 0, 0, "clean data"))
+                        # (its CUDA graph's memory: no batch is empty)
+                        self.engines.pop(0, None)
+                    else:  # the fixed λ on clean data: one evaluation
+                        clean_state = self._phase(self._evaluate_clean)
+                states.append(clean_state)
+                continue
+            while pending is not None and pending[0] == index:
+                _, start, stop = pending
+                X_fixed, Y_fixed = self._training_set(start, stop)
+                state = self._phase(lambda: self._optimize(
+                    X_fixed, Y_fixed, start, stop, f"poisoning points {start + 1}-{stop}"))
+                pending = next(batches, None)
+            states.append(state)
+        self.inner.close()
+        self.outer.close()
+        return (self.X_poison, states, torch.stack(self.losses),
+                torch.stack(self.lambdas))
+
+    def _phase(self, compute):
+        """The next phase's state: restored if an earlier run finished it, else computed."""
+        index, self.n_started = self.n_started, self.n_started + 1
+        if index < self.n_restored:
+            self.outer.update()
+            return self.finished[index]
         state = compute()
-        finished.append(state)
-        if resume is not None and resume.due():
-            resume.save(_snapshot(config, X_poison, losses, lambdas, finished))
+        self.finished.append(state)
+        if self.resume is not None and self.resume.due():
+            self.resume.save(_snapshot(self.config, self.X_poison, self.losses, self.lambdas,
+                                       self.finished))
         return state
 
-    def run_phase(X_fixed, Y_fixed, start, stop, desc):
-        return phase(lambda: optimize_phase(X_fixed, Y_fixed, start, stop, desc))
+    def _training_set(self, start, stop):
+        """The training set a batch ``start:stop`` joins: the kept clean points, earlier poison."""
+        if self.mode == "replace":
+            X_kept, Y_kept = _kept_points(self.X_clean, self.Y_clean,
+                                          self.schedule.replace_index, stop)
+        else:
+            X_kept, Y_kept = self.X_clean, self.Y_clean
+        return (torch.cat([X_kept, self.X_poison[..., :start, :]], dim=-2),
+                torch.cat([Y_kept, self.Y_poison[..., :start, :]], dim=-2))
 
-    def optimize_phase(X_fixed, Y_fixed, start, stop, desc):
-        outer.set_description(desc)
-        inner.reset()
+    def _optimize(self, X_fixed, Y_fixed, start, stop, desc):
+        """Optimize the poisoning points ``start:stop`` (none: λ on clean data alone)."""
+        self.outer.set_description(desc)
+        self.inner.reset()
         try:
             optimized, log_lambda, phase_losses, phase_lambdas = optimize_batch(
-                config, X_fixed, Y_fixed, X_poison[..., start:stop, :],
-                Y_poison[..., start:stop, :], lambda0, learn=learn, progress=inner.update,
-                engines=engines,
+                self.config, X_fixed, Y_fixed, self.X_poison[..., start:stop, :],
+                self.Y_poison[..., start:stop, :], self.lambda0, learn=self.learn,
+                progress=self.inner.update, engines=self.engines,
             )
         except InnerDivergenceError as exc:
             if stop == 0:       # clean data: the engine's own advice is the whole story
                 raise
             raise InnerDivergenceError(f"{exc} {_MOVED_POINTS}") from exc
-        X_poison[..., start:stop, :] = optimized
-        losses.extend(phase_losses)
-        lambdas.extend(phase_lambdas)
-        outer.update()
-        return RatioState(log_lambda, phase_losses[-1], len(losses))
+        self.X_poison[..., start:stop, :] = optimized
+        self.losses.extend(phase_losses)
+        self.lambdas.extend(phase_lambdas)
+        self.outer.update()
+        return RatioState(log_lambda, phase_losses[-1], len(self.losses))
 
-    def evaluate_clean():
-        losses.append(evaluate(config, X_clean, Y_clean, lambda0))
-        lambdas.append(lambda0)
-        outer.update()
-        return RatioState(lambda0, losses[-1], len(losses))
-
-    batches = iter(schedule.batches)
-    pending = next(batches, None)
-    for index, target in enumerate(schedule.targets):
-        if target == 0:
-            if clean_state is None:
-                if learn:
-                    clean_state = run_phase(X_clean, Y_clean, 0, 0, "clean data")
-                    engines.pop(0, None)   # (its CUDA graph's memory: no batch is empty)
-                else:  # the fixed λ on clean data: one evaluation
-                    clean_state = phase(evaluate_clean)
-            states.append(clean_state)
-            continue
-        while pending is not None and pending[0] == index:
-            _, start, stop = pending
-            if mode == "replace":
-                X_kept, Y_kept = _kept_points(X_clean, Y_clean, schedule.replace_index,
-                                              stop)
-            else:
-                X_kept, Y_kept = X_clean, Y_clean
-            X_fixed = torch.cat([X_kept, X_poison[..., :start, :]], dim=-2)
-            Y_fixed = torch.cat([Y_kept, Y_poison[..., :start, :]], dim=-2)
-            state = run_phase(X_fixed, Y_fixed, start, stop,
-                              f"poisoning points {start + 1}-{stop}")
-            pending = next(batches, None)
-        states.append(state)
-    inner.close()
-    outer.close()
-    return X_poison, states, torch.stack(losses), torch.stack(lambdas)
+    def _evaluate_clean(self):
+        """The fixed λ's validation loss on clean data (nothing to optimize)."""
+        self.losses.append(evaluate(self.config, self.X_clean, self.Y_clean, self.lambda0))
+        self.lambdas.append(self.lambda0)
+        self.outer.update()
+        return RatioState(self.lambda0, self.losses[-1], len(self.losses))
 
 
 def _snapshot(config, X_poison, losses, lambdas, finished):

@@ -46,11 +46,8 @@ def relative_error_decrease(error_reference, error_method, *, zero_division="war
     if not (zero_division in ("warn", "raise") or
             (isinstance(zero_division, numbers.Real) and not isinstance(zero_division, bool))):
         raise ValueError(f'zero_division must be "warn", "raise" or a float, got {zero_division!r}.')
-    ref = np.asarray(error_reference, dtype=np.float64)
-    met = np.asarray(error_method, dtype=np.float64)
-    for name, arr in (("error_reference", ref), ("error_method", met)):
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-            raise ValueError(f"{name} must be finite and non-negative.")
+    ref = _error_rates(error_reference, "error_reference")
+    met = _error_rates(error_method, "error_method")
     ref, met = np.broadcast_arrays(ref, met)
     zero = ref == 0
     if zero.any():
@@ -66,3 +63,18 @@ def relative_error_decrease(error_reference, error_method, *, zero_division="war
     out = np.full(ref.shape, fill, dtype=np.float64)
     np.divide(ref - met, ref, out=out, where=~zero)
     return float(out) if out.ndim == 0 else out
+
+
+def _error_rates(values, name):
+    """``values`` as a float array of finite, non-negative error rates.
+
+    Strings and bools are refused, though NumPy would read ``"0.2"`` as 0.2
+    and ``True`` as 1.0.
+    """
+    kind = np.asarray(values).dtype.kind
+    if kind not in "iuf":
+        raise ValueError(f"{name} must hold numbers (error rates), got {values!r}.")
+    rates = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(rates)) or np.any(rates < 0):
+        raise ValueError(f"{name} must be finite and non-negative, got {values!r}.")
+    return rates

@@ -28,7 +28,7 @@ def kuncheva_index(subsets, n_features):
 
     Parameters
     ----------
-    subsets : sequence of array-like of int or bool, or ndarray of shape (n_subsets, k)
+    subsets : sequence of array-like of int or bool, or of sets, or ndarray of shape (n_subsets, k)
         At least two subsets of feature indices, all of the same size ``k``,
         without repeated indices, with ``0 < k < n_features``. A boolean
         mask of ``n_features`` entries (what a selector's ``get_support()``
@@ -65,7 +65,8 @@ def kuncheva_index(subsets, n_features):
     1.0
     """
     n = _check_int(n_features, "n_features", 2)
-    sets = [_as_indices(np.asarray(s), i, n) for i, s in enumerate(subsets)]
+    sets = [_as_indices(np.asarray(sorted(s) if isinstance(s, (set, frozenset)) else s), i, n)
+            for i, s in enumerate(subsets)]
     if len(sets) < 2:
         raise ValueError(f"kuncheva_index needs at least two subsets, got {len(sets)}.")
     sizes = {s.size for s in sets}

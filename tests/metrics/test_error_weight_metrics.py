@@ -33,6 +33,9 @@ def test_relative_error_decrease_zero_reference():
     ((0.1, np.inf), {}, "error_method"),
     ((0.1, 0.1), {"zero_division": "ignore"}, "zero_division"),
     ((0.1, 0.1), {"zero_division": True}, "zero_division"),
+    # NumPy reads "0.2" as 0.2 and True as 1.0: a typo must not pass as a rate.
+    (("0.2", 0.1), {}, r"error_reference must hold numbers \(error rates\), got '0.2'"),
+    ((0.2, True), {}, "error_method must hold numbers"),
 ])
 def test_relative_error_decrease_validation(args, kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -118,3 +118,9 @@ def test_kuncheva_does_not_allocate_per_feature():
     n = 10**10
     assert kuncheva_index([[0, 1], [1, 2]], n) == pytest.approx((n - 4) / (2 * (n - 2)))
     assert kuncheva_index([[0, 1], [1, 2]], 10**18) == pytest.approx(0.5)
+
+
+def test_python_sets_are_subsets():
+    # (np.asarray of a set is a 0-d object array: NumPy's error, before)
+    assert kuncheva_index([{0, 1, 2}, frozenset({5, 1, 0})], 10) == kuncheva_index(
+        [[0, 1, 2], [0, 1, 5]], 10)

@@ -124,6 +124,15 @@ class _CumulativeAttack:
 
     def run(self):
         """``(X_poison, states, losses, lambdas)``, as :func:`run_cumulative_attack`."""
+        # The bars are closed when the attack fails too (an interrupted one, say):
+        # tqdm keeps open bars, and the next attack's would be drawn below them.
+        with self.outer, self.inner:
+            states = self._run_phases()
+        return (self.X_poison, states, torch.stack(self.losses),
+                torch.stack(self.lambdas))
+
+    def _run_phases(self):
+        """The phases in order: one RatioState per ratio."""
         states, clean_state = [], None
         batches = iter(self.schedule.batches)
         pending = next(batches, None)
@@ -146,10 +155,7 @@ class _CumulativeAttack:
                     X_fixed, Y_fixed, start, stop, f"poisoning points {start + 1}-{stop}"))
                 pending = next(batches, None)
             states.append(state)
-        self.inner.close()
-        self.outer.close()
-        return (self.X_poison, states, torch.stack(self.losses),
-                torch.stack(self.lambdas))
+        return states
 
     def _phase(self, compute):
         """The next phase's state: restored if an earlier run finished it, else computed."""

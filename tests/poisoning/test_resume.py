@@ -148,6 +148,20 @@ def test_progress_bars_are_not_part_of_the_attack(binary_small, tmp_path, monkey
     assert len(calls) == 5 - 2                    # resumed: 5 phases, 2 done
 
 
+def test_an_interrupted_attack_closes_its_progress_bars(binary_small, monkeypatch):
+    # Left open (while the exception, and so the attack, lives on: an
+    # interactive session keeps the last one), the next attack's bars were
+    # drawn below them.
+    from tqdm import tqdm
+
+    before = set(tqdm._instances)
+    _interrupt_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        _fit(_attack(HypergradRegularizedLR(inner_steps=5), verbose=1), binary_small)
+    assert interrupted.traceback                     # (the attack's frames are alive)
+    assert not [bar.desc for bar in set(tqdm._instances) - before]
+
+
 def test_the_fingerprint_reads_every_value(binary_small):
     # numpy's repr elides long arrays; two boxes that differ in the middle differ.
     high = np.ones(2000)

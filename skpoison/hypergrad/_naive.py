@@ -21,11 +21,13 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
     ----------
     problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison, steps, lr
         As in :func:`~skpoison.hypergrad.compute_hypergradient` (``n_poison``
-        required).
+        required); ``problem``'s loss must be twice differentiable by autograd.
 
     Returns
     -------
     HypergradResult
+        Found by one ``torch.autograd.grad`` through the graph of all
+        ``steps`` steps, which it keeps in memory until then.
 
     Examples
     --------

@@ -123,7 +123,12 @@ def top_k_features(coef, k):
     >>> top_k_features([0.1, -3.0, 2.0, 0.0], k=2)
     array([1, 2])
     """
-    coef = np.asarray(coef, dtype=np.float64)
+    try:
+        coef = np.asarray(coef, dtype=np.float64)
+    except (TypeError, ValueError) as exc:   # ragged (a network's coefs_), or not numbers
+        raise ValueError("coef must be one array of numbers of shape (n_features,) or "
+                         "(n_outputs, n_features), such as a linear model's coef_ (a "
+                         f"network's coefs_ is a list of layers); got {exc}") from exc
     if coef.ndim not in (1, 2) or 0 in coef.shape:
         raise ValueError(f"coef must have shape (n_features,) or (n_outputs, "
                          f"n_features), got {coef.shape}.")

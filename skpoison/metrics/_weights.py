@@ -33,10 +33,21 @@ def weight_norm_per_parameter(coef):
     0.75
     """
     parts = coef if isinstance(coef, (list, tuple)) else [coef]
-    arrays = [np.asarray(p, dtype=np.float64) for p in parts]
+    arrays = [_as_weights(p, "coef") for p in parts]
     size = sum(a.size for a in arrays)
     if size == 0:
         raise ValueError("coef holds no weights.")
     if not all(np.all(np.isfinite(a)) for a in arrays):
         raise ValueError("coef contains NaN or infinite values.")
     return float(sum(np.sum(a * a) for a in arrays) / size)
+
+
+def _as_weights(values, name):
+    """``values`` as a float64 array; anything but numbers (None, strings) is refused."""
+    try:
+        kind = np.asarray(values).dtype.kind
+    except ValueError:   # ragged
+        kind = "O"
+    if kind not in "iuf":
+        raise ValueError(f"{name} must hold numbers (weights), got {values!r}.")
+    return np.asarray(values, dtype=np.float64)

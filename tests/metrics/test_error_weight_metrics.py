@@ -60,6 +60,11 @@ def test_weight_norm_per_parameter_validation():
         weight_norm_per_parameter([])
     with pytest.raises(ValueError, match="NaN"):
         weight_norm_per_parameter([np.ones(2), np.array([np.nan])])
+    # (None read as NaN: "contains NaN or infinite values"; strings: NumPy's error)
+    with pytest.raises(ValueError, match="coef must hold numbers .weights., got None"):
+        weight_norm_per_parameter(None)
+    with pytest.raises(ValueError, match="coef must hold numbers .weights., got 'a'"):
+        weight_norm_per_parameter([np.ones(2), "a"])
 
 
 def test_weight_norm_of_a_tuple_of_layers():

@@ -124,3 +124,9 @@ def test_python_sets_are_subsets():
     # (np.asarray of a set is a 0-d object array: NumPy's error, before)
     assert kuncheva_index([{0, 1, 2}, frozenset({5, 1, 0})], 10) == kuncheva_index(
         [[0, 1, 2], [0, 1, 5]], 10)
+
+
+def test_top_k_features_says_it_takes_one_array():
+    # A network's coefs_ (a list of layers) failed with NumPy's "inhomogeneous shape".
+    with pytest.raises(ValueError, match="coef must be one array .* list of layers"):
+        top_k_features([np.ones((3, 2)), np.ones((2, 1))], 1)

@@ -22,8 +22,8 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
-from ._setup import (build_setup, check_log_lambda, check_X_val, encode_labels,
-                     encode_targets, is_real_array, lambda_vector)
+from ._setup import (build_setup, check_log_lambda, check_X_val, encode_classes,
+                     encode_labels, encode_targets, is_real_array, lambda_vector)
 from ._trusted_scale import check_trusted_scale
 from ._warnings import issue as issue_warning
 
@@ -153,12 +153,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         validate_checkpointing(self.checkpoint_every, self.hypergrad, self.inner_steps)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        self.classes_, y_encoded = np.unique(y, return_inverse=True)
-        if self.classes_.size < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the data; "
-                f"got 1 class ({self.classes_.tolist()[0]!r})."
-            )
+        self.classes_, y_encoded = encode_classes(y, type(self).__name__)
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together (the trusted set).")
         internal_split = X_val is None

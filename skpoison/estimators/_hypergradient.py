@@ -20,6 +20,7 @@ from ._setup import (
     build_setup,
     check_log_lambda,
     check_X_val,
+    encode_classes,
     encode_labels,
     encode_targets,
     lambda_vector,
@@ -166,9 +167,8 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     check_consistent_length(X_train, y_train)
     check_consistent_length(X_val, y_val)
     check_classification_targets(y_train)
-    classes, y_train_enc = np.unique(np.asarray(y_train), return_inverse=True)
-    if classes.size < 2:
-        raise ValueError("y_train must contain at least 2 classes.")
+    classes, y_train_enc = encode_classes(np.asarray(y_train), "hypergradient",
+                                          labels="y_train")
     y_val_enc = encode_labels(y_val, classes, name="y_val", train_name="y_train")
     if (X_poison is None) != (y_poison is None):
         raise ValueError("X_poison and y_poison must be given together.")

@@ -140,6 +140,29 @@ def as_log_lambda(values, name):
     return np.asarray(values, dtype=float).copy()
 
 
+def encode_classes(y, who, *, labels="the data"):
+    """``(classes, y_encoded)`` of training labels; fewer than 2 classes are refused.
+
+    ``who`` (the estimator or function) and ``labels`` (where the labels came
+    from) name both in the error.
+
+    Examples
+    --------
+    >>> encode_classes(np.array(["b", "a", "b"]), "fit")
+    (array(['a', 'b'], dtype='<U1'), array([1, 0, 1]))
+    >>> encode_classes(np.zeros(3), "fit")
+    Traceback (most recent call last):
+    ...
+    ValueError: fit needs samples of at least 2 classes in the data; got 1 class (0.0).
+    """
+    classes, y_encoded = np.unique(y, return_inverse=True)
+    if classes.size < 2:
+        # (the callers have refused empty label sets: one class here)
+        raise ValueError(f"{who} needs samples of at least 2 classes in {labels}; got 1 "
+                         f"class ({classes.tolist()[0]!r}).")
+    return classes, y_encoded
+
+
 def check_log_lambda(values, name):
     """``values`` (log λ: a number, or a non-empty 1-D array of them) as a checked float array.
 

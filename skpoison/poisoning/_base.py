@@ -13,7 +13,7 @@ from sklearn.utils.validation import validate_data
 from .._torch_utils import make_generator
 from .._warn import warn_user
 from ..estimators._base import unfitted_on_error
-from ..estimators._setup import check_X_val, encode_labels, is_real_array
+from ..estimators._setup import check_X_val, encode_classes, encode_labels, is_real_array
 from ..estimators._trusted_scale import check_trusted_scale
 from ._compat import SamplerBase
 from ._result import PoisoningResult
@@ -163,10 +163,7 @@ class BasePoisoner(SamplerBase):
             )
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
-        if self.classes_.size < 2:
-            raise ValueError(f"{name} needs a training set with at least 2 classes; "
-                             f"got 1 class ({self.classes_.tolist()[0]!r}).")
+        self.classes_, y_enc = encode_classes(y, name, labels="the training set")
         X_val = check_X_val(self, X_val, dtype=X.dtype)
         check_trusted_scale(X, X_val)
         y_val_enc = encode_labels(y_val, self.classes_, name="y_val", n_rows=X_val.shape[0])

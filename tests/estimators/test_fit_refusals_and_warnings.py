@@ -91,7 +91,10 @@ def test_a_named_trusted_set_beside_an_unnamed_training_set_warns(data):
 
 def test_hypergradient_needs_two_classes_in_y_train(data):
     X, y, X_val, y_val = data
-    with pytest.raises(ValueError, match=r"^y_train must contain at least 2 classes.$"):
+    # (the estimators' and the poisoners' rule, one message)
+    message = (r"^hypergradient needs samples of at least 2 classes in y_train; "
+               r"got 1 class \(0\)\.$")
+    with pytest.raises(ValueError, match=message):
         hypergradient(quick(), X, np.zeros(len(X), int), X_val, np.zeros(len(X_val), int))
 
 

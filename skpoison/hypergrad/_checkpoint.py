@@ -201,12 +201,11 @@ def checkpointed_forward(unroll, w0, steps, lengths):
     return w_end, (plan, space)
 
 
-def checkpointed_backward(unroll, saved, a, lengths):
+def checkpointed_backward(unroll, saved, a):
     """``(grad_log_lambda, grad_X_poison)`` from :func:`checkpointed_forward`'s
-    ``saved`` and ``a = dL_val/dw_T``.
+    ``saved`` (which holds the schedule too) and ``a = dL_val/dw_T``.
 
-    ``a`` is not written. (``lengths`` is carried by the plan; the argument
-    mirrors :func:`checkpointed_forward`.)
+    ``a`` is not written.
     """
     plan, space = saved
     return _reverse(unroll, plan, [a], False, space)

@@ -105,7 +105,7 @@ def reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val, *, steps, 
     loss_and_grad = vmap(problem.loss_and_grad) if w0.dim() == 2 else problem.loss_and_grad
     val_loss, a = loss_and_grad(w, X_val, Y_val)
     if lengths:
-        grad_lambda, grad_poison = checkpointed_backward(unroll, saved, a, lengths)
+        grad_lambda, grad_poison = checkpointed_backward(unroll, saved, a)
     else:
         grad_lambda, grad_poison = unroll.backward(tape, a)
     result = HypergradResult(val_loss, grad_lambda, grad_poison, w)

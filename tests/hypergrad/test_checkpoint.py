@@ -164,7 +164,7 @@ def test_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedule):
     assert len(allocations) == len(lengths) + 1          # one block per level, one tape
     assert allocations[-1] == lengths[-1]                 # the tape fits every segment
     _, a = case.problem.loss_and_grad(w_T, case.X_val, case.Y_val)
-    grad_lambda, grad_poison = checkpoint.checkpointed_backward(unroll, plan, a, lengths)
+    grad_lambda, grad_poison = checkpoint.checkpointed_backward(unroll, plan, a)
     assert len(allocations) == len(lengths) + 1          # nothing more in the reverse pass
     assert torch.equal(w_T, reference.params)
     assert_close_rel(grad_lambda, reference.grad_log_lambda, 1e-13, "lambda")
@@ -201,7 +201,7 @@ def test_batched_reverse_pass_reuses_the_memory_of_the_first(monkeypatch, schedu
     w_T, plan = checkpoint.checkpointed_forward(unroll, stack["w0"], 30, lengths)
     assert len(allocations) == len(lengths) + 1          # one block per level, one tape
     a = torch.ones_like(w_T)
-    grad_lambda, grad_poison = checkpoint.checkpointed_backward(unroll, plan, a, lengths)
+    grad_lambda, grad_poison = checkpoint.checkpointed_backward(unroll, plan, a)
     assert len(allocations) == len(lengths) + 1          # nothing more in the reverse pass
     for k, case in enumerate(cases):
         single = case.problem.unroll(case.log_lambda, case.X, case.Y, lr=case.lr,

@@ -154,17 +154,9 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_encoded = encode_classes(y, type(self).__name__)
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val must be given together (the trusted set).")
         internal_split = X_val is None
-        if internal_split:
-            X_fit, X_val, y_fit, y_val_encoded = self._internal_split(X, y_encoded)
-        else:
-            X_val = check_X_val(self, X_val, dtype=[np.float64, np.float32])
-            check_trusted_scale(X, X_val)
-            y_val_encoded = encode_labels(y_val, self.classes_, name="y_val",
-                                          n_rows=len(X_val))
-            X_fit, y_fit = X, y_encoded
+        X_fit, y_fit, X_val, y_val_encoded = self._training_and_trusted_sets(
+            X, y_encoded, X_val, y_val)
 
         n_classes = self.classes_.size
         setup = build_setup(self, X_fit, n_classes)
@@ -172,12 +164,48 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             # The final fit trains on all of X: the rate must be stable there too.
             setup = setup._replace(lr=min(setup.lr, build_setup(self, X, n_classes).lr))
         tensor = dict(device=setup.device, dtype=setup.dtype)
-        X_t, X_val_t = to_tensor(X_fit, **tensor), to_tensor(X_val, **tensor)
-        Y_t = encode_targets(y_fit, n_classes, **tensor)
-        Y_val_t = encode_targets(y_val_encoded, n_classes, **tensor)
-
+        X_t, Y_t = to_tensor(X_fit, **tensor), encode_targets(y_fit, n_classes, **tensor)
         log_lambda = initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)
-        optimizer = LambdaOptimizer(self.outer_optimizer, self.outer_lr, (low, high))
+        lambda_path, loss_path = self._learn_lambda(
+            setup, log_lambda, (low, high), X_t, Y_t, to_tensor(X_val, **tensor),
+            encode_targets(y_val_encoded, n_classes, **tensor))
+        log_lambda = lambda_path[-1]
+
+        if internal_split:
+            X_t, Y_t = to_tensor(X, **tensor), encode_targets(y_encoded, n_classes, **tensor)
+        final_steps = setup.steps if self.final_steps is None else self.final_steps
+        w = train(setup.problem, setup.w0, log_lambda, X_t, Y_t, steps=final_steps, lr=setup.lr)
+
+        self.lambda_ = to_numpy(log_lambda)
+        self.alpha_ = np.exp(self.lambda_)
+        self.lambda_path_ = to_numpy(torch.stack(lambda_path))
+        self.val_loss_path_ = (to_numpy(torch.stack(loss_path)).astype(np.float64) if loss_path
+                               else np.empty(0))
+        self.inner_lr_ = setup.lr
+        self.n_iter_ = self.outer_steps
+        self._store_params(setup.problem, w)
+        return self
+
+    def _training_and_trusted_sets(self, X, y_encoded, X_val, y_val):
+        """``(X_fit, y_fit, X_val, y_val_encoded)``: the given trusted set, checked, or
+        one held out of ``X`` (then ``X_fit`` is the rest)."""
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together (the trusted set).")
+        if X_val is None:
+            X_fit, X_val, y_fit, y_val_encoded = self._internal_split(X, y_encoded)
+            return X_fit, y_fit, X_val, y_val_encoded
+        X_val = check_X_val(self, X_val, dtype=[np.float64, np.float32])
+        check_trusted_scale(X, X_val)
+        y_val_encoded = encode_labels(y_val, self.classes_, name="y_val", n_rows=len(X_val))
+        return X, y_encoded, X_val, y_val_encoded
+
+    def _learn_lambda(self, setup, log_lambda, bounds, X_t, Y_t, X_val_t, Y_val_t):
+        """The outer loop: ``outer_steps`` projected steps on λ from ``log_lambda``.
+
+        Returns the λ path (``outer_steps + 1`` entries, the last the learned λ)
+        and the validation losses (one per step, before its update).
+        """
+        optimizer = LambdaOptimizer(self.outer_optimizer, self.outer_lr, bounds)
         lambda_path, loss_path = [log_lambda], []
         steps = range(self.outer_steps)
         if self.verbose:
@@ -194,21 +222,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
                 log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)
                 lambda_path.append(log_lambda)
                 loss_path.append(result.val_loss)
-
-        if internal_split:
-            X_t, Y_t = to_tensor(X, **tensor), encode_targets(y_encoded, n_classes, **tensor)
-        final_steps = setup.steps if self.final_steps is None else self.final_steps
-        w = train(setup.problem, setup.w0, log_lambda, X_t, Y_t, steps=final_steps, lr=setup.lr)
-
-        self.lambda_ = to_numpy(log_lambda)
-        self.alpha_ = np.exp(self.lambda_)
-        self.lambda_path_ = to_numpy(torch.stack(lambda_path))
-        self.val_loss_path_ = (to_numpy(torch.stack(loss_path)).astype(np.float64) if loss_path
-                               else np.empty(0))
-        self.inner_lr_ = setup.lr
-        self.n_iter_ = self.outer_steps
-        self._store_params(setup.problem, w)
-        return self
+        return lambda_path, loss_path
 
     def _internal_split(self, X, y_encoded):
         counts = np.bincount(y_encoded)

@@ -61,6 +61,40 @@ class Hypergradient(NamedTuple):
     inner_lr: Optional[float] = None
 
 
+def _read_sets(reference, X_train, y_train, X_val, y_val, X_poison, y_poison):
+    """The arguments' data sets, checked and read as ``fit`` reads them.
+
+    ``reference`` (an unfitted clone) records the training set's columns.
+    Returns ``(X_train, X_all, y_all, X_val, y_val_encoded, classes,
+    n_poison)``: ``X_all``/``y_all`` are the training set with the poisoning
+    points (if any) appended, labels encoded against ``classes``.
+    """
+    dtype = [np.float64, np.float32]
+    validate_data(reference, X_train, reset=True, skip_check_array=True)
+    X_train = check_array(X_train, dtype=dtype, input_name="X_train")
+    X_val = check_X_val(reference, X_val, dtype=dtype, train_name="X_train")
+    y_train = column_or_1d(y_train)
+    y_val = column_or_1d(y_val)
+    check_consistent_length(X_train, y_train)
+    check_consistent_length(X_val, y_val)
+    check_classification_targets(y_train)
+    classes, y_train_enc = encode_classes(np.asarray(y_train), "hypergradient",
+                                          labels="y_train")
+    y_val_enc = encode_labels(y_val, classes, name="y_val", train_name="y_train")
+    if (X_poison is None) != (y_poison is None):
+        raise ValueError("X_poison and y_poison must be given together.")
+    if X_poison is None:
+        return X_train, X_train, y_train_enc, X_val, y_val_enc, classes, 0
+    X_poison = check_X_val(reference, X_poison, dtype=dtype, name="X_poison",
+                           train_name="X_train")
+    y_poison = column_or_1d(y_poison)
+    check_consistent_length(X_poison, y_poison)
+    X_all = np.vstack([X_train, X_poison])
+    y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison",
+                                                     train_name="y_train")])
+    return X_train, X_all, y_all, X_val, y_val_enc, classes, X_poison.shape[0]
+
+
 def _check_rate_with_poison(estimator, lr, X_all, n_classes, top):
     """Warn when the clean set's ``"auto"`` rate is beyond the poisoned set's stable range.
 
@@ -155,34 +189,11 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
     if method == estimator.hypergrad:   # checked as fit checks it; another method ignores it
         validate_checkpointing(estimator.checkpoint_every, method, estimator.inner_steps)
-    dtype = [np.float64, np.float32]
     # A clone records the training set's columns (the caller's estimator is
     # not touched), so that the other sets are read against them as in fit.
     reference = clone(estimator)
-    validate_data(reference, X_train, reset=True, skip_check_array=True)
-    X_train = check_array(X_train, dtype=dtype, input_name="X_train")
-    X_val = check_X_val(reference, X_val, dtype=dtype, train_name="X_train")
-    y_train = column_or_1d(y_train)
-    y_val = column_or_1d(y_val)
-    check_consistent_length(X_train, y_train)
-    check_consistent_length(X_val, y_val)
-    check_classification_targets(y_train)
-    classes, y_train_enc = encode_classes(np.asarray(y_train), "hypergradient",
-                                          labels="y_train")
-    y_val_enc = encode_labels(y_val, classes, name="y_val", train_name="y_train")
-    if (X_poison is None) != (y_poison is None):
-        raise ValueError("X_poison and y_poison must be given together.")
-    n_poison = 0
-    X_all, y_all = X_train, y_train_enc
-    if X_poison is not None:
-        X_poison = check_X_val(reference, X_poison, dtype=dtype, name="X_poison",
-                               train_name="X_train")
-        y_poison = column_or_1d(y_poison)
-        check_consistent_length(X_poison, y_poison)
-        n_poison = X_poison.shape[0]
-        X_all = np.vstack([X_train, X_poison])
-        y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison",
-                                                         train_name="y_train")])
+    sets = _read_sets(reference, X_train, y_train, X_val, y_val, X_poison, y_poison)
+    X_train, X_all, y_all, X_val, y_val_enc, classes, n_poison = sets
 
     if log_lambda is None:
         name = "lambda_init"

@@ -187,8 +187,11 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _training_and_trusted_sets(self, X, y_encoded, X_val, y_val):
-        """``(X_fit, y_fit, X_val, y_val_encoded)``: the given trusted set, checked, or
-        one held out of ``X`` (then ``X_fit`` is the rest)."""
+        """``(X_fit, y_fit, X_val, y_val_encoded)``: the sets λ is learned on.
+
+        The given trusted set, checked, or one held out of ``X`` (then
+        ``X_fit`` is the rest of ``X``).
+        """
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together (the trusted set).")
         if X_val is None:

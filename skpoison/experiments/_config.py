@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ..datasets import default_sizes
+from ..datasets._base import canonical_name
 from ._registry import SIZES
 
 __all__ = ["SweepConfig", "make_config", "SIZES", "LARGE_LAMBDA", "DEFAULT_TOP_K"]
@@ -174,11 +175,6 @@ def _default_classes(name):
     return DEFAULT_CLASSES.get(name)
 
 
-def _canonical_dataset(name):
-    from ..datasets._base import canonical_name
-    return canonical_name(name)
-
-
 def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **overrides):
     """Build a :class:`SweepConfig` from a size preset and overrides.
 
@@ -215,7 +211,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"model={model!r} must be 'lr' or 'mlp'.")
     if penalty not in ("l2", "l1"):
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
-    name = _canonical_dataset(dataset)
+    name = canonical_name(dataset)
     preset = _PRESETS[size]
     sizes = dict(_TINY_SPLIT) if size == "tiny" else default_sizes(name)
     overrides = {k: v for k, v in overrides.items() if v is not None}

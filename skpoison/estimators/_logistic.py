@@ -59,7 +59,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         (so a large upper bound means small steps: keep it near the largest λ
         you need). A fixed step too large for the data makes ``fit`` raise
         :class:`~skpoison.hypergrad.InnerDivergenceError` (NaN/inf weights, an
-        L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose).
+        L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose);
+        one so small that ``inner_lr / n_samples`` is below the dtype's smallest
+        normal number (training would not move) is refused with a ValueError.
     outer_steps : int, default=30
         Hypergradient steps on λ.
     outer_lr : float, default=0.2

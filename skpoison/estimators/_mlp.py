@@ -47,7 +47,9 @@ class HypergradMLP(BaseHypergradClassifier):
         for networks. Scale the features (to [0, 1] or unit variance): on
         large raw values a fixed step diverges, and ``fit`` then raises
         :class:`~skpoison.hypergrad.InnerDivergenceError` (NaN/inf weights, an
-        L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose).
+        L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose);
+        one so small that ``inner_lr / n_samples`` is below the dtype's smallest
+        normal number (training would not move) is refused with a ValueError.
     outer_steps : int, default=20
     outer_lr : float, default=0.2
     outer_optimizer : {"adam", "gd", "sign"}, default="adam"

@@ -259,19 +259,25 @@ def max_log_lambda_for(dtype):
     return float(np.log(np.finfo(np.dtype(dtype)).max))
 
 
-def _check_representable_step(lr, n_samples, dtype):
-    """``inner_lr="auto"``'s step ``lr / n`` must be a normal number in ``dtype``.
+def _check_representable_step(lr, n_samples, dtype, *, auto):
+    """The step ``lr / n`` must be a normal number in ``dtype``.
 
-    Features of huge magnitude give a rate so small that in float32 it
-    underflows: training would not move, or lose its precision, silently.
+    Below it training would not move, or lose its precision, silently: a
+    float32 model fitted with ``inner_lr=1e-50`` predicted one class with
+    nothing said. For ``inner_lr="auto"`` (``auto=True``) the cause is
+    features of huge magnitude, and the message says so.
     """
     tiny = float(np.finfo(np.dtype(dtype)).tiny)
-    if lr / n_samples < tiny:
+    if lr / n_samples >= tiny:
+        return
+    below = (f"the step inner_lr / n_samples = {lr / n_samples:.3g} is below the smallest "
+             f"normal {dtype} number ({tiny:.3g}), so training would not move")
+    if auto:
         raise ValueError(
-            f"inner_lr='auto' is {lr:.3g} for these features: the step inner_lr / n_samples "
-            f"= {lr / n_samples:.3g} is below the smallest normal {dtype} number ({tiny:.3g}), "
-            "so training would not move. The features are too large: scale them (e.g. "
-            "StandardScaler or MinMaxScaler), or use dtype='float64'.")
+            f"inner_lr='auto' is {lr:.3g} for these features: {below}. The features are too "
+            "large: scale them (e.g. StandardScaler or MinMaxScaler), or use dtype='float64'.")
+    fix = "raise inner_lr" + (", or use dtype='float64'" if dtype == "float32" else "")
+    raise ValueError(f"inner_lr={lr:.3g} for {n_samples} training points: {below}; {fix}.")
 
 
 def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
@@ -297,6 +303,8 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
     lr = estimator.inner_lr
     if lr == "auto":
         lr = auto_inner_lr(estimator, X_train, n_classes, max_log_lambda=max_log_lambda)
+    else:
+        _check_representable_step(float(lr), X_train.shape[0], estimator.dtype, auto=False)
     return EngineSetup(problem, w0, int(estimator.inner_steps), float(lr), device, dtype)
 
 
@@ -315,5 +323,5 @@ def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
             f"(log λ < {limit:.1f}); lower it.")
     n_outputs = 1 if n_classes == 2 else n_classes
     lr = estimator._auto_inner_lr(X_train, n_outputs, float(np.exp(top)))
-    _check_representable_step(lr, X_train.shape[0], estimator.dtype)
+    _check_representable_step(lr, X_train.shape[0], estimator.dtype, auto=True)
     return lr

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 
 from skpoison import HypergradMLP, HypergradRegularizedLR
@@ -53,6 +54,30 @@ def test_auto_rate_refuses_a_per_sample_step_below_the_normal_range(digits08_poo
     assert lr > tiny and lr / len(Xs) < tiny   # the case under test
     with pytest.raises(ValueError, match="below the smallest normal float32"):
         clf.fit(Xs, y, X_val=Xs[:10], y_val=y[:10])
+
+
+@pytest.mark.parametrize("estimator", [
+    HypergradRegularizedLR(dtype="float32", outer_steps=1, inner_steps=5),
+    HypergradMLP((4,), dtype="float32", outer_steps=1, inner_steps=5),
+])
+def test_a_given_inner_lr_whose_step_underflows_is_refused(digits08_pool, estimator):
+    # inner_lr=1e-50 in float32 trained nothing and predicted one class, silently.
+    X, y = digits08_pool
+    X = X.astype(np.float32)
+    tiny = float(np.finfo(np.float32).tiny)
+    with pytest.raises(ValueError, match=r"inner_lr=1e-50 for \d+ training points: the step "
+                                         r"inner_lr / n_samples = .* below the smallest normal "
+                                         r"float32 .*raise inner_lr, or use dtype='float64'"):
+        clone(estimator).set_params(inner_lr=1e-50).fit(X, y, X_val=X[:10], y_val=y[:10])
+    # the bound is the step, not the rate: just above it still fits, in float32 and float64
+    at_bound = 2 * tiny * len(X)
+    clone(estimator).set_params(inner_lr=at_bound).fit(X, y, X_val=X[:10], y_val=y[:10])
+    clone(estimator).set_params(inner_lr=1e-50, dtype="float64").fit(
+        X, y, X_val=X[:10], y_val=y[:10])
+    with pytest.raises(ValueError, match=r"below the smallest normal float64 .*; raise "
+                                         r"inner_lr\.$"):
+        clone(estimator).set_params(inner_lr=1e-310, dtype="float64").fit(
+            X, y, X_val=X[:10], y_val=y[:10])
 
 
 def test_mlp_decision_function_is_the_leaky_relu_network(digits08_pool):

@@ -88,6 +88,9 @@ def _broadcast(X, w0, log_lambda, *others):
     if X.dim() != 3:
         raise ValueError(f"X must have shape (K, n, n_features); got {tuple(X.shape)}.")
     K = X.shape[0]
+    if K == 0:
+        raise ValueError("X holds no problem (K = 0): stack at least one along its first "
+                         "dimension.")
     if w0.dim() == 1:
         w0 = w0.expand(K, -1)
     if log_lambda.dim() == 1:
@@ -269,7 +272,7 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     Raises
     ------
     ValueError
-        If the shapes do not stack to ``K`` problems, or a learning rate is not
+        If the shapes do not stack to ``K >= 1`` problems, or a learning rate is not
         finite and positive.
     InnerDivergenceError
         If the descent diverged for any of the problems (checked once, at the
@@ -348,7 +351,7 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     Raises
     ------
     ValueError
-        If ``method`` is not ``"rmd"``, the shapes do not stack to ``K``
+        If ``method`` is not ``"rmd"``, the shapes do not stack to ``K >= 1``
         problems, or a learning rate is not finite and positive.
     InnerDivergenceError
         If the inner descent diverged for any of the problems (checked once,

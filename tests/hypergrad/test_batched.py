@@ -122,6 +122,13 @@ def test_bad_inputs():
         batched(cases[0], batch)
     with pytest.raises(ValueError, match="Y_val must have a leading dimension"):
         batched(cases[0], dict(stack, Y_val=stack["Y_val"][:1]))
+    # K = 0 was an IndexError from deep inside (the CPU's lock-step rule read X[0])
+    empty = {name: t[:0] for name, t in stack.items()}
+    with pytest.raises(ValueError, match=r"X holds no problem \(K = 0\)"):
+        batched(cases[0], empty)
+    with pytest.raises(ValueError, match=r"X holds no problem \(K = 0\)"):
+        batched_train(cases[0].problem, empty["w0"], empty["log_lambda"], empty["X"],
+                      empty["Y"], steps=3, lr=0.1)
 
 
 def test_float32_batched():

@@ -8,7 +8,8 @@
 # when the call names it in `carry`. Here, once:
 #   mkdir -p .gpudata && cp -r ../shared/data/mnist .gpudata/
 # then, through the device tool (run's `carry` argument is what matters), all
-# parts in one call (about 2-4 minutes at eddf043: 13 + 35 + 16 + 14 + 49 s):
+# parts in one call (about 3.5 minutes at b8a4754 on an H200: 26 + 49 + 24 + 42 + 54 s;
+# copy nothing into $OUT afterwards: the results are already there):
 #   run(command="TOTAL_LIMIT=420 bash benchmarks/gpu_checks.sh tests bench fig2",
 #       carry=[".gpudata"], timeout_s=450)
 # or the parts in separate calls:

@@ -62,6 +62,13 @@ class LambdaOptimizer:
         elif self.kind == "sign":
             update = self.lr * torch.sign(grad)
         else:
+            # Adam's step does not depend on the gradient's scale, but its
+            # squares overflow: a float32 hypergradient of 1e20 made the second
+            # moment inf and the step 0, so λ stalled with nothing said. Finite
+            # gradients are clipped to sqrt(max) / 4, which keeps every moment
+            # finite; smaller ones (all in practice) are untouched to the bit.
+            limit = float(torch.finfo(grad.dtype).max) ** 0.5 / 4
+            grad = torch.where(torch.isfinite(grad), grad.clamp(-limit, limit), grad)
             self._t += 1
             if self._m is None:
                 self._m, self._v = torch.zeros_like(grad), torch.zeros_like(grad)

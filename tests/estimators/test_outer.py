@@ -42,3 +42,21 @@ def test_every_step_is_projected_onto_both_bounds(rule):
     lam = optimizer.step(torch.tensor([-1.5, -0.5], dtype=DT),
                          torch.tensor([5.0, -5.0], dtype=DT))
     assert lam.tolist() == [-2.0, 0.0]
+
+
+@pytest.mark.parametrize("dtype, huge", [(torch.float32, 1e20), (torch.float32, 3e38),
+                                         (torch.float64, 1e200)])
+def test_adam_steps_by_lr_when_the_gradients_square_would_overflow(dtype, huge):
+    # Adam's first step is lr * g / |g| whatever g's scale; with g * g beyond
+    # the dtype's range the second moment was inf and λ did not move at all.
+    optimizer = LambdaOptimizer("adam", 0.5, (-10.0, 10.0))
+    lam = optimizer.step(torch.tensor([0.0, 0.0], dtype=dtype),
+                         torch.tensor([huge, -huge], dtype=dtype))
+    assert lam.tolist() == pytest.approx([-0.5, 0.5], rel=1e-6)
+    for _ in range(3):   # the moments stay finite, and λ keeps moving the same way
+        lam = optimizer.step(lam, torch.tensor([huge, -huge], dtype=dtype))
+    assert lam.tolist() == pytest.approx([-2.0, 2.0])
+    # an infinite or NaN gradient is a failure, not a large one: it still propagates
+    lam = LambdaOptimizer("adam", 0.5, (-10.0, 10.0)).step(
+        torch.tensor([0.0, 0.0], dtype=dtype), torch.tensor([math.inf, math.nan], dtype=dtype))
+    assert torch.isnan(lam).all()

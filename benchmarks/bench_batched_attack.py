@@ -33,7 +33,10 @@ with views of a design whose rows are not padded to 16 bytes
 
 ``--profile FILE`` then runs one attack and the batched one once more under
 :mod:`torch.profiler` and writes, per run, the operators (and on CUDA the
-kernels) that took the most device time: where the batched attack's time
+kernels) that took the most device time (on CUDA also those that took the
+most host time), then once more under :mod:`cProfile`: the Python functions
+that took the most host time (a call that waits for the device shows with
+its wait) and skpoison's by cumulative time. Where the batched attack's time
 goes, when its ratio is not what it should be.
 
 Usage::
@@ -117,10 +120,39 @@ def write_profiles(path, device, runs, rows=25):
             run()
             if device.startswith("cuda"):
                 torch.cuda.synchronize(device)
+        table = prof.key_averages()
         sections.append(f"== {name} ({device}, sorted by {sort})\n"
-                        + prof.key_averages().table(sort_by=sort, row_limit=rows))
+                        + table.table(sort_by=sort, row_limit=rows))
+        if device.startswith("cuda"):
+            sections.append(f"== {name} ({device}, sorted by self_cpu_time_total)\n"
+                            + table.table(sort_by="self_cpu_time_total", row_limit=rows))
+        sections.append(_host_profile(name, run, device, rows))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join(sections))
+
+
+def _host_profile(name, run, device, rows):
+    """Where the host's wall time goes in ``run`` (cProfile, Python's own profiler).
+
+    Sorted by self time: a call that blocks on the device (a ``.cpu()``, an
+    ``.item()``, a synchronization) shows as its own line, with the time it waited.
+    """
+    import cProfile
+    import io
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+    profiler.disable()
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text)
+    stats.sort_stats("tottime").print_stats(rows)
+    stats.sort_stats("cumulative").print_stats("skpoison", rows)
+    return f"== {name} ({device}, host: cProfile, by self time, then skpoison by cumulative)\n" + \
+        text.getvalue()
 
 
 def main(argv=None):

@@ -38,9 +38,9 @@ from ..hypergrad._unroll import Unroll, aligned_rows, fast_loops, ordinary
 #: Devices whose batched loops multiply by a transposed *copy* of the design.
 #: On the CPU the copy is what MKL is fast on (see the module docstring). On a
 #: GPU cuBLAS takes the transposed view as it is, and one design instead of two
-#: halves the bytes each step streams: at ``K = 10`` MNIST-sized float32
-#: problems one design is 31 MB, which an H100's 50 MB L2 cache can hold and
-#: two cannot.
+#: halves the memory. (It was meant to keep a ``K = 10`` MNIST-sized stack,
+#: 31 MB in float32, in an H100's 50 MB L2 cache; measured, the batched attack
+#: took the same time either way, its designs streaming at HBM speed.)
 TRANSPOSED_COPY_DEVICES = frozenset({"cpu"})
 
 
@@ -49,7 +49,9 @@ TRANSPOSED_COPY_DEVICES = frozenset({"cpu"})
 #: ``(K, n, d + 1)`` view of a buffer whose rows are padded. BLAS libraries take
 #: the padded row stride as the matrix's leading dimension (no copy), and
 #: cuBLAS's vectorized loads want 16-byte aligned leading dimensions, which
-#: ``d + 1`` columns (785 for MNIST) are not. 1: no padding.
+#: ``d + 1`` columns (785 for MNIST) are not. 1: no padding. (Unmeasured
+#: gain: on an H100 and an H200 unpadded rows were as fast or faster, within
+#: the runs' spread; see ``benchmarks/README.md``.)
 DESIGN_ROW_ALIGNMENT = 16
 
 

@@ -49,8 +49,8 @@ TRANSPOSED_COPY_DEVICES = frozenset({"cpu"})
 #: ``(K, n, d + 1)`` view of a buffer whose rows are padded. BLAS libraries take
 #: the padded row stride as the matrix's leading dimension (no copy), and
 #: cuBLAS's vectorized loads want 16-byte aligned leading dimensions, which
-#: ``d + 1`` columns (785 for MNIST) are not. 1: no padding. (Unmeasured
-#: gain: on an H100 and an H200 unpadded rows were as fast or faster, within
+#: ``d + 1`` columns (785 for MNIST) are not. 1: no padding. (No gain
+#: measured: on an H100 and an H200 unpadded rows were as fast or faster, within
 #: the runs' spread; see ``benchmarks/README.md``.)
 DESIGN_ROW_ALIGNMENT = 16
 

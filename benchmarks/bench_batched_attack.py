@@ -9,7 +9,9 @@ steps, 40 poisoning
 points (ratio 4 %, two batches of 20) with 15 outer steps each, float32,
 ``mode="replace"``. Each repetition draws its own split and its own
 ``inner_lr="auto"`` (so the batched attack runs per-problem inner rates).
-Wall-clock timings (median of ``--repeats`` after a warm-up):
+Wall-clock timings (median of ``--repeats`` after a warm-up; the attacks,
+every variant below included, in interleaved rounds that run each once, so
+that a drift of the machine falls on all alike):
 
 * ``one``: ``OptimalPoisoner.fit`` on repetition 0;
 * ``batched``: :func:`skpoison.poisoning.fit_batched` on ``K`` repetitions;
@@ -51,6 +53,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -103,6 +106,26 @@ def splits(X, y, k):
                                   random_state=seed)
         out.append((s.X_train, s.y_train, s.X_val, s.y_val))
     return out
+
+
+def _timed_alternating(runs, device, repeats):
+    """Median wall time of each of ``runs`` (name -> callable) over ``repeats``
+    rounds that time every run once, in turn, after one warm-up call of each."""
+    def synchronize():
+        if device != "cpu":
+            torch.cuda.synchronize(device)
+
+    for run in runs.values():
+        run()
+    seconds = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            synchronize()
+            start = time.perf_counter()
+            run()
+            synchronize()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
 def write_profiles(path, device, runs, rows=25):
@@ -196,31 +219,43 @@ def main(argv=None):
         Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(_prepare)(a, d, i) for i, (a, d) in enumerate(zip(attacks, datasets)))
 
+    def batched():
+        return fit_batched(attack, datasets)
+
+    def patched(run, patch):
+        def patched_run():
+            with patch():
+                return run()
+        return patched_run
+
+    attacks = dict(one=one, batched=batched,
+                   batched_threads=lambda: fit_batched(attack, datasets, n_jobs=prepare_jobs))
+    if args.device.startswith("cuda"):
+        def graphs_off():   # (read per call)
+            return mock.patch.dict(os.environ, {"SKPOISON_CUDA_GRAPHS": "0"})
+
+        def transposed_copy():
+            return mock.patch.object(_linear_unroll, "TRANSPOSED_COPY_DEVICES",
+                                     _linear_unroll.TRANSPOSED_COPY_DEVICES | {"cuda"})
+
+        def unpadded():
+            return mock.patch.object(_linear_unroll, "DESIGN_ROW_ALIGNMENT", 1)
+
+        attacks.update(one_eager=patched(one, graphs_off),
+                       batched_eager=patched(batched, graphs_off),
+                       batched_transposed_copy=patched(batched, transposed_copy),
+                       batched_unpadded=patched(batched, unpadded))
     times = dict(
         setup_one=_timed(lambda: plans(1), args.device, args.repeats),
         setup_batched=_timed(lambda: plans(args.k), args.device, args.repeats),
         setup_batched_threads=_timed(lambda: plans(args.k, prepare_jobs), args.device,
                                      args.repeats),
-        one=_timed(one, args.device, args.repeats),
-        batched=_timed(lambda: fit_batched(attack, datasets), args.device, args.repeats),
-        batched_threads=_timed(lambda: fit_batched(attack, datasets, n_jobs=prepare_jobs),
-                               args.device, args.repeats),
+        **_timed_alternating(attacks, args.device, args.repeats),
         sequential=_timed(lambda: [clone(attack).fit(a, b, X_val=c, y_val=d)
                                    for a, b, c, d in datasets], args.device, args.repeats),
     )
-    if args.device.startswith("cuda"):
-        def batched():
-            return _timed(lambda: fit_batched(attack, datasets), args.device, args.repeats)
-
-        with mock.patch.dict(os.environ, {"SKPOISON_CUDA_GRAPHS": "0"}):   # read per call
-            times.update(one_eager=_timed(one, args.device, args.repeats),
-                         batched_eager=batched())
+    if "one_eager" in times:
         times["batched_over_one_eager"] = times["batched_eager"] / times["one_eager"]
-        with mock.patch.object(_linear_unroll, "TRANSPOSED_COPY_DEVICES",
-                               _linear_unroll.TRANSPOSED_COPY_DEVICES | {"cuda"}):
-            times["batched_transposed_copy"] = batched()
-        with mock.patch.object(_linear_unroll, "DESIGN_ROW_ALIGNMENT", 1):
-            times["batched_unpadded"] = batched()
     times["batched_over_one"] = times["batched"] / times["one"]
     times["sequential_over_batched"] = times["sequential"] / times["batched"]
     device_name = (torch.cuda.get_device_name() if args.device.startswith("cuda")
@@ -258,7 +293,7 @@ def main(argv=None):
     if args.profile:   # after the JSON: a profiler failure must not cost the timings
         try:
             write_profiles(Path(args.profile), args.device, dict(
-                one=one, batched=lambda: fit_batched(attack, datasets)))
+                one=one, batched=batched))
             print(f"wrote {args.profile}")
         except Exception as exc:  # noqa: BLE001 - reported; the timings stand
             print(f"no profile: {type(exc).__name__}: {exc}")

@@ -92,7 +92,7 @@ TIMED_FROM=$(($(wc -l < "$LOG") + 1))
 if [[ " $PARTS " == *" bench "* ]]; then
     # The batched attack first: its ratio is the figure still open (issue 5).
     step 90 "bench_batched_attack (CUDA)" python3 benchmarks/bench_batched_attack.py \
-        --device cuda --repeats 3 --out "$OUT/bench_batched_attack.json" \
+        --device cuda --repeats 5 --out "$OUT/bench_batched_attack.json" \
         --profile "$OUT/bench_batched_attack_profile.txt"
     step 60 "bench_batched (CUDA)" python3 benchmarks/bench_batched.py --device cuda \
         --threads 1 --repeats 5 --out "$OUT/bench_batched.json"

@@ -33,7 +33,9 @@ by a transposed copy of each design, as on the CPU, instead of a view of it
 with views of a design whose rows are not padded to 16 bytes
 (``batched_unpadded``: ``DESIGN_ROW_ALIGNMENT = 1``).
 
-``--profile FILE`` then runs one attack and the batched one once more under
+``--profile FILE`` then, in a new process (a profiler once started can slow
+every later kernel launch of its process: pytorch/pytorch#144455, so the
+timings never share one with it), runs one attack and the batched one under
 :mod:`torch.profiler` and writes, per run, the operators (and on CUDA the
 kernels) that took the most device time (on CUDA also those that took the
 most host time), then once more under :mod:`cProfile`: the Python functions
@@ -52,6 +54,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -189,11 +192,14 @@ def main(argv=None):
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/"
                                                     "bench_batched_attack.json"))
     parser.add_argument("--profile", default=None, metavar="FILE",
-                        help="write the top operators/kernels of one and of the batched "
-                             "attack to FILE (torch.profiler)")
+                        help="after the timings, write the top operators/kernels of one and "
+                             "of the batched attack to FILE (torch.profiler and cProfile, "
+                             "in a new process)")
+    parser.add_argument("--profile-only", default=None, metavar="FILE",
+                        help="write that profile, and time nothing (what --profile runs)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.profile and args.device.startswith("cuda"):
+    if args.profile_only and args.device.startswith("cuda"):
         # The profiler must start once before the first CUDA graph is captured
         # (pytorch/pytorch#75504: profiling graphs captured before it can fault;
         # torch's own remedy, torch.profiler._utils._init_for_cuda_graphs, does this).
@@ -221,6 +227,11 @@ def main(argv=None):
 
     def batched():
         return fit_batched(attack, datasets)
+
+    if args.profile_only:
+        write_profiles(Path(args.profile_only), args.device, dict(one=one, batched=batched))
+        print(f"wrote {args.profile_only}")
+        return
 
     def patched(run, patch):
         def patched_run():
@@ -290,13 +301,16 @@ def main(argv=None):
         outer_steps=OUTER, dtype="float32", repeats=args.repeats, threads_prepare=prepare_jobs,
         target=TARGET, **times), indent=2))
     print(f"wrote {out}")
-    if args.profile:   # after the JSON: a profiler failure must not cost the timings
-        try:
-            write_profiles(Path(args.profile), args.device, dict(
-                one=one, batched=batched))
-            print(f"wrote {args.profile}")
-        except Exception as exc:  # noqa: BLE001 - reported; the timings stand
-            print(f"no profile: {type(exc).__name__}: {exc}")
+    if args.profile:
+        # In a process of its own: once started, the profiler (CUPTI) can slow every
+        # later kernel launch of its process (pytorch/pytorch#144455), so the timings
+        # above ran in one that never started it. After the JSON: a failure there
+        # must not cost them.
+        command = [sys.executable, str(Path(__file__).resolve()), "--device", args.device,
+                   "--k", str(args.k), "--threads", str(args.threads),
+                   "--profile-only", args.profile]
+        if subprocess.run(command).returncode != 0:
+            print(f"no profile: {' '.join(command)} failed (see above)")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ class LambdaOptimizer:
             # gradients are clipped to sqrt(max) / 4, which keeps every moment
             # finite; smaller ones (all in practice) are untouched to the bit.
             limit = float(torch.finfo(grad.dtype).max) ** 0.5 / 4
-            grad = torch.where(torch.isfinite(grad), grad.clamp(-limit, limit), grad)
+            # (clamp keeps NaN; infinities pass unclipped: a failure, not a large step)
+            grad = torch.where(grad.abs() == float("inf"), grad, grad.clamp(-limit, limit))
             self._t += 1
             if self._m is None:
                 self._m, self._v = torch.zeros_like(grad), torch.zeros_like(grad)

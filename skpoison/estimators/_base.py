@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -79,6 +80,33 @@ def initial_lambda(lambda_init, n_hyper, low, high, **tensor):
     """λ_0 from a number or one value per hyperparameter, projected on [low, high]."""
     values = check_log_lambda(lambda_init, "lambda_init")
     return lambda_vector(values, n_hyper, "lambda_init", **tensor).clamp(low, high)
+
+
+#: ``inner_lr="auto"`` is stable up to ``exp(lambda_bounds[1])``; a fit warns when
+#: that makes its step this many times smaller than the learned λ needs.
+_AUTO_RATE_SLACK = 10.0
+
+
+def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
+    """Warn when ``lambda_bounds``' top, not the data or the learned λ, set ``inner_lr="auto"``.
+
+    ``lr = 1 / (L + exp(log_high))`` with ``L`` the data's smoothness bound; a
+    step for the learned λ would be ``1 / (L + exp(learned))``. A wide box
+    (``lambda_bounds=(-12, 20)``) made it ``1e-9``: the inner steps then barely
+    moved the weights, the model came back untrained and λ stuck at its start,
+    with nothing said.
+    """
+    smoothness = max(1.0 / lr - np.exp(log_high), 0.0)   # (exact enough near the limit)
+    learned = float(np.max(learned_log_lambda))
+    factor = (1.0 / lr) / (smoothness + np.exp(learned))
+    if factor > _AUTO_RATE_SLACK:
+        issue_warning(
+            f"inner_lr='auto' is {lr:.3g}, small enough to stay stable up to the largest "
+            f"allowed λ, exp(lambda_bounds[1]) = exp({log_high:g}); at the learned log λ = "
+            f"{learned:.3g} that step is {factor:.3g} times smaller than needed, so the "
+            "inner steps barely train the model (and λ is learned for an undertrained "
+            "one). Lower lambda_bounds[1] towards the largest λ you need, or give a float "
+            "inner_lr (with enough inner_steps).", ConvergenceWarning)
 
 
 class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
@@ -170,6 +198,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             setup, log_lambda, (low, high), X_t, Y_t, to_tensor(X_val, **tensor),
             encode_targets(y_val_encoded, n_classes, **tensor))
         log_lambda = lambda_path[-1]
+        if self.inner_lr == "auto":
+            _warn_if_auto_rate_is_too_small(setup.lr, high, to_numpy(log_lambda))
 
         if internal_split:
             X_t, Y_t = to_tensor(X, **tensor), encode_targets(y_encoded, n_classes, **tensor)

@@ -1,10 +1,13 @@
 """Contracts of the estimators that no other test pins (from a mutation round)."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 
 from skpoison import HypergradMLP, HypergradRegularizedLR
 from skpoison.estimators._spectral import squared_spectral_norm
@@ -78,6 +81,26 @@ def test_a_given_inner_lr_whose_step_underflows_is_refused(digits08_pool, estima
                                          r"inner_lr\.$"):
         clone(estimator).set_params(inner_lr=1e-310, dtype="float64").fit(
             X, y, X_val=X[:10], y_val=y[:10])
+
+
+def test_an_auto_rate_set_by_a_wide_lambda_box_warns(digits08_pool):
+    # lambda_bounds=(-12, 20) made inner_lr='auto' 2e-9: the model came back
+    # untrained (probabilities ~0.5) and λ stuck at its start, with nothing said.
+    X, y = digits08_pool
+    fit_args = (X[:250], y[:250])
+    trusted = dict(X_val=X[250:300], y_val=y[250:300])
+    wide = HypergradRegularizedLR(lambda_bounds=(-12.0, 20.0), outer_steps=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"inner_lr='auto' is 2\.\d+e-09, small enough "
+                                                r"to stay stable up to .*exp\(20\).* Lower "
+                                                r"lambda_bounds\[1\]"):
+        wide.fit(*fit_args, **trusted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        # the default box, a box whose top λ is the one learned, a given rate: silent
+        HypergradRegularizedLR(outer_steps=3, random_state=0).fit(*fit_args, **trusted)
+        HypergradRegularizedLR(lambda_bounds=(-12.0, 5.0), lambda_init=5.0, outer_steps=0,
+                               random_state=0).fit(*fit_args, **trusted)
+        clone(wide).set_params(inner_lr=0.2).fit(*fit_args, **trusted)
 
 
 def test_mlp_decision_function_is_the_leaky_relu_network(digits08_pool):

@@ -57,7 +57,12 @@ def check_X_val(estimator, X_val, *, dtype, name="X_val", train_name="X"):
     >>> check_X_val(estimator, [[0, 1]], dtype=np.float64)
     array([[0., 1.]])
     """
-    checked = check_array(X_val, dtype=dtype, input_name=name)
+    try:
+        checked = check_array(X_val, dtype=dtype, input_name=name)
+    except ValueError as exc:   # ("Found array with 0 sample(s)", "Expected 2D array"...)
+        if name in str(exc):
+            raise
+        raise ValueError(f"{name}: {exc}") from exc
     if checked.shape[1] != estimator.n_features_in_:
         raise ValueError(f"{name} has {checked.shape[1]} features, but the training set "
                          f"{train_name} has {estimator.n_features_in_}.")

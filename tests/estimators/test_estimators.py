@@ -271,6 +271,11 @@ def test_validation_set_errors(digits08):
     X_tr, X_te, y_tr, y_te = digits08
     with pytest.raises(ValueError, match="X_val has 10 features, but the training set X has 64"):
         fast_lr().fit(X_tr, y_tr, X_val=X_te[:, :10], y_val=y_te)
+    # scikit-learn's shape messages did not say which argument was at fault
+    with pytest.raises(ValueError, match=r"^X_val: Found array with 0 sample\(s\)"):
+        fast_lr().fit(X_tr, y_tr, X_val=X_te[:0], y_val=y_te[:0])
+    with pytest.raises(ValueError, match="^X_val: Expected 2D array, got 1D array"):
+        fast_lr().fit(X_tr, y_tr, X_val=X_te[0], y_val=y_te[:1])
     with pytest.raises(ValueError, match="together"):
         fast_lr().fit(X_tr, y_tr, X_val=X_te)
     with pytest.raises(ValueError, match="not seen in y"):

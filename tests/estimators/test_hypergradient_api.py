@@ -129,6 +129,9 @@ def test_inputs_are_read_as_fit_reads_them(problem):
     with pytest.raises(ValueError, match="X_poison has 63 features, but the training set "
                                          "X_train has 64"):
         hypergradient(est, **{**problem, "X_poison": problem["X_poison"][:, 1:]})
+    with pytest.raises(ValueError, match=r"^X_poison: Found array with 0 sample\(s\)"):
+        hypergradient(est, **{**problem, "X_poison": problem["X_poison"][:0],
+                              "y_poison": problem["y_poison"][:0]})
     # The same values by name as by position; the caller's estimator stays unfitted.
     assert hypergradient(est, **named).val_loss == hypergradient(est, **problem).val_loss
     assert not hasattr(est, "n_features_in_")

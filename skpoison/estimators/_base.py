@@ -194,6 +194,12 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         tensor = dict(device=setup.device, dtype=setup.dtype)
         X_t, Y_t = to_tensor(X_fit, **tensor), encode_targets(y_fit, n_classes, **tensor)
         log_lambda = initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)
+        if self.outer_steps > 0 and bool(torch.isneginf(log_lambda).any()):
+            issue_warning(
+                "lambda_init=-inf (no regularization) is a fixed point of the λ steps: "
+                "those λ stay at -inf, whatever outer_steps. Start from a finite "
+                "lambda_init to learn them, or set outer_steps=0 to train without "
+                "regularization.")
         lambda_path, loss_path = self._learn_lambda(
             setup, log_lambda, (low, high), X_t, Y_t, to_tensor(X_val, **tensor),
             encode_targets(y_val_encoded, n_classes, **tensor))

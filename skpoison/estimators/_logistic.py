@@ -35,8 +35,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
         Initial log-strength ``lambda`` (``alpha = exp(lambda)``), projected on
         ``lambda_bounds``; ``-inf`` with ``lambda_bounds[0] = -inf`` means no
-        regularization. With ``outer_steps=0`` the model is simply trained
-        with this λ.
+        regularization (a fixed point of the λ steps: ``fit`` warns when
+        ``outer_steps`` would have to learn it). With ``outer_steps=0`` the model
+        is simply trained with this λ.
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
         The feasible box Λ for ``lambda`` (``low`` may be ``-inf``).
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"

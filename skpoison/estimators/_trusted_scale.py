@@ -98,6 +98,13 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
     """
     if min(len(X), len(X_val)) < _SCALE_CHECK_MIN_ROWS:
         return
+    # Features near float64's range overflow the squares (to inf, which the
+    # medians below handle): the warning below then says what is wrong, not NumPy.
+    with np.errstate(over="ignore", invalid="ignore"):
+        _warn_if_unlike(X, X_val, name)
+
+
+def _warn_if_unlike(X, X_val, name):
     (mean, std), (mean_val, spread) = _column_stats(X), _column_stats(X_val)
     varying = (std > 0) & np.isfinite(std)
     if not varying.any():

@@ -127,6 +127,29 @@ def test_a_raw_trusted_set_behind_a_scaler_warns(digits08):
                                                         y_val=y_val)
 
 
+def test_the_scale_check_warns_without_numpys_overflow_warnings(digits08):
+    # A trusted set near float64's range overflowed the check's squares: NumPy's
+    # RuntimeWarnings came before the check's own, clear warning.
+    X_tr, X_te, y_tr, y_te = digits08
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_trusted_scale(X_tr, X_te * 1e200)
+    assert [w.category for w in caught] == [TrustedSetWarning]
+
+
+def test_a_minus_infinite_lambda_init_that_cannot_be_learned_warns(digits08):
+    # -inf is a fixed point of the λ steps: outer_steps > 0 learned nothing, silently.
+    X_tr, X_te, y_tr, y_te = digits08
+    clf = HypergradRegularizedLR(inner_steps=20, outer_steps=2, lambda_init=-np.inf,
+                                 lambda_bounds=(-np.inf, 0.0))
+    with pytest.warns(UserWarning, match=r"lambda_init=-inf .* is a fixed point"):
+        clf.fit(X_tr, y_tr, X_val=X_te, y_val=y_te)
+    assert clf.lambda_.tolist() == [-np.inf]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.set_params(outer_steps=0).fit(X_tr, y_tr, X_val=X_te, y_val=y_te)
+
+
 @pytest.mark.parametrize("scale, offset", [(5.0, 0.0), (1.0, 5.0), (16.0, -8.0)])
 def test_a_trusted_set_on_another_scale_warns(digits08, scale, offset):
     X_tr, X_te, y_tr, y_te = digits08

@@ -98,7 +98,8 @@ def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
     """
     smoothness = max(1.0 / lr - np.exp(log_high), 0.0)   # (exact enough near the limit)
     learned = float(np.max(learned_log_lambda))
-    factor = (1.0 / lr) / (smoothness + np.exp(learned))
+    needed = smoothness + np.exp(learned)
+    factor = np.inf if needed == 0 else (1.0 / lr) / needed
     if factor > _AUTO_RATE_SLACK:
         issue_warning(
             f"inner_lr='auto' is {lr:.3g}, small enough to stay stable up to the largest "

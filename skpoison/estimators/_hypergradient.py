@@ -140,7 +140,9 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         Trusted validation set.
     log_lambda : float or array-like of shape (n_lambdas,), default=None
         Where to evaluate (not limited to ``lambda_bounds``); None uses
-        ``estimator.lambda_init`` projected on the bounds. Above the upper
+        ``estimator.lambda_init`` projected on the bounds (for a fitted
+        estimator too, with a warning: pass its ``lambda_`` to evaluate at the
+        learned λ). Above the upper
         bound, ``inner_lr="auto"`` is computed for this λ (so that it stays
         stable): the rate then changes with λ, while the hypergradient, like
         every hypergradient, holds the rate fixed. Finite differences across
@@ -196,6 +198,10 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     X_train, X_all, y_all, X_val, y_val_enc, classes, n_poison = sets
 
     if log_lambda is None:
+        if hasattr(estimator, "lambda_"):
+            warn_user(f"{type(estimator).__name__} is fitted, but hypergradient evaluates at "
+                      "its lambda_init (projected on lambda_bounds), not at the learned "
+                      "lambda_: pass log_lambda=estimator.lambda_ for that.")
         name = "lambda_init"
         values = np.clip(check_log_lambda(estimator.lambda_init, name), low, high)
     else:

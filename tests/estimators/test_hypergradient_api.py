@@ -1,5 +1,7 @@
 """The public ``skpoison.hypergradient`` against finite differences and itself."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -163,6 +165,21 @@ def test_lambda_init_outside_the_bounds_is_projected_onto_them(problem):
     assert above.val_loss == hypergradient(est, **problem, log_lambda=-1.0).val_loss
     below = hypergradient(est.set_params(lambda_init=-9.0), **problem)
     np.testing.assert_array_equal(below.log_lambda, [-6.0])
+
+
+def test_a_fitted_estimator_is_evaluated_at_lambda_init_with_a_warning(problem):
+    # A user handing in a fitted model expects its learned λ; the call (documented)
+    # uses lambda_init, which now says so.
+    est = HypergradRegularizedLR(inner_steps=5, inner_lr=0.5, outer_steps=2).fit(
+        problem["X_train"], problem["y_train"], X_val=problem["X_val"], y_val=problem["y_val"])
+    with pytest.warns(UserWarning, match=r"is fitted, but hypergradient evaluates at its "
+                                         r"lambda_init .*log_lambda=estimator\.lambda_"):
+        at_init = hypergradient(est, **problem)
+    np.testing.assert_array_equal(at_init.log_lambda, [est.lambda_init])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        learned = hypergradient(est, **problem, log_lambda=est.lambda_)
+    np.testing.assert_array_equal(learned.log_lambda, est.lambda_)
 
 
 def test_the_reported_log_lambda_is_not_the_callers_array(problem):

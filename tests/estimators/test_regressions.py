@@ -23,7 +23,8 @@ def test_negative_stride_views_are_accepted(digits):
         np.ascontiguousarray(X[::-1][:200]), y[::-1][:200],
         X_val=np.ascontiguousarray(X[::-1][200:260]), y_val=y[::-1][200:260])
     np.testing.assert_array_equal(a.coef_, b.coef_)
-    hypergradient(est, X[:, ::-1][:100], y[:100], X[:, ::-1][100:150], y[100:150])
+    hypergradient(HypergradRegularizedLR(inner_steps=20), X[:, ::-1][:100], y[:100],
+                  X[:, ::-1][100:150], y[100:150])
 
 
 def test_auto_step_is_stable_for_lambda_above_the_bounds(digits):

@@ -23,9 +23,8 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
-from ._setup import (build_setup, check_log_lambda, check_X_val, encode_classes,
-                     encode_labels, encode_targets, is_real_array, lambda_vector)
-from ._trusted_scale import check_trusted_scale
+from ._setup import (build_setup, check_log_lambda, check_trusted_set, encode_classes,
+                     encode_targets, is_real_array, lambda_vector)
 from ._warnings import issue as issue_warning
 
 
@@ -205,15 +204,16 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             setup, log_lambda, (low, high), X_t, Y_t, to_tensor(X_val, **tensor),
             encode_targets(y_val_encoded, n_classes, **tensor))
         log_lambda = lambda_path[-1]
+        learned = to_numpy(log_lambda)
         if self.inner_lr == "auto":
-            _warn_if_auto_rate_is_too_small(setup.lr, high, to_numpy(log_lambda))
+            _warn_if_auto_rate_is_too_small(setup.lr, high, learned)
 
         if internal_split:
             X_t, Y_t = to_tensor(X, **tensor), encode_targets(y_encoded, n_classes, **tensor)
         final_steps = setup.steps if self.final_steps is None else self.final_steps
         w = train(setup.problem, setup.w0, log_lambda, X_t, Y_t, steps=final_steps, lr=setup.lr)
 
-        self.lambda_ = to_numpy(log_lambda)
+        self.lambda_ = learned
         self.alpha_ = np.exp(self.lambda_)
         self.lambda_path_ = to_numpy(torch.stack(lambda_path))
         self.val_loss_path_ = (to_numpy(torch.stack(loss_path)).astype(np.float64) if loss_path
@@ -234,9 +234,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         if X_val is None:
             X_fit, X_val, y_fit, y_val_encoded = self._internal_split(X, y_encoded)
             return X_fit, y_fit, X_val, y_val_encoded
-        X_val = check_X_val(self, X_val, dtype=[np.float64, np.float32])
-        check_trusted_scale(X, X_val)
-        y_val_encoded = encode_labels(y_val, self.classes_, name="y_val", n_rows=len(X_val))
+        X_val, y_val_encoded = check_trusted_set(self, X, X_val, y_val,
+                                                 dtype=[np.float64, np.float32])
         return X, y_encoded, X_val, y_val_encoded
 
     def _learn_lambda(self, setup, log_lambda, bounds, X_t, Y_t, X_val_t, Y_val_t):

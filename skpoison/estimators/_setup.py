@@ -12,6 +12,7 @@ from sklearn.utils.validation import _get_feature_names, column_or_1d, validate_
 
 from .._torch_utils import make_generator, resolve_device, resolve_dtype
 from .._warn import warn_user
+from ._trusted_scale import check_trusted_scale
 
 
 class EngineSetup(NamedTuple):
@@ -82,6 +83,19 @@ def check_X_val(estimator, X_val, *, dtype, name="X_val", train_name="X"):
             raise ValueError(f"{name}'s columns do not match the training set "
                              f"{train_name}'s: {exc}") from exc
     return checked
+
+
+def check_trusted_set(estimator, X, X_val, y_val, *, dtype):
+    """``(X_val, y_val_encoded)``: the trusted set read against the training set ``X``.
+
+    Its features as :func:`check_X_val` reads them, a warning when they look
+    differently scaled (:func:`check_trusted_scale`), its labels encoded
+    against ``estimator.classes_``. Shared by the estimators' and the
+    poisoners' ``fit``.
+    """
+    X_val = check_X_val(estimator, X_val, dtype=dtype)
+    check_trusted_scale(X, X_val)
+    return X_val, encode_labels(y_val, estimator.classes_, name="y_val", n_rows=len(X_val))
 
 
 def _is_missing(label):

@@ -13,8 +13,7 @@ from sklearn.utils.validation import validate_data
 from .._torch_utils import make_generator
 from .._warn import warn_user
 from ..estimators._base import unfitted_on_error
-from ..estimators._setup import check_X_val, encode_classes, encode_labels, is_real_array
-from ..estimators._trusted_scale import check_trusted_scale
+from ..estimators._setup import check_trusted_set, encode_classes, is_real_array
 from ._compat import SamplerBase
 from ._result import PoisoningResult
 from ._schedule import draw_schedule, split_batches
@@ -164,9 +163,7 @@ class BasePoisoner(SamplerBase):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_enc = encode_classes(y, name, labels="the training set")
-        X_val = check_X_val(self, X_val, dtype=X.dtype)
-        check_trusted_scale(X, X_val)
-        y_val_enc = encode_labels(y_val, self.classes_, name="y_val", n_rows=X_val.shape[0])
+        X_val, y_val_enc = check_trusted_set(self, X, X_val, y_val, dtype=X.dtype)
         self._check_box(X, X_val)
         return X, y, y_enc, X_val, y_val_enc
 

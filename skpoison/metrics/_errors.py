@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 
+from ._numbers import as_numbers
+
 __all__ = ["relative_error_decrease"]
 
 
@@ -66,15 +68,8 @@ def relative_error_decrease(error_reference, error_method, *, zero_division="war
 
 
 def _error_rates(values, name):
-    """``values`` as a float array of finite, non-negative error rates.
-
-    Strings and bools are refused, though NumPy would read ``"0.2"`` as 0.2
-    and ``True`` as 1.0.
-    """
-    kind = np.asarray(values).dtype.kind
-    if kind not in "iuf":
-        raise ValueError(f"{name} must hold numbers (error rates), got {values!r}.")
-    rates = np.asarray(values, dtype=np.float64)
+    """``values`` as a float array of finite, non-negative error rates (numbers only)."""
+    rates = as_numbers(values, name, "error rates")
     if not np.all(np.isfinite(rates)) or np.any(rates < 0):
         raise ValueError(f"{name} must be finite and non-negative, got {values!r}.")
     return rates

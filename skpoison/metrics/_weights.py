@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ._numbers import as_numbers
+
 __all__ = ["weight_norm_per_parameter"]
 
 
@@ -33,21 +35,10 @@ def weight_norm_per_parameter(coef):
     0.75
     """
     parts = coef if isinstance(coef, (list, tuple)) else [coef]
-    arrays = [_as_weights(p, "coef") for p in parts]
+    arrays = [as_numbers(p, "coef", "weights") for p in parts]
     size = sum(a.size for a in arrays)
     if size == 0:
         raise ValueError("coef holds no weights.")
     if not all(np.all(np.isfinite(a)) for a in arrays):
         raise ValueError("coef contains NaN or infinite values.")
     return float(sum(np.sum(a * a) for a in arrays) / size)
-
-
-def _as_weights(values, name):
-    """``values`` as a float64 array; anything but numbers (None, strings) is refused."""
-    try:
-        kind = np.asarray(values).dtype.kind
-    except ValueError:   # ragged
-        kind = "O"
-    if kind not in "iuf":
-        raise ValueError(f"{name} must hold numbers (weights), got {values!r}.")
-    return np.asarray(values, dtype=np.float64)

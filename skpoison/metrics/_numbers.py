@@ -1,0 +1,27 @@
+"""The metrics' common input check (private)."""
+
+import numpy as np
+
+
+def as_numbers(values, name, what):
+    """``values`` as a float64 array; anything but numbers is refused.
+
+    NumPy would read the string ``"0.2"`` as 0.2, ``True`` as 1.0 and ``None``
+    as NaN; ``what`` says what the numbers are, for the message.
+
+    Examples
+    --------
+    >>> as_numbers([0.5, 1], "coef", "weights")
+    array([0.5, 1. ])
+    >>> as_numbers("0.2", "error_method", "error rates")
+    Traceback (most recent call last):
+    ...
+    ValueError: error_method must hold numbers (error rates), got '0.2'.
+    """
+    try:
+        kind = np.asarray(values).dtype.kind
+    except ValueError:   # ragged
+        kind = "O"
+    if kind not in "iuf":
+        raise ValueError(f"{name} must hold numbers ({what}), got {values!r}.")
+    return np.asarray(values, dtype=np.float64)

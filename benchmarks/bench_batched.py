@@ -74,17 +74,29 @@ def setup(model, device):
 
 
 def _timed(fn, device, repeats):
-    fn()
-    seconds = []
+    """Median wall time of ``fn`` over ``repeats`` calls after a warm-up call."""
+    return timed_rounds({"fn": fn}, device, repeats)["fn"]
+
+
+def timed_rounds(runs, device, repeats):
+    """Median wall time of each of ``runs`` (name -> callable) over ``repeats``
+    rounds that time every run once, in turn, after one warm-up call of each
+    (interleaved, so that a drift of the machine falls on all alike)."""
+    def synchronize():
+        if device != "cpu":
+            torch.cuda.synchronize(device)
+
+    for run in runs.values():
+        run()
+    seconds = {name: [] for name in runs}
     for _ in range(repeats):
-        if device != "cpu":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device != "cpu":
-            torch.cuda.synchronize(device)
-        seconds.append(time.perf_counter() - start)
-    return float(np.median(seconds))
+        for name, run in runs.items():
+            synchronize()
+            start = time.perf_counter()
+            run()
+            synchronize()
+            seconds[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
 def measure(model, device, repeats):

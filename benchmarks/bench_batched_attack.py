@@ -56,7 +56,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
@@ -70,7 +69,7 @@ for path in (ROOT, ROOT / "benchmarks"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bench_batched import _timed  # noqa: E402  (warm-up, then wall-clock median)
+from bench_batched import _timed, timed_rounds  # noqa: E402  (wall-clock medians)
 
 from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
 from skpoison.datasets import make_poisoning_splits  # noqa: E402
@@ -109,26 +108,6 @@ def splits(X, y, k):
                                   random_state=seed)
         out.append((s.X_train, s.y_train, s.X_val, s.y_val))
     return out
-
-
-def _timed_alternating(runs, device, repeats):
-    """Median wall time of each of ``runs`` (name -> callable) over ``repeats``
-    rounds that time every run once, in turn, after one warm-up call of each."""
-    def synchronize():
-        if device != "cpu":
-            torch.cuda.synchronize(device)
-
-    for run in runs.values():
-        run()
-    seconds = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            synchronize()
-            start = time.perf_counter()
-            run()
-            synchronize()
-            seconds[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) for name, values in seconds.items()}
 
 
 def write_profiles(path, device, runs, rows=25):
@@ -261,7 +240,7 @@ def main(argv=None):
         setup_batched=_timed(lambda: plans(args.k), args.device, args.repeats),
         setup_batched_threads=_timed(lambda: plans(args.k, prepare_jobs), args.device,
                                      args.repeats),
-        **_timed_alternating(attacks, args.device, args.repeats),
+        **timed_rounds(attacks, args.device, args.repeats),
         sequential=_timed(lambda: [clone(attack).fit(a, b, X_val=c, y_val=d)
                                    for a, b, c, d in datasets], args.device, args.repeats),
     )

@@ -105,6 +105,7 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
 
 
 def _warn_if_unlike(X, X_val, name):
+    """:func:`check_trusted_scale`'s comparison and warning, once both sets are big enough."""
     (mean, std), (mean_val, spread) = _column_stats(X), _column_stats(X_val)
     varying = (std > 0) & np.isfinite(std)
     if not varying.any():

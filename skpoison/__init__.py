@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:   # what the names are, for type checkers and IDEs
     from .estimators import (Hypergradient, HypergradMLP, HypergradRegularizedLR,
                              TrustedSetWarning, hypergradient)
+    from .hypergrad import HypergradientOverflowError, InnerDivergenceError
     from .poisoning import LabelFlipPoisoner, OptimalPoisoner, PoisoningResult
 
 #: Public name -> the subpackage that defines it.
@@ -26,6 +27,10 @@ _EXPORTS = {
     "HypergradRegularizedLR": "estimators",
     "TrustedSetWarning": "estimators",
     "hypergradient": "estimators",
+    # What a fit raises when its inner training diverged (or the hypergradient
+    # overflowed): named here, where a user catching it looks first.
+    "HypergradientOverflowError": "hypergrad",
+    "InnerDivergenceError": "hypergrad",
     "LabelFlipPoisoner": "poisoning",
     "OptimalPoisoner": "poisoning",
     "PoisoningResult": "poisoning",
@@ -33,7 +38,8 @@ _EXPORTS = {
 _SUBPACKAGES = ("datasets", "estimators", "experiments", "hypergrad", "metrics", "models",
                 "poisoning")
 
-__all__ = ["Hypergradient", "HypergradMLP", "HypergradRegularizedLR", "LabelFlipPoisoner",
+__all__ = ["Hypergradient", "HypergradMLP", "HypergradRegularizedLR",
+           "HypergradientOverflowError", "InnerDivergenceError", "LabelFlipPoisoner",
            "OptimalPoisoner", "PoisoningResult", "TrustedSetWarning", "__version__",
            "hypergradient"]
 

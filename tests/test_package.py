@@ -20,6 +20,7 @@ def test_every_public_name_resolves_and_is_listed():
             assert getattr(package, name) is not None
             assert name in dir(package)
     assert skpoison.HypergradRegularizedLR.__module__ == "skpoison.estimators._logistic"
+    assert skpoison.InnerDivergenceError is skpoison.hypergrad.InnerDivergenceError
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         skpoison.nothing   # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):

@@ -47,7 +47,8 @@ def relative_error_decrease(error_reference, error_method, *, zero_division="war
     """
     if not (zero_division in ("warn", "raise") or
             (isinstance(zero_division, numbers.Real) and not isinstance(zero_division, bool))):
-        raise ValueError(f'zero_division must be "warn", "raise" or a float, got {zero_division!r}.')
+        raise ValueError(
+            f'zero_division must be "warn", "raise" or a float, got {zero_division!r}.')
     ref = _error_rates(error_reference, "error_reference")
     met = _error_rates(error_method, "error_method")
     ref, met = np.broadcast_arrays(ref, met)

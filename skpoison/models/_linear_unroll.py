@@ -217,7 +217,8 @@ class LinearUnroll(Unroll):
         return W, P
 
     def _adjoint_rows(self, a, steps):
-        """The ``(steps, n_params)`` adjoint block; ``A[t]`` meets step ``t``, the last is ``a``."""
+        """The ``(steps, n_params)`` adjoint block: ``A[t]`` meets step ``t``; the last is ``a``.
+        """
         A = aligned_rows(a, steps, a.numel())
         if steps:
             A[-1] = self.to_internal(a)

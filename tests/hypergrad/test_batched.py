@@ -218,10 +218,11 @@ def test_divergence_names_the_problems_and_their_lr(model):
     cases, stack = stacked_cases(model, 1, "single", "l2", K=3, steps=200)
     stack["log_lambda"][2] = 12.0    # 1 - lr * exp(12): the iterates blow up
     lrs = torch.tensor([0.5, 0.25, 0.75], dtype=DT)
-    with pytest.raises(InnerDivergenceError, match=r"problems \[2\] of 3: inner_lr=\[0.75\] times"):
+    culprit = r"problems \[2\] of 3: inner_lr=\[0.75\] times"
+    with pytest.raises(InnerDivergenceError, match=culprit):
         batched_hypergradient(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
                               stack["Y"], stack["X_val"], stack["Y_val"], steps=200, lr=lrs)
-    with pytest.raises(InnerDivergenceError, match=r"problems \[2\] of 3: inner_lr=\[0.75\] times"):
+    with pytest.raises(InnerDivergenceError, match=culprit):
         batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
                       stack["Y"], steps=200, lr=lrs)
 

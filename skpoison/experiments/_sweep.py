@@ -49,8 +49,14 @@ def check_writable(out):
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
             pass
     except OSError as exc:
+        # The usual cause, said plainly: a file where a folder should be.
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()),
+                       None)
+        reason = (exc.strerror or str(exc)) if blocker is None else (
+            "it is a file, not a folder" if blocker == path
+            else f"{str(blocker)!r} is a file, not a folder")
         raise PermissionError(
-            f"The output folder {str(path)!r} cannot be written ({exc.strerror or exc}); "
+            f"The output folder {str(path)!r} cannot be written ({reason}); "
             "choose another one with --out."
         ) from exc
     return path

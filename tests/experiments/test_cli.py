@@ -127,6 +127,9 @@ def test_unwritable_out_fails_before_any_work(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "cannot be written" in err and "--out" in err
+    assert f"{str(blocker)!r} is a file, not a folder" in err
+    assert main(["evaluate", *TINY, "--out", str(blocker)]) == 2
+    assert "cannot be written (it is a file, not a folder)" in capsys.readouterr().err
 
 
 def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):

@@ -25,6 +25,7 @@ from ._setup import (
     encode_targets,
     lambda_vector,
 )
+from ._trusted_scale import check_trusted_scale
 from ._warnings import issue as issue_warning
 
 
@@ -73,6 +74,7 @@ def _read_sets(reference, X_train, y_train, X_val, y_val, X_poison, y_poison):
     validate_data(reference, X_train, reset=True, skip_check_array=True)
     X_train = check_array(X_train, dtype=dtype, input_name="X_train")
     X_val = check_X_val(reference, X_val, dtype=dtype, train_name="X_train")
+    check_trusted_scale(X_train, X_val)     # (as fit warns of a differently scaled set)
     y_train = column_or_1d(y_train)
     y_val = column_or_1d(y_val)
     check_consistent_length(X_train, y_train)

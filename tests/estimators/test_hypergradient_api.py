@@ -139,6 +139,18 @@ def test_inputs_are_read_as_fit_reads_them(problem):
     assert not hasattr(est, "n_features_in_")
 
 
+def test_a_differently_scaled_trusted_set_warns_as_in_fit(problem):
+    from skpoison import TrustedSetWarning
+
+    est = HypergradRegularizedLR(inner_steps=5)
+    raw = {**problem, "X_val": problem["X_val"] * 16.0}    # digits' raw pixels, X in [0, 1]
+    with pytest.warns(TrustedSetWarning, match="X_val does not look like"):
+        hypergradient(est, **raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrustedSetWarning)
+        hypergradient(est, **problem)
+
+
 def test_the_estimator_is_checked_as_fit_checks_it(problem):
     from sklearn.linear_model import LogisticRegression
 

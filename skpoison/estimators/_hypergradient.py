@@ -172,6 +172,11 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         If the run stayed finite but the validation loss or a hypergradient
         did not.
 
+    Warns
+    -----
+    TrustedSetWarning
+        If ``X_val`` looks differently scaled than ``X_train``, as in ``fit``.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.utils._param_validation import StrOptions
 
-from .._torch_utils import to_numpy
+from .._torch_utils import resolve_device, to_numpy
 from ..models import LinearProblem
 from ._base import BaseHypergradClassifier
 from ._spectral import squared_spectral_norm
@@ -157,7 +157,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     def _auto_inner_lr(self, X, n_outputs, max_alpha):
         # Hessian of the mean logistic loss <= ||[X 1]||_2^2 / (4 n) (binary),
         # <= ||[X 1]||_2^2 / (2 n) (softmax); plus the largest allowed alpha.
-        spectral = squared_spectral_norm(X) / X.shape[0]
+        spectral = squared_spectral_norm(X, device=resolve_device(self.device)) / X.shape[0]
         smoothness = spectral / (4.0 if n_outputs == 1 else 2.0)
         return 1.0 / (smoothness + max_alpha)
 

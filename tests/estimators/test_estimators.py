@@ -217,6 +217,8 @@ def test_cuda_fit_matches_cpu_and_pickles_to_numpy(digits08):
     cpu = fast_lr().fit(X_tr, y_tr)
     gpu = fast_lr(device="cuda").fit(X_tr, y_tr)
     np.testing.assert_allclose(gpu.coef_, cpu.coef_, rtol=1e-6, atol=1e-9)
+    # inner_lr="auto": the GPU's own Lanczos, to rounding of the host's ARPACK
+    assert gpu.inner_lr_ == pytest.approx(cpu.inner_lr_, rel=1e-13)
     assert b"torch" not in pickle.dumps(gpu)
 
 

@@ -1,7 +1,21 @@
 import numpy as np
 import pytest
+import torch
 
-from skpoison.estimators._spectral import squared_spectral_norm
+from skpoison.estimators import _spectral
+
+
+@pytest.fixture(params=["host", "device"])
+def squared_spectral_norm(request, monkeypatch):
+    """The function under test, with ARPACK on the host or the device Lanczos
+    (run on CPU tensors: every device then counts as not the host's)."""
+    if request.param == "host":
+        return _spectral.squared_spectral_norm
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+
+    def on_device(X):
+        return _spectral.squared_spectral_norm(X, device="cpu")
+    return on_device
 
 
 def _dense(X):
@@ -11,12 +25,12 @@ def _dense(X):
 
 @pytest.mark.parametrize("shape", [(30, 5), (64, 63), (300, 120), (90, 400)],
                          ids=["small", "dense-threshold", "tall", "wide"])
-def test_matches_the_dense_svd(shape):
+def test_matches_the_dense_svd(shape, squared_spectral_norm):
     X = np.random.RandomState(1).rand(*shape)
     np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
 
 
-def test_centred_data_with_close_top_singular_values():
+def test_centred_data_with_close_top_singular_values(squared_spectral_norm):
     # No dominant mean direction: the top two singular values of [X, 1] are
     # close, which slows Lanczos down but must not change its answer.
     rng = np.random.RandomState(2)
@@ -42,14 +56,14 @@ def _spectra(name):
 
 @pytest.mark.parametrize("name", ["orthonormal-columns", "near-degenerate-top", "clustered",
                                   "rank-one", "constant"])
-def test_hard_spectra_for_a_small_krylov_basis(name):
+def test_hard_spectra_for_a_small_krylov_basis(name, squared_spectral_norm):
     # Lanczos runs with 10 vectors (ARPACK's default is 20): equal or clustered
     # top values and rank-deficient designs cost restarts, never accuracy.
     X = _spectra(name)
     np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
 
 
-def test_the_callers_memory_layout_does_not_change_a_bit():
+def test_the_callers_memory_layout_does_not_change_a_bit(squared_spectral_norm):
     # Reversed rows of the digits: without a C-ordered copy first, the
     # products ran on the negative-stride view and the rate differed in its
     # last bits from that of the same values in C order.
@@ -61,7 +75,7 @@ def test_the_callers_memory_layout_does_not_change_a_bit():
         assert squared_spectral_norm(layout) == reference
 
 
-def test_float32_input_is_read_in_float64_and_left_alone():
+def test_float32_input_is_read_in_float64_and_left_alone(squared_spectral_norm):
     X = np.random.RandomState(3).rand(200, 100).astype(np.float32)
     before = X.copy()
     np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
@@ -69,7 +83,7 @@ def test_float32_input_is_read_in_float64_and_left_alone():
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])
-def test_non_finite_input_is_refused(value):
+def test_non_finite_input_is_refused(value, squared_spectral_norm):
     X = np.random.RandomState(4).rand(100, 80)
     X[3, 5] = value
     with pytest.raises(ValueError, match="NaN or inf"):
@@ -77,7 +91,7 @@ def test_non_finite_input_is_refused(value):
 
 
 @pytest.mark.parametrize("shape", [(30, 5), (300, 120), (90, 400)], ids=["small", "tall", "wide"])
-def test_magnitudes_beyond_the_squares_range_are_scaled(shape):
+def test_magnitudes_beyond_the_squares_range_are_scaled(shape, squared_spectral_norm):
     # n (d + 1) max|x|^2 overflows float64, the squared norm does not.
     X = np.random.RandomState(5).rand(*shape) * 1e151
     scaled = np.hstack([X / 1e151, np.full((len(X), 1), 1e-151)])
@@ -88,7 +102,7 @@ def test_magnitudes_beyond_the_squares_range_are_scaled(shape):
     np.testing.assert_allclose(squared_spectral_norm(one_point), 1e306, rtol=1e-12)
 
 
-def test_a_norm_beyond_float64_is_refused():
+def test_a_norm_beyond_float64_is_refused(squared_spectral_norm):
     X = np.random.RandomState(6).rand(100, 70) * 1e160
     with pytest.raises(ValueError, match=r"overflows float64 .* scale the features"):
         squared_spectral_norm(X)
@@ -102,11 +116,49 @@ def _reference_norm(X):
 
 
 @pytest.mark.parametrize("shape", [(200, 100), (100, 200)], ids=["tall", "wide"])
-def test_the_scaled_lanczos_paths_keep_the_intercept_column(shape):
+def test_the_scaled_lanczos_paths_keep_the_intercept_column(shape, squared_spectral_norm):
     X = np.random.RandomState(0).rand(*shape) * 1.5e152
     np.testing.assert_allclose(squared_spectral_norm(X), _reference_norm(X), rtol=1e-12)
 
 
-def test_the_overflow_bound_counts_the_intercept_column():
+def test_the_overflow_bound_counts_the_intercept_column(squared_spectral_norm):
     with pytest.raises(ValueError, match="overflows float64"):
         squared_spectral_norm(np.full((10, 10), 3e153))
+
+
+def test_a_model_off_the_host_gets_its_rate_from_the_device_lanczos(monkeypatch):
+    # (CPU tensors standing in for a GPU's: the device code is the same)
+    from sklearn.datasets import load_digits
+
+    from skpoison import HypergradRegularizedLR
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X = X / 16
+    model = HypergradRegularizedLR(inner_steps=5, outer_steps=0, random_state=0)
+    on_host = model.fit(X, y).inner_lr_
+    calls = []
+
+    def spy(X, ones):
+        calls.append(X.shape)
+        return device_lanczos(X, ones)
+    device_lanczos = _spectral._device_squared_norm
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+    monkeypatch.setattr(_spectral, "_device_squared_norm", spy)
+    assert model.fit(X, y).inner_lr_ == pytest.approx(on_host, rel=1e-13)
+    assert calls      # (every rate of the fit: its split, then the final refit)
+
+
+def test_the_device_lanczos_reads_the_tridiagonal_every_few_steps(monkeypatch):
+    # A basis that spans the whole space stops at once; one that must grow
+    # (clustered values) comes back to the host only every _CHECK_EVERY steps.
+    reads = []
+    real = _spectral.eigh_tridiagonal
+
+    def counted(*args, **kwargs):
+        reads.append(len(args[0]))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(_spectral, "eigh_tridiagonal", counted)
+    X = torch.as_tensor(_spectra("clustered"))
+    top = _spectral._device_squared_norm(X, 1.0)
+    assert top == pytest.approx(_dense(X.numpy()), rel=1e-12)
+    assert reads and all(size % _spectral._CHECK_EVERY == 0 for size in reads)

@@ -31,7 +31,9 @@ CUDA graphs off (``SKPOISON_CUDA_GRAPHS=0``, in the same run): ``one_eager``,
 by a transposed copy of each design, as on the CPU, instead of a view of it
 (``batched_transposed_copy``: the layout before the L2-cache remedy), and
 with views of a design whose rows are not padded to 16 bytes
-(``batched_unpadded``: ``DESIGN_ROW_ALIGNMENT = 1``).
+(``batched_unpadded``: ``DESIGN_ROW_ALIGNMENT = 1``); and the set-ups and
+attacks once more with ``inner_lr="auto"`` computed by ARPACK on the host
+(``*_host_lanczos``) instead of the device's Lanczos.
 
 ``--profile FILE`` then, in a new process (a profiler once started can slow
 every later kernel launch of its process: pytorch/pytorch#144455, so the
@@ -73,6 +75,7 @@ from bench_batched import _timed, timed_rounds  # noqa: E402  (wall-clock median
 
 from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
 from skpoison.datasets import make_poisoning_splits  # noqa: E402
+from skpoison.estimators import _spectral  # noqa: E402
 from skpoison.models import _linear_unroll  # noqa: E402
 from skpoison.poisoning import fit_batched  # noqa: E402
 from skpoison.poisoning._batched import _prepare  # noqa: E402  (fit_batched's own set-up)
@@ -231,15 +234,26 @@ def main(argv=None):
         def unpadded():
             return mock.patch.object(_linear_unroll, "DESIGN_ROW_ALIGNMENT", 1)
 
+        def host_lanczos():
+            return mock.patch.object(_spectral, "HOST_LANCZOS_DEVICES",
+                                     _spectral.HOST_LANCZOS_DEVICES | {"cuda"})
+
         attacks.update(one_eager=patched(one, graphs_off),
                        batched_eager=patched(batched, graphs_off),
                        batched_transposed_copy=patched(batched, transposed_copy),
-                       batched_unpadded=patched(batched, unpadded))
+                       batched_unpadded=patched(batched, unpadded),
+                       one_host_lanczos=patched(one, host_lanczos),
+                       batched_host_lanczos=patched(batched, host_lanczos))
     times = dict(
         setup_one=_timed(lambda: plans(1), args.device, args.repeats),
         setup_batched=_timed(lambda: plans(args.k), args.device, args.repeats),
         setup_batched_threads=_timed(lambda: plans(args.k, prepare_jobs), args.device,
                                      args.repeats),
+        **({} if not args.device.startswith("cuda") else dict(
+            setup_one_host_lanczos=_timed(patched(lambda: plans(1), host_lanczos),
+                                          args.device, args.repeats),
+            setup_batched_host_lanczos=_timed(patched(lambda: plans(args.k), host_lanczos),
+                                              args.device, args.repeats))),
         **timed_rounds(attacks, args.device, args.repeats),
         sequential=_timed(lambda: [clone(attack).fit(a, b, X_val=c, y_val=d)
                                    for a, b, c, d in datasets], args.device, args.repeats),
@@ -269,6 +283,12 @@ def main(argv=None):
         print(f"without CUDA graphs: one attack {times['one_eager']:.2f} s   batched "
               f"{times['batched_eager']:.2f} s   batched / one = "
               f"{times['batched_over_one_eager']:.2f}")
+        print(f"inner_lr='auto' by ARPACK on the host (before 2026-11-27): set-up one "
+              f"{times['setup_one_host_lanczos'] * 1e3:.0f} ms, batched "
+              f"{times['setup_batched_host_lanczos'] * 1e3:.0f} ms; one attack "
+              f"{times['one_host_lanczos']:.2f} s, batched {times['batched_host_lanczos']:.2f} s, "
+              f"batched / one = "
+              f"{times['batched_host_lanczos'] / times['one_host_lanczos']:.2f}")
         print(f"batched with transposed copies of the designs: "
               f"{times['batched_transposed_copy']:.2f} s   with views of unpadded designs "
               f"(rows of 785 values, not 788): {times['batched_unpadded']:.2f} s")

@@ -162,3 +162,13 @@ def test_the_device_lanczos_reads_the_tridiagonal_every_few_steps(monkeypatch):
     top = _spectral._device_squared_norm(X, 1.0)
     assert top == pytest.approx(_dense(X.numpy()), rel=1e-12)
     assert reads and all(size % _spectral._CHECK_EVERY == 0 for size in reads)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["orthonormal-columns", "near-degenerate-top", "clustered",
+                                  "rank-one", "constant"])
+def test_the_gpus_lanczos_matches_the_dense_svd(name):
+    X = _spectra(name)
+    on_gpu = _spectral.squared_spectral_norm(X.astype(np.float32), device="cuda")
+    np.testing.assert_allclose(on_gpu, _dense(X.astype(np.float32)), rtol=1e-12)

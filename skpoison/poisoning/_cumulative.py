@@ -29,26 +29,23 @@ class RatioState(NamedTuple):
     path_length: int
 
 
-def _kept_rows(replace_index, n_train, stop, device):
-    """Clean rows still in the training set once ``stop`` points replaced theirs."""
-    keep = np.ones(n_train, dtype=bool)
-    keep[replace_index[:stop]] = False
-    return to_tensor(np.flatnonzero(keep), device=device)
-
-
 def _kept_points(X_clean, Y_clean, replace_index, stop):
     """The clean points kept after ``stop`` replacements (per attack when batched).
 
     ``replace_index`` is ``(n_poison,)``, or ``(K, n_poison)`` with
-    ``X_clean`` ``(K, n, d)``: every attack replaces its own rows.
+    ``X_clean`` ``(K, n, d)``: every attack replaces its own rows (as many
+    as the others), and the ``K`` attacks' kept rows are gathered at once.
     """
     n_train, device = X_clean.shape[-2], X_clean.device
+    replaced = np.asarray(replace_index)[..., :stop]
+    keep = np.ones((*replaced.shape[:-1], n_train), dtype=bool)
+    np.put_along_axis(keep, replaced, False, axis=-1)
+    # (row-major: each attack's kept rows, in order, n_train - stop of them)
+    rows = to_tensor(np.nonzero(keep)[-1].reshape(*replaced.shape[:-1], -1), device=device)
     if X_clean.dim() == 2:
-        rows = _kept_rows(replace_index, n_train, stop, device)
         return X_clean[rows], Y_clean[rows]
-    rows = [_kept_rows(index, n_train, stop, device) for index in replace_index]
-    return (torch.stack([X[r] for X, r in zip(X_clean, rows)]),
-            torch.stack([Y[r] for Y, r in zip(Y_clean, rows)]))
+    attacks = torch.arange(X_clean.shape[0], device=device)[:, None]
+    return X_clean[attacks, rows], Y_clean[attacks, rows]
 
 
 def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison,

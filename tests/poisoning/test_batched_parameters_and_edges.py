@@ -121,3 +121,18 @@ def test_a_ratio_of_zero_points_beside_ratio_zero_reuses_the_clean_phase(binary_
         np.testing.assert_array_equal(got.val_loss_path, want.val_loss_path)
         np.testing.assert_array_equal(got.lambda_path, want.lambda_path)
         assert got.val_loss == want.val_loss
+
+
+@pytest.mark.parametrize("stop", [0, 2, 4])
+def test_each_attack_keeps_the_clean_rows_it_did_not_replace(stop):
+    from skpoison.poisoning._cumulative import _kept_points
+
+    rng = np.random.default_rng(0)
+    X, Y = torch.randn(3, 10, 2), torch.randn(3, 10, 1)
+    replace_index = np.stack([rng.permutation(10)[:4] for _ in range(3)])
+    X_kept, Y_kept = _kept_points(X, Y, replace_index, stop)
+    for k in range(3):
+        rows = np.setdiff1d(np.arange(10), replace_index[k, :stop])   # (sorted: in order)
+        assert torch.equal(X_kept[k], X[k][rows]) and torch.equal(Y_kept[k], Y[k][rows])
+        alone = _kept_points(X[k], Y[k], replace_index[k], stop)
+        assert torch.equal(alone[0], X[k][rows]) and torch.equal(alone[1], Y[k][rows])

@@ -169,7 +169,9 @@ class OptimalPoisoner(BasePoisoner):
         with the same data and settings resumes after the last saved batch,
         with the same results as an uninterrupted run. A file left by another attack
         (other data, parameters, device or versions) is started over with a
-        warning; the file is removed when the attack ends. Needs an int
+        warning; a file that is no attack's resume file is refused (a
+        ``ValueError``, before the attack starts), not overwritten; the file
+        is removed when the attack ends. Needs an int
         ``random_state`` (and the estimator's None or an int);
         :func:`fit_batched` takes none.
 

@@ -83,21 +83,35 @@ class ResumeFile:
         return time.monotonic() - self.last_save >= SAVE_INTERVAL
 
     def load(self):
-        """The saved state, or None (no file, or one of another attack: with a warning)."""
+        """The saved state, or None (no file, or one of another attack: with a warning).
+
+        Raises
+        ------
+        ValueError
+            If the file is not a resume file of skpoison's: it is the
+            user's, and the attack would overwrite it, then delete it.
+        """
         remove_stale_temporaries(self.path)     # (a save killed midway)
         if not os.path.exists(self.path):
             return None
         try:
-            saved = torch.load(self.path, map_location="cpu", weights_only=True)
-            if saved.get("format") != _FORMAT:
-                raise ValueError("written by another version of skpoison")
-            matches = saved["fingerprint"] == self.fingerprint
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is started over
+            saved, unreadable = torch.load(self.path, map_location="cpu",
+                                           weights_only=True), None
+        except Exception as exc:  # noqa: BLE001 - whatever torch fails on: not ours
             reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
-            warn_user(f"resume_file {self.path!r} cannot be read ({type(exc).__name__}: "
-                      f"{reason}); the attack starts from the beginning and replaces it.")
+            saved, unreadable = None, f"it cannot be read as one ({type(exc).__name__}: {reason})"
+        # (every layout skpoison wrote holds these two; saves are atomic, never torn)
+        if unreadable or not (isinstance(saved, dict)
+                              and {"fingerprint", "state"} <= saved.keys()):
+            raise ValueError(
+                f"resume_file {self.path!r} exists and is not an attack's resume file "
+                f"({unreadable or 'it holds something else'}); an attack overwrites its "
+                "resume file and deletes it at the end: name a new file, or remove this one.")
+        if saved.get("format") != _FORMAT:
+            warn_user(f"resume_file {self.path!r} was written by another version of "
+                      "skpoison; the attack starts from the beginning and replaces it.")
             return None
-        if not matches:
+        if saved["fingerprint"] != self.fingerprint:
             warn_user(f"resume_file {self.path!r} holds an attack with other data or "
                       "settings; this attack starts from the beginning and replaces it.")
             return None

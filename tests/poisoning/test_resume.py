@@ -92,10 +92,21 @@ def test_a_file_of_another_attack_is_started_over(binary_small, tmp_path, monkey
         resumed = _fit(_attack(estimator, path), binary_small)
     _assert_same_results(resumed, _fit(_attack(estimator), binary_small))
 
-    path.write_bytes(b"not a torch file")
-    with pytest.warns(UserWarning, match="cannot be read .*starts from the beginning"):
-        _fit(_attack(estimator, path), binary_small)
-    assert not path.exists()
+
+
+@pytest.mark.parametrize("content", ["bytes", "tensors"])
+def test_a_file_that_is_no_resume_file_is_refused_and_kept(binary_small, tmp_path, content):
+    # The user's own file (a model they saved, say) at that path: an attack
+    # would have replaced it, then deleted it when it ended.
+    path = tmp_path / "my_model.pt"
+    if content == "bytes":
+        path.write_bytes(b"not a torch file")
+    else:
+        torch.save({"w": torch.ones(3)}, path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="exists and is not an attack's resume file"):
+        _fit(_attack(HypergradRegularizedLR(inner_steps=5), path), binary_small)
+    assert path.read_bytes() == before
 
 
 def test_other_data_is_another_attack(binary_small, tmp_path, monkeypatch):

@@ -24,9 +24,13 @@ _SEED_MAX = 2**31 - 1
 def check_ratios(ratios):
     """Sorted, distinct poisoning ratios, each in ``[0, 1)``.
 
+    A ratio given twice warns: ``results_`` holds one result per distinct
+    ratio, and a caller pairing it with ``ratios`` item by item would pair
+    them wrongly.
+
     Examples
     --------
-    >>> check_ratios([0.2, 0.0, 0.1, 0.2]).tolist()
+    >>> check_ratios([0.2, 0.0, 0.1]).tolist()
     [0.0, 0.1, 0.2]
     """
     if not is_real_array(ratios):
@@ -42,7 +46,12 @@ def check_ratios(ratios):
     if bad.size:
         raise ValueError(f"ratios must lie in [0, 1) (a fraction of the training set); "
                          f"got {bad.tolist()}.")
-    return np.unique(values)
+    distinct, counts = np.unique(values, return_counts=True)
+    if distinct.size < values.size:
+        warn_user(f"ratios {distinct[counts > 1].tolist()} are given more than once; the "
+                  "attack runs each ratio once (results_: one result per distinct ratio, "
+                  "ascending).")
+    return distinct
 
 
 def _is_pandas(data, kind):

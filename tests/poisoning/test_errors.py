@@ -46,6 +46,13 @@ def test_ratio_outside_unit_interval(data, ratios):
         run(optimal(ratios=ratios), *data)
 
 
+def test_a_ratio_given_twice_warns_and_runs_once(data):
+    with pytest.warns(UserWarning, match=r"ratios \[0.1\] are given more than once"):
+        poisoner = optimal(ratios=(0.1, 0.05, 0.1)).fit(*data[:2], X_val=data[2],
+                                                         y_val=data[3])
+    assert [result.ratio for result in poisoner.results_] == [0.05, 0.1]
+
+
 def test_ratios_must_be_one_dimensional(data):
     with pytest.raises(ValueError, match=r"1-d sequence .* shape \(1, 2\)"):
         run(optimal(ratios=[[0.1, 0.2]]), *data)

@@ -190,7 +190,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         setup = build_setup(self, X_fit, n_classes)
         if internal_split and self.inner_lr == "auto":
             # The final fit trains on all of X: the rate must be stable there too.
-            setup = setup._replace(lr=min(setup.lr, build_setup(self, X, n_classes).lr))
+            on_all = build_setup(self, X, n_classes, check_scales=False)
+            setup = setup._replace(lr=min(setup.lr, on_all.lr))
         tensor = dict(device=setup.device, dtype=setup.dtype)
         X_t, Y_t = to_tensor(X_fit, **tensor), encode_targets(y_fit, n_classes, **tensor)
         log_lambda = initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)

@@ -12,6 +12,7 @@ from sklearn.utils.validation import _get_feature_names, column_or_1d, validate_
 
 from .._torch_utils import make_generator, resolve_device, resolve_dtype
 from .._warn import warn_user
+from ._feature_scales import check_feature_scales
 from ._trusted_scale import check_trusted_scale
 
 
@@ -299,7 +300,7 @@ def _check_representable_step(lr, n_samples, dtype, *, auto):
     raise ValueError(f"inner_lr={lr:.3g} for {n_samples} training points: {below}; {fix}.")
 
 
-def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
+def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None, check_scales=True):
     """Build the :class:`EngineSetup` for ``estimator`` on a training matrix.
 
     Parameters
@@ -313,9 +314,15 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None):
         The largest λ the inner problem will be solved with, when it may
         exceed ``lambda_bounds`` (a fixed λ): ``inner_lr="auto"`` must stay
         stable for it.
+    check_scales : bool, default=True
+        Warn when the features' scales differ too widely for gradient
+        descent (:func:`check_feature_scales`); False for a second set-up of
+        the same fit.
     """
     device = resolve_device(estimator.device)
     dtype = resolve_dtype(estimator.dtype)
+    if check_scales:
+        check_feature_scales(X_train, inner_steps=estimator.inner_steps)
     n_outputs = 1 if n_classes == 2 else n_classes
     problem = estimator._make_problem(X_train.shape[1], n_outputs, device)
     w0 = initial_params(problem, estimator.random_state, device=device, dtype=dtype)

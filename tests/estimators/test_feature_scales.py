@@ -1,0 +1,64 @@
+"""The warning for features whose scales differ too widely for gradient descent."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skpoison import HypergradMLP, HypergradRegularizedLR, hypergradient
+
+SPREAD = "The features' scales differ widely: column 0's root mean square"
+
+
+@pytest.fixture(scope="module")
+def one_huge_column():
+    # digits' first pixel is always 0: replaced by a feature of scale 1e4, next to
+    # pixels in [0, 1]. inner_lr="auto" was then 4e-8 and the model predicted at
+    # chance (test accuracy 0.51, against 1.00 standardized), with nothing said.
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X = X / 16
+    X[:, 0] = np.random.RandomState(0).normal(0, 1e4, len(X))
+    return X[:250], y[:250], X[250:], y[250:]
+
+
+def test_fit_warns_once_and_a_scaler_silences_it(one_huge_column):
+    X, y, X_test, y_test = one_huge_column
+    model = HypergradRegularizedLR(outer_steps=2, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X, y)           # (an internal split: two set-ups, one warning)
+    spread = [w for w in caught if issubclass(w.category, ConvergenceWarning)
+              and str(w.message).startswith(SPREAD)]
+    assert len(spread) == 1 and spread[0].filename == __file__
+    assert "times the median column's" in str(spread[0].message)
+    assert model.score(X_test, y_test) < 0.7       # what it warns of: barely trained
+    scaled = make_pipeline(StandardScaler(), HypergradRegularizedLR(outer_steps=2,
+                                                                    random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert scaled.fit(X, y).score(X_test, y_test) > 0.95
+
+
+def test_networks_and_the_hypergradient_helper_warn_too(one_huge_column):
+    X, y, X_val, y_val = one_huge_column
+    with pytest.warns(ConvergenceWarning, match=SPREAD):
+        hypergradient(HypergradRegularizedLR(inner_steps=5), X, y, X_val, y_val)
+    with pytest.warns(ConvergenceWarning, match=SPREAD):
+        HypergradMLP((3,), inner_steps=5, outer_steps=0, inner_lr=1e-9,
+                     random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("scale, dtype", [(1.0, np.float64), (1e-30, np.float64),
+                                          (1e150, np.float64), (1e25, np.float32)])
+def test_features_on_one_scale_pass_whatever_it_is(scale, dtype):
+    # (1e150 and float32's 1e25: their squares overflow, the spread does not)
+    X = (np.random.RandomState(0).rand(60, 5) * scale).astype(dtype)
+    X[:, 2] = 0.0                                  # (a constant zero column: not counted)
+    from skpoison.estimators._feature_scales import check_feature_scales
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_feature_scales(X, inner_steps=10)

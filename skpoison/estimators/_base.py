@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tqdm.auto import tqdm
 
 from .._torch_utils import to_numpy, to_tensor
+from .._warn import warn_user
 from ..hypergrad import METHODS, make_hypergradient, train
 from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
@@ -273,12 +274,19 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
                 f"validation_fraction={self.validation_fraction} leaves no training samples "
                 f"out of {len(X)}; pass X_val/y_val or lower validation_fraction."
             )
-        try:
-            return train_test_split(X, y_encoded, test_size=n_val, stratify=stratify,
-                                    random_state=self.random_state)
-        except ValueError:  # too few samples per class to stratify
-            return train_test_split(X, y_encoded, test_size=n_val,
-                                    random_state=self.random_state)
+        if stratify is not None:
+            try:
+                return train_test_split(X, y_encoded, test_size=n_val, stratify=stratify,
+                                        random_state=self.random_state)
+            except ValueError:  # fewer held-out (or kept) samples than classes
+                pass
+        warn_user(
+            f"The split of X into a training part and a trusted set (validation_fraction="
+            f"{self.validation_fraction}) cannot keep every class's share: "
+            f"{len(X) - n_val} training and {n_val} held-out samples, the smallest class "
+            f"has {counts.min()}. It is drawn at random, so a class may be missing from "
+            "the part λ is learned on; pass a trusted set (X_val, y_val) for data this small.")
+        return train_test_split(X, y_encoded, test_size=n_val, random_state=self.random_state)
 
     # -- predict --------------------------------------------------------------
     @abstractmethod

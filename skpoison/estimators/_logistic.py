@@ -82,7 +82,10 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         Gradient-descent steps of the final fit (None: ``inner_steps``, the
         model for which λ was learned).
     validation_fraction : float, default=0.2
-        Share of ``X`` held out as the trusted set when ``X_val`` is not given.
+        Share of ``X`` held out as the trusted set when ``X_val`` is not given
+        (``ceil(validation_fraction * n_samples)`` rows, stratified by class;
+        where too few samples leave that impossible, a random split, with a
+        warning).
     device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState instance or None, default=None

@@ -69,6 +69,20 @@ def test_a_validation_fraction_that_leaves_no_training_rows_is_refused(data):
         quick(validation_fraction=0.9).fit(X, y)
 
 
+@pytest.mark.parametrize("sizes", [(40, 40, 1), (1, 1)], ids=["one-sample-class", "two-rows"])
+def test_an_internal_split_that_cannot_keep_every_class_warns(sizes):
+    rng = np.random.RandomState(0)
+    y = np.repeat(np.arange(len(sizes)), sizes)
+    X = rng.rand(len(y), 4) + y[:, None]
+    with pytest.warns(UserWarning, match=r"^The split of X .* cannot keep every class's "
+                                         r"share: .* the smallest class has 1\. .* pass a "
+                                         r"trusted set \(X_val, y_val\)"):
+        quick(random_state=0).fit(X, y)
+    with warnings.catch_warnings():          # five samples of every class: stratified
+        warnings.simplefilter("error")
+        quick(random_state=0).fit(np.tile(X, (5, 1)), np.tile(y, 5))
+
+
 def test_verbose_shows_progress_and_changes_nothing(data, capsys):
     X, y, X_val, y_val = data
     silent = quick().fit(X, y, X_val=X_val, y_val=y_val)

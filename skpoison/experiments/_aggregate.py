@@ -44,6 +44,7 @@ def summarize(rows, value, by=("strategy", "ratio")):
 
     Examples
     --------
+    >>> from skpoison.experiments import summarize
     >>> rows = [{"strategy": "a", "ratio": 0.0, "e": 0.1},
     ...         {"strategy": "a", "ratio": 0.0, "e": 0.3}]
     >>> s = summarize(rows, "e")[0]
@@ -99,6 +100,7 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
 
     Examples
     --------
+    >>> from skpoison.experiments import format_table
     >>> rows = [{"strategy": "no_reg", "ratio": r, "test_error": e}
     ...         for r, e in ((0.0, 0.01), (0.2, 0.1))]
     >>> print(format_table(rows))

@@ -281,6 +281,7 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     Examples
     --------
     >>> import torch
+    >>> from skpoison.hypergrad import batched_train
     >>> from skpoison.models import LinearProblem
     >>> from skpoison.hypergrad import train
     >>> problem = LinearProblem(2, 1)
@@ -364,6 +365,7 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     Examples
     --------
     >>> import torch
+    >>> from skpoison.hypergrad import batched_hypergradient
     >>> from skpoison.models import LinearProblem
     >>> problem = LinearProblem(2, 1)
     >>> X = torch.rand(4, 6, 2, dtype=torch.float64)            # K = 4 problems

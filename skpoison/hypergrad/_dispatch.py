@@ -89,6 +89,7 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     Examples
     --------
     >>> import torch
+    >>> from skpoison.hypergrad import compute_hypergradient
     >>> from skpoison.models import LinearProblem
     >>> problem = LinearProblem(2, 1)
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
@@ -170,6 +171,7 @@ def make_hypergradient(problem, *, method="rmd", n_poison=0, steps, lr, checkpoi
     Examples
     --------
     >>> import torch
+    >>> from skpoison.hypergrad import make_hypergradient
     >>> from skpoison.models import LinearProblem
     >>> problem = LinearProblem(2, 1)
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)

@@ -46,6 +46,7 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     The same derivatives as reverse mode:
 
     >>> import torch
+    >>> from skpoison.hypergrad import forward_hypergradient
     >>> from skpoison.models import LinearProblem
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
     >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)

@@ -114,6 +114,7 @@ class GraphedHypergradient:
     Examples
     --------
     >>> import torch
+    >>> from skpoison.hypergrad import GraphedHypergradient
     >>> from skpoison.models import LinearProblem
     >>> problem = LinearProblem(2, 1)
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)

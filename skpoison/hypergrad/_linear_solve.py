@@ -91,6 +91,8 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
 
     Examples
     --------
+    >>> import torch
+    >>> from skpoison.hypergrad import solve_cg
     >>> A = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
     >>> x, res, it = solve_cg(lambda v: A @ v, torch.tensor([1.0, 2.0], dtype=torch.float64))
     >>> torch.allclose(A @ x, torch.tensor([1.0, 2.0], dtype=torch.float64)), it
@@ -151,6 +153,8 @@ def dense_operator(matvec, n, *, dtype, device):
 
     Examples
     --------
+    >>> import torch
+    >>> from skpoison.hypergrad import dense_operator
     >>> A = torch.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
     >>> dense_operator(lambda v: A @ v, 2, dtype=A.dtype, device="cpu")
     tensor([[2., 1.],
@@ -184,6 +188,8 @@ def solve_exact(matvec, b, *, max_size=5000):
 
     Examples
     --------
+    >>> import torch
+    >>> from skpoison.hypergrad import solve_exact
     >>> A = torch.tensor([[2.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
     >>> x, res, _ = solve_exact(lambda v: A @ v, torch.ones(2, dtype=torch.float64))
     >>> x

@@ -32,6 +32,7 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
     Examples
     --------
     >>> import torch
+    >>> from skpoison.hypergrad import unrolled_autograd_hypergradient
     >>> from skpoison.models import LinearProblem
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 2.0]], dtype=torch.float64)
     >>> Y = torch.tensor([[1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)

@@ -35,6 +35,8 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
 
     Examples
     --------
+    >>> import torch
+    >>> from skpoison.hypergrad import train
     >>> from skpoison.models import LinearProblem
     >>> problem = LinearProblem(2, 1)
     >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)

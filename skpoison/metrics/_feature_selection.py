@@ -55,6 +55,7 @@ def kuncheva_index(subsets, n_features):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from skpoison.metrics import kuncheva_index
     >>> kuncheva_index([[0, 1, 2], [0, 1, 2]], n_features=10)
     1.0

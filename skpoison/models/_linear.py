@@ -50,6 +50,8 @@ class LinearProblem(InnerProblem):
 
     Examples
     --------
+    >>> import torch
+    >>> from skpoison.models import LinearProblem
     >>> problem = LinearProblem(3, 1)
     >>> w = problem.init_params()
     >>> X = torch.ones(4, 3, dtype=torch.float64); Y = torch.ones(4, 1, dtype=torch.float64)

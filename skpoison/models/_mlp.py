@@ -41,6 +41,7 @@ class MLPProblem(InnerProblem):
 
     Examples
     --------
+    >>> from skpoison.models import MLPProblem
     >>> problem = MLPProblem(4, (3,), 1)
     >>> problem.n_params, problem.n_hyper
     (19, 1)

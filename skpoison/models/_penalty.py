@@ -29,6 +29,8 @@ class GroupPenalty:
 
     Examples
     --------
+    >>> import torch
+    >>> from skpoison.models import GroupPenalty
     >>> pen = GroupPenalty("l2", torch.tensor([0, 0, -1]), 1)
     >>> w = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
     >>> float(pen.value(w, torch.zeros(1, dtype=torch.float64)))

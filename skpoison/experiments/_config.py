@@ -152,6 +152,23 @@ class SweepConfig:
                              "the attack is cumulative, ratio by ratio (make_config sorts "
                              "them).")
 
+    def check_batches_fit(self, n_val):
+        """Refuse batches of poisoning points larger than a trusted set of ``n_val``.
+
+        Every batch is cloned from the trusted set: found before the sweep,
+        with the command line's names, not by the first cell's attack.
+        """
+        from ..poisoning._schedule import split_batches   # (torch: not for --help)
+
+        targets = [int(round(float(r) * self.n_train)) for r in self.ratios]
+        largest = max((stop - start for _, start, stop in
+                       split_batches(targets, self.batch_size)), default=0)
+        if largest > n_val:
+            raise ValueError(
+                f"Batches of {largest} poisoning points (batch_size={self.batch_size}) are "
+                f"larger than the trusted set (n_val={n_val}) they are cloned from; "
+                "lower batch_size (--batch-size) or raise n_val (--n-val).")
+
     def identity(self):
         """The settings that determine the results, as a JSON-able dict."""
         fields = dataclasses.asdict(self)

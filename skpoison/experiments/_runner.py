@@ -189,6 +189,7 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     check_batch_repetitions(batch_repetitions)
     check_execution(n_jobs, backend)        # (before the data is loaded, as run_sweep does)
     out = prepare(config, out, data_home)
+    config.check_batches_fit(min(n_vals) if n_vals else config.n_val)
     pool = load_pool(config.dataset, config.classes, data_home)
     settings = sweep_settings(config, pool)
     key = config.key(strategies=None, repetitions=None, data=settings["data"]["fingerprint"],

@@ -152,6 +152,7 @@ def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):
     (["--n-jobs", "0"], "n_jobs=0 must be a nonzero int"),
     (["--backend", "nosuch"], "backend='nosuch' is not a joblib backend"),
     (["--backend", "ray"], "ray.util.joblib.register_ray()"),
+    (["--n-val", "1"], "lower batch_size (--batch-size) or raise n_val (--n-val)"),
 ])
 def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     assert main(["evaluate", *TINY, *args, "--out", str(tmp_path)]) == 2

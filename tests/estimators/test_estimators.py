@@ -517,6 +517,8 @@ def test_lambda_init_outside_the_bounds_is_projected(digits08, lambda_init, expe
     assert clf.lambda_path_[0].tolist() == [expected]
 
 
+# (tiny classes on purpose: the unstratified split's warning is not the point)
+@pytest.mark.filterwarnings("ignore:The split of X:UserWarning")
 def test_the_internal_validation_split_rounds_up(digits08, monkeypatch):
     # validation_fraction * n = 0.6: one trusted row (ceil), as scikit-learn's
     # float test_size; rounding down would hold out none.

@@ -313,28 +313,40 @@ class OptimalPoisoner(BasePoisoner):
             raise ValueError(f"resume_file needs {owner} to be an int (a resumed attack "
                              f"must draw what the interrupted one drew); got {seed!r}.")
 
-    def _plan_attack(self, X, y_enc, X_val, y_val_enc):
-        """Everything the attack loop needs, as tensors on the attack's device."""
-        ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
+    def _victim(self, rng):
+        """The estimator as the attack trains it: a checked clone, with the attack's
+        device and dtype, and a seed drawn from ``rng`` for initial weights it leaves
+        to chance (so that the attack is reproducible)."""
         estimator = clone(self.estimator)
         overrides = {k: v for k, v in (("device", self.device), ("dtype", self.dtype))
                      if v is not None}
         estimator.set_params(**overrides)
         estimator._validate_params()
-        if estimator.random_state is None:  # reproducible initial weights
+        if estimator.random_state is None:
             estimator.set_params(random_state=int(rng.randint(_SEED_MAX)))
-        lambda_low, lambda_high = validate_bounds(estimator.lambda_bounds)
         validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
                                estimator.inner_steps)
-        n_classes = self.classes_.size
+        return estimator
+
+    def _attacked_lambda(self, dtype):
+        """``(learn, fixed)``: whether the defender learns λ, else the fixed λ (checked;
+        None: the estimator's ``lambda_init``)."""
         learn = self.hyperparams == "learn"
         if learn and self.fixed_lambda is not None:
             warn_user("fixed_lambda is ignored with hyperparams='learn' (λ starts at the "
                       "estimator's lambda_init and is learned); set hyperparams='fixed' to "
                       "attack a fixed λ.")
-        fixed = None if learn or self.fixed_lambda is None else self.fixed_lambda
-        if fixed is not None:
-            fixed = _check_fixed_lambda(fixed, estimator.dtype)
+        if learn or self.fixed_lambda is None:
+            return learn, None
+        return learn, _check_fixed_lambda(self.fixed_lambda, dtype)
+
+    def _plan_attack(self, X, y_enc, X_val, y_val_enc):
+        """Everything the attack loop needs, as tensors on the attack's device."""
+        ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
+        estimator = self._victim(rng)
+        lambda_low, lambda_high = validate_bounds(estimator.lambda_bounds)
+        n_classes = self.classes_.size
+        learn, fixed = self._attacked_lambda(estimator.dtype)
         # A fixed λ may exceed lambda_bounds: inner_lr="auto" must stay stable for it.
         max_fixed = None if fixed is None else float(np.max(fixed))
         setup = build_setup(estimator, X, n_classes, max_log_lambda=max_fixed)

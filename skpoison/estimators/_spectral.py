@@ -18,6 +18,8 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from .._torch_utils import to_tensor
+
 # Below this size a dense SVD is as cheap, and ARPACK needs room for its
 # Krylov basis (its dimension must exceed the number of Lanczos vectors).
 _DENSE_UP_TO = 64
@@ -62,7 +64,7 @@ def squared_spectral_norm(X, *, device=None):
         high, low = (float(X.max()), float(X.min())) if X.size else (0.0, 0.0)
     else:
         # (moved in its own dtype, widened there: half the transfer of a float32 X)
-        X = torch.as_tensor(np.ascontiguousarray(X)).to(device).to(torch.float64)
+        X = to_tensor(X, device=device).to(torch.float64)
         low, high = torch.stack(torch.aminmax(X)).tolist()      # (one host read)
     if not (np.isfinite(high) and np.isfinite(low)):
         raise ValueError("X holds NaN or inf: its spectral norm is undefined.")
@@ -79,7 +81,8 @@ def squared_spectral_norm(X, *, device=None):
     else:
         unit = largest
     with np.errstate(over="ignore"):
-        squared = float(_squared_norm(X / unit, 1.0 / unit) * unit * unit)
+        scaled = X if unit == 1 else X / unit     # (on a device: no second float64 copy)
+        squared = float(_squared_norm(scaled, 1.0 / unit) * unit * unit)
     if not np.isfinite(squared):
         raise ValueError(
             f"The squared spectral norm of [X, 1] overflows float64 (X's largest feature "
@@ -119,6 +122,9 @@ def _squared_norm(X, ones):
 
 #: Lanczos steps between two reads of the device's tridiagonal by the host.
 _CHECK_EVERY = 8
+#: A new Lanczos vector shorter than this share of the product it came from
+#: (after its projections on the basis are removed) is a breakdown, not a direction.
+_BREAKDOWN = 1e-10
 #: At most this many Lanczos vectors (with full reorthogonalization, each step
 #: costs one more product with the basis; a basis this long has never been
 #: needed: MNIST takes 11 to 16 steps).
@@ -168,12 +174,19 @@ def _device_squared_norm(X, ones):
     for step in range(steps):
         w = gram(basis[step])
         diagonal[step] = w @ basis[step]
+        before = torch.linalg.vector_norm(w)
         kept = basis[:step + 1]
         for _ in range(2):      # ("twice is enough": Kahan, Parlett)
             w = w - kept.T @ (kept @ w)
         norm = torch.linalg.vector_norm(w)
-        off_diagonal[step] = norm
-        basis[step + 1] = w / torch.where(norm > 0, norm, torch.ones_like(norm))
+        # A breakdown (the basis spans an invariant subspace; the zero columns of a
+        # design make one after a step or two) leaves rounding noise, which is not
+        # orthogonal to the basis: normalized, it grew ghost copies of the top value
+        # (10^4 times too large on all-zero designs). The basis ends there instead:
+        # zero vectors from then on, and β = 0, on the device (no host read).
+        alive = norm > _BREAKDOWN * before
+        off_diagonal[step] = torch.where(alive, norm, torch.zeros_like(norm))
+        basis[step + 1] = torch.where(alive, w / torch.where(alive, norm, 1.0), 0.0)
         if (step + 1) % _CHECK_EVERY and step + 1 < steps:
             continue
         alphas, betas = diagonal[:step + 1].tolist(), off_diagonal[:step + 1].tolist()

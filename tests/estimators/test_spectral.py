@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -61,6 +63,34 @@ def test_hard_spectra_for_a_small_krylov_basis(name, squared_spectral_norm):
     # top values and rank-deficient designs cost restarts, never accuracy.
     X = _spectra(name)
     np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["zeros", "one-column", "binary-column", "constant",
+                                  "three-columns"])
+def test_designs_whose_krylov_space_stops_growing(kind, squared_spectral_norm):
+    # Zero columns make the Gram operator's Krylov space invariant after a step or
+    # two. The device Lanczos normalized the rounding noise left then, and its
+    # ghosts made the norm of an all-zero 200 x 150 design 7.8e6 instead of 200.
+    rng = np.random.RandomState(0)
+    for n, d in ((200, 150), (90, 300), (150, 70), (66, 66)):
+        X = np.zeros((n, d))
+        if kind == "one-column":
+            X[:, 7] = rng.rand(n)
+        elif kind == "binary-column":
+            X[:, 3] = rng.randint(0, 2, n)
+        elif kind == "constant":
+            X[:] = 0.5
+        elif kind == "three-columns":
+            X[:, :3] = rng.rand(n, 3)
+        np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
+
+
+def test_a_read_only_design_is_read_without_a_warning(squared_spectral_norm):
+    X = np.random.RandomState(8).rand(120, 90)
+    X.setflags(write=False)                     # (a memory map, say)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(squared_spectral_norm(X), _dense(X), rtol=1e-12)
 
 
 def test_the_callers_memory_layout_does_not_change_a_bit(squared_spectral_norm):

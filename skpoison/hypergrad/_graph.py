@@ -193,7 +193,10 @@ class GraphedHypergradient:
         lr = batched_lr(self.lr, X.shape[0], X) if self.batched else float(self.lr)
         lr = lr.clone() if isinstance(lr, torch.Tensor) else lr
         lengths = segment_lengths(self.checkpoint_every, self.steps)
-        static = [t.detach().clone() for t in inputs]
+        # Ordinary tensors even in a caller's inference mode: inference tensors
+        # could not be copied into at the calls outside it.
+        with torch.inference_mode(False):
+            static = [t.detach().clone() for t in inputs]
 
         def run():
             w0, log_lambda, X, Y, X_val, Y_val = static

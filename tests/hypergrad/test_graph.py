@@ -189,6 +189,18 @@ class TestOnCuda:
             hypergradient(w0, lam + 6.0, *data)      # lr * exp(λ) >= 2: unstable L2 rate
         assert hypergradient.n_captures_ == 1
 
+    def test_a_first_call_in_inference_mode_leaves_later_calls_working(self):
+        # Its static buffers made in the caller's inference mode were inference
+        # tensors, which every later call outside it failed to copy into.
+        case = make_case("linear", 1, "single", "l2")
+        hypergradient = GraphedHypergradient(case.problem, n_poison=case.n_poison,
+                                             steps=case.steps, lr=case.lr)
+        with torch.inference_mode():
+            inside = hypergradient(*to_cuda(inputs(case)))
+        outside = hypergradient(*to_cuda(inputs(case)))
+        assert torch.equal(outside.grad_X_poison, inside.grad_X_poison)
+        assert hypergradient.n_captures_ == 1
+
     def test_threads_capture_while_another_thread_works_on_the_device(self):
         # A thread-based sweep: two threads capture at once while a third
         # allocates and reads back. CUDA's global capture mode would fail here.

@@ -273,6 +273,20 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"ratios {empty} give no poisoning point for n_train="
                          f"{sizes['n_train']} (round(ratio * n_train) == 0): their rows would "
                          "repeat the clean model's; raise them or n_train.")
+    points = {}
+    for r in values["ratios"]:     # (likewise two ratios of one number of points)
+        points.setdefault(round(r * sizes["n_train"]), []).append(r)
+    same = [group for group in points.values() if len(group) > 1]
+    if same:
+        raise ValueError(f"ratios {same[0]} give the same number of poisoning points, "
+                         f"{round(same[0][0] * sizes['n_train'])} of n_train="
+                         f"{sizes['n_train']}: their rows would be the same attack under two "
+                         "names; keep one (--ratios) or raise n_train.")
+    strategies = values.get("strategies", ())
+    if len(set(strategies)) < len(strategies):
+        twice = sorted({s for s in strategies if strategies.count(s) > 1})
+        raise ValueError(f"strategies {twice} are listed more than once (--strategies); "
+                         "name each once.")
     # attack_steps = 0 is label flipping; CV needs two folds.
     for key, least in (("repetitions", 1), ("inner_steps", 1), ("attack_steps", 0),
                        ("batch_size", 1), ("cv_folds", 2), ("seed", 0)):

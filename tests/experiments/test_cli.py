@@ -153,6 +153,10 @@ def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):
     (["--backend", "nosuch"], "backend='nosuch' is not a joblib backend"),
     (["--backend", "ray"], "ray.util.joblib.register_ray()"),
     (["--n-val", "1"], "lower batch_size (--batch-size) or raise n_val (--n-val)"),
+    (["--ratios", "0.19", "0.2"], "ratios [0.19, 0.2] give the same number of poisoning "
+                                  "points, 10 of n_train=50"),
+    (["--strategies", "learned", "learned"], "strategies ['learned'] are listed more than "
+                                             "once (--strategies)"),
 ])
 def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     assert main(["evaluate", *TINY, *args, "--out", str(tmp_path)]) == 2

@@ -89,7 +89,8 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
         the columns.
     percent : bool, default=True
         Show ``100 * value`` with one decimal (for fractions such as errors);
-        False shows the raw mean to 3 significant digits and the std to 2.
+        False shows the raw mean to 3 significant digits and the std to 2 (0
+        when it is rounding noise, below ``1e-9`` of the mean).
     title : str or None, default=None
         A first line above the header.
 
@@ -125,7 +126,9 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
             return f"{s['mean']}"
         if percent:
             return f"{scale * s['mean']:.1f} ± {scale * s['std']:.1f}"
-        return f"{s['mean']:.3g} ± {s['std']:.2g}"
+        # Repetitions that agree up to rounding (λ at a bound, say) show 0, not 5.6e-17.
+        std = 0.0 if s["std"] <= 1e-9 * abs(s["mean"]) else s["std"]
+        return f"{s['mean']:.3g} ± {std:.2g}"
 
     header = [lines_key, *(fmt_col(c) for c in col_values)]
     body = [[str(lv), *(fmt(cell.get((lv, c))) for c in col_values)] for lv in line_values]

@@ -108,6 +108,17 @@ def test_summaries_handle_infinite_lambda_and_relative_decrease():
     assert np.isfinite([d["error_learned"] for d in decrease]).all()
 
 
+def test_rounding_noise_between_repetitions_shows_as_no_spread():
+    # Three repetitions whose weight norms agree to the last bits printed
+    # "0.392 ± 5.6e-17"; a real spread, however small, still shows.
+    noise = [{"strategy": "large", "ratio": 0.0, "weight_norm": v}
+             for v in (0.392, 0.392 * (1 + 2e-16), 0.392 * (1 - 2e-16))]
+    assert "0.392 ± 0" in format_table(noise, "weight_norm", percent=False)
+    spread = [dict(row, weight_norm=row["weight_norm"] * (1 + 1e-6 * k))
+              for k, row in enumerate(noise)]
+    assert "0.392 ± 3.2e-07" in format_table(spread, "weight_norm", percent=False)
+
+
 def test_a_config_without_the_clean_ratio_is_refused():
     from skpoison.experiments import SweepConfig
     with pytest.raises(ValueError, match="must include 0"):

@@ -9,7 +9,9 @@ accuracy and fit time:
   hypergradient descent on a held-out 20 % of the training set.
 
 It then learns one λ per pixel (``lambda_mode="per_feature"``), a 64-dimensional
-hyperparameter that no grid can search, and saves a picture of it.
+hyperparameter that no grid can search, and saves a picture of it,
+``digits_per_feature_lambda.png``, in the current folder (or in the folder
+``$SKPOISON_EXAMPLE_OUT`` names).
 
 Run ``python examples/plot_digits_vs_gridsearch.py``; set ``SKPOISON_QUICK=1``
 for a fast smoke run.

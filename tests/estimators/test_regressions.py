@@ -82,6 +82,7 @@ def test_failed_fit_does_not_leave_a_fitted_looking_estimator(digits):
         clf.predict(X)
 
 
+@pytest.mark.filterwarnings("ignore:The split of X:UserWarning")   # (3 rows on purpose)
 def test_a_fit_whose_training_objective_overflowed_to_nan_raises():
     # Features of 1e30 and a fixed step: the weights stay finite (~1e146), but the
     # scores overflow to +inf and -inf, so the softmax objective is NaN. The fit

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import time
 import warnings
@@ -250,9 +251,32 @@ def _what_is_kept(args):
             "command to resume.")
 
 
+def _flags(parser):
+    """Each option's destination -> its long flag (``n_jobs`` -> ``--n-jobs``), all commands."""
+    flags = {}
+    for action in parser._actions:     # (argparse has no public walk of its options)
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                flags.update(_flags(command))
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if longs and action.dest not in ("help", "version"):
+            flags.setdefault(action.dest, longs[0])
+    return flags
+
+
+def _naming_flags(message, flags):
+    """``message`` (from the Python API, which names parameters) with the flags of the
+    parameters it gives values of (``n_jobs=0``, ``grid_points == 1``, ``n_train +
+    n_val = ...``), where it does not name them already."""
+    named = [flag for dest, flag in flags.items()
+             if flag not in message and re.search(rf"(?<![\w.-]){dest}\s?(==?\s?\S|\+)", message)]
+    return f"{message} (command line: {', '.join(named)})" if named else message
+
+
 def _main(argv):
     """:func:`main`'s exit status, and the parsed arguments."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "reproduce" and args.figure == "list":
         for name, spec in FIGURES.items():
             print(f"{name:<6} {spec.description}")
@@ -262,7 +286,7 @@ def _main(argv):
         result = _run(args)
     # FloatingPointError: the engine's InnerDivergenceError.
     except (ValueError, OSError, ImportError, FloatingPointError) as exc:
-        print(f"skpoison: error: {exc}", file=sys.stderr)
+        print(f"skpoison: error: {_naming_flags(str(exc), _flags(parser))}", file=sys.stderr)
         return 2, args
     except KeyboardInterrupt:
         print(f"\nskpoison: interrupted{_what_is_kept(args)}", file=sys.stderr)

@@ -143,6 +143,19 @@ def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["cells"]
 
 
+@pytest.mark.parametrize("args, hint", [
+    (["--n-jobs", "0"], "n_jobs=0 must be a nonzero int (cells in parallel; -1: all cores) "
+                        "or None. (command line: --n-jobs)"),
+    (["--repetitions", "0"], "(command line: --repetitions)"),
+    (["--n-train", "10050"], "exceeds the 352 samples available in the pool. (command line: "
+                             "--n-train, --n-val, --n-test)"),
+    (["--n-val", "1"], "raise n_val (--n-val).\n"),          # named already: no hint
+])
+def test_errors_of_the_python_api_name_the_flags(args, hint, tmp_path, capsys):
+    assert main(["evaluate", *TINY, *args, "--out", str(tmp_path)]) == 2
+    assert hint in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "imagenet"], "Unknown data set"),
     (["--dataset", ""], "Unknown data set ''"),     # not the default, digits

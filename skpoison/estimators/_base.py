@@ -76,6 +76,17 @@ def validate_bounds(bounds):
     return low, high
 
 
+def warn_if_lambda_stays(log_lambda, outer_steps, otherwise):
+    """Warn when λ steps would start from ``-inf``: a fixed point, where λ stays.
+
+    ``otherwise``: how to get no regularization on purpose (the message's end).
+    """
+    if outer_steps > 0 and bool(torch.isneginf(log_lambda).any()):
+        warn_user("lambda_init=-inf (no regularization) is a fixed point of the λ steps: "
+                  "those λ stay at -inf, whatever outer_steps. Start from a finite "
+                  f"lambda_init to learn them, or {otherwise}.")
+
+
 def initial_lambda(lambda_init, n_hyper, low, high, **tensor):
     """λ_0 from a number or one value per hyperparameter, projected on [low, high]."""
     values = check_log_lambda(lambda_init, "lambda_init")
@@ -196,12 +207,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         tensor = dict(device=setup.device, dtype=setup.dtype)
         X_t, Y_t = to_tensor(X_fit, **tensor), encode_targets(y_fit, n_classes, **tensor)
         log_lambda = initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)
-        if self.outer_steps > 0 and bool(torch.isneginf(log_lambda).any()):
-            issue_warning(
-                "lambda_init=-inf (no regularization) is a fixed point of the λ steps: "
-                "those λ stay at -inf, whatever outer_steps. Start from a finite "
-                "lambda_init to learn them, or set outer_steps=0 to train without "
-                "regularization.")
+        warn_if_lambda_stays(log_lambda, self.outer_steps,
+                             "set outer_steps=0 to train without regularization")
         lambda_path, loss_path = self._learn_lambda(
             setup, log_lambda, (low, high), X_t, Y_t, to_tensor(X_val, **tensor),
             encode_targets(y_val_encoded, n_classes, **tensor))

@@ -16,9 +16,9 @@ from ..hypergrad import METHODS, compute_hypergradient
 from ..hypergrad._warnings import warnings_once
 from ._base import BaseHypergradClassifier, validate_bounds, validate_checkpointing
 from ._setup import (
-    auto_inner_lr,
     build_setup,
     check_log_lambda,
+    check_rate_with_poison,
     check_X_val,
     encode_classes,
     encode_labels,
@@ -95,27 +95,6 @@ def _read_sets(reference, X_train, y_train, X_val, y_val, X_poison, y_poison):
     y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison",
                                                      train_name="y_train")])
     return X_train, X_all, y_all, X_val, y_val_enc, classes, X_poison.shape[0]
-
-
-def _check_rate_with_poison(estimator, lr, X_all, n_classes, top):
-    """Warn when the clean set's ``"auto"`` rate is beyond the poisoned set's stable range.
-
-    Gradient descent with a rate above ``2 / L`` (``L`` the smoothness bound of
-    the training set with its poisoning points) can oscillate and still end
-    below its start, which the divergence check lets pass. (A poisoned set the
-    bound cannot be computed for fails in the computation itself, as before.)
-    """
-    try:
-        stable = 2.0 * auto_inner_lr(estimator, X_all, n_classes, max_log_lambda=top)
-    except ValueError:
-        return
-    if lr >= stable:
-        warn_user(f"inner_lr='auto' ({lr:.4g}) is computed from the clean X_train, but with "
-                  f"the poisoning points the training set's smoothness bound only "
-                  f"guarantees descent below {stable:.4g}: the inner run may oscillate and "
-                  "the hypergradient describe it. Poisoning points of large norm (or many "
-                  "near the largest clean rows) do this; give a float inner_lr below the "
-                  "bound to hold the rate fixed.")
 
 
 def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
@@ -221,7 +200,8 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     tensor = dict(device=setup.device, dtype=setup.dtype)
     lambdas = lambda_vector(values, setup.problem.n_hyper, name, **tensor)
     if X_poison is not None and reference.inner_lr == "auto":
-        _check_rate_with_poison(reference, setup.lr, X_all, classes.size, top)
+        check_rate_with_poison(reference, setup.lr, X_all, classes.size, top,
+                               described="the hypergradient describe it")
     with warnings_once("call", issue_warning):   # at the caller's line
         result = compute_hypergradient(
             setup.problem, setup.w0, lambdas,

@@ -351,3 +351,26 @@ def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
     lr = estimator._auto_inner_lr(X_train, n_outputs, float(np.exp(top)))
     _check_representable_step(lr, X_train.shape[0], estimator.dtype, auto=True)
     return lr
+
+
+def check_rate_with_poison(estimator, lr, X_all, n_classes, top, *, described):
+    """Warn when the clean set's ``"auto"`` rate is beyond the poisoned set's stable range.
+
+    Gradient descent with a rate above ``2 / L`` (``L`` the smoothness bound of
+    the training set with its poisoning points) can oscillate and still end
+    below its start, which the divergence check lets pass. (A poisoned set the
+    bound cannot be computed for fails in the computation itself, as before.)
+    ``described``: what then describes the oscillating run (the message's
+    words, e.g. ``"the hypergradient describe it"``).
+    """
+    try:
+        stable = 2.0 * auto_inner_lr(estimator, X_all, n_classes, max_log_lambda=top)
+    except ValueError:
+        return
+    if lr >= stable:
+        warn_user(f"inner_lr='auto' ({lr:.4g}) is computed from the clean training set, but "
+                  f"with the poisoning points the training set's smoothness bound only "
+                  f"guarantees descent below {stable:.4g}: the inner run may oscillate and "
+                  f"{described}. Poisoning points of large norm (or many near the largest "
+                  "clean rows) do this; give a float inner_lr below the bound to hold the "
+                  "rate fixed.")

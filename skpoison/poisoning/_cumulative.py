@@ -181,14 +181,22 @@ class _CumulativeAttack:
         """Optimize the poisoning points ``start:stop`` (none: λ on clean data alone)."""
         self.outer.set_description(desc)
         self.inner.reset()
+        steps_done = []
+
+        def progress():
+            steps_done.append(None)
+            self.inner.update()
+
         try:
             optimized, log_lambda, phase_losses, phase_lambdas = optimize_batch(
                 self.config, X_fixed, Y_fixed, self.X_poison[..., start:stop, :],
                 self.Y_poison[..., start:stop, :], self.lambda0, learn=self.learn,
-                progress=self.inner.update, engines=self.engines,
+                progress=progress, engines=self.engines,
             )
         except InnerDivergenceError as exc:
-            if stop == 0:       # clean data: the engine's own advice is the whole story
+            # Before any point moved (clean data, or the first step of the first
+            # batch: validation points), the engine's own advice is the whole story.
+            if start == 0 and not steps_done:
                 raise
             raise InnerDivergenceError(f"{exc} {_MOVED_POINTS}") from exc
         self.X_poison[..., start:stop, :] = optimized

@@ -19,11 +19,13 @@ from ..estimators._base import (
     initial_lambda,
     validate_bounds,
     validate_checkpointing,
+    warn_if_lambda_stays,
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
 from ..estimators._setup import (
     build_setup,
     check_log_lambda,
+    check_rate_with_poison,
     encode_targets,
     is_real_array,
     lambda_vector,
@@ -123,6 +125,9 @@ class OptimalPoisoner(BasePoisoner):
         The feasible box: a pair (tuple, list or array) of floats or of
         arrays of shape (n_features,). The data must lie inside it, up to
         four rounding errors (``MinMaxScaler``'s output may exceed 1 by one).
+        A box far wider than the data lets the points grow past what the
+        victim's ``inner_lr="auto"``, chosen on the clean set, keeps stable:
+        ``fit`` then warns (checked on the largest poisoned set).
     outer_steps : int, default=20
         Hypergradient steps per batch.
     poison_lr : float, default=0.5
@@ -355,6 +360,10 @@ class OptimalPoisoner(BasePoisoner):
         if fixed is None:
             lambda0 = initial_lambda(estimator.lambda_init, n_hyper, lambda_low,
                                      lambda_high, **tensor)
+            if learn:
+                warn_if_lambda_stays(lambda0, self.outer_steps,
+                                     "attack the unregularized model with "
+                                     "hyperparams='fixed', fixed_lambda=-np.inf")
         else:
             lambda0 = lambda_vector(fixed, n_hyper, "fixed_lambda", **tensor)
         draw_w0 = None
@@ -373,11 +382,13 @@ class OptimalPoisoner(BasePoisoner):
             estimator.outer_optimizer if self.lambda_step is None else self.lambda_step,
             draw_w0, checkpoint_every=estimator.checkpoint_every,
         )
+        top = max(lambda_high, -np.inf if max_fixed is None else max_fixed)
         return _AttackPlan(
             config, ratios, schedule, to_tensor(X, **tensor),
             encode_targets(y_enc, n_classes, **tensor),
             to_tensor(X_val[schedule.val_index], **tensor),
             encode_targets(schedule.labels, n_classes, **tensor), lambda0, learn,
+            estimator, top,
         )
 
     def _collect(self, plan, X, y, poison, states, losses, lambdas):
@@ -387,12 +398,21 @@ class OptimalPoisoner(BasePoisoner):
                          high.astype(X.dtype))
         losses, lambdas = to_numpy(losses), to_numpy(lambdas)
         self.inner_lr_ = plan.config.lr
-        return [
+        # (copies: one result's paths must not be views into another's)
+        results = [
             self._make_result(i, ratio, plan.schedule, X, y, poison,
                               to_numpy(state.log_lambda), float(state.val_loss),
-                              losses[:state.path_length], lambdas[:state.path_length])
+                              losses[:state.path_length].copy(),
+                              lambdas[:state.path_length].copy())
             for i, (ratio, state) in enumerate(zip(plan.ratios, states))
         ]
+        if plan.victim.inner_lr == "auto" and results[-1].n_poison:
+            # The rate was chosen on the clean set; the points then moved, within the
+            # box. Checked once, on the largest poisoned set.
+            check_rate_with_poison(plan.victim, plan.config.lr, results[-1].X,
+                                   self.classes_.size, plan.rate_top,
+                                   described="the attack's losses and λ describe it")
+        return results
 
 
 class _WeightDraws:
@@ -428,3 +448,5 @@ class _AttackPlan(NamedTuple):
     Y_poison: torch.Tensor
     lambda0: torch.Tensor
     learn: bool
+    victim: object = None      # the estimator as the attack trains it
+    rate_top: float = 0.0      # the largest log λ inner_lr="auto" is stable for

@@ -1,5 +1,7 @@
 """Bad input gives clear errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -101,6 +103,55 @@ def test_divergence_during_an_attack_names_the_moving_points(data):
                      feature_range=(-np.inf, np.inf), poison_lr=1e3)
     with pytest.raises(InnerDivergenceError, match="inner_lr.*a bounded feature_range"):
         run(attack, *data)
+
+
+def test_divergence_before_any_point_moved_gets_no_advice_about_them(data):
+    # inner_lr * exp(λ) >= 2 from the first step: feature_range and poison_lr are
+    # beside the point, and the error no longer suggests them.
+    attack = optimal(estimator=HypergradRegularizedLR(inner_steps=20, inner_lr=1.0),
+                     hyperparams="fixed", fixed_lambda=1.0)
+    with pytest.raises(InnerDivergenceError) as caught:
+        run(attack, *data)
+    assert "feature_range" not in str(caught.value)
+
+
+def test_points_that_make_the_auto_rate_unstable_warn(data):
+    # A box far wider than the data: the points grow until inner_lr="auto", chosen
+    # on the clean set (0.237), is past the poisoned set's stable range (0.063),
+    # while the inner run still ends below its start (no divergence error: the
+    # objective rose on 23 of 49 steps); hypergradient() warned of this, the
+    # attack did not.
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X = X / 16
+    attack = OptimalPoisoner(HypergradRegularizedLR(inner_steps=50, random_state=0),
+                             ratios=(0.1,), hyperparams="fixed", fixed_lambda=-3.0,
+                             feature_range=(0.0, 20.0), poison_lr=10.0, outer_steps=20,
+                             random_state=0)
+    with pytest.warns(UserWarning, match="with the poisoning points the training set's "
+                                         "smoothness bound only guarantees descent below"):
+        run(attack, X[:100], y[:100], X[100:130], y[100:130])
+    with warnings.catch_warnings():             # the default box: nothing to say
+        warnings.simplefilter("error")
+        run(optimal(outer_steps=5), *data)
+
+
+def test_learning_lambda_from_minus_infinity_warns_as_fit_does(data):
+    victim = HypergradRegularizedLR(inner_steps=5, lambda_init=-np.inf,
+                                    lambda_bounds=(-np.inf, 0.0))
+    with pytest.warns(UserWarning, match="fixed point of the λ steps.*hyperparams='fixed'"):
+        run(optimal(estimator=victim), *data)
+
+
+def test_each_results_paths_are_its_own(data):
+    poisoner = optimal(ratios=(0.05, 0.1)).fit(*data[:2], X_val=data[2], y_val=data[3])
+    first, second = poisoner.results_
+    before = second.val_loss_path.copy()
+    first.val_loss_path[:] = 0.0
+    first.lambda_path[:] = 0.0
+    np.testing.assert_array_equal(second.val_loss_path, before)
+    assert not np.shares_memory(first.lambda_path, second.lambda_path)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

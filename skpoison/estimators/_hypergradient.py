@@ -201,7 +201,8 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     lambdas = lambda_vector(values, setup.problem.n_hyper, name, **tensor)
     if X_poison is not None and reference.inner_lr == "auto":
         check_rate_with_poison(reference, setup.lr, X_all, classes.size, top,
-                               described="the hypergradient describe it")
+                               poison_rows=np.arange(len(X_all)) >= len(X_train),
+                               n_clean=len(X_train), described="the hypergradient describe it")
     with warnings_once("call", issue_warning):   # at the caller's line
         result = compute_hypergradient(
             setup.problem, setup.w0, lambdas,

@@ -353,16 +353,31 @@ def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
     return lr
 
 
-def check_rate_with_poison(estimator, lr, X_all, n_classes, top, *, described):
+def check_rate_with_poison(estimator, lr, X_all, n_classes, top, *, poison_rows, n_clean,
+                           described):
     """Warn when the clean set's ``"auto"`` rate is beyond the poisoned set's stable range.
 
     Gradient descent with a rate above ``2 / L`` (``L`` the smoothness bound of
     the training set with its poisoning points) can oscillate and still end
     below its start, which the divergence check lets pass. (A poisoned set the
     bound cannot be computed for fails in the computation itself, as before.)
+
+    ``X_all``'s rows ``poison_rows`` (a boolean mask) are the poisoning points,
+    the others ``n_clean`` rows of the clean set (some, where points replaced
+    rows) the rate was computed on. A bound read off the rate itself decides
+    most calls without a second spectral norm: the linear models' rate is
+    ``1 / (||[X, 1]||^2 / (c n) + exp(top))`` with ``c >= 2``, and the poisoning
+    rows ``P`` add at most ``||[P, 1]||_F^2`` to ``||[X, 1]||^2``.
     ``described``: what then describes the oscillating run (the message's
     words, e.g. ``"the hypergradient describe it"``).
     """
+    high = float(np.exp(top))
+    points = np.asarray(X_all[poison_rows], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        added = float(np.einsum("ij,ij->", points, points)) + len(points)
+    bound = (n_clean * max(1.0 / lr - high, 0.0) + added / 2.0) / len(X_all)
+    if lr * (bound + high) < 2.0:
+        return
     try:
         stable = 2.0 * auto_inner_lr(estimator, X_all, n_classes, max_log_lambda=top)
     except ValueError:

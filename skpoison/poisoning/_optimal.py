@@ -411,6 +411,7 @@ class OptimalPoisoner(BasePoisoner):
             # box. Checked once, on the largest poisoned set.
             check_rate_with_poison(plan.victim, plan.config.lr, results[-1].X,
                                    self.classes_.size, plan.rate_top,
+                                   poison_rows=results[-1].poison_mask, n_clean=len(X),
                                    described="the attack's losses and λ describe it")
         return results
 

@@ -252,3 +252,33 @@ def test_the_callers_random_state_is_not_advanced(problem):
     first = hypergradient(estimator, **data)
     assert random_state.get_state()[2] == before
     assert hypergradient(estimator, **data).val_loss == first.val_loss
+
+
+def test_the_rate_check_bound_never_passes_an_unstable_rate(monkeypatch):
+    # check_rate_with_poison decides most calls from a bound read off the clean
+    # rate (no second spectral norm); where it passes, the exact check must too.
+    from skpoison.estimators import _setup
+
+    rng = np.random.RandomState(0)
+    exact = _setup.auto_inner_lr
+    decided_by_bound = 0
+    for _ in range(60):
+        n, d, m, k = rng.randint(70, 150), rng.randint(65, 100), rng.randint(1, 30), 2
+        X = rng.rand(n, d)
+        estimator = HypergradRegularizedLR(lambda_bounds=(-12.0, float(rng.choice([-2, 0]))))
+        lr = exact(estimator, X, k)
+        X_all = np.vstack([X, rng.rand(m, d) * rng.choice([0.5, 1.0, 3.0, 10.0])])
+        top = estimator.lambda_bounds[1]
+        calls = []
+        monkeypatch.setattr(_setup, "auto_inner_lr",
+                            lambda *a, **kw: calls.append(1) or exact(*a, **kw))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _setup.check_rate_with_poison(estimator, lr, X_all, k, top,
+                                          poison_rows=np.arange(n + m) >= n, n_clean=n,
+                                          described="it")
+        unstable = lr >= 2 * exact(estimator, X_all, k, max_log_lambda=top)
+        assert bool(caught) == unstable
+        decided_by_bound += not calls
+        assert calls or not unstable
+    assert decided_by_bound > 20

@@ -194,9 +194,10 @@ class _CumulativeAttack:
                 progress=progress, engines=self.engines,
             )
         except InnerDivergenceError as exc:
-            # Before any point moved (clean data, or the first step of the first
-            # batch: validation points), the engine's own advice is the whole story.
-            if start == 0 and not steps_done:
+            # Where no point has moved (clean data; the first step of the first
+            # batch, whose points are validation points), the engine's own advice
+            # is the whole story.
+            if stop == 0 or (start == 0 and not steps_done):
                 raise
             raise InnerDivergenceError(f"{exc} {_MOVED_POINTS}") from exc
         self.X_poison[..., start:stop, :] = optimized

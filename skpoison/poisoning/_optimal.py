@@ -99,7 +99,13 @@ class OptimalPoisoner(BasePoisoner):
     computed once from the clean training set and the estimator's
     ``lambda_bounds``, as the estimator itself would, and is kept stable for a
     ``fixed_lambda`` above them), the hypergradient
-    method, ``lambda_bounds`` and ``lambda_init``.
+    method, ``lambda_bounds`` and ``lambda_init``. The defender re-learns λ
+    with this attack's ``outer_steps``, ``lambda_step`` and ``lambda_lr``
+    (defaults: the estimator's ``outer_optimizer`` and ``outer_lr``); the
+    estimator's own ``outer_steps`` and ``final_steps`` play no part. Its
+    ``hypergrad`` sets the cost: forward mode (``"fmd"``) carries one tangent
+    per poisoning feature and hyperparameter, about 70 times reverse mode's
+    time on a 100 x 64 digits attack.
 
     Parameters
     ----------
@@ -146,7 +152,8 @@ class OptimalPoisoner(BasePoisoner):
         attacker models the defender's own learning rule.
     label_strategy : {"random", "next"}, default="random"
         Multiclass label flipping: a uniformly drawn other class, or the next
-        class. Binary problems always take the other class.
+        class in ``classes_``' sorted order (the last wraps round to the
+        first). Binary problems always take the other class.
     reinit_each_step : bool, default=False
         Draw fresh initial weights for every outer step (networks: the
         paper's ensemble over initializations); no effect on linear models.

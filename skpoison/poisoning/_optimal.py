@@ -199,6 +199,12 @@ class OptimalPoisoner(BasePoisoner):
     n_features_in_ : int
     inner_lr_ : float
         The inner step size used.
+    victim_ : HypergradRegularizedLR or HypergradMLP
+        The estimator as the attack trained it (unfitted): the attack's
+        ``device`` and ``dtype``, and the ``random_state`` it drew for the
+        initial weights when the estimator's was None. Fitted on a result's
+        ``X, y`` with ``lambda_init=result.log_lambda``, ``outer_steps=0`` and
+        ``inner_lr=inner_lr_``, it is the model the attack evaluated.
 
     See Also
     --------
@@ -405,6 +411,7 @@ class OptimalPoisoner(BasePoisoner):
                          high.astype(X.dtype))
         losses, lambdas = to_numpy(losses), to_numpy(lambdas)
         self.inner_lr_ = plan.config.lr
+        self.victim_ = plan.victim
         # (copies: one result's paths must not be views into another's)
         results = [
             self._make_result(i, ratio, plan.schedule, X, y, poison,

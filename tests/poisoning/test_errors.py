@@ -315,3 +315,23 @@ def test_fixed_lambda_nan_is_refused(data, value):
     # (else it reaches the attack and fails as a misleading InnerDivergenceError)
     with pytest.raises(ValueError, match="NaN or \\+inf"):
         run(optimal(hyperparams="fixed", fixed_lambda=value), *data)
+
+
+def test_the_victim_as_attacked_refits_to_the_reported_loss(data):
+    # A network whose estimator leaves its seed to chance: the attack drew one,
+    # and victim_ holds it, so a result can be checked by refitting.
+    from sklearn.base import clone
+    from sklearn.metrics import log_loss
+
+    from skpoison import HypergradMLP
+
+    X, y, X_val, y_val = data
+    victim = HypergradMLP((5,), inner_steps=30, inner_lr=0.3)
+    poisoner = optimal(estimator=victim, outer_steps=3).fit(X, y, X_val=X_val, y_val=y_val)
+    assert victim.random_state is None and isinstance(poisoner.victim_.random_state, int)
+    result = poisoner.results_[-1]
+    refit = clone(poisoner.victim_).set_params(
+        lambda_init=result.log_lambda, outer_steps=0, inner_lr=poisoner.inner_lr_)
+    refit.fit(result.X, result.y, X_val=X_val, y_val=y_val)
+    assert log_loss(y_val, refit.predict_proba(X_val)) == pytest.approx(result.val_loss,
+                                                                       rel=1e-12)

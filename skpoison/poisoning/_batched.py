@@ -85,6 +85,9 @@ def _templates(poisoner, n_datasets, random_states):
 # match: one model and one attack loop, whose derived settings (inner steps,
 # λ bounds and steps, box, schedule, dtype, device) then match too.
 _FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state"}
+# Compared once the attacks are planned, as the attack reads them (the same box
+# may be written (0, 1) or as arrays of 0s and 1s).
+_PLANNED_POISONER_PARAMS = {"feature_range"}
 _FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state"}
 
 
@@ -116,7 +119,8 @@ def _check_same_params(templates):
             raise ValueError(f"fit_batched needs the attacks to agree on the estimator class; "
                              f"attack {index} has {cls.__qualname__}, attack 0 has "
                              f"{classes[0].__qualname__}.")
-    for owner, free, get in (("OptimalPoisoner", _FREE_POISONER_PARAMS, lambda t: t),
+    for owner, free, get in (("OptimalPoisoner",
+                              _FREE_POISONER_PARAMS | _PLANNED_POISONER_PARAMS, lambda t: t),
                              ("estimator", _FREE_ESTIMATOR_PARAMS, lambda t: t.estimator)):
         first = get(templates[0]).get_params(deep=False)
         for index, template in enumerate(templates[1:], start=1):
@@ -133,6 +137,19 @@ def _check_same_shapes(attacks, plans):
     _same([tuple(p.X.shape) for p in plans], "training-set shape")
     _same([tuple(p.config.X_val.shape) for p in plans], "validation-set shape")
     _same([a.classes_.size for a in attacks], "number of classes")
+    low, high = attacks[0]._box
+    for index, attack in enumerate(attacks[1:], start=1):
+        if not (np.array_equal(attack._box[0], low) and np.array_equal(attack._box[1], high)):
+            raise ValueError(
+                f"fit_batched needs the attacks to agree on the feature box; attack {index} "
+                f"has feature_range={_short(attack.feature_range)}, attack 0 has "
+                f"{_short(attacks[0].feature_range)}.")
+
+
+def _short(value):
+    """A parameter for a message: arrays summarized, not printed in full."""
+    with np.printoptions(threshold=8, edgeitems=2):
+        return repr(tuple(np.asarray(b) if np.ndim(b) else b for b in value))
 
 
 def _prepare(attack, dataset, index):
@@ -164,7 +181,8 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         The template (cloned, not modified), or one per data set. Several
         templates may differ in ``fixed_lambda``, ``random_state`` and their
         estimator's ``inner_lr`` and ``random_state`` (initial weights); every
-        other parameter, the estimator's included, must match. The estimators must use
+        other parameter, the estimator's included, must match (``feature_range``
+        as the box it gives: ``(0, 1)`` and arrays of zeros and ones agree). The estimators must use
         ``hypergrad="rmd"``, the only batched method; their ``checkpoint_every``
         bounds the memory of the batched reverse pass as it does a single one's.
     datasets : sequence of (X, y, X_val, y_val)

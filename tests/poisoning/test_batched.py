@@ -251,8 +251,12 @@ def test_a_list_and_a_tuple_of_the_same_values_agree():
                                              ([0.1], [-8, 2], [0.0, np.ones(64)]))]
     fitted = fit_batched(poisoners, datasets)
     assert [a.results_[-1].n_poison for a in fitted] == [4, 4]
+    # The box as the attack reads it: scalars and arrays of the same values agree.
+    poisoners[1].set_params(feature_range=(np.zeros(64), 1.0))
+    assert len(fit_batched(poisoners, datasets)) == 2
     poisoners[1].set_params(feature_range=[0.0, np.full(64, 2.0)])
-    with pytest.raises(ValueError, match="parameter 'feature_range'"):
+    with pytest.raises(ValueError, match=r"agree on the feature box; attack 1 has "
+                                         r"feature_range=\(0.0, array\(\[2., 2., \.\.\., "):
         fit_batched(poisoners, datasets)
 
 

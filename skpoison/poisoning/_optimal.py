@@ -113,7 +113,8 @@ class OptimalPoisoner(BasePoisoner):
         The victim (not fitted; cloned).
     ratios : array-like of float, default=(0.04, 0.08, 0.12, 0.16, 0.2)
         Poisoning ratios in ``[0, 1)``; ratio ``r`` means ``round(r * n_train)``
-        poisoning points. A ratio with no point (0) reports λ learned on the
+        poisoning points (Python's rounding, half to even: 0.05 of 250 rows
+        is 12 points). A ratio with no point (0) reports λ learned on the
         clean data (``"learn"``: λ-only outer steps) or the fixed λ.
     batch_size : int, default=20
         Poisoning points optimized together. The points between two ratios

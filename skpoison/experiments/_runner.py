@@ -8,6 +8,7 @@ import json
 from numbers import Integral
 from pathlib import Path
 
+import numpy as np
 from sklearn.utils import Bunch
 
 from .._hashing import update_with_arrays
@@ -38,8 +39,22 @@ def prepare(config, out, data_home=None):
     out = check_writable(out)
     check_writable(out / "cells")      # where run_sweep stores each finished cell
     check_strategies(config.strategies, config.model)
-    draw_split(config, 0, data_home=data_home)
+    _, split = draw_split(config, 0, data_home=data_home)
+    _check_clean_rows_left(config, np.unique(split.y_train).size)
     return out
+
+
+def _check_clean_rows_left(config, n_classes):
+    """Refuse a training set that the largest ratio leaves with fewer than two clean
+    points per class (the cells would fail one by one, in the workers)."""
+    poisoned = int(round(max(config.ratios) * config.n_train))
+    left = config.n_train - poisoned
+    if left < 2 * n_classes:
+        raise ValueError(
+            f"n_train={config.n_train} keeps {left} clean training points at the largest "
+            f"ratio, {max(config.ratios):g} ({poisoned} replaced): too few for "
+            f"{n_classes} classes (two each at least); raise n_train or lower the ratios "
+            "(--n-train, --ratios).")
 
 
 def sweep_settings(config, pool):

@@ -170,6 +170,9 @@ def test_errors_of_the_python_api_name_the_flags(args, hint, tmp_path, capsys):
                                   "points, 10 of n_train=50"),
     (["--strategies", "learned", "learned"], "strategies ['learned'] are listed more than "
                                              "once (--strategies)"),
+    (["--n-train", "2", "--ratios", "0.5"], "n_train=2 keeps 1 clean training points at the "
+                                            "largest ratio, 0.5 (1 replaced): too few for 2 "
+                                            "classes"),
 ])
 def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     assert main(["evaluate", *TINY, *args, "--out", str(tmp_path)]) == 2

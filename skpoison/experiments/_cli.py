@@ -266,10 +266,11 @@ def _flags(parser):
 
 def _naming_flags(message, flags):
     """``message`` (from the Python API, which names parameters) with the flags of the
-    parameters it gives values of (``n_jobs=0``, ``grid_points == 1``, ``n_train +
-    n_val = ...``), where it does not name them already."""
+    parameters it gives values of or quotes (``n_jobs=0``, ``grid_points == 1``,
+    ``n_train + n_val = ...``, ``['n_jobs']``), where it does not name them already."""
     named = [flag for dest, flag in flags.items()
-             if flag not in message and re.search(rf"(?<![\w.-]){dest}\s?(==?\s?\S|\+)", message)]
+             if flag not in message
+             and re.search(rf"(?<![\w.-]){dest}\s?(==?\s?\S|\+)|'{dest}'", message)]
     return f"{message} (command line: {', '.join(named)})" if named else message
 
 

@@ -221,6 +221,8 @@ def main(argv=None):
                 return run()
         return patched_run
 
+    setups = dict(setup_one=lambda: plans(1), setup_batched=lambda: plans(args.k),
+                  setup_batched_threads=lambda: plans(args.k, prepare_jobs))
     attacks = dict(one=one, batched=batched,
                    batched_threads=lambda: fit_batched(attack, datasets, n_jobs=prepare_jobs))
     if args.device.startswith("cuda"):
@@ -244,16 +246,11 @@ def main(argv=None):
                        batched_unpadded=patched(batched, unpadded),
                        one_host_lanczos=patched(one, host_lanczos),
                        batched_host_lanczos=patched(batched, host_lanczos))
+        setups.update(setup_one_host_lanczos=patched(setups["setup_one"], host_lanczos),
+                      setup_batched_host_lanczos=patched(setups["setup_batched"],
+                                                         host_lanczos))
     times = dict(
-        setup_one=_timed(lambda: plans(1), args.device, args.repeats),
-        setup_batched=_timed(lambda: plans(args.k), args.device, args.repeats),
-        setup_batched_threads=_timed(lambda: plans(args.k, prepare_jobs), args.device,
-                                     args.repeats),
-        **({} if not args.device.startswith("cuda") else dict(
-            setup_one_host_lanczos=_timed(patched(lambda: plans(1), host_lanczos),
-                                          args.device, args.repeats),
-            setup_batched_host_lanczos=_timed(patched(lambda: plans(args.k), host_lanczos),
-                                              args.device, args.repeats))),
+        **{name: _timed(run, args.device, args.repeats) for name, run in setups.items()},
         **timed_rounds(attacks, args.device, args.repeats),
         sequential=_timed(lambda: [clone(attack).fit(a, b, X_val=c, y_val=d)
                                    for a, b, c, d in datasets], args.device, args.repeats),

@@ -24,8 +24,8 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
-from ._setup import (build_setup, check_log_lambda, check_trusted_set, encode_classes,
-                     encode_targets, is_real_array, lambda_vector)
+from ._setup import (auto_rate_smoothness, build_setup, check_log_lambda, check_trusted_set,
+                     encode_classes, encode_targets, is_real_array, lambda_vector)
 from ._warnings import issue as issue_warning
 
 
@@ -107,7 +107,7 @@ def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
     moved the weights, the model came back untrained and λ stuck at its start,
     with nothing said.
     """
-    smoothness = max(1.0 / lr - np.exp(log_high), 0.0)   # (exact enough near the limit)
+    smoothness = auto_rate_smoothness(lr, log_high)
     learned = float(np.max(learned_log_lambda))
     needed = smoothness + np.exp(learned)
     factor = np.inf if needed == 0 else (1.0 / lr) / needed

@@ -353,6 +353,20 @@ def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
     return lr
 
 
+def auto_rate_smoothness(lr, top):
+    """The data's smoothness bound ``L`` behind an ``inner_lr="auto"`` of ``lr``.
+
+    The rate is ``1 / (L + exp(top))`` (:func:`auto_inner_lr`); read back, to
+    rounding (0 where ``exp(top)`` dwarfs ``L``).
+
+    Examples
+    --------
+    >>> round(auto_rate_smoothness(1 / (3.0 + np.exp(0.0)), 0.0), 12)
+    3.0
+    """
+    return max(1.0 / float(lr) - float(np.exp(top)), 0.0)
+
+
 def check_rate_with_poison(estimator, lr, X_all, n_classes, top, *, poison_rows, n_clean,
                            described):
     """Warn when the clean set's ``"auto"`` rate is beyond the poisoned set's stable range.
@@ -375,7 +389,7 @@ def check_rate_with_poison(estimator, lr, X_all, n_classes, top, *, poison_rows,
     points = np.asarray(X_all[poison_rows], dtype=np.float64)
     with np.errstate(over="ignore"):
         added = float(np.einsum("ij,ij->", points, points)) + len(points)
-    bound = (n_clean * max(1.0 / lr - high, 0.0) + added / 2.0) / len(X_all)
+    bound = (n_clean * auto_rate_smoothness(lr, top) + added / 2.0) / len(X_all)
     if lr * (bound + high) < 2.0:
         return
     try:

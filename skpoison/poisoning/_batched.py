@@ -182,7 +182,8 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         templates may differ in ``fixed_lambda``, ``random_state`` and their
         estimator's ``inner_lr`` and ``random_state`` (initial weights); every
         other parameter, the estimator's included, must match (``feature_range``
-        as the box it gives: ``(0, 1)`` and arrays of zeros and ones agree). The estimators must use
+        as the box it gives: ``(0, 1)`` and arrays of zeros and ones agree).
+        The estimators must use
         ``hypergrad="rmd"``, the only batched method; their ``checkpoint_every``
         bounds the memory of the batched reverse pass as it does a single one's.
     datasets : sequence of (X, y, X_val, y_val)

@@ -464,5 +464,5 @@ class _AttackPlan(NamedTuple):
     Y_poison: torch.Tensor
     lambda0: torch.Tensor
     learn: bool
-    victim: object = None      # the estimator as the attack trains it
-    rate_top: float = 0.0      # the largest log λ inner_lr="auto" is stable for
+    victim: object       # the estimator as the attack trains it
+    rate_top: float      # the largest log λ inner_lr="auto" is stable for

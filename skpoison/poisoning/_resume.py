@@ -94,9 +94,9 @@ class ResumeFile:
         remove_stale_temporaries(self.path)     # (a save killed midway)
         if not os.path.exists(self.path):
             return None
+        unreadable = None
         try:
-            saved, unreadable = torch.load(self.path, map_location="cpu",
-                                           weights_only=True), None
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - whatever torch fails on: not ours
             reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
             saved, unreadable = None, f"it cannot be read as one ({type(exc).__name__}: {reason})"

@@ -127,8 +127,8 @@ def _attack(config, strategy, estimator, split, feature_range, seed):
         fixed = resolve_fixed_lambda(strategy, config, estimator, split.X_train,
                                      split.y_train, random_state=seed)
         target, hyperparams = estimator, "fixed"
-    options = {k: v for k, v in (("poison_lr", config.poison_lr),
-                                 ("lambda_lr", config.lambda_lr)) if v is not None}
+    options = {k: getattr(config, k) for k in ("poison_lr", "lambda_lr", "lambda_step",
+                                                "normalize") if getattr(config, k) is not None}
     attack = OptimalPoisoner(
         target, ratios=tuple(config.ratios), batch_size=config.batch_size,
         hyperparams=hyperparams, fixed_lambda=fixed, mode="replace",
@@ -165,6 +165,8 @@ def _cell_rows(config, strategy, cell, results):
     for result in results:
         log_lambda = cell.fixed if cell.fixed is not None else result.log_lambda
         victim = fixed_lambda_estimator(cell.target, log_lambda)
+        if config.victim_steps is not None:   # (outer_steps=0: the final fit's steps)
+            victim.set_params(final_steps=config.victim_steps)
         victim.fit(result.X, result.y, split.X_val, split.y_val)
         weights = _weights(victim)
         row = dict(dataset=config.dataset, model=config.model, penalty=config.penalty,

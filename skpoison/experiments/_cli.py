@@ -80,11 +80,25 @@ def _common(parser, default_size, default_out, size_notes=None):
     size.add_argument("--inner-steps", type=int, default=None, help="inner GD steps T")
     size.add_argument("--attack-steps", type=int, default=None,
                       help="hypergradient steps of the attack per batch")
+    size.add_argument("--victim-steps", type=int, default=None, metavar="T",
+                      help="GD steps of the victim trained and scored on each poisoned set "
+                           "(the paper's testing settings, its Table V; default: T)")
     size.add_argument("--batch-size", type=int, default=None, help="poisoning batch size")
     for name in ("n-train", "n-val", "n-test"):
         size.add_argument(f"--{name}", type=int, default=None, metavar="N",
                           help=f"{name[2:]} split size")
     size.add_argument("--seed", type=int, default=None, help="seed of repetition 0")
+    steps = parser.add_argument_group("attack steps")
+    steps.add_argument("--poison-lr", type=float, default=None, metavar="LR",
+                       help="length of a poisoning point's step (default 0.5)")
+    steps.add_argument("--lambda-lr", type=float, default=None, metavar="LR",
+                       help="step size of the defender's λ steps (default 0.2)")
+    steps.add_argument("--lambda-step", choices=("adam", "gd", "sign"), default=None,
+                       help="the defender's λ step (default adam; sign: our reading of "
+                            "the paper's)")
+    steps.add_argument("--normalize", choices=("point", "batch"), default=None,
+                       help="normalize the attacker's step per point (default) or per "
+                            "batch")
     run = parser.add_argument_group("execution")
     run.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N, auto")
     run.add_argument("--dtype", choices=("float64", "float32"), default=None)
@@ -140,7 +154,8 @@ def build_parser():
 
 def _overrides(args):
     names = ("classes", "strategies", "ratios", "repetitions", "inner_steps", "attack_steps",
-             "batch_size", "n_train", "n_val", "n_test", "seed", "device", "dtype")
+             "victim_steps", "batch_size", "n_train", "n_val", "n_test", "seed", "poison_lr",
+             "lambda_lr", "lambda_step", "normalize", "device", "dtype")
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 

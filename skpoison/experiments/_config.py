@@ -86,12 +86,26 @@ class SweepConfig:
     batch_size : int
         Poisoning points optimized together (cumulative batches).
     inner_steps : int
-        Gradient-descent steps T of the inner problem (attack and victim).
+        Gradient-descent steps T of the inner problem: of the attack, of the
+        λ the defender learns and of the CV baseline; also of the victim
+        unless ``victim_steps`` is set.
     attack_steps : int
         Outer (hyper)iterations of the attack per batch; also the number of
         hypergradient steps that learn λ on the clean set (ratio 0).
     poison_lr, lambda_lr : float or None
         Step sizes of the attack; ``None`` keeps the poisoner's defaults.
+    victim_steps : int or None
+        Gradient-descent steps of the victim, the model trained on each
+        poisoned set with its ratio's λ and scored (the paper tests its
+        attacks with training settings of their own, its Table V); ``None``:
+        ``inner_steps``, the attack's own.
+    lambda_step : {"adam", "gd", "sign"} or None
+        The defender's step on λ during the attack (``OptimalPoisoner``'s
+        ``lambda_step``; ``"sign"`` is our reading of the paper's λ step);
+        ``None``: the estimator's Adam.
+    normalize : {"point", "batch"} or None
+        The attacker's step normalization (``OptimalPoisoner``'s
+        ``normalize``); ``None``: its default, ``"point"``.
     hidden_layer_sizes : tuple of int
         Network of ``model="mlp"``.
     large_lambda : float
@@ -132,6 +146,9 @@ class SweepConfig:
     attack_steps: int = 30
     poison_lr: Optional[float] = None
     lambda_lr: Optional[float] = None
+    victim_steps: Optional[int] = None
+    lambda_step: Optional[str] = None
+    normalize: Optional[str] = None
     hidden_layer_sizes: tuple = (32, 8)
     large_lambda: float = 0.0
     cv_grid: tuple = tuple(float(v) for v in np.linspace(-12.0, 0.0, 13))
@@ -173,12 +190,22 @@ class SweepConfig:
         """The settings that determine the results, as a JSON-able dict."""
         fields = dataclasses.asdict(self)
         fields.pop("device")
+        for name in _LATER_FIELDS:
+            if fields[name] is None:
+                del fields[name]
         return fields
 
     def key(self, **extra):
         """Short hash of :meth:`identity` (plus ``extra``) naming result cells."""
         payload = json.dumps({**self.identity(), **extra}, sort_keys=True, default=str)
         return hashlib.sha1(payload.encode()).hexdigest()[:10]
+
+
+#: Fields added after sweeps had been run: left out of :meth:`SweepConfig.identity`
+#: while None (their default), so that earlier results keep their keys and resume.
+_LATER_FIELDS = ("victim_steps", "lambda_step", "normalize")
+#: The values :func:`make_config` accepts for the attack's step options.
+_CHOICES = {"lambda_step": ("adam", "gd", "sign"), "normalize": ("point", "batch")}
 
 
 def _auto_batch_size(n_train, share):
@@ -287,9 +314,16 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         twice = sorted({s for s in strategies if strategies.count(s) > 1})
         raise ValueError(f"strategies {twice} are listed more than once (--strategies); "
                          "name each once.")
+    for key, choices in _CHOICES.items():
+        if key in values and values[key] not in choices:
+            raise ValueError(f"{key}={values[key]!r} must be one of {choices}.")
+    for key in ("poison_lr", "lambda_lr"):
+        if key in values:
+            values[key] = _step_size(key, values[key])
     # attack_steps = 0 is label flipping; CV needs two folds.
     for key, least in (("repetitions", 1), ("inner_steps", 1), ("attack_steps", 0),
-                       ("batch_size", 1), ("cv_folds", 2), ("seed", 0)):
+                       ("batch_size", 1), ("cv_folds", 2), ("seed", 0),
+                       ("victim_steps", 1)):
         if key in values:
             values[key] = _count(key, values[key], least)
     # Repetition r draws with seed + r, which numpy takes below 2**32.
@@ -298,6 +332,14 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"seed={values.get('seed')} + repetitions - 1 = {last_seed} must be "
                          "below 2**32 (repetition r draws its split with seed + r).")
     return SweepConfig(**values)
+
+
+def _step_size(key, value):
+    """``value`` as a finite float > 0, or a ValueError that names ``key``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not 0.0 < float(value) < math.inf:
+        raise ValueError(f"{key}={value!r} must be a finite number > 0.")
+    return float(value)
 
 
 def _count(key, value, least):

@@ -69,7 +69,8 @@ FIGURES = {
                        strategies=("learned_per_layer",),
                        description="MLP, L2: λ learned per layer vs ratio"),
     "fig8": FigureSpec("attack", penalty="l1", plot="lambda_norm",
-                       description="LR, L1: learned λ and ||w||²/p vs ratio"),
+                       description="LR, L1 (the paper's panels: L2 too, Fashion-MNIST, "
+                                   "CIFAR-10): learned λ and ||w||²/p vs ratio"),
     "fig9": FigureSpec("sensitivity", penalty="l1", strategies=("no_reg", "learned"),
                        description="LR, L1: trusted-set size, relative decrease"),
     "fig10": FigureSpec("attack", penalty="l1", plot="kuncheva",

@@ -417,8 +417,13 @@ def _caveat_note(rows):
 def _short_title(config, rows=()):
     """A figure's title: the setting; what the error bars are; the data's caveat, if any."""
     return (f"{config.dataset}, {config.model.upper()}, {config.penalty.upper()}, "
-            f"T={config.inner_steps}, {config.attack_steps} attack steps\nmean ± std over "
+            f"T={config.inner_steps}{_victim_note(config)}, {config.attack_steps} attack "
+            f"steps\nmean ± std over "
             f"{_repetitions(config)}" + _caveat_note(rows))
+
+
+def _victim_note(config):
+    return "" if config.victim_steps is None else f" (victim T={config.victim_steps})"
 
 
 def _repetitions(config):

@@ -145,8 +145,8 @@ class OptimalPoisoner(BasePoisoner):
     normalize : {"point", "batch"}, default="point"
         ``g_X / ||g_X||`` with the norm of each poisoning point's own gradient
         row (every point moves ``poison_lr``) or of the whole batch's gradient
-        (the paper's "normalized with respect to their norm"; points with
-        small gradients then barely move).
+        (one reading of the paper's "normalized with respect to their norm";
+        points with small gradients then barely move).
     lambda_step : {"adam", "gd", "sign"} or None, default=None
         How the defender steps on λ (see ``outer_optimizer`` of the
         estimators); None: the estimator's ``outer_optimizer``, so the

@@ -399,6 +399,17 @@ def test_parser_defaults():
                        called)["n_jobs"] == 3
 
 
+def test_the_attack_and_victim_step_flags_reach_the_sweep():
+    parser = main.__globals__["build_parser"]()
+    args = parser.parse_args(["evaluate", "--victim-steps", "500", "--poison-lr", "0.3",
+                              "--lambda-lr", "0.1", "--lambda-step", "sign",
+                              "--normalize", "batch"])
+    assert {k: v for k, v in main.__globals__["_overrides"](args).items()
+            if k in ("victim_steps", "poison_lr", "lambda_lr", "lambda_step", "normalize")} \
+        == dict(victim_steps=500, poison_lr=0.3, lambda_lr=0.1, lambda_step="sign",
+                normalize="batch")
+
+
 def test_a_scheduler_without_the_dask_backend_is_refused(tmp_path, capsys):
     assert main(["evaluate", "--scheduler", "tcp://host:1", "--out", str(tmp_path)]) == 2
     assert "--scheduler goes with --backend dask" in capsys.readouterr().err

@@ -43,11 +43,31 @@ def test_overrides_and_clean_ratio_always_present():
     (dict(n_val=0), "n_val=0 must be an integer >= 1"), (dict(n_test=0), "n_test=0"),
     (dict(n_train=10.5), "n_train=10.5 must be an integer"),
     (dict(seed=-1), "seed=-1 must be an integer >= 0"),
+    (dict(victim_steps=0), "victim_steps=0 must be an integer >= 1"),
+    (dict(lambda_step="newton"), r"lambda_step='newton' must be one of \('adam'"),
+    (dict(normalize="none"), r"normalize='none' must be one of \('point', 'batch'\)"),
+    (dict(poison_lr=0), "poison_lr=0 must be a finite number > 0"),
+    (dict(lambda_lr=float("nan")), "lambda_lr=nan must be a finite number > 0"),
+    (dict(poison_lr="0.5"), "poison_lr='0.5' must be a finite number > 0"),
     (dict(seed=2**32 - 2, repetitions=3), r"seed=4294967294 \+ repetitions - 1 = 4294967296"),
 ])
 def test_invalid_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_config("digits", **kwargs)
+
+
+def test_settings_added_later_keep_earlier_results_keys():
+    # Cells are named by the key: a new field at its default must not rename
+    # (and so recompute) the cells of sweeps run before it existed. The keys
+    # are those of the commit before victim_steps, lambda_step and normalize.
+    assert make_config("digits", size="quick").key() == "5859b2a281"
+    assert make_config("mnist", model="mlp", penalty="l1").key() == "a134b4e028"
+    assert make_config("digits", size="tiny", poison_lr=0.3).key() == "1e21ba69b6"
+    base = make_config("digits", size="quick")
+    keys = {make_config("digits", size="quick", **{name: value}).key()
+            for name, value in (("victim_steps", 100), ("lambda_step", "sign"),
+                                ("normalize", "batch"))}
+    assert len(keys) == 3 and base.key() not in keys
 
 
 def test_integral_counts_become_ints():

@@ -41,6 +41,33 @@ def test_the_inner_rate_is_stable_for_a_large_or_cv_lambda_above_zero(setting, s
     assert len(rows) == 3
 
 
+def test_victim_steps_train_only_the_scored_victim():
+    # The attack (its λ and loss) is unchanged; only the victim trains longer.
+    from skpoison.experiments import make_config
+    from skpoison.experiments._attack_cell import run_attack_cell
+    config = make_config(size="tiny")
+    plain = run_attack_cell(config, "learned", 0)
+    same = run_attack_cell(make_config(size="tiny", victim_steps=config.inner_steps),
+                           "learned", 0)
+    longer = run_attack_cell(make_config(size="tiny", victim_steps=200), "learned", 0)
+    drop = ("cell_seconds",)
+    assert ([{k: v for k, v in r.items() if k not in drop} for r in same]
+            == [{k: v for k, v in r.items() if k not in drop} for r in plain])
+    for a, b in zip(plain, longer):
+        assert (b["log_lambda"], b["attack_val_loss"]) == (a["log_lambda"],
+                                                           a["attack_val_loss"])
+        assert b["weight_norm"] > a["weight_norm"]   # 200 steps from zeros: larger weights
+
+
+@pytest.mark.parametrize("name, value", [("lambda_step", "sign"), ("normalize", "batch"),
+                                         ("poison_lr", 0.3), ("lambda_lr", 0.05)])
+def test_the_attack_step_settings_reach_the_poisoner(name, value):
+    from skpoison.experiments import make_config
+    from skpoison.experiments._attack_cell import _prepare_cell
+    cell = _prepare_cell(make_config(size="tiny", **{name: value}), "learned", 0, None, None)
+    assert cell.attack.get_params()[name] == value
+
+
 def test_a_fixed_lambda_above_the_box_is_not_clipped(digits08_pool):
     # X2: fixed_lambda_estimator trains with the given λ even above lambda_bounds[1].
     from skpoison.experiments._strategies import fixed_lambda_estimator

@@ -65,9 +65,11 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose);
         one so small that ``inner_lr / n_samples`` is below the dtype's smallest
         normal number (training would not move) is refused with a ValueError.
-        Either way the step suits the largest features: ``fit`` warns
-        (``ConvergenceWarning``) when a column's root mean square is over 100
-        times the median column's, whose weights would then barely move.
+        Either way the step suits the largest curvature: ``fit`` warns
+        (``ConvergenceWarning``) when the median column's root mean square is
+        over 10 times below the largest column's, or below 0.1 (the
+        intercept's column of ones then sets the step): the typical weights
+        would barely move.
     outer_steps : int, default=30
         Hypergradient steps on λ.
     outer_lr : float, default=0.2

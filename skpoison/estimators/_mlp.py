@@ -50,8 +50,8 @@ class HypergradMLP(BaseHypergradClassifier):
         L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose);
         one so small that ``inner_lr / n_samples`` is below the dtype's smallest
         normal number (training would not move) is refused with a ValueError.
-        ``fit`` warns (``ConvergenceWarning``) when a column's root mean square
-        is over 100 times the median column's.
+        ``fit`` warns (``ConvergenceWarning``) when the median column's root
+        mean square is over 10 times below the largest column's, or below 0.1.
     outer_steps : int, default=20
     outer_lr : float, default=0.2
     outer_optimizer : {"adam", "gd", "sign"}, default="adam"

@@ -52,8 +52,28 @@ def test_networks_and_the_hypergradient_helper_warn_too(one_huge_column):
                      random_state=0).fit(X, y)
 
 
-@pytest.mark.parametrize("scale, dtype", [(1.0, np.float64), (1e-30, np.float64),
-                                          (1e150, np.float64), (1e25, np.float32)])
+SMALL = "The features are small: the median column's root mean square"
+
+
+@pytest.mark.parametrize("Model", [HypergradRegularizedLR, HypergradMLP])
+def test_small_features_warn(Model):
+    # Features all 100 times smaller than [0, 1]: no column stands out, but the
+    # intercept's column of ones (LR's "auto" rate: its curvature, 1/4, against
+    # the features' 1e-4) set the step, and the model predicted one class for
+    # every point (accuracy 0.5 against 0.93 unscaled), with nothing said.
+    from sklearn.datasets import make_classification
+    X, y = make_classification(300, 10, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=SMALL):
+        small = Model(random_state=0, outer_steps=3).fit(X[:200] * 0.01, y[:200])
+    assert small.score(X[200:] * 0.01, y[200:]) < 0.6      # what it warns of
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = Model(random_state=0, outer_steps=3).fit(X[:200], y[:200])
+    assert model.score(X[200:], y[200:]) > 0.85
+
+
+@pytest.mark.parametrize("scale, dtype", [(1.0, np.float64), (1e150, np.float64),
+                                          (1e25, np.float32)])
 def test_features_on_one_scale_pass_whatever_it_is(scale, dtype):
     # (1e150 and float32's 1e25: their squares overflow, the spread does not)
     X = (np.random.RandomState(0).rand(60, 5) * scale).astype(dtype)
@@ -61,4 +81,12 @@ def test_features_on_one_scale_pass_whatever_it_is(scale, dtype):
     from skpoison.estimators._feature_scales import check_feature_scales
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        check_feature_scales(X, inner_steps=10)
+
+
+@pytest.mark.parametrize("scale", [0.05, 1e-30])
+def test_features_on_one_small_scale_warn(scale):
+    X = np.random.RandomState(0).rand(60, 5) * scale      # (median RMS 0.58 * scale)
+    from skpoison.estimators._feature_scales import check_feature_scales
+    with pytest.warns(ConvergenceWarning, match=SMALL):
         check_feature_scales(X, inner_steps=10)

@@ -62,6 +62,15 @@ class Hypergradient(NamedTuple):
     inner_lr: Optional[float] = None
 
 
+def _labels(y, name):
+    """``y`` as a 1-D array, or a ValueError that names the argument."""
+    try:
+        return column_or_1d(y)
+    except ValueError:
+        raise ValueError(f"{name} must be a 1-D array of labels; got shape "
+                         f"{np.shape(y)}.") from None
+
+
 def _read_sets(reference, X_train, y_train, X_val, y_val, X_poison, y_poison):
     """The arguments' data sets, checked and read as ``fit`` reads them.
 
@@ -75,8 +84,8 @@ def _read_sets(reference, X_train, y_train, X_val, y_val, X_poison, y_poison):
     X_train = check_array(X_train, dtype=dtype, input_name="X_train")
     X_val = check_X_val(reference, X_val, dtype=dtype, train_name="X_train")
     check_trusted_scale(X_train, X_val)     # (as fit warns of a differently scaled set)
-    y_train = column_or_1d(y_train)
-    y_val = column_or_1d(y_val)
+    y_train = _labels(y_train, "y_train")
+    y_val = _labels(y_val, "y_val")
     check_consistent_length(X_train, y_train)
     check_consistent_length(X_val, y_val)
     check_classification_targets(y_train)
@@ -89,7 +98,7 @@ def _read_sets(reference, X_train, y_train, X_val, y_val, X_poison, y_poison):
         return X_train, X_train, y_train_enc, X_val, y_val_enc, classes, 0
     X_poison = check_X_val(reference, X_poison, dtype=dtype, name="X_poison",
                            train_name="X_train")
-    y_poison = column_or_1d(y_poison)
+    y_poison = _labels(y_poison, "y_poison")
     check_consistent_length(X_poison, y_poison)
     X_all = np.vstack([X_train, X_poison])
     y_all = np.concatenate([y_train_enc, encode_labels(y_poison, classes, name="y_poison",

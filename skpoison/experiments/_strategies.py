@@ -125,7 +125,9 @@ def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
     Raises
     ------
     ValueError
-        If the fits fail for every grid value.
+        If ``grid`` is empty, not 1-D, or holds NaN, strings or a value whose
+        ``exp`` overflows the estimator's dtype; if the fits fail for every
+        grid value.
 
     Examples
     --------
@@ -137,10 +139,10 @@ def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
     ...                       [-6.0, -3.0, 0.0], n_folds=3)
     -6.0
     """
+    values = _check_grid(grid, estimator.dtype)
     # (its box must reach the largest value, or higher ones are clipped to the
     # estimator's bound, tie there, and the tie-break picks a λ never evaluated)
-    base = fixed_lambda_estimator(estimator, float(np.max(grid)))
-    values = np.asarray([float(v) for v in grid])
+    base = fixed_lambda_estimator(estimator, float(values.max()))
     folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=random_state).split(X, y))
     # GridSearchCV's neg_log_loss, bitwise, without its workers' warning filters:
     # scikit-learn resets the process-wide filters around each task, which other
@@ -162,6 +164,30 @@ def cross_validate_lambda(estimator, X, y, grid, *, n_folds=5, random_state=0):
                   f"values, which are not chosen: λ = {'; '.join(failures)}", FitFailedWarning)
     best = np.flatnonzero(scores >= np.nanmax(scores) - 1e-12)
     return float(values[best].max())
+
+
+def _check_grid(grid, dtype):
+    """``grid`` as a 1-D float array of log λ values whose ``exp`` is finite in ``dtype``.
+
+    Every candidate trains at the inner rate stable for the largest one: a
+    value of +inf, or one whose ``exp`` overflows, failed every candidate,
+    with a message that blamed the folds.
+    """
+    try:
+        if isinstance(grid, str) or np.ndim(grid) != 1:
+            raise ValueError
+        values = np.array([float(v) for v in grid])   # (numbers only, not strings)
+        if any(isinstance(v, (str, bytes)) for v in grid):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"grid={grid!r} must be a non-empty 1-D sequence of log λ "
+                         "values.") from None
+    limit = float(np.log(np.finfo(np.dtype(dtype)).max))
+    if values.size == 0 or np.isnan(values).any() or (values >= limit).any():
+        raise ValueError(f"grid={grid!r} must be a non-empty 1-D sequence of log λ values, "
+                         f"none NaN, and below {limit:.1f} (exp(λ) finite in "
+                         f"{np.dtype(dtype).name}); -inf is no regularization.")
+    return values
 
 
 def _fold_score(model, X, y, train, test):

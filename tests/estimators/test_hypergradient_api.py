@@ -282,3 +282,15 @@ def test_the_rate_check_bound_never_passes_an_unstable_rate(monkeypatch):
         decided_by_bound += not calls
         assert calls or not unstable
     assert decided_by_bound > 20
+
+
+@pytest.mark.parametrize("name", ["y_train", "y_val", "y_poison"])
+def test_labels_of_the_wrong_shape_are_named(name):
+    # (scikit-learn's message said "y should be a 1d array", naming no argument)
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X = X / 16
+    sets = dict(X_train=X[:40], y_train=y[:40], X_val=X[40:60], y_val=y[40:60],
+                X_poison=X[60:61], y_poison=y[60:61])
+    sets[name] = 1 if name == "y_poison" else sets[name].reshape(-1, 2)
+    with pytest.raises(ValueError, match=f"{name} must be a 1-D array of labels; got shape"):
+        hypergradient(HypergradRegularizedLR(inner_steps=3), **sets)

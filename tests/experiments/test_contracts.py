@@ -15,6 +15,18 @@ def test_cv_ties_go_to_the_larger_lambda(digits08_pool):
     assert best == -700.0
 
 
+@pytest.mark.parametrize("grid", [[], -3.0, ["-3"], [-6.0, 800.0], [np.inf, -3.0],
+                                  [np.nan], [[-3.0, -2.0]]])
+def test_cv_refuses_a_grid_it_cannot_search(grid, digits08_pool):
+    # ([] and -3.0 failed inside NumPy; 800 and +inf failed every candidate, with a
+    # message that blamed the folds)
+    from skpoison.experiments._strategies import cross_validate_lambda
+    X, y = digits08_pool
+    with pytest.raises(ValueError, match="grid=.* must be a non-empty 1-D sequence of log"):
+        cross_validate_lambda(HypergradRegularizedLR(inner_steps=5), X[:60], y[:60], grid,
+                              n_folds=2)
+
+
 def test_cv_evaluates_grid_values_above_the_estimators_box():
     # Values above lambda_bounds[1] were trained at the bound, tied there, and the
     # tie-break chose the largest: a λ never evaluated (1.0 here, -3.0 evaluated).

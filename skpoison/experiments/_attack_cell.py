@@ -22,6 +22,7 @@ from ..datasets import load_dataset, make_poisoning_splits
 from ..datasets._home import DATA_HOME_ENV
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
 from ..poisoning import OptimalPoisoner, fit_batched
+from ..poisoning._resume import discard_if_not_resume_file
 from ._environment import environment
 from ._strategies import (STRATEGIES, fixed_lambda_estimator, make_estimator,
                           resolve_fixed_lambda)
@@ -214,7 +215,10 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
         Size of the trusted set (None: ``config.n_val``).
     resume_file : path-like or None
         The attack's ``resume_file`` (:class:`~skpoison.OptimalPoisoner`):
-        an interrupted cell resumes after its last saved batch.
+        an interrupted cell resumes after its last saved batch. The file is
+        the caller's to name and to remove once the rows are stored (the
+        sweeps remove it after writing the cell's file): it is kept when the
+        cell ends, and one that is damaged is removed with a warning.
 
     Returns
     -------
@@ -236,6 +240,9 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
     start = time.perf_counter()
     cell = _prepare_cell(config, strategy, repetition, data_home, n_val)
     split = cell.split
+    if resume_file is not None:
+        discard_if_not_resume_file(resume_file)
+        cell.attack._keep_resume_file = True
     cell.attack.set_params(resume_file=resume_file)
     cell.attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
     rows = _cell_rows(config, strategy, cell, cell.attack.results_)

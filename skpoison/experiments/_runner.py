@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._files import remove_stale_temporaries
 from .._hashing import update_with_arrays
 from .._warn import warn_user
 from ..datasets._cifar import quiet_caveats
@@ -274,6 +275,8 @@ def write_tables(rows, settings, out, stem, *, cells=True):
     at once).
     """
     settings_path = Path(out) / f"{stem}_settings.json"
+    for path in (Path(out) / f"{stem}.csv", settings_path):
+        remove_stale_temporaries(path)     # (of a run killed while it wrote them)
     _replace_earlier_run(settings_path, settings, Path(out), stem, cells)
     csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
     write_json_atomic(settings_path, settings)

@@ -164,6 +164,8 @@ def _run_cells_alone(how, names, args, paths):
         try:
             rows = how.func(**cell_args, **resume)
             write_json_atomic(path, how.payload(name, rows, cell_args, 1))
+            if resume:   # (kept by the cell until its rows are stored)
+                resume_path(path).unlink(missing_ok=True)
         except Exception as exc:  # noqa: BLE001 - raised below, after the others
             first_error = first_error or exc
     if first_error is not None:
@@ -316,6 +318,8 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
                     todo = [] if blocking else [
                         (name, args) for name, args in todo
                         if not _finished(name, paths[name], args, check_rows, warn=False)]
+                    # (the cells another run finished while this one left them to it)
+                    bar.update(len(cells) - len(todo) - bar.n)
                     if not todo:
                         break
         finally:

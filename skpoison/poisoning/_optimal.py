@@ -310,9 +310,14 @@ class OptimalPoisoner(BasePoisoner):
             resume=resume,
         )
         results = self._collect(plan, X, y, poison, states, losses, lambdas)
-        if resume is not None:
+        if resume is not None and not self._keep_resume_file:
             resume.remove()
         return results
+
+    #: Whether ``fit`` leaves its ``resume_file`` behind when it ends: the sweeps
+    #: remove it themselves once the cell's results are stored, so that no
+    #: interruption between the attack's end and that write loses the attack.
+    _keep_resume_file = False
 
     def _check_resumable(self):
         """A resumed attack must draw what the interrupted one drew: int seeds; and its

@@ -63,6 +63,37 @@ def _value_text(value):
     return f"{array.shape}:{array.tobytes().hex()}"
 
 
+def _read(path):
+    """``(saved, None)`` for a resume file at ``path``, else ``(None, why it is not one)``."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - whatever torch fails on: not ours
+        reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
+        return None, f"it cannot be read as one ({type(exc).__name__}: {reason})"
+    # (every layout skpoison wrote holds these two; saves are atomic, never torn)
+    if not (isinstance(saved, dict) and {"fingerprint", "state"} <= saved.keys()):
+        return None, "it holds something else"
+    return saved, None
+
+
+def discard_if_not_resume_file(path):
+    """Remove a file at ``path`` that is no attack's resume file, with a warning.
+
+    For callers that name their own resume files (the sweeps: a file there
+    is one of theirs, damaged, never a user's), where an attack would refuse
+    it. Returns whether a file was removed.
+    """
+    if not os.path.exists(path):
+        return False
+    _, unreadable = _read(path)
+    if unreadable is None:
+        return False
+    warn_user(f"The resume file {os.fspath(path)!r} is damaged ({unreadable}): it is "
+              "removed, and its attack starts from the beginning.")
+    Path(path).unlink(missing_ok=True)
+    return True
+
+
 class ResumeFile:
     """Where one attack saves its state after a batch (:meth:`due`), and finds it again.
 
@@ -94,18 +125,11 @@ class ResumeFile:
         remove_stale_temporaries(self.path)     # (a save killed midway)
         if not os.path.exists(self.path):
             return None
-        unreadable = None
-        try:
-            saved = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - whatever torch fails on: not ours
-            reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
-            saved, unreadable = None, f"it cannot be read as one ({type(exc).__name__}: {reason})"
-        # (every layout skpoison wrote holds these two; saves are atomic, never torn)
-        if unreadable or not (isinstance(saved, dict)
-                              and {"fingerprint", "state"} <= saved.keys()):
+        saved, unreadable = _read(self.path)
+        if unreadable:
             raise ValueError(
                 f"resume_file {self.path!r} exists and is not an attack's resume file "
-                f"({unreadable or 'it holds something else'}); an attack overwrites its "
+                f"({unreadable}); an attack overwrites its "
                 "resume file and deletes it at the end: name a new file, or remove this one.")
         if saved.get("format") != _FORMAT:
             warn_user(f"resume_file {self.path!r} was written by another version of "

@@ -19,6 +19,12 @@ RUNNER = evaluate.__globals__
 
 CALLS = []
 
+try:
+    import fcntl
+except ImportError:     # Windows: the runner takes no cell locks
+    fcntl = None
+needs_locks = pytest.mark.skipif(fcntl is None, reason="cell locks need fcntl (POSIX only)")
+
 
 def _square(x, fail_at=None):
     if x == fail_at:
@@ -150,6 +156,88 @@ def test_a_cell_interrupted_mid_attack_resumes_after_its_last_batch(tmp_path, mo
     fresh = evaluate(out=tmp_path / "fresh", **common)
     assert n_resumed == len(calls) - 2             # the finished batches were not redone
     assert _without_timing(resumed.rows) == _without_timing(fresh.rows)
+
+
+def _interrupted_in_third_batch(tmp_path, monkeypatch, common):
+    """Ctrl-C in a one-cell sweep's third batch: the cell's resume file, saved twice."""
+    from skpoison.poisoning._cumulative import run_cumulative_attack
+    from skpoison.poisoning._resume import ResumeFile
+
+    loop = run_cumulative_attack.__globals__
+    real, calls = loop["optimize_batch"], []
+
+    def counted(*args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setitem(ResumeFile.due.__globals__, "SAVE_INTERVAL", 0.0)   # every batch
+    with monkeypatch.context() as patch:
+        patch.setitem(loop, "optimize_batch", counted)
+        with pytest.raises(KeyboardInterrupt):
+            evaluate(out=tmp_path / "run", **common)
+    (partial,) = (tmp_path / "run" / "cells").glob("*.resume.pt")
+    return partial
+
+
+def test_a_damaged_resume_file_of_a_sweep_restarts_its_cell(tmp_path, monkeypatch):
+    # (the attack refused it, as it refuses a user's file: the sweep stopped, and
+    # the advice, "name a new file", had no command-line counterpart)
+    common = dict(size="tiny", repetitions=1, strategies=("learned",), n_jobs=1,
+                  verbose=False, plot=False)
+    partial = _interrupted_in_third_batch(tmp_path, monkeypatch, common)
+    partial.write_bytes(partial.read_bytes()[:100])            # truncated
+    with pytest.warns(UserWarning, match="resume file .* is damaged .* starts from the"):
+        resumed = evaluate(out=tmp_path / "run", **common)
+    assert not partial.exists()
+    fresh = evaluate(out=tmp_path / "fresh", **common)
+    assert _without_timing(resumed.rows) == _without_timing(fresh.rows)
+
+
+def test_a_cells_resume_file_stays_until_its_rows_are_stored(tmp_path, monkeypatch):
+    # (the attack removed it when it ended: a failure or a kill between then and
+    # the cell's file, while the victims trained, lost the whole attack)
+    common = dict(size="tiny", repetitions=1, strategies=("learned",), n_jobs=1,
+                  verbose=False, plot=False)
+    partial = _interrupted_in_third_batch(tmp_path, monkeypatch, common)
+    sweep = run_sweep.__globals__
+
+    def disk_full(path, payload):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setitem(sweep, "write_json_atomic", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            evaluate(out=tmp_path / "run", **common)
+    assert partial.exists()                  # the finished attack's last state
+    evaluate(out=tmp_path / "run", **common)
+    assert not partial.exists()
+
+
+@needs_locks
+def test_the_progress_bar_counts_cells_another_run_finished(tmp_path, monkeypatch):
+    # (cells left to another run and finished by it meanwhile were dropped from
+    # the work without a count: the bar ended at 1/2)
+    cell_dir = tmp_path / "cells"
+    cell_dir.mkdir()
+    ends = []
+
+    class Bar(run_sweep.__globals__["tqdm"]):
+        def close(self):
+            ends.append((self.n, self.total))
+            super().close()
+
+    def other_run_finishes_c0(x, fail_at=None):
+        write_json_atomic(cell_dir / "c0.json", {"cell": "c0", "rows": [{"x": 0, "y": 0}]})
+        return _square(x)
+
+    monkeypatch.setitem(run_sweep.__globals__, "tqdm", Bar)
+    with open(cell_dir / ".c0.json.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)        # another run is computing c0
+        run_sweep([("c0", {"x": 0}), ("c1", {"x": 1})], other_run_finishes_c0, tmp_path,
+                  verbose=True)
+    assert ends[0] == (2, 2)               # (closed once more when collected)
 
 
 def test_process_backend_runs_cells_in_workers(tmp_path):
@@ -365,12 +453,6 @@ def test_the_stored_rows_check_of_an_attack_cell():
         assert column in cell_rows_problem(args, rows), (column, value)
 
 
-try:
-    import fcntl
-except ImportError:     # Windows: the runner takes no cell locks
-    fcntl = None
-needs_locks = pytest.mark.skipif(fcntl is None, reason="cell locks need fcntl (POSIX only)")
-
 
 def _slow_square(x, fail_at=None):
     time.sleep(0.05)
@@ -458,6 +540,21 @@ def test_a_killed_writers_temporary_files_are_removed_with_its_cell(tmp_path):
     run_sweep(_cells(2), _square, tmp_path, verbose=False)
     assert not any(path.exists() for path in stale)
     assert all(path.exists() for path in kept)
+
+
+@needs_locks
+def test_a_rerun_removes_a_killed_writers_temporaries_of_the_tables(tmp_path):
+    from skpoison._files import _HOST
+    from skpoison.experiments._runner import write_tables
+
+    dead, alive = _dead_pid(), os.getpid()
+    stale = [tmp_path / f".s.csv.{_HOST}.{dead}.ab.tmp",
+             tmp_path / f".s_settings.json.{_HOST}.{dead}.cd.tmp"]
+    kept = tmp_path / f".s.csv.{_HOST}.{alive}.ef.tmp"       # a live writer's
+    for path in (*stale, kept):
+        path.write_text("x")
+    write_tables([{"a": 1}], {"config": {}}, tmp_path, "s", cells=False)
+    assert not any(path.exists() for path in stale) and kept.exists()
 
 
 @needs_locks

@@ -21,11 +21,11 @@ from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import METHODS, make_hypergradient, train
 from ..hypergrad._checkpoint import segment_lengths
-from ..hypergrad._warnings import warnings_once
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import (auto_rate_smoothness, build_setup, check_log_lambda, check_trusted_set,
                      encode_classes, encode_targets, is_real_array, lambda_vector)
+from ._warnings import engine_warnings_once
 from ._warnings import issue as issue_warning
 
 
@@ -124,9 +124,11 @@ def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
 class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
     """Classifier whose ``fit`` learns its regularization on a trusted set.
 
-    Subclasses define the model through :meth:`_make_problem` and how to
-    choose ``inner_lr="auto"``; everything else (validation, the outer loop of
-    projected hypergradient descent on λ, the final fit, prediction) is here.
+    Subclasses define the model (:meth:`_make_problem`), how to choose
+    ``inner_lr="auto"``, how the fitted parameters are stored
+    (:meth:`_store_params`) and scored (:meth:`decision_function`);
+    everything else (validation, the outer loop of projected hypergradient
+    descent on λ, the final fit, prediction from the scores) is here.
     """
 
     _parameter_constraints: dict = {
@@ -264,7 +266,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
                                            checkpoint_every=self.checkpoint_every)
         # An implicit method's warning (inner problem not converged, say) holds for
         # every step: issued once for the fit, then counted.
-        with warnings_once("fit", issue_warning):
+        with engine_warnings_once("fit"):
             for _ in steps:
                 result = hypergradient(setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t)
                 log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)

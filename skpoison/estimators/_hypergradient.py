@@ -13,7 +13,6 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d, vali
 from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import METHODS, compute_hypergradient
-from ..hypergrad._warnings import warnings_once
 from ._base import BaseHypergradClassifier, validate_bounds, validate_checkpointing
 from ._setup import (
     build_setup,
@@ -26,7 +25,7 @@ from ._setup import (
     lambda_vector,
 )
 from ._trusted_scale import check_trusted_scale
-from ._warnings import issue as issue_warning
+from ._warnings import engine_warnings_once
 
 
 class Hypergradient(NamedTuple):
@@ -212,7 +211,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
         check_rate_with_poison(reference, setup.lr, X_all, classes.size, top,
                                poison_rows=np.arange(len(X_all)) >= len(X_train),
                                n_clean=len(X_train), described="the hypergradient describe it")
-    with warnings_once("call", issue_warning):   # at the caller's line
+    with engine_warnings_once("call"):   # at the caller's line
         result = compute_hypergradient(
             setup.problem, setup.w0, lambdas,
             to_tensor(X_all, **tensor), encode_targets(y_all, classes.size, **tensor),

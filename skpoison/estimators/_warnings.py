@@ -15,8 +15,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .. import hypergrad
 from .._warn import warn_user
+from ..hypergrad._warnings import warnings_once
 
-__all__ = ["InnerNotConvergedWarning", "HessianSolveWarning", "issue"]
+__all__ = ["InnerNotConvergedWarning", "HessianSolveWarning", "issue", "engine_warnings_once"]
 
 
 class InnerNotConvergedWarning(hypergrad.InnerNotConvergedWarning, ConvergenceWarning):
@@ -47,3 +48,15 @@ def issue(message, category=UserWarning):
     True
     """
     warn_user(message, _AS_SKLEARN.get(category, category))
+
+
+def engine_warnings_once(what):
+    """The engine's warnings of one loop (``what``: a fit, a call, an attack) issued
+    once per category by :func:`issue`, then counted (:func:`warnings_once`).
+
+    Examples
+    --------
+    >>> with engine_warnings_once("fit"):
+    ...     pass
+    """
+    return warnings_once(what, issue)

@@ -20,7 +20,8 @@ from concurrent.futures import BrokenExecutor
 
 from .. import __version__
 # Only the registry: the parser is built without torch (a quick --help).
-from ._registry import DEFAULT_VAL_FRACTIONS, FIGURES, SIZES, STRATEGIES
+from ._registry import (ATTACK_STEP_CHOICES, DEFAULT_VAL_FRACTIONS, FIGURES, SIZES,
+                        STRATEGIES)
 
 __all__ = ["main", "console", "build_parser"]
 
@@ -93,10 +94,11 @@ def _common(parser, default_size, default_out, size_notes=None):
                        help="length of a poisoning point's step (default 0.5)")
     steps.add_argument("--lambda-lr", type=float, default=None, metavar="LR",
                        help="step size of the defender's λ steps (default 0.2)")
-    steps.add_argument("--lambda-step", choices=("adam", "gd", "sign"), default=None,
+    steps.add_argument("--lambda-step", choices=ATTACK_STEP_CHOICES["lambda_step"],
+                       default=None,
                        help="the defender's λ step (default adam; sign: our reading of "
                             "the paper's)")
-    steps.add_argument("--normalize", choices=("point", "batch"), default=None,
+    steps.add_argument("--normalize", choices=ATTACK_STEP_CHOICES["normalize"], default=None,
                        help="normalize the attacker's step per point (default) or per "
                             "batch")
     run = parser.add_argument_group("execution")

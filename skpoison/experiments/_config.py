@@ -16,7 +16,7 @@ import numpy as np
 
 from ..datasets import default_sizes
 from ..datasets._base import canonical_name
-from ._registry import SIZES
+from ._registry import ATTACK_STEP_CHOICES, SIZES
 
 __all__ = ["SweepConfig", "make_config", "SIZES", "LARGE_LAMBDA", "DEFAULT_TOP_K"]
 
@@ -204,8 +204,6 @@ class SweepConfig:
 #: Fields added after sweeps had been run: left out of :meth:`SweepConfig.identity`
 #: while None (their default), so that earlier results keep their keys and resume.
 _LATER_FIELDS = ("victim_steps", "lambda_step", "normalize")
-#: The values :func:`make_config` accepts for the attack's step options.
-_CHOICES = {"lambda_step": ("adam", "gd", "sign"), "normalize": ("point", "batch")}
 
 
 def _auto_batch_size(n_train, share):
@@ -314,7 +312,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         twice = sorted({s for s in strategies if strategies.count(s) > 1})
         raise ValueError(f"strategies {twice} are listed more than once (--strategies); "
                          "name each once.")
-    for key, choices in _CHOICES.items():
+    for key, choices in ATTACK_STEP_CHOICES.items():
         if key in values and values[key] not in choices:
             raise ValueError(f"{key}={values[key]!r} must be one of {choices}.")
     for key in ("poison_lr", "lambda_lr"):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SIZES", "STRATEGIES", "Strategy", "FIGURES", "FigureSpec", "DEFAULT_VAL_FRACTIONS"]
+__all__ = ["SIZES", "STRATEGIES", "Strategy", "FIGURES", "FigureSpec", "DEFAULT_VAL_FRACTIONS",
+           "ATTACK_STEP_CHOICES"]
 
 #: Size presets: "full" follows DESIGN.md section 6, "quick" fits a 2-core
 #: CPU, "tiny" only checks that the code runs (tests).
@@ -34,6 +35,11 @@ STRATEGIES = {
     "learned_per_layer": Strategy("learned_per_layer", True, "per_layer",
                                   label="λ learned per layer"),
 }
+
+
+#: The values of the sweeps' attack step options (``OptimalPoisoner``'s
+#: ``lambda_step`` and ``normalize``; a test keeps them equal to its own).
+ATTACK_STEP_CHOICES = {"lambda_step": ("adam", "gd", "sign"), "normalize": ("point", "batch")}
 
 
 #: Fig. 4 / 9: trusted-set sizes as shares of the training set.

@@ -24,10 +24,11 @@ from sklearn.utils import _safe_indexing
 
 from .._warn import warn_user
 from ..estimators import HypergradMLP, HypergradRegularizedLR
+from ..estimators._setup import max_log_lambda_for
 from ._registry import STRATEGIES, Strategy
 
 __all__ = ["STRATEGIES", "Strategy", "make_estimator", "resolve_fixed_lambda",
-           "cross_validate_lambda", "LAMBDA_HIGH"]
+           "cross_validate_lambda", "check_strategies", "fixed_lambda_estimator"]
 
 #: Upper end of the learnable box Λ = [-12, 0] (the estimators' default).
 LAMBDA_LOW, LAMBDA_HIGH = -12.0, 0.0
@@ -182,7 +183,7 @@ def _check_grid(grid, dtype):
     except (TypeError, ValueError):
         raise ValueError(f"grid={grid!r} must be a non-empty 1-D sequence of log λ "
                          "values.") from None
-    limit = float(np.log(np.finfo(np.dtype(dtype)).max))
+    limit = max_log_lambda_for(dtype)
     if values.size == 0 or np.isnan(values).any() or (values >= limit).any():
         raise ValueError(f"grid={grid!r} must be a non-empty 1-D sequence of log λ values, "
                          f"none NaN, and below {limit:.1f} (exp(λ) finite in "

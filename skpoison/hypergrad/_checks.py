@@ -28,6 +28,8 @@ def check_inputs(problem, w0, log_lambda, X, Y, X_val=None, Y_val=None, *, n_poi
     lr : float or None
         None: checked by the caller (the batched functions take one rate
         per problem).
+    batched : bool, default=False
+        Whether the tensors hold ``K`` problems along a leading dimension.
 
     Examples
     --------

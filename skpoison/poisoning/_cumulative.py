@@ -9,9 +9,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .._torch_utils import to_tensor
-from ..estimators._warnings import issue as issue_warning
+from ..estimators._warnings import engine_warnings_once
 from ..hypergrad import InnerDivergenceError
-from ..hypergrad._warnings import warnings_once
 from ._attack import evaluate, optimize_batch
 
 
@@ -84,7 +83,7 @@ def run_cumulative_attack(config, schedule, X_clean, Y_clean, X_poison, Y_poison
     """
     # The engine warns per outer step (an implicit method's unconverged inner
     # problem, say): each category once per attack, at the user's line.
-    with warnings_once("attack", issue_warning):
+    with engine_warnings_once("attack"):
         return _CumulativeAttack(config, schedule, X_clean, Y_clean, X_poison, Y_poison,
                                  lambda0, learn=learn, mode=mode, verbose=verbose,
                                  resume=resume).run()

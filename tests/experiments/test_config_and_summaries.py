@@ -250,3 +250,13 @@ def test_relative_decrease_rows_come_in_sorted_group_order():
     decrease = relative_decrease_rows(rows)
     assert [(d["n_val"], d["ratio"]) for d in decrease] == [(10, 0.0), (10, 0.2), (20, 0.0),
                                                             (20, 0.2)]
+
+
+def test_the_sweeps_attack_step_choices_are_the_poisoners():
+    # (the registry, which the command line reads without torch, repeats them)
+    from skpoison import OptimalPoisoner
+    from skpoison.estimators._outer import OUTER_OPTIMIZERS
+    from skpoison.experiments._registry import ATTACK_STEP_CHOICES
+    constraints = OptimalPoisoner._parameter_constraints
+    assert ATTACK_STEP_CHOICES["lambda_step"] == OUTER_OPTIMIZERS
+    assert set(ATTACK_STEP_CHOICES["normalize"]) == constraints["normalize"][0].options

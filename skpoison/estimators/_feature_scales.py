@@ -35,7 +35,10 @@ def check_feature_scales(X, *, inner_steps):
     nearly untrained (raw wine: test accuracy 0.53 against 1.00 standardized;
     digits in [0, 0.01]: every probability near 0.5), with nothing else to
     say so. Issues a :class:`~sklearn.exceptions.ConvergenceWarning` then.
-    Columns that are all zero do not count.
+    Columns that are all zero, and indicator columns (only 0s and 1s: one-hot
+    or bag-of-words features, small where they are rare; standardizing them
+    did not train binary bag-of-words data any better), do not count in the
+    median.
 
     Parameters
     ----------
@@ -62,15 +65,17 @@ def check_feature_scales(X, *, inner_steps):
     if not np.isfinite(rms).all():      # (squares beyond the dtype: read X / max|X| instead)
         unit = float(np.max(np.abs(X)))
         rms = _column_rms(X / unit) * unit
-    varying = rms > 0
-    if not varying.any():
+    # Indicator columns (one-hot, bag of words) are small where they are rare,
+    # not for their units: rescaled they trained no better (measured).
+    counted = (rms > 0) & ~np.all((X == 0) | (X == 1), axis=0)
+    if not counted.any():
         return
-    typical = float(np.median(rms[varying]))
+    typical = float(np.median(rms[counted]))
     largest = int(np.argmax(rms))
     advice = (f"Gradient descent's step is set by the largest curvature, so in "
               f"inner_steps={inner_steps} steps the weights of the typical features barely "
               "move and the model may come back nearly untrained. Standardize the features "
-              "first (e.g. a StandardScaler in a Pipeline).")
+              "first (e.g. a StandardScaler in a Pipeline), or raise inner_steps.")
     if rms[largest] >= 1.0 and rms[largest] / typical > _SCALE_SPREAD_LIMIT:
         warn_user(
             f"The features' scales differ widely: column {largest}'s root mean square, "

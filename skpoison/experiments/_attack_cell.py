@@ -22,7 +22,6 @@ from ..datasets import load_dataset, make_poisoning_splits
 from ..datasets._home import DATA_HOME_ENV
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
 from ..poisoning import OptimalPoisoner, fit_batched
-from ..poisoning._resume import discard_if_not_resume_file
 from ._environment import environment
 from ._strategies import (STRATEGIES, fixed_lambda_estimator, make_estimator,
                           resolve_fixed_lambda)
@@ -215,10 +214,7 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
         Size of the trusted set (None: ``config.n_val``).
     resume_file : path-like or None
         The attack's ``resume_file`` (:class:`~skpoison.OptimalPoisoner`):
-        an interrupted cell resumes after its last saved batch. The file is
-        the caller's to name and to remove once the rows are stored (the
-        sweeps remove it after writing the cell's file): it is kept when the
-        cell ends, and one that is damaged is removed with a warning.
+        an interrupted cell resumes after its last saved batch.
 
     Returns
     -------
@@ -237,12 +233,18 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
     >>> [(row["ratio"], row["n_poison"]) for row in rows]
     [(0.0, 0), (0.1, 5), (0.2, 10)]
     """
+    return attack_cell_rows(config, strategy, repetition, data_home, n_val, resume_file)
+
+
+def attack_cell_rows(config, strategy, repetition, data_home, n_val, resume_file,
+                     keep_resume_file=False):
+    """:func:`run_attack_cell`; ``keep_resume_file``: the attack leaves its
+    ``resume_file`` behind when it ends (for a sweep, which removes it once
+    the cell's rows are stored)."""
     start = time.perf_counter()
     cell = _prepare_cell(config, strategy, repetition, data_home, n_val)
     split = cell.split
-    if resume_file is not None:
-        discard_if_not_resume_file(resume_file)
-        cell.attack._keep_resume_file = True
+    cell.attack._keep_resume_file = keep_resume_file
     cell.attack.set_params(resume_file=resume_file)
     cell.attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
     rows = _cell_rows(config, strategy, cell, cell.attack.results_)

@@ -333,11 +333,12 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
 
 
 def _step_size(key, value):
-    """``value`` as a finite float > 0, or a ValueError that names ``key``."""
+    """``value`` if a finite number > 0 (kept as given: an int names the same cells
+    as before it was checked), else a ValueError that names ``key``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not 0.0 < float(value) < math.inf:
         raise ValueError(f"{key}={value!r} must be a finite number > 0.")
-    return float(value)
+    return value
 
 
 def _count(key, value, least):

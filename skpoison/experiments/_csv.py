@@ -6,7 +6,7 @@ import csv
 import math
 from pathlib import Path
 
-from .._files import atomic_file
+from .._files import atomic_file, remove_stale_temporaries
 
 __all__ = ["write_csv", "read_csv"]
 
@@ -21,8 +21,9 @@ def write_csv(rows, path):
     """Write row dicts as a CSV (columns: union, first-seen order), atomically.
 
     The file is written to a temporary file beside ``path`` and renamed, so
-    ``path`` holds either its old content or the whole new one; missing
-    folders are created. Floats are written with :func:`repr` (they read
+    ``path`` holds either its old content or the whole new one (the
+    temporaries of writers killed meanwhile are removed); missing folders
+    are created. Floats are written with :func:`repr` (they read
     back exactly), non-finite ones as ``inf``, ``-inf`` or ``nan``; None and
     missing columns as empty fields; other values with :func:`str`.
 
@@ -57,6 +58,7 @@ def write_csv(rows, path):
     for row in rows:
         columns.extend(k for k in row if k not in columns)
     path = Path(path)
+    remove_stale_temporaries(path)     # (of a writer killed while it wrote path)
     with atomic_file(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(columns)

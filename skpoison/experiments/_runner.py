@@ -16,10 +16,11 @@ from .._hashing import update_with_arrays
 from .._warn import warn_user
 from ..datasets._cifar import quiet_caveats
 from ..poisoning import OptimalPoisoner
+from ..poisoning._resume import discard_if_not_resume_file
 
 from ._aggregate import format_table
-from ._attack_cell import (cell_record, cell_rows_problem, draw_split, load_pool,
-                           rate_log_lambda, run_attack_cell, run_attack_cells)
+from ._attack_cell import (attack_cell_rows, cell_record, cell_rows_problem, draw_split,
+                           load_pool, rate_log_lambda, run_attack_cells)
 from ._config import make_config
 from ._csv import write_csv
 from ._environment import environment
@@ -122,10 +123,17 @@ def _attack_group(cells):
                                 data_home=first["data_home"], n_val=first["n_val"])
 
 
-def _attack_cell(**cell):
-    """:func:`run_attack_cell` in a sweep, which has warned of its data's caveat once."""
+def _attack_cell(resume_file=None, **cell):
+    """:func:`run_attack_cell` in a sweep, which has warned of its data's caveat once.
+
+    The sweep names the cell's ``resume_file`` and removes it once the cell's
+    file is written: a damaged one is removed (the cell starts over), and the
+    attack leaves it behind when it ends.
+    """
+    if resume_file is not None:
+        discard_if_not_resume_file(resume_file)
     with quiet_caveats():
-        return run_attack_cell(**cell)
+        return attack_cell_rows(**cell, resume_file=resume_file, keep_resume_file=True)
 
 
 def _group_key(cell):
@@ -275,8 +283,7 @@ def write_tables(rows, settings, out, stem, *, cells=True):
     at once).
     """
     settings_path = Path(out) / f"{stem}_settings.json"
-    for path in (Path(out) / f"{stem}.csv", settings_path):
-        remove_stale_temporaries(path)     # (of a run killed while it wrote them)
+    remove_stale_temporaries(settings_path)     # (of a run killed while it wrote it)
     _replace_earlier_run(settings_path, settings, Path(out), stem, cells)
     csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
     write_json_atomic(settings_path, settings)

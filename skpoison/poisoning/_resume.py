@@ -67,6 +67,8 @@ def _read(path):
     """``(saved, None)`` for a resume file at ``path``, else ``(None, why it is not one)``."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise                 # (the file system failed, not the file: it may be fine)
     except Exception as exc:  # noqa: BLE001 - whatever torch fails on: not ours
         reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
         return None, f"it cannot be read as one ({type(exc).__name__}: {reason})"

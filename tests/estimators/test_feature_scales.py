@@ -90,3 +90,18 @@ def test_features_on_one_small_scale_warn(scale):
     from skpoison.estimators._feature_scales import check_feature_scales
     with pytest.warns(ConvergenceWarning, match=SMALL):
         check_feature_scales(X, inner_steps=10)
+
+
+def test_indicator_columns_do_not_count_as_small_features():
+    # Rare one-hot categories have a small root mean square, not small units:
+    # rescaling them did not train better, so they do not make the median.
+    from skpoison.estimators._feature_scales import check_feature_scales
+    rng = np.random.RandomState(0)
+    codes = rng.zipf(1.5, size=(500, 5)) % 100
+    one_hot = np.concatenate([np.eye(100)[codes[:, j]] for j in range(5)], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_feature_scales(one_hot, inner_steps=10)
+    small = np.hstack([one_hot, rng.rand(500, 3) * 0.01])     # ... but small numbers do
+    with pytest.warns(ConvergenceWarning, match=SMALL):
+        check_feature_scales(small, inner_steps=10)

@@ -92,7 +92,7 @@ def _without_timing(rows):
 
 
 def test_interrupted_attack_sweep_resumes_and_matches_a_fresh_run(tmp_path, monkeypatch):
-    real = RUNNER["run_attack_cell"]
+    real = RUNNER["attack_cell_rows"]
     calls = []
 
     def flaky(**kwargs):
@@ -102,14 +102,14 @@ def test_interrupted_attack_sweep_resumes_and_matches_a_fresh_run(tmp_path, monk
         return real(**kwargs)
 
     common = dict(size="tiny", repetitions=2, n_jobs=1, verbose=False, plot=False)
-    monkeypatch.setitem(RUNNER, "run_attack_cell", flaky)
+    monkeypatch.setitem(RUNNER, "attack_cell_rows", flaky)
     with pytest.raises(KeyboardInterrupt):
         evaluate(out=tmp_path / "run", **common)
     assert len(list((tmp_path / "run" / "cells").glob("*.json"))) == 3
     first = list(calls)
 
     calls.clear()
-    monkeypatch.setitem(RUNNER, "run_attack_cell", lambda **kw: calls.append(
+    monkeypatch.setitem(RUNNER, "attack_cell_rows", lambda **kw: calls.append(
         (kw["strategy"], kw["repetition"])) or real(**kw))
     resumed = evaluate(out=tmp_path / "run", **common)
     assert len(calls) == 8 - 3 and not set(first) & set(calls)  # nothing redone
@@ -117,7 +117,7 @@ def test_interrupted_attack_sweep_resumes_and_matches_a_fresh_run(tmp_path, monk
     rows = read_csv(resumed.csv)
     assert len(rows) == 4 * 2 * 3  # strategies x repetitions x ratios: nothing lost
 
-    monkeypatch.setitem(RUNNER, "run_attack_cell", real)
+    monkeypatch.setitem(RUNNER, "attack_cell_rows", real)
     fresh = evaluate(out=tmp_path / "fresh", **common)
     assert _without_timing(resumed.rows) == _without_timing(fresh.rows)
 
@@ -213,6 +213,31 @@ def test_a_cells_resume_file_stays_until_its_rows_are_stored(tmp_path, monkeypat
     assert partial.exists()                  # the finished attack's last state
     evaluate(out=tmp_path / "run", **common)
     assert not partial.exists()
+
+
+def test_run_attack_cell_refuses_a_file_that_is_no_resume_file(tmp_path):
+    # (only a sweep, which names its cells' resume files, removes a damaged one)
+    from skpoison.experiments import make_config, run_attack_cell
+    notes = tmp_path / "my_notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(ValueError, match="is not an attack's resume file"):
+        run_attack_cell(make_config(size="tiny"), "learned", 0, resume_file=notes)
+    assert notes.read_text() == "mine"
+
+
+def test_a_resume_file_that_cannot_be_read_now_is_not_removed(tmp_path, monkeypatch):
+    # An I/O error says nothing of the file: the cell fails, its saved work stays.
+    from skpoison.poisoning import _resume
+    path = tmp_path / "cell.resume.pt"
+    path.write_bytes(b"saved work")
+
+    def io_error(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(_resume.torch, "load", io_error)
+    with pytest.raises(OSError, match="Input/output error"):
+        _resume.discard_if_not_resume_file(path)
+    assert path.exists()
 
 
 @needs_locks
@@ -620,7 +645,7 @@ def test_a_grouped_run_removes_a_resume_file_left_by_a_cell_alone(tmp_path):
 
 def test_sizes_the_pool_cannot_hold_fail_before_any_cell(tmp_path, monkeypatch):
     started = []
-    monkeypatch.setitem(RUNNER, "run_attack_cell", lambda **kw: started.append(kw))
+    monkeypatch.setitem(RUNNER, "attack_cell_rows", lambda **kw: started.append(kw))
     with pytest.raises(ValueError, match="exceeds the 352 samples available"):
         evaluate(out=tmp_path, size="tiny", n_train=5000, n_jobs=1, verbose=False,
                  plot=False)

@@ -88,7 +88,9 @@ def _from_tar(path, classes):
 
 
 def _from_npz(path):
-    """Return [(x_train, y_train), (x_test, y_test)] with flattened images."""
+    """Return ``([(x_train, y_train), (x_test, y_test)], jpeg)`` with flattened images;
+    ``jpeg``: the archive names its images as JPEG files (``names_train``,
+    ``names_test``), as the re-encoded copy does wherever it is put."""
     with open(path, "rb") as fh:
         if fh.read(2) != b"PK":   # np.load would read it as a pickle or a bare array
             raise ValueError(f"{path}: not an .npz archive (a zip file): the file is "
@@ -96,6 +98,7 @@ def _from_npz(path):
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            names = [f[k] for k in ("names_train", "names_test") if k in f.files]
     except Exception as exc:
         raise ValueError(
             f"{path}: not a CIFAR-10 .npz with keys x_train, y_train, x_test, "
@@ -110,7 +113,13 @@ def _from_npz(path):
                 f"integer labels of shape (n,), got {x.dtype} {x.shape} and {y.dtype} "
                 f"{y.shape}.")
         parts.append((x.reshape(len(x), 3072), y.astype(np.int64)))
-    return parts
+    return parts, any(_jpeg_names(n) for n in names)
+
+
+def _jpeg_names(names):
+    """Whether any of ``names`` (an array of file names) is a JPEG file's."""
+    lower = np.char.lower(np.asarray(names, dtype=str))
+    return bool((np.char.endswith(lower, ".jpg") | np.char.endswith(lower, ".jpeg")).any())
 
 
 #: Whether reading the lossy copy warns (per thread and context; see quiet_caveats).
@@ -134,14 +143,19 @@ def quiet_caveats():
 
 def _load_parts(home, classes, download_if_missing):
     folder, tar = home / _DIR, home / _TAR
-    if all((folder / b).is_file() for b in _BATCHES):
+    missing = [b for b in _BATCHES if not (folder / b).is_file()]
+    if not missing:
         return _from_dir(folder, classes), f"the official batches in {folder}", None
+    if folder.is_dir():    # (a copy cut short: said, not skipped in silence)
+        warn_user(f"{folder} lacks {', '.join(missing)}, so it is not read; the other "
+                  "CIFAR-10 sources are tried.")
     if tar.is_file():
         return _from_tar(tar, classes), f"the official tarball {tar}", None
     skipped = []   # .npz copies without every requested class
     for path, lossy in ((home / _NPZ, False), (home.joinpath(*_LOSSY_NPZ), True)):
         if path.is_file():
-            parts = _from_npz(path)
+            parts, jpeg = _from_npz(path)
+            lossy = lossy or jpeg   # (the JPEG copy, copied to cifar10.npz, say)
             present = set(np.concatenate([y for _, y in parts]).tolist())
             if not set(classes) <= present:
                 skipped.append(f"{path} holds classes {sorted(present)} only")
@@ -177,7 +191,8 @@ def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
     integer labels),
     ``<data_home>/cifar10-airplane-frog/cifar10_airplane_frog_jpegq75.npz``
     (a JPEG-recompressed copy of classes 0 and 6; a ``UserWarning`` says
-    so), then a download of the official tarball. An ``.npz`` lacking a
+    so, and ``caveat`` too, as for any ``.npz`` whose ``names_train`` or
+    ``names_test`` name JPEG files), then a download of the official tarball. An ``.npz`` lacking a
     requested class is skipped. Each pickle's md5 is checked against the
     official one BEFORE it is unpickled (and then with a restricted unpickler).
 

@@ -178,6 +178,30 @@ def test_lossy_npz_fallback_warns(tmp_path, tiny_batches):
         fetch_cifar10(classes=(0, 1), data_home=tmp_path, download=False)
 
 
+def test_the_jpeg_copy_keeps_its_caveat_under_another_name(tmp_path, tiny_batches):
+    # (copied to <home>/cifar10.npz, a documented source, it was read as exact data:
+    # no warning, no caveat in a sweep's rows, tables or titles)
+    _, imgs, labels = tiny_batches
+    path = tmp_path / "cifar10.npz"
+    names = np.array([f"train/airplane/{i:04d}.JPG" for i in range(len(imgs))])
+    np.savez(path, x_train=imgs[:10], y_train=labels[:10].astype(np.uint8),
+             x_test=imgs[10:], y_test=labels[10:].astype(np.uint8),
+             names_train=names[:10], names_test=names[10:])
+    with pytest.warns(UserWarning, match="JPEG"):
+        bunch = load_dataset("cifar10", data_home=tmp_path, download=False)
+    assert bunch.caveat == _cifar.JPEG_CAVEAT and "lossy" in bunch.description
+
+
+def test_a_batches_folder_cut_short_is_said(tmp_path, tiny_batches):
+    raws, imgs, labels = tiny_batches
+    _write_dir(tmp_path, {k: v for k, v in raws.items() if k != "test_batch"})
+    _write_npz(tmp_path / "cifar10.npz", imgs, labels, 10)
+    with pytest.warns(UserWarning, match="cifar-10-batches-py lacks test_batch, so it is "
+                                         "not read"):
+        bunch = fetch_cifar10(data_home=tmp_path, download=False)
+    assert "cifar10.npz" in bunch.description
+
+
 def test_bad_npz_refused(tmp_path):
     np.savez(tmp_path / "cifar10.npz", x_train=np.zeros((2, 32, 32), np.uint8),
              y_train=np.zeros(2), x_test=np.zeros((1, 32, 32, 3), np.uint8), y_test=np.zeros(1))

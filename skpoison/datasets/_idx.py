@@ -94,7 +94,9 @@ def read_idx(path, md5=None):
     Returns
     -------
     array : ndarray
-        Native-endian array with the shape announced by the header.
+        Native-endian array with the shape announced by the header; read-only
+        when the file is native-endian (a view of its bytes, not a copy: copy
+        it to modify it).
 
     Raises
     ------

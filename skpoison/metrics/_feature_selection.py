@@ -135,13 +135,14 @@ def top_k_features(coef, k):
                          f"n_features), got {coef.shape}.")
     if not np.all(np.isfinite(coef)):
         raise ValueError("coef contains NaN or infinite values.")
-    if coef.ndim == 1:
-        scores = np.abs(coef)
+    if coef.ndim == 1 or coef.shape[0] == 1:
+        scores = np.abs(coef).ravel()
     else:
-        # Scaled by a power of two (exact) so that the squares of weights beyond
-        # 1e154 do not overflow into ties: the ranking is otherwise unchanged.
-        _, exponent = np.frexp(np.max(np.abs(coef)))
-        scores = np.linalg.norm(np.ldexp(coef, -exponent), axis=0)
+        # Each feature's weights scaled by their largest magnitude, so that
+        # squares neither overflow (beyond 1e154) nor underflow (below 1e-154)
+        # into ties: the ranking is otherwise unchanged.
+        largest = np.max(np.abs(coef), axis=0)
+        scores = largest * np.linalg.norm(coef / np.where(largest > 0, largest, 1.0), axis=0)
     k = _check_int(k, "k", 1)
     if k > scores.size:
         raise ValueError(f"k={k} exceeds the number of features {scores.size}.")

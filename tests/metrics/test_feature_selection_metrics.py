@@ -79,6 +79,13 @@ def test_top_k_features_multi_output_norm_of_huge_or_tiny_weights(scale):
     np.testing.assert_array_equal(top_k_features(coef, 1), [1])
 
 
+@pytest.mark.parametrize("coef", [[[1.0, 1e-170, 2e-170]],
+                                  [[1.0, 1e-170, 2e-170], [0.0, 1e-170, 2e-170]]])
+def test_top_k_features_ranks_tiny_weights_next_to_large_ones(coef):
+    # (scaled by the largest weight of all, the tiny ones' squares underflowed to a tie)
+    np.testing.assert_array_equal(top_k_features(coef, 3), [0, 2, 1])
+
+
 @pytest.mark.parametrize("coef, k, match", [
     ([1.0, 2.0], 3, "exceeds"), ([1.0, 2.0], 0, "k must be"),
     ([1.0, np.nan], 1, "NaN"), (np.zeros((2, 2, 2)), 1, "shape"),

@@ -42,6 +42,26 @@ def save(fig, path, dpi=110):
     return path
 
 
+def _figure_legend(fig, axes, fontsize=7, **kwargs):
+    """One legend under the figure's panels (never over their data), each label once."""
+    entries = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center",
+                   ncols=min(len(entries), 4), fontsize=fontsize, **kwargs)
+
+
+def _ratio_ticks(ax, percents):
+    """Ticks at the ratios drawn (in %); one ratio alone gets a window of ±1 %."""
+    ticks = sorted(set(float(p) for p in percents))
+    if ticks:
+        ax.set_xticks(ticks)
+    if len(ticks) == 1:
+        ax.set_xlim(ticks[0] - 1.0, ticks[0] + 1.0)
+
+
 # Distinct markers and dashes, so that curves that coincide (e.g. no
 # regularization and a CV choice at the bottom of the grid) stay visible.
 _STYLES = {"no_reg": dict(marker="s", ls="--", ms=6, color="tab:blue"),
@@ -63,6 +83,7 @@ def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=Non
     ``style`` (matplotlib keywords) overrides the group's own style.
     """
     stats = summarize(rows, value, (group, "ratio"))
+    _ratio_ticks(ax, [100 * s["ratio"] for s in stats])
     for name in dict.fromkeys(s[group] for s in stats):
         line = sorted((s for s in stats if s[group] == name), key=lambda s: s["ratio"])
         x = 100 * np.array([s["ratio"] for s in line])
@@ -158,8 +179,10 @@ def plot_lambda_and_norm(rows, title=""):
                STRATEGIES[r["strategy"]].learned]
     if learned:
         plot_vs_ratio(ax_lam, learned, "log_lambda")
-        ax_lam.set_ylabel("learned λ = log α")
-        ax_lam.legend(fontsize=7)
+        # (one λ per layer: its column is their mean; fig. 7 draws them one by one)
+        per_layer = any(STRATEGIES[r["strategy"]].lambda_mode == "per_layer" for r in learned)
+        ax_lam.set_ylabel("learned λ = log α" + ("\n(per layer: the layers' mean)"
+                                                 if per_layer else ""))
     else:   # (evaluate --strategies no_reg large, say): say so, not an empty panel
         ax_lam.text(0.5, 0.5, "no strategy learned λ in this run", ha="center",
                     va="center", transform=ax_lam.transAxes, fontsize=8)
@@ -167,7 +190,7 @@ def plot_lambda_and_norm(rows, title=""):
     plot_vs_ratio(ax_norm, rows, "weight_norm")
     ax_norm.set_yscale("log")
     ax_norm.set_ylabel("‖w‖² / p")
-    ax_norm.legend(fontsize=7)
+    _figure_legend(fig, (ax_lam, ax_norm))
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -294,10 +317,10 @@ def plot_sensitivity(rows, decrease_rows, title=""):
             ax_err.errorbar([100 * s["ratio"] for s in line], [100 * s["mean"] for s in line],
                             yerr=[100 * s["std"] for s in line], capsize=2,
                             label=f"{_label(name)}, |val| = {n_val}", **style)
+    _ratio_ticks(ax_err, [100 * r["ratio"] for r in rows])
     ax_err.set_xlabel("poisoning ratio (%)")
     ax_err.set_ylabel("test error (%)")
     ax_err.grid(alpha=0.3)
-    ax_err.legend(fontsize=6)
     for n_val in sorted({r["n_val"] for r in decrease_rows}):
         line = sorted((r for r in decrease_rows if r["n_val"] == n_val),
                       key=lambda r: r["ratio"])
@@ -305,16 +328,15 @@ def plot_sensitivity(rows, decrease_rows, title=""):
                     [100 * r["relative_decrease"] for r in line], marker="o", ms=3.5,
                     color=colors.get(n_val), label=f"|val| = {n_val}")
     ax_dec.axhline(0.0, color="grey", lw=0.8)
-    ax_dec.set_xlabel("poisoning ratio (%)")
+    undefined = sum(not np.isfinite(r["relative_decrease"]) for r in decrease_rows)
+    ax_dec.set_xlabel("poisoning ratio (%)" + (
+        f"\n({undefined} of {len(decrease_rows)} points undefined: no-reg. error 0)"
+        if undefined else ""))
     ax_dec.set_ylabel("relative decrease of test error,\nno reg. → learned λ (%)")
     ax_dec.grid(alpha=0.3)
-    undefined = sum(not np.isfinite(r["relative_decrease"]) for r in decrease_rows)
-    if undefined:
-        ax_dec.text(0.02, 0.02, f"{undefined} of {len(decrease_rows)} points undefined "
-                    "(no-reg. error 0)", transform=ax_dec.transAxes, fontsize=7,
-                    va="bottom")
     if any(np.isfinite(r["relative_decrease"]) for r in decrease_rows):
         ax_dec.legend(fontsize=7)
+    _figure_legend(fig, (ax_err,), fontsize=6)
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -351,12 +373,17 @@ def plot_kuncheva(rows, top_k, title=""):
     ['top 5 features', 'top 10 features']
     >>> plt.close(fig)
     """
+    # (rows hold no index for k >= the number of features: no empty panel)
+    top_k = [k for k in top_k if any(f"kuncheva_k{k}" in r for r in rows)] or list(top_k)
     fig, axes = _figure(len(top_k), width=3.6)
     for ax, k in zip(axes, top_k):
         plot_vs_ratio(ax, rows, f"kuncheva_k{k}")
         ax.set_title(f"top {k} features", fontsize=9)
         ax.set_ylabel("consistency index")
-    axes[0].legend(fontsize=6)
+    low = min(ax.get_ylim()[0] for ax in axes)
+    for ax in axes:   # one scale, so that the panels of several k compare
+        ax.set_ylim(low, 1.05)
+    _figure_legend(fig, axes)
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -393,7 +420,9 @@ def plot_synthetic(maps, title=""):
     >>> plt.close(fig)
     """
     fig, axes = _figure(3, width=3.9, height=3.5)
-    extent = [*maps["grid"][[0, -1]], *maps["grid"][[0, -1]]]
+    grid = maps["grid"]
+    half = (grid[1] - grid[0]) / 2 if len(grid) > 1 else 0.5   # (pixels centred on the grid)
+    extent = [grid[0] - half, grid[-1] + half] * 2
     X, y = maps["X_train"], maps["y_train"]
     errors = 100 * np.stack([maps["val_error_noreg"], maps["val_error_reg"]])
     limits = dict(vmin=errors.min(), vmax=errors.max())  # one colour scale for both
@@ -403,9 +432,9 @@ def plot_synthetic(maps, title=""):
                           cmap="viridis", aspect="auto", **limits)
         fig.colorbar(image, ax=ax, label="validation error (%)")
         ax.set_title(f"{name}: poison point position", fontsize=8)
-    image = axes[2].imshow(maps["best_lambda"].T, origin="lower", extent=extent,
-                           cmap="magma", aspect="auto")
     low, high = np.min(maps["lambda_grid"]), np.max(maps["lambda_grid"])
+    image = axes[2].imshow(maps["best_lambda"].T, origin="lower", extent=extent,
+                           cmap="magma", aspect="auto", vmin=low, vmax=high)
     fig.colorbar(image, ax=axes[2],
                  label=f"optimal λ = log α (grid {low:g} … {high:g})")
     axes[2].set_title("optimal λ vs poison point position", fontsize=8)
@@ -429,7 +458,7 @@ def plot_synthetic(maps, title=""):
         ax.set_ylim(extent[2] - pad, extent[3] + pad)
         ax.set_xlabel("x₁")
         ax.set_ylabel("x₂")
-    axes[0].legend(fontsize=6, loc="lower left", facecolor="lightgrey")  # shows the white line
+    _figure_legend(fig, axes[:1], facecolor="lightgrey")   # (grey: shows the white line)
     fig.suptitle(title, fontsize=9)
     return fig
 

@@ -67,7 +67,9 @@ def test_the_relative_decrease_panel_counts_its_undefined_points():
     decrease = [dict(n_val=5, ratio=0.0, relative_decrease=np.nan),
                 dict(n_val=5, ratio=0.2, relative_decrease=0.5)]
     ax_err, ax_dec = plot_sensitivity(rows, decrease).axes[:2]
-    assert [t.get_text() for t in ax_dec.texts] == ["1 of 2 points undefined (no-reg. error 0)"]
+    # (said under the axis: a note inside the panel sat on its data)
+    assert ax_dec.get_xlabel().endswith("(1 of 2 points undefined: no-reg. error 0)")
+    assert not ax_dec.texts
     assert ax_dec.get_shared_x_axes().joined(ax_err, ax_dec)
     assert "no reg. → learned λ" in ax_dec.get_ylabel()
 
@@ -85,3 +87,32 @@ def test_error_bars_are_in_the_units_of_the_means():
     ends = [(segment[0][1], segment[1][1]) for segment in bars.get_segments()]
     plt.close(fig)
     np.testing.assert_allclose(ends, [(10.0, 20.0), (30.0, 50.0)])   # mean ± std (ddof=0), %
+
+
+def test_multi_panel_legends_sit_under_the_panels():
+    # (inside a panel, the legend covered data: the norm panel, fig1's map, fig5's bars)
+    from skpoison.experiments import plot_kuncheva, plot_lambda_and_norm
+    rows = [{"strategy": s, "ratio": r, "repetition": 0, "log_lambda": -4.0 - r,
+             "weight_norm": 0.5 + r, "kuncheva_k5": 1 - r}
+            for s in ("no_reg", "learned", "learned_per_layer") for r in (0.0, 0.1)]
+    for fig in (plot_lambda_and_norm(rows), plot_kuncheva(rows, top_k=(5, 70))):
+        assert all(ax.get_legend() is None for ax in fig.axes)
+        (legend,) = fig.legends
+        texts = [t.get_text() for t in legend.get_texts()]
+        assert len(texts) == len(set(texts)) == 3
+    assert plot_lambda_and_norm(rows).axes[0].get_ylabel().endswith("the layers' mean)")
+    # k = 70 has no index in the rows (k >= the features): no empty panel for it
+    assert [ax.get_title() for ax in plot_kuncheva(rows, top_k=(5, 70)).axes] == \
+        ["top 5 features"]
+
+
+def test_fig1s_cells_are_centred_on_the_positions_computed():
+    from skpoison.experiments import plot_synthetic, synthetic_maps
+    maps = synthetic_maps(size="tiny")
+    fig = plot_synthetic(maps)
+    grid = maps["grid"]
+    left, right, _, _ = fig.axes[0].get_images()[0].get_extent()
+    step = grid[1] - grid[0]
+    assert (left, right) == pytest.approx((grid[0] - step / 2, grid[-1] + step / 2))
+    low, high = fig.axes[2].get_images()[0].get_clim()
+    assert (low, high) == (min(maps["lambda_grid"]), max(maps["lambda_grid"]))

@@ -19,6 +19,7 @@ from ._attack_cell import load_pool
 from ._config import make_config
 from ._csv import write_csv
 from ._environment import environment
+from ._plots import layer_name
 from ._registry import DEFAULT_VAL_FRACTIONS, FIGURES
 from ._runner import (
     _caveat_note,
@@ -56,7 +57,8 @@ def _figure_tables(spec, rows, figure, config):
     """The tables of what the figure draws beyond the test error (printed, not plotted)."""
     raw = dict(by=("strategy", "ratio"), percent=False)
     if spec.plot == "lambda_norm":
-        return [format_table(rows, "log_lambda", title=f"{figure}: learned λ (log α)", **raw),
+        return [format_table(rows, "log_lambda", title=f"{figure}: λ (log α; learned, or the "
+                             "strategy's fixed one)", **raw),
                 format_table(rows, "weight_norm", title=f"{figure}: ||w||² / p", **raw)]
     if spec.plot == "kuncheva":
         return [format_table(rows, f"kuncheva_k{k}", title=f"{figure}: Kuncheva index, "
@@ -67,8 +69,8 @@ def _figure_tables(spec, rows, figure, config):
                         "per_layer_norm": ("weight_norm_", "||w||² / p per layer")}[spec.plot]
         layers = sorted({int(key[len(column):]) for r in rows for key in r
                          if key.startswith(column)})
-        per_layer = [{"strategy": f"{r['strategy']} layer {i}", "ratio": r["ratio"],
-                      "value": r[f"{column}{i}"]}
+        per_layer = [{"strategy": f"{r['strategy']} {layer_name(i, len(layers))}",
+                      "ratio": r["ratio"], "value": r[f"{column}{i}"]}
                      for i in layers for r in rows if f"{column}{i}" in r]
         return [format_table(per_layer, "value", title=f"{figure}: {what}", **raw)]
     return []

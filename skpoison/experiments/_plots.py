@@ -34,7 +34,7 @@ def _figure(n_panels, width=4.2, height=3.3):
     return fig, axes
 
 
-def save(fig, path, dpi=110):
+def save(fig, path, dpi=200):
     """Write ``fig`` to ``path`` (PNG) and release it; returns the path."""
     fig.savefig(path, dpi=dpi)
     if "matplotlib.pyplot" in sys.modules:  # a pyplot-managed figure: do not keep it open
@@ -253,7 +253,7 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
     for strategy, (mine, columns) in drawn.items():
         marker = _STYLES.get(strategy, {}).get("marker", "o") if len(drawn) > 1 else "o"
         for i, column in enumerate(columns):
-            name = "output layer" if i == len(columns) - 1 else f"hidden layer {i + 1}"
+            name = layer_name(i, len(columns))
             if len(drawn) > 1:
                 name = f"{_label(strategy)}: {name}"
             plot_vs_ratio(ax, [{**r, "line": name} for r in mine], column, group="line",
@@ -461,6 +461,17 @@ def plot_synthetic(maps, title=""):
     _figure_legend(fig, axes[:1], facecolor="lightgrey")   # (grey: shows the white line)
     fig.suptitle(title, fontsize=9)
     return fig
+
+
+def layer_name(index, n_layers):
+    """``"hidden layer <index + 1>"``, or ``"output layer"`` for the last one.
+
+    Examples
+    --------
+    >>> [layer_name(i, 3) for i in range(3)]
+    ['hidden layer 1', 'hidden layer 2', 'output layer']
+    """
+    return "output layer" if index == n_layers - 1 else f"hidden layer {index + 1}"
 
 
 def _boundary(ax, w, span, style, color, label):

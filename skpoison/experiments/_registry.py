@@ -91,5 +91,6 @@ FIGURES = {
                         description="MLP, L2: ||w||²/p per layer (λ per layer) vs ratio"),
     "fig14": FigureSpec("attack", model="mlp", plot="lambda_norm",
                         strategies=("no_reg", "large", "learned"),
-                        description="MLP, L2: single learned λ and ||w||²/p vs ratio"),
+                        description="MLP, L2 (the paper's panels: L1 too): single learned "
+                                    "λ and ||w||²/p vs ratio"),
 }

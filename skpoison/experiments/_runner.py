@@ -426,7 +426,9 @@ def _caveat_note(rows):
 
 def _short_title(config, rows=()):
     """A figure's title: the setting; what the error bars are; the data's caveat, if any."""
-    return (f"{config.dataset}, {config.model.upper()}, {config.penalty.upper()}, "
+    data = config.dataset if config.classes is None else \
+        f"{config.dataset} {' vs '.join(str(c) for c in config.classes)}"
+    return (f"{data}, {config.model.upper()}, {config.penalty.upper()}, "
             f"T={config.inner_steps}{_victim_note(config)}, {config.attack_steps} attack "
             f"steps\nmean ± std over "
             f"{_repetitions(config)}" + _caveat_note(rows))

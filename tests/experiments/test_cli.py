@@ -53,10 +53,13 @@ def test_reproduce_each_figure_tiny(figure, shared_out, capsys):
     assert "test error" in out and "wrote" in out
     spec = FIGURES[figure]
     # The printed tables: the test error, then what the figure draws.
-    printed = {"test_error": [], "lambda_norm": ["learned λ (log α)", "||w||² / p"],
+    printed = {"test_error": [],
+               "lambda_norm": ["λ (log α; learned, or the strategy's fixed one)", "||w||² / p"],
                "kuncheva": ["Kuncheva index, top 3 features"],
-               "per_layer_lambda": ["learned λ (log α) per layer", "learned_per_layer layer 1"],
-               "per_layer_norm": ["||w||² / p per layer", "learned_per_layer layer 1"]}
+               "per_layer_lambda": ["learned λ (log α) per layer",
+                                    "learned_per_layer hidden layer 1"],
+               "per_layer_norm": ["||w||² / p per layer",
+                                  "learned_per_layer hidden layer 1"]}
     for text in printed[spec.plot]:
         assert text in out
     if spec.plot == "kuncheva":

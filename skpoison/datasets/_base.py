@@ -1,11 +1,14 @@
 """Dispatch by data-set name and the experiments' default sizes (private)."""
 
+from pathlib import Path
+
 import numpy as np
 
 from ._cifar import fetch_cifar10
 from ._common import check_classes, make_bunch
 from ._digits import load_digits_pair
 from ._mnist import fetch_fashion_mnist, fetch_mnist
+from ._npz import is_data_file, load_npz_pool, npz_sizes
 from ._synthetic import make_synthetic_2d
 
 __all__ = ["load_dataset", "default_sizes", "DATASET_NAMES"]
@@ -34,25 +37,32 @@ _SYNTHETIC_POOL, _SYNTHETIC_RANGE = 2000, (-5.0, 5.0)
 
 
 def canonical_name(name):
-    """The registered name of data set ``name`` (any case, ``_`` for ``-``, aliases).
+    """The registered name of data set ``name`` (any case, ``_`` for ``-``, aliases);
+    a data file's absolute path.
 
     Raises ``ValueError`` for an unknown name.
     """
+    if is_data_file(name):
+        return str(Path(name).resolve())
     key = str(name).strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key not in DATASET_NAMES:
-        raise ValueError(f"Unknown data set {name!r}; valid names are {DATASET_NAMES}.")
+        raise ValueError(f"Unknown data set {name!r}; valid names are {DATASET_NAMES}, or "
+                         "the path of an .npz file of your own (arrays X and y).")
     return key
 
 
-def default_sizes(name):
+def default_sizes(name, classes=None):
     """Default split sizes of the experiments for a data set.
 
     Parameters
     ----------
     name : str
         One of ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``,
-        ``"synthetic"``.
+        ``"synthetic"``, or the path of an ``.npz`` file of your own (sizes
+        from its class-balanced part: see ``load_dataset``).
+    classes : sequence of int or None, default=None
+        For a file of your own: the classes kept (None: all).
 
     Returns
     -------
@@ -68,6 +78,8 @@ def default_sizes(name):
     >>> default_sizes("mnist")
     {'n_train': 1000, 'n_val': 100, 'n_test': 1000}
     """
+    if is_data_file(name):
+        return npz_sizes(load_npz_pool(name, classes))
     return dict(_DEFAULT_SIZES[canonical_name(name)])
 
 
@@ -92,7 +104,11 @@ def load_dataset(name, classes=None, data_home=None, download=True):
         (1 trouser vs 2 pullover), ``"cifar10"`` (0 airplane vs 6 frog) or
         ``"synthetic"`` (a fixed 2000-point pool of :func:`make_synthetic_2d`
         with ``random_state=0``, clipped to [-5, 5]^2). Case and ``_``/``-``
-        are ignored; ``"fmnist"`` is accepted.
+        are ignored; ``"fmnist"`` is accepted. Or the path of an ``.npz``
+        file of your own, with arrays ``X`` (scaled as the model should see
+        it), ``y`` (integer labels) and optionally ``feature_range`` (low,
+        high), the box the poisoning points stay in (default: the data's
+        smallest and largest value); every class is kept by default.
     classes : sequence of int, default=None
         Class ids to keep; ``None`` means the default pair above.
     data_home : str or path-like, default=None
@@ -114,6 +130,8 @@ def load_dataset(name, classes=None, data_home=None, download=True):
     >>> bunch.name, bunch.classes, bunch.data.shape
     ('digits', (0, 8), (352, 64))
     """
+    if is_data_file(name):
+        return load_npz_pool(name, classes)
     key = canonical_name(name)
     if classes is None:
         classes = DEFAULT_CLASSES[key]

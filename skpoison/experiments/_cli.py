@@ -51,7 +51,8 @@ def _common(parser, default_size, default_out, size_notes=None):
     data = parser.add_argument_group("data and model")
     data.add_argument("--dataset", default=None,
                       help="digits (bundled, default), mnist, fashion-mnist, cifar10, "
-                           "synthetic (Fig. 1's two Gaussians)")
+                           "synthetic (Fig. 1's two Gaussians), or FILE.npz: your own data "
+                           "(arrays X, scaled, and y, integer labels)")
     data.add_argument("--classes", type=int, nargs="+", default=None, metavar="C",
                       help="classes to keep: two, or more for a multiclass problem "
                            "(default: the paper's pair for the data set)")

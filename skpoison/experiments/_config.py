@@ -223,6 +223,10 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
     Parameters
     ----------
     dataset : str, default="digits"
+        A registered name, or the path of an ``.npz`` file of your own
+        (:func:`skpoison.datasets.load_dataset`; its sizes:
+        :func:`skpoison.datasets.default_sizes`, its network (16, 8), its
+        Kuncheva k 5, 10, 20).
     size : {"tiny", "quick", "full"}, default="full"
         ``"full"``: DESIGN.md section 6 (10 repetitions, default split sizes,
         batches of 2 % of the training set, T = 200, 30 attack steps,
@@ -255,7 +259,8 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
     name = canonical_name(dataset)
     preset = _PRESETS[size]
-    sizes = dict(_TINY_SPLIT) if size == "tiny" else default_sizes(name)
+    sizes = dict(_TINY_SPLIT) if size == "tiny" else default_sizes(
+        name, overrides.get("classes"))
     overrides = {k: v for k, v in overrides.items() if v is not None}
     for key in ("n_train", "n_val", "n_test"):
         sizes[key] = _count(key, overrides.pop(key, sizes[key]), 1)
@@ -266,11 +271,11 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         inner_steps=preset["inner_steps"][model],
         attack_steps=preset["attack_steps"][model],
         batch_size=_auto_batch_size(sizes["n_train"], preset["batch_share"][model]),
-        hidden_layer_sizes=(4,) if size == "tiny" else DEFAULT_HIDDEN[name],
+        hidden_layer_sizes=(4,) if size == "tiny" else DEFAULT_HIDDEN.get(name, (16, 8)),
         large_lambda=LARGE_LAMBDA[(model, penalty)],
         cv_grid=tuple(float(v) for v in np.linspace(-12.0, 0.0, n_grid)),
         cv_folds=preset["cv_folds"],
-        top_k=DEFAULT_TOP_K[name] if size != "tiny" else (3, 5),
+        top_k=DEFAULT_TOP_K.get(name, (5, 10, 20)) if size != "tiny" else (3, 5),
         **sizes,
     )
     if size == "tiny":

@@ -15,6 +15,7 @@ from .._files import remove_stale_temporaries
 from .._hashing import update_with_arrays
 from .._warn import warn_user
 from ..datasets._cifar import quiet_caveats
+from ..datasets._npz import data_label
 from ..poisoning import OptimalPoisoner
 from ..poisoning._resume import discard_if_not_resume_file
 
@@ -227,7 +228,7 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
                             data_home=None if data_home is None else str(data_home),
                             n_val=n_val)
                 cells.append((f"attack-{key}-{strategy}-r{rep}{suffix}", args))
-    desc = f"{config.dataset} {config.model} {config.penalty}"
+    desc = f"{data_label(config.dataset)} {config.model} {config.penalty}"
     rows = run_sweep(cells, _attack_cell, out, n_jobs=n_jobs, backend=backend,
                      desc=desc, verbose=verbose, group_func=_attack_group,
                      group_by=_group_key, group_size=batch_repetitions,
@@ -266,7 +267,7 @@ def output_stem(config, size, name):
     >>> output_stem(make_config("mnist", size="quick", classes=(3, 5)), "quick", "fig2")
     'mnist-3v5_lr_l2_quick_fig2'
     """
-    data = config.dataset
+    data = data_label(config.dataset)
     if config.classes is not None:
         data += "-" + "v".join(str(c) for c in config.classes)
     return f"{data}_{config.model}_{config.penalty}_{size}_{name}"
@@ -403,7 +404,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                             batch_repetitions=batch_repetitions)
     out, stem = Path(out), output_stem(config, size, "evaluate")
     csv_path, settings_path = write_tables(rows, settings, out, stem)
-    title = (f"{config.dataset} {config.classes or ''} {config.model.upper()} "
+    title = (f"{data_label(config.dataset)} {config.classes or ''} {config.model.upper()} "
              f"{config.penalty.upper()}: test error (%) under the optimal attack, "
              f"mean ± std over {_repetitions(config)}").replace("  ", " ")
     title += _caveat_note(rows)
@@ -426,8 +427,9 @@ def _caveat_note(rows):
 
 def _short_title(config, rows=()):
     """A figure's title: the setting; what the error bars are; the data's caveat, if any."""
-    data = config.dataset if config.classes is None else \
-        f"{config.dataset} {' vs '.join(str(c) for c in config.classes)}"
+    data = data_label(config.dataset)
+    if config.classes is not None:
+        data += f" {' vs '.join(str(c) for c in config.classes)}"
     return (f"{data}, {config.model.upper()}, {config.penalty.upper()}, "
             f"T={config.inner_steps}{_victim_note(config)}, {config.attack_steps} attack "
             f"steps\nmean ± std over "

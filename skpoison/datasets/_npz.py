@@ -1,0 +1,142 @@
+"""Your own data as a pool for the experiments: an ``.npz`` file with ``X`` and ``y``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ._common import check_classes, make_bunch
+
+__all__ = ["is_data_file", "data_label", "load_npz_pool", "npz_sizes"]
+
+
+def is_data_file(name):
+    """Whether the data-set ``name`` is a path to an ``.npz`` file (else a registered name)."""
+    return isinstance(name, (str, os.PathLike)) and os.fspath(name).lower().endswith(".npz")
+
+
+def data_label(name):
+    """A short name for titles and file names: a data file's stem, else ``name``.
+
+    Examples
+    --------
+    >>> data_label("/data/credit.npz"), data_label("mnist")
+    ('credit', 'mnist')
+    """
+    return Path(name).stem if is_data_file(name) else str(name)
+
+
+def load_npz_pool(path, classes=None):
+    """Load your own data set, an ``.npz`` file, as the experiments' pool.
+
+    The file holds ``X`` (n_samples, n_features: finite numbers, scaled as
+    the model should see them), ``y`` (n_samples integer class labels) and,
+    optionally, ``feature_range`` (low, high): the box the poisoning points
+    stay in. Write one with ``np.savez("mine.npz", X=X, y=y)``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.npz`` file.
+    classes : sequence of int or None, default=None
+        Class labels to keep (at least two); None keeps every class.
+
+    Returns
+    -------
+    bunch : sklearn.utils.Bunch
+        As :func:`load_dataset`'s: ``data`` (float64), ``target`` (int64),
+        ``feature_range`` (the file's, else the data's smallest and largest
+        value), ``name`` (the file's absolute path), ``classes``,
+        ``target_names``, ``description``, ``caveat`` (None).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from skpoison.datasets import load_dataset
+    >>> rng = np.random.RandomState(0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "mine.npz")
+    ...     np.savez(path, X=rng.rand(60, 3), y=np.repeat([3, 5], 30))
+    ...     pool = load_dataset(path)
+    >>> pool.data.shape, pool.classes
+    ((60, 3), (3, 5))
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"No data file {str(path)!r}: give an existing .npz file "
+                                "with arrays X and y (np.savez(path, X=X, y=y)).")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except Exception as exc:   # (not a zip archive, a torn file, pickled objects)
+        raise ValueError(f"{path} is not an .npz archive of arrays X and y "
+                         f"({type(exc).__name__}: {exc}).") from exc
+    missing = [k for k in ("X", "y") if k not in arrays]
+    if missing:
+        raise ValueError(f"{path} holds arrays {sorted(arrays)}, not "
+                         f"{' and '.join(missing)}: save it with np.savez(path, X=X, y=y).")
+    X, y = _check_arrays(arrays["X"], arrays["y"], path)
+    labels = np.unique(y).tolist()
+    if len(labels) < 2:
+        raise ValueError(f"{path}: y holds one class ({labels}); a classifier needs at "
+                         "least two.")
+    classes = check_classes(classes, labels, path.name)
+    keep = np.isin(y, classes)
+    X, y = X[keep], y[keep]
+    box = _feature_range(arrays.get("feature_range"), X, path)
+    description = (f"{path.name}: {len(y)} samples of {X.shape[1]} features, classes "
+                   f"{list(classes)}, read from {path}; poisoning points stay in "
+                   f"[{box[0]:g}, {box[1]:g}].")
+    return make_bunch(X, y, feature_range=box, name=str(path), classes=classes,
+                      target_names={c: str(c) for c in classes}, description=description)
+
+
+def _check_arrays(X, y, path):
+    if X.dtype.kind not in "biuf" or X.ndim != 2 or 0 in X.shape:
+        raise ValueError(f"{path}: X must be a non-empty 2-D array of numbers; got "
+                         f"{X.dtype} of shape {X.shape}.")
+    X = X.astype(np.float64)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{path}: X holds NaN or infinite values.")
+    if y.dtype.kind not in "iu" or y.shape != (len(X),):
+        raise ValueError(f"{path}: y must hold one integer class label per row of X "
+                         f"({len(X)}); got {y.dtype} of shape {y.shape}.")
+    return X, y.astype(np.int64)
+
+
+def _feature_range(box, X, path):
+    """The file's box (checked to hold the data), else the data's own range."""
+    if box is None:
+        low, high = float(X.min()), float(X.max())
+        if low == high:
+            raise ValueError(f"{path}: every value of X is {low:g}: no feature to learn.")
+        return low, high
+    box = np.asarray(box, dtype=np.float64).ravel()
+    if box.shape != (2,) or not np.isfinite(box).all() or box[0] >= box[1] \
+            or X.min() < box[0] or X.max() > box[1]:
+        raise ValueError(f"{path}: feature_range must be (low, high), low < high, with "
+                         f"X inside it ([{X.min():g}, {X.max():g}]); got {box.tolist()}.")
+    return float(box[0]), float(box[1])
+
+
+def npz_sizes(pool):
+    """Split sizes for a pool of your own: shares of its class-balanced part.
+
+    With ``K`` classes whose smallest has ``m`` samples, ``K m`` samples can
+    be drawn class-balanced: half of them train, a tenth (at least two per
+    class) is the trusted set, three tenths the test set (the proportions of
+    the bundled digits' 200 / 40 / 100).
+
+    Examples
+    --------
+    >>> from sklearn.utils import Bunch
+    >>> npz_sizes(Bunch(target=np.repeat([0, 1], [300, 500])))
+    {'n_train': 300, 'n_val': 60, 'n_test': 180}
+    """
+    counts = np.unique(pool.target, return_counts=True)[1]
+    balanced = len(counts) * int(counts.min())
+    return dict(n_train=balanced // 2, n_val=max(2 * len(counts), balanced // 10),
+                n_test=3 * balanced // 10)

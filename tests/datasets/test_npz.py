@@ -1,0 +1,79 @@
+"""Your own data set, an .npz file of X and y, as the experiments' pool."""
+
+import numpy as np
+import pytest
+
+from skpoison.datasets import default_sizes, load_dataset, make_poisoning_splits
+
+
+@pytest.fixture
+def own_file(tmp_path):
+    rng = np.random.RandomState(0)
+    y = np.repeat([2, 5, 7], [40, 70, 50])
+    X = rng.rand(len(y), 6) + 0.1 * y[:, None]
+    path = tmp_path / "mine.npz"
+    np.savez(path, X=X, y=y)
+    return path, X, y
+
+
+def test_a_file_of_your_own_is_a_pool(own_file):
+    path, X, y = own_file
+    pool = load_dataset(str(path))
+    np.testing.assert_array_equal(pool.data, X)
+    np.testing.assert_array_equal(pool.target, y)
+    assert pool.classes == (2, 5, 7) and pool.caveat is None
+    assert pool.feature_range == (X.min(), X.max()) and pool.name == str(path.resolve())
+    pair = load_dataset(path, classes=(5, 7))
+    assert set(pair.target) == {5, 7} and len(pair.target) == 120
+    split = make_poisoning_splits(pair.data, pair.target, **default_sizes(path, (5, 7)),
+                                  random_state=0)
+    assert len(split.y_train) == 50 and len(split.y_val) == 10 and len(split.y_test) == 30
+
+
+def test_a_file_may_set_the_poisoning_box(tmp_path):
+    path = tmp_path / "boxed.npz"
+    np.savez(path, X=np.random.RandomState(0).rand(40, 2), y=np.repeat([0, 1], 20),
+             feature_range=[0.0, 1.0])
+    assert load_dataset(path).feature_range == (0.0, 1.0)
+    np.savez(path, X=np.full((4, 2), 2.0) + np.eye(4, 2), y=[0, 1, 0, 1],
+             feature_range=[0.0, 1.0])
+    with pytest.raises(ValueError, match="feature_range must be .* with X inside it"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize("arrays, match", [
+    (dict(X=np.ones((4, 2))), "holds arrays \\['X'\\], not y"),
+    (dict(X=np.array([[0.0, np.nan], [1.0, 0.0]]), y=[0, 1]), "NaN or infinite"),
+    (dict(X=np.eye(2), y=[0.0, 1.0]), "y must hold one integer class label per row"),
+    (dict(X=np.eye(2), y=[0, 1, 1]), "y must hold one integer class label per row"),
+    (dict(X=np.ones(4), y=[0, 1, 0, 1]), "X must be a non-empty 2-D array"),
+    (dict(X=np.ones((4, 2)), y=[0, 1, 0, 1]), "every value of X is 1"),
+    (dict(X=np.eye(4), y=[3, 3, 3, 3]), "y holds one class \\(\\[3\\]\\)"),
+])
+def test_a_file_that_is_no_pool_is_refused_clearly(tmp_path, arrays, match):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=match):
+        load_dataset(path)
+
+
+def test_a_missing_or_foreign_file_is_refused_clearly(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No data file .*nothere.npz"):
+        load_dataset(tmp_path / "nothere.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="is not an .npz archive of arrays X and y"):
+        load_dataset(tmp_path / "text.npz")
+
+
+def test_a_sweep_runs_on_a_file_of_your_own(own_file, tmp_path):
+    from skpoison.experiments import evaluate, make_config
+    path, _, _ = own_file
+    config = make_config(str(path), size="quick", classes=(5, 7))
+    assert (config.n_train, config.n_val, config.n_test) == (50, 10, 30)
+    assert config.top_k == (5, 10, 20) and config.hidden_layer_sizes == (16, 8)
+    result = evaluate(str(path), size="tiny", classes=(5, 7), strategies=("no_reg",),
+                      out=tmp_path / "out", n_jobs=1, verbose=False, plot=False)
+    assert result.csv.name == "mine-5v7_lr_l2_tiny_evaluate.csv"
+    assert len(result.rows) == 2 * 3 and {r["dataset"] for r in result.rows} == \
+        {str(path.resolve())}
+    assert result.table.startswith("mine (5, 7) LR L2")

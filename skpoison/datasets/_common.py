@@ -74,7 +74,8 @@ def make_bunch(data, target, *, feature_range, name, classes, target_names,
     return Bunch(
         data=data,
         target=target,
-        feature_range=(float(feature_range[0]), float(feature_range[1])),
+        feature_range=tuple(float(b) if np.ndim(b) == 0 else np.asarray(b, dtype=np.float64)
+                            for b in feature_range),
         name=name,
         classes=tuple(classes),
         target_names=[target_names[c] for c in classes],

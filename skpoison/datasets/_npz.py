@@ -9,7 +9,7 @@ import numpy as np
 
 from ._common import check_classes, make_bunch
 
-__all__ = ["is_data_file", "data_label", "load_npz_pool", "npz_sizes"]
+__all__ = ["is_data_file", "data_label", "load_npz_pool", "npz_sizes", "npz_top_k"]
 
 
 def is_data_file(name):
@@ -86,10 +86,11 @@ def load_npz_pool(path, classes=None):
     classes = check_classes(classes, labels, path.name)
     keep = np.isin(y, classes)
     X, y = X[keep], y[keep]
-    box = _feature_range(arrays.get("feature_range"), X, path)
+    box, X = _feature_range(arrays.get("feature_range"), X, path)
+    where = (f"[{box[0]:g}, {box[1]:g}]" if np.ndim(box[0]) == 0
+             else "the file's box, one range per feature")
     description = (f"{path.name}: {len(y)} samples of {X.shape[1]} features, classes "
-                   f"{list(classes)}, read from {path}; poisoning points stay in "
-                   f"[{box[0]:g}, {box[1]:g}].")
+                   f"{list(classes)}, read from {path}; poisoning points stay in {where}.")
     return make_bunch(X, y, feature_range=box, name=str(path), classes=classes,
                       target_names={c: str(c) for c in classes}, description=description)
 
@@ -101,25 +102,48 @@ def _check_arrays(X, y, path):
     X = X.astype(np.float64)
     if not np.isfinite(X).all():
         raise ValueError(f"{path}: X holds NaN or infinite values.")
-    if y.dtype.kind not in "iu" or y.shape != (len(X),):
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    whole = y.dtype.kind in "biu" or (y.dtype.kind == "f" and np.isfinite(y).all()
+                                      and np.array_equal(y, np.round(y)))
+    if not whole or y.shape != (len(X),):
         raise ValueError(f"{path}: y must hold one integer class label per row of X "
                          f"({len(X)}); got {y.dtype} of shape {y.shape}.")
     return X, y.astype(np.int64)
 
 
+#: Data this many rounding errors outside the file's box still pass (and are
+#: clipped into it): MinMaxScaler's output may exceed 1 by one.
+_BOX_SLACK_ULPS = 4
+
+
 def _feature_range(box, X, path):
-    """The file's box (checked to hold the data), else the data's own range."""
+    """``(low, high)``: the file's box, floats or one value per feature (checked to
+    hold the data, which is clipped into it), else the data's own range."""
     if box is None:
         low, high = float(X.min()), float(X.max())
         if low == high:
             raise ValueError(f"{path}: every value of X is {low:g}: no feature to learn.")
-        return low, high
-    box = np.asarray(box, dtype=np.float64).ravel()
-    if box.shape != (2,) or not np.isfinite(box).all() or box[0] >= box[1] \
-            or X.min() < box[0] or X.max() > box[1]:
-        raise ValueError(f"{path}: feature_range must be (low, high), low < high, with "
-                         f"X inside it ([{X.min():g}, {X.max():g}]); got {box.tolist()}.")
-    return float(box[0]), float(box[1])
+        return (low, high), X
+    box = np.asarray(box, dtype=np.float64)
+    if box.shape not in ((2,), (2, X.shape[1])) or not np.isfinite(box).all() \
+            or (box[0] >= box[1]).any():
+        raise ValueError(f"{path}: feature_range must be (low, high), floats or arrays of "
+                         f"one value per feature ({X.shape[1]}), with low < high; got an "
+                         f"array of shape {box.shape}.")
+    low, high = (np.broadcast_to(b, X.shape[1:]) for b in box)
+    slack = _BOX_SLACK_ULPS * np.finfo(np.float64).eps * np.maximum(
+        1.0, np.maximum(np.abs(low), np.abs(high)))
+    if (X < low - slack).any() or (X > high + slack).any():
+        raise ValueError(f"{path}: X lies outside its feature_range: its values reach "
+                         f"[{X.min()!r}, {X.max()!r}].")
+    bounds = tuple(float(b) for b in box) if box.ndim == 1 else (box[0], box[1])
+    return bounds, np.clip(X, low, high)
+
+
+#: Samples per class below which a file cannot feed a sweep: every split is
+#: class-balanced, and the trusted set needs two per class.
+_LEAST_PER_CLASS = 10
 
 
 def npz_sizes(pool):
@@ -128,15 +152,37 @@ def npz_sizes(pool):
     With ``K`` classes whose smallest has ``m`` samples, ``K m`` samples can
     be drawn class-balanced: half of them train, a tenth (at least two per
     class) is the trusted set, three tenths the test set (the proportions of
-    the bundled digits' 200 / 40 / 100).
+    the bundled digits' 200 / 40 / 100). A smallest class under 10 samples
+    is refused.
 
     Examples
     --------
     >>> from sklearn.utils import Bunch
-    >>> npz_sizes(Bunch(target=np.repeat([0, 1], [300, 500])))
+    >>> npz_sizes(Bunch(target=np.repeat([0, 1], [300, 500]), name="a.npz"))
     {'n_train': 300, 'n_val': 60, 'n_test': 180}
     """
-    counts = np.unique(pool.target, return_counts=True)[1]
-    balanced = len(counts) * int(counts.min())
+    labels, counts = np.unique(pool.target, return_counts=True)
+    smallest = int(counts.min())
+    if smallest < _LEAST_PER_CLASS:
+        raise ValueError(
+            f"{pool.name}: class {labels[np.argmin(counts)]} has {smallest} samples; the "
+            f"sweeps draw class-balanced sets and need {_LEAST_PER_CLASS} per class at "
+            "least (drop it with --classes, or give more data).")
+    balanced = len(counts) * smallest
     return dict(n_train=balanced // 2, n_val=max(2 * len(counts), balanced // 10),
                 n_test=3 * balanced // 10)
+
+
+def npz_top_k(pool):
+    """Kuncheva's k for a pool of your own: a tenth, a fifth and half of its
+    features (each below their number).
+
+    Examples
+    --------
+    >>> from sklearn.utils import Bunch
+    >>> npz_top_k(Bunch(data=np.zeros((5, 30)))), npz_top_k(Bunch(data=np.zeros((5, 3))))
+    ((3, 6, 15), (1, 2))
+    """
+    n_features = pool.data.shape[1]
+    return tuple(sorted({k for k in (max(1, round(f * n_features)) for f in (0.1, 0.2, 0.5))
+                         if k < n_features}))

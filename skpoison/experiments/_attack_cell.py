@@ -20,6 +20,7 @@ from sklearn.base import clone
 
 from ..datasets import load_dataset, make_poisoning_splits
 from ..datasets._home import DATA_HOME_ENV
+from ..datasets._npz import data_label, is_data_file
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
 from ..poisoning import OptimalPoisoner, fit_batched
 from ._environment import environment
@@ -37,6 +38,9 @@ def load_pool(dataset, classes=None, data_home=None):
     environment's too, when ``data_home`` is None)."""
     key = (dataset, None if classes is None else tuple(classes), str(data_home),
            os.environ.get(DATA_HOME_ENV) if data_home is None else None)
+    if is_data_file(dataset):   # (a file of your own, rewritten between two sweeps)
+        status = os.stat(dataset)
+        key += (status.st_mtime_ns, status.st_size)
     if key not in _POOLS:
         _POOLS[key] = load_dataset(dataset, classes=classes, data_home=data_home)
     return _POOLS[key]
@@ -169,7 +173,8 @@ def _cell_rows(config, strategy, cell, results):
             victim.set_params(final_steps=config.victim_steps)
         victim.fit(result.X, result.y, split.X_val, split.y_val)
         weights = _weights(victim)
-        row = dict(dataset=config.dataset, model=config.model, penalty=config.penalty,
+        row = dict(dataset=data_label(config.dataset), model=config.model,
+                   penalty=config.penalty,
                    strategy=strategy, ratio=float(result.ratio),
                    repetition=cell.repetition,
                    n_poison=int(result.n_poison), n_val=int(len(split.y_val)),

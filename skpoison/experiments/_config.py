@@ -14,8 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from ..datasets import default_sizes
+from ..datasets import default_sizes, load_dataset
 from ..datasets._base import canonical_name
+from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
 __all__ = ["SweepConfig", "make_config", "SIZES", "LARGE_LAMBDA", "DEFAULT_TOP_K"]
@@ -187,9 +188,14 @@ class SweepConfig:
                 "lower batch_size (--batch-size) or raise n_val (--n-val).")
 
     def identity(self):
-        """The settings that determine the results, as a JSON-able dict."""
+        """The settings that determine the results, as a JSON-able dict.
+
+        A data file of your own counts by its name; its content, not its
+        folder, names the cells (see :func:`~skpoison.experiments.run_attack_sweep`).
+        """
         fields = dataclasses.asdict(self)
         fields.pop("device")
+        fields["dataset"] = data_label(self.dataset)
         for name in _LATER_FIELDS:
             if fields[name] is None:
                 del fields[name]
@@ -225,8 +231,9 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
     dataset : str, default="digits"
         A registered name, or the path of an ``.npz`` file of your own
         (:func:`skpoison.datasets.load_dataset`; its sizes:
-        :func:`skpoison.datasets.default_sizes`, its network (16, 8), its
-        Kuncheva k 5, 10, 20).
+        :func:`skpoison.datasets.default_sizes`, at most those of ``"tiny"``
+        at that size; its network (16, 8); its Kuncheva k a tenth, a fifth
+        and half of its features).
     size : {"tiny", "quick", "full"}, default="full"
         ``"full"``: DESIGN.md section 6 (10 repetitions, default split sizes,
         batches of 2 % of the training set, T = 200, 30 attack steps,
@@ -259,8 +266,13 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
     name = canonical_name(dataset)
     preset = _PRESETS[size]
-    sizes = dict(_TINY_SPLIT) if size == "tiny" else default_sizes(
-        name, overrides.get("classes"))
+    own = load_dataset(name, overrides.get("classes")) if is_data_file(name) else None
+    if own is not None:   # (your own data: sizes and k from the file)
+        sizes = npz_sizes(own)
+        if size == "tiny":
+            sizes = {key: min(n, _TINY_SPLIT[key]) for key, n in sizes.items()}
+    else:
+        sizes = dict(_TINY_SPLIT) if size == "tiny" else default_sizes(name)
     overrides = {k: v for k, v in overrides.items() if v is not None}
     for key in ("n_train", "n_val", "n_test"):
         sizes[key] = _count(key, overrides.pop(key, sizes[key]), 1)
@@ -275,7 +287,8 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         large_lambda=LARGE_LAMBDA[(model, penalty)],
         cv_grid=tuple(float(v) for v in np.linspace(-12.0, 0.0, n_grid)),
         cv_folds=preset["cv_folds"],
-        top_k=DEFAULT_TOP_K.get(name, (5, 10, 20)) if size != "tiny" else (3, 5),
+        top_k=(npz_top_k(own) if own is not None
+               else DEFAULT_TOP_K[name] if size != "tiny" else (3, 5)),
         **sizes,
     )
     if size == "tiny":

@@ -15,7 +15,7 @@ from .._files import remove_stale_temporaries
 from .._hashing import update_with_arrays
 from .._warn import warn_user
 from ..datasets._cifar import quiet_caveats
-from ..datasets._npz import data_label
+from ..datasets._npz import data_label, is_data_file
 from ..poisoning import OptimalPoisoner
 from ..poisoning._resume import discard_if_not_resume_file
 
@@ -69,8 +69,10 @@ def sweep_settings(config, pool):
     """
     from .. import __version__
 
-    return {"config": config.identity(),
-            "data": {"fingerprint": data_fingerprint(pool), "caveat": pool.get("caveat")},
+    data = {"fingerprint": data_fingerprint(pool), "caveat": pool.get("caveat")}
+    if is_data_file(config.dataset):
+        data["path"] = config.dataset   # (the key holds the file's content, not its path)
+    return {"config": config.identity(), "data": data,
             "defaults": attack_defaults(config), "skpoison": __version__}
 
 
@@ -78,9 +80,13 @@ def data_fingerprint(pool):
     """Short hash of a pool's features and labels (names the cells it feeds).
 
     Two copies of a data set that differ (the JPEG-recompressed CIFAR-10 and
-    the lossless one, say) then never share cells.
+    the lossless one, say) then never share cells. A file of your own also
+    sets the poisoning box: it is hashed too.
     """
-    return update_with_arrays(hashlib.sha1(), (pool.data, pool.target)).hexdigest()[:10]
+    arrays = (pool.data, pool.target)
+    if is_data_file(pool.name):
+        arrays += tuple(np.asarray(b, dtype=np.float64) for b in pool.feature_range)
+    return update_with_arrays(hashlib.sha1(), arrays).hexdigest()[:10]
 
 
 def attack_defaults(config):
@@ -268,6 +274,8 @@ def output_stem(config, size, name):
     'mnist-3v5_lr_l2_quick_fig2'
     """
     data = data_label(config.dataset)
+    if is_data_file(config.dataset):   # (two files of one name, in two folders)
+        data += "-" + hashlib.sha1(config.dataset.encode()).hexdigest()[:6]
     if config.classes is not None:
         data += "-" + "v".join(str(c) for c in config.classes)
     return f"{data}_{config.model}_{config.penalty}_{size}_{name}"

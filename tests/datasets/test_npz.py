@@ -32,19 +32,35 @@ def test_a_file_of_your_own_is_a_pool(own_file):
 
 def test_a_file_may_set_the_poisoning_box(tmp_path):
     path = tmp_path / "boxed.npz"
-    np.savez(path, X=np.random.RandomState(0).rand(40, 2), y=np.repeat([0, 1], 20),
-             feature_range=[0.0, 1.0])
-    assert load_dataset(path).feature_range == (0.0, 1.0)
-    np.savez(path, X=np.full((4, 2), 2.0) + np.eye(4, 2), y=[0, 1, 0, 1],
-             feature_range=[0.0, 1.0])
-    with pytest.raises(ValueError, match="feature_range must be .* with X inside it"):
+    X = np.random.RandomState(0).rand(40, 2)
+    X[0, 0] = 1.0000000000000002            # (MinMaxScaler's 1 may be one ulp above)
+    np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=[0.0, 1.0])
+    pool = load_dataset(path)
+    assert pool.feature_range == (0.0, 1.0) and pool.data.max() == 1.0     # clipped in
+    np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=[[0.0, -1.0], [1.5, 1.0]])
+    low, high = load_dataset(path).feature_range               # one range per feature
+    np.testing.assert_array_equal(low, [0.0, -1.0])
+    np.testing.assert_array_equal(high, [1.5, 1.0])
+    np.savez(path, X=X + 1, y=np.repeat([0, 1], 20), feature_range=[0.0, 1.0])
+    with pytest.raises(ValueError, match="X lies outside its feature_range"):
         load_dataset(path)
+    np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="one value per feature \\(2\\)"):
+        load_dataset(path)
+
+
+def test_labels_that_are_whole_numbers_are_read_as_integers(tmp_path):
+    path = tmp_path / "labels.npz"
+    X = np.random.RandomState(0).rand(4, 2)
+    for y in ([0.0, 1.0, 0.0, 1.0], [[0], [1], [0], [1]], [False, True, False, True]):
+        np.savez(path, X=X, y=y)
+        np.testing.assert_array_equal(load_dataset(path).target, [0, 1, 0, 1])
 
 
 @pytest.mark.parametrize("arrays, match", [
     (dict(X=np.ones((4, 2))), "holds arrays \\['X'\\], not y"),
     (dict(X=np.array([[0.0, np.nan], [1.0, 0.0]]), y=[0, 1]), "NaN or infinite"),
-    (dict(X=np.eye(2), y=[0.0, 1.0]), "y must hold one integer class label per row"),
+    (dict(X=np.eye(2), y=[0.5, 1.0]), "y must hold one integer class label per row"),
     (dict(X=np.eye(2), y=[0, 1, 1]), "y must hold one integer class label per row"),
     (dict(X=np.ones(4), y=[0, 1, 0, 1]), "X must be a non-empty 2-D array"),
     (dict(X=np.ones((4, 2)), y=[0, 1, 0, 1]), "every value of X is 1"),
@@ -66,14 +82,37 @@ def test_a_missing_or_foreign_file_is_refused_clearly(tmp_path):
 
 
 def test_a_sweep_runs_on_a_file_of_your_own(own_file, tmp_path):
+    import hashlib
+    import shutil
+
     from skpoison.experiments import evaluate, make_config
-    path, _, _ = own_file
+    path, X, y = own_file
     config = make_config(str(path), size="quick", classes=(5, 7))
     assert (config.n_train, config.n_val, config.n_test) == (50, 10, 30)
-    assert config.top_k == (5, 10, 20) and config.hidden_layer_sizes == (16, 8)
-    result = evaluate(str(path), size="tiny", classes=(5, 7), strategies=("no_reg",),
-                      out=tmp_path / "out", n_jobs=1, verbose=False, plot=False)
-    assert result.csv.name == "mine-5v7_lr_l2_tiny_evaluate.csv"
-    assert len(result.rows) == 2 * 3 and {r["dataset"] for r in result.rows} == \
-        {str(path.resolve())}
+    assert config.top_k == (1, 3) and config.hidden_layer_sizes == (16, 8)   # 6 features
+    common = dict(size="tiny", classes=(5, 7), strategies=("no_reg",), out=tmp_path / "out",
+                  n_jobs=1, verbose=False, plot=False)
+    result = evaluate(str(path), **common)
+    tag = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:6]
+    assert result.csv.name == f"mine-{tag}-5v7_lr_l2_tiny_evaluate.csv"
+    assert len(result.rows) == 2 * 3 and {r["dataset"] for r in result.rows} == {"mine"}
     assert result.table.startswith("mine (5, 7) LR L2")
+    # Moved, the same content keeps its cells; another box makes new ones.
+    cells = sorted(p.name for p in (tmp_path / "out" / "cells").glob("*.json"))
+    (tmp_path / "moved").mkdir()
+    shutil.copy(path, tmp_path / "moved" / "mine.npz")
+    moved = evaluate(str(tmp_path / "moved" / "mine.npz"), **common)
+    assert moved.csv != result.csv                   # (its own tables: another folder)
+    assert sorted(p.name for p in (tmp_path / "out" / "cells").glob("*.json")) == cells
+    np.savez(path, X=X, y=y, feature_range=[X.min() - 1, X.max() + 1])
+    with pytest.warns(UserWarning, match="other settings \\(data.fingerprint"):
+        evaluate(str(path), **common)
+    assert len(list((tmp_path / "out" / "cells").glob("*.json"))) == 2 * len(cells)
+
+
+def test_a_file_with_too_few_samples_of_a_class_is_refused(tmp_path):
+    from skpoison.experiments import make_config
+    path = tmp_path / "rare.npz"
+    np.savez(path, X=np.random.RandomState(0).rand(60, 3), y=np.repeat([0, 1], [55, 5]))
+    with pytest.raises(ValueError, match="class 1 has 5 samples; .* need 10 per class"):
+        make_config(str(path), size="quick")

@@ -52,6 +52,11 @@ def _locate(folder, md5s, url, download_if_missing):
     if not missing:
         return found
     names = [f"{base}.gz" for base in missing]
+    if folder.exists() and not folder.is_dir():   # (else "download failed: File exists")
+        raise NotADirectoryError(
+            f"{folder} is a file, not a folder: the data files go in a folder of that "
+            "name. Move the file away, or choose another data home (data_home, "
+            "SKPOISON_DATA).")
     if not download_if_missing:
         raise missing_files_error(names, folder, "download=False, so nothing was downloaded.",
                                   data_home=folder.parent)

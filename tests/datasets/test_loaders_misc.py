@@ -125,3 +125,11 @@ def test_load_dataset_passes_download_false_to_the_fetcher(name, tmp_path, monke
     with pytest.raises(FileNotFoundError, match="download=False"):
         load_dataset(name, data_home=tmp_path, download=False)
     assert urls == []
+
+
+def test_a_file_where_the_data_folder_goes_is_named(tmp_path):
+    # (it was reported as a failed download: "File exists")
+    from skpoison.datasets import fetch_mnist
+    (tmp_path / "mnist").write_text("not a folder")
+    with pytest.raises(NotADirectoryError, match="mnist is a file, not a folder"):
+        fetch_mnist(data_home=tmp_path, download=True)

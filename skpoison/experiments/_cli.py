@@ -55,7 +55,7 @@ def _common(parser, default_size, default_out, size_notes=None):
                            "(arrays X, scaled, and y, integer labels)")
     data.add_argument("--classes", type=int, nargs="+", default=None, metavar="C",
                       help="classes to keep: two, or more for a multiclass problem "
-                           "(default: the paper's pair for the data set)")
+                           "(default: the paper's pair for the data set; all of a FILE.npz)")
     data.add_argument("--data-home", default=None,
                       help="folder with the data files (default: SKPOISON_DATA or "
                            "~/skpoison_data)")

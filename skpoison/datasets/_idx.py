@@ -27,14 +27,16 @@ def read_idx_bytes(path):
     """Return the uncompressed bytes of an IDX file (``.gz`` or plain).
 
     A ``.gz`` file that starts like an IDX file is one already decompressed
-    (browsers do that and keep the name): read as it is. Raises
+    (browsers do that and keep the name): read as it is; a file that starts
+    like a gzip stream is decompressed whatever its name. Raises
     ``ValueError`` naming the file when its gzip stream is corrupted or
     truncated.
     """
     path = Path(path)
     raw = path.read_bytes()
-    if path.suffix != ".gz" or (raw[:2] == b"\x00\x00" and len(raw) > 2
-                                and raw[2] in _IDX_DTYPES):
+    gzipped = raw[:2] == b"\x1f\x8b"     # (gzip's magic number, whatever the name says)
+    if not gzipped and (path.suffix != ".gz" or (raw[:2] == b"\x00\x00" and len(raw) > 2
+                                                 and raw[2] in _IDX_DTYPES)):
         return raw
     try:
         return gzip.decompress(raw)

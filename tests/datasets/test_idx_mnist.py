@@ -260,3 +260,13 @@ def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="connection reset"):
         fetch_mnist(data_home=tmp_path, download=True)
     assert list(tmp_path.iterdir()) == []  # no partial file, no empty mnist/ folder
+
+
+def test_a_gzip_file_without_its_suffix_is_read(tmp_path):
+    # (it failed as "not an IDX file (bad magic number 0x1f8b0808 ...)")
+    import gzip
+
+    from skpoison.datasets import read_idx
+    path = tmp_path / "t10k-labels-idx1-ubyte"
+    path.write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 2, 7, 9])))
+    assert read_idx(path).tolist() == [7, 9]

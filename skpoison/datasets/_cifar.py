@@ -112,6 +112,9 @@ def _from_npz(path):
                 f"{path}: x_{split} must be uint8 of shape (n, 32, 32, 3) with y_{split} "
                 f"integer labels of shape (n,), got {x.dtype} {x.shape} and {y.dtype} "
                 f"{y.shape}.")
+        if len(y) and (y.min() < 0 or y.max() > 9):
+            raise ValueError(f"{path}: y_{split} must hold CIFAR-10 class ids 0-9 (0 airplane "
+                             f"... 6 frog ... 9 truck); got labels {y.min()} to {y.max()}.")
         parts.append((x.reshape(len(x), 3072), y.astype(np.int64)))
     return parts, any(_jpeg_names(n) for n in names)
 
@@ -188,7 +191,7 @@ def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
     Sources, first found wins: ``<data_home>/cifar-10-batches-py/`` (all six
     batches), ``<data_home>/cifar-10-python.tar.gz``, ``<data_home>/cifar10.npz``
     (keys ``x_train, y_train, x_test, y_test``; uint8 images (n, 32, 32, 3),
-    integer labels),
+    the CIFAR-10 class ids 0-9 as labels),
     ``<data_home>/cifar10-airplane-frog/cifar10_airplane_frog_jpegq75.npz``
     (a JPEG-recompressed copy of classes 0 and 6; a ``UserWarning`` says
     so, and ``caveat`` too, as for any ``.npz`` whose ``names_train`` or

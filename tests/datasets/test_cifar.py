@@ -239,3 +239,13 @@ def test_a_batch_of_the_wrong_width_is_refused(tmp_path, monkeypatch):
     _write_dir(tmp_path, raws)
     with pytest.raises(ValueError, match="bad shapes"):
         fetch_cifar10(data_home=tmp_path, download=False)
+
+
+def test_npz_labels_must_be_cifar_class_ids(tmp_path):
+    # (labels 0..1 for airplane and frog read as airplane and automobile, silently...
+    # caught only for ids outside 0-9: an npz cannot say which ten classes it means)
+    images = np.zeros((2, 32, 32, 3), np.uint8)
+    np.savez(tmp_path / "cifar10.npz", x_train=images, y_train=np.array([0, 12]),
+             x_test=images, y_test=np.array([0, 6]))
+    with pytest.raises(ValueError, match="y_train must hold CIFAR-10 class ids 0-9"):
+        fetch_cifar10(data_home=tmp_path, download=False)

@@ -153,6 +153,7 @@ def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):
     (["--n-train", "10050"], "exceeds the 352 samples available in the pool. (command line: "
                              "--n-train, --n-val, --n-test)"),
     (["--n-val", "1"], "raise n_val (--n-val).\n"),          # named already: no hint
+    (["--ratios", "0.001"], "(command line: --ratios, --n-train)"),   # (a list quoted)
 ])
 def test_errors_of_the_python_api_name_the_flags(args, hint, tmp_path, capsys):
     assert main(["evaluate", *TINY, *args, "--out", str(tmp_path)]) == 2

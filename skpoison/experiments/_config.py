@@ -266,13 +266,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
     name = canonical_name(dataset)
     preset = _PRESETS[size]
-    own = load_dataset(name, overrides.get("classes")) if is_data_file(name) else None
-    if own is not None:   # (your own data: sizes and k from the file)
-        sizes = npz_sizes(own)
-        if size == "tiny":
-            sizes = {key: min(n, _TINY_SPLIT[key]) for key, n in sizes.items()}
-    else:
-        sizes = dict(_TINY_SPLIT) if size == "tiny" else default_sizes(name)
+    sizes, top_k = _sizes_and_top_k(name, size, overrides.get("classes"))
     overrides = {k: v for k, v in overrides.items() if v is not None}
     for key in ("n_train", "n_val", "n_test"):
         sizes[key] = _count(key, overrides.pop(key, sizes[key]), 1)
@@ -287,8 +281,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         large_lambda=LARGE_LAMBDA[(model, penalty)],
         cv_grid=tuple(float(v) for v in np.linspace(-12.0, 0.0, n_grid)),
         cv_folds=preset["cv_folds"],
-        top_k=(npz_top_k(own) if own is not None
-               else DEFAULT_TOP_K[name] if size != "tiny" else (3, 5)),
+        top_k=top_k,
         **sizes,
     )
     if size == "tiny":
@@ -305,26 +298,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         values["classes"] = tuple(int(c) for c in values["classes"])
         if values["classes"] == _default_classes(name):   # the same sweep, the same cells
             values["classes"] = None
-    # The clean model (ratio 0) is always computed: it is the reference of
-    # the consistency index and of every "increase under attack".
-    values["ratios"] = tuple(sorted({0.0, *(float(r) for r in values["ratios"])}))
-    if any(not 0.0 <= r < 1.0 or math.isnan(r) for r in values["ratios"]):
-        raise ValueError(f"ratios={values['ratios']} must lie in [0, 1).")
-    # (the poisoner would warn, once per cell, and every such row repeat the clean one)
-    empty = [r for r in values["ratios"] if r > 0 and round(r * sizes["n_train"]) == 0]
-    if empty:
-        raise ValueError(f"ratios {empty} give no poisoning point for n_train="
-                         f"{sizes['n_train']} (round(ratio * n_train) == 0): their rows would "
-                         "repeat the clean model's; raise them or n_train.")
-    points = {}
-    for r in values["ratios"]:     # (likewise two ratios of one number of points)
-        points.setdefault(round(r * sizes["n_train"]), []).append(r)
-    same = [group for group in points.values() if len(group) > 1]
-    if same:
-        raise ValueError(f"ratios {same[0]} give the same number of poisoning points, "
-                         f"{round(same[0][0] * sizes['n_train'])} of n_train="
-                         f"{sizes['n_train']}: their rows would be the same attack under two "
-                         "names; keep one (--ratios) or raise n_train.")
+    values["ratios"] = _checked_ratios(values["ratios"], sizes["n_train"])
     strategies = values.get("strategies", ())
     if len(set(strategies)) < len(strategies):
         twice = sorted({s for s in strategies if strategies.count(s) > 1})
@@ -348,6 +322,49 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"seed={values.get('seed')} + repetitions - 1 = {last_seed} must be "
                          "below 2**32 (repetition r draws its split with seed + r).")
     return SweepConfig(**values)
+
+
+def _sizes_and_top_k(name, size, classes):
+    """The split sizes and Kuncheva's k of data set ``name`` at ``size``.
+
+    A registered data set's own (``"tiny"``: 50 / 10 / 40 and k 3, 5); a
+    file of your own's from its class-balanced part and its features (at
+    ``"tiny"``, at most 50 / 10 / 40).
+    """
+    if is_data_file(name):
+        own = load_dataset(name, classes)
+        sizes = npz_sizes(own)
+        if size == "tiny":
+            sizes = {key: min(n, _TINY_SPLIT[key]) for key, n in sizes.items()}
+        return sizes, npz_top_k(own)
+    if size == "tiny":
+        return dict(_TINY_SPLIT), (3, 5)
+    return default_sizes(name), DEFAULT_TOP_K[name]
+
+
+def _checked_ratios(ratios, n_train):
+    """``ratios`` sorted, with 0 (the clean model: the reference of the consistency
+    index and of every "increase under attack"); a ValueError for a ratio outside
+    [0, 1), one with no poisoning point, or two with the same number of points."""
+    ratios = tuple(sorted({0.0, *(float(r) for r in ratios)}))
+    if any(not 0.0 <= r < 1.0 or math.isnan(r) for r in ratios):
+        raise ValueError(f"ratios={ratios} must lie in [0, 1).")
+    # (the poisoner would warn, once per cell, and every such row repeat the clean one)
+    empty = [r for r in ratios if r > 0 and round(r * n_train) == 0]
+    if empty:
+        raise ValueError(f"ratios {empty} give no poisoning point for n_train={n_train} "
+                         "(round(ratio * n_train) == 0): their rows would repeat the clean "
+                         "model's; raise them or n_train.")
+    points = {}
+    for r in ratios:     # (likewise two ratios of one number of points)
+        points.setdefault(round(r * n_train), []).append(r)
+    same = [group for group in points.values() if len(group) > 1]
+    if same:
+        raise ValueError(f"ratios {same[0]} give the same number of poisoning points, "
+                         f"{round(same[0][0] * n_train)} of n_train={n_train}: their rows "
+                         "would be the same attack under two names; keep one (--ratios) or "
+                         "raise n_train.")
+    return ratios
 
 
 def _step_size(key, value):

@@ -120,12 +120,19 @@ def cells_locked(paths, blocking):
 
 
 def tidy_cells(cell_dir, paths):
-    """Remove what killed runs left of these cells: lock files no run holds, temporaries.
+    """Remove what killed runs left of these cells: lock files no run holds, temporaries,
+    and the resume files of finished cells.
 
     (A group holds every cell's lock until its last cell is written; a run
     killed in between leaves the finished cells' lock files, which no later
-    run locks again.)
+    run locks again. A cell keeps its resume file until its rows are written:
+    a run killed just after leaves it beside the finished cell.)
     """
+    for path in paths:
+        if path.is_file() and resume_path(path).is_file():
+            with _cell_lock(path, blocking=False) as held:
+                if held:
+                    resume_path(path).unlink(missing_ok=True)
     if fcntl is None:
         return
     left = {Path(name).name for pattern in (".*.lock", ".*.tmp")

@@ -597,6 +597,22 @@ def test_a_rerun_tidies_what_a_killed_run_left_of_finished_cells(tmp_path):
     assert CALLS == [] and not any(path.exists() for path in left)
 
 
+def test_a_rerun_removes_the_resume_file_of_a_finished_cell(tmp_path):
+    # (a run killed between writing a cell and removing its resume file left it
+    # there for good: the finished cell is never computed again)
+    def square(x, fail_at=None, resume_file=None):
+        return _square(x)
+
+    run_sweep(_cells(2), square, tmp_path, verbose=False, resume_arg="resume_file")
+    left = tmp_path / "cells" / "c1.resume.pt"
+    left.write_bytes(b"the finished attack's last state")
+    unfinished = tmp_path / "cells" / "c9.resume.pt"      # (another cell's: kept)
+    unfinished.write_bytes(b"an interrupted attack's state")
+    CALLS.clear()
+    run_sweep(_cells(2), square, tmp_path, verbose=False, resume_arg="resume_file")
+    assert CALLS == [] and not left.exists() and unfinished.exists()
+
+
 @needs_locks
 def test_a_lock_file_removed_while_a_run_waited_on_it_is_not_held_twice(tmp_path):
     # A holder that fails removes its lock file; a run that waited on it must

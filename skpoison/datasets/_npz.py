@@ -126,17 +126,22 @@ def _feature_range(box, X, path):
             raise ValueError(f"{path}: every value of X is {low:g}: no feature to learn.")
         return (low, high), X
     box = np.asarray(box, dtype=np.float64)
-    if box.shape not in ((2,), (2, X.shape[1])) or not np.isfinite(box).all() \
-            or (box[0] >= box[1]).any():
-        raise ValueError(f"{path}: feature_range must be (low, high), floats or arrays of "
-                         f"one value per feature ({X.shape[1]}), with low < high; got an "
-                         f"array of shape {box.shape}.")
+    if box.shape not in ((2,), (2, X.shape[1])) or not np.isfinite(box).all():
+        raise ValueError(f"{path}: feature_range must be (low, high): two finite floats, "
+                         f"or an array of shape (2, {X.shape[1]}), row 0 the lows and row 1 "
+                         "the highs of the features (transpose an (n_features, 2) array); "
+                         f"got shape {box.shape}.")
     low, high = (np.broadcast_to(b, X.shape[1:]) for b in box)
+    if (low > high).any() or (low == high).all():
+        raise ValueError(f"{path}: feature_range must have low <= high for every feature "
+                         "and low < high for one at least; it does not for features "
+                         f"{np.flatnonzero(low >= high).tolist()[:10]}.")
     slack = _BOX_SLACK_ULPS * np.finfo(np.float64).eps * np.maximum(
         1.0, np.maximum(np.abs(low), np.abs(high)))
-    if (X < low - slack).any() or (X > high + slack).any():
-        raise ValueError(f"{path}: X lies outside its feature_range: its values reach "
-                         f"[{X.min()!r}, {X.max()!r}].")
+    outside = ((X < low - slack) | (X > high + slack)).any(axis=0)
+    if outside.any():
+        raise ValueError(f"{path}: X lies outside its feature_range in features "
+                         f"{np.flatnonzero(outside).tolist()[:10]}.")
     bounds = tuple(float(b) for b in box) if box.ndim == 1 else (box[0], box[1])
     return bounds, np.clip(X, low, high)
 

@@ -100,7 +100,7 @@ def _val_sizes(config, val_fractions, data_home):
     target = load_pool(config.dataset, config.classes, data_home).target
     counts = np.unique(target, return_counts=True)[1]
     room = len(counts) * int(counts.min()) - config.n_train - config.n_test
-    floor = max(2, config.batch_size)
+    floor = max(2 * len(counts), config.batch_size)   # (two trusted points per class)
     bad = [f for f in val_fractions if not 0 < f <= 1]
     if bad or not len(val_fractions):
         raise ValueError(f"val_fractions={tuple(val_fractions)} must be shares of the "
@@ -262,6 +262,10 @@ def _check_figure(figure, spec, config):
     if spec.plot == "kuncheva" and config.model != "lr":
         raise ValueError(f"{figure} shows the Kuncheva consistency of a linear model's "
                          "features; it needs --model lr.")
+    if spec.plot == "kuncheva" and not config.top_k:
+        raise ValueError(f"{figure} shows the consistency of the top-k features, for k "
+                         "below the number of features: the data need two features at "
+                         "least (top_k is empty).")
     if spec.plot == "lambda_norm" and not strategies & {"learned", "learned_per_layer"}:
         raise ValueError(f"{figure} plots the learned λ: include 'learned' in the strategies.")
     if spec.kind == "sensitivity" and not {"no_reg", "learned"} <= strategies:

@@ -72,6 +72,8 @@ def sweep_settings(config, pool):
     data = {"fingerprint": data_fingerprint(pool), "caveat": pool.get("caveat")}
     if is_data_file(config.dataset):
         data["path"] = config.dataset   # (the key holds the file's content, not its path)
+        data["feature_range"] = [np.asarray(b, dtype=np.float64).tolist()
+                                 for b in pool.feature_range]   # (the attack's box)
     return {"config": config.identity(), "data": data,
             "defaults": attack_defaults(config), "skpoison": __version__}
 

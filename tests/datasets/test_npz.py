@@ -45,7 +45,13 @@ def test_a_file_may_set_the_poisoning_box(tmp_path):
     with pytest.raises(ValueError, match="X lies outside its feature_range"):
         load_dataset(path)
     np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=np.zeros((2, 3)))
-    with pytest.raises(ValueError, match="one value per feature \\(2\\)"):
+    with pytest.raises(ValueError, match="an array of shape \\(2, 2\\), row 0 the lows"):
+        load_dataset(path)
+    X[:, 1] = 0.0                        # a constant feature, pinned by its box
+    np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=[[0.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(load_dataset(path).feature_range[1], [1.0, 0.0])
+    np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=[[0.0, 0.5], [1.0, 0.0]])
+    with pytest.raises(ValueError, match="low <= high for every feature .* features \\[1\\]"):
         load_dataset(path)
 
 
@@ -116,3 +122,41 @@ def test_a_file_with_too_few_samples_of_a_class_is_refused(tmp_path):
     np.savez(path, X=np.random.RandomState(0).rand(60, 3), y=np.repeat([0, 1], [55, 5]))
     with pytest.raises(ValueError, match="class 1 has 5 samples; .* need 10 per class"):
         make_config(str(path), size="quick")
+
+
+def test_kuncheva_figures_refuse_data_of_one_feature(tmp_path):
+    # (the cells ran, then the plot failed: "Number of columns must be a positive integer")
+    from skpoison.experiments import reproduce
+    path = tmp_path / "one.npz"
+    np.savez(path, X=np.random.RandomState(0).rand(100, 1), y=np.repeat([0, 1], 50))
+    with pytest.raises(ValueError, match="fig5 shows the consistency of the top-k features"):
+        reproduce("fig5", dataset=str(path), size="tiny", out=tmp_path / "out", n_jobs=1,
+                  verbose=False)
+    assert not (tmp_path / "out" / "cells").exists() or \
+        not list((tmp_path / "out" / "cells").iterdir())
+
+
+def test_the_settings_record_a_files_box(own_file, tmp_path):
+    import json
+
+    from skpoison.experiments import evaluate
+    path, X, _ = own_file
+    result = evaluate(str(path), size="tiny", classes=(5, 7), strategies=("no_reg",),
+                      out=tmp_path, n_jobs=1, verbose=False, plot=False)
+    data = json.loads(result.settings.read_text())["data"]
+    assert data["feature_range"] == [X[40:].min(), X[40:].max()]    # (classes 5 and 7)
+    assert data["path"] == str(path.resolve())
+
+
+def test_sensitivity_sizes_keep_two_trusted_points_per_class(tmp_path):
+    # (a 10-class file drew trusted sets of 5 points at --tiny: 5 classes had none)
+    from skpoison.experiments import make_config
+    from skpoison.experiments._figures import _val_sizes
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    path = tmp_path / "digits10.npz"
+    np.savez(path, X=X / 16, y=y)
+    config = make_config(str(path), size="tiny")
+    with pytest.warns(UserWarning, match="moved within \\[20, "):
+        sizes = _val_sizes(config, (0.05, 0.1, 0.25), None)
+    assert min(sizes) >= 2 * 10

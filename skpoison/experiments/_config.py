@@ -368,12 +368,13 @@ def _checked_ratios(ratios, n_train):
 
 
 def _step_size(key, value):
-    """``value`` if a finite number > 0 (kept as given: an int names the same cells
-    as before it was checked), else a ValueError that names ``key``."""
+    """``value`` as an int or a float (an int stays one: it names the same cells as
+    before step sizes were checked) if a finite number > 0, else a ValueError that
+    names ``key``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not 0.0 < float(value) < math.inf:
         raise ValueError(f"{key}={value!r} must be a finite number > 0.")
-    return value
+    return int(value) if isinstance(value, (int, np.integer)) else float(value)
 
 
 def _count(key, value, least):

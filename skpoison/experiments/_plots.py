@@ -53,13 +53,19 @@ def _figure_legend(fig, axes, fontsize=7, **kwargs):
                    ncols=min(len(entries), 4), fontsize=fontsize, **kwargs)
 
 
-def _ratio_ticks(ax, percents):
-    """Ticks at the ratios drawn (in %); one ratio alone gets a window of ±1 %."""
-    ticks = sorted(set(float(p) for p in percents))
-    if ticks:
-        ax.set_xticks(ticks)
+def _ratio_ticks(ax):
+    """Ticks at the ratios drawn so far (in %, every line of ``ax``); one ratio
+    alone gets a window of ±1 %."""
+    ticks = sorted({float(x) for line in ax.get_lines()
+                    for x in np.atleast_1d(line.get_xdata()) if np.isfinite(x)})
+    if not ticks:
+        return
+    ax.set_xticks(ticks)
     if len(ticks) == 1:
         ax.set_xlim(ticks[0] - 1.0, ticks[0] + 1.0)
+    else:     # (a window set for one ratio by an earlier line: drawn again around all)
+        ax.set_xlim(auto=True)
+        ax.autoscale_view(scalex=True, scaley=False)
 
 
 # Distinct markers and dashes, so that curves that coincide (e.g. no
@@ -83,7 +89,6 @@ def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=Non
     ``style`` (matplotlib keywords) overrides the group's own style.
     """
     stats = summarize(rows, value, (group, "ratio"))
-    _ratio_ticks(ax, [100 * s["ratio"] for s in stats])
     for name in dict.fromkeys(s[group] for s in stats):
         line = sorted((s for s in stats if s[group] == name), key=lambda s: s["ratio"])
         x = 100 * np.array([s["ratio"] for s in line])
@@ -95,6 +100,7 @@ def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=Non
         text = label(name) if label else _label(name)
         line_style = {"marker": "o", "ms": 3.5, **_STYLES.get(name, {}), **(style or {})}
         ax.errorbar(x, scale * mean, yerr=scale * std, capsize=2, label=text, **line_style)
+    _ratio_ticks(ax)
     ax.set_xlabel("poisoning ratio (%)")
     # λ spans a few thousandths near -4.4: plain ticks, not "+ -4.397" offsets
     ax.ticklabel_format(axis="y", useOffset=False)
@@ -317,7 +323,7 @@ def plot_sensitivity(rows, decrease_rows, title=""):
             ax_err.errorbar([100 * s["ratio"] for s in line], [100 * s["mean"] for s in line],
                             yerr=[100 * s["std"] for s in line], capsize=2,
                             label=f"{_label(name)}, |val| = {n_val}", **style)
-    _ratio_ticks(ax_err, [100 * r["ratio"] for r in rows])
+    _ratio_ticks(ax_err)
     ax_err.set_xlabel("poisoning ratio (%)")
     ax_err.set_ylabel("test error (%)")
     ax_err.grid(alpha=0.3)
@@ -381,8 +387,9 @@ def plot_kuncheva(rows, top_k, title=""):
         ax.set_title(f"top {k} features", fontsize=9)
         ax.set_ylabel("consistency index")
     low = min(ax.get_ylim()[0] for ax in axes)
+    high = max(1.05, *(ax.get_ylim()[1] for ax in axes))   # (error bars may pass 1)
     for ax in axes:   # one scale, so that the panels of several k compare
-        ax.set_ylim(low, 1.05)
+        ax.set_ylim(low, high)
     _figure_legend(fig, axes)
     fig.suptitle(title, fontsize=9)
     return fig

@@ -138,11 +138,11 @@ def top_k_features(coef, k):
     if coef.ndim == 1 or coef.shape[0] == 1:
         scores = np.abs(coef).ravel()
     else:
-        # Each feature's weights scaled by their largest magnitude, so that
-        # squares neither overflow (beyond 1e154) nor underflow (below 1e-154)
-        # into ties: the ranking is otherwise unchanged.
-        largest = np.max(np.abs(coef), axis=0)
-        scores = largest * np.linalg.norm(coef / np.where(largest > 0, largest, 1.0), axis=0)
+        # Each feature's weights scaled by a power of two near their largest
+        # magnitude (exact: ties stay ties), so that squares neither overflow
+        # (beyond 1e154) nor underflow (below 1e-154) into ties.
+        _, exponent = np.frexp(np.max(np.abs(coef), axis=0))
+        scores = np.ldexp(np.linalg.norm(np.ldexp(coef, -exponent), axis=0), exponent)
     k = _check_int(k, "k", 1)
     if k > scores.size:
         raise ValueError(f"k={k} exceeds the number of features {scores.size}.")

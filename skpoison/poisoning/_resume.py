@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import time
 from pathlib import Path
@@ -65,10 +66,10 @@ def _value_text(value):
 
 def _read(path):
     """``(saved, None)`` for a resume file at ``path``, else ``(None, why it is not one)``."""
+    with open(path, "rb") as handle:   # (an OSError here: the file system, not the file)
+        content = handle.read()
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except OSError:
-        raise                 # (the file system failed, not the file: it may be fine)
+        saved = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - whatever torch fails on: not ours
         reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
         return None, f"it cannot be read as one ({type(exc).__name__}: {reason})"

@@ -64,6 +64,10 @@ def test_settings_added_later_keep_earlier_results_keys():
     assert make_config("mnist", model="mlp", penalty="l1").key() == "a134b4e028"
     assert make_config("digits", size="tiny", poison_lr=0.3).key() == "1e21ba69b6"
     assert make_config("digits", size="quick", poison_lr=1).key() == "d77bc7543e"   # (an int)
+    # NumPy numbers are read as Python ones (a NumPy int failed the settings JSON)
+    assert make_config("digits", size="quick", poison_lr=np.int64(1)).key() == "d77bc7543e"
+    assert type(make_config("digits", size="tiny", lambda_lr=np.float32(0.5)).lambda_lr) \
+        is float
     base = make_config("digits", size="quick")
     keys = {make_config("digits", size="quick", **{name: value}).key()
             for name, value in (("victim_steps", 100), ("lambda_step", "sign"),

@@ -116,3 +116,13 @@ def test_fig1s_cells_are_centred_on_the_positions_computed():
     assert (left, right) == pytest.approx((grid[0] - step / 2, grid[-1] + step / 2))
     low, high = fig.axes[2].get_images()[0].get_clim()
     assert (low, high) == (min(maps["lambda_grid"]), max(maps["lambda_grid"]))
+
+
+def test_the_ratio_axis_spans_every_line_of_a_panel():
+    # (a first line at one ratio fixed a window of ±1 % that later lines only stretched)
+    rows = [{"strategy": "no_reg", "ratio": 0.0, "log_lambda_0": -1.0, "log_lambda_1": -2.0}]
+    rows += [{"strategy": "learned_per_layer", "ratio": r, "log_lambda_0": -1.0 + r,
+              "log_lambda_1": -2.0} for r in (0.0, 0.1, 0.2)]
+    ax = plot_per_layer(rows).axes[0]
+    low, high = ax.get_xlim()
+    assert low < 0 and high > 20 and list(ax.get_xticks()) == [0, 10, 20]

@@ -225,6 +225,19 @@ def test_run_attack_cell_refuses_a_file_that_is_no_resume_file(tmp_path):
     assert notes.read_text() == "mine"
 
 
+def test_a_resume_file_missing_its_tail_is_removed(tmp_path):
+    # (torch.load raises OSError for a torn archive: that is the file's fault)
+    import torch
+
+    from skpoison.poisoning import _resume
+    path = tmp_path / "cell.resume.pt"
+    torch.save({"fingerprint": "f", "state": {"batch": 1}}, path)
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.warns(UserWarning, match="is damaged"):
+        assert _resume.discard_if_not_resume_file(path)
+    assert not path.exists()
+
+
 def test_a_resume_file_that_cannot_be_read_now_is_not_removed(tmp_path, monkeypatch):
     # An I/O error says nothing of the file: the cell fails, its saved work stays.
     from skpoison.poisoning import _resume
@@ -234,7 +247,7 @@ def test_a_resume_file_that_cannot_be_read_now_is_not_removed(tmp_path, monkeypa
     def io_error(*args, **kwargs):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(_resume.torch, "load", io_error)
+    monkeypatch.setitem(_resume._read.__globals__, "open", io_error)
     with pytest.raises(OSError, match="Input/output error"):
         _resume.discard_if_not_resume_file(path)
     assert path.exists()

@@ -79,6 +79,14 @@ def test_top_k_features_multi_output_norm_of_huge_or_tiny_weights(scale):
     np.testing.assert_array_equal(top_k_features(coef, 1), [1])
 
 
+def test_top_k_features_keeps_exact_ties_in_index_order():
+    # Columns 0 and 1 have the same norm, sqrt(37), whatever their largest weights.
+    coef = np.array([[-1, 1, -2, -3, -2, -3, 2, -2, 0, -1],
+                     [-2, -1, -2, -3, 0, -3, -1, 1, 2, -2]], dtype=float).T
+    assert np.linalg.norm(coef[:, 0]) == np.linalg.norm(coef[:, 1])
+    np.testing.assert_array_equal(top_k_features(coef, 2), [0, 1])
+
+
 @pytest.mark.parametrize("coef", [[[1.0, 1e-170, 2e-170]],
                                   [[1.0, 1e-170, 2e-170], [0.0, 1e-170, 2e-170]]])
 def test_top_k_features_ranks_tiny_weights_next_to_large_ones(coef):

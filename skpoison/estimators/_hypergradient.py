@@ -208,7 +208,7 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     tensor = dict(device=setup.device, dtype=setup.dtype)
     lambdas = lambda_vector(values, setup.problem.n_hyper, name, **tensor)
     if X_poison is not None and reference.inner_lr == "auto":
-        check_rate_with_poison(reference, setup.lr, X_all, classes.size, top,
+        check_rate_with_poison(reference, setup.lr, X_all, classes.size, max_log_lambda=top,
                                poison_rows=np.arange(len(X_all)) >= len(X_train),
                                n_clean=len(X_train), described="the hypergradient describe it")
     with engine_warnings_once("call"):   # at the caller's line

@@ -183,12 +183,14 @@ def encode_classes(y, who, *, labels="the data"):
     return classes, y_encoded
 
 
-def check_log_lambda(values, name):
+def check_log_lambda(values, name, *, dtype=None):
     """``values`` (log λ: a number, or a non-empty 1-D array of them) as a checked float array.
 
-    NaN and +inf are refused; -inf (no regularization) passes. The shape
-    against the model's hyperparameters is :func:`lambda_vector`'s check,
-    once the model is known.
+    NaN and +inf are refused; -inf (no regularization) passes; with
+    ``dtype``, so do only values whose ``exp`` is finite in it (λ given
+    outside ``lambda_bounds``: a fixed λ, a CV grid). The shape against the
+    model's hyperparameters is :func:`lambda_vector`'s check, once the model
+    is known.
 
     Examples
     --------
@@ -205,6 +207,9 @@ def check_log_lambda(values, name):
                          f"{values.shape}.")
     if np.isnan(values).any() or np.isposinf(values).any():
         raise ValueError(f"{name} must not be NaN or +inf (-inf: no regularization).")
+    if dtype is not None and (values >= max_log_lambda_for(dtype)).any():
+        raise ValueError(f"{name} is log λ: values up to {max_log_lambda_for(dtype):.1f} are "
+                         f"finite in {np.dtype(dtype).name}; got max {float(values.max())}.")
     return values
 
 
@@ -337,10 +342,10 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None, check_sca
 def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
     """``inner_lr="auto"`` of a linear ``estimator`` on ``X_train`` (see :func:`build_setup`).
 
-    Stable for the largest λ of ``lambda_bounds`` and ``max_log_lambda``.
+    Stable for the largest λ of ``lambda_bounds`` and ``max_log_lambda``
+    (:func:`auto_rate_top`).
     """
-    top = max(float(np.max(np.asarray(estimator.lambda_bounds, dtype=float))),
-              -np.inf if max_log_lambda is None else max_log_lambda)
+    top = auto_rate_top(estimator, max_log_lambda)
     limit = max_log_lambda_for(estimator.dtype)
     if top >= limit:
         raise ValueError(
@@ -351,6 +356,13 @@ def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
     lr = estimator._auto_inner_lr(X_train, n_outputs, float(np.exp(top)))
     _check_representable_step(lr, X_train.shape[0], estimator.dtype, auto=True)
     return lr
+
+
+def auto_rate_top(estimator, max_log_lambda=None):
+    """The largest log λ ``inner_lr="auto"`` is stable for: ``lambda_bounds``' top, or
+    ``max_log_lambda`` (a fixed or evaluated λ) above it."""
+    return max(float(np.max(np.asarray(estimator.lambda_bounds, dtype=float))),
+               -np.inf if max_log_lambda is None else float(max_log_lambda))
 
 
 def auto_rate_smoothness(lr, top):
@@ -367,8 +379,8 @@ def auto_rate_smoothness(lr, top):
     return max(1.0 / float(lr) - float(np.exp(top)), 0.0)
 
 
-def check_rate_with_poison(estimator, lr, X_all, n_classes, top, *, poison_rows, n_clean,
-                           described):
+def check_rate_with_poison(estimator, lr, X_all, n_classes, *, max_log_lambda, poison_rows,
+                           n_clean, described):
     """Warn when the clean set's ``"auto"`` rate is beyond the poisoned set's stable range.
 
     Gradient descent with a rate above ``2 / L`` (``L`` the smoothness bound of
@@ -382,9 +394,11 @@ def check_rate_with_poison(estimator, lr, X_all, n_classes, top, *, poison_rows,
     most calls without a second spectral norm: the linear models' rate is
     ``1 / (||[X, 1]||^2 / (c n) + exp(top))`` with ``c >= 2``, and the poisoning
     rows ``P`` add at most ``||[P, 1]||_F^2`` to ``||[X, 1]||^2``.
+    ``max_log_lambda``: as given to :func:`build_setup` for ``lr``.
     ``described``: what then describes the oscillating run (the message's
     words, e.g. ``"the hypergradient describe it"``).
     """
+    top = auto_rate_top(estimator, max_log_lambda)
     high = float(np.exp(top))
     points = np.asarray(X_all[poison_rows], dtype=np.float64)
     with np.errstate(over="ignore"):
@@ -393,7 +407,8 @@ def check_rate_with_poison(estimator, lr, X_all, n_classes, top, *, poison_rows,
     if lr * (bound + high) < 2.0:
         return
     try:
-        stable = 2.0 * auto_inner_lr(estimator, X_all, n_classes, max_log_lambda=top)
+        stable = 2.0 * auto_inner_lr(estimator, X_all, n_classes,
+                                     max_log_lambda=max_log_lambda)
     except ValueError:
         return
     if lr >= stable:

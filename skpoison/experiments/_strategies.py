@@ -24,7 +24,7 @@ from sklearn.utils import _safe_indexing
 
 from .._warn import warn_user
 from ..estimators import HypergradMLP, HypergradRegularizedLR
-from ..estimators._setup import max_log_lambda_for
+from ..estimators._setup import check_log_lambda
 from ._registry import STRATEGIES, Strategy
 
 __all__ = ["STRATEGIES", "Strategy", "make_estimator", "resolve_fixed_lambda",
@@ -174,21 +174,9 @@ def _check_grid(grid, dtype):
     value of +inf, or one whose ``exp`` overflows, failed every candidate,
     with a message that blamed the folds.
     """
-    try:
-        if isinstance(grid, str) or np.ndim(grid) != 1:
-            raise ValueError
-        values = np.array([float(v) for v in grid])   # (numbers only, not strings)
-        if any(isinstance(v, (str, bytes)) for v in grid):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValueError(f"grid={grid!r} must be a non-empty 1-D sequence of log λ "
-                         "values.") from None
-    limit = max_log_lambda_for(dtype)
-    if values.size == 0 or np.isnan(values).any() or (values >= limit).any():
-        raise ValueError(f"grid={grid!r} must be a non-empty 1-D sequence of log λ values, "
-                         f"none NaN, and below {limit:.1f} (exp(λ) finite in "
-                         f"{np.dtype(dtype).name}); -inf is no regularization.")
-    return values
+    if np.ndim(grid) != 1:
+        raise ValueError(f"grid={grid!r} must be a non-empty 1-D sequence of log λ values.")
+    return check_log_lambda(grid, "grid", dtype=dtype)
 
 
 def _fold_score(model, X, y, train, test):

@@ -29,23 +29,11 @@ from ..estimators._setup import (
     encode_targets,
     is_real_array,
     lambda_vector,
-    max_log_lambda_for,
 )
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
 from ._resume import ResumeFile, attack_fingerprint
-
-
-def _check_fixed_lambda(values, dtype):
-    """``fixed_lambda`` (log λ) as a float array, before the model is built."""
-    values = check_log_lambda(values, "fixed_lambda")
-    # λ = exp(fixed_lambda) must be finite in the attack's dtype.
-    limit = max_log_lambda_for(dtype)
-    if (values >= limit).any():
-        raise ValueError(f"fixed_lambda is log λ: values up to {limit:.1f} are finite in "
-                         f"{np.dtype(dtype).name}; got max {float(values.max())}.")
-    return values
 
 
 #: Data this many rounding errors (of its dtype, relative to the bound or 1)
@@ -362,7 +350,7 @@ class OptimalPoisoner(BasePoisoner):
                       "attack a fixed λ.")
         if learn or self.fixed_lambda is None:
             return learn, None
-        return learn, _check_fixed_lambda(self.fixed_lambda, dtype)
+        return learn, check_log_lambda(self.fixed_lambda, "fixed_lambda", dtype=dtype)
 
     def _plan_attack(self, X, y_enc, X_val, y_val_enc):
         """Everything the attack loop needs, as tensors on the attack's device."""
@@ -401,13 +389,12 @@ class OptimalPoisoner(BasePoisoner):
             estimator.outer_optimizer if self.lambda_step is None else self.lambda_step,
             draw_w0, checkpoint_every=estimator.checkpoint_every,
         )
-        top = max(lambda_high, -np.inf if max_fixed is None else max_fixed)
         return _AttackPlan(
             config, ratios, schedule, to_tensor(X, **tensor),
             encode_targets(y_enc, n_classes, **tensor),
             to_tensor(X_val[schedule.val_index], **tensor),
             encode_targets(schedule.labels, n_classes, **tensor), lambda0, learn,
-            estimator, top,
+            estimator, max_fixed,
         )
 
     def _collect(self, plan, X, y, poison, states, losses, lambdas):
@@ -430,7 +417,7 @@ class OptimalPoisoner(BasePoisoner):
             # The rate was chosen on the clean set; the points then moved, within the
             # box. Checked once, on the largest poisoned set.
             check_rate_with_poison(plan.victim, plan.config.lr, results[-1].X,
-                                   self.classes_.size, plan.rate_top,
+                                   self.classes_.size, max_log_lambda=plan.max_fixed,
                                    poison_rows=results[-1].poison_mask, n_clean=len(X),
                                    described="the attack's losses and λ describe it")
         return results
@@ -470,4 +457,4 @@ class _AttackPlan(NamedTuple):
     lambda0: torch.Tensor
     learn: bool
     victim: object       # the estimator as the attack trains it
-    rate_top: float      # the largest log λ inner_lr="auto" is stable for
+    max_fixed: object    # the largest fixed λ (None: learned), given to build_setup

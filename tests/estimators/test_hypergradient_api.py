@@ -274,7 +274,7 @@ def test_the_rate_check_bound_never_passes_an_unstable_rate(monkeypatch):
                             lambda *a, **kw: calls.append(1) or exact(*a, **kw))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _setup.check_rate_with_poison(estimator, lr, X_all, k, top,
+            _setup.check_rate_with_poison(estimator, lr, X_all, k, max_log_lambda=None,
                                           poison_rows=np.arange(n + m) >= n, n_clean=n,
                                           described="it")
         unstable = lr >= 2 * exact(estimator, X_all, k, max_log_lambda=top)

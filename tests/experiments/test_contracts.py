@@ -15,14 +15,21 @@ def test_cv_ties_go_to_the_larger_lambda(digits08_pool):
     assert best == -700.0
 
 
-@pytest.mark.parametrize("grid", [[], -3.0, ["-3"], [-6.0, 800.0], [np.inf, -3.0],
-                                  [np.nan], [[-3.0, -2.0]]])
-def test_cv_refuses_a_grid_it_cannot_search(grid, digits08_pool):
+@pytest.mark.parametrize("grid, match", [
+    ([], "grid must be a number or a non-empty 1-D array; got shape \\(0,\\)"),
+    (-3.0, "grid=-3.0 must be a non-empty 1-D sequence of log λ values"),
+    (["-3"], "grid=\\['-3'\\] must be a float or an array of floats"),
+    ([-6.0, 800.0], "grid is log λ: values up to 709.8 are finite in float64; got max 800"),
+    ([np.inf, -3.0], "grid must not be NaN or \\+inf"),
+    ([np.nan], "grid must not be NaN or \\+inf"),
+    ([[-3.0, -2.0]], "grid=\\[\\[-3.0, -2.0\\]\\] must be a non-empty 1-D sequence"),
+])
+def test_cv_refuses_a_grid_it_cannot_search(grid, match, digits08_pool):
     # ([] and -3.0 failed inside NumPy; 800 and +inf failed every candidate, with a
     # message that blamed the folds)
     from skpoison.experiments._strategies import cross_validate_lambda
     X, y = digits08_pool
-    with pytest.raises(ValueError, match="grid=.* must be a non-empty 1-D sequence of log"):
+    with pytest.raises(ValueError, match=match):
         cross_validate_lambda(HypergradRegularizedLR(inner_steps=5), X[:60], y[:60], grid,
                               n_folds=2)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._box import box_slack
 from ._common import check_classes, make_bunch
 
 __all__ = ["is_data_file", "data_label", "load_npz_pool", "npz_sizes", "npz_top_k"]
@@ -112,11 +113,6 @@ def _check_arrays(X, y, path):
     return X, y.astype(np.int64)
 
 
-#: Data this many rounding errors outside the file's box still pass (and are
-#: clipped into it): MinMaxScaler's output may exceed 1 by one.
-_BOX_SLACK_ULPS = 4
-
-
 def _feature_range(box, X, path):
     """``(low, high)``: the file's box, floats or one value per feature (checked to
     hold the data, which is clipped into it), else the data's own range."""
@@ -136,9 +132,9 @@ def _feature_range(box, X, path):
         raise ValueError(f"{path}: feature_range must have low <= high for every feature "
                          "and low < high for one at least; it does not for features "
                          f"{np.flatnonzero(low >= high).tolist()[:10]}.")
-    slack = _BOX_SLACK_ULPS * np.finfo(np.float64).eps * np.maximum(
-        1.0, np.maximum(np.abs(low), np.abs(high)))
-    outside = ((X < low - slack) | (X > high + slack)).any(axis=0)
+    # (as the attack reads a box: a few rounding errors outside pass; clipped in here)
+    outside = ((X < low - box_slack(low, X.dtype)) | (X > high + box_slack(high, X.dtype))
+               ).any(axis=0)
     if outside.any():
         raise ValueError(f"{path}: X lies outside its feature_range in features "
                          f"{np.flatnonzero(outside).tolist()[:10]}.")

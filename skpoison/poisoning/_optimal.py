@@ -12,6 +12,7 @@ import torch
 from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .._box import box_slack
 from .._torch_utils import make_generator, to_numpy, to_tensor
 from .._warn import warn_user
 from ..estimators._base import (
@@ -34,11 +35,6 @@ from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
 from ._resume import ResumeFile, attack_fingerprint
-
-
-#: Data this many rounding errors (of its dtype, relative to the bound or 1)
-#: outside the feature box still pass the box check.
-_BOX_SLACK_ULPS = 4
 
 
 def _box(feature_range, n_features):
@@ -264,11 +260,9 @@ class OptimalPoisoner(BasePoisoner):
     def _check_box(self, X, X_val):
         low, high = _box(self.feature_range, X.shape[1])
         for name, data in (("X", X), ("X_val", X_val)):
-            # A few rounding errors outside pass: MinMaxScaler's output exceeds 1
-            # by one ulp now and then (1.0000000000000002, float32 1.0000001).
-            ulp = _BOX_SLACK_ULPS * np.finfo(data.dtype).eps
-            lowest = low - ulp * np.maximum(1.0, np.abs(low))
-            highest = high + ulp * np.maximum(1.0, np.abs(high))
+            # A few rounding errors outside pass (MinMaxScaler's 1 + 1 ulp).
+            lowest = low - box_slack(low, data.dtype)
+            highest = high + box_slack(high, data.dtype)
             # Column extremes first: two reads of the data and no boolean copies,
             # for the usual case that nothing lies outside.
             below, above = data.min(axis=0) < lowest, data.max(axis=0) > highest

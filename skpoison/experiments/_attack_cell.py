@@ -11,40 +11,23 @@ strategy with their attacks batched (:func:`skpoison.poisoning.fit_batched`).
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import clone
 
-from ..datasets import load_dataset, make_poisoning_splits
-from ..datasets._home import DATA_HOME_ENV
-from ..datasets._npz import data_label, is_data_file
+from ..datasets import make_poisoning_splits
+from ..datasets._npz import data_label
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
 from ..poisoning import OptimalPoisoner, fit_batched
 from ._environment import environment
+from ._pools import load_pool
 from ._strategies import (STRATEGIES, fixed_lambda_estimator, make_estimator,
                           resolve_fixed_lambda)
 
 __all__ = ["run_attack_cell", "run_attack_cells", "cell_rows_problem", "cell_record",
-           "load_pool", "draw_split"]
-
-_POOLS = {}
-
-
-def load_pool(dataset, classes=None, data_home=None):
-    """The data set's pool, loaded once per process (per data home: the
-    environment's too, when ``data_home`` is None)."""
-    key = (dataset, None if classes is None else tuple(classes), str(data_home),
-           os.environ.get(DATA_HOME_ENV) if data_home is None else None)
-    if is_data_file(dataset):   # (a file of your own, rewritten between two sweeps)
-        status = os.stat(dataset)
-        key += (status.st_mtime_ns, status.st_size)
-    if key not in _POOLS:
-        _POOLS[key] = load_dataset(dataset, classes=classes, data_home=data_home)
-    return _POOLS[key]
-
+           "draw_split"]
 
 def draw_split(config, repetition, *, data_home=None, n_val=None):
     """The split of one repetition (seed ``config.seed + repetition``).

@@ -14,9 +14,10 @@ from typing import Optional
 
 import numpy as np
 
-from ..datasets import default_sizes, load_dataset
+from ..datasets import default_sizes
 from ..datasets._base import canonical_name
 from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
+from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
 __all__ = ["SweepConfig", "make_config", "SIZES", "LARGE_LAMBDA", "DEFAULT_TOP_K"]
@@ -332,7 +333,7 @@ def _sizes_and_top_k(name, size, classes):
     ``"tiny"``, at most 50 / 10 / 40).
     """
     if is_data_file(name):
-        own = load_dataset(name, classes)
+        own = load_pool(name, classes)      # (read once: the sweep reads the same pool)
         sizes = npz_sizes(own)
         if size == "tiny":
             sizes = {key: min(n, _TINY_SPLIT[key]) for key, n in sizes.items()}

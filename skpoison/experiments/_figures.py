@@ -15,11 +15,11 @@ from sklearn.utils import Bunch
 
 from .._warn import warn_user
 from ._aggregate import format_table, relative_decrease_rows
-from ._attack_cell import load_pool
 from ._config import make_config
 from ._csv import write_csv
 from ._environment import environment
 from ._plots import layer_name
+from ._pools import load_pool
 from ._registry import DEFAULT_VAL_FRACTIONS, FIGURES
 from ._runner import (
     _caveat_note,

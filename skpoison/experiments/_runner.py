@@ -21,10 +21,11 @@ from ..poisoning._resume import discard_if_not_resume_file
 
 from ._aggregate import format_table
 from ._attack_cell import (attack_cell_rows, cell_record, cell_rows_problem, draw_split,
-                           load_pool, rate_log_lambda, run_attack_cells)
+                           rate_log_lambda, run_attack_cells)
 from ._config import make_config
 from ._csv import write_csv
 from ._environment import environment
+from ._pools import load_pool
 from ._strategies import check_strategies, make_estimator
 from ._sweep import check_execution, check_writable, read_json, run_sweep, write_json_atomic
 

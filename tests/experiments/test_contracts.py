@@ -258,15 +258,15 @@ def test_synthetic_validation_error_is_the_poisoned_models_error(synthetic_tiny)
 
 def test_the_pool_cache_follows_the_data_home_the_environment_names(monkeypatch):
     # (keyed by data_home=None alone, a changed SKPOISON_DATA reused the old pool)
-    from skpoison.experiments import _attack_cell
+    from skpoison.experiments import _pools
 
     loaded = []
-    monkeypatch.setattr(_attack_cell, "_POOLS", {})
-    monkeypatch.setattr(_attack_cell, "load_dataset",
+    monkeypatch.setattr(_pools, "_POOLS", {})
+    monkeypatch.setattr(_pools, "load_dataset",
                         lambda *args, **kwargs: loaded.append(args) or object())
     for home in ("/data/a", "/data/a", "/data/b"):
         monkeypatch.setenv("SKPOISON_DATA", home)
-        _attack_cell.load_pool("mnist")
+        _pools.load_pool("mnist")
     assert len(loaded) == 2
 
 

@@ -99,20 +99,22 @@ def load_dataset(name, classes=None, data_home=None, download=True):
 
     Parameters
     ----------
-    name : str
+    name : str or path-like
         ``"digits"`` (0 vs 8), ``"mnist"`` (0 vs 8), ``"fashion-mnist"``
         (1 trouser vs 2 pullover), ``"cifar10"`` (0 airplane vs 6 frog) or
         ``"synthetic"`` (a fixed 2000-point pool of :func:`make_synthetic_2d`
         with ``random_state=0``, clipped to [-5, 5]^2). Case and ``_``/``-``
-        are ignored; ``"fmnist"`` is accepted. Or the path of an ``.npz``
-        file of your own, with arrays ``X`` (scaled as the model should see
-        it), ``y`` (integer labels) and optionally ``feature_range`` (low,
-        high), the box the poisoning points stay in (default: the data's
-        smallest and largest value); every class is kept by default.
+        are ignored; ``"fmnist"`` and ``"fashionmnist"`` are accepted. Or the
+        path of an ``.npz`` file of your own, with arrays ``X`` (scaled as the
+        model should see it), ``y`` (integer labels) and optionally
+        ``feature_range``, the box the poisoning points stay in: ``(low,
+        high)``, or shape ``(2, n_features)`` for one range per feature
+        (default: the data's smallest and largest value); every class is
+        kept by default.
     classes : sequence of int, default=None
         Class ids to keep; ``None`` means the default pair above.
     data_home : str or path-like, default=None
-        See :func:`get_data_home` (ignored by digits and synthetic).
+        See :func:`get_data_home` (ignored by digits, synthetic and a file).
     download : bool, default=True
         Passed to the fetchers of file-based data sets.
 

@@ -68,6 +68,8 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
     ValueError
         When the pool, or one of its classes, is too small for a balanced
         draw of the requested sizes; the message gives what is available.
+    TypeError
+        When ``X`` is a sparse matrix.
 
     Examples
     --------

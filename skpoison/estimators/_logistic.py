@@ -89,7 +89,11 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         where too few samples leave that impossible, a random split, with a
         warning).
     device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+        Where the tensors live; ``"auto"`` picks ``"cuda"`` when a GPU is
+        available. The fitted attributes are NumPy arrays either way.
     dtype : {"float64", "float32"}, default="float64"
+        Precision of the training and the hypergradients (float32 suits GPUs;
+        the fitted arrays have this dtype).
     random_state : int, RandomState instance or None, default=None
         Seeds the internal validation split.
     verbose : int, default=0
@@ -98,11 +102,15 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        Class labels known to the classifier.
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights of the final fit (one row for two classes).
     intercept_ : ndarray of shape (1,) or (n_classes,)
+        Unpenalized biases of the final fit.
     lambda_ : ndarray of shape (n_lambdas,)
         Learned log-strengths; ``alpha_ = exp(lambda_)``.
     alpha_ : ndarray of shape (n_lambdas,)
+        Learned regularization strengths, ``exp(lambda_)``.
     lambda_path_ : ndarray of shape (outer_steps + 1, n_lambdas)
         λ at every outer step (the initial value first).
     val_loss_path_ : ndarray of shape (outer_steps,)
@@ -114,6 +122,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     n_iter_ : int
         Outer steps taken (``outer_steps``; every fit takes them all).
     n_features_in_ : int
+        Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string feature names.
 

@@ -21,17 +21,24 @@ class HypergradMLP(BaseHypergradClassifier):
     units, Xavier-uniform weights and zero biases drawn from ``random_state``)
     as the inner model, and λ shared by all weight matrices or one per layer.
 
+    Parameters not described here mean what they mean in
+    :class:`HypergradRegularizedLR`.
+
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(32, 8)
-        As in :class:`sklearn.neural_network.MLPClassifier`.
+    hidden_layer_sizes : int or tuple of int, default=(32, 8)
+        As in :class:`sklearn.neural_network.MLPClassifier` (an int is one
+        hidden layer).
     penalty : {"l2", "l1"}, default="l2"
+        Regularizer of the weight matrices.
     lambda_mode : {"single", "per_layer"}, default="single"
         One λ for all weight matrices, or one per weight matrix
         (``n_lambdas`` = the number of hidden layers + 1); biases are never
         penalized.
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
+        Initial λ (log of the regularization strength).
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
+        The feasible box for λ.
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"
         The implicit methods assume a converged, locally convex inner problem
         (``fit`` warns at the first outer step whose inner run is not
@@ -42,6 +49,7 @@ class HypergradMLP(BaseHypergradClassifier):
         :func:`skpoison.hypergrad.compute_hypergradient`). ``None`` stores
         the whole trajectory.
     inner_steps : int, default=200
+        Gradient-descent steps T of the inner problem.
     inner_lr : float, default=0.1
         Step size of the inner gradient descent; ``"auto"`` is not available
         for networks. Scale the features (to [0, 1] or unit variance): on
@@ -53,13 +61,20 @@ class HypergradMLP(BaseHypergradClassifier):
         ``fit`` warns (``ConvergenceWarning``) when the median column's root
         mean square is over 10 times below the largest column's, or below 0.1.
     outer_steps : int, default=20
+        Hypergradient steps on λ.
     outer_lr : float, default=0.2
+        Step size of the projected descent on λ.
     outer_optimizer : {"adam", "gd", "sign"}, default="adam"
+        The step on λ.
     final_steps : int or None, default=None
+        Gradient-descent steps of the final fit (None: ``inner_steps``).
     validation_fraction : float, default=0.2
-    device, dtype, random_state, verbose
-        As in :class:`HypergradRegularizedLR`; ``random_state`` also draws the
-        initial weights.
+        Share of ``X`` held out as the trusted set when ``X_val`` is not given.
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+    dtype : {"float64", "float32"}, default="float64"
+    random_state : int, RandomState instance or None, default=None
+        Seeds the internal validation split and draws the initial weights.
+    verbose : int, default=0
 
     Attributes
     ----------

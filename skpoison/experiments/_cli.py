@@ -66,8 +66,8 @@ def _common(parser, default_size, default_out, size_notes=None):
                       help="regularizer (default: the figure's, l2 for evaluate)")
     data.add_argument("--strategies", nargs="+", choices=sorted(STRATEGIES), default=None,
                       metavar="S", help="λ strategies to compare, among "
-                      f"{', '.join(STRATEGIES)} (default: all for the model, or the "
-                      "figure's)")
+                      f"{', '.join(STRATEGIES)} (default: no_reg large cv learned for lr, "
+                      "no_reg large learned learned_per_layer for mlp, or the figure's)")
     data.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
                       help="poisoning ratios (default: 0 0.04 0.08 0.12 0.16 0.2, with "
                            "--tiny 0 0.1 0.2; 0, the clean reference, is always added)")

@@ -63,6 +63,9 @@ _TINY_SPLIT = dict(n_train=50, n_val=10, n_test=40)
 class SweepConfig:
     """Everything that determines the numbers of an attack sweep.
 
+    Build it with :func:`make_config`, which fills every field in from a size
+    preset; the fields' own defaults are not a preset.
+
     Execution settings (``n_jobs``, joblib backend, output folder, data home)
     are not part of it: they do not change the results, so an interrupted
     sweep may resume with other ones. ``device`` is kept here but left out of

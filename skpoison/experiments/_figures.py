@@ -141,14 +141,16 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     dataset : str or None, default=None
         None: the bundled digits. ``fig1`` (synthetic data) takes none.
     size : {"tiny", "quick", "full"}, default="full"
-    out : path-like
-    data_home : path-like or None
+    out : path-like, default="skpoison-results"
+    data_home : path-like or None, default=None
+        Folder of the downloaded data sets (None: ``SKPOISON_DATA`` or
+        ``~/skpoison_data``).
     n_jobs : int, default=1
-    backend : str or None
-        joblib backend name.
-    verbose : bool
+    backend : str or None, default=None
+        joblib backend name (None: joblib's default).
+    verbose : bool, default=True
         Show a progress bar.
-    plot : bool
+    plot : bool, default=True
         Write the PNG (needs matplotlib).
     val_fractions : tuple of float or None, default=None
         Fig. 4 / 9 only: trusted-set sizes as shares of the training set
@@ -328,7 +330,11 @@ def _figure_function(name):
 
     run.__name__ = run.__qualname__ = name
     run.__doc__ = (f"Paper's Fig. {name[3:]}: {spec.description}.\n\n"
-                   "Keyword arguments and result as :func:`reproduce` (``figure`` fixed).\n")
+                   f"``reproduce({name!r}, **kwargs)``.\n\n"
+                   "Parameters\n----------\n**kwargs\n"
+                   "    Keyword arguments of :func:`reproduce` (``figure`` fixed).\n\n"
+                   "Returns\n-------\nresult : sklearn.utils.Bunch\n"
+                   "    As :func:`reproduce`'s.\n")
     return run
 
 

@@ -364,20 +364,27 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
 
     Parameters
     ----------
-    dataset : str, default="digits"
-    model, penalty : str
+    dataset : str or path-like, default="digits"
+        A name accepted by :func:`skpoison.datasets.load_dataset`, or an
+        ``.npz`` file of your own.
+    model : {"lr", "mlp"}, default="lr"
+    penalty : {"l2", "l1"}, default="l2"
     size : {"tiny", "quick", "full"}, default="quick"
         See :func:`make_config`.
     repetitions : int or None, default=None
         None: 5 at ``size="quick"`` (the command's default), else the size
         preset's.
-    out : path-like
-    data_home : path-like or None
+    out : path-like, default="skpoison-results/evaluate"
+        Folder of the tables, the PNGs and the cells (``out/cells``).
+    data_home : path-like or None, default=None
+        Folder of the downloaded data sets (None: ``SKPOISON_DATA`` or
+        ``~/skpoison_data``).
     n_jobs : int, default=1
-    backend : str or None
-    verbose : bool
+    backend : str or None, default=None
+        joblib backend name (None: joblib's default).
+    verbose : bool, default=True
         Show a progress bar.
-    plot : bool
+    plot : bool, default=True
         Write the PNGs (needs matplotlib).
     batch_repetitions : int, default=1
         Repetitions per batched attack (see :func:`run_attack_sweep`).

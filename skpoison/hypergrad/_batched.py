@@ -328,14 +328,15 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         Training sets; the last ``n_poison`` rows of each are its poisoning points.
     X_val, Y_val : Tensor of shape (K, m, n_features), (K, m, n_outputs)
         Validation sets.
-    n_poison : int
+    n_poison : int, default=0
+        Poisoning points among the training rows (the last ``n_poison``).
     steps : int
         Inner gradient-descent steps, shared.
-    lr : float or Tensor of shape (K,)
+    lr : float, or Tensor or sequence of shape (K,)
         Inner learning rate: one shared by all, or one per problem (a 1-D
         tensor or sequence of ``K`` finite positive floats; row ``k`` of the
         result is then that of ``compute_hypergradient(..., lr=lr[k])``).
-    method : {"rmd"}
+    method : {"rmd"}, default="rmd"
         Reverse mode (the only batched method).
     checkpoint_every : None, int, sequence of int, "sqrt" or "cbrt", default=None
         Bounded memory, as in :func:`~skpoison.hypergrad.reverse_hypergradient`:

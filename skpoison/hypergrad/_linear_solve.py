@@ -65,7 +65,8 @@ def solve_cg(matvec, b, *, tol=None, maxiter=None, check_every=None):
         :func:`default_tol` of ``b.dtype``. CG also stops, short of the
         tolerance, at a direction of non-positive curvature (a singular or
         indefinite operator); the returned residual then shows it.
-    maxiter : int, default=10 * n
+    maxiter : int or None, default=None
+        None: ``10 * n``.
     check_every : int, default=None
         Iterations between two reads of the stopping tests by the host (each
         read waits for the device). An iteration past the stop changes

@@ -190,7 +190,7 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         The ``K`` training and trusted validation sets, all of the same shapes
         (training and validation sizes, features, number of classes). With
         ``inner_lr="auto"`` every attack keeps its own inner learning rate.
-    random_states : sequence, or None
+    random_states : sequence or None, default=None
         One ``random_state`` per data set; ``None`` keeps the templates' (a
         ``RandomState`` instance among them is copied by ``clone``, so every
         attack starts from its state and the template's is not advanced). A

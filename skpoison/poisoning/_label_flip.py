@@ -18,6 +18,8 @@ class LabelFlipPoisoner(BasePoisoner):
     the initial poisoning points of :class:`OptimalPoisoner`, so the two
     measure what the optimization adds.
 
+    Every parameter means what it means in :class:`OptimalPoisoner`.
+
     Parameters
     ----------
     ratios : array-like of float, default=(0.04, 0.08, 0.12, 0.16, 0.2)
@@ -26,7 +28,6 @@ class LabelFlipPoisoner(BasePoisoner):
     label_strategy : {"random", "next"}, default="random"
     reuse_validation : bool, default=False
     random_state : int, RandomState instance or None, default=None
-        As in :class:`OptimalPoisoner`.
 
     Attributes
     ----------

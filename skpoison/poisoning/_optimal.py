@@ -188,8 +188,11 @@ class OptimalPoisoner(BasePoisoner):
         The estimator as the attack trained it (unfitted): the attack's
         ``device`` and ``dtype``, and the ``random_state`` it drew for the
         initial weights when the estimator's was None. Fitted on a result's
-        ``X, y`` with ``lambda_init=result.log_lambda``, ``outer_steps=0`` and
-        ``inner_lr=inner_lr_``, it is the model the attack evaluated.
+        ``X, y`` with ``lambda_init=result.log_lambda``, ``outer_steps=0``,
+        ``inner_lr=inner_lr_`` and ``lambda_bounds=(-np.inf, high)``, ``high``
+        the larger of its upper bound and ``result.log_lambda.max()``, it is
+        the model the attack evaluated (without the wider bounds, ``fit``
+        clips a fixed λ outside them, ``fixed_lambda=-np.inf`` included).
 
     See Also
     --------

@@ -335,3 +335,24 @@ def test_the_victim_as_attacked_refits_to_the_reported_loss(data):
     refit.fit(result.X, result.y, X_val=X_val, y_val=y_val)
     assert log_loss(y_val, refit.predict_proba(X_val)) == pytest.approx(result.val_loss,
                                                                        rel=1e-12)
+
+
+@pytest.mark.parametrize("fixed", [-np.inf, 2.0], ids=["no_reg", "above_bounds"])
+def test_the_victims_refit_recipe_holds_for_a_fixed_lambda_outside_its_bounds(data, fixed):
+    # victim_'s documented recipe: a fixed λ outside lambda_bounds needs the
+    # wider bounds, or fit clips it (-inf to -12, 2 to 0) and scores another model.
+    from sklearn.base import clone
+    from sklearn.metrics import log_loss
+
+    X, y, X_val, y_val = data
+    poisoner = optimal(hyperparams="fixed", fixed_lambda=fixed, outer_steps=3)
+    poisoner.fit(X, y, X_val=X_val, y_val=y_val)
+    result = poisoner.results_[-1]
+    high = max(poisoner.victim_.lambda_bounds[1], float(np.max(result.log_lambda)))
+    refit = clone(poisoner.victim_).set_params(
+        lambda_init=result.log_lambda, outer_steps=0, inner_lr=poisoner.inner_lr_,
+        lambda_bounds=(-np.inf, high))
+    refit.fit(result.X, result.y, X_val=X_val, y_val=y_val)
+    assert np.array_equal(refit.lambda_, result.log_lambda)
+    assert log_loss(y_val, refit.predict_proba(X_val)) == pytest.approx(result.val_loss,
+                                                                       rel=1e-12)

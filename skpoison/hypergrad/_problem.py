@@ -104,21 +104,67 @@ class InnerProblem(ABC):
     # -- what a model defines -------------------------------------------------
     @abstractmethod
     def init_params(self, generator=None, *, dtype=torch.float64, device="cpu"):
-        """The fixed starting point ``w_0`` of the inner solver."""
+        """The fixed starting point ``w_0`` of the inner solver.
+
+        Parameters
+        ----------
+        generator : torch.Generator or None, default=None
+            Draws a random initialization (networks); None where the start
+            is fixed (zeros).
+        dtype : torch.dtype, default=torch.float64
+        device : str or torch.device, default="cpu"
+
+        Returns
+        -------
+        w0 : Tensor of shape (n_params,)
+            All parameters, flattened into one vector.
+        """
 
     @abstractmethod
     def decision_scores(self, w, X):
-        """Scores of shape ``(n_samples, n_outputs)``."""
+        """The model's scores (logits) of ``X`` under parameters ``w``.
+
+        Parameters
+        ----------
+        w : Tensor of shape (n_params,)
+        X : Tensor of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : Tensor of shape (n_samples, n_outputs)
+            Differentiable in ``w`` and ``X`` (torch operations only).
+        """
 
     @abstractmethod
     def penalty_value(self, w, log_lambda):
-        """``sum_g exp(lambda_g) R(w_g)``."""
+        """The regularization term ``sum_g exp(lambda_g) R(w_g)``.
+
+        Parameters
+        ----------
+        w : Tensor of shape (n_params,)
+        log_lambda : Tensor of shape (n_hyper,)
+            Log-strengths λ, one per group ``g`` of penalized parameters.
+
+        Returns
+        -------
+        penalty : Tensor of shape ()
+            Differentiable in ``w`` and ``log_lambda``.
+        """
 
     def data_loss(self, w, X, Y):
         """Mean cross-entropy of the scores of ``X`` against targets ``Y``.
 
-        ``Y`` holds ``{0, 1}`` in one column for binary problems and one-hot rows
-        otherwise.
+        Parameters
+        ----------
+        w : Tensor of shape (n_params,)
+        X : Tensor of shape (n_samples, n_features)
+        Y : Tensor of shape (n_samples, n_outputs)
+            ``{0, 1}`` in one column for binary problems, one-hot rows
+            otherwise.
+
+        Returns
+        -------
+        loss : Tensor of shape ()
         """
         return cross_entropy(self.decision_scores(w, X), Y)
 

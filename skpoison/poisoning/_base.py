@@ -70,8 +70,9 @@ def _like_input(X_in, y_in, X_out, y_out):
     input; added rows (``"inject"``) get a fresh range index, as
     imbalanced-learn's oversamplers give.
     """
-    frame, series = _is_pandas(X_in, "DataFrame"), _is_pandas(y_in, "Series")
-    if not (frame or series):
+    frame = _is_pandas(X_in, "DataFrame")
+    series, y_frame = _is_pandas(y_in, "Series"), _is_pandas(y_in, "DataFrame")
+    if not (frame or series or y_frame):
         return X_out, y_out
     import pandas as pd   # (only when the caller uses it: pandas is optional)
 
@@ -79,9 +80,12 @@ def _like_input(X_in, y_in, X_out, y_out):
     index = source.index if len(X_out) == len(source) else None
     if frame:
         X_out = pd.DataFrame(X_out, columns=X_in.columns, index=index)
-    if series:
-        y_out = pd.Series(y_out, name=y_in.name, dtype=y_in.dtype,
+    if series or y_frame:   # (a one-column frame of labels comes back as one)
+        column = y_in if series else y_in.iloc[:, 0]
+        y_out = pd.Series(y_out, name=column.name, dtype=column.dtype,
                           index=X_out.index if frame else index)
+        if y_frame:
+            y_out = y_out.to_frame()
     return X_out, y_out
 
 

@@ -56,10 +56,11 @@ def _templates(poisoner, n_datasets, random_states):
     if random_states is not None and len(random_states) != n_datasets:
         raise ValueError(f"random_states has {len(random_states)} entries for "
                          f"{n_datasets} data sets.")
+    for template in templates:   # (first: an invalid estimator is named, not compared)
+        template._validate_params()
     _check_same_params(templates)
     attacks = []
     for k, template in enumerate(templates):
-        template._validate_params()
         if template.resume_file is not None:
             raise ValueError("fit_batched does not resume attacks: set resume_file=None "
                              "(a batched run's attacks resume only together; rerun it, or "
@@ -84,11 +85,11 @@ def _templates(poisoner, n_datasets, random_states):
 # Parameters the attacks of one batch may set differently. Every other one must
 # match: one model and one attack loop, whose derived settings (inner steps,
 # λ bounds and steps, box, schedule, dtype, device) then match too.
-_FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state"}
+_FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state", "verbose"}
 # Compared once the attacks are planned, as the attack reads them (the same box
 # may be written (0, 1) or as arrays of 0s and 1s).
 _PLANNED_POISONER_PARAMS = {"feature_range"}
-_FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state"}
+_FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state", "verbose"}
 
 
 def _equal(a, b):
@@ -160,8 +161,8 @@ def _prepare(attack, dataset, index):
     try:
         X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
         return attack._plan_attack(X, y_enc, X_val, y_val_enc), (X, y)
-    except ValueError as exc:   # which of the K data sets is at fault
-        raise ValueError(f"data set {index}: {exc}") from exc
+    except (ValueError, TypeError) as exc:   # which of the K data sets is at fault
+        raise type(exc)(f"data set {index}: {exc}") from exc
 
 
 def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
@@ -179,8 +180,9 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     ----------
     poisoner : OptimalPoisoner or sequence of K OptimalPoisoner
         The template (cloned, not modified), or one per data set. Several
-        templates may differ in ``fixed_lambda``, ``random_state`` and their
-        estimator's ``inner_lr`` and ``random_state`` (initial weights); every
+        templates may differ in ``fixed_lambda``, ``random_state``, ``verbose``
+        (attack 0's shows the progress) and their estimator's ``inner_lr``,
+        ``random_state`` (initial weights) and ``verbose``; every
         other parameter, the estimator's included, must match (``feature_range``
         as the box it gives: ``(0, 1)`` and arrays of zeros and ones agree).
         The estimators must use
@@ -236,7 +238,11 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     datasets = list(datasets)
     if not datasets:
         raise ValueError("fit_batched needs at least one data set.")
-    random_states = None if random_states is None else list(random_states)  # (read twice)
+    if random_states is not None:
+        if isinstance(random_states, (str, bytes)) or not np.iterable(random_states):
+            raise TypeError("random_states must be a sequence of one random_state per data "
+                            f"set, or None; got {random_states!r}.")
+        random_states = list(random_states)   # (read twice)
     attacks = _templates(poisoner, len(datasets), random_states)
     if any(isinstance(seed, np.random.RandomState) for seed in random_states or ()):
         n_jobs = 1   # the caller's generators: attack k draws after attacks 0..k-1, as fit

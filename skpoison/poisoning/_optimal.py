@@ -273,9 +273,11 @@ class OptimalPoisoner(BasePoisoner):
                 continue
             outside = int(np.sum((data < lowest) | (data > highest)))
             excess = max(np.max(low - data.min(axis=0)), np.max(data.max(axis=0) - high))
+            with np.printoptions(threshold=8, edgeitems=2):   # (a per-feature box: long)
+                box = repr(self.feature_range)
             raise ValueError(
                 f"{outside} values of {name} lie outside feature_range="
-                f"{self.feature_range!r}, by up to {excess:.3g}: the box must contain "
+                f"{box}, by up to {excess:.3g}: the box must contain "
                 "the data (scale the data, e.g. with MinMaxScaler(clip=True), or widen "
                 "feature_range)."
             )

@@ -133,3 +133,37 @@ def test_each_attack_keeps_the_clean_rows_it_did_not_replace(stop):
         assert torch.equal(X_kept[k], X[k][rows]) and torch.equal(Y_kept[k], Y[k][rows])
         alone = _kept_points(X[k], Y[k], replace_index[k], stop)
         assert torch.equal(alone[0], X[k][rows]) and torch.equal(alone[1], Y[k][rows])
+
+
+@pytest.mark.parametrize("estimator", [None, "lr"], ids=["none", "string"])
+def test_fit_batched_names_an_invalid_estimator_as_fit_does(binary_small, estimator):
+    # (was an AttributeError from comparing the templates' estimators' parameters)
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    bad = OptimalPoisoner(estimator, ratios=(0.1,))
+    with pytest.raises(InvalidParameterError, match="'estimator' parameter"):
+        fit_batched(bad, _datasets(binary_small))
+
+
+@pytest.mark.parametrize("random_states", [0, "seed"])
+def test_fit_batched_says_random_states_is_one_per_data_set(binary_small, random_states):
+    with pytest.raises(TypeError, match="one random_state per data set"):
+        fit_batched(attack(), _datasets(binary_small), random_states=random_states)
+
+
+def test_fit_batched_names_the_data_set_of_a_type_error(binary_small):
+    sparse = pytest.importorskip("scipy.sparse")
+    (X, y, X_val, y_val), first = _datasets(binary_small)[1], _datasets(binary_small)[0]
+    with pytest.raises(TypeError, match="^data set 1: .*[Ss]parse"):
+        fit_batched(attack(), [first, (sparse.csr_matrix(X), y, X_val, y_val)])
+
+
+def test_fit_batched_lets_the_attacks_differ_in_verbosity(binary_small):
+    # verbose changes no number; attack 0's shows the progress.
+    quiet = attack(HypergradRegularizedLR(inner_steps=5))
+    loud = attack(HypergradRegularizedLR(inner_steps=5, verbose=1), verbose=0)
+    data = _datasets(binary_small)
+    mixed = fit_batched([quiet, loud], data, random_states=[0, 1])
+    same = fit_batched(quiet, data, random_states=[0, 1])
+    for got, want in zip(mixed, same):
+        np.testing.assert_array_equal(got.results_[-1].X, want.results_[-1].X)

@@ -356,3 +356,12 @@ def test_the_victims_refit_recipe_holds_for_a_fixed_lambda_outside_its_bounds(da
     assert np.array_equal(refit.lambda_, result.log_lambda)
     assert log_loss(y_val, refit.predict_proba(X_val)) == pytest.approx(result.val_loss,
                                                                        rel=1e-12)
+
+
+def test_a_per_feature_box_is_summarized_in_the_out_of_box_error(data):
+    # (the whole box was printed: thousands of characters for 784 pixels)
+    X, y, X_val, y_val = data
+    box = (np.zeros(X.shape[1]), np.full(X.shape[1], 0.5))
+    with pytest.raises(ValueError, match="values of X lie outside") as info:
+        run(optimal(feature_range=box), X, y, X_val, y_val)
+    assert "..." in str(info.value) and len(str(info.value)) < 400

@@ -145,3 +145,16 @@ def test_pandas_labels_keep_their_extension_dtype(binary_small, dtype, mode):
         X, y_s, X_val=X_val, y_val=y_val)
     assert y_p.dtype == y_s.dtype
     assert set(y_p.tolist()) == set(y.tolist())
+
+
+def test_a_one_column_frame_of_labels_comes_back_as_one(binary_small):
+    # As imbalanced-learn's samplers return it (was a bare ndarray).
+    pd = pytest.importorskip("pandas")
+    X, y, X_val, y_val = binary_small[:4]
+    index = pd.RangeIndex(500, 500 + len(X))
+    y_frame = pd.DataFrame({"digit": y}, index=index)
+    with pytest.warns(Warning, match="column-vector y"):   # (scikit-learn's own)
+        _, y_p = LabelFlipPoisoner(ratios=(0.1,), random_state=0).fit_resample(
+            X, y_frame, X_val=X_val, y_val=y_val)
+    assert isinstance(y_p, pd.DataFrame) and list(y_p.columns) == ["digit"]
+    assert y_p.index.equals(index) and y_p["digit"].dtype == y_frame["digit"].dtype

@@ -88,9 +88,23 @@ def warn_if_lambda_stays(log_lambda, outer_steps, otherwise):
 
 
 def initial_lambda(lambda_init, n_hyper, low, high, **tensor):
-    """λ_0 from a number or one value per hyperparameter, projected on [low, high]."""
+    """λ_0 from a number or one value per hyperparameter, projected on [low, high].
+
+    Warns when the projection moves it: ``lambda_init=-np.inf`` with
+    ``outer_steps=0``, "no regularization", silently trained with λ = -12.
+    """
     values = check_log_lambda(lambda_init, "lambda_init")
-    return lambda_vector(values, n_hyper, "lambda_init", **tensor).clamp(low, high)
+    vector = lambda_vector(values, n_hyper, "lambda_init", **tensor)
+    if np.any((np.asarray(values) < low) | (np.asarray(values) > high)):
+        warn_user(f"lambda_init={_shown(values)} lies outside lambda_bounds=({low:g}, "
+                  f"{high:g}) and starts clipped to them; widen lambda_bounds (its low end "
+                  "may be -np.inf) to start at it (with outer_steps=0: to train with it).")
+    return vector.clamp(low, high)
+
+
+def _shown(values):
+    with np.printoptions(threshold=8, edgeitems=2):
+        return repr(values) if np.ndim(values) else f"{float(values):g}"
 
 
 #: ``inner_lr="auto"`` is stable up to ``exp(lambda_bounds[1])``; a fit warns when

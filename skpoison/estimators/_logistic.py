@@ -34,7 +34,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         cannot explore).
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
         Initial log-strength ``lambda`` (``alpha = exp(lambda)``), projected on
-        ``lambda_bounds``; ``-inf`` with ``lambda_bounds[0] = -inf`` means no
+        ``lambda_bounds`` (with a warning when that moves it); ``-inf`` with ``lambda_bounds[0] = -inf`` means no
         regularization (a fixed point of the λ steps: ``fit`` warns when
         ``outer_steps`` would have to learn it). With ``outer_steps=0`` the model
         is simply trained with this λ.

@@ -159,9 +159,25 @@ class LinearUnroll(Unroll):
         """One gradient step ``theta - lr * (data gradient + penalty gradient)``."""
         if self.l1:
             start = torch.addcmul(theta, self.lr_alpha, torch.sign(theta), value=-1.0, out=out)
-        else:
-            start = torch.mul(theta, self.shrink, out=out)
+            return start.add_(self._data_product(residual).mul_(self.scale))
+        start = torch.mul(theta, self.shrink, out=out)
         return self._add_data_part(start, residual, out)   # (in place when out is given)
+
+    def _data_product(self, residual):
+        """``residual X1`` (flat, internal layout), unscaled.
+
+        L1's steps sum the data gradient first and scale it after: a gradient
+        that cancels exactly (at ``w = 0``, on features that are multiples of
+        1/16, say) then stays exactly 0, and so does the weight, since
+        ``sign(0) = 0``. A product with ``alpha`` may scale the terms before
+        summing them (BLAS libraries differ), leave about 1e-18 there, and
+        L1's sign turn that into a full ``lr * exp(λ)`` step: the single and
+        the batched loops, and two devices, would then differ by far more
+        than rounding.
+        """
+        if self.binary:
+            return torch.mv(self.X1T, residual)
+        return torch.mm(residual, self.X1).view(-1)
 
     def _shrunk(self, adjoint, out=None):
         """The penalty's part of an adjoint step: ``adjoint`` itself (L1, whose
@@ -389,8 +405,9 @@ class BatchedLinearUnroll(LinearUnroll):
             prob.copy_(torch.softmax(scores, dim=1))
         if self.l1:
             torch.addcmul(theta, self.lr_alpha3, torch.sign(theta), value=-1.0, out=out)
-        else:
-            torch.mul(theta, self.shrink3, out=out)
+            # Sum first, then scale, as LinearUnroll._data_product explains.
+            return out.add_(torch.bmm(prob - self.YT3, self.X1).mul_(self.scale))
+        torch.mul(theta, self.shrink3, out=out)
         residual = (torch.addcmul(self.scaled_YT3, prob, self.scale) if self.per_problem_lr
                     else prob - self.YT3)
         # out += (-lr / n) residual X1, in place (no copy of out first)

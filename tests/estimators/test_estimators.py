@@ -512,7 +512,9 @@ def test_lambda_init_outside_the_bounds_is_projected(digits08, lambda_init, expe
     X_tr, X_te, y_tr, y_te = digits08
     clf = HypergradRegularizedLR(lambda_init=lambda_init, lambda_bounds=(-10.0, 0.0),
                                  inner_steps=5, inner_lr=0.01, outer_steps=0)
-    clf.fit(X_tr, y_tr, X_val=X_te, y_val=y_te)
+    with pytest.warns(UserWarning, match=r"lies outside lambda_bounds=\(-10, 0\) and starts "
+                                         "clipped"):
+        clf.fit(X_tr, y_tr, X_val=X_te, y_val=y_te)
     assert clf.lambda_.tolist() == [expected]
     assert clf.lambda_path_[0].tolist() == [expected]
 

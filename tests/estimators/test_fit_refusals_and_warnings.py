@@ -56,7 +56,9 @@ def test_lambda_init_must_not_be_nan_or_plus_infinity(data, lambda_init):
 
 def test_lambda_init_minus_infinity_starts_at_the_lower_bound(data):
     X, y, X_val, y_val = data
-    low = quick(lambda_init=-np.inf, outer_steps=0).fit(X, y, X_val=X_val, y_val=y_val)
+    # (with a warning: "no regularization" trained with λ = -12 said nothing)
+    with pytest.warns(UserWarning, match="lambda_init=-inf lies outside lambda_bounds"):
+        low = quick(lambda_init=-np.inf, outer_steps=0).fit(X, y, X_val=X_val, y_val=y_val)
     bound = quick(lambda_init=-12.0, outer_steps=0).fit(X, y, X_val=X_val, y_val=y_val)
     np.testing.assert_array_equal(low.lambda_, [-12.0])
     np.testing.assert_array_equal(low.coef_, bound.coef_)

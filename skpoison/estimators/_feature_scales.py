@@ -7,7 +7,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._warn import warn_user
 
-__all__ = ["check_feature_scales"]
+__all__ = ["check_feature_scales", "feature_scale_problem"]
 
 #: The largest column root mean square, or 1 (the intercept's column of ones),
 #: may be this many times the median column's before
@@ -59,8 +59,29 @@ def check_feature_scales(X, *, inner_steps):
     >>> [w.category.__name__ for w in caught]
     ['ConvergenceWarning', 'ConvergenceWarning']
     """
+    problem = feature_scale_problem(X)
+    if problem is not None:
+        warn_user(
+            f"{problem} Gradient descent's step is set by the largest curvature, so in "
+            f"inner_steps={inner_steps} steps the weights of the typical features barely "
+            "move and the model may come back nearly untrained. Standardize the features "
+            "first (e.g. a StandardScaler in a Pipeline), or raise inner_steps.",
+            ConvergenceWarning)
+
+
+def feature_scale_problem(X):
+    """What :func:`check_feature_scales` warns of, as a sentence; None when nothing.
+
+    Examples
+    --------
+    >>> X = np.random.RandomState(0).rand(50, 4)
+    >>> feature_scale_problem(X) is None
+    True
+    >>> feature_scale_problem(X * 1e-3)[:26]
+    'The features are small: th'
+    """
     if X.size == 0:
-        return
+        return None
     rms = _column_rms(X)
     if not np.isfinite(rms).all():      # (squares beyond the dtype: read X / max|X| instead)
         unit = float(np.max(np.abs(X)))
@@ -69,24 +90,18 @@ def check_feature_scales(X, *, inner_steps):
     # not for their units: rescaled they trained no better (measured).
     counted = (rms > 0) & ~np.all((X == 0) | (X == 1), axis=0)
     if not counted.any():
-        return
+        return None
     typical = float(np.median(rms[counted]))
     largest = int(np.argmax(rms))
-    advice = (f"Gradient descent's step is set by the largest curvature, so in "
-              f"inner_steps={inner_steps} steps the weights of the typical features barely "
-              "move and the model may come back nearly untrained. Standardize the features "
-              "first (e.g. a StandardScaler in a Pipeline), or raise inner_steps.")
     if rms[largest] >= 1.0 and rms[largest] / typical > _SCALE_SPREAD_LIMIT:
-        warn_user(
-            f"The features' scales differ widely: column {largest}'s root mean square, "
-            f"{rms[largest]:.3g}, is {rms[largest] / typical:.3g} times the median "
-            f"column's ({typical:.3g}). " + advice, ConvergenceWarning)
-    elif rms[largest] < 1.0 and 1.0 / typical > _SCALE_SPREAD_LIMIT:
-        warn_user(
-            f"The features are small: the median column's root mean square, {typical:.3g}, "
-            f"is {1.0 / typical:.3g} times below that of the intercept's column of ones "
-            f"(and the largest column's is {rms[largest]:.3g}). " + advice,
-            ConvergenceWarning)
+        return (f"The features' scales differ widely: column {largest}'s root mean square, "
+                f"{rms[largest]:.3g}, is {rms[largest] / typical:.3g} times the median "
+                f"column's ({typical:.3g}).")
+    if rms[largest] < 1.0 and 1.0 / typical > _SCALE_SPREAD_LIMIT:
+        return (f"The features are small: the median column's root mean square, "
+                f"{typical:.3g}, is {1.0 / typical:.3g} times below that of the intercept's "
+                f"column of ones (and the largest column's is {rms[largest]:.3g}).")
+    return None
 
 
 def _column_rms(X):

@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from ..datasets import default_sizes
+from ..estimators._feature_scales import feature_scale_problem
 from ..datasets._base import canonical_name
 from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ._pools import load_pool
@@ -337,6 +338,7 @@ def _sizes_and_top_k(name, size, classes):
     """
     if is_data_file(name):
         own = load_pool(name, classes)      # (read once: the sweep reads the same pool)
+        _check_scales(name, own.data)
         sizes = npz_sizes(own)
         if size == "tiny":
             sizes = {key: min(n, _TINY_SPLIT[key]) for key, n in sizes.items()}
@@ -344,6 +346,17 @@ def _sizes_and_top_k(name, size, classes):
     if size == "tiny":
         return dict(_TINY_SPLIT), (3, 5)
     return default_sizes(name), DEFAULT_TOP_K[name]
+
+
+def _check_scales(name, X):
+    """Refuse a file whose features every fit of the sweep would warn of (once, not per fit)."""
+    problem = feature_scale_problem(X)
+    if problem is not None:
+        raise ValueError(
+            f"{name}: {problem} The sweeps train their models by plain gradient descent, "
+            "which would leave them nearly untrained (every strategy near chance): scale X "
+            "before saving the file (e.g. scikit-learn's StandardScaler, or MinMaxScaler "
+            "for a [0, 1] box).")
 
 
 def _checked_ratios(ratios, n_train):

@@ -124,6 +124,19 @@ def test_a_file_with_too_few_samples_of_a_class_is_refused(tmp_path):
         make_config(str(path), size="quick")
 
 
+@pytest.mark.parametrize("scale", [[1.0, 1.0, 1.0, 1e4], [1e-3] * 4], ids=["mixed", "small"])
+def test_a_file_whose_features_need_scaling_is_refused_once(tmp_path, scale):
+    # Every fit of the sweep warned (twenty times for --tiny, each with other
+    # numbers), and every strategy came out at chance.
+    from skpoison.experiments import make_config
+
+    path = tmp_path / "raw.npz"
+    X = np.random.RandomState(0).rand(60, 4) * scale
+    np.savez(path, X=X, y=np.repeat([0, 1], 30))
+    with pytest.raises(ValueError, match=r"raw.npz: The features.* scale X before saving"):
+        make_config(str(path), size="tiny")
+
+
 def test_kuncheva_figures_refuse_data_of_one_feature(tmp_path):
     # (the cells ran, then the plot failed: "Number of columns must be a positive integer")
     from skpoison.experiments import reproduce

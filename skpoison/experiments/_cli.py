@@ -90,6 +90,14 @@ def _common(parser, default_size, default_out, size_notes=None):
         size.add_argument(f"--{name}", type=int, default=None, metavar="N",
                           help=f"{name[2:]} split size")
     size.add_argument("--seed", type=int, default=None, help="seed of repetition 0")
+    fixed = parser.add_argument_group("fixed-λ strategies")
+    fixed.add_argument("--large-lambda", type=float, default=None, metavar="LOG_LAMBDA",
+                       help="λ = log α of the large strategy (default: 0 for lr l2, -2 for "
+                            "lr l1 and mlp l2, -5 for mlp l1; calibrated on MNIST)")
+    fixed.add_argument("--cv-grid", type=float, nargs="+", default=None,
+                       metavar="LOG_LAMBDA",
+                       help="λ values the cv strategy searches (default: evenly spaced "
+                            "from -12 to 0: 13 at full size, 7 at quick, 3 at tiny)")
     steps = parser.add_argument_group("attack steps")
     steps.add_argument("--poison-lr", type=float, default=None, metavar="LR",
                        help="length of a poisoning point's step (default 0.5)")
@@ -158,7 +166,8 @@ def build_parser():
 def _overrides(args):
     names = ("classes", "strategies", "ratios", "repetitions", "inner_steps", "attack_steps",
              "victim_steps", "batch_size", "n_train", "n_val", "n_test", "seed", "poison_lr",
-             "lambda_lr", "lambda_step", "normalize", "device", "dtype")
+             "lambda_lr", "lambda_step", "normalize", "large_lambda", "cv_grid", "device",
+             "dtype")
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..datasets import default_sizes
 from ..estimators._feature_scales import feature_scale_problem
+from ..estimators._setup import check_log_lambda
 from ..datasets._base import canonical_name
 from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ._pools import load_pool
@@ -296,7 +297,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         values["strategies"] = ("no_reg", "large", "learned", "learned_per_layer")
     values.update(overrides)
     values.setdefault("ratios", SweepConfig.ratios)
-    for key in ("ratios", "strategies", "cv_grid", "top_k", "hidden_layer_sizes", "classes"):
+    for key in ("ratios", "strategies", "top_k", "hidden_layer_sizes", "classes"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     if values.get("classes") is not None:
@@ -315,6 +316,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
     for key in ("poison_lr", "lambda_lr"):
         if key in values:
             values[key] = _step_size(key, values[key])
+    _check_fixed_lambdas(values)
     # attack_steps = 0 is label flipping; CV needs two folds.
     for key, least in (("repetitions", 1), ("inner_steps", 1), ("attack_steps", 0),
                        ("batch_size", 1), ("cv_folds", 2), ("seed", 0),
@@ -346,6 +348,27 @@ def _sizes_and_top_k(name, size, classes):
     if size == "tiny":
         return dict(_TINY_SPLIT), (3, 5)
     return default_sizes(name), DEFAULT_TOP_K[name]
+
+
+def _check_fixed_lambdas(values):
+    """``large_lambda`` one log λ, ``cv_grid`` a non-empty tuple of them, as floats (in place).
+
+    Checked here, by their own names: the poisoner and the CV search would
+    refuse them later, per cell, as ``fixed_lambda`` or ``grid``.
+    """
+    dtype = values.get("dtype", SweepConfig.dtype)
+    if "large_lambda" in values:
+        large = check_log_lambda(values["large_lambda"], "large_lambda", dtype=dtype)
+        if large.ndim:
+            raise ValueError(f"large_lambda must be one number (log λ); got {large.tolist()}.")
+        values["large_lambda"] = float(large)
+    if "cv_grid" in values:
+        if np.size(values["cv_grid"]) == 0 and "cv" not in values.get(
+                "strategies", SweepConfig.strategies):
+            values["cv_grid"] = ()        # (unused without the cv strategy)
+        else:
+            grid = check_log_lambda(values["cv_grid"], "cv_grid", dtype=dtype)
+            values["cv_grid"] = tuple(float(v) for v in np.atleast_1d(grid))
 
 
 def _check_scales(name, X):

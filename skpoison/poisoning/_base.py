@@ -119,7 +119,7 @@ class BasePoisoner(SamplerBase):
     }
 
     # -- the protocol ---------------------------------------------------------
-    def fit(self, X, y, *, X_val=None, y_val=None):
+    def fit(self, X, y, X_val=None, y_val=None):
         """Run the attack; the poisoned sets are in ``results_``.
 
         Parameters
@@ -139,7 +139,7 @@ class BasePoisoner(SamplerBase):
         self.fit_resample(X, y, X_val=X_val, y_val=y_val)
         return self
 
-    def fit_resample(self, X, y, *, X_val=None, y_val=None):
+    def fit_resample(self, X, y, X_val=None, y_val=None):
         """Run the attack and return the training set poisoned at the largest ratio.
 
         Parameters

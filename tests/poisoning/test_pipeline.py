@@ -158,3 +158,16 @@ def test_a_one_column_frame_of_labels_comes_back_as_one(binary_small):
             X, y_frame, X_val=X_val, y_val=y_val)
     assert isinstance(y_p, pd.DataFrame) and list(y_p.columns) == ["digit"]
     assert y_p.index.equals(index) and y_p["digit"].dtype == y_frame["digit"].dtype
+
+
+def test_the_trusted_set_may_be_given_by_position_as_to_the_estimators(binary_small):
+    # (fit and fit_resample took it by keyword only: "takes 3 positional arguments")
+    X, y, X_val, y_val = binary_small[:4]
+    by_position = LabelFlipPoisoner(ratios=(0.1,), random_state=0).fit_resample(
+        X, y, X_val, y_val)
+    by_keyword = LabelFlipPoisoner(ratios=(0.1,), random_state=0).fit_resample(
+        X, y, X_val=X_val, y_val=y_val)
+    for got, want in zip(by_position, by_keyword):
+        np.testing.assert_array_equal(got, want)
+    fitted = poisoner().fit(X, y, X_val, y_val)
+    assert fitted.results_[-1].n_poison > 0

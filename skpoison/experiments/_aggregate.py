@@ -19,6 +19,23 @@ def _ordered(values):
     return seen
 
 
+def as_records(rows):
+    """Tidy rows as a list of dicts: a pandas DataFrame's records, or ``list(rows)``.
+
+    (A list: the rows are read more than once, and a generator would come out
+    empty the second time.) A DataFrame's missing values are NaN, which the
+    summaries skip as they skip :func:`read_csv`'s None.
+
+    Examples
+    --------
+    >>> as_records(iter([{"ratio": 0.1}]))
+    [{'ratio': 0.1}]
+    """
+    if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
+        return rows.to_dict("records")
+    return list(rows)
+
+
 def summarize(rows, value, by=("strategy", "ratio")):
     """Mean, standard deviation and count of ``value`` per group.
 
@@ -28,8 +45,9 @@ def summarize(rows, value, by=("strategy", "ratio")):
 
     Parameters
     ----------
-    rows : list of dict
-        Tidy result rows (e.g. ``evaluate(...).rows`` or :func:`read_csv`).
+    rows : list of dict or DataFrame
+        Tidy result rows (e.g. ``evaluate(...).rows``, :func:`read_csv` or
+        ``pandas.read_csv``).
     value : str
         The column to summarize, e.g. ``"test_error"``.
     by : tuple of str, default=("strategy", "ratio")
@@ -51,7 +69,7 @@ def summarize(rows, value, by=("strategy", "ratio")):
     >>> s["strategy"], round(s["mean"], 3), round(s["std"], 3), s["n"]
     ('a', 0.2, 0.1, 2)
     """
-    rows = list(rows)   # (read more than once: a generator would come out empty)
+    rows = as_records(rows)
     groups = {}
     for row in rows:
         v = row.get(value)
@@ -80,7 +98,7 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
 
     Parameters
     ----------
-    rows : list of dict
+    rows : list of dict or DataFrame
         Tidy result rows, each with the ``by`` columns and ``value``.
     value : str, default="test_error"
         The column to summarize (see :func:`summarize`).
@@ -108,7 +126,7 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
     strategy    0%            20%
     no_reg      1.0 ± 0.0     10.0 ± 0.0
     """
-    rows = list(rows)   # (read more than once: a generator would come out empty)
+    rows = as_records(rows)
     stats = summarize(rows, value, by)
     lines_key, cols_key = by
     line_values = _ordered(s[lines_key] for s in stats)
@@ -150,7 +168,7 @@ def relative_decrease_rows(rows, *, reference="no_reg", method="learned",
 
     Parameters
     ----------
-    rows : list of dict
+    rows : list of dict or DataFrame
         Tidy result rows, each with ``strategy``, ``test_error`` and the
         ``by`` columns.
     reference : str, default="no_reg"
@@ -176,7 +194,7 @@ def relative_decrease_rows(rows, *, reference="no_reg", method="learned",
     >>> d["error_no_reg"], round(d["error_learned"], 3), round(d["relative_decrease"], 3)
     (0.2, 0.1, 0.5)
     """
-    rows = list(rows)   # (read more than once: a generator would come out empty)
+    rows = as_records(rows)
     means = {}
     for name in (reference, method):
         subset = [r for r in rows if r.get("strategy") == name]

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from ._aggregate import summarize
+from ._aggregate import as_records, summarize
 from ._strategies import STRATEGIES
 
 __all__ = ["plot_vs_ratio", "plot_test_error", "plot_lambda_and_norm", "plot_per_layer",
@@ -88,6 +88,7 @@ def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=Non
 
     ``style`` (matplotlib keywords) overrides the group's own style.
     """
+    rows = as_records(rows)
     stats = summarize(rows, value, (group, "ratio"))
     for name in dict.fromkeys(s[group] for s in stats):
         line = sorted((s for s in stats if s[group] == name), key=lambda s: s["ratio"])
@@ -114,7 +115,7 @@ def plot_test_error(rows, title=""):
 
     Parameters
     ----------
-    rows : list of dict
+    rows : list of dict or DataFrame
         Tidy result rows (e.g. ``evaluate(...).rows`` or :func:`read_csv`),
         each with ``strategy``, ``ratio`` (a fraction) and ``test_error`` (a
         fraction; drawn in %). Rows without ``test_error`` are skipped.
@@ -139,6 +140,7 @@ def plot_test_error(rows, title=""):
     ['no regularization', 'λ learned (trusted set)']
     >>> plt.close(fig)
     """
+    rows = as_records(rows)
     fig, (ax,) = _figure(1, width=5.0)
     plot_vs_ratio(ax, rows, "test_error", percent=True)
     ax.set_ylabel("test error (%)")
@@ -157,7 +159,7 @@ def plot_lambda_and_norm(rows, title=""):
 
     Parameters
     ----------
-    rows : list of dict
+    rows : list of dict or DataFrame
         Tidy result rows, each with ``strategy``, ``ratio``, ``log_lambda``
         (used for learned strategies only) and ``weight_norm``.
     title : str, default=""
@@ -180,6 +182,7 @@ def plot_lambda_and_norm(rows, title=""):
     ['learned λ = log α', '‖w‖² / p']
     >>> plt.close(fig)
     """
+    rows = as_records(rows)
     fig, (ax_lam, ax_norm) = _figure(2)
     learned = [r for r in rows if STRATEGIES.get(r["strategy"]) and
                STRATEGIES[r["strategy"]].learned]
@@ -213,7 +216,7 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
 
     Parameters
     ----------
-    rows : list of dict
+    rows : list of dict or DataFrame
         Tidy result rows, each with ``strategy`` and ``ratio``; networks'
         rows have the per-layer columns.
     prefix : str, default="log_lambda_"
@@ -242,6 +245,7 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
     ['hidden layer 1', 'output layer']
     >>> plt.close(fig)
     """
+    rows = as_records(rows)
     fig, (ax,) = _figure(1, width=5.0)
 
     def layers(subset):   # the strategy's per-layer columns with a finite value
@@ -284,7 +288,7 @@ def plot_sensitivity(rows, decrease_rows, title=""):
 
     Parameters
     ----------
-    rows : list of dict
+    rows : list of dict or DataFrame
         Tidy result rows, each with ``strategy``, ``n_val`` (trusted-set
         size), ``ratio`` and ``test_error``.
     decrease_rows : list of dict
@@ -310,6 +314,8 @@ def plot_sensitivity(rows, decrease_rows, title=""):
     3
     >>> plt.close(fig)
     """
+    rows = as_records(rows)
+    decrease_rows = as_records(decrease_rows)
     fig, (ax_err, ax_dec) = _figure(2)
     ax_dec.sharex(ax_err)
     sizes = sorted({r["n_val"] for r in rows})
@@ -355,7 +361,7 @@ def plot_kuncheva(rows, top_k, title=""):
 
     Parameters
     ----------
-    rows : list of dict
+    rows : list of dict or DataFrame
         Tidy result rows (linear models), each with ``strategy``, ``ratio``
         and ``kuncheva_k<k>`` for every ``k`` of ``top_k``.
     top_k : sequence of int
@@ -379,6 +385,7 @@ def plot_kuncheva(rows, top_k, title=""):
     ['top 5 features', 'top 10 features']
     >>> plt.close(fig)
     """
+    rows = as_records(rows)
     # (rows hold no index for k >= the number of features: no empty panel)
     top_k = [k for k in top_k if any(f"kuncheva_k{k}" in r for r in rows)] or list(top_k)
     fig, axes = _figure(len(top_k), width=3.6)

@@ -126,3 +126,26 @@ def test_the_ratio_axis_spans_every_line_of_a_panel():
     ax = plot_per_layer(rows).axes[0]
     low, high = ax.get_xlim()
     assert low < 0 and high > 20 and list(ax.get_xticks()) == [0, 10, 20]
+
+
+def test_a_dataframe_of_rows_draws_and_summarizes_as_the_rows_do(tmp_path):
+    # pandas.read_csv of a sweep's CSV raised "'str' object has no attribute 'get'".
+    import matplotlib.pyplot as plt
+
+    pd = pytest.importorskip("pandas")
+    from skpoison.experiments import format_table, read_csv, write_csv
+    from skpoison.experiments._plots import plot_kuncheva, plot_test_error
+
+    rows = [{"strategy": s, "ratio": r, "repetition": i, "test_error": 0.1 * r + 0.01 * i,
+             "kuncheva_k5": None if s == "no_reg" else 1.0 - r}
+            for s in ("no_reg", "learned") for r in (0.0, 0.1) for i in range(3)]
+    path = write_csv(rows, tmp_path / "rows.csv")
+    frame = pd.read_csv(path)
+    assert format_table(frame) == format_table(read_csv(path))
+    for plot in (plot_test_error, lambda r: plot_kuncheva(r, top_k=(5,))):
+        from_frame, from_rows = plot(frame), plot(read_csv(path))
+        lines = [[line.get_ydata().tolist() for line in fig.axes[0].get_lines()]
+                 for fig in (from_frame, from_rows)]
+        plt.close(from_frame)
+        plt.close(from_rows)
+        assert lines[0] == lines[1] and lines[0]

@@ -95,7 +95,7 @@ def check_trusted_set(estimator, X, X_val, y_val, *, dtype):
     poisoners' ``fit``.
     """
     X_val = check_X_val(estimator, X_val, dtype=dtype)
-    check_trusted_scale(X, X_val)
+    check_trusted_scale(X, X_val, sampler=hasattr(estimator, "fit_resample"))
     return X_val, encode_labels(y_val, estimator.classes_, name="y_val", n_rows=len(X_val))
 
 

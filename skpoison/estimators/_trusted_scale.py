@@ -50,7 +50,7 @@ _SCALE_CHECK_FACTOR = 4.0
 _SCALE_CHECK_POOLED_FACTOR = 100.0
 
 
-def check_trusted_scale(X, X_val, *, name="X_val"):
+def check_trusted_scale(X, X_val, *, name="X_val", sampler=False):
     """Warn when the trusted set looks unscaled (or otherwise rescaled) against ``X``.
 
     For every feature that varies in ``X``, the distance between the two
@@ -83,6 +83,9 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
     up to 17; a plain PCA fitted to as many rows as components, less often),
     whose unseen data is then indeed on another scale.
 
+    ``sampler=True`` (the poisoners) names the usual cause for a sampler:
+    imbalanced-learn hands it the raw ``X_val`` behind a transformer.
+
     Examples
     --------
     >>> import warnings
@@ -101,10 +104,10 @@ def check_trusted_scale(X, X_val, *, name="X_val"):
     # Features near float64's range overflow the squares (to inf, which the
     # medians below handle): the warning below then says what is wrong, not NumPy.
     with np.errstate(over="ignore", invalid="ignore"):
-        _warn_if_unlike(X, X_val, name)
+        _warn_if_unlike(X, X_val, name, sampler)
 
 
-def _warn_if_unlike(X, X_val, name):
+def _warn_if_unlike(X, X_val, name, sampler):
     """:func:`check_trusted_scale`'s comparison and warning, once both sets are big enough."""
     (mean, std), (mean_val, spread) = _column_stats(X), _column_stats(X_val)
     varying = (std > 0) & np.isfinite(std)
@@ -119,12 +122,18 @@ def _warn_if_unlike(X, X_val, name):
         warn_user(
             f"{name} does not look like it is on the scale of the training set X: its "
             f"features' means lie a median {distance:.3g} standard deviations of X away, "
-            f"and their spreads are a median {ratio:.3g} times X's. The usual cause is a "
-            "Pipeline that does not transform the trusted set (pass "
-            "Pipeline(..., transform_input=[\"X_val\"]) with metadata routing); a "
-            "transform fitted to few rows (a PCA, whitening or not) does the same to honest "
-            "data. λ learned on a set so unlike the training data may not mean much.",
+            f"and their spreads are a median {ratio:.3g} times X's. The usual cause is "
+            + (_SAMPLER_CAUSE if sampler else _ESTIMATOR_CAUSE)
+            + "; a transform fitted to few rows (a PCA, whitening or not) does the same to "
+            "honest data. λ learned on a set so unlike the training data may not mean much.",
             TrustedSetWarning)
+
+
+_ESTIMATOR_CAUSE = ("a Pipeline that does not transform the trusted set (pass "
+                    "Pipeline(..., transform_input=[\"X_val\"]) with metadata routing)")
+_SAMPLER_CAUSE = ("a poisoner behind a transformer in an imbalanced-learn Pipeline, which "
+                  "hands a sampler the raw X_val even with transform_input: put the "
+                  "poisoner first, and scale X and X_val before the pipeline")
 
 
 def _column_stats(X):

@@ -278,8 +278,9 @@ class OptimalPoisoner(BasePoisoner):
             raise ValueError(
                 f"{outside} values of {name} lie outside feature_range="
                 f"{box}, by up to {excess:.3g}: the box must contain "
-                "the data (scale the data, e.g. with MinMaxScaler(clip=True), or widen "
-                "feature_range)."
+                "the data (scale X and X_val into it before the poisoner, e.g. with a "
+                "MinMaxScaler(clip=True) fitted to X, outside an imbalanced-learn Pipeline, "
+                "which hands a sampler the raw X_val; or widen feature_range)."
             )
         self._box = (low, high)
 

@@ -154,7 +154,7 @@ def test_a_minus_infinite_lambda_init_that_cannot_be_learned_warns(digits08):
 def test_a_trusted_set_on_another_scale_warns(digits08, scale, offset):
     X_tr, X_te, y_tr, y_te = digits08
     clf = HypergradRegularizedLR(inner_steps=20, outer_steps=0)
-    with pytest.warns(TrustedSetWarning, match="X_val does not look like"):
+    with pytest.warns(TrustedSetWarning, match="X_val does not look like.* transform_input"):
         clf.fit(X_tr, y_tr, X_val=X_te * scale + offset, y_val=y_te)
     with warnings.catch_warnings():
         warnings.simplefilter("error", TrustedSetWarning)

@@ -129,7 +129,8 @@ def test_poisoner_behind_a_scaler_warns(binary_small):
             X_val=False, y_val=False)
         pipe = Pipeline([("scale", StandardScaler()), ("poison", LabelFlipPoisoner()),
                          ("clf", victim)])
-        with pytest.warns(TrustedSetWarning, match="X_val does not look like"):
+        with pytest.warns(TrustedSetWarning, match="X_val does not look like.* a poisoner "
+                                                   "behind a transformer.* put the poisoner"):
             pipe.fit(X * 16, y, X_val=X_val * 16, y_val=y_val)
 
 

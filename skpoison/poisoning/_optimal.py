@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from .._box import box_slack
 from .._torch_utils import make_generator, to_numpy, to_tensor
@@ -34,6 +35,7 @@ from ..estimators._setup import (
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
+from ._result import PoisoningResult
 from ._resume import ResumeFile, attack_fingerprint
 
 
@@ -187,12 +189,8 @@ class OptimalPoisoner(BasePoisoner):
     victim_ : HypergradRegularizedLR or HypergradMLP
         The estimator as the attack trained it (unfitted): the attack's
         ``device`` and ``dtype``, and the ``random_state`` it drew for the
-        initial weights when the estimator's was None. Fitted on a result's
-        ``X, y`` with ``lambda_init=result.log_lambda``, ``outer_steps=0``,
-        ``inner_lr=inner_lr_`` and ``lambda_bounds=(-np.inf, high)``, ``high``
-        the larger of its upper bound and ``result.log_lambda.max()``, it is
-        the model the attack evaluated (without the wider bounds, ``fit``
-        clips a fixed λ outside them, ``fixed_lambda=-np.inf`` included).
+        initial weights when the estimator's was None. :meth:`victim_for`
+        sets it up to train the model the attack evaluated for one ratio.
 
     See Also
     --------
@@ -324,6 +322,64 @@ class OptimalPoisoner(BasePoisoner):
                 continue
             raise ValueError(f"resume_file needs {owner} to be an int (a resumed attack "
                              f"must draw what the interrupted one drew); got {seed!r}.")
+
+    def victim_for(self, result=-1):
+        """The model the attack evaluated for one ratio, unfitted.
+
+        :attr:`victim_` set to train, without learning λ, with the ratio's
+        final λ: ``lambda_init=result.log_lambda``, ``outer_steps=0``,
+        ``inner_lr=inner_lr_``, and ``lambda_bounds`` opened to
+        ``(-inf, max(upper bound, λ))`` so that ``fit`` does not clip a fixed
+        λ outside them (``fixed_lambda=-np.inf``, no regularization,
+        included). Fitted on ``result.X, result.y`` it is the model whose
+        trusted-set loss is ``result.val_loss``. Re-learning λ on the poisoned
+        set (the estimator's own ``fit``) is another model: it starts from
+        ``lambda_init`` again, while the attack's defender moved λ step by
+        step as the points moved.
+
+        Parameters
+        ----------
+        result : PoisoningResult or int, default=-1
+            One of :attr:`results_`, or its index (-1: the largest ratio).
+
+        Returns
+        -------
+        estimator : HypergradRegularizedLR or HypergradMLP
+            Unfitted.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.metrics import log_loss
+        >>> from skpoison import HypergradRegularizedLR, OptimalPoisoner
+        >>> X, y = load_digits(n_class=2, return_X_y=True)
+        >>> X = X / 16
+        >>> attack = OptimalPoisoner(HypergradRegularizedLR(inner_steps=30), ratios=(0.05,),
+        ...                          outer_steps=3, random_state=0)
+        >>> attack = attack.fit(X[:200], y[:200], X_val=X[200:250], y_val=y[200:250])
+        >>> result = attack.results_[-1]
+        >>> model = attack.victim_for(result).fit(result.X, result.y, X[200:250], y[200:250])
+        >>> bool(abs(log_loss(y[200:250], model.predict_proba(X[200:250]))
+        ...          - result.val_loss) < 1e-12)
+        True
+        """
+        check_is_fitted(self, "results_")
+        if isinstance(result, PoisoningResult):
+            if not any(result is mine for mine in self.results_):
+                raise ValueError("result is not one of this attack's results_.")
+        elif isinstance(result, Integral) and not isinstance(result, bool):
+            if not -len(self.results_) <= result < len(self.results_):
+                raise IndexError(f"result={result} is out of range for the "
+                                 f"{len(self.results_)} results_.")
+            result = self.results_[result]
+        else:
+            raise TypeError("result must be one of results_ or its index; got "
+                            f"{type(result).__name__}.")
+        log_lambda = np.array(result.log_lambda, dtype=float)   # (a copy: results_ stay)
+        high = max(float(self.victim_.lambda_bounds[1]), float(np.max(log_lambda)))
+        return clone(self.victim_).set_params(
+            lambda_init=log_lambda, outer_steps=0, inner_lr=self.inner_lr_,
+            lambda_bounds=(-np.inf, high))
 
     def _victim(self, rng):
         """The estimator as the attack trains it: a checked clone, with the attack's

@@ -338,20 +338,16 @@ def test_the_victim_as_attacked_refits_to_the_reported_loss(data):
 
 
 @pytest.mark.parametrize("fixed", [-np.inf, 2.0], ids=["no_reg", "above_bounds"])
-def test_the_victims_refit_recipe_holds_for_a_fixed_lambda_outside_its_bounds(data, fixed):
-    # victim_'s documented recipe: a fixed λ outside lambda_bounds needs the
-    # wider bounds, or fit clips it (-inf to -12, 2 to 0) and scores another model.
-    from sklearn.base import clone
+def test_victim_for_holds_for_a_fixed_lambda_outside_the_bounds(data, fixed):
+    # A fixed λ outside lambda_bounds needs wider bounds, or fit clips it (-inf
+    # to -12, 2 to 0) and scores another model (victim_'s first recipe did).
     from sklearn.metrics import log_loss
 
     X, y, X_val, y_val = data
     poisoner = optimal(hyperparams="fixed", fixed_lambda=fixed, outer_steps=3)
     poisoner.fit(X, y, X_val=X_val, y_val=y_val)
     result = poisoner.results_[-1]
-    high = max(poisoner.victim_.lambda_bounds[1], float(np.max(result.log_lambda)))
-    refit = clone(poisoner.victim_).set_params(
-        lambda_init=result.log_lambda, outer_steps=0, inner_lr=poisoner.inner_lr_,
-        lambda_bounds=(-np.inf, high))
+    refit = poisoner.victim_for(result)
     refit.fit(result.X, result.y, X_val=X_val, y_val=y_val)
     assert np.array_equal(refit.lambda_, result.log_lambda)
     assert log_loss(y_val, refit.predict_proba(X_val)) == pytest.approx(result.val_loss,
@@ -365,3 +361,24 @@ def test_a_per_feature_box_is_summarized_in_the_out_of_box_error(data):
     with pytest.raises(ValueError, match="values of X lie outside") as info:
         run(optimal(feature_range=box), X, y, X_val, y_val)
     assert "..." in str(info.value) and len(str(info.value)) < 400
+
+
+def test_victim_for_takes_a_result_or_its_index(data):
+    from sklearn.exceptions import NotFittedError
+    X, y, X_val, y_val = data
+    poisoner = optimal(ratios=(0.05, 0.1), outer_steps=1)
+    with pytest.raises(NotFittedError):
+        poisoner.victim_for()
+    poisoner.fit(X, y, X_val, y_val)
+    first = poisoner.victim_for(0)
+    assert np.array_equal(first.lambda_init, poisoner.results_[0].log_lambda)
+    last = poisoner.victim_for(poisoner.results_[-1])
+    assert np.array_equal(poisoner.victim_for().lambda_init, last.lambda_init)
+    assert last.lambda_init is not poisoner.results_[-1].log_lambda   # (a copy)
+    with pytest.raises(IndexError, match="out of range for the 2 results_"):
+        poisoner.victim_for(2)
+    other = optimal(ratios=(0.05,), outer_steps=1).fit(X, y, X_val, y_val)
+    with pytest.raises(ValueError, match="not one of this attack's results_"):
+        poisoner.victim_for(other.results_[0])
+    with pytest.raises(TypeError, match="one of results_ or its index"):
+        poisoner.victim_for(True)

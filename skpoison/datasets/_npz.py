@@ -33,7 +33,9 @@ def load_npz_pool(path, classes=None):
     """Load your own data set, an ``.npz`` file, as the experiments' pool.
 
     The file holds ``X`` (n_samples, n_features: finite numbers, scaled as
-    the model should see them), ``y`` (n_samples integer class labels) and,
+    the model should see them), ``y`` (n_samples integer class labels, or
+    strings: class ``i`` is then the ``i``-th name in sorted order, and
+    ``target_names`` maps it back) and,
     optionally, ``feature_range`` (low, high): the box the poisoning points
     stay in. Write one with ``np.savez("mine.npz", X=X, y=y)``.
 
@@ -79,7 +81,7 @@ def load_npz_pool(path, classes=None):
     if missing:
         raise ValueError(f"{path} holds arrays {sorted(arrays)}, not "
                          f"{' and '.join(missing)}: save it with np.savez(path, X=X, y=y).")
-    X, y = _check_arrays(arrays["X"], arrays["y"], path)
+    X, y, names = _check_arrays(arrays["X"], arrays["y"], path)
     labels = np.unique(y).tolist()
     if len(labels) < 2:
         raise ValueError(f"{path}: y holds one class ({labels}); a classifier needs at "
@@ -90,10 +92,13 @@ def load_npz_pool(path, classes=None):
     box, X = _feature_range(arrays.get("feature_range"), X, path)
     where = (f"[{box[0]:g}, {box[1]:g}]" if np.ndim(box[0]) == 0
              else "the file's box, one range per feature")
+    target_names = {c: str(c) if names is None else str(names[c]) for c in classes}
+    shown = (list(classes) if names is None
+             else ", ".join(f"{c} ({target_names[c]})" for c in classes))
     description = (f"{path.name}: {len(y)} samples of {X.shape[1]} features, classes "
-                   f"{list(classes)}, read from {path}; poisoning points stay in {where}.")
+                   f"{shown}, read from {path}; poisoning points stay in {where}.")
     return make_bunch(X, y, feature_range=box, name=str(path), classes=classes,
-                      target_names={c: str(c) for c in classes}, description=description)
+                      target_names=target_names, description=description)
 
 
 def _check_arrays(X, y, path):
@@ -105,12 +110,15 @@ def _check_arrays(X, y, path):
         raise ValueError(f"{path}: X holds NaN or infinite values.")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
+    if y.dtype.kind in "US" and y.shape == (len(X),):   # names: codes in sorted order
+        names, codes = np.unique(y, return_inverse=True)
+        return X, codes.astype(np.int64), names.tolist()
     whole = y.dtype.kind in "biu" or (y.dtype.kind == "f" and np.isfinite(y).all()
                                       and np.array_equal(y, np.round(y)))
     if not whole or y.shape != (len(X),):
-        raise ValueError(f"{path}: y must hold one integer class label per row of X "
-                         f"({len(X)}); got {y.dtype} of shape {y.shape}.")
-    return X, y.astype(np.int64)
+        raise ValueError(f"{path}: y must hold one integer class label (or class name) per "
+                         f"row of X ({len(X)}); got {y.dtype} of shape {y.shape}.")
+    return X, y.astype(np.int64), None
 
 
 def _feature_range(box, X, path):

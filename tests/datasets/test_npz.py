@@ -63,11 +63,24 @@ def test_labels_that_are_whole_numbers_are_read_as_integers(tmp_path):
         np.testing.assert_array_equal(load_dataset(path).target, [0, 1, 0, 1])
 
 
+def test_class_names_are_read_as_codes_in_sorted_order(tmp_path):
+    # (strings were refused, though the estimators take them)
+    path = tmp_path / "named.npz"
+    X = np.random.RandomState(0).rand(40, 2)
+    y = np.repeat(["malignant", "benign"], 20)
+    np.savez(path, X=X, y=y)
+    pool = load_dataset(path)
+    np.testing.assert_array_equal(pool.target, np.repeat([1, 0], 20))
+    assert pool.classes == (0, 1) and pool.target_names == ["benign", "malignant"]
+    assert "classes 0 (benign), 1 (malignant)" in pool.description
+    assert load_dataset(path, classes=(1, 0)).target_names == ["malignant", "benign"]
+
+
 @pytest.mark.parametrize("arrays, match", [
     (dict(X=np.ones((4, 2))), "holds arrays \\['X'\\], not y"),
     (dict(X=np.array([[0.0, np.nan], [1.0, 0.0]]), y=[0, 1]), "NaN or infinite"),
-    (dict(X=np.eye(2), y=[0.5, 1.0]), "y must hold one integer class label per row"),
-    (dict(X=np.eye(2), y=[0, 1, 1]), "y must hold one integer class label per row"),
+    (dict(X=np.eye(2), y=[0.5, 1.0]), r"y must hold one integer class label \(or class name"),
+    (dict(X=np.eye(2), y=[0, 1, 1]), r"y must hold one integer class label \(or class name"),
     (dict(X=np.ones(4), y=[0, 1, 0, 1]), "X must be a non-empty 2-D array"),
     (dict(X=np.ones((4, 2)), y=[0, 1, 0, 1]), "every value of X is 1"),
     (dict(X=np.eye(4), y=[3, 3, 3, 3]), "y holds one class \\(\\[3\\]\\)"),

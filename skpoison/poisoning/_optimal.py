@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._box import box_slack
@@ -322,6 +322,16 @@ class OptimalPoisoner(BasePoisoner):
                 continue
             raise ValueError(f"resume_file needs {owner} to be an int (a resumed attack "
                              f"must draw what the interrupted one drew); got {seed!r}.")
+
+    def _validate_params(self):
+        # (scikit-learn's own message names the private base class)
+        if not isinstance(self.estimator, BaseHypergradClassifier):
+            raise InvalidParameterError(
+                "The 'estimator' parameter of OptimalPoisoner must be a "
+                "HypergradRegularizedLR or a HypergradMLP, whose training the attack "
+                "differentiates (a Pipeline is not one: scale the data before the attack). "
+                f"Got {self.estimator!r} instead.")
+        super()._validate_params()
 
     def victim_for(self, result=-1):
         """The model the attack evaluated for one ratio, unfitted.

@@ -141,7 +141,8 @@ def test_fit_batched_names_an_invalid_estimator_as_fit_does(binary_small, estima
     from sklearn.utils._param_validation import InvalidParameterError
 
     bad = OptimalPoisoner(estimator, ratios=(0.1,))
-    with pytest.raises(InvalidParameterError, match="'estimator' parameter"):
+    with pytest.raises(InvalidParameterError, match="'estimator' parameter .* must be a "
+                                                    "HypergradRegularizedLR or a HypergradMLP"):
         fit_batched(bad, _datasets(binary_small))
 
 

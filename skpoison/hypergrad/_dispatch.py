@@ -37,7 +37,10 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     steps, lr : int, float
         Inner solver: ``steps`` of gradient descent with learning rate ``lr``.
     method : {"rmd", "fmd", "cg", "exact", "autograd"}, default="rmd"
-        ``"autograd"`` is naive autograd through the unrolled loop (reference).
+        ``"autograd"`` is naive autograd through the unrolled loop (reference;
+        under L1 it may part from the others where a weight's data gradient
+        cancels exactly, since it scales the terms before summing them and
+        ``sign`` then sees a rounding residue instead of 0).
     checkpoint_every : None, int, sequence of int, "sqrt" or "cbrt", default=None
         ``"rmd"`` only: bounded-memory reverse mode. ``None`` stores the whole
         trajectory; ``k`` stores every ``k``-th iterate and recomputes the

@@ -112,7 +112,8 @@ def _check_arrays(X, y, path):
         y = y.ravel()
     if y.dtype.kind in "US" and y.shape == (len(X),):   # names: codes in sorted order
         names, codes = np.unique(y, return_inverse=True)
-        return X, codes.astype(np.int64), names.tolist()
+        names = [n.decode() if isinstance(n, bytes) else n for n in names.tolist()]
+        return X, codes.astype(np.int64), names
     whole = y.dtype.kind in "biu" or (y.dtype.kind == "f" and np.isfinite(y).all()
                                       and np.array_equal(y, np.round(y)))
     if not whole or y.shape != (len(X),):

@@ -95,11 +95,16 @@ def initial_lambda(lambda_init, n_hyper, low, high, **tensor):
     """
     values = check_log_lambda(lambda_init, "lambda_init")
     vector = lambda_vector(values, n_hyper, "lambda_init", **tensor)
-    if np.any((np.asarray(values) < low) | (np.asarray(values) > high)):
-        warn_user(f"lambda_init={_shown(values)} lies outside lambda_bounds=({low:g}, "
+    warn_if_clipped(values, low, high)
+    return vector.clamp(low, high)
+
+
+def warn_if_clipped(lambda_init, low, high):
+    """Warn that ``lambda_init`` (checked log λ) starts clipped to ``[low, high]``, if it does."""
+    if np.any((np.asarray(lambda_init) < low) | (np.asarray(lambda_init) > high)):
+        warn_user(f"lambda_init={_shown(lambda_init)} lies outside lambda_bounds=({low:g}, "
                   f"{high:g}) and starts clipped to them; widen lambda_bounds (its low end "
                   "may be -np.inf) to start at it (with outer_steps=0: to train with it).")
-    return vector.clamp(low, high)
 
 
 def _shown(values):

@@ -13,7 +13,8 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d, vali
 from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import METHODS, compute_hypergradient
-from ._base import BaseHypergradClassifier, validate_bounds, validate_checkpointing
+from ._base import (BaseHypergradClassifier, validate_bounds, validate_checkpointing,
+                    warn_if_clipped)
 from ._setup import (
     build_setup,
     check_log_lambda,
@@ -197,7 +198,9 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
                       "its lambda_init (projected on lambda_bounds), not at the learned "
                       "lambda_: pass log_lambda=estimator.lambda_ for that.")
         name = "lambda_init"
-        values = np.clip(check_log_lambda(estimator.lambda_init, name), low, high)
+        values = check_log_lambda(estimator.lambda_init, name)
+        warn_if_clipped(values, low, high)
+        values = np.clip(values, low, high)
     else:
         name = "log_lambda"
         values = check_log_lambda(log_lambda, name)

@@ -34,8 +34,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         cannot explore).
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
         Initial log-strength ``lambda`` (``alpha = exp(lambda)``), projected on
-        ``lambda_bounds`` (with a warning when that moves it); ``-inf`` with ``lambda_bounds[0] = -inf`` means no
-        regularization (a fixed point of the λ steps: ``fit`` warns when
+        ``lambda_bounds`` (with a warning when that moves it); ``-inf`` with
+        ``lambda_bounds[0] = -inf`` means no regularization (a fixed point of
+        the λ steps: ``fit`` warns when
         ``outer_steps`` would have to learn it). With ``outer_steps=0`` the model
         is simply trained with this λ.
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
@@ -93,7 +94,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         available. The fitted attributes are NumPy arrays either way.
     dtype : {"float64", "float32"}, default="float64"
         Precision of the training and the hypergradients (float32 suits GPUs;
-        the fitted arrays have this dtype).
+        ``coef_``, ``intercept_`` and ``lambda_`` have this dtype).
     random_state : int, RandomState instance or None, default=None
         Seeds the internal validation split.
     verbose : int, default=0

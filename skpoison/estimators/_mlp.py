@@ -36,7 +36,8 @@ class HypergradMLP(BaseHypergradClassifier):
         (``n_lambdas`` = the number of hidden layers + 1); biases are never
         penalized.
     lambda_init : float or array-like of shape (n_lambdas,), default=-4.0
-        Initial λ (log of the regularization strength).
+        Initial λ (log of the regularization strength), projected on
+        ``lambda_bounds`` (with a warning when that moves it).
     lambda_bounds : tuple of float, default=(-12.0, 0.0)
         The feasible box for λ.
     hypergrad : {"rmd", "fmd", "cg", "exact"}, default="rmd"

@@ -302,10 +302,34 @@ def _naming_flags(message, flags):
     return f"{message} (command line: {', '.join(named)})" if named else message
 
 
+def _negative_numbers_as_values(argv):
+    """``argv`` with ``-inf``, ``-1e1`` and the like read as values, not options.
+
+    argparse takes only plain negative numbers (``-3``, ``-0.5``) for values;
+    ``--large-lambda -inf`` said "expected one argument". No option of ours
+    looks like a number, so such a token gets a leading space, which float()
+    and int() ignore.
+
+    Examples
+    --------
+    >>> _negative_numbers_as_values(["--cv-grid", "-8", "-inf", "-1e1", "--tiny"])
+    ['--cv-grid', '-8', ' -inf', ' -1e1', '--tiny']
+    """
+    def number_like(token):
+        try:
+            float(token)
+        except ValueError:
+            return False
+        return token.startswith("-") and not re.fullmatch(r"-\d+|-\d*\.\d+", token)
+
+    return [" " + token if number_like(token) else token for token in argv]
+
+
 def _main(argv):
     """:func:`main`'s exit status, and the parsed arguments."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_negative_numbers_as_values(sys.argv[1:] if argv is None
+                                                         else argv))
     if args.command == "reproduce" and args.figure == "list":
         for name, spec in FIGURES.items():
             print(f"{name:<6} {spec.description}")

@@ -361,14 +361,19 @@ def _check_fixed_lambdas(values):
         large = check_log_lambda(values["large_lambda"], "large_lambda", dtype=dtype)
         if large.ndim:
             raise ValueError(f"large_lambda must be one number (log λ); got {large.tolist()}.")
-        values["large_lambda"] = float(large)
+        # (a number as given: an int's key is that of the runs made before this check)
+        if not isinstance(values["large_lambda"], (int, float)):
+            values["large_lambda"] = float(large)
     if "cv_grid" in values:
         if np.size(values["cv_grid"]) == 0 and "cv" not in values.get(
                 "strategies", SweepConfig.strategies):
             values["cv_grid"] = ()        # (unused without the cv strategy)
         else:
             grid = check_log_lambda(values["cv_grid"], "cv_grid", dtype=dtype)
-            values["cv_grid"] = tuple(float(v) for v in np.atleast_1d(grid))
+            given = values["cv_grid"]
+            values["cv_grid"] = (tuple(given) if np.ndim(given) == 1 and
+                                 all(isinstance(v, (int, float)) for v in given)
+                                 else tuple(float(v) for v in np.atleast_1d(grid)))
 
 
 def _check_scales(name, X):

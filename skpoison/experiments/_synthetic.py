@@ -67,9 +67,8 @@ def _attack_point(split, fixed, *, inner_lr, steps, attack_steps, seed, feature_
                              poison_lr=0.5, random_state=seed)
     attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
     result = attack.results_[-1]
-    victim = HypergradRegularizedLR(inner_steps=steps, inner_lr=inner_lr, outer_steps=0,
-                                    lambda_init=fixed, lambda_bounds=(-np.inf, 0.0))
-    victim.fit(result.X, result.y, split.X_val, split.y_val)
+    # (the model the attack evaluated: a fixed λ above the box is not clipped to 0)
+    victim = attack.victim_for(result).fit(result.X, result.y, split.X_val, split.y_val)
     point = result.X[result.poison_mask][0]
     label = result.y[result.poison_mask][0]
     return point, label, np.r_[victim.coef_.ravel(), victim.intercept_]

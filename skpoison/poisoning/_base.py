@@ -152,8 +152,9 @@ class BasePoisoner(SamplerBase):
         X_poisoned : ndarray or DataFrame of shape (n_rows, n_features)
             A copy of ``results_[-1].X``; a DataFrame with ``X``'s columns
             when ``X`` is one (and its index, where no row was added).
-        y_poisoned : ndarray or Series of shape (n_rows,)
-            With the caller's label values; a Series when ``y`` is one.
+        y_poisoned : ndarray or Series of shape (n_rows,), or DataFrame of shape (n_rows, 1)
+            With the caller's label values; a Series when ``y`` is one, a
+            one-column DataFrame when ``y`` is one.
         """
         with unfitted_on_error(self):
             self._validate_params()

@@ -162,7 +162,12 @@ def _prepare(attack, dataset, index):
         X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
         return attack._plan_attack(X, y_enc, X_val, y_val_enc), (X, y)
     except (ValueError, TypeError) as exc:   # which of the K data sets is at fault
-        raise type(exc)(f"data set {index}: {exc}") from exc
+        message = f"data set {index}: {exc}"
+        try:
+            named = type(exc)(message)
+        except Exception:   # (a class whose constructor takes more than a message)
+            named = (ValueError if isinstance(exc, ValueError) else TypeError)(message)
+        raise named from exc
 
 
 def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):

@@ -74,6 +74,8 @@ def test_class_names_are_read_as_codes_in_sorted_order(tmp_path):
     assert pool.classes == (0, 1) and pool.target_names == ["benign", "malignant"]
     assert "classes 0 (benign), 1 (malignant)" in pool.description
     assert load_dataset(path, classes=(1, 0)).target_names == ["malignant", "benign"]
+    np.savez(path, X=X, y=y.astype("S"))                      # bytes: the same names
+    assert load_dataset(path).target_names == ["benign", "malignant"]
 
 
 @pytest.mark.parametrize("arrays, match", [

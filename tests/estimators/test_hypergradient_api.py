@@ -172,10 +172,12 @@ def test_the_estimator_is_checked_as_fit_checks_it(problem):
 def test_lambda_init_outside_the_bounds_is_projected_onto_them(problem):
     est = HypergradRegularizedLR(inner_steps=5, inner_lr=0.5, lambda_init=3.0,
                                  lambda_bounds=(-6.0, -1.0))
-    above = hypergradient(est, **problem)
+    with pytest.warns(UserWarning, match="lambda_init=3 lies outside lambda_bounds"):
+        above = hypergradient(est, **problem)
     np.testing.assert_array_equal(above.log_lambda, [-1.0])
     assert above.val_loss == hypergradient(est, **problem, log_lambda=-1.0).val_loss
-    below = hypergradient(est.set_params(lambda_init=-9.0), **problem)
+    with pytest.warns(UserWarning, match="lambda_init=-9 lies outside lambda_bounds"):
+        below = hypergradient(est.set_params(lambda_init=-9.0), **problem)
     np.testing.assert_array_equal(below.log_lambda, [-6.0])
 
 

@@ -429,6 +429,16 @@ def test_the_fixed_lambda_strategies_take_their_lambdas_from_the_command_line(tm
     assert settings["config"]["cv_grid"] == [-8.0, -5.0]
 
 
+def test_minus_infinity_and_exponents_are_values_on_the_command_line():
+    # argparse read "-inf" and "-1e1" as options: "expected one argument"
+    parser = main.__globals__["build_parser"]()
+    argv = main.__globals__["_negative_numbers_as_values"](
+        ["evaluate", "--large-lambda", "-inf", "--cv-grid", "-8", "-inf", "-1e1", "--seed", "3"])
+    args = parser.parse_args(argv)
+    assert args.large_lambda == -np.inf and args.cv_grid == [-8.0, -np.inf, -10.0]
+    assert args.seed == 3
+
+
 def test_a_scheduler_without_the_dask_backend_is_refused(tmp_path, capsys):
     assert main(["evaluate", "--scheduler", "tcp://host:1", "--out", str(tmp_path)]) == 2
     assert "--scheduler goes with --backend dask" in capsys.readouterr().err

@@ -162,7 +162,7 @@ def test_fit_batched_names_the_data_set_of_a_type_error(binary_small):
 def test_fit_batched_lets_the_attacks_differ_in_verbosity(binary_small):
     # verbose changes no number; attack 0's shows the progress.
     quiet = attack(HypergradRegularizedLR(inner_steps=5))
-    loud = attack(HypergradRegularizedLR(inner_steps=5, verbose=1), verbose=0)
+    loud = attack(HypergradRegularizedLR(inner_steps=5, verbose=1), verbose=1)
     data = _datasets(binary_small)
     mixed = fit_batched([quiet, loud], data, random_states=[0, 1])
     same = fit_batched(quiet, data, random_states=[0, 1])

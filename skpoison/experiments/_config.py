@@ -361,19 +361,26 @@ def _check_fixed_lambdas(values):
         large = check_log_lambda(values["large_lambda"], "large_lambda", dtype=dtype)
         if large.ndim:
             raise ValueError(f"large_lambda must be one number (log λ); got {large.tolist()}.")
-        # (a number as given: an int's key is that of the runs made before this check)
-        if not isinstance(values["large_lambda"], (int, float)):
-            values["large_lambda"] = float(large)
+        values["large_lambda"] = _as_given(values["large_lambda"], large)
     if "cv_grid" in values:
         if np.size(values["cv_grid"]) == 0 and "cv" not in values.get(
                 "strategies", SweepConfig.strategies):
             values["cv_grid"] = ()        # (unused without the cv strategy)
         else:
-            grid = check_log_lambda(values["cv_grid"], "cv_grid", dtype=dtype)
+            grid = np.atleast_1d(check_log_lambda(values["cv_grid"], "cv_grid", dtype=dtype))
             given = values["cv_grid"]
-            values["cv_grid"] = (tuple(given) if np.ndim(given) == 1 and
-                                 all(isinstance(v, (int, float)) for v in given)
-                                 else tuple(float(v) for v in np.atleast_1d(grid)))
+            given = list(given) if np.ndim(given) == 1 else [given]
+            values["cv_grid"] = tuple(_as_given(v, g) for v, g in zip(given, grid))
+
+
+def _as_given(value, checked):
+    """A checked number as the caller wrote it, a Python int or float (a NumPy one as
+    its Python twin): the cell key is the JSON of the values, and an int's key
+    (``-3``, not ``-3.0``) is that of the runs made before these checks."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else float(checked)
 
 
 def _check_scales(name, X):

@@ -68,6 +68,12 @@ def test_settings_added_later_keep_earlier_results_keys():
     assert make_config("digits", size="quick", poison_lr=np.int64(1)).key() == "d77bc7543e"
     assert type(make_config("digits", size="tiny", lambda_lr=np.float32(0.5)).lambda_lr) \
         is float
+    # (the keys before large_lambda and cv_grid were checked: an int stays an int)
+    assert make_config(size="tiny", large_lambda=-3).key() == "e94d5c5c75"
+    assert make_config(size="tiny", large_lambda=np.int64(-3)).key() == "e94d5c5c75"
+    assert make_config(size="tiny", large_lambda=-3.0).key() == "7c6178cdd7"
+    assert make_config(size="tiny", cv_grid=[-8, -5]).key() == "1029370b05"
+    assert make_config(size="tiny", cv_grid=np.array([-8, -5])).key() == "1029370b05"
     base = make_config("digits", size="quick")
     keys = {make_config("digits", size="quick", **{name: value}).key()
             for name, value in (("victim_steps", 100), ("lambda_step", "sign"),

@@ -235,8 +235,17 @@ def console():
     of :func:`main` keep their process. Warnings are printed as
     ``skpoison: warning (Category): message``, without the file and line
     of the console script that Python would show.
+
+    OpenMP's idle threads sleep (``OMP_WAIT_POLICY=PASSIVE``, unless the
+    environment sets it): by default they spin after each of the loops'
+    parallel regions, and on a machine whose other core is busy they took
+    the core the loops need (``evaluate`` 1.8-3.8 times slower on the 2-core
+    development machine; as fast as before with a core free). Set before
+    torch loads OpenMP, which reads it once.
     """
     warnings.showwarning = _show_warning
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     status, args = _main(None)
     if status == 130 and args.backend == "threading":
         sys.stdout.flush()

@@ -130,8 +130,9 @@ class LinearUnroll(Unroll):
     # -- one step --------------------------------------------------------------
     def _prob(self, theta, out=None):
         """Sigmoid (binary) or softmax (over classes) of ``Theta X1^T``."""
-        if self.binary:
-            return torch.sigmoid(torch.mv(self.X1, theta), out=out)
+        if self.binary:   # (into out in place: no product allocated per step)
+            return (torch.sigmoid(torch.mv(self.X1, theta)) if out is None
+                    else torch.mv(self.X1, theta, out=out).sigmoid_())
         prob = torch.softmax(torch.mm(theta.view(self.k, self.d1), self.X1T), dim=0)
         return prob if out is None else out.copy_(prob)
 
@@ -186,15 +187,16 @@ class LinearUnroll(Unroll):
             return adjoint if out is None else out.copy_(adjoint)
         return torch.mul(adjoint, self.shrink, out=out)
 
-    def _jac_u(self, factor, adjoint, scaled_factor=None):
+    def _jac_u(self, factor, adjoint, scaled_factor=None, out=None):
         """``act'(P) (A X1^T)``: the data Hessian's inner factor applied to ``A``.
 
         ``factor`` is ``p (1 - p)`` (times ``c``: the result is then scaled by
         ``c``) for binary models and ``P`` for softmax, whose
-        ``scaled_factor``, ``c P``, scales the result by ``c``.
+        ``scaled_factor``, ``c P``, scales the result by ``c``. Binary
+        models write it into ``out`` when given (a buffer reused every step).
         """
         if self.binary:
-            return torch.mv(self.X1, adjoint).mul_(factor)
+            return torch.mv(self.X1, adjoint, out=out).mul_(factor)
         U = torch.mm(adjoint.view(self.k, self.d1), self.X1T)
         return _activation_jvp(factor, U, False, class_dim=0, scaled_prob=scaled_factor)
 
@@ -259,9 +261,11 @@ class LinearUnroll(Unroll):
             factors, scaled = P.unbind(0), (P * self.scale).unbind(0)
         adjoints = A.unbind(0)
         first = self.to_internal(a)           # the adjoint of the tape's first iterate
+        U = P.new_empty(P.shape[1:]) if self.binary else None
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
             # (the adjoint of w_0 itself, t = 0, is rarely needed)
-            jac_u = self._jac_u(factors[t], adjoints[t], None if scaled is None else scaled[t])
+            jac_u = self._jac_u(factors[t], adjoints[t], None if scaled is None else scaled[t],
+                                out=U)
             out = adjoints[t - 1] if t else None
             first = self._add_data_part(self._shrunk(adjoints[t], out), jac_u, out, alpha=1.0)
         return A, first
@@ -398,11 +402,10 @@ class BatchedLinearUnroll(LinearUnroll):
 
     def _step(self, theta, prob, out):
         """One step from ``theta`` into ``out``; the activations land in ``prob``."""
-        scores = torch.bmm(theta, self.X1T)                                    # (K, k, n)
-        if self.binary:
-            torch.sigmoid(scores, out=prob)
+        if self.binary:   # (the scores, (K, k, n), in place: no product allocated)
+            torch.bmm(theta, self.X1T, out=prob).sigmoid_()
         else:
-            prob.copy_(torch.softmax(scores, dim=1))
+            prob.copy_(torch.softmax(torch.bmm(theta, self.X1T), dim=1))
         if self.l1:
             torch.addcmul(theta, self.lr_alpha3, torch.sign(theta), value=-1.0, out=out)
             # Sum first, then scale, as LinearUnroll._data_product explains.
@@ -443,10 +446,11 @@ class BatchedLinearUnroll(LinearUnroll):
             factors, scaled = P4.unbind(0), (P4 * self.scale).unbind(0)
         adjoints = self._rows(A)
         first = self.to_internal(a).view(self.K, self.k, self.d1)
+        U = P4.new_empty(P4.shape[1:])               # (K, k, n), reused every step
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
-            U = torch.bmm(adjoints[t], self.X1T)                               # (K, k, n)
+            torch.bmm(adjoints[t], self.X1T, out=U)
             if self.binary:
-                jac_u = factors[t] * U
+                jac_u = U.mul_(factors[t])
             else:
                 jac_u = _activation_jvp(factors[t], U, False, class_dim=1,
                                         scaled_prob=scaled[t])

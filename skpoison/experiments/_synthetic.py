@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..datasets import default_sizes, load_dataset, make_poisoning_splits
 from ..estimators import HypergradRegularizedLR
+from ..estimators._setup import build_setup
 from ..models import LinearProblem
 from ..poisoning import OptimalPoisoner
 
@@ -133,10 +134,16 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
     split = make_poisoning_splits(pool.data, pool.target, **default_sizes("synthetic"),
                                   random_state=seed)
     low, high = pool.feature_range
-    clean = HypergradRegularizedLR(inner_steps=steps, outer_steps=0, lambda_init=-np.inf,
-                                   lambda_bounds=(-np.inf, 0.0))
+    # The rate every map and attack shares: stable up to the largest λ they train
+    # with (a fixed λ or a grid value above the box's 0 diverged at 0's rate).
+    top = max(0.0, float(fixed_lambda), float(np.max(lambda_grid, initial=0.0)))
+    # (computed apart, then given: fit would warn that the rate is small for the
+    # unregularized model, of a choice made here, not by the caller)
+    rate = HypergradRegularizedLR(inner_steps=steps, lambda_bounds=(-np.inf, top))
+    lr = build_setup(rate, split.X_train, 2, check_scales=False).lr
+    clean = HypergradRegularizedLR(inner_steps=steps, inner_lr=lr, outer_steps=0,
+                                   lambda_init=-np.inf, lambda_bounds=(-np.inf, 0.0))
     clean.fit(split.X_train, split.y_train, split.X_val, split.y_val)
-    lr = clean.inner_lr_
     common = dict(inner_lr=lr, steps=steps, attack_steps=attack_steps, seed=seed,
                   feature_range=(low, high))
     poison_noreg, label, w_noreg = _attack_point(split, -np.inf, **common)

@@ -237,6 +237,32 @@ def test_synthetic_maps_use_the_fixed_lambda_given():
     assert not np.allclose(maps["w_poisoned_reg"], maps["w_poisoned_noreg"])
 
 
+def test_synthetic_maps_take_a_lambda_above_the_estimators_box():
+    # fixed_lambda=1 diverged (the shared rate was stable up to λ = 0 only), and
+    # the regularized attack's victim was clipped to λ = 0.
+    import warnings
+
+    from skpoison.datasets import default_sizes, load_dataset, make_poisoning_splits
+    from skpoison.experiments._synthetic import synthetic_maps
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        maps = synthetic_maps(size="tiny", fixed_lambda=1.0, lambda_grid=(-2.0, 1.0))
+    pool = load_dataset("synthetic")
+    split = make_poisoning_splits(pool.data, pool.target, **default_sizes("synthetic"),
+                                  random_state=0)
+    X = np.vstack([split.X_train, [maps["poison_reg"]]])
+    y = np.r_[split.y_train, maps["poison_label"]]
+    lr = HypergradRegularizedLR(inner_steps=maps["inner_steps"], outer_steps=0,
+                                lambda_bounds=(-np.inf, 1.0), lambda_init=-np.inf).fit(
+        split.X_train, split.y_train, split.X_val, split.y_val).inner_lr_
+    model = HypergradRegularizedLR(inner_steps=maps["inner_steps"], outer_steps=0,
+                                   inner_lr=lr, lambda_init=1.0,
+                                   lambda_bounds=(-np.inf, 1.0)).fit(X, y, split.X_val,
+                                                                     split.y_val)
+    np.testing.assert_allclose(maps["w_poisoned_reg"],
+                               np.r_[model.coef_.ravel(), model.intercept_], rtol=1e-9)
+
+
 def test_synthetic_validation_error_is_the_poisoned_models_error(synthetic_tiny):
     from skpoison.datasets import default_sizes, load_dataset, make_poisoning_splits
     maps = synthetic_tiny

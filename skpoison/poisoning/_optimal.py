@@ -39,12 +39,18 @@ from ._result import PoisoningResult
 from ._resume import ResumeFile, attack_fingerprint
 
 
+def _shown(value):
+    """A parameter for a message: a per-feature box summarized, not printed whole."""
+    with np.printoptions(threshold=8, edgeitems=2):
+        return repr(value)
+
+
 def _box(feature_range, n_features):
     if len(feature_range) != 2:
-        raise ValueError(f"feature_range={feature_range!r} must be a pair (low, high).")
+        raise ValueError(f"feature_range={_shown(feature_range)} must be a pair (low, high).")
     if not all(is_real_array(bound) for bound in feature_range):
-        raise ValueError(f"feature_range={feature_range!r} must hold numbers (floats or "
-                         "arrays of them; no strings or bools).")
+        raise ValueError(f"feature_range={_shown(feature_range)} must hold numbers (floats "
+                         "or arrays of them; no strings or bools).")
     bounds = [np.asarray(b, dtype=float) for b in feature_range]
     if any(b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n_features) for b in bounds):
         raise ValueError(f"feature_range bounds must be scalars or arrays of shape "
@@ -271,11 +277,9 @@ class OptimalPoisoner(BasePoisoner):
                 continue
             outside = int(np.sum((data < lowest) | (data > highest)))
             excess = max(np.max(low - data.min(axis=0)), np.max(data.max(axis=0) - high))
-            with np.printoptions(threshold=8, edgeitems=2):   # (a per-feature box: long)
-                box = repr(self.feature_range)
             raise ValueError(
                 f"{outside} values of {name} lie outside feature_range="
-                f"{box}, by up to {excess:.3g}: the box must contain "
+                f"{_shown(self.feature_range)}, by up to {excess:.3g}: the box must contain "
                 "the data (scale X and X_val into it before the poisoner, e.g. with a "
                 "MinMaxScaler(clip=True) fitted to X, outside an imbalanced-learn Pipeline, "
                 "which hands a sampler the raw X_val; or widen feature_range)."

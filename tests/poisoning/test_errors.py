@@ -382,3 +382,10 @@ def test_victim_for_takes_a_result_or_its_index(data):
         poisoner.victim_for(other.results_[0])
     with pytest.raises(TypeError, match="one of results_ or its index"):
         poisoner.victim_for(True)
+
+
+def test_a_per_feature_box_of_the_wrong_kind_is_summarized_in_the_error(data):
+    X, y, X_val, y_val = data
+    with pytest.raises(ValueError, match="must hold numbers") as info:
+        run(optimal(feature_range=(np.zeros(X.shape[1]), "1")), X, y, X_val, y_val)
+    assert "..." in str(info.value) and len(str(info.value)) < 300

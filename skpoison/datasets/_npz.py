@@ -110,7 +110,12 @@ def _check_arrays(X, y, path):
         raise ValueError(f"{path}: X holds NaN or infinite values.")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()
-    if y.dtype.kind in "US" and y.shape == (len(X),):   # names: codes in sorted order
+    if y.dtype.kind in "US" and y.shape == (len(X),):
+        try:   # numbers written as text ("10", "2") are the numbers
+            return X, y.astype(np.int64), None
+        except ValueError:
+            pass
+        # names: codes in sorted order
         names, codes = np.unique(y, return_inverse=True)
         names = [n.decode() if isinstance(n, bytes) else n for n in names.tolist()]
         return X, codes.astype(np.int64), names

@@ -76,6 +76,8 @@ def test_class_names_are_read_as_codes_in_sorted_order(tmp_path):
     assert load_dataset(path, classes=(1, 0)).target_names == ["malignant", "benign"]
     np.savez(path, X=X, y=y.astype("S"))                      # bytes: the same names
     assert load_dataset(path).target_names == ["benign", "malignant"]
+    np.savez(path, X=X, y=np.repeat(["10", "2"], 20))          # numbers as text: numbers
+    assert load_dataset(path).classes == (2, 10)
 
 
 @pytest.mark.parametrize("arrays, match", [

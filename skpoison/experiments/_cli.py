@@ -52,7 +52,7 @@ def _common(parser, default_size, default_out, size_notes=None):
     data.add_argument("--dataset", default=None,
                       help="digits (bundled, default), mnist, fashion-mnist, cifar10, "
                            "synthetic (Fig. 1's two Gaussians), or FILE.npz: your own data "
-                           "(arrays X, scaled, and y, integer labels)")
+                           "(arrays X, scaled, and y, class labels: integers or names)")
     data.add_argument("--classes", type=int, nargs="+", default=None, metavar="C",
                       help="classes to keep: two, or more for a multiclass problem "
                            "(default: the paper's pair for the data set; all of a FILE.npz)")
@@ -112,7 +112,8 @@ def _common(parser, default_size, default_out, size_notes=None):
                             "batch")
     run = parser.add_argument_group("execution")
     run.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N, auto")
-    run.add_argument("--dtype", choices=("float64", "float32"), default=None)
+    run.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                     help="float64 (default) or float32")
     run.add_argument("--n-jobs", type=int, default=None,
                      help="parallel cells (default -1: all cores)")
     run.add_argument("--backend", default=None,

@@ -187,12 +187,8 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     if figure not in FIGURES:
         raise ValueError(f"Unknown figure {figure!r}; choose one of {list(FIGURES)}.")
     spec = FIGURES[figure]
-    for name, value, kind in (("val_fractions", val_fractions, "sensitivity"),
-                              ("grid_points", grid_points, "synthetic")):
-        if value is not None and spec.kind != kind:
-            takers = [f for f, other in FIGURES.items() if other.kind == kind]
-            raise ValueError(f"{name} is an option of {' and '.join(takers)}, not of "
-                             f"{figure}.")
+    _refuse_other_figures_options(figure, spec, val_fractions=val_fractions,
+                                  grid_points=grid_points)
     check_batch_repetitions(batch_repetitions)
     out = check_writable(out)
     if spec.kind == "synthetic":
@@ -205,24 +201,18 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
             overrides = {**overrides, "data_home": data_home}   # (refused there)
         return _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides)
     dataset = "digits" if dataset is None else dataset
-    model = overrides.pop("model", None) or spec.model
-    penalty = overrides.pop("penalty", None) or spec.penalty
+    overrides = {**overrides, "model": overrides.get("model") or spec.model,
+                 "penalty": overrides.get("penalty") or spec.penalty}
     if spec.strategies and overrides.get("strategies") is None:
         overrides["strategies"] = spec.strategies
-    config = make_config(dataset, size=size, model=model, penalty=penalty, **overrides)
+    config = make_config(dataset, size=size, **overrides)
     _check_figure(figure, spec, config)
     check_execution(n_jobs, backend)     # (before _val_sizes loads the data)
     n_vals = None
     if spec.kind == "sensitivity":
-        if overrides.get("n_val") is not None:
-            raise ValueError(f"{figure} draws trusted sets of several sizes, shares of the "
-                             "training set (val_fractions, --val-fractions), so it does not "
-                             "take n_val.")
-        if val_fractions is None:
-            val_fractions = DEFAULT_VAL_FRACTIONS
-        n_vals = _val_sizes(config, val_fractions, data_home)
-        config = make_config(dataset, size=size, model=model, penalty=penalty,
-                             **{**overrides, "n_val": max(n_vals)})
+        val_fractions = DEFAULT_VAL_FRACTIONS if val_fractions is None else val_fractions
+        config, n_vals = _sensitivity_config(figure, config, dataset, size, overrides,
+                                             val_fractions, data_home)
     rows, settings = _sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
@@ -230,32 +220,60 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
         settings = {**settings, "val_fractions": list(val_fractions), "n_vals": n_vals}
     stem = output_stem(config, size, figure)
     csv_path, settings_path = write_tables(rows, settings, out, stem)
-    by = ("strategy", "ratio")
     title = f"{figure}: test error (%)" + _caveat_note(rows)
-    table = "\n\n".join([format_table(rows, "test_error", by=by, title=title),
-                          *_figure_tables(spec, rows, figure, config)])
-    png = extra_csv = None
     if spec.kind == "sensitivity":
-        decrease = relative_decrease_rows(rows)
-        if rows and rows[0].get("data_caveat"):
-            decrease = [{**r, "data_caveat": rows[0]["data_caveat"]} for r in decrease]
-        extra_csv = write_csv(decrease, out / f"{stem}_relative_decrease.csv")
-        table = "\n\n".join([
-            format_table([{**r, "strategy": f"{r['strategy']} val={r['n_val']}"}
-                          for r in rows], "test_error", title=title),
-            _decrease_table(decrease, f"{figure}: relative decrease of the mean test "
-                                      "error, learned against no_reg (%; nan: no_reg has "
-                                      "no error)")])
+        table, png, extra_csv = _sensitivity_outputs(figure, rows, config, out, stem, title,
+                                                     plot)
+    else:
+        table = "\n\n".join([format_table(rows, "test_error", by=("strategy", "ratio"),
+                                           title=title),
+                              *_figure_tables(spec, rows, figure, config)])
+        extra_csv = png = None
         if plot:
-            from ._plots import plot_sensitivity, save
-            fig = plot_sensitivity(rows, decrease,
-                                   title=f"{figure}: {_short_title(config, rows)}")
-            png = save(fig, out / f"{stem}.png")
-    elif plot:
-        from ._plots import save
-        png = save(_draw(spec, rows, config, figure), out / f"{stem}.png")
+            from ._plots import save
+            png = save(_draw(spec, rows, config, figure), out / f"{stem}.png")
     return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=config,
                  extra_csv=extra_csv, settings=settings_path)
+
+
+def _refuse_other_figures_options(figure, spec, **options):
+    """Refuse an option (``val_fractions``, ``grid_points``) of another kind of figure."""
+    for name, kind in (("val_fractions", "sensitivity"), ("grid_points", "synthetic")):
+        if options[name] is not None and spec.kind != kind:
+            takers = [f for f, other in FIGURES.items() if other.kind == kind]
+            raise ValueError(f"{name} is an option of {' and '.join(takers)}, not of "
+                             f"{figure}.")
+
+
+def _sensitivity_config(figure, config, dataset, size, overrides, val_fractions, data_home):
+    """Fig. 4 / 9: the trusted-set sizes of ``val_fractions``, and the config that draws
+    the largest (the smaller ones are its prefixes)."""
+    if overrides.get("n_val") is not None:
+        raise ValueError(f"{figure} draws trusted sets of several sizes, shares of the "
+                         "training set (val_fractions, --val-fractions), so it does not "
+                         "take n_val.")
+    n_vals = _val_sizes(config, val_fractions, data_home)
+    return make_config(dataset, size=size, **{**overrides, "n_val": max(n_vals)}), n_vals
+
+
+def _sensitivity_outputs(figure, rows, config, out, stem, title, plot):
+    """Fig. 4 / 9's table, PNG (or None) and relative decreases' CSV."""
+    decrease = relative_decrease_rows(rows)
+    if rows and rows[0].get("data_caveat"):
+        decrease = [{**r, "data_caveat": rows[0]["data_caveat"]} for r in decrease]
+    extra_csv = write_csv(decrease, out / f"{stem}_relative_decrease.csv")
+    table = "\n\n".join([
+        format_table([{**r, "strategy": f"{r['strategy']} val={r['n_val']}"}
+                      for r in rows], "test_error", title=title),
+        _decrease_table(decrease, f"{figure}: relative decrease of the mean test "
+                                  "error, learned against no_reg (%; nan: no_reg has "
+                                  "no error)")])
+    png = None
+    if plot:
+        from ._plots import plot_sensitivity, save
+        fig = plot_sensitivity(rows, decrease, title=f"{figure}: {_short_title(config, rows)}")
+        png = save(fig, out / f"{stem}.png")
+    return table, png, extra_csv
 
 
 def _check_figure(figure, spec, config):

@@ -174,7 +174,10 @@ class LinearUnroll(Unroll):
         summing them (BLAS libraries differ), leave about 1e-18 there, and
         L1's sign turn that into a full ``lr * exp(λ)`` step: the single and
         the batched loops, and two devices, would then differ by far more
-        than rounding.
+        than rounding. A known limit remains: softmax over ``k`` classes, ``k``
+        not a power of two, is ``fl(1/k)`` at ``w = 0``, already rounded, so
+        there a cancelling column may still leave ~1e-18, and which weights
+        take that step depends on the order of the rows (and of the sums).
         """
         if self.binary:
             return torch.mv(self.X1T, residual)

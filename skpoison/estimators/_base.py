@@ -15,8 +15,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import METHODS, make_hypergradient, train
@@ -278,7 +278,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         lambda_path, loss_path = [log_lambda], []
         steps = range(self.outer_steps)
         if self.verbose:
-            steps = tqdm(steps, desc=f"{type(self).__name__}: learning lambda")
+            steps = progress_bar(steps, desc=f"{type(self).__name__}: learning lambda")
         # One callable for the whole loop: on a GPU, reverse mode replays a CUDA graph.
         hypergradient = make_hypergradient(setup.problem, method=self.hypergrad,
                                            steps=setup.steps, lr=setup.lr,

@@ -25,9 +25,9 @@ from typing import NamedTuple
 
 from joblib import Parallel, delayed, parallel_config
 from joblib import parallel as joblib_parallel
-from tqdm.auto import tqdm
 
 from .._files import atomic_file
+from .._progress import progress_bar
 from .._warn import warn_user
 from ._cell_locks import cells_locked, resume_path, tidy_cells
 
@@ -301,8 +301,8 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
     todo = [(name, args) for name, args in cells
             if not _finished(name, paths[name], args, check_rows)]
     if todo:
-        bar = tqdm(total=len(cells), initial=len(cells) - len(todo), desc=desc,
-                   disable=not verbose, unit="cell")
+        bar = progress_bar(total=len(cells), initial=len(cells) - len(todo), desc=desc,
+                           disable=not verbose, unit="cell")
         # parallel_config (not Parallel(backend=...)) is what lets joblib register
         # external backends such as "dask" on first use.
         config = parallel_config(backend=backend) if backend else nullcontext()

@@ -17,8 +17,8 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.utils import check_scalar
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from ..datasets import default_sizes, load_dataset, make_poisoning_splits
 from ..estimators import HypergradRegularizedLR
 from ..estimators._setup import build_setup
@@ -164,7 +164,7 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
 
     err_noreg, loss_noreg = evaluate(-np.inf)
     err_reg, loss_reg = evaluate(float(fixed_lambda))
-    grid_bar = tqdm(lambda_grid, desc="fig1: λ grid", disable=not verbose, unit="λ")
+    grid_bar = progress_bar(lambda_grid, desc="fig1: λ grid", disable=not verbose, unit="λ")
     losses = np.stack([evaluate(float(v))[1] for v in grid_bar])
     best = lambda_grid[np.argmin(losses, axis=0)]
     return dict(grid=grid, val_error_noreg=err_noreg, val_error_reg=err_reg,

@@ -6,8 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from .._progress import progress_bar
 from .._torch_utils import to_tensor
 from ..estimators._warnings import engine_warnings_once
 from ..hypergrad import InnerDivergenceError
@@ -114,9 +114,9 @@ class _CumulativeAttack:
                 saved, config, self.X_poison)
         self.n_restored, self.n_started = len(self.finished), 0
         n_phases = len(schedule.batches) + int(schedule.targets[0] == 0)
-        self.outer = tqdm(total=n_phases, desc="batches", disable=not verbose)
-        self.inner = tqdm(total=config.outer_steps, desc="outer steps", leave=False,
-                          disable=not verbose)
+        self.outer = progress_bar(total=n_phases, desc="batches", disable=not verbose)
+        self.inner = progress_bar(total=config.outer_steps, desc="outer steps",
+                                  leave=False, disable=not verbose)
 
     def run(self):
         """``(X_poison, states, losses, lambdas)``, as :func:`run_cumulative_attack`."""

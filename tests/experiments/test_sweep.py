@@ -261,7 +261,9 @@ def test_the_progress_bar_counts_cells_another_run_finished(tmp_path, monkeypatc
     cell_dir.mkdir()
     ends = []
 
-    class Bar(run_sweep.__globals__["tqdm"]):
+    from tqdm import tqdm
+
+    class Bar(tqdm):
         def close(self):
             ends.append((self.n, self.total))
             super().close()
@@ -270,7 +272,7 @@ def test_the_progress_bar_counts_cells_another_run_finished(tmp_path, monkeypatc
         write_json_atomic(cell_dir / "c0.json", {"cell": "c0", "rows": [{"x": 0, "y": 0}]})
         return _square(x)
 
-    monkeypatch.setitem(run_sweep.__globals__, "tqdm", Bar)
+    monkeypatch.setitem(run_sweep.__globals__, "progress_bar", Bar)
     with open(cell_dir / ".c0.json.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)        # another run is computing c0
         run_sweep([("c0", {"x": 0}), ("c1", {"x": 1})], other_run_finishes_c0, tmp_path,

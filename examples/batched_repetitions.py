@@ -7,7 +7,8 @@ A robustness study repeats the optimal attack on several random splits.
 outer step computes the hypergradients of all repetitions in one batched
 reverse pass. The results are those of separate ``fit`` calls, to rounding.
 On a GPU, where a step of a small model is bound by kernel launches, ten
-repetitions should cost about as much as one; on a CPU batching pays for
+repetitions cost about twice one attack, a fifth of ten separate ones
+(benchmarks/README.md); on a CPU batching pays for
 small data like these digits (fewer, larger operations) and loses once the K
 training sets no longer fit in the cache (MNIST-sized problems). The example
 uses CUDA when it is there. ``skpoison evaluate
@@ -62,6 +63,8 @@ print(f"{K} attacks on {device}: batched {batched_seconds:.2f} s, "
       f"separate {separate_seconds:.2f} s; largest difference of the poisoned "
       f"features {difference:.1e}")
 
+# (At 0 % λ has moved only as far as the attack's outer steps of Adam allow,
+# about 0.2 each from -4: λ reflects the step count as much as the data.)
 print("\nλ learned by the defender (log scale), one row per repetition:")
 print("ratio      " + "".join(f"{r.ratio:>8.0%}" for r in batched[0].results_))
 for k, fitted in enumerate(batched):

@@ -12,7 +12,8 @@ white one the clean boundary.
 
 Without regularization a single well-placed point moves the boundary a lot;
 with regularization the error map is much flatter, and the best λ is largest
-exactly where the point would hurt most.
+where the point would hurt most (the largest, λ = -3, at the worst position;
+over the whole grid the two maps correlate at about 0.5).
 
 Set ``SKPOISON_QUICK=1`` for a coarse, seconds-long grid.
 """

@@ -9,7 +9,9 @@ split) it runs the worst-case attack over all poisoning ratios and records
 the victim's test error. Every finished (strategy, repetition) cell is saved
 at once in ``<out>/cells/``; running the same call again skips them, so an
 interrupted sweep resumes where it stopped. Cells run in parallel with joblib
-(``n_jobs``, ``backend``).
+(``n_jobs``, ``backend``). This example writes into a temporary folder, so as
+to leave no files behind; give ``out`` a lasting folder (``out="sweep-results"``)
+to resume across runs.
 
 Set ``SKPOISON_QUICK=1`` for a seconds-long run.
 """

@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._messages import shown
 from .._progress import progress_bar
 from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
@@ -102,14 +103,9 @@ def initial_lambda(lambda_init, n_hyper, low, high, **tensor):
 def warn_if_clipped(lambda_init, low, high):
     """Warn that ``lambda_init`` (checked log λ) starts clipped to ``[low, high]``, if it does."""
     if np.any((np.asarray(lambda_init) < low) | (np.asarray(lambda_init) > high)):
-        warn_user(f"lambda_init={_shown(lambda_init)} lies outside lambda_bounds=({low:g}, "
+        warn_user(f"lambda_init={shown(lambda_init)} lies outside lambda_bounds=({low:g}, "
                   f"{high:g}) and starts clipped to them; widen lambda_bounds (its low end "
                   "may be -np.inf) to start at it (with outer_steps=0: to train with it).")
-
-
-def _shown(values):
-    with np.printoptions(threshold=8, edgeitems=2):
-        return repr(values) if np.ndim(values) else f"{float(values):g}"
 
 
 #: ``inner_lr="auto"`` is stable up to ``exp(lambda_bounds[1])``; a fit warns when

@@ -19,6 +19,7 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
+from .._messages import shown
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
 
@@ -143,14 +144,8 @@ def _check_same_shapes(attacks, plans):
         if not (np.array_equal(attack._box[0], low) and np.array_equal(attack._box[1], high)):
             raise ValueError(
                 f"fit_batched needs the attacks to agree on the feature box; attack {index} "
-                f"has feature_range={_short(attack.feature_range)}, attack 0 has "
-                f"{_short(attacks[0].feature_range)}.")
-
-
-def _short(value):
-    """A parameter for a message: arrays summarized, not printed in full."""
-    with np.printoptions(threshold=8, edgeitems=2):
-        return repr(tuple(np.asarray(b) if np.ndim(b) else b for b in value))
+                f"has feature_range={shown(attack.feature_range)}, attack 0 has "
+                f"{shown(attacks[0].feature_range)}.")
 
 
 def _prepare(attack, dataset, index):

@@ -13,7 +13,6 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._box import box_slack
 from .._torch_utils import make_generator, to_numpy, to_tensor
 from .._warn import warn_user
 from ..estimators._base import (
@@ -29,43 +28,14 @@ from ..estimators._setup import (
     check_log_lambda,
     check_rate_with_poison,
     encode_targets,
-    is_real_array,
     lambda_vector,
 )
 from ._attack import AttackConfig
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
+from ._feature_box import feature_box
 from ._result import PoisoningResult
 from ._resume import ResumeFile, attack_fingerprint
-
-
-def _shown(value):
-    """A parameter for a message: a per-feature box summarized, not printed whole."""
-    with np.printoptions(threshold=8, edgeitems=2):
-        return repr(value)
-
-
-def _box(feature_range, n_features):
-    if len(feature_range) != 2:
-        raise ValueError(f"feature_range={_shown(feature_range)} must be a pair (low, high).")
-    if not all(is_real_array(bound) for bound in feature_range):
-        raise ValueError(f"feature_range={_shown(feature_range)} must hold numbers (floats "
-                         "or arrays of them; no strings or bools).")
-    bounds = [np.asarray(b, dtype=float) for b in feature_range]
-    if any(b.ndim > 1 or (b.ndim == 1 and b.shape[0] != n_features) for b in bounds):
-        raise ValueError(f"feature_range bounds must be scalars or arrays of shape "
-                         f"({n_features},) (one per feature); got shapes "
-                         f"{[b.shape for b in bounds]}.")
-    low, high = (np.broadcast_to(b, (n_features,)) for b in bounds)
-    # low == high pins a feature (a box from the data's range, say, where some
-    # pixels are always 0); low > high or NaN has no feasible point.
-    bad = np.flatnonzero(np.isnan(low) | np.isnan(high) | (low > high))
-    if bad.size:
-        shown = ", ".join(f"{i}: ({low[i]}, {high[i]})" for i in bad[:5])
-        more = f" and {bad.size - 5} more" if bad.size > 5 else ""
-        raise ValueError(f"feature_range must have low <= high (and no NaN) for every "
-                         f"feature; not for feature {shown}{more}.")
-    return low, high
 
 
 class OptimalPoisoner(BasePoisoner):
@@ -265,26 +235,7 @@ class OptimalPoisoner(BasePoisoner):
         self.resume_file = resume_file
 
     def _check_box(self, X, X_val):
-        low, high = _box(self.feature_range, X.shape[1])
-        for name, data in (("X", X), ("X_val", X_val)):
-            # A few rounding errors outside pass (MinMaxScaler's 1 + 1 ulp).
-            lowest = low - box_slack(low, data.dtype)
-            highest = high + box_slack(high, data.dtype)
-            # Column extremes first: two reads of the data and no boolean copies,
-            # for the usual case that nothing lies outside.
-            below, above = data.min(axis=0) < lowest, data.max(axis=0) > highest
-            if not (below.any() or above.any()):
-                continue
-            outside = int(np.sum((data < lowest) | (data > highest)))
-            excess = max(np.max(low - data.min(axis=0)), np.max(data.max(axis=0) - high))
-            raise ValueError(
-                f"{outside} values of {name} lie outside feature_range="
-                f"{_shown(self.feature_range)}, by up to {excess:.3g}: the box must contain "
-                "the data (scale X and X_val into it before the poisoner, e.g. with a "
-                "MinMaxScaler(clip=True) fitted to X, outside an imbalanced-learn Pipeline, "
-                "which hands a sampler the raw X_val; or widen feature_range)."
-            )
-        self._box = (low, high)
+        self._box = feature_box(self.feature_range, X, X_val)
 
     def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):
         if self.resume_file is not None:

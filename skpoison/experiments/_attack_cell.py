@@ -18,8 +18,8 @@ import numpy as np
 from sklearn.base import clone
 
 from ..datasets import make_poisoning_splits
-from ..estimators._setup import build_setup
 from ..datasets._npz import data_label
+from ..estimators._setup import auto_inner_lr
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
 from ..poisoning import OptimalPoisoner, fit_batched
 from ._environment import environment
@@ -89,11 +89,10 @@ def _resolve_inner_lr(config, estimator, split):
     if config.model != "lr":
         return estimator.inner_lr
     top = rate_log_lambda(config, estimator)
-    clean = fixed_lambda_estimator(estimator, top)
-    # The rate fit would compute (without its scale check: the cell's fits warn,
-    # with the cell's own inner_steps, where the features need scaling).
-    n_classes = np.unique(split.y_train).size
-    return build_setup(clean, split.X_train, n_classes, check_scales=False).lr
+    # (as fit computes it, without fitting: the cell's fits warn, with the cell's
+    # own inner_steps, where the features need scaling)
+    return auto_inner_lr(estimator, split.X_train, np.unique(split.y_train).size,
+                         max_log_lambda=top)
 
 
 def _weights(model):

@@ -351,7 +351,8 @@ def _sizes_and_top_k(name, size, classes):
 
 
 def _check_fixed_lambdas(values):
-    """``large_lambda`` one log λ, ``cv_grid`` a non-empty tuple of them, as floats (in place).
+    """``large_lambda`` one log λ, ``cv_grid`` a non-empty tuple of them (in place, as
+    :func:`_as_given`).
 
     Checked here, by their own names: the poisoner and the CV search would
     refuse them later, per cell, as ``fixed_lambda`` or ``grid``.
@@ -376,9 +377,9 @@ def _check_fixed_lambdas(values):
 def _as_given(value, checked):
     """A checked number as the caller wrote it, a Python int or float (a NumPy one as
     its Python twin): the cell key is the JSON of the values, and an int's key
-    (``-3``, not ``-3.0``) is that of the runs made before these checks."""
-    if isinstance(value, np.generic):
-        value = value.item()
+    (``-3``, not ``-3.0``) is that of the runs made before these checks; other
+    types as ``checked``, a float."""
+    value = value.item() if isinstance(value, np.generic) else value
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else float(checked)
 
@@ -426,7 +427,7 @@ def _step_size(key, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not 0.0 < float(value) < math.inf:
         raise ValueError(f"{key}={value!r} must be a finite number > 0.")
-    return int(value) if isinstance(value, (int, np.integer)) else float(value)
+    return _as_given(value, value)
 
 
 def _count(key, value, least):

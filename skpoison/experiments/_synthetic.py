@@ -21,7 +21,7 @@ from sklearn.utils import check_scalar
 from .._progress import progress_bar
 from ..datasets import default_sizes, load_dataset, make_poisoning_splits
 from ..estimators import HypergradRegularizedLR
-from ..estimators._setup import build_setup
+from ..estimators._setup import auto_inner_lr
 from ..models import LinearProblem
 from ..poisoning import OptimalPoisoner
 
@@ -139,8 +139,8 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
     top = max(0.0, float(fixed_lambda), float(np.max(lambda_grid, initial=0.0)))
     # (computed apart, then given: fit would warn that the rate is small for the
     # unregularized model, of a choice made here, not by the caller)
-    rate = HypergradRegularizedLR(inner_steps=steps, lambda_bounds=(-np.inf, top))
-    lr = build_setup(rate, split.X_train, 2, check_scales=False).lr
+    lr = auto_inner_lr(HypergradRegularizedLR(inner_steps=steps), split.X_train, 2,
+                       max_log_lambda=top)
     clean = HypergradRegularizedLR(inner_steps=steps, inner_lr=lr, outer_steps=0,
                                    lambda_init=-np.inf, lambda_bounds=(-np.inf, 0.0))
     clean.fit(split.X_train, split.y_train, split.X_val, split.y_val)

@@ -83,9 +83,13 @@ def feature_scale_problem(X):
     if X.size == 0:
         return None
     rms = _column_rms(X)
-    if not np.isfinite(rms).all():      # (squares beyond the dtype: read X / max|X| instead)
+    if not np.isfinite(rms).all() or not rms.any():
+        # Squares beyond the dtype's range, or all below it (features of 1e-200,
+        # or 1e-25 in float32, whose squares round to 0 and would pass for
+        # zero columns): read X / max|X| instead.
         unit = float(np.max(np.abs(X)))
-        rms = _column_rms(X / unit) * unit
+        if unit > 0:
+            rms = _column_rms(X / unit) * unit
     # Indicator columns (one-hot, bag of words) are small where they are rare,
     # not for their units: rescaled they trained no better (measured).
     counted = (rms > 0) & ~np.all((X == 0) | (X == 1), axis=0)

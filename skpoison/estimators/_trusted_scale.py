@@ -109,7 +109,15 @@ def check_trusted_scale(X, X_val, *, name="X_val", sampler=False):
 
 def _warn_if_unlike(X, X_val, name, sampler):
     """:func:`check_trusted_scale`'s comparison and warning, once both sets are big enough."""
+    X, X_val = _rows(X), _rows(X_val)
     (mean, std), (mean_val, spread) = _column_stats(X), _column_stats(X_val)
+    if not _representable(std):
+        # X's squares beyond float64's range (features near 1e200, or near 1e-200,
+        # whose deviations square to 0 and would pass for constant columns):
+        # the same statistics of both sets divided by their largest magnitude.
+        unit = max(float(np.max(np.abs(X))), float(np.max(np.abs(X_val))))
+        if unit > 0:
+            (mean, std), (mean_val, spread) = _column_stats(X / unit), _column_stats(X_val / unit)
     varying = (std > 0) & np.isfinite(std)
     if not varying.any():
         return
@@ -136,19 +144,28 @@ _SAMPLER_CAUSE = ("a poisoner behind a transformer in an imbalanced-learn Pipeli
                   "poisoner first, and scale X and X_val before the pipeline")
 
 
+def _rows(X):
+    """At most ``_SCALE_CHECK_MAX_ROWS`` rows of ``X`` drawn at random (a fixed
+    seed: evenly spaced rows alias with periodic data), in float64."""
+    if len(X) > _SCALE_CHECK_MAX_ROWS:
+        rows = np.random.default_rng(0).choice(len(X), _SCALE_CHECK_MAX_ROWS, replace=False)
+        X = X[np.sort(rows)]
+    return np.asarray(X, dtype=np.float64)
+
+
+def _representable(std):
+    """Whether ``X``'s deviations are finite and not all below ~1e-100 (squares
+    that round to 0 leave a deviation of 0, however the column varies)."""
+    return np.isfinite(std).all() and float(np.max(std, initial=0.0)) > 1e-100
+
+
 def _column_stats(X):
-    """The mean and standard deviation of every column of at most
-    ``_SCALE_CHECK_MAX_ROWS`` rows of ``X`` drawn at random (a fixed seed:
-    evenly spaced rows alias with periodic data), in float64.
+    """The mean and standard deviation of every column of ``X`` (float64 rows).
 
     One centred copy of the rows, no more: the check runs in every fit and
     in the set-up of every attacked data set (``np.std`` after ``np.mean``
     would read the rows three times and copy them twice).
     """
-    if len(X) > _SCALE_CHECK_MAX_ROWS:
-        rows = np.random.default_rng(0).choice(len(X), _SCALE_CHECK_MAX_ROWS, replace=False)
-        X = X[np.sort(rows)]
-    X = np.asarray(X, dtype=np.float64)
     mean = X.mean(axis=0)
     squares = np.subtract(X, mean)
     np.multiply(squares, squares, out=squares)

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, TrustedSetWarning
-from skpoison.estimators._trusted_scale import (_SCALE_CHECK_MAX_ROWS, _column_stats,
+from skpoison.estimators._trusted_scale import (_SCALE_CHECK_MAX_ROWS, _column_stats, _rows,
                                                 check_trusted_scale)
 from skpoison.hypergrad import InnerDivergenceError
 
@@ -135,6 +135,20 @@ def test_the_scale_check_warns_without_numpys_overflow_warnings(digits08):
         warnings.simplefilter("always")
         check_trusted_scale(X_tr, X_te * 1e200)
     assert [w.category for w in caught] == [TrustedSetWarning]
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_the_scale_check_judges_sets_whose_squares_leave_float64(digits08, scale):
+    # Both sets near 1e-200: their deviations squared to 0, every column looked
+    # constant and the check said nothing; near 1e200 they overflowed (a review).
+    X_tr, X_te, y_tr, y_te = digits08
+    spread = np.where(X_tr.std(0) > 0, X_tr.std(0), 1)
+    standardized = (X_tr - X_tr.mean(0)) / spread
+    with pytest.warns(TrustedSetWarning):
+        check_trusted_scale(standardized * scale, X_te * 16 * scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_trusted_scale(X_tr * scale, X_te * scale)
 
 
 def test_a_minus_infinite_lambda_init_that_cannot_be_learned_warns(digits08):
@@ -561,7 +575,7 @@ def test_the_scale_checks_statistics_are_numpys_to_the_bit(layout):
     X = np.random.default_rng(0).normal(size=(300, 7)) * 1e3 + 5.0
     X = {"C": X, "F": np.asfortranarray(X), "float32": X.astype(np.float32),
          "one column": X[:, :1], "over 2000 rows": np.tile(X, (8, 1))}[layout]
-    mean, std = _column_stats(X)
+    mean, std = _column_stats(_rows(X))
     if len(X) > _SCALE_CHECK_MAX_ROWS:     # (the same rows as the check reads)
         rows = np.random.default_rng(0).choice(len(X), _SCALE_CHECK_MAX_ROWS, replace=False)
         X = X[np.sort(rows)]

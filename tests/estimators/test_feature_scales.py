@@ -84,12 +84,20 @@ def test_features_on_one_scale_pass_whatever_it_is(scale, dtype):
         check_feature_scales(X, inner_steps=10)
 
 
-@pytest.mark.parametrize("scale", [0.05, 1e-30])
-def test_features_on_one_small_scale_warn(scale):
-    X = np.random.RandomState(0).rand(60, 5) * scale      # (median RMS 0.58 * scale)
+@pytest.mark.parametrize("scale, dtype", [(0.05, np.float64), (1e-30, np.float64),
+                                          (1e-200, np.float64), (1e-25, np.float32)])
+def test_features_on_one_small_scale_warn(scale, dtype):
+    # (1e-200 and float32's 1e-25: their squares round to 0, and the check took
+    # every column for a zero column and said nothing, a review found)
+    X = (np.random.RandomState(0).rand(60, 5) * scale).astype(dtype)   # (median RMS 0.58 * scale)
     from skpoison.estimators._feature_scales import check_feature_scales
     with pytest.warns(ConvergenceWarning, match=SMALL):
         check_feature_scales(X, inner_steps=10)
+
+
+def test_an_all_zero_design_is_not_judged():
+    from skpoison.estimators._feature_scales import feature_scale_problem
+    assert feature_scale_problem(np.zeros((20, 3))) is None
 
 
 def test_indicator_columns_do_not_count_as_small_features():

@@ -111,12 +111,14 @@ def _warn_if_unlike(X, X_val, name, sampler):
     """:func:`check_trusted_scale`'s comparison and warning, once both sets are big enough."""
     X, X_val = _rows(X), _rows(X_val)
     (mean, std), (mean_val, spread) = _column_stats(X), _column_stats(X_val)
-    if not _representable(std):
+    if not _representable(mean, std):
         # X's squares beyond float64's range (features near 1e200, or near 1e-200,
         # whose deviations square to 0 and would pass for constant columns):
-        # the same statistics of both sets divided by their largest magnitude.
-        unit = max(float(np.max(np.abs(X))), float(np.max(np.abs(X_val))))
-        if unit > 0:
+        # the same statistics of both sets divided by a power of two near their
+        # largest magnitude (exactly: a constant column stays constant).
+        largest = max(float(np.max(np.abs(X))), float(np.max(np.abs(X_val))))
+        if largest > 0:
+            unit = 2.0 ** np.round(np.log2(largest))
             (mean, std), (mean_val, spread) = _column_stats(X / unit), _column_stats(X_val / unit)
     varying = (std > 0) & np.isfinite(std)
     if not varying.any():
@@ -153,10 +155,12 @@ def _rows(X):
     return np.asarray(X, dtype=np.float64)
 
 
-def _representable(std):
-    """Whether ``X``'s deviations are finite and not all below ~1e-100 (squares
-    that round to 0 leave a deviation of 0, however the column varies)."""
-    return np.isfinite(std).all() and float(np.max(std, initial=0.0)) > 1e-100
+def _representable(mean, std):
+    """Whether ``X``'s column statistics are finite and not all below ~1e-100
+    (features whose deviations square to 0 leave a deviation of 0, however
+    the column varies)."""
+    largest = max(float(np.max(std, initial=0.0)), float(np.max(np.abs(mean), initial=0.0)))
+    return bool(np.isfinite(std).all()) and largest > 1e-100
 
 
 def _column_stats(X):

@@ -112,9 +112,12 @@ def _check_arrays(X, y, path):
         y = y.ravel()
     if y.dtype.kind in "US" and y.shape == (len(X),):
         try:   # numbers written as text ("10", "2") are the numbers
-            return X, y.astype(np.int64), None
-        except ValueError:
-            pass
+            numbers = y.astype(np.int64)
+        except (ValueError, OverflowError):
+            numbers = None
+        # ... unless two texts are one number ("1", "01", " 1"): then they are names
+        if numbers is not None and len(np.unique(numbers)) == len(np.unique(y)):
+            return X, numbers, None
         # names: codes in sorted order
         names, codes = np.unique(y, return_inverse=True)
         names = [n.decode() if isinstance(n, bytes) else n for n in names.tolist()]
@@ -124,6 +127,10 @@ def _check_arrays(X, y, path):
     if not whole or y.shape != (len(X),):
         raise ValueError(f"{path}: y must hold one integer class label (or class name) per "
                          f"row of X ({len(X)}); got {y.dtype} of shape {y.shape}.")
+    # (float and unsigned labels beyond int64's range would wrap, merging classes)
+    if y.dtype.kind in "uf" and len(y) and not (-2.0 ** 63 <= y.min() and y.max() < 2.0 ** 63):
+        raise ValueError(f"{path}: y's labels must lie within int64's range; got labels "
+                         f"from {y.min()} to {y.max()}.")
     return X, y.astype(np.int64), None
 
 

@@ -80,6 +80,27 @@ def test_class_names_are_read_as_codes_in_sorted_order(tmp_path):
     assert load_dataset(path).classes == (2, 10)
 
 
+@pytest.mark.parametrize("texts", [["1", "01", "2"], [" 1", "1", "2"],
+                                   ["99999999999999999999", "1", "2"]])
+def test_texts_that_read_as_one_number_stay_names(tmp_path, texts):
+    # "1" and "01" were both read as 1: three classes became two (a review).
+    path = tmp_path / "named.npz"
+    np.savez(path, X=np.random.RandomState(0).rand(30, 2), y=np.repeat(texts, 10))
+    pool = load_dataset(path)
+    assert pool.classes == (0, 1, 2) and sorted(pool.target_names) == sorted(texts)
+    np.testing.assert_array_equal(np.bincount(pool.target), [10, 10, 10])
+
+
+@pytest.mark.parametrize("y", [np.array([0.0, 1.0, 1e19, 1.0]),
+                               np.array([0, 1, 2 ** 63 + 5, 1], dtype=np.uint64)])
+def test_labels_beyond_int64_are_refused(tmp_path, y):
+    # (they wrapped to -2**63, or silently to a negative label)
+    path = tmp_path / "huge.npz"
+    np.savez(path, X=np.random.RandomState(0).rand(4, 2), y=y)
+    with pytest.raises(ValueError, match="within int64's range; got labels from 0"):
+        load_dataset(path)
+
+
 @pytest.mark.parametrize("arrays, match", [
     (dict(X=np.ones((4, 2))), "holds arrays \\['X'\\], not y"),
     (dict(X=np.array([[0.0, np.nan], [1.0, 0.0]]), y=[0, 1]), "NaN or infinite"),

@@ -12,10 +12,11 @@ from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._constraints import NumberInterval
 from .._messages import shown
 from .._progress import progress_bar
 from .._torch_utils import to_numpy, to_tensor
@@ -151,15 +152,15 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         "lambda_init": [Real, "array-like"],
         "lambda_bounds": ["array-like"],
         "hypergrad": [StrOptions(set(METHODS))],
-        "checkpoint_every": [None, Interval(Integral, 1, None, closed="left"),
+        "checkpoint_every": [None, NumberInterval(Integral, 1, None, closed="left"),
                              StrOptions({"sqrt", "cbrt"}), tuple, list],
-        "inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "inner_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "outer_steps": [Interval(Integral, 0, None, closed="left")],
-        "outer_lr": [Interval(Real, 0, None, closed="neither")],
+        "inner_steps": [NumberInterval(Integral, 1, None, closed="left")],
+        "inner_lr": [NumberInterval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "outer_steps": [NumberInterval(Integral, 0, None, closed="left")],
+        "outer_lr": [NumberInterval(Real, 0, None, closed="neither")],
         "outer_optimizer": [StrOptions(set(OUTER_OPTIMIZERS))],
-        "final_steps": [Interval(Integral, 1, None, closed="left"), None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "final_steps": [NumberInterval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [NumberInterval(Real, 0, 1, closed="neither")],
         "device": [str, torch.device],
         "dtype": [StrOptions({"float64", "float32"})],
         "random_state": ["random_state"],

@@ -5,8 +5,9 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
+from .._constraints import NumberInterval
 from .._torch_utils import to_numpy
 from ..models import MLPProblem
 from ..models._mlp import NEGATIVE_SLOPE
@@ -101,7 +102,7 @@ class HypergradMLP(BaseHypergradClassifier):
 
     _parameter_constraints: dict = {
         **BaseHypergradClassifier._parameter_constraints,
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", NumberInterval(Integral, 1, None, closed="left")],
         "lambda_mode": [StrOptions({"single", "per_layer"})],
     }
 

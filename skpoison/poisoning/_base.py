@@ -6,10 +6,11 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
+from .._constraints import NumberInterval
 from .._torch_utils import make_generator
 from .._warn import warn_user
 from ..estimators._base import unfitted_on_error
@@ -111,7 +112,7 @@ class BasePoisoner(SamplerBase):
 
     _parameter_constraints: dict = {
         "ratios": ["array-like"],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [NumberInterval(Integral, 1, None, closed="left")],
         "mode": [StrOptions({"replace", "inject"})],
         "label_strategy": [StrOptions({"random", "next"})],
         "reuse_validation": ["boolean"],

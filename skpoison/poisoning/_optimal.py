@@ -10,9 +10,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._constraints import NumberInterval
 from .._torch_utils import make_generator, to_numpy, to_tensor
 from .._warn import warn_user
 from ..estimators._base import (
@@ -195,9 +196,9 @@ class OptimalPoisoner(BasePoisoner):
         "hyperparams": [StrOptions({"learn", "fixed"})],
         "fixed_lambda": [Real, "array-like", None],
         "feature_range": [tuple, list, np.ndarray],
-        "outer_steps": [Interval(Integral, 0, None, closed="left")],
-        "poison_lr": [Interval(Real, 0, None, closed="neither")],
-        "lambda_lr": [Interval(Real, 0, None, closed="neither"), None],
+        "outer_steps": [NumberInterval(Integral, 0, None, closed="left")],
+        "poison_lr": [NumberInterval(Real, 0, None, closed="neither")],
+        "lambda_lr": [NumberInterval(Real, 0, None, closed="neither"), None],
         "normalize": [StrOptions({"point", "batch"})],
         "lambda_step": [StrOptions(set(OUTER_OPTIMIZERS)), None],
         "reinit_each_step": ["boolean"],

@@ -424,8 +424,21 @@ def test_array_like_settings_as_in_scikit_learn(digits08):
 def test_hidden_layer_sizes_must_be_positive_integers_not_bools(digits08, sizes):
     # (True was read as one hidden unit)
     X_tr, _, y_tr, _ = digits08
-    with pytest.raises(ValueError, match="must be positive integers"):
+    with pytest.raises(ValueError, match="hidden_layer_sizes.* must be (positive integers|an "
+                                         "array-like or an int in the range .* Got True)"):
         fast_mlp(hidden_layer_sizes=sizes).fit(X_tr, y_tr)
+
+
+@pytest.mark.parametrize("param", ["inner_steps", "inner_lr", "outer_steps", "outer_lr",
+                                   "final_steps", "validation_fraction", "checkpoint_every"])
+@pytest.mark.parametrize("flag", [True, np.True_])
+def test_counts_and_rates_refuse_bools(digits08, param, flag):
+    # (scikit-learn's Interval took True for 1: inner_steps=True trained one
+    # step, outer_lr=True stepped by 1.0; final_steps=True failed deep in the
+    # engine without naming final_steps, a review found)
+    X_tr, _, y_tr, _ = digits08
+    with pytest.raises(ValueError, match=f"The '{param}' parameter .* Got {flag!r} instead"):
+        fast_lr().set_params(**{param: flag}).fit(X_tr, y_tr)
 
 
 def test_y_val_column_is_accepted_with_a_warning(digits08):

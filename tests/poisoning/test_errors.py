@@ -184,6 +184,13 @@ def test_ratios_written_as_strings_or_bools_are_refused(data, make, ratios):
         run(make(ratios=ratios), *data)
 
 
+@pytest.mark.parametrize("param", ["batch_size", "outer_steps", "poison_lr", "lambda_lr"])
+def test_the_attacks_counts_and_rates_refuse_bools(data, param):
+    # (scikit-learn's Interval took True for 1)
+    with pytest.raises(ValueError, match=f"The '{param}' parameter .* Got True instead"):
+        run(optimal(**{param: True}), *data)
+
+
 @pytest.mark.parametrize("feature_range", [("0", "1"), (0.0, True)])
 def test_a_feature_range_of_strings_or_bools_is_refused(data, feature_range):
     with pytest.raises(ValueError, match="must hold numbers"):

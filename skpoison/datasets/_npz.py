@@ -147,7 +147,9 @@ def _feature_range(box, X, path):
         raise ValueError(f"{path}: feature_range must be (low, high): two finite floats, "
                          f"or an array of shape (2, {X.shape[1]}), row 0 the lows and row 1 "
                          "the highs of the features (transpose an (n_features, 2) array); "
-                         f"got shape {box.shape}.")
+                         + (f"got NaN or infinite values ({np.sum(~np.isfinite(box))} of "
+                            f"{box.size})." if box.shape in ((2,), (2, X.shape[1]))
+                            else f"got shape {box.shape}."))
     low, high = (np.broadcast_to(b, X.shape[1:]) for b in box)
     if (low > high).any() or (low == high).all():
         raise ValueError(f"{path}: feature_range must have low <= high for every feature "

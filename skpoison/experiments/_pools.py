@@ -19,7 +19,7 @@ def load_pool(dataset, classes=None, data_home=None):
     once it is rewritten)."""
     key = (dataset, None if classes is None else tuple(classes), str(data_home),
            os.environ.get(DATA_HOME_ENV) if data_home is None else None)
-    if is_data_file(dataset):
+    if is_data_file(dataset) and os.path.isfile(dataset):   # (else the loader says what is wrong)
         status = os.stat(dataset)
         key += (status.st_mtime_ns, status.st_size)
     if key not in _POOLS:

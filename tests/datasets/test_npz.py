@@ -47,6 +47,9 @@ def test_a_file_may_set_the_poisoning_box(tmp_path):
     np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=np.zeros((2, 3)))
     with pytest.raises(ValueError, match="an array of shape \\(2, 2\\), row 0 the lows"):
         load_dataset(path)
+    np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=[0.0, np.inf])
+    with pytest.raises(ValueError, match=r"got NaN or infinite values \(1 of 2\)"):
+        load_dataset(path)                   # (the message said "got shape (2,)")
     X[:, 1] = 0.0                        # a constant feature, pinned by its box
     np.savez(path, X=X, y=np.repeat([0, 1], 20), feature_range=[[0.0, 0.0], [1.0, 0.0]])
     np.testing.assert_array_equal(load_dataset(path).feature_range[1], [1.0, 0.0])

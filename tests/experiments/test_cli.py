@@ -123,6 +123,13 @@ def test_a_finished_sweep_refuses_bad_execution_options_too(args, tmp_path, caps
     assert [path.read_text() for path in settings] == before
 
 
+def test_a_missing_data_file_is_named_with_advice(tmp_path, capsys):
+    # (the command line printed os.stat's "[Errno 2] No such file or directory")
+    missing = tmp_path / "nope.npz"
+    assert main(["evaluate", *TINY, "--dataset", str(missing), "--out", str(tmp_path)]) == 2
+    assert f"No data file '{missing}': give an existing .npz" in capsys.readouterr().err
+
+
 def test_unwritable_out_fails_before_any_work(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

@@ -20,6 +20,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 
 from .._messages import shown
+from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
 
@@ -59,6 +60,10 @@ def _templates(poisoner, n_datasets, random_states):
                          f"{n_datasets} data sets.")
     for template in templates:   # (first: an invalid estimator is named, not compared)
         template._validate_params()
+        # (the settings alone, checked here: in an attack's plan, a setting at
+        # fault would be blamed on "data set 0")
+        template.estimator._validate_params()
+        check_ratios(template.ratios)
     _check_same_params(templates)
     attacks = []
     for k, template in enumerate(templates):
@@ -235,6 +240,9 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     >>> [int(a.results_[-1].poison_mask.sum()) for a in fitted]
     [10, 10]
     """
+    if isinstance(datasets, (str, bytes)) or not np.iterable(datasets):
+        raise TypeError("datasets must be a sequence of (X, y, X_val, y_val) tuples, one "
+                        f"per attack; got {type(datasets).__name__}.")
     datasets = list(datasets)
     if not datasets:
         raise ValueError("fit_batched needs at least one data set.")

@@ -165,6 +165,26 @@ def test_bad_input(change, message):
         fit_batched(poisoner, datasets, random_states=change.get("random_states"))
 
 
+@pytest.mark.parametrize("settings, message", [
+    (dict(estimator=HypergradRegularizedLR(inner_steps=0)), r"^The 'inner_steps' parameter"),
+    (dict(ratios=(2.0,)), r"^ratios must lie in \[0, 1\)"),
+])
+def test_a_template_at_fault_is_not_blamed_on_a_data_set(settings, message):
+    # ("data set 0: ..." for settings that no data set could mend)
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5), ratios=(0.1,),
+                               batch_size=4, outer_steps=1).set_params(**settings)
+    with pytest.raises(ValueError, match=message):
+        fit_batched(poisoner, datasets)
+
+
+@pytest.mark.parametrize("datasets", [None, 3, "data.npz"])
+def test_datasets_that_are_no_sequence_are_refused(datasets):
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5), ratios=(0.1,))
+    with pytest.raises(TypeError, match="datasets must be a sequence of .X, y, X_val, y_val."):
+        fit_batched(poisoner, datasets)
+
+
 def test_not_an_optimal_poisoner():
     datasets = repetitions([0, 8], 40, 20)[:1]
     with pytest.raises(TypeError, match="OptimalPoisoner"):

@@ -51,7 +51,11 @@ def relative_error_decrease(error_reference, error_method, *, zero_division="war
             f'zero_division must be "warn", "raise" or a float, got {zero_division!r}.')
     ref = _error_rates(error_reference, "error_reference")
     met = _error_rates(error_method, "error_method")
-    ref, met = np.broadcast_arrays(ref, met)
+    try:
+        ref, met = np.broadcast_arrays(ref, met)
+    except ValueError:
+        raise ValueError(f"error_reference (shape {ref.shape}) and error_method (shape "
+                         f"{met.shape}) must broadcast together.") from None
     zero = ref == 0
     if zero.any():
         if zero_division == "raise":

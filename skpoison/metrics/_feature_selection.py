@@ -125,25 +125,38 @@ def top_k_features(coef, k):
     array([1, 2])
     """
     try:
-        coef = np.asarray(coef, dtype=np.float64)
-    except (TypeError, ValueError) as exc:   # ragged (a network's coefs_), or not numbers
+        kind = np.asarray(coef).dtype.kind
+    except ValueError:   # ragged (a network's coefs_)
+        kind = "O"
+    if kind not in "iuf":   # (not strings, bools or objects, which NumPy would read)
         raise ValueError("coef must be one array of numbers of shape (n_features,) or "
                          "(n_outputs, n_features), such as a linear model's coef_ (a "
-                         f"network's coefs_ is a list of layers); got {exc}") from exc
+                         f"network's coefs_ is a list of layers); got {_head(coef)}.")
+    coef = np.asarray(coef, dtype=np.float64)
     if coef.ndim not in (1, 2) or 0 in coef.shape:
         raise ValueError(f"coef must have shape (n_features,) or (n_outputs, "
                          f"n_features), got {coef.shape}.")
     if not np.all(np.isfinite(coef)):
         raise ValueError("coef contains NaN or infinite values.")
-    if coef.ndim == 1 or coef.shape[0] == 1:
-        scores = np.abs(coef).ravel()
-    else:
-        # Each feature's weights scaled by a power of two near their largest
-        # magnitude (exact: ties stay ties), so that squares neither overflow
-        # (beyond 1e154) nor underflow (below 1e-154) into ties.
-        _, exponent = np.frexp(np.max(np.abs(coef), axis=0))
-        scores = np.ldexp(np.linalg.norm(np.ldexp(coef, -exponent), axis=0), exponent)
     k = _check_int(k, "k", 1)
-    if k > scores.size:
-        raise ValueError(f"k={k} exceeds the number of features {scores.size}.")
-    return np.argsort(-scores, kind="stable")[:k].astype(np.int64)
+    if k > coef.shape[-1]:
+        raise ValueError(f"k={k} exceeds the number of features {coef.shape[-1]}.")
+    if coef.ndim == 1 or coef.shape[0] == 1:
+        return np.argsort(-np.abs(coef).ravel(), kind="stable")[:k].astype(np.int64)
+    # Each feature's weights scaled by a power of two near their largest
+    # magnitude (exact: ties stay ties), so that squares neither overflow
+    # (beyond 1e154) nor underflow (below 1e-154) into ties; the norms are
+    # then compared as (exponent, mantissa) pairs, never scaled back (norms
+    # near float64's largest value would overflow to inf, another tie).
+    _, exponent = np.frexp(np.max(np.abs(coef), axis=0))
+    mantissa, extra = np.frexp(np.linalg.norm(np.ldexp(coef, -exponent), axis=0))
+    # (a zero feature has the lowest exponent of all)
+    order_of_magnitude = np.where(mantissa > 0, exponent + extra, -(2 ** 20))
+    order = np.lexsort((np.arange(coef.shape[1]), -mantissa, -order_of_magnitude))
+    return order[:k].astype(np.int64)
+
+
+def _head(values):
+    """``repr(values)``, cut short."""
+    text = repr(values)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -79,6 +79,23 @@ def test_top_k_features_multi_output_norm_of_huge_or_tiny_weights(scale):
     np.testing.assert_array_equal(top_k_features(coef, 1), [1])
 
 
+def test_top_k_features_ranks_norms_near_float64s_largest_value():
+    # Scaled back, both norms overflowed to inf: a tie, index 0 first (a review).
+    coef = np.array([[1.5e308, 1.7e308], [1.5e308, 1.7e308]])
+    np.testing.assert_array_equal(top_k_features(coef, 2), [1, 0])
+
+
+def test_top_k_features_matches_numpys_norms_and_ranks_zero_features_last():
+    rng = np.random.RandomState(0)
+    for _ in range(100):
+        coef = rng.randn(3, 20) * np.exp(3 * rng.randn(20))
+        coef[:, rng.rand(20) < 0.2] = 0.0
+        coef[:, 5] = coef[:, 6]                         # (an exact tie)
+        expected = np.argsort(-np.linalg.norm(coef, axis=0), kind="stable")
+        np.testing.assert_array_equal(top_k_features(coef, 20), expected)
+    np.testing.assert_array_equal(top_k_features([[0, 1e-300, 3], [0, 0, 4]], 3), [2, 1, 0])
+
+
 def test_top_k_features_keeps_exact_ties_in_index_order():
     # Columns 0 and 1 have the same norm, sqrt(37), whatever their largest weights.
     coef = np.array([[-1, 1, -2, -3, -2, -3, 2, -2, 0, -1],
@@ -98,6 +115,8 @@ def test_top_k_features_ranks_tiny_weights_next_to_large_ones(coef):
     ([1.0, 2.0], 3, "exceeds"), ([1.0, 2.0], 0, "k must be"),
     ([1.0, np.nan], 1, "NaN"), (np.zeros((2, 2, 2)), 1, "shape"),
     ([], 1, "shape"), ([1.0, 2.0], 1.0, "k must be"),
+    (["1", "2"], 1, "must be one array of numbers"),       # (NumPy read them as numbers)
+    ([True, False], 1, "must be one array of numbers"),
 ])
 def test_top_k_features_validation(coef, k, match):
     with pytest.raises(ValueError, match=match):

@@ -81,7 +81,12 @@ def _read_sets(reference, X_train, y_train, X_val, y_val, X_poison, y_poison):
     """
     dtype = [np.float64, np.float32]
     validate_data(reference, X_train, reset=True, skip_check_array=True)
-    X_train = check_array(X_train, dtype=dtype, input_name="X_train")
+    try:
+        X_train = check_array(X_train, dtype=dtype, input_name="X_train")
+    except ValueError as exc:   # ("Found array with dim 3", "... 0 sample(s)": no name)
+        if "X_train" in str(exc):
+            raise
+        raise ValueError(f"X_train: {exc}") from exc
     X_val = check_X_val(reference, X_val, dtype=dtype, train_name="X_train")
     check_trusted_scale(X_train, X_val)     # (as fit warns of a differently scaled set)
     y_train = _labels(y_train, "y_train")

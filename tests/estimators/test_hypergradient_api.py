@@ -134,6 +134,8 @@ def test_inputs_are_read_as_fit_reads_them(problem):
     with pytest.raises(ValueError, match=r"^X_poison: Found array with 0 sample\(s\)"):
         hypergradient(est, **{**problem, "X_poison": problem["X_poison"][:0],
                               "y_poison": problem["y_poison"][:0]})
+    with pytest.raises(ValueError, match=r"^X_train: Found array with dim 3"):
+        hypergradient(est, **{**problem, "X_train": problem["X_train"][:, :, None]})
     # The same values by name as by position; the caller's estimator stays unfitted.
     assert hypergradient(est, **named).val_loss == hypergradient(est, **problem).val_loss
     assert not hasattr(est, "n_features_in_")

@@ -71,12 +71,27 @@ def _read(path):
     try:
         saved = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - whatever torch fails on: not ours
-        reason = (str(exc).splitlines() or [""])[0]   # (torch's can run to 10 lines)
-        return None, f"it cannot be read as one ({type(exc).__name__}: {reason})"
+        reason = _reason(exc)
+        return None, (f"it cannot be read as one ({type(exc).__name__}"
+                      + (f": {reason})" if reason else ")"))
     # (every layout skpoison wrote holds these two; saves are atomic, never torn)
     if not (isinstance(saved, dict) and {"fingerprint", "state"} <= saved.keys()):
         return None, "it holds something else"
     return saved, None
+
+
+def _reason(exc):
+    """The line of torch's error that says what is wrong (its messages run to 10 lines).
+
+    A refusal of ``weights_only=True`` opens with advice for torch's own users
+    (load with ``weights_only=False``), wrong for a damaged file of ours: its
+    cause is the line after ``WeightsUnpickler error:``.
+    """
+    message = str(exc)
+    _, marker, cause = message.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (cause if marker else message).splitlines()
+             if line.strip()]
+    return lines[0] if lines else ""
 
 
 def discard_if_not_resume_file(path):

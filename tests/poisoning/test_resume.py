@@ -109,6 +109,20 @@ def test_a_file_that_is_no_resume_file_is_refused_and_kept(binary_small, tmp_pat
     assert path.read_bytes() == before
 
 
+def test_a_damaged_file_is_described_without_torchs_advice_to_its_users(tmp_path):
+    # (the warning repeated torch's first line: "Re-running torch.load with
+    # weights_only set to False will likely succeed", wrong advice here)
+    from skpoison.poisoning._resume import discard_if_not_resume_file
+
+    path = tmp_path / "cell.resume.pt"
+    path.write_bytes(b"garbage" * 10)
+    with pytest.warns(UserWarning) as caught:
+        assert discard_if_not_resume_file(path)
+    message = str(caught[0].message)
+    assert "(UnpicklingError: " in message and "weights_only" not in message
+    assert not path.exists()
+
+
 def test_other_data_is_another_attack(binary_small, tmp_path, monkeypatch):
     estimator = HypergradRegularizedLR(inner_steps=20)
     path = tmp_path / "attack.pt"

@@ -1,4 +1,5 @@
-"""Cell locks: one run at a time computes a cell of a sweep folder (private).
+"""Cell locks: one run at a time computes a cell of a sweep folder (private);
+and a run's outputs are written by one run at a time (:func:`outputs_locked`).
 
 A cell is computed under a lock on its name (``fcntl.flock``, so a killed
 process never leaves one held): sweeps running at the same time into one
@@ -23,7 +24,7 @@ try:
 except ImportError:     # Windows: no cell locks (see the module's docstring)
     fcntl = None
 
-__all__ = ["cells_locked", "resume_path", "tidy_cells"]
+__all__ = ["cells_locked", "outputs_locked", "resume_path", "tidy_cells"]
 
 
 def resume_path(path):
@@ -101,6 +102,20 @@ def _remove_lock_file(lock, handle):
     """
     if _is_current(lock, handle):
         lock.unlink(missing_ok=True)
+
+
+@contextmanager
+def outputs_locked(out, stem):
+    """Hold the lock of a run's outputs, ``<stem>.csv``, its settings and figures.
+
+    Runs of one stem at the same time (the same command with other settings)
+    then write them one after the other, each its whole set: never one run's
+    CSV beside another's settings or PNG. Blocks while another run holds it.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with _cell_lock(out / f"{stem}.csv"):
+        yield
 
 
 @contextmanager

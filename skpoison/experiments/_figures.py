@@ -15,6 +15,7 @@ from sklearn.utils import Bunch
 
 from .._warn import warn_user
 from ._aggregate import format_table, relative_decrease_rows
+from ._cell_locks import outputs_locked
 from ._config import make_config
 from ._csv import write_csv
 from ._environment import environment
@@ -219,19 +220,20 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     if n_vals is not None:   # the sizes behind the CSV's n_val column
         settings = {**settings, "val_fractions": list(val_fractions), "n_vals": n_vals}
     stem = output_stem(config, size, figure)
-    csv_path, settings_path = write_tables(rows, settings, out, stem)
     title = f"{figure}: test error (%)" + _caveat_note(rows)
-    if spec.kind == "sensitivity":
-        table, png, extra_csv = _sensitivity_outputs(figure, rows, config, out, stem, title,
-                                                     plot)
-    else:
-        table = "\n\n".join([format_table(rows, "test_error", by=("strategy", "ratio"),
-                                           title=title),
-                              *_figure_tables(spec, rows, figure, config)])
-        extra_csv = png = None
-        if plot:
-            from ._plots import save
-            png = save(_draw(spec, rows, config, figure), out / f"{stem}.png")
+    with outputs_locked(out, stem):   # (the CSVs and the PNG of one run)
+        csv_path, settings_path = write_tables(rows, settings, out, stem)
+        if spec.kind == "sensitivity":
+            table, png, extra_csv = _sensitivity_outputs(figure, rows, config, out, stem,
+                                                         title, plot)
+        else:
+            table = "\n\n".join([format_table(rows, "test_error", by=("strategy", "ratio"),
+                                               title=title),
+                                  *_figure_tables(spec, rows, figure, config)])
+            extra_csv = png = None
+            if plot:
+                from ._plots import save
+                png = save(_draw(spec, rows, config, figure), out / f"{stem}.png")
     return Bunch(rows=rows, csv=csv_path, png=png, table=table, config=config,
                  extra_csv=extra_csv, settings=settings_path)
 
@@ -324,13 +326,14 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
                 **{k: maps[k] for k in ("inner_steps", "attack_steps", "seed", "fixed_lambda")},
                 "lambda_grid": [float(v) for v in maps["lambda_grid"]], "skpoison": __version__,
                 "run": environment("cpu")}
-    csv_path, settings_path = write_tables(rows, settings, out, stem, cells=False)
     png = None
-    if plot:
-        from ._plots import plot_synthetic, save
-        title = (f"fig1: synthetic 2-D example, LR, T={maps['inner_steps']}, "
-                 f"{maps['attack_steps']} attack steps, {len(maps['grid'])}² positions")
-        png = save(plot_synthetic(maps, title=title), Path(out) / f"{stem}.png")
+    with outputs_locked(out, stem):
+        csv_path, settings_path = write_tables(rows, settings, out, stem, cells=False)
+        if plot:
+            from ._plots import plot_synthetic, save
+            title = (f"fig1: synthetic 2-D example, LR, T={maps['inner_steps']}, "
+                     f"{maps['attack_steps']} attack steps, {len(maps['grid'])}² positions")
+            png = save(plot_synthetic(maps, title=title), Path(out) / f"{stem}.png")
     table = (f"{figure}: validation error {100 * maps['val_error_noreg'].min():.1f}-"
              f"{100 * maps['val_error_noreg'].max():.1f} % without regularization, "
              f"{100 * maps['val_error_reg'].min():.1f}-{100 * maps['val_error_reg'].max():.1f}"

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from .._files import atomic_file, remove_stale_temporaries
 from ._aggregate import as_records, summarize
 from ._strategies import STRATEGIES
 
@@ -35,8 +36,14 @@ def _figure(n_panels, width=4.2, height=3.3):
 
 
 def save(fig, path, dpi=200):
-    """Write ``fig`` to ``path`` (PNG) and release it; returns the path."""
-    fig.savefig(path, dpi=dpi)
+    """Write ``fig`` to ``path`` (PNG) and release it; returns the path.
+
+    Written whole or not at all (:func:`~skpoison._files.atomic_file`): a run
+    killed while it drew leaves the earlier PNG, never a truncated one.
+    """
+    remove_stale_temporaries(path)     # (of a run killed while it wrote it)
+    with atomic_file(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=dpi)
     if "matplotlib.pyplot" in sys.modules:  # a pyplot-managed figure: do not keep it open
         sys.modules["matplotlib.pyplot"].close(fig)
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import inspect
 import json
@@ -22,6 +23,7 @@ from ..poisoning._resume import discard_if_not_resume_file
 from ._aggregate import format_table
 from ._attack_cell import (attack_cell_rows, cell_record, cell_rows_problem, draw_split,
                            rate_log_lambda, run_attack_cells)
+from ._cell_locks import outputs_locked
 from ._config import make_config
 from ._csv import write_csv
 from ._environment import environment
@@ -311,7 +313,8 @@ def _replace_earlier_run(settings_path, settings, out, stem, cells):
     previous = None if previous is None else _what_was_computed(previous)
     if previous is None or previous == settings:
         return
-    stale = sorted({*out.glob(f"{stem}.png"), *out.glob(f"{stem}_*.png")})
+    pattern = glob.escape(stem)    # (a file of your own may be named d[1].npz)
+    stale = sorted({*out.glob(f"{pattern}.png"), *out.glob(f"{pattern}_*.png")})
     for path in stale:
         path.unlink()
     changed = _changed_settings(previous, settings)
@@ -421,19 +424,20 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
     out, stem = Path(out), output_stem(config, size, "evaluate")
-    csv_path, settings_path = write_tables(rows, settings, out, stem)
     title = (f"{data_label(config.dataset)} {config.classes or ''} {config.model.upper()} "
              f"{config.penalty.upper()}: test error (%) under the optimal attack, "
              f"mean ± std over {_repetitions(config)}").replace("  ", " ")
     title += _caveat_note(rows)
     table = format_table(rows, "test_error", title=title)
     pngs = []
-    if plot:
-        from ._plots import plot_lambda_and_norm, plot_test_error, save
-        pngs.append(save(plot_test_error(rows, title=_short_title(config, rows)),
-                         out / f"{stem}.png"))
-        pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config, rows)),
-                         out / f"{stem}_lambda.png"))
+    with outputs_locked(out, stem):
+        csv_path, settings_path = write_tables(rows, settings, out, stem)
+        if plot:
+            from ._plots import plot_lambda_and_norm, plot_test_error, save
+            pngs.append(save(plot_test_error(rows, title=_short_title(config, rows)),
+                             out / f"{stem}.png"))
+            pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config, rows)),
+                             out / f"{stem}_lambda.png"))
     return Bunch(rows=rows, table=table, csv=csv_path, pngs=pngs, config=config,
                  settings=settings_path)
 

@@ -681,3 +681,67 @@ def test_sizes_the_pool_cannot_hold_fail_before_any_cell(tmp_path, monkeypatch):
         evaluate(out=tmp_path, size="tiny", n_train=5000, n_jobs=1, verbose=False,
                  plot=False)
     assert started == []
+
+
+@needs_locks
+def test_one_run_at_a_time_writes_a_stems_outputs(tmp_path):
+    # Two runs of one stem with other settings, writing at the same time, left
+    # one run's CSV beside the other's settings JSON and PNG (a review).
+    from skpoison.experiments._cell_locks import outputs_locked
+
+    entered = threading.Event()
+
+    def second_run():
+        with outputs_locked(tmp_path, "stem"):
+            entered.set()
+
+    with outputs_locked(tmp_path, "stem"):
+        waiting = threading.Thread(target=second_run)
+        waiting.start()
+        assert not entered.wait(0.3)               # (blocked while the first one writes)
+        with outputs_locked(tmp_path, "other"):    # (another stem's outputs are free)
+            pass
+    waiting.join(10)
+    assert entered.is_set()
+    assert not list(tmp_path.glob(".*.lock"))      # (the lock files go with their holders)
+
+
+def test_a_png_is_written_whole_or_not_at_all(tmp_path):
+    pytest.importorskip("matplotlib")
+    from skpoison.experiments._plots import _figure, save
+
+    path = tmp_path / "fig.png"
+    fig, _ = _figure(1)
+    save(fig, path)
+    before = path.read_bytes()
+
+    class Killed(BaseException):
+        pass
+
+    fig, axes = _figure(1)
+    axes[0].plot([0, 1])
+    original = fig.savefig
+
+    def killed_midway(handle, **kwargs):
+        original(handle, **kwargs)
+        handle.truncate(100)
+        raise Killed
+
+    fig.savefig = killed_midway
+    with pytest.raises(Killed):
+        save(fig, path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["fig.png"]
+
+
+def test_a_stem_with_glob_characters_has_its_earlier_pngs_removed(tmp_path):
+    # (the stem went to Path.glob unescaped: a file of your own named d[1].npz
+    # kept its earlier run's PNGs beside the new CSV)
+    from skpoison.experiments._runner import write_tables
+
+    stem = "d[1]-abc123_lr_l2_tiny_evaluate"
+    write_tables([{"a": 1}], {"config": {"seed": 0}}, tmp_path, stem, cells=False)
+    for name in (f"{stem}.png", f"{stem}_lambda.png"):
+        (tmp_path / name).write_bytes(b"png")
+    with pytest.warns(UserWarning, match="removed"):
+        write_tables([{"a": 2}], {"config": {"seed": 3}}, tmp_path, stem, cells=False)
+    assert not list(tmp_path.glob("*.png"))

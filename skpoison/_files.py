@@ -46,9 +46,12 @@ def atomic_file(path, mode="x", **open_kwargs):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # (a write or a sync that failed, a full disk say, names no file)
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

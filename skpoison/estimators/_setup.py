@@ -100,7 +100,9 @@ def check_trusted_set(estimator, X, X_val, y_val, *, dtype):
 
 
 def _is_missing(label):
-    """NaN, or pandas' ``NA`` (whose comparisons are ``NA``: ``bool()`` of them raises)."""
+    """None, NaN, or pandas' ``NA`` (whose comparisons are ``NA``: ``bool()`` of them raises)."""
+    if label is None:
+        return True
     try:
         return bool(label != label)
     except TypeError:
@@ -128,9 +130,9 @@ def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     # integers, say) cannot be sorted, and are still just unknown labels.
     known = set(classes.tolist())
     unknown = [label for label in dict.fromkeys(labels.ravel().tolist()) if label not in known]
-    missing = [label for label in unknown if _is_missing(label)]
-    if missing:   # NaNs, each one a distinct key, shown once
-        unknown = [label for label in unknown if not _is_missing(label)] + missing[:1]
+    if any(_is_missing(label) for label in unknown):   # (NaN, None, pandas' NA)
+        raise ValueError(f"{name} has missing labels (NaN, None or NA): every trusted "
+                         "point needs its class.")
     if unknown:
         raise ValueError(f"{name} has labels absent from the training set: "
                          f"{unknown} (not seen in {train_name}).")

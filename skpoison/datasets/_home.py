@@ -56,7 +56,11 @@ def get_data_home(data_home=None):
     """
     if data_home is None:
         data_home = os.environ.get(DATA_HOME_ENV) or "~/skpoison_data"
-    home = Path(os.fspath(data_home)).expanduser()
+    try:
+        home = Path(os.fspath(data_home)).expanduser()
+    except TypeError:
+        raise TypeError("data_home must be a folder (a str or path-like), or None; got "
+                        f"{data_home!r}.") from None
     if home.exists() and not home.is_dir():
         raise NotADirectoryError(
             f"The data home {home} is a file, not a folder: point data_home= (--data-home "

@@ -18,6 +18,8 @@ def test_get_data_home_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("SKPOISON_DATA", "")
     assert get_data_home() == Path("~/skpoison_data").expanduser()
     assert not (tmp_path / "env").exists()  # never created by get_data_home
+    with pytest.raises(TypeError, match="data_home must be a folder .* got 5"):
+        get_data_home(5)                       # (os.fspath's message named no argument)
 
 
 # ----------------------------------------------------------------- digits ---
@@ -61,6 +63,9 @@ def test_make_synthetic_2d():
     # Non-finite parameters used to pass and draw NaN / inf points silently.
     (dict(mean0=(np.nan, 0)), "mean0"), (dict(mean1=(np.inf, 0)), "mean0 and mean1"),
     (dict(cov=[[np.inf, 0], [0, 1]]), "cov"), (dict(cov=np.inf), "cov"),
+    # Strings and bools were read as numbers.
+    (dict(mean0=("0", "0")), "mean0 must hold numbers"),
+    (dict(mean1=(True, 1.0)), "mean1 must hold numbers"), (dict(cov="1"), "cov must hold"),
 ])
 def test_make_synthetic_2d_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -17,6 +17,7 @@ Tables are written and read by :mod:`._csv`.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from contextlib import nullcontext
 from numbers import Integral
@@ -43,6 +44,9 @@ def check_writable(out):
     PermissionError
         With a clear message, before any work is done.
     """
+    if not str(out).strip():   # (Path("") is the working folder: a slip, not a choice)
+        raise PermissionError("The output folder is empty (out=''); give a folder with "
+                              "--out (or out=).")
     path = Path(out)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -55,6 +59,8 @@ def check_writable(out):
         reason = (exc.strerror or str(exc)) if blocker is None else (
             "it is a file, not a folder" if blocker == path
             else f"{str(blocker)!r} is a file, not a folder")
+        if path.is_symlink() and not path.exists():
+            reason = f"it is a link to {os.readlink(path)!r}, which does not exist"
         raise PermissionError(
             f"The output folder {str(path)!r} cannot be written ({reason}); "
             "choose another one with --out."

@@ -140,6 +140,12 @@ def test_unwritable_out_fails_before_any_work(tmp_path, capsys):
     assert f"{str(blocker)!r} is a file, not a folder" in err
     assert main(["evaluate", *TINY, "--out", str(blocker)]) == 2
     assert "cannot be written (it is a file, not a folder)" in capsys.readouterr().err
+    # (an empty --out wrote into the working folder; a dangling link said "File exists")
+    assert main(["evaluate", *TINY, "--out", ""]) == 2
+    assert "The output folder is empty" in capsys.readouterr().err
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    assert main(["evaluate", *TINY, "--out", str(tmp_path / "link")]) == 2
+    assert "(it is a link to " in capsys.readouterr().err
 
 
 def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):

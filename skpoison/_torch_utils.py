@@ -7,7 +7,6 @@ devices; everything else asks it to.
 from __future__ import annotations
 
 import numbers
-import warnings
 
 import numpy as np
 import torch
@@ -112,25 +111,6 @@ def to_tensor(array, *, device, dtype=None):
         return array.detach().to(device=device, dtype=dtype, copy=True)
     # ascontiguousarray: torch refuses numpy views with negative strides.
     return torch.tensor(np.ascontiguousarray(array), device=device, dtype=dtype)
-
-
-def read_only_view(array):
-    """A CPU tensor on ``array``'s memory (no copy), for code that only reads it.
-
-    torch has no read-only tensors and warns when it wraps a read-only array;
-    the callers of this never write to the view, so the warning is not shown.
-
-    Examples
-    --------
-    >>> array = np.arange(3.0)
-    >>> array.flags.writeable = False
-    >>> read_only_view(array).sum().item()
-    3.0
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable",
-                                category=UserWarning)
-        return torch.from_numpy(array)
 
 
 def to_numpy(tensor):

@@ -83,13 +83,17 @@ def feature_scale_problem(X):
     if X.size == 0:
         return None
     rms = _column_rms(X)
-    if not np.isfinite(rms).all() or not rms.any():
-        # Squares beyond the dtype's range, or all below it (features of 1e-200,
-        # or 1e-25 in float32, whose squares round to 0 and would pass for
-        # zero columns): read X / max|X| instead.
-        unit = float(np.max(np.abs(X)))
-        if unit > 0:
-            rms = _column_rms(X / unit) * unit
+    redo = ~np.isfinite(rms) | (rms == 0)
+    if redo.any():
+        # Squares beyond the dtype's range, or below it (features of 1e-200, or
+        # 1e-25 in float32, whose squares round to 0 and would pass for zero
+        # columns): those columns again, each divided by its largest magnitude.
+        columns = np.flatnonzero(redo)
+        scale = np.max(np.abs(X[:, columns]), axis=0).astype(np.float64)
+        nonzero = scale > 0
+        if nonzero.any():
+            columns, scale = columns[nonzero], scale[nonzero]
+            rms[columns] = _column_rms(X[:, columns] / scale.astype(X.dtype)) * scale
     # Indicator columns (one-hot, bag of words) are small where they are rare,
     # not for their units: rescaled they trained no better (measured).
     counted = (rms > 0) & ~np.all((X == 0) | (X == 1), axis=0)

@@ -131,8 +131,8 @@ def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     known = set(classes.tolist())
     unknown = [label for label in dict.fromkeys(labels.ravel().tolist()) if label not in known]
     if any(_is_missing(label) for label in unknown):   # (NaN, None, pandas' NA)
-        raise ValueError(f"{name} has missing labels (NaN, None or NA): every trusted "
-                         "point needs its class.")
+        raise ValueError(f"{name} has missing labels (NaN, None or NA): every point "
+                         "needs its class.")
     if unknown:
         raise ValueError(f"{name} has labels absent from the training set: "
                          f"{unknown} (not seen in {train_name}).")

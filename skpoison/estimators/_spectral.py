@@ -18,7 +18,7 @@ import torch
 from scipy.linalg import eigh_tridiagonal
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from .._torch_utils import read_only_view, to_tensor
+from .._torch_utils import to_tensor
 
 # Below this size a dense SVD is as cheap, and ARPACK needs room for its
 # Krylov basis (its dimension must exceed the number of Lanczos vectors).
@@ -103,9 +103,11 @@ def _squared_norm(X, ones):
     # (a float64 copy of MNIST's 60000 x 784 training set is 376 MB). Its
     # products run in torch (on a view of X), on the threads the fit's own
     # products use: NumPy's OpenBLAS keeps threads of its own that spin, and
-    # with another process on a core a product took ~50 times longer (MNIST
-    # 0 vs 8 sized, 2 cores, one busy: 24 ms against 0.4-0.5 ms).
-    X = read_only_view(X)
+    # with another process on a core a product took 10-50 times longer (MNIST
+    # 0 vs 8 sized, 2 cores, one busy: 4-24 ms against 0.4-0.5 ms). A
+    # read-only X is copied: torch warns on a view of it, and silencing that
+    # (catch_warnings) is not safe in a thread-based sweep.
+    X = torch.from_numpy(X if X.flags.writeable else X.copy())
     if n < d + 1:       # X1 X1^T z = X (X^T z) + c^2 1 (1^T z), c = ones
         size = n
 

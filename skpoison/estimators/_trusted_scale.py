@@ -114,12 +114,14 @@ def _warn_if_unlike(X, X_val, name, sampler):
     if not _representable(mean, std):
         # X's squares beyond float64's range (features near 1e200, or near 1e-200,
         # whose deviations square to 0 and would pass for constant columns):
-        # the same statistics of both sets divided by a power of two near their
-        # largest magnitude (exactly: a constant column stays constant).
-        largest = max(float(np.max(np.abs(X))), float(np.max(np.abs(X_val))))
-        if largest > 0:
-            unit = 2.0 ** np.round(np.log2(largest))
-            (mean, std), (mean_val, spread) = _column_stats(X / unit), _column_stats(X_val / unit)
+        # the statistics of both sets with X's largest magnitude scaled to about
+        # 1, by a power of two (exactly: a constant column stays constant). A
+        # trusted set far wider or narrower then overflows or vanishes, and warns.
+        _, exponent = np.frexp(np.max(np.abs(X)))
+        if exponent:
+            with np.errstate(over="ignore", under="ignore"):
+                (mean, std), (mean_val, spread) = (_column_stats(np.ldexp(X, -exponent)),
+                                                   _column_stats(np.ldexp(X_val, -exponent)))
     varying = (std > 0) & np.isfinite(std)
     if not varying.any():
         return

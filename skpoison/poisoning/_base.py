@@ -22,12 +22,12 @@ from ._schedule import draw_schedule, split_batches
 _SEED_MAX = 2**31 - 1
 
 
-def check_ratios(ratios):
+def check_ratios(ratios, *, warn=True):
     """Sorted, distinct poisoning ratios, each in ``[0, 1)``.
 
-    A ratio given twice warns: ``results_`` holds one result per distinct
-    ratio, and a caller pairing it with ``ratios`` item by item would pair
-    them wrongly.
+    A ratio given twice warns (unless ``warn`` is False): ``results_`` holds
+    one result per distinct ratio, and a caller pairing it with ``ratios``
+    item by item would pair them wrongly.
 
     Examples
     --------
@@ -48,7 +48,7 @@ def check_ratios(ratios):
         raise ValueError(f"ratios must lie in [0, 1) (a fraction of the training set); "
                          f"got {bad.tolist()}.")
     distinct, counts = np.unique(values, return_counts=True)
-    if distinct.size < values.size:
+    if warn and distinct.size < values.size:
         warn_user(f"ratios {distinct[counts > 1].tolist()} are given more than once; the "
                   "attack runs each ratio once (results_: one result per distinct ratio, "
                   "ascending).")

@@ -58,12 +58,13 @@ def _templates(poisoner, n_datasets, random_states):
     if random_states is not None and len(random_states) != n_datasets:
         raise ValueError(f"random_states has {len(random_states)} entries for "
                          f"{n_datasets} data sets.")
-    for template in templates:   # (first: an invalid estimator is named, not compared)
+    for template in {id(t): t for t in templates}.values():   # (each template once)
+        # First, so that an invalid estimator is named, not compared; the
+        # settings alone are checked here, since in an attack's plan a setting
+        # at fault would be blamed on "data set 0" (each attack warns itself).
         template._validate_params()
-        # (the settings alone, checked here: in an attack's plan, a setting at
-        # fault would be blamed on "data set 0")
         template.estimator._validate_params()
-        check_ratios(template.ratios)
+        check_ratios(template.ratios, warn=False)
     _check_same_params(templates)
     attacks = []
     for k, template in enumerate(templates):

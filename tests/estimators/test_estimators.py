@@ -151,6 +151,16 @@ def test_the_scale_check_judges_sets_whose_squares_leave_float64(digits08, scale
         check_trusted_scale(X_tr * scale, X_te * scale)
 
 
+def test_the_scale_check_judges_a_tiny_X_beside_a_normal_trusted_set():
+    # (its unit came from the larger set, so X's deviations still squared to 0;
+    # near float64's largest value the unit rounded to inf)
+    rng = np.random.RandomState(0)
+    X, X_val = rng.rand(100, 5), rng.rand(50, 5)
+    for training, trusted in ((X * 1e-200, X_val), (X * 1.7e306 + 1.6e308, X_val * 1.7e306)):
+        with pytest.warns(TrustedSetWarning):
+            check_trusted_scale(training, trusted)
+
+
 def test_a_minus_infinite_lambda_init_that_cannot_be_learned_warns(digits08):
     # -inf is a fixed point of the λ steps: outer_steps > 0 learned nothing, silently.
     X_tr, X_te, y_tr, y_te = digits08

@@ -95,6 +95,14 @@ def test_features_on_one_small_scale_warn(scale, dtype):
         check_feature_scales(X, inner_steps=10)
 
 
+def test_columns_that_underflow_beside_a_normal_one_are_judged():
+    # (one normal column kept the check from rescaling: the others passed for zero)
+    from skpoison.estimators._feature_scales import feature_scale_problem
+    rng = np.random.RandomState(0)
+    problem = feature_scale_problem(np.c_[rng.rand(50, 1), rng.rand(50, 4) * 1e-200])
+    assert problem is not None and "median column's root mean square, 5.64e-201" in problem
+
+
 def test_an_all_zero_design_is_not_judged():
     from skpoison.estimators._feature_scales import feature_scale_problem
     assert feature_scale_problem(np.zeros((20, 3))) is None

@@ -51,7 +51,7 @@ def atomic_file(path, mode="x", **open_kwargs):
             os.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
             # (a write or a sync that failed, a full disk say, names no file)
-            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

@@ -62,8 +62,12 @@ def _is_current(lock, handle):
         return False
 
 
+_UNLOCKABLE = ("Cells in {folder!r} cannot be locked ({error}); runs at the same time into "
+               "this folder each compute their cells.")
+
+
 @contextmanager
-def _cell_lock(path, blocking=True):
+def _cell_lock(path, blocking=True, *, unlockable=_UNLOCKABLE):
     """Hold the lock of the cell stored at ``path``; yields whether it is held.
 
     Blocks while another run holds it, unless ``blocking`` is False (then
@@ -77,8 +81,7 @@ def _cell_lock(path, blocking=True):
     try:
         handle = _lock(lock, blocking)
     except OSError as exc:  # a file system without locks (some network mounts)
-        warn_user(f"Cells in {str(path.parent)!r} cannot be locked ({exc}); runs at "
-                  "the same time into this folder each compute their cells.", RuntimeWarning)
+        warn_user(unlockable.format(folder=str(path.parent), error=exc), RuntimeWarning)
         lock.unlink(missing_ok=True)
         yield True
         return
@@ -114,7 +117,10 @@ def outputs_locked(out, stem):
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with _cell_lock(out / f"{stem}.csv"):
+    unlockable = ("Outputs in {folder!r} cannot be locked ({error}); runs of one command "
+                  f"at the same time may leave one run's {stem}.csv beside another's "
+                  "figures.")
+    with _cell_lock(out / f"{stem}.csv", unlockable=unlockable):
         yield
 
 

@@ -42,10 +42,12 @@ def save(fig, path, dpi=200):
     killed while it drew leaves the earlier PNG, never a truncated one.
     """
     remove_stale_temporaries(path)     # (of a run killed while it wrote it)
-    with atomic_file(path, "wb") as handle:
-        fig.savefig(handle, format="png", dpi=dpi)
-    if "matplotlib.pyplot" in sys.modules:  # a pyplot-managed figure: do not keep it open
-        sys.modules["matplotlib.pyplot"].close(fig)
+    try:
+        with atomic_file(path, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=dpi)
+    finally:
+        if "matplotlib.pyplot" in sys.modules:  # a pyplot-managed figure: do not keep it open
+            sys.modules["matplotlib.pyplot"].close(fig)
     return path
 
 

@@ -44,9 +44,9 @@ def check_writable(out):
     PermissionError
         With a clear message, before any work is done.
     """
-    if not str(out).strip():   # (Path("") is the working folder: a slip, not a choice)
-        raise PermissionError("The output folder is empty (out=''); give a folder with "
-                              "--out (or out=).")
+    if not str(out).strip():   # ("" would write into the working folder: a slip)
+        raise PermissionError(f"The output folder is empty (out={str(out)!r}); give a "
+                              "folder with --out (or out=).")
     path = Path(out)
     try:
         path.mkdir(parents=True, exist_ok=True)

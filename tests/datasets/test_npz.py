@@ -104,6 +104,14 @@ def test_labels_beyond_int64_are_refused(tmp_path, y):
         load_dataset(path)
 
 
+def test_the_largest_int64_label_is_in_range(tmp_path):
+    # (compared as floats, 2**63 - 1 rounded to 2**63 and was refused)
+    path = tmp_path / "large.npz"
+    y = np.array([0, 2 ** 63 - 1] * 10, dtype=np.uint64)
+    np.savez(path, X=np.random.RandomState(0).rand(20, 2), y=y)
+    assert load_dataset(path).classes == (0, 2 ** 63 - 1)
+
+
 @pytest.mark.parametrize("arrays, match", [
     (dict(X=np.ones((4, 2))), "holds arrays \\['X'\\], not y"),
     (dict(X=np.array([[0.0, np.nan], [1.0, 0.0]]), y=[0, 1]), "NaN or infinite"),

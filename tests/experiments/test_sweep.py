@@ -745,3 +745,28 @@ def test_a_stem_with_glob_characters_has_its_earlier_pngs_removed(tmp_path):
     with pytest.warns(UserWarning, match="removed"):
         write_tables([{"a": 2}], {"config": {"seed": 3}}, tmp_path, stem, cells=False)
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_evaluate_and_reproduce_write_their_outputs_under_the_lock(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    from skpoison.experiments import _figures, _runner, reproduce
+
+    held = []
+
+    @contextmanager
+    def recording(out, stem):
+        held.append(stem)
+        before = set(os.listdir(out)) if os.path.isdir(out) else set()
+        yield
+        held.append(sorted(set(os.listdir(out)) - before))
+
+    monkeypatch.setattr(_runner, "outputs_locked", recording)
+    monkeypatch.setattr(_figures, "outputs_locked", recording)
+    evaluate(size="tiny", repetitions=1, strategies=("no_reg",), n_jobs=1, verbose=False,
+             plot=False, out=tmp_path / "e")
+    reproduce("fig1", size="tiny", verbose=False, plot=False, out=tmp_path / "f")
+    stem = "digits_lr_l2_tiny_evaluate"
+    assert held == [stem, [f"{stem}.csv", f"{stem}_settings.json"],
+                    "synthetic_tiny_fig1", ["synthetic_tiny_fig1.csv",
+                                            "synthetic_tiny_fig1_settings.json"]]

@@ -117,6 +117,7 @@ def test_top_k_features_ranks_tiny_weights_next_to_large_ones(coef):
     ([], 1, "shape"), ([1.0, 2.0], 1.0, "k must be"),
     (["1", "2"], 1, "must be one array of numbers"),       # (NumPy read them as numbers)
     ([True, False], 1, "must be one array of numbers"),
+    ([1.0, True], 1, "must be one array of numbers"),      # (NumPy reads that as floats)
 ])
 def test_top_k_features_validation(coef, k, match):
     with pytest.raises(ValueError, match=match):

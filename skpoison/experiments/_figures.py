@@ -330,7 +330,8 @@ def _synthetic(figure, size, out, verbose, plot, grid_points, dataset, overrides
     with outputs_locked(out, stem):
         csv_path, settings_path = write_tables(rows, settings, out, stem, cells=False)
         if plot:
-            from ._plots import plot_synthetic, save
+            from ._plot_synthetic import plot_synthetic
+            from ._plots import save
             title = (f"fig1: synthetic 2-D example, LR, T={maps['inner_steps']}, "
                      f"{maps['attack_steps']} attack steps, {len(maps['grid'])}² positions")
             png = save(plot_synthetic(maps, title=title), Path(out) / f"{stem}.png")

@@ -155,7 +155,8 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         else:
             matvec = problem.hessian_operator(w, log_lambda, X, Y)
             u, residual, n_iter = solve_cg(matvec, b, tol=tol, maxiter=maxiter)
-        tol = default_tol(b.dtype) if tol is None else tol
+        if tol is None:   # (the exact solve runs in float64: judged at its precision)
+            tol = default_tol(torch.float64 if solver == "exact" else b.dtype)
         b_norm = stable_norm(b)
         if not bool(residual <= 100 * tol * b_norm + 1e-30):
             relative = f"a relative residual {float(residual / b_norm):.1e}"

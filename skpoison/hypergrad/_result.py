@@ -57,8 +57,10 @@ class InnerDivergenceError(FloatingPointError):
 class HypergradientOverflowError(FloatingPointError):
     """The inner run stayed finite but the validation loss or the hypergradients did not.
 
-    The products of the features' magnitudes left the floating-point range
-    (NaN/inf outputs): scale the features or use float64.
+    NaN/inf outputs: features of huge magnitude (scale them, or use float64),
+    or an inner rate above what the curvature allows, where the run
+    oscillates and each reverse step amplifies (lower ``inner_lr``; float64
+    would only hide it behind a huge, meaningless hypergradient).
 
     See Also
     --------
@@ -314,9 +316,13 @@ _OBJECTIVE_GREW = (
 
 _OUTPUTS_OVERFLOWED = (
     "The hypergradient is not finite{where}: the inner gradient descent stayed finite, "
-    "but the validation loss or the hypergradient's computation overflowed (products of "
-    "the features' magnitudes beyond the floating-point range). Scale the features (e.g. "
-    "StandardScaler or MinMaxScaler), or use float64."
+    "but the validation loss or the hypergradient's computation overflowed. Either the "
+    "features' magnitudes are beyond the floating-point range (scale them, e.g. "
+    "StandardScaler or MinMaxScaler, or use float64), or the inner learning rate is "
+    "above what the training loss's curvature allows: the run then oscillates without "
+    "diverging and the reverse pass grows step by step (lower inner_lr, or use 'auto' "
+    "where the model has it; float64 would only return a huge, meaningless "
+    "hypergradient)."
 )
 
 _UNSTABLE_RATE = (

@@ -178,7 +178,10 @@ class BasePoisoner(SamplerBase):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_enc = encode_classes(y, name, labels="the training set")
-        X_val, y_val_enc = check_trusted_set(self, X, X_val, y_val, dtype=X.dtype)
+        # (X_val keeps its own precision: a float64 trusted set beside float32
+        # features is read at float64, as the estimators read it)
+        X_val, y_val_enc = check_trusted_set(self, X, X_val, y_val,
+                                             dtype=[np.float64, np.float32])
         self._check_box(X, X_val)
         return X, y, y_enc, X_val, y_val_enc
 

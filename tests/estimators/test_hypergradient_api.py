@@ -298,3 +298,35 @@ def test_labels_of_the_wrong_shape_are_named(name):
     sets[name] = 1 if name == "y_poison" else sets[name].reshape(-1, 2)
     with pytest.raises(ValueError, match=f"{name} must be a 1-D array of labels; got shape"):
         hypergradient(HypergradRegularizedLR(inner_steps=3), **sets)
+
+
+def test_the_exact_solve_warns_alike_in_float32_and_float64(digits08_pool):
+    # The solve runs in float64 for both; float32 judged its residual against
+    # float32's tolerance and stayed silent on a singular L1 Hessian (review).
+    from skpoison.hypergrad import HessianSolveWarning, InnerNotConvergedWarning
+
+    X, y = digits08_pool
+    for dtype in ("float64", "float32"):
+        estimator = HypergradRegularizedLR(penalty="l1", inner_steps=200, dtype=dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InnerNotConvergedWarning)
+            with pytest.warns(HessianSolveWarning, match="exact solve .* singular"):
+                hypergradient(estimator, X[:150], y[:150], X[150:200], y[150:200],
+                              log_lambda=-4.0, method="exact")
+
+
+def test_an_overflow_from_too_large_an_inner_rate_says_so():
+    # Features in [0, 1], inner_lr 20 times 'auto': the run oscillates, the
+    # reverse pass grows, float32 overflows. The message blamed the features
+    # and advised float64, which returns a meaningless -1.9e37 here (review).
+    from skpoison.hypergrad import HypergradientOverflowError
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    estimator = HypergradRegularizedLR(penalty="l1", inner_lr=3.0, inner_steps=200,
+                                       dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(HypergradientOverflowError, match="lower inner_lr"):
+            hypergradient(estimator, X[:150], y[:150], X[150:200], y[150:200],
+                          log_lambda=-1.0, X_poison=X[200:203], y_poison=y[203:206])

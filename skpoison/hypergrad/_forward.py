@@ -68,24 +68,29 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     n_hyper, poison_shape = log_lambda.numel(), X_poison.shape
     n_dirs = n_hyper + X_poison.numel()
 
-    def step(w, lam, xp):
-        return w - lr * problem.train_grad(w, lam, torch.cat([X_clean, xp]), Y)
+    def gradient(w, lam, xp):
+        return problem.train_grad(w, lam, torch.cat([X_clean, xp]), Y)
 
-    def push(tangent_w, tangent_lam, tangent_x):
-        return jvp(step, (w, log_lambda, X_poison), (tangent_w, tangent_lam, tangent_x))[1]
+    # The tangents are carried divided by lr, Z = (dw/dθ) / lr, with the step
+    # Z' = Z - lr (H Z + dg/dθ e / lr), and multiplied by lr once, at the end:
+    # lr * dg/dλ per step underflows float32 on large features (lr ~ 1/||X||²,
+    # 1e-30 for features of 1e15), where Z does not.
+    def push(scaled_w, scaled_lam, scaled_x):
+        return scaled_w - lr * jvp(gradient, (w, log_lambda, X_poison),
+                                   (scaled_w, scaled_lam, scaled_x))[1]
 
-    eye = torch.eye(n_dirs, dtype=X.dtype, device=X.device)
-    tangent_lam = eye[:, :n_hyper]
-    tangent_x = eye[:, n_hyper:].reshape(n_dirs, *poison_shape)
-    tangent_w = X.new_zeros((n_dirs, w0.numel()))
+    eye = torch.eye(n_dirs, dtype=X.dtype, device=X.device) / lr
+    scaled_lam = eye[:, :n_hyper]
+    scaled_x = eye[:, n_hyper:].reshape(n_dirs, *poison_shape)
+    scaled_w = X.new_zeros((n_dirs, w0.numel()))
     w = w0
     with torch.no_grad():
         for _ in range(steps):
             with FORWARD_AD_LOCK:     # (jvp's state is process-wide: one thread at a time)
-                tangent_w = vmap(push)(tangent_w, tangent_lam, tangent_x)
+                scaled_w = vmap(push)(scaled_w, scaled_lam, scaled_x)
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
-        total = tangent_w @ a
+        total = lr * (scaled_w @ a)
     result = HypergradResult(val_loss, total[:n_hyper], total[n_hyper:].reshape(poison_shape),
                              not_callers(w, w0))
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
@@ -100,21 +105,24 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
     dg/dλ)``; ``H V`` comes from ``problem.hessian_operator`` (closed form for
     the built-in models) and ``dg/dλ_k = exp(λ_k) R'(w)`` on the parameters of
     group ``k`` (``penalty.grad`` masked by group), so nothing goes through
-    forward-mode autodiff.
+    forward-mode autodiff. The tangents are carried divided by ``lr``,
+    ``Z' = Z - lr H Z - dg/dλ``, and multiplied by it once at the end (as in
+    :func:`forward_hypergradient`: ``lr dg/dλ`` underflows float32 on large
+    features).
     """
     n_hyper = log_lambda.numel()
     groups = penalty.group_index.to(X.device)
     in_group = (torch.arange(n_hyper, device=X.device)[:, None] == groups[None, :]).to(X.dtype)
-    tangent_w = X.new_zeros((n_hyper, w0.numel()))
+    scaled_w = X.new_zeros((n_hyper, w0.numel()))
     w = w0
     with torch.no_grad():
         for _ in range(steps):
             hvp = problem.hessian_operator(w, log_lambda, X, Y)
-            curvature = hvp(tangent_w[0])[None] if n_hyper == 1 else vmap(hvp)(tangent_w)
-            tangent_w = tangent_w - lr * (curvature + in_group * penalty.grad(w, log_lambda))
+            curvature = hvp(scaled_w[0])[None] if n_hyper == 1 else vmap(hvp)(scaled_w)
+            scaled_w = scaled_w - lr * curvature - in_group * penalty.grad(w, log_lambda)
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
-    result = HypergradResult(val_loss, tangent_w @ a, X.new_zeros((0, X.shape[1])),
+    result = HypergradResult(val_loss, lr * (scaled_w @ a), X.new_zeros((0, X.shape[1])),
                              not_callers(w, w0))
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
                       lr=lr)

@@ -330,3 +330,19 @@ def test_an_overflow_from_too_large_an_inner_rate_says_so():
         with pytest.raises(HypergradientOverflowError, match="lower inner_lr"):
             hypergradient(estimator, X[:150], y[:150], X[150:200], y[150:200],
                           log_lambda=-1.0, X_poison=X[200:203], y_poison=y[203:206])
+
+
+@pytest.mark.parametrize("with_poison", [False, True])
+def test_forward_mode_in_float32_on_large_features(digits08_pool, with_poison):
+    # lr * dg/dλ per step underflowed float32 (lr ~ 1e-30 here): the λ
+    # hypergradient came back exactly 0, silently (a float32 review)
+    X, y = digits08_pool
+    X = X * 1e15
+    poison = dict(X_poison=X[200:203], y_poison=8 - y[200:203]) if with_poison else {}
+    results = {method: hypergradient(HypergradRegularizedLR(inner_steps=100, dtype="float32"),
+                                     X[:150], y[:150], X[150:200], y[150:200],
+                                     log_lambda=-4.0, method=method, **poison)
+               for method in ("rmd", "fmd")}
+    assert results["rmd"].grad_log_lambda[0] != 0
+    np.testing.assert_allclose(results["fmd"].grad_log_lambda, results["rmd"].grad_log_lambda,
+                               rtol=1e-4)

@@ -99,7 +99,7 @@ def _as_int(value):
 def _positive_real(value):
     if (isinstance(value, torch.Tensor) and value.dim() == 0
             and value.dtype not in (torch.bool, torch.complex64, torch.complex128)):
-        value = float(value)   # outside any loop: one read at most
+        value = float(value.detach())   # outside any loop: one read at most
     if isinstance(value, bool) or not isinstance(value, Real):
         return False
     return 0.0 < float(value) < math.inf

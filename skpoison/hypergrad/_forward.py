@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.func import jvp, vmap
 
@@ -71,15 +73,17 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     def gradient(w, lam, xp):
         return problem.train_grad(w, lam, torch.cat([X_clean, xp]), Y)
 
-    # The tangents are carried divided by lr, Z = (dw/dθ) / lr, with the step
-    # Z' = Z - lr (H Z + dg/dθ e / lr), and multiplied by lr once, at the end:
-    # lr * dg/dλ per step underflows float32 on large features (lr ~ 1/||X||²,
-    # 1e-30 for features of 1e15), where Z does not.
+    # The tangents are carried scaled, Z = s dw/dθ with s about 1/lr (see
+    # _tangent_scale), the step Z' = Z - lr (H Z + dg/dθ s e), and divided by s
+    # once at the end: lr dg/dλ per step underflows float32 on large features
+    # (lr ~ 1/||X||², 1e-30 for features of 1e15), where Z does not.
+    scale = _tangent_scale(lr, X.dtype)
+
     def push(scaled_w, scaled_lam, scaled_x):
         return scaled_w - lr * jvp(gradient, (w, log_lambda, X_poison),
                                    (scaled_w, scaled_lam, scaled_x))[1]
 
-    eye = torch.eye(n_dirs, dtype=X.dtype, device=X.device) / lr
+    eye = torch.eye(n_dirs, dtype=X.dtype, device=X.device) * scale
     scaled_lam = eye[:, :n_hyper]
     scaled_x = eye[:, n_hyper:].reshape(n_dirs, *poison_shape)
     scaled_w = X.new_zeros((n_dirs, w0.numel()))
@@ -90,7 +94,7 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
                 scaled_w = vmap(push)(scaled_w, scaled_lam, scaled_x)
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
-        total = lr * (scaled_w @ a)
+        total = (scaled_w @ a) / scale
     result = HypergradResult(val_loss, total[:n_hyper], total[n_hyper:].reshape(poison_shape),
                              not_callers(w, w0))
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
@@ -105,11 +109,13 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
     dg/dλ)``; ``H V`` comes from ``problem.hessian_operator`` (closed form for
     the built-in models) and ``dg/dλ_k = exp(λ_k) R'(w)`` on the parameters of
     group ``k`` (``penalty.grad`` masked by group), so nothing goes through
-    forward-mode autodiff. The tangents are carried divided by ``lr``,
-    ``Z' = Z - lr H Z - dg/dλ``, and multiplied by it once at the end (as in
-    :func:`forward_hypergradient`: ``lr dg/dλ`` underflows float32 on large
-    features).
+    forward-mode autodiff. The tangents are carried scaled by ``s``, about
+    ``1 / lr`` (:func:`_tangent_scale`), ``Z' = Z - lr H Z - lr s dg/dλ``, and
+    divided by it once at the end (as in :func:`forward_hypergradient`:
+    ``lr dg/dλ`` underflows float32 on large features).
     """
+    scale = _tangent_scale(lr, X.dtype)
+    lr_scale = lr * scale   # (exact: a power of two times lr)
     n_hyper = log_lambda.numel()
     groups = penalty.group_index.to(X.device)
     in_group = (torch.arange(n_hyper, device=X.device)[:, None] == groups[None, :]).to(X.dtype)
@@ -119,11 +125,32 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
         for _ in range(steps):
             hvp = problem.hessian_operator(w, log_lambda, X, Y)
             curvature = hvp(scaled_w[0])[None] if n_hyper == 1 else vmap(hvp)(scaled_w)
-            scaled_w = scaled_w - lr * curvature - in_group * penalty.grad(w, log_lambda)
+            scaled_w = (scaled_w - lr * curvature
+                        - lr_scale * (in_group * penalty.grad(w, log_lambda)))
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
-    result = HypergradResult(val_loss, lr * (scaled_w @ a), X.new_zeros((0, X.shape[1])),
+        grad_log_lambda = (scaled_w @ a) / scale
+    result = HypergradResult(val_loss, grad_log_lambda, X.new_zeros((0, X.shape[1])),
                              not_callers(w, w0))
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
                       lr=lr)
     return result
+
+
+def _tangent_scale(lr, dtype):
+    """The factor forward mode's tangents are carried scaled by: about ``1 / lr``.
+
+    A power of two (scaling by it is exact), at most a quarter of ``dtype``'s
+    largest power of two: ``1 / lr`` itself would overflow float32 below
+    ``lr`` = 3e-39.
+
+    Examples
+    --------
+    >>> _tangent_scale(0.25, torch.float64), _tangent_scale(1e-39, torch.float32) == 2.0 ** 125
+    (4.0, True)
+    """
+    if isinstance(lr, torch.Tensor):   # (a tensor rate: read once, without its graph)
+        lr = lr.detach()
+    exponent = -math.frexp(float(lr))[1] + 1       # 2**exponent in [1/lr, 2/lr)
+    largest = math.frexp(torch.finfo(dtype).max)[1]   # (128 for float32)
+    return 2.0 ** min(exponent, largest - 3)

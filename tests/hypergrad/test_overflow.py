@@ -110,3 +110,34 @@ def test_a_diverged_run_is_reported_as_divergence_not_overflow():
     with pytest.raises(InnerDivergenceError, match="NaN/inf parameters"):
         raise_if_diverged(status, steps=5, lr=0.1)
     assert not issubclass(HypergradientOverflowError, InnerDivergenceError)
+
+
+def test_forward_mode_keeps_tiny_rates_in_float32():
+    # Tangents carried scaled by 1/lr: 1/lr itself overflows float32 below 3e-39,
+    # so the scale is capped (a power of two); forward mode still matches reverse.
+    from skpoison.hypergrad import forward_hypergradient, reverse_hypergradient
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(9, 3, generator=g)
+    Y = (torch.rand(9, 1, generator=g) > 0.5).float()
+    problem = LinearProblem(3, 1)
+    args = (problem, problem.init_params(dtype=torch.float32), torch.tensor([-1.0]), X, Y, X, Y)
+    reverse = reverse_hypergradient(*args, n_poison=2, steps=5, lr=1e-39)
+    forward = forward_hypergradient(*args, n_poison=2, steps=5, lr=1e-39)
+    assert reverse.grad_X_poison.abs().max() > 0
+    torch.testing.assert_close(forward.grad_X_poison, reverse.grad_X_poison,
+                               rtol=1e-4, atol=0.0)
+
+
+def test_forward_mode_returns_no_graph_for_a_tensor_rate():
+    # (the λ-only path multiplied outside no_grad: a rate with requires_grad
+    # leaked a graph into grad_log_lambda)
+    problem = LinearProblem(3, 1)
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(9, 3, generator=g, dtype=torch.float64)
+    Y = (torch.rand(9, 1, generator=g) > 0.5).double()
+    lr = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    result = compute_hypergradient(problem, problem.init_params(),
+                                   torch.tensor([-1.0], dtype=torch.float64), X, Y, X, Y,
+                                   n_poison=0, steps=5, lr=lr, method="fmd")
+    assert not result.grad_log_lambda.requires_grad

@@ -51,15 +51,32 @@ def save(fig, path, dpi=200):
     return path
 
 
-def _figure_legend(fig, axes, fontsize=7, **kwargs):
-    """One legend under the figure's panels (never over their data), each label once."""
+def _figure_legend(fig, axes, fontsize=7, ncols=None, **kwargs):
+    """One legend under the figure's panels (never over their data), each label once,
+    the strategies in one order in every figure."""
     entries = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
+    order = {spec.label: i for i, spec in enumerate(STRATEGIES.values())}
+    labels = sorted(entries, key=lambda label: order.get(label, len(order)))
     if entries:
-        fig.legend(list(entries.values()), list(entries), loc="outside lower center",
-                   ncols=min(len(entries), 4), fontsize=fontsize, **kwargs)
+        fig.legend([entries[label] for label in labels], labels, loc="outside lower center",
+                   ncols=ncols or min(len(entries), 4), fontsize=fontsize, **kwargs)
+
+
+def _error_bars(mean, std, percent):
+    """``yerr`` for ``errorbar``: ± std, cut at 0 below for percentages (rates)."""
+    std = np.asarray(std, dtype=float)
+    return [np.minimum(std, np.maximum(mean, 0.0)), std] if percent else std
+
+
+def _log_scale_if_wide(ax):
+    """A log y axis when the positive values drawn span more than a decade."""
+    values = np.concatenate([np.ravel(line.get_ydata()) for line in ax.get_lines()] or [[]])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size and values.max() > 10 * values.min():
+        ax.set_yscale("log")
 
 
 def _ratio_ticks(ax):
@@ -86,6 +103,15 @@ _STYLES = {"no_reg": dict(marker="s", ls="--", ms=6, color="tab:blue"),
            "learned_per_layer": dict(marker="v", ls="-.", color="tab:purple")}
 
 
+#: Markers of the layers (Fig. 7, 12, 13).
+_LAYER_MARKERS = ("o", "s", "^", "v", "D")
+
+
+def _shade(index, count):
+    """The ``index``-th of ``count`` greys, light to dark."""
+    return str(0.65 - 0.55 * index / max(count - 1, 1))
+
+
 def _label(name):
     spec = STRATEGIES.get(name)
     return spec.label if spec is not None else str(name)
@@ -109,7 +135,8 @@ def plot_vs_ratio(ax, rows, value, *, group="strategy", percent=False, label=Non
         scale = 100.0 if percent else 1.0
         text = label(name) if label else _label(name)
         line_style = {"marker": "o", "ms": 3.5, **_STYLES.get(name, {}), **(style or {})}
-        ax.errorbar(x, scale * mean, yerr=scale * std, capsize=2, label=text, **line_style)
+        ax.errorbar(x, scale * mean, yerr=_error_bars(scale * mean, scale * std, percent),
+                    capsize=2, label=text, **line_style)
     _ratio_ticks(ax)
     ax.set_xlabel("poisoning ratio (%)")
     # λ spans a few thousandths near -4.4: plain ticks, not "+ -4.397" offsets
@@ -163,8 +190,8 @@ def plot_lambda_and_norm(rows, title=""):
 
     Left panel: ``log_lambda`` of the strategies that learn λ (``"learned"``,
     ``"learned_per_layer"``), or a note if the rows have none. Right panel:
-    ``weight_norm`` of every strategy, on a log scale. Means ± std over
-    repetitions.
+    ``weight_norm`` of every strategy, on a log scale when it spans more than
+    a decade. Means ± std over repetitions.
 
     Parameters
     ----------
@@ -206,7 +233,7 @@ def plot_lambda_and_norm(rows, title=""):
                     va="center", transform=ax_lam.transAxes, fontsize=8)
         ax_lam.set_axis_off()
     plot_vs_ratio(ax_norm, rows, "weight_norm")
-    ax_norm.set_yscale("log")
+    _log_scale_if_wide(ax_norm)
     ax_norm.set_ylabel("‖w‖² / p")
     _figure_legend(fig, (ax_lam, ax_norm))
     fig.suptitle(title, fontsize=9)
@@ -236,7 +263,8 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
     title : str, default=""
         Title of the panel.
     log : bool, default=False
-        Log scale on the y axis (e.g. for weight norms).
+        Log scale on the y axis (e.g. for weight norms) when the values span
+        more than a decade.
 
     Returns
     -------
@@ -270,15 +298,20 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
         if columns:
             drawn[strategy] = (mine, columns)
     for strategy, (mine, columns) in drawn.items():
-        marker = _STYLES.get(strategy, {}).get("marker", "o") if len(drawn) > 1 else "o"
         for i, column in enumerate(columns):
             name = layer_name(i, len(columns))
+            # Layers in shades of grey and markers of their own (the strategies'
+            # colours mean strategies in every other figure); several strategies
+            # keep their markers.
+            marker = (_STYLES.get(strategy, {}).get("marker", "o") if len(drawn) > 1
+                      else _LAYER_MARKERS[i % len(_LAYER_MARKERS)])
             if len(drawn) > 1:
                 name = f"{_label(strategy)}: {name}"
             plot_vs_ratio(ax, [{**r, "line": name} for r in mine], column, group="line",
-                          label=str, style=dict(marker=marker))
+                          label=str, style=dict(marker=marker, ls="-", mfc=None,
+                                                color=_shade(i, len(columns))))
     if log:
-        ax.set_yscale("log")
+        _log_scale_if_wide(ax)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
@@ -328,16 +361,19 @@ def plot_sensitivity(rows, decrease_rows, title=""):
     fig, (ax_err, ax_dec) = _figure(2)
     ax_dec.sharex(ax_err)
     sizes = sorted({r["n_val"] for r in rows})
-    colors = {n: f"C{i}" for i, n in enumerate(sizes)}   # one colour per trusted-set size
+    # One shade of grey per trusted-set size: the strategies' colours mean
+    # strategies in every other figure (here their markers and dashes do).
+    colors = {n: _shade(i, len(sizes)) for i, n in enumerate(sizes)}
     for name in dict.fromkeys(r["strategy"] for r in rows):
         for n_val in sizes:
             line = sorted(summarize([r for r in rows if r["strategy"] == name and
                                      r["n_val"] == n_val], "test_error", ("ratio",)),
                           key=lambda s: s["ratio"])
-            style = {**_STYLES.get(name, {}), "color": colors[n_val]}
-            ax_err.errorbar([100 * s["ratio"] for s in line], [100 * s["mean"] for s in line],
-                            yerr=[100 * s["std"] for s in line], capsize=2,
-                            label=f"{_label(name)}, |val| = {n_val}", **style)
+            style = {"ms": 3.5, **_STYLES.get(name, {}), "color": colors[n_val]}
+            mean = np.array([100 * s["mean"] for s in line])
+            ax_err.errorbar([100 * s["ratio"] for s in line], mean,
+                            yerr=_error_bars(mean, [100 * s["std"] for s in line], True),
+                            capsize=2, label=f"{_label(name)}, |val| = {n_val}", **style)
     _ratio_ticks(ax_err)
     ax_err.set_xlabel("poisoning ratio (%)")
     ax_err.set_ylabel("test error (%)")
@@ -345,6 +381,8 @@ def plot_sensitivity(rows, decrease_rows, title=""):
     for n_val in sorted({r["n_val"] for r in decrease_rows}):
         line = sorted((r for r in decrease_rows if r["n_val"] == n_val),
                       key=lambda r: r["ratio"])
+        if not any(np.isfinite(r["relative_decrease"]) for r in line):
+            continue   # (no point to draw: no legend entry either)
         ax_dec.plot([100 * r["ratio"] for r in line],
                     [100 * r["relative_decrease"] for r in line], marker="o", ms=3.5,
                     color=colors.get(n_val), label=f"|val| = {n_val}")
@@ -353,11 +391,14 @@ def plot_sensitivity(rows, decrease_rows, title=""):
     ax_dec.set_xlabel("poisoning ratio (%)" + (
         f"\n({undefined} of {len(decrease_rows)} points undefined: no-reg. error 0)"
         if undefined else ""))
-    ax_dec.set_ylabel("relative decrease of test error,\nno reg. → learned λ (%)")
+    ax_dec.set_ylabel("relative decrease (%)")
+    ax_dec.set_title("test error's relative decrease, no regularization → λ learned",
+                     fontsize=8)
     ax_dec.grid(alpha=0.3)
     if any(np.isfinite(r["relative_decrease"]) for r in decrease_rows):
         ax_dec.legend(fontsize=7)
-    _figure_legend(fig, (ax_err,), fontsize=6)
+    strategies = len({r["strategy"] for r in rows})
+    _figure_legend(fig, (ax_err,), fontsize=6, ncols=strategies)   # (a column per strategy)
     fig.suptitle(title, fontsize=9)
     return fig
 
@@ -402,7 +443,7 @@ def plot_kuncheva(rows, top_k, title=""):
         plot_vs_ratio(ax, rows, f"kuncheva_k{k}")
         ax.set_title(f"top {k} features", fontsize=9)
         ax.set_ylabel("consistency index")
-    low = min(ax.get_ylim()[0] for ax in axes)
+    low = min(0.0, *(ax.get_ylim()[0] for ax in axes))   # (0: chance, in every figure)
     high = max(1.05, *(ax.get_ylim()[1] for ax in axes))   # (error bars may pass 1)
     for ax in axes:   # one scale, so that the panels of several k compare
         ax.set_ylim(low, high)

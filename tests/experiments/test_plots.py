@@ -71,7 +71,7 @@ def test_the_relative_decrease_panel_counts_its_undefined_points():
     assert ax_dec.get_xlabel().endswith("(1 of 2 points undefined: no-reg. error 0)")
     assert not ax_dec.texts
     assert ax_dec.get_shared_x_axes().joined(ax_err, ax_dec)
-    assert "no reg. → learned λ" in ax_dec.get_ylabel()
+    assert "no regularization → λ learned" in ax_dec.get_title()
 
 
 def test_error_bars_are_in_the_units_of_the_means():
@@ -149,3 +149,23 @@ def test_a_dataframe_of_rows_draws_and_summarizes_as_the_rows_do(tmp_path):
         plt.close(from_frame)
         plt.close(from_rows)
         assert lines[0] == lines[1] and lines[0]
+
+
+def test_percent_error_bars_stop_at_zero_and_sizes_are_not_strategy_colours():
+    # (bars of test error reached below 0 %; fig. 4's sizes took the strategies'
+    # blue, orange and green, which mean no_reg, large and cv everywhere else)
+    import matplotlib.pyplot as plt
+
+    from skpoison.experiments._plots import plot_test_error
+    rows = [{"strategy": "no_reg", "ratio": 0.1, "repetition": i, "test_error": error}
+            for i, error in enumerate((0.0, 0.02))]
+    fig = plot_test_error(rows)
+    _, _, (bars,) = fig.axes[0].containers[0]
+    assert min(segment[0][1] for segment in bars.get_segments()) == 0.0
+    plt.close(fig)
+    rows = [dict(strategy=s, ratio=r, repetition=0, n_val=n, test_error=0.1)
+            for s in ("no_reg", "learned") for r in (0.0, 0.2) for n in (5, 10)]
+    fig = plot_sensitivity(rows, [])
+    colours = {line.get_color() for line in fig.axes[0].get_lines()}
+    assert not colours & {"tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"}
+    plt.close(fig)

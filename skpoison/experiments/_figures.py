@@ -273,7 +273,8 @@ def _sensitivity_outputs(figure, rows, config, out, stem, title, plot):
     png = None
     if plot:
         from ._plots import plot_sensitivity, save
-        fig = plot_sensitivity(rows, decrease, title=f"{figure}: {_short_title(config, rows)}")
+        fig = plot_sensitivity(rows, decrease,
+                               title=f"{figure}: {_short_title(config, rows, val_size=False)}")
         png = save(fig, out / f"{stem}.png")
     return table, png, extra_csv
 

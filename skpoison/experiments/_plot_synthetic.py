@@ -56,20 +56,23 @@ def plot_synthetic(maps, title=""):
         image = ax.imshow(100 * maps[f"val_error_{key}"].T, origin="lower", extent=extent,
                           cmap="viridis", aspect="auto", **limits)
         fig.colorbar(image, ax=ax, label="validation error (%)")
-        ax.set_title(f"{name}: poison point position", fontsize=8)
+        ax.set_title(f"validation error vs poisoning-point position\n({name})", fontsize=8)
     low, high = np.min(maps["lambda_grid"]), np.max(maps["lambda_grid"])
     image = axes[2].imshow(maps["best_lambda"].T, origin="lower", extent=extent,
                            cmap="magma", aspect="auto", vmin=low, vmax=high)
     fig.colorbar(image, ax=axes[2],
                  label=f"optimal λ = log α (grid {low:g} … {high:g})")
-    axes[2].set_title("optimal λ vs poison point position", fontsize=8)
+    axes[2].set_title("optimal λ vs poisoning-point position", fontsize=8)
     span = np.linspace(extent[0], extent[1], 2)
-    colors = {0: "tab:blue", 1: "tab:green"}
+    # White circles and black triangles: blue and green points vanished into
+    # the colour maps (viridis holds both colours).
+    colors = {0: "white", 1: "black"}
+    markers = {0: "o", 1: "^"}
     for ax, key in zip(axes, ("noreg", "reg", None)):
         for label, color in colors.items():
             mine = y == label
-            ax.scatter(X[mine, 0], X[mine, 1], c=color, s=7, edgecolors="white",
-                       linewidths=0.3, label=f"class {label}")
+            ax.scatter(X[mine, 0], X[mine, 1], c=color, s=10, marker=markers[label],
+                       edgecolors=colors[1 - label], linewidths=0.4, label=f"class {label}")
         _boundary(ax, maps["w_clean"], span, "--", "white", "clean model")
         if key is not None:
             _boundary(ax, maps[f"w_poisoned_{key}"], span, "-", "red", "poisoned model")
@@ -83,7 +86,8 @@ def plot_synthetic(maps, title=""):
         ax.set_ylim(extent[2] - pad, extent[3] + pad)
         ax.set_xlabel("x₁")
         ax.set_ylabel("x₂")
-    _figure_legend(fig, axes[:1], facecolor="lightgrey")   # (grey: shows the white line)
+    _figure_legend(fig, axes[:1], facecolor="lightgrey",    # (grey: shows the white line)
+                   markerscale=1.5)
     fig.suptitle(title, fontsize=9)
     return fig
 

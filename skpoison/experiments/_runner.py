@@ -15,6 +15,7 @@ from sklearn.utils import Bunch
 from .._files import remove_stale_temporaries
 from .._hashing import update_with_arrays
 from .._warn import warn_user
+from ..datasets._base import DEFAULT_CLASSES
 from ..datasets._cifar import quiet_caveats
 from ..datasets._npz import data_label, is_data_file
 from ..poisoning import OptimalPoisoner
@@ -447,14 +448,25 @@ def _caveat_note(rows):
     return f"\ndata: {caveat}" if caveat else ""
 
 
-def _short_title(config, rows=()):
-    """A figure's title: the setting; what the error bars are; the data's caveat, if any."""
-    data = data_label(config.dataset)
-    if config.classes is not None:
-        data += f" {' vs '.join(str(c) for c in config.classes)}"
-    return (f"{data}, {config.model.upper()}, {config.penalty.upper()}, "
+#: The data sets' names in titles.
+_DISPLAY_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+
+def _short_title(config, rows=(), *, val_size=True):
+    """A figure's title: the data (classes and split sizes), model and solver; what
+    the error bars are; the data's caveat, if any. ``val_size=False`` leaves the
+    trusted set's size out (Fig. 4 / 9 draw several)."""
+    data = _DISPLAY_NAMES.get(config.dataset, data_label(config.dataset))
+    classes = config.classes or DEFAULT_CLASSES.get(config.dataset)
+    if classes is not None:
+        data += f" {' vs '.join(str(c) for c in classes)}"
+    sizes = (config.n_train, config.n_val, config.n_test)
+    if all(isinstance(n, Integral) for n in sizes):
+        data += (f" ({sizes[0]} train, {sizes[1]} trusted, {sizes[2]} test)" if val_size
+                 else f" ({sizes[0]} train, {sizes[2]} test)")
+    return (f"{data}\n{config.model.upper()}, {config.penalty.upper()}, "
             f"T={config.inner_steps}{_victim_note(config)}, {config.attack_steps} attack "
-            f"steps\nmean ± std over "
+            f"steps; mean ± std over "
             f"{_repetitions(config)}" + _caveat_note(rows))
 
 

@@ -49,8 +49,8 @@ def _draw(spec, rows, config, name):
         return plots.plot_per_layer(rows, "log_lambda_", "learned λ = log α, per layer",
                                     title)
     if spec.plot == "per_layer_norm":
-        return plots.plot_per_layer(rows, "weight_norm_", "‖w‖² / p per layer", title,
-                                    log=True)
+        return plots.plot_per_layer(rows, "weight_norm_", "‖w‖² / p per layer\n(λ learned "
+                                    "per layer)", title, log=True)
     raise ValueError(spec.plot)
 
 

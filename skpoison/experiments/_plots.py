@@ -71,6 +71,15 @@ def _error_bars(mean, std, percent):
     return [np.minimum(std, np.maximum(mean, 0.0)), std] if percent else std
 
 
+def _at_least_one_unit_tall(ax):
+    """A y range of one unit at least (of λ = log α): a λ that moved by 0.001
+    filled the panel and read like the paper's rise."""
+    low, high = ax.get_ylim()
+    if high - low < 1.0:
+        middle = (low + high) / 2
+        ax.set_ylim(middle - 0.5, middle + 0.5)
+
+
 def _log_scale_if_wide(ax):
     """A log y axis when the positive values drawn span more than a decade."""
     values = np.concatenate([np.ravel(line.get_ydata()) for line in ax.get_lines()] or [[]])
@@ -224,6 +233,7 @@ def plot_lambda_and_norm(rows, title=""):
                STRATEGIES[r["strategy"]].learned]
     if learned:
         plot_vs_ratio(ax_lam, learned, "log_lambda")
+        _at_least_one_unit_tall(ax_lam)
         # (one λ per layer: its column is their mean; fig. 7 draws them one by one)
         per_layer = any(STRATEGIES[r["strategy"]].lambda_mode == "per_layer" for r in learned)
         ax_lam.set_ylabel("learned λ = log α" + ("\n(per layer: the layers' mean)"
@@ -312,6 +322,8 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
                                                 color=_shade(i, len(columns))))
     if log:
         _log_scale_if_wide(ax)
+    elif prefix == "log_lambda_":
+        _at_least_one_unit_tall(ax)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)

@@ -1,11 +1,18 @@
-"""scikit-learn parameter constraints that refuse booleans (private)."""
+"""Numbers where numbers are due: no bools, no strings (private).
+
+NumPy reads ``True`` as 1, ``"0.2"`` as 0.2 (and ``[1.0, True]`` as floats);
+scikit-learn's ``Interval`` takes ``True`` for 1. A flag or a typo where a
+count, a rate, a λ or a ratio is due is refused instead.
+"""
 
 from __future__ import annotations
+
+from numbers import Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-__all__ = ["NumberInterval"]
+__all__ = ["NumberInterval", "is_real_array", "real_items"]
 
 
 class NumberInterval(Interval):
@@ -28,3 +35,43 @@ class NumberInterval(Interval):
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def is_real_array(values):
+    """Whether ``values`` is a real number or a (rectangular) array of them, no bools.
+
+    Element by element: NumPy turns ``[True, -4]`` into integers and
+    ``("-12", "0")`` into strings it would then read as floats. (A NumPy array
+    of a numeric dtype is answered from its dtype.)
+
+    Examples
+    --------
+    >>> is_real_array([-12, 0.0]), is_real_array((-12, True)), is_real_array(["-1"])
+    (True, False, False)
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        return True
+    try:
+        np.asarray(values, dtype=float)
+    except (TypeError, ValueError):   # ragged, or not numbers at all
+        return False
+    return all(isinstance(v, Real) and not isinstance(v, (bool, np.bool_))
+               for v in real_items(values))
+
+
+def real_items(values):
+    """The elements of ``values`` as Python or NumPy scalars (one, for a scalar).
+
+    0-d arrays and tensors among them (``[np.array(-4.0)]``, ``list(tensor)``)
+    are unwrapped to their scalar.
+
+    Examples
+    --------
+    >>> real_items([np.array(-4.0), 1])
+    [-4.0, 1]
+    """
+    try:
+        items = np.asarray(values, dtype=object).ravel().tolist()
+    except (TypeError, ValueError):
+        items = [values]
+    return [v.item() if np.ndim(v) == 0 and hasattr(v, "item") else v for v in items]

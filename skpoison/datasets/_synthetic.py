@@ -5,6 +5,8 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._constraints import is_real_array
+
 __all__ = ["make_synthetic_2d"]
 
 
@@ -50,9 +52,7 @@ def make_synthetic_2d(n_samples=100, *, mean0=(-1.0, -1.0), mean1=(1.0, 1.0),
             or n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
     for name, value in (("mean0", mean0), ("mean1", mean1), ("cov", cov)):
-        # (NumPy would read the string "1" or True as 1.0, also beside floats)
-        if not all(isinstance(item, numbers.Real) and not isinstance(item, (bool, np.bool_))
-                   for item in np.asarray(value, dtype=object).ravel()):
+        if not is_real_array(value):   # (NumPy would read "1" or True as 1.0)
             raise ValueError(f"{name} must hold numbers; got {value!r}.")
     means = [np.asarray(m, dtype=np.float64) for m in (mean0, mean1)]
     if any(m.shape != (2,) for m in means):

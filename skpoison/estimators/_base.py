@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._constraints import NumberInterval
+from .._constraints import NumberInterval, is_real_array
 from .._messages import shown
 from .._progress import progress_bar
 from .._torch_utils import to_numpy, to_tensor
@@ -26,7 +26,7 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import (auto_rate_smoothness, build_setup, check_log_lambda, check_trusted_set,
-                     encode_classes, encode_targets, is_real_array, lambda_vector)
+                     encode_classes, encode_targets, lambda_vector)
 from ._warnings import engine_warnings_once
 from ._warnings import issue as issue_warning
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 from sklearn.utils import check_array
 from sklearn.utils.validation import _get_feature_names, column_or_1d, validate_data
 
+from .._constraints import is_real_array, real_items
 from .._torch_utils import make_generator, resolve_device, resolve_dtype
 from .._warn import warn_user
 from ._feature_scales import check_feature_scales
@@ -155,7 +155,7 @@ def as_log_lambda(values, name):
     ValueError: fixed_lambda=True must be a float or an array of floats (log λ), not a bool.
     """
     if not is_real_array(values):
-        is_bool = any(isinstance(v, (bool, np.bool_)) for v in _items(values))
+        is_bool = any(isinstance(v, (bool, np.bool_)) for v in real_items(values))
         raise ValueError(f"{name}={values!r} must be a float or an array of floats "
                          f"(log λ){', not a bool' if is_bool else ''}.")
     # A copy: a read-only view (a pandas Series') made torch warn in as_tensor.
@@ -231,38 +231,6 @@ def lambda_vector(values, n_hyper, name, **tensor):
                          f"hyperparameter{'' if n_hyper == 1 else 's'}: give a number or one "
                          "value each.")
     return torch.as_tensor(values, **tensor)
-
-
-def is_real_array(values):
-    """Whether ``values`` is a real number or a (rectangular) array of them, no bools.
-
-    Element by element: NumPy turns ``[True, -4]`` into integers and
-    ``("-12", "0")`` into strings it would then read as floats.
-
-    Examples
-    --------
-    >>> is_real_array([-12, 0.0]), is_real_array((-12, True)), is_real_array(["-1"])
-    (True, False, False)
-    """
-    try:
-        np.asarray(values, dtype=float)
-    except (TypeError, ValueError):   # ragged, or not numbers at all
-        return False
-    return all(isinstance(v, Real) and not isinstance(v, (bool, np.bool_))
-               for v in _items(values))
-
-
-def _items(values):
-    """The elements of ``values`` as Python or NumPy scalars (one, for a scalar).
-
-    0-d arrays and tensors among them (``[np.array(-4.0)]``, ``list(tensor)``)
-    are unwrapped to their scalar.
-    """
-    try:
-        items = np.asarray(values, dtype=object).ravel().tolist()
-    except (TypeError, ValueError):
-        items = [values]
-    return [v.item() if np.ndim(v) == 0 and hasattr(v, "item") else v for v in items]
 
 
 def initial_params(problem, random_state, *, device, dtype):

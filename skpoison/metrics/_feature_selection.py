@@ -5,7 +5,7 @@ from itertools import combinations
 
 import numpy as np
 
-from ._numbers import holds_numbers
+from .._constraints import is_real_array
 
 __all__ = ["kuncheva_index", "top_k_features"]
 
@@ -126,7 +126,7 @@ def top_k_features(coef, k):
     >>> top_k_features([0.1, -3.0, 2.0, 0.0], k=2)
     array([1, 2])
     """
-    if not holds_numbers(coef):   # (strings, bools; ragged: a network's coefs_)
+    if not is_real_array(coef):   # (strings, bools; ragged: a network's coefs_)
         raise ValueError("coef must be one array of numbers of shape (n_features,) or "
                          "(n_outputs, n_features), such as a linear model's coef_ (a "
                          f"network's coefs_ is a list of layers); got {_head(coef)}.")

@@ -10,11 +10,11 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from .._constraints import NumberInterval
+from .._constraints import NumberInterval, is_real_array
 from .._torch_utils import make_generator
 from .._warn import warn_user
 from ..estimators._base import unfitted_on_error
-from ..estimators._setup import check_trusted_set, encode_classes, is_real_array
+from ..estimators._setup import check_trusted_set, encode_classes
 from ._compat import SamplerBase
 from ._result import PoisoningResult
 from ._schedule import draw_schedule, split_batches

@@ -6,7 +6,7 @@ import numpy as np
 
 from .._box import box_slack
 from .._messages import shown
-from ..estimators._setup import is_real_array
+from .._constraints import is_real_array
 
 __all__ = ["feature_box"]
 

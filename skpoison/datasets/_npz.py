@@ -127,13 +127,11 @@ def _check_arrays(X, y, path):
     if not whole or y.shape != (len(X),):
         raise ValueError(f"{path}: y must hold one integer class label (or class name) per "
                          f"row of X ({len(X)}); got {y.dtype} of shape {y.shape}.")
-    # (float and unsigned labels beyond int64's range would wrap, merging classes)
-    if y.dtype.kind == "u" and len(y):    # (compared as integers: 2**63 - 1 is in range)
-        too_large = y.max() > np.iinfo(np.int64).max
-    else:
-        too_large = y.dtype.kind == "f" and len(y) and not (
-            -2.0 ** 63 <= y.min() and y.max() < 2.0 ** 63)
-    if too_large:
+    # (float and unsigned labels beyond int64's range would wrap, merging classes;
+    # unsigned ones compared as integers: 2**63 - 1 is in range)
+    if len(y) and y.dtype.kind in "uf" and not (
+            y.max() <= np.iinfo(np.int64).max if y.dtype.kind == "u"
+            else -2.0 ** 63 <= y.min() and y.max() < 2.0 ** 63):
         raise ValueError(f"{path}: y's labels must lie within int64's range; got labels "
                          f"from {y.min()} to {y.max()}.")
     return X, y.astype(np.int64), None

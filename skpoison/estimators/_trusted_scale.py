@@ -117,11 +117,11 @@ def _warn_if_unlike(X, X_val, name, sampler):
         # the statistics of both sets with X's largest magnitude scaled to about
         # 1, by a power of two (exactly: a constant column stays constant). A
         # trusted set far wider or narrower then overflows or vanishes, and warns.
+        # (under check_trusted_scale's errstate: X_val's squares may overflow)
         _, exponent = np.frexp(np.max(np.abs(X)))
         if exponent:
-            with np.errstate(over="ignore", under="ignore"):
-                (mean, std), (mean_val, spread) = (_column_stats(np.ldexp(X, -exponent)),
-                                                   _column_stats(np.ldexp(X_val, -exponent)))
+            mean, std = _column_stats(np.ldexp(X, -exponent))
+            mean_val, spread = _column_stats(np.ldexp(X_val, -exponent))
     varying = (std > 0) & np.isfinite(std)
     if not varying.any():
         return

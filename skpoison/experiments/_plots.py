@@ -318,8 +318,7 @@ def plot_per_layer(rows, prefix="log_lambda_", ylabel="learned λ = log α, per 
             if len(drawn) > 1:
                 name = f"{_label(strategy)}: {name}"
             plot_vs_ratio(ax, [{**r, "line": name} for r in mine], column, group="line",
-                          label=str, style=dict(marker=marker, ls="-", mfc=None,
-                                                color=_shade(i, len(columns))))
+                          label=str, style=dict(marker=marker, color=_shade(i, len(columns))))
     if log:
         _log_scale_if_wide(ax)
     elif prefix == "log_lambda_":

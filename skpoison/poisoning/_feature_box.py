@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._box import box_slack
-from .._messages import shown
 from .._constraints import is_real_array
+from .._messages import shown
 
 __all__ = ["feature_box"]
 

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import _get_feature_names, column_or_1d, validate_data
 
@@ -67,7 +68,11 @@ def check_X_val(estimator, X_val, *, dtype, name="X_val", train_name="X"):
         raise ValueError(f"{name}: {exc}") from exc
     if checked.shape[1] != estimator.n_features_in_:
         raise ValueError(f"{name} has {checked.shape[1]} features, but the training set "
-                         f"{train_name} has {estimator.n_features_in_}.")
+                         f"{train_name} has {estimator.n_features_in_}."
+                         + (" In a Pipeline, the trusted set must pass through the "
+                            "preceding transformers too: Pipeline(..., transform_input="
+                            "[\"X_val\"]) with metadata routing enabled."
+                            if name == "X_val" else ""))
     # The feature names: a missing side warns (here, so that the warning names
     # the argument: scikit-learn's would say X), a mismatch raises (scikit-learn's check).
     fitted = getattr(estimator, "feature_names_in_", None)
@@ -122,7 +127,12 @@ def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     """
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == 1:  # a column, as scikit-learn accepts for y
-        labels = column_or_1d(labels, warn=True)
+        # (warned here, at the user's line and naming the argument: column_or_1d's
+        # own warning says "y" and points into skpoison)
+        warn_user(f"A column-vector {name} was passed when a 1d array was expected. "
+                  f"Please change the shape of {name} to (n_samples,), for example "
+                  "using ravel().", DataConversionWarning)
+        labels = labels.ravel()
     if n_rows is not None and (labels.ndim != 1 or labels.shape[0] != n_rows):
         raise ValueError(f"{name} must be 1-d with one label per row of X_val "
                          f"({n_rows}); got shape {labels.shape}.")

@@ -182,11 +182,9 @@ class SweepConfig:
         Every batch is cloned from the trusted set: found before the sweep,
         with the command line's names, not by the first cell's attack.
         """
-        from ..poisoning._schedule import split_batches   # (torch: not for --help)
+        from ..poisoning._schedule import largest_batch, poison_counts
 
-        targets = [int(round(float(r) * self.n_train)) for r in self.ratios]
-        largest = max((stop - start for _, start, stop in
-                       split_batches(targets, self.batch_size)), default=0)
+        largest = largest_batch(poison_counts(self.ratios, self.n_train), self.batch_size)
         if largest > n_val:
             raise ValueError(
                 f"Batches of {largest} poisoning points (batch_size={self.batch_size}) are "

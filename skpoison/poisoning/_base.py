@@ -17,7 +17,7 @@ from ..estimators._base import unfitted_on_error
 from ..estimators._setup import check_trusted_set, encode_classes
 from ._compat import SamplerBase
 from ._result import PoisoningResult
-from ._schedule import draw_schedule, split_batches
+from ._schedule import draw_schedule, largest_batch, poison_counts
 
 _SEED_MAX = 2**31 - 1
 
@@ -191,14 +191,13 @@ class BasePoisoner(SamplerBase):
     def _make_schedule(self, n_train, y_val_enc):
         """Ratios, cumulative targets and the drawn :class:`Schedule`."""
         ratios = check_ratios(self.ratios)
-        targets = [int(round(r * n_train)) for r in ratios]
+        targets = poison_counts(ratios, n_train)
         empty = [float(r) for r, n in zip(ratios, targets) if r > 0 and n == 0]
         if empty:
             warn_user(f"ratios {empty} give no poisoning point for {n_train} training points "
                       "(round(ratio * n_train) == 0): their results are the clean model's.")
         total, n_val = targets[-1], y_val_enc.shape[0]
-        largest_batch = max((stop - start for _, start, stop in
-                             split_batches(targets, self.batch_size)), default=0)
+        biggest = largest_batch(targets, self.batch_size)
         # (first: without reuse, a lower batch_size alone cannot help)
         if total > n_val and not self.reuse_validation:
             raise ValueError(
@@ -206,8 +205,8 @@ class BasePoisoner(SamplerBase):
                 f"has {n_val} to clone without duplicates; lower the ratios or set "
                 "reuse_validation=True."
             )
-        if largest_batch > n_val:
-            raise ValueError(f"Batches of {largest_batch} poisoning points are larger than "
+        if biggest > n_val:
+            raise ValueError(f"Batches of {biggest} poisoning points are larger than "
                              f"the validation set ({n_val} points) they are cloned from; "
                              "lower batch_size.")
         if self.mode == "replace" and total >= n_train:

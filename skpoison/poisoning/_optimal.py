@@ -149,7 +149,12 @@ class OptimalPoisoner(BasePoisoner):
         ``ValueError``, before the attack starts), not overwritten; the file
         is removed when the attack ends. Needs an int
         ``random_state`` (and the estimator's None or an int);
-        :func:`fit_batched` takes none.
+        :func:`fit_batched` takes none. An existing folder holds one file
+        per attack, named by its data and settings (``attack-<hash>.pt``):
+        use one where the poisoner is cloned into several attacks (the
+        folds of ``cross_validate`` or a grid search), which would
+        otherwise share, and keep restarting, one file; an interrupted
+        attack's file stays there until that attack is run again.
 
     Attributes
     ----------
@@ -245,7 +250,10 @@ class OptimalPoisoner(BasePoisoner):
         resume = None
         if self.resume_file is not None:
             fingerprint = attack_fingerprint(self, (X, y_enc, X_val, y_val_enc), plan.X.device)
-            resume = ResumeFile(self.resume_file, fingerprint)
+            path = Path(self.resume_file)
+            if path.is_dir():    # (one file per attack: the folds of a cross-validation)
+                path = path / f"attack-{fingerprint[:20]}.pt"
+            resume = ResumeFile(path, fingerprint)
         poison, states, losses, lambdas = run_cumulative_attack(
             plan.config, plan.schedule, plan.X, plan.Y, plan.X_poison, plan.Y_poison,
             plan.lambda0, learn=plan.learn, mode=self.mode, verbose=self.verbose,
@@ -265,9 +273,7 @@ class OptimalPoisoner(BasePoisoner):
         """A resumed attack must draw what the interrupted one drew: int seeds; and its
         file must be writable where it is named (found now, not at the first save)."""
         path = Path(self.resume_file)
-        if path.is_dir():
-            raise ValueError(f"resume_file={str(path)!r} is a directory; name a file in it.")
-        if not path.parent.is_dir():
+        if not path.is_dir() and not path.parent.is_dir():
             raise ValueError(f"resume_file={str(path)!r}: its folder {str(path.parent)!r} "
                              "does not exist.")
         for owner, seed, may_be_none in (("random_state", self.random_state, False),
@@ -402,14 +408,17 @@ class OptimalPoisoner(BasePoisoner):
 
         low, high = self._box
         config = AttackConfig(
-            setup.problem, setup.w0, setup.steps, setup.lr, estimator.hypergrad,
-            to_tensor(X_val, **tensor), encode_targets(y_val_enc, n_classes, **tensor),
-            to_tensor(low, **tensor), to_tensor(high, **tensor), lambda_low, lambda_high,
-            self.outer_steps, self.poison_lr,
-            estimator.outer_lr if self.lambda_lr is None else self.lambda_lr,
-            self.normalize,
-            estimator.outer_optimizer if self.lambda_step is None else self.lambda_step,
-            draw_w0, checkpoint_every=estimator.checkpoint_every,
+            problem=setup.problem, w0=setup.w0, steps=setup.steps, lr=setup.lr,
+            method=estimator.hypergrad, X_val=to_tensor(X_val, **tensor),
+            Y_val=encode_targets(y_val_enc, n_classes, **tensor),
+            box_low=to_tensor(low, **tensor), box_high=to_tensor(high, **tensor),
+            lambda_low=lambda_low, lambda_high=lambda_high, outer_steps=self.outer_steps,
+            poison_lr=self.poison_lr,
+            lambda_lr=estimator.outer_lr if self.lambda_lr is None else self.lambda_lr,
+            normalize=self.normalize,
+            lambda_step=(estimator.outer_optimizer if self.lambda_step is None
+                         else self.lambda_step),
+            draw_w0=draw_w0, checkpoint_every=estimator.checkpoint_every,
         )
         return _AttackPlan(
             config, ratios, schedule, to_tensor(X, **tensor),

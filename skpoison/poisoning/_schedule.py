@@ -39,6 +39,29 @@ class Schedule(NamedTuple):
     replace_index: np.ndarray | None
 
 
+def poison_counts(ratios, n_train):
+    """Cumulative poisoning points at each ratio: ``round(r * n_train)`` (half to even).
+
+    Examples
+    --------
+    >>> poison_counts([0.0, 0.05, 0.1], 250)
+    [0, 12, 25]
+    """
+    return [int(round(float(r) * n_train)) for r in ratios]
+
+
+def largest_batch(targets, batch_size):
+    """The most points one batch of :func:`split_batches` optimizes together.
+
+    Examples
+    --------
+    >>> largest_batch([0, 10, 42], 20)
+    16
+    """
+    return max((stop - start for _, start, stop in split_batches(targets, batch_size)),
+               default=0)
+
+
 def split_batches(targets, batch_size):
     """Cut the increments between cumulative targets into balanced batches.
 

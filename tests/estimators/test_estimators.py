@@ -11,6 +11,7 @@ from scipy import sparse
 from sklearn import config_context
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import DataConversionWarning
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
@@ -318,7 +319,8 @@ def test_non_finite_input_is_refused(bad, digits08):
 
 def test_validation_set_errors(digits08):
     X_tr, X_te, y_tr, y_te = digits08
-    with pytest.raises(ValueError, match="X_val has 10 features, but the training set X has 64"):
+    with pytest.raises(ValueError, match="X_val has 10 features, but the training set X has 64"
+                       r"\. In a Pipeline, .*transform_input=\[\"X_val\"\]"):
         fast_lr().fit(X_tr, y_tr, X_val=X_te[:, :10], y_val=y_te)
     # scikit-learn's shape messages did not say which argument was at fault
     with pytest.raises(ValueError, match=r"^X_val: Found array with 0 sample\(s\)"):
@@ -608,3 +610,11 @@ def test_the_scale_checks_statistics_are_numpys_to_the_bit(layout):
         X = X[np.sort(rows)]
     X = X.astype(np.float64)
     assert np.array_equal(mean, X.mean(axis=0)) and np.array_equal(std, X.std(axis=0))
+
+
+def test_a_column_of_trusted_labels_is_named_at_the_callers_line(digits08):
+    # scikit-learn's column_or_1d warned about "y", from a line inside skpoison
+    X_tr, X_te, y_tr, y_te = digits08
+    with pytest.warns(DataConversionWarning, match="column-vector y_val was passed") as caught:
+        fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=y_te[:, None])
+    assert {record.filename for record in caught} == {__file__}

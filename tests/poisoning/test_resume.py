@@ -139,10 +139,33 @@ def test_other_data_is_another_attack(binary_small, tmp_path, monkeypatch):
 
 def test_a_resume_file_that_cannot_be_written_fails_before_the_attack(binary_small, tmp_path):
     # It used to run until its first save, then raise IsADirectoryError.
-    for where, message in ((tmp_path, "is a directory"),
-                           (tmp_path / "missing" / "a.pt", "does not exist")):
-        with pytest.raises(ValueError, match=f"resume_file=.*{message}"):
-            _fit(_attack(HypergradRegularizedLR(inner_steps=5), where), binary_small)
+    with pytest.raises(ValueError, match="resume_file=.*does not exist"):
+        _fit(_attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "missing" / "a.pt"),
+             binary_small)
+
+
+def test_a_folder_keeps_one_file_per_attack(binary_small, tmp_path, monkeypatch):
+    # The folds of a cross-validation clone one poisoner: with one file they
+    # kept starting each other over, and the first to end deleted the others' state.
+    estimator = HypergradRegularizedLR(inner_steps=20)
+    X, y, X_val, y_val = binary_small[:4]
+    other_fold = (X[5:], y[5:], X_val, y_val)
+    for data, finished in ((binary_small, 2), (other_fold, 1)):
+        _interrupt_after(monkeypatch, finished)
+        with pytest.raises(KeyboardInterrupt):
+            _fit(_attack(estimator, tmp_path), data)
+        monkeypatch.undo()
+    assert len(list(tmp_path.glob("attack-*.pt"))) == 2
+    calls = _interrupt_after(monkeypatch, 100)
+    fresh = _fit(_attack(estimator), binary_small)
+    n_batches = len(calls)
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # (no "other data or settings": its own file)
+        resumed = _fit(_attack(estimator, tmp_path), binary_small)
+    assert len(calls) == n_batches - 2     # resumed after its two finished batches
+    _assert_same_results(resumed, fresh)
+    assert len(list(tmp_path.glob("attack-*.pt"))) == 1    # the other fold's is kept
 
 
 @pytest.mark.parametrize("random_state", [None, np.random.RandomState(0)])

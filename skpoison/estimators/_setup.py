@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array
-from sklearn.utils.validation import _get_feature_names, column_or_1d, validate_data
+from sklearn.utils.validation import _get_feature_names, validate_data
 
 from .._constraints import is_real_array, real_items
 from .._torch_utils import make_generator, resolve_device, resolve_dtype

@@ -7,12 +7,12 @@ count, a rate, a λ or a ratio is due is refused instead.
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-__all__ = ["NumberInterval", "is_real_array", "real_items"]
+__all__ = ["NumberInterval", "check_count", "is_real_array", "real_items"]
 
 
 class NumberInterval(Interval):
@@ -35,6 +35,26 @@ class NumberInterval(Interval):
 
     def is_satisfied_by(self, val):
         return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def check_count(value, name, minimum):
+    """``value`` as an int ``>= minimum``, or a ValueError that names ``name``.
+
+    Any integral type (Python's, NumPy's), never a bool or a float.
+
+    Examples
+    --------
+    >>> check_count(3, "steps", 1)
+    3
+    >>> check_count(True, "steps", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: steps must be an integer >= 1, got True.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral) \
+            or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+    return int(value)
 
 
 def is_real_array(values):

@@ -1,18 +1,12 @@
 """Disjoint, class-balanced train / validation / test draws (private)."""
 
-import numbers
-
 import numpy as np
 from scipy.sparse import issparse
 from sklearn.utils import Bunch, check_random_state
 
+from .._constraints import check_count
+
 __all__ = ["make_poisoning_splits"]
-
-
-def _check_size(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}.")
-    return int(value)
 
 
 def _per_class_counts(sizes, available, rng):
@@ -81,7 +75,7 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
     >>> s.X_train.shape, np.bincount(s.y_train).tolist()[::8]
     ((6, 2), [3, 3])
     """
-    sizes = [_check_size(n, name) for n, name in
+    sizes = [check_count(n, name, 0) for n, name in
              ((n_train, "n_train"), (n_val, "n_val"), (n_test, "n_test"))]
     if issparse(X):
         raise TypeError("make_poisoning_splits takes dense X (the attacks move dense "

@@ -1,11 +1,10 @@
 """The 2-D two-Gaussian example of the paper's Fig. 1 (private)."""
 
-import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._constraints import is_real_array
+from .._constraints import check_count, is_real_array
 
 __all__ = ["make_synthetic_2d"]
 
@@ -48,9 +47,7 @@ def make_synthetic_2d(n_samples=100, *, mean0=(-1.0, -1.0), mean1=(1.0, 1.0),
     >>> X.shape, y.tolist().count(0), y.tolist().count(1)
     ((10, 2), 5, 5)
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) \
-            or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}.")
+    check_count(n_samples, "n_samples", 2)
     for name, value in (("mean0", mean0), ("mean1", mean1), ("cov", cov)):
         if not is_real_array(value):   # (NumPy would read "1" or True as 1.0)
             raise ValueError(f"{name} must hold numbers; got {value!r}.")

@@ -12,12 +12,11 @@ boundaries with and without it come from :class:`~skpoison.poisoning.OptimalPois
 
 from __future__ import annotations
 
-from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.utils import check_scalar
 
+from .._constraints import check_count
 from .._progress import progress_bar
 from ..datasets import default_sizes, load_dataset, make_poisoning_splits
 from ..estimators import HypergradRegularizedLR
@@ -76,9 +75,7 @@ def _attack_point(split, fixed, *, inner_lr, steps, attack_steps, seed, feature_
 
 
 def _count(value, default, name, minimum):
-    if value is None:
-        return default
-    return check_scalar(value, name, Integral, min_val=minimum)
+    return default if value is None else check_count(value, name, minimum)
 
 
 def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_points=None,

@@ -1,19 +1,12 @@
 """Stability of embedded feature selection: Kuncheva's index, top-k (private)."""
 
-import numbers
 from itertools import combinations
 
 import numpy as np
 
-from .._constraints import is_real_array
+from .._constraints import check_count, is_real_array
 
 __all__ = ["kuncheva_index", "top_k_features"]
-
-
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    return int(value)
 
 
 def kuncheva_index(subsets, n_features):
@@ -67,7 +60,7 @@ def kuncheva_index(subsets, n_features):
     >>> kuncheva_index([mask, [0, 1, 2]], n_features=10)
     1.0
     """
-    n = _check_int(n_features, "n_features", 2)
+    n = check_count(n_features, "n_features", 2)
     sets = [_as_indices(np.asarray(sorted(s) if isinstance(s, (set, frozenset)) else s), i, n)
             for i, s in enumerate(subsets)]
     if len(sets) < 2:
@@ -136,7 +129,7 @@ def top_k_features(coef, k):
                          f"n_features), got {coef.shape}.")
     if not np.all(np.isfinite(coef)):
         raise ValueError("coef contains NaN or infinite values.")
-    k = _check_int(k, "k", 1)
+    k = check_count(k, "k", 1)
     if k > coef.shape[-1]:
         raise ValueError(f"k={k} exceeds the number of features {coef.shape[-1]}.")
     if coef.ndim == 1 or coef.shape[0] == 1:

@@ -91,7 +91,7 @@ def test_extra_sample_goes_to_the_larger_class():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(n_train=-1, n_val=1, n_test=1), "n_train must be a non-negative integer"),
+    (dict(n_train=-1, n_val=1, n_test=1), "n_train must be an integer >= 0, got -1"),
     (dict(n_train=2, n_val=1.0, n_test=1), "n_val must be"),
     (dict(n_train=2, n_val=1, n_test=True), "n_test must be"),
 ])

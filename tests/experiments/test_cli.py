@@ -226,8 +226,8 @@ def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     (["fig13", "--model", "lr", "--strategies", "learned"], "needs --model mlp"),
     (["fig2", "--grid-points", "5"], "grid_points is an option of fig1, not of fig2"),
     (["fig1", "--val-fractions", "0.5"], "val_fractions is an option of fig4 and fig9"),
-    (["fig1", "--grid-points", "0"], "grid_points == 0, must be >= 2"),
-    (["fig1", "--inner-steps", "0"], "inner_steps == 0, must be >= 1"),
+    (["fig1", "--grid-points", "0"], "grid_points must be an integer >= 2, got 0"),
+    (["fig1", "--inner-steps", "0"], "inner_steps must be an integer >= 1, got 0"),
 ])
 def test_reproduce_refuses_settings_it_would_ignore_or_draw_empty(args, message, tmp_path,
                                                                   capsys):

@@ -67,3 +67,11 @@ def test_the_figure_functions_call_reproduce_with_their_figure(monkeypatch):
     assert seen == [("fig2", {"size": "tiny", "plot": False}),
                     ("fig14", {"dataset": "digits"})]
     assert experiments.fig7.__name__ == "fig7" and "Fig. 7" in experiments.fig7.__doc__
+
+
+def test_synthetic_maps_refuses_a_flag_for_a_count():
+    # scikit-learn's check_scalar took True for 1: inner_steps=True ran one step
+    from skpoison.experiments import synthetic_maps
+
+    with pytest.raises(ValueError, match="inner_steps must be an integer >= 1, got True"):
+        synthetic_maps(size="tiny", inner_steps=True)

@@ -182,11 +182,12 @@ class BasePoisoner(SamplerBase):
         # features is read at float64, as the estimators read it)
         X_val, y_val_enc = check_trusted_set(self, X, X_val, y_val,
                                              dtype=[np.float64, np.float32])
-        self._check_box(X, X_val)
+        self._read_box(X, X_val)
         return X, y, y_enc, X_val, y_val_enc
 
-    def _check_box(self, X, X_val):
-        """Subclasses with a feasible box check the data lies in it."""
+    def _read_box(self, X, X_val):
+        """Subclasses with a feasible box read it (into ``self._box``, which their
+        attacks use) and check the data lies in it."""
 
     def _make_schedule(self, n_train, y_val_enc):
         """Ratios, cumulative targets and the drawn :class:`Schedule`."""

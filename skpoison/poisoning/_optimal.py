@@ -240,7 +240,7 @@ class OptimalPoisoner(BasePoisoner):
         self.verbose = verbose
         self.resume_file = resume_file
 
-    def _check_box(self, X, X_val):
+    def _read_box(self, X, X_val):
         self._box = feature_box(self.feature_range, X, X_val)
 
     def _fit_resample(self, X, y, y_enc, X_val, y_val_enc):

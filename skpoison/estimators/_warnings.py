@@ -56,7 +56,20 @@ def engine_warnings_once(what):
 
     Examples
     --------
-    >>> with engine_warnings_once("fit"):
-    ...     pass
+    Three warnings of the engine in one fit: the first, as scikit-learn's
+    ``ConvergenceWarning`` too, then their count.
+
+    >>> import warnings
+    >>> from skpoison.hypergrad._warnings import warn
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with engine_warnings_once("fit"):
+    ...         for _ in range(3):
+    ...             warn("not converged", hypergrad.InnerNotConvergedWarning)
+    >>> [str(w.message) for w in caught]   # doctest: +NORMALIZE_WHITESPACE
+    ['not converged',
+     'InnerNotConvergedWarning was issued 3 times in this fit; only the first is shown.']
+    >>> all(issubclass(w.category, ConvergenceWarning) for w in caught)
+    True
     """
     return warnings_once(what, issue)

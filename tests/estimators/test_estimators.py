@@ -618,3 +618,24 @@ def test_a_column_of_trusted_labels_is_named_at_the_callers_line(digits08):
     with pytest.warns(DataConversionWarning, match="column-vector y_val was passed") as caught:
         fast_lr().fit(X_tr, y_tr, X_val=X_te, y_val=y_te[:, None])
     assert {record.filename for record in caught} == {__file__}
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_mlp_predictions_are_the_trained_networks_scores(n_classes):
+    # decision_function runs the network in NumPy; the model trained is torch's
+    # (models/_mlp_derivatives.py): the two forward passes must stay one function.
+    from skpoison.models import MLPProblem
+
+    X, y = load_digits(n_class=n_classes, return_X_y=True)
+    X = X / 16.0
+    clf = HypergradMLP((6, 4), inner_steps=30, inner_lr=0.5, outer_steps=1,
+                       random_state=0).fit(X, y)
+    pieces = [t for W, b in zip(clf.coefs_, clf.intercepts_) for t in (W.ravel(), b)]
+    problem = MLPProblem(X.shape[1], (6, 4), 1 if n_classes == 2 else n_classes)
+    w = torch.as_tensor(np.concatenate(pieces))
+    scores = problem.decision_scores(w, torch.as_tensor(X)).numpy()
+    pre = X @ clf.coefs_[0] + clf.intercepts_[0]
+    assert (pre < 0).any()            # (the activation's negative side is reached)
+    np.testing.assert_allclose(clf.decision_function(X),
+                               scores.ravel() if n_classes == 2 else scores,
+                               rtol=1e-12, atol=1e-12)

@@ -26,12 +26,19 @@ they are not formed per step: the tape keeps ``Theta_t``, ``P_t`` and ``A_t``
 and both are reduced once at the end (one elementwise product for λ; for the
 poisoning points one ``(T k) x d1 x m`` product recomputes ``JU_t`` on the
 ``m`` poisoning columns, then two small matrix products).
+
+Proximal L1 steps (``problem.proximal``) soft-threshold ``Theta`` after the
+data step, ``Theta <- S(Theta - (lr / n) (P - Y^T) X1, lr alpha)``; the
+reverse step first masks the adjoint, ``A <- m_{t+1} A`` with ``m_{t+1} = (Theta_{t+1}
+!= 0) | (lr alpha = 0)``, then takes the data part as above, and the λ term
+takes ``sign(Theta_{t+1})``. Their tapes keep all ``T + 1`` iterates for that.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..hypergrad._prox import soft_threshold_
 from ..hypergrad._unroll import Unroll, aligned_rows, fast_loops, ordinary
 
 
@@ -113,10 +120,18 @@ class LinearUnroll(Unroll):
         self.scale = -self.lr / n
         penalty = problem.penalty
         self.l1 = penalty.kind == "l1"
+        self.prox = problem.proximal
         self.alpha = penalty.alpha(log_lambda)                     # standard layout
         alpha = self.to_internal(self.alpha)
         self.lr_alpha = self.lr * alpha
         self.shrink = 1.0 - self.lr_alpha
+        self._prox_setup()
+
+    def _prox_setup(self):
+        """Proximal steps' thresholds ``±lr alpha`` and where they are nonzero."""
+        if self.prox:
+            self.neg_lr_alpha = -self.lr_alpha
+            self.thresholded = self.lr_alpha != 0
 
     # -- layouts ---------------------------------------------------------------
     def to_internal(self, w):
@@ -157,7 +172,11 @@ class LinearUnroll(Unroll):
         return result.view(-1)
 
     def _update(self, theta, residual, out=None):
-        """One gradient step ``theta - lr * (data gradient + penalty gradient)``."""
+        """One gradient step ``theta - lr * (data gradient + penalty gradient)``
+        (proximal: the data step, then the soft threshold)."""
+        if self.prox:
+            z = torch.add(theta, self._data_product(residual).mul_(self.scale), out=out)
+            return soft_threshold_(z, self.lr_alpha, self.neg_lr_alpha)
         if self.l1:
             start = torch.addcmul(theta, self.lr_alpha, torch.sign(theta), value=-1.0, out=out)
             return start.add_(self._data_product(residual).mul_(self.scale))
@@ -222,7 +241,7 @@ class LinearUnroll(Unroll):
         with fast_loops(w0):
             W, P = self._record(w0, steps)
         # (a copy: a view would keep the whole tape alive as long as w_T)
-        return ordinary(self.to_standard(W[steps].clone())), (W[:steps], P)
+        return ordinary(self.to_standard(W[steps].clone())), (W if self.prox else W[:steps], P)
 
     def _record(self, w0, steps):
         """The iterates ``W`` (``steps + 1`` rows) and activations ``P`` of ``steps`` steps."""
@@ -247,13 +266,25 @@ class LinearUnroll(Unroll):
 
     def backward(self, tape, a, *, return_adjoint=False):
         W, P = tape
+        steps = P.shape[0]
         with fast_loops(a):
-            A, first = self._reverse(P, a, W.shape[0], return_adjoint)
-        grads = self._reduce(W, A, P)   # (outside inference mode: ordinary results)
+            dead = self._dead(W)
+            A, first = self._reverse(P, a, steps, return_adjoint, dead)
+        # (outside inference mode: ordinary results)
+        grads = self._reduce(W[:steps], A, P, W[1:] if self.prox else None)
         return (*grads, ordinary(self.to_standard(first))) if return_adjoint else grads
 
-    def _reverse(self, P, a, steps, return_adjoint):
-        """The adjoint rows ``A``, and the adjoint of the tape's first iterate."""
+    def _dead(self, W):
+        """Proximal steps: where each step's mask ``m_{t+1}`` is 0, ``(T, n_params)`` bools."""
+        return (W[1:] == 0) & self.thresholded if self.prox else None
+
+    def _reverse(self, P, a, steps, return_adjoint, dead=None):
+        """The adjoint rows ``A``, and the adjoint of the tape's first iterate.
+
+        Proximal steps (``dead``: :meth:`_dead`) mask each row ``A[t]`` in
+        place before using it, so ``A`` holds the masked adjoints ``m_{t+1}
+        A[t]`` that the mixed terms take.
+        """
         A = self._adjoint_rows(a, steps)
         # -lr / n (see the module docstring) enters every step's factor in one
         # tape-wide operation: p (1 - p) (-lr / n) for binary models; for
@@ -267,10 +298,14 @@ class LinearUnroll(Unroll):
         U = P.new_empty(P.shape[1:]) if self.binary else None
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
             # (the adjoint of w_0 itself, t = 0, is rarely needed)
+            if dead is not None:
+                adjoints[t].masked_fill_(dead[t], 0.0)
             jac_u = self._jac_u(factors[t], adjoints[t], None if scaled is None else scaled[t],
                                 out=U)
             out = adjoints[t - 1] if t else None
             first = self._add_data_part(self._shrunk(adjoints[t], out), jac_u, out, alpha=1.0)
+        if dead is not None and steps and not return_adjoint:
+            adjoints[0].masked_fill_(dead[0], 0.0)
         return A, first
 
     def _poison_jac_u(self, A, P):
@@ -286,14 +321,17 @@ class LinearUnroll(Unroll):
         prob = P.view(-1, k, n)[:, :, n - m:]
         return _activation_jvp(prob, U, self.binary, class_dim=1)
 
-    def _reduce(self, W, A, P):
+    def _reduce(self, W, A, P, W_next=None):
         """Sum the mixed second derivatives over the ``T`` recorded steps.
 
         ``W``, ``A``: ``(T, n_params)`` iterates and adjoints (internal
-        layout); ``P``: ``(T, n)`` or ``(T, k, n)`` activations.
+        layout); ``P``: ``(T, n)`` or ``(T, k, n)`` activations. ``W_next``
+        (proximal steps): the iterates after each step, whose signs the λ
+        term takes.
         """
         penalty = self.problem.penalty
-        summed = self.to_standard(torch.sum(penalty.dR(W) * A, dim=0))
+        signs = penalty.dR(W) if W_next is None else torch.sign(W_next)
+        summed = self.to_standard(torch.sum(signs * A, dim=0))
         grad_lambda = -self.lr * penalty.group_sum(self.alpha * summed)
         rows, k, d1, m = W.shape[0] * self.k, self.k, self.d1, self.n_poison
         n = self.X.shape[0]
@@ -363,6 +401,7 @@ class BatchedLinearUnroll(LinearUnroll):
         self.YT = Y[..., 0].contiguous() if self.binary else Y.transpose(1, 2).contiguous()
         penalty = problem.penalty
         self.l1 = penalty.kind == "l1"
+        self.prox = problem.proximal
         self.alpha = penalty.alpha(log_lambda)                               # (K, P)
         if self.per_problem_lr:
             self.scale = (-self.lr / n).view(K, 1, 1)
@@ -373,6 +412,9 @@ class BatchedLinearUnroll(LinearUnroll):
         self.shrink = 1.0 - self.lr_alpha
         shape = (K, k, d + 1)
         self.lr_alpha3, self.shrink3 = self.lr_alpha.view(shape), self.shrink.view(shape)
+        self._prox_setup()
+        if self.prox:
+            self.neg_lr_alpha3 = self.neg_lr_alpha.view(shape)
         self.YT3 = self.YT.view(K, k, n)
         # A shared rate is the products' alpha; one rate per problem enters the
         # residual, (-lr / n) (P - Y) = (-lr / n) P + (lr / n) Y, in one kernel.
@@ -409,6 +451,9 @@ class BatchedLinearUnroll(LinearUnroll):
             torch.bmm(theta, self.X1T, out=prob).sigmoid_()
         else:
             prob.copy_(torch.softmax(torch.bmm(theta, self.X1T), dim=1))
+        if self.prox:
+            torch.add(theta, torch.bmm(prob - self.YT3, self.X1).mul_(self.scale), out=out)
+            return soft_threshold_(out, self.lr_alpha3, self.neg_lr_alpha3)
         if self.l1:
             torch.addcmul(theta, self.lr_alpha3, torch.sign(theta), value=-1.0, out=out)
             # Sum first, then scale, as LinearUnroll._data_product explains.
@@ -435,12 +480,14 @@ class BatchedLinearUnroll(LinearUnroll):
         rows, probs = self._rows(W), P.view(steps, self.K, self.k, self.n).unbind(0)
         for t in range(steps):
             self._step(rows[t], probs[t], rows[t + 1])
-        return self.to_standard(rows[steps].clone()), (W[:steps], P)
+        return self.to_standard(rows[steps].clone()), (W if self.prox else W[:steps], P)
 
     def backward(self, tape, a, *, return_adjoint=False):
         W, P = tape
-        steps = W.shape[0]
+        steps = P.shape[0]
         A = self._adjoint_rows(a, steps)
+        dead = self._dead(W)
+        dead_rows = None if dead is None else self._rows(dead)
         # -lr / n scales the factors, once, never the products (as LinearUnroll.backward)
         P4 = P.view(steps, self.K, self.k, self.n)
         if self.binary:
@@ -451,6 +498,8 @@ class BatchedLinearUnroll(LinearUnroll):
         first = self.to_internal(a).view(self.K, self.k, self.d1)
         U = P4.new_empty(P4.shape[1:])               # (K, k, n), reused every step
         for t in range(steps - 1, 0 if not return_adjoint else -1, -1):
+            if dead is not None:
+                adjoints[t].masked_fill_(dead_rows[t], 0.0)
             torch.bmm(adjoints[t], self.X1T, out=U)
             if self.binary:
                 jac_u = U.mul_(factors[t])
@@ -463,7 +512,9 @@ class BatchedLinearUnroll(LinearUnroll):
             else:
                 torch.mul(adjoints[t], self.shrink3, out=first)
             first.baddbmm_(jac_u, self.X1)
-        grads = self._reduce(W, A, P)
+        if dead is not None and steps and not return_adjoint:
+            adjoints[0].masked_fill_(dead_rows[0], 0.0)
+        grads = self._reduce(W[:steps], A, P, W[1:] if self.prox else None)
         return (*grads, self.to_standard(first)) if return_adjoint else grads
 
     def _poison_jac_u(self, A, P):
@@ -474,11 +525,12 @@ class BatchedLinearUnroll(LinearUnroll):
         prob = P.view(T, K, k, n)[..., n - m:]
         return _activation_jvp(prob, U, self.binary, class_dim=2)
 
-    def _reduce(self, W, A, P):
+    def _reduce(self, W, A, P, W_next=None):
         K, k, d1, n, m = self.K, self.k, self.d1, self.n, self.n_poison
         T = W.shape[0]
         penalty = self.problem.penalty
-        summed = self.to_standard(torch.sum(penalty.dR(W) * A, dim=0))   # (K, P)
+        signs = penalty.dR(W) if W_next is None else torch.sign(W_next)
+        summed = self.to_standard(torch.sum(signs * A, dim=0))   # (K, P)
         lr = self.lr[:, None] if self.per_problem_lr else self.lr
         grad_lambda = penalty.group_sum(self.alpha * summed) * -lr
         # (T, K, k, n) -> (K, T * k, m) on the poisoning columns

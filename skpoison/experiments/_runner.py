@@ -272,8 +272,9 @@ def output_stem(config, size, name):
     """``mnist_lr_l2_quick_fig2``: the file names of one sweep's outputs.
 
     Distinct per data set (and class pair, when not the default one), model,
-    penalty (``l1-prox`` for proximal L1 steps) and size, so that sweeps sharing an output folder (and its cells)
-    do not overwrite each other's tables.
+    penalty (``l1-prox`` for proximal L1 steps) and size, so that sweeps
+    sharing an output folder (and its cells) do not overwrite each other's
+    tables.
 
     Examples
     --------

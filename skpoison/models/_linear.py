@@ -13,7 +13,8 @@ import torch
 
 from ..hypergrad._problem import InnerProblem, cross_entropy
 from ..hypergrad._prox import check_l1_step, soft_threshold
-from ._linear_unroll import BatchedLinearUnroll, LinearUnroll
+from ._linear_unroll import LinearUnroll
+from ._linear_unroll_batched import BatchedLinearUnroll
 from ._matmul import addmm, matmul
 from ._penalty import GroupPenalty
 

@@ -76,7 +76,7 @@ from bench_batched import _timed, timed_rounds  # noqa: E402  (wall-clock median
 from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
 from skpoison.datasets import make_poisoning_splits  # noqa: E402
 from skpoison.estimators import _spectral  # noqa: E402
-from skpoison.models import _linear_unroll  # noqa: E402
+from skpoison.models import _linear_unroll_batched  # noqa: E402
 from skpoison.poisoning import fit_batched  # noqa: E402
 from skpoison.poisoning._batched import _prepare  # noqa: E402  (fit_batched's own set-up)
 from _machine import cpu_model, machine_info, mnist_folder  # noqa: E402  (benchmarks/)
@@ -230,11 +230,11 @@ def main(argv=None):
             return mock.patch.dict(os.environ, {"SKPOISON_CUDA_GRAPHS": "0"})
 
         def transposed_copy():
-            return mock.patch.object(_linear_unroll, "TRANSPOSED_COPY_DEVICES",
-                                     _linear_unroll.TRANSPOSED_COPY_DEVICES | {"cuda"})
+            return mock.patch.object(_linear_unroll_batched, "TRANSPOSED_COPY_DEVICES",
+                                     _linear_unroll_batched.TRANSPOSED_COPY_DEVICES | {"cuda"})
 
         def unpadded():
-            return mock.patch.object(_linear_unroll, "DESIGN_ROW_ALIGNMENT", 1)
+            return mock.patch.object(_linear_unroll_batched, "DESIGN_ROW_ALIGNMENT", 1)
 
         def host_lanczos():
             return mock.patch.object(_spectral, "HOST_LANCZOS_DEVICES",

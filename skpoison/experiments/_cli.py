@@ -64,6 +64,9 @@ def _common(parser, default_size, default_out, size_notes=None):
                            "the figure's for reproduce)")
     data.add_argument("--penalty", choices=("l2", "l1"), default=None,
                       help="regularizer (default: the figure's, l2 for evaluate)")
+    data.add_argument("--l1-step", choices=("subgradient", "proximal"), default=None,
+                      help="inner step of lr under --penalty l1: the paper's subgradient "
+                           "steps (default) or proximal (soft-thresholding) ones")
     data.add_argument("--strategies", nargs="+", choices=sorted(STRATEGIES), default=None,
                       metavar="S", help="λ strategies to compare, among "
                       f"{', '.join(STRATEGIES)} (default: no_reg large cv learned for lr, "
@@ -168,7 +171,7 @@ def _overrides(args):
     names = ("classes", "strategies", "ratios", "repetitions", "inner_steps", "attack_steps",
              "victim_steps", "batch_size", "n_train", "n_val", "n_test", "seed", "poison_lr",
              "lambda_lr", "lambda_step", "normalize", "large_lambda", "cv_grid", "device",
-             "dtype")
+             "dtype", "l1_step")
     return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
 
 

@@ -81,6 +81,10 @@ class SweepConfig:
         Class pair; ``None`` is the data set's default pair.
     model : {"lr", "mlp"}
     penalty : {"l2", "l1"}
+    l1_step : {"proximal"} or None
+        ``"proximal"``: the victim takes proximal L1 steps
+        (``HypergradRegularizedLR(l1_step="proximal")``; LR with L1 only);
+        ``None``: the estimator's default, the paper's subgradient steps.
     strategies : tuple of str
         Names from :data:`skpoison.experiments.STRATEGIES`.
     ratios : tuple of float
@@ -142,6 +146,7 @@ class SweepConfig:
     classes: Optional[tuple] = None
     model: str = "lr"
     penalty: str = "l2"
+    l1_step: Optional[str] = None
     strategies: tuple = ("no_reg", "large", "cv", "learned")
     ratios: tuple = (0.0, 0.04, 0.08, 0.12, 0.16, 0.2)
     repetitions: int = 10
@@ -213,7 +218,7 @@ class SweepConfig:
 
 #: Fields added after sweeps had been run: left out of :meth:`SweepConfig.identity`
 #: while None (their default), so that earlier results keep their keys and resume.
-_LATER_FIELDS = ("victim_steps", "lambda_step", "normalize")
+_LATER_FIELDS = ("victim_steps", "lambda_step", "normalize", "l1_step")
 
 
 def _auto_batch_size(n_train, share):
@@ -227,7 +232,8 @@ def _default_classes(name):
     return DEFAULT_CLASSES.get(name)
 
 
-def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **overrides):
+def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_step=None,
+                **overrides):
     """Build a :class:`SweepConfig` from a size preset and overrides.
 
     Parameters
@@ -246,6 +252,10 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         split, ratios 0, 10, 20 %, batches of 5, 2 attack steps).
     model : {"lr", "mlp"}
     penalty : {"l2", "l1"}
+    l1_step : {"subgradient", "proximal"} or None, default=None
+        The L1 inner step of the linear model: ``"proximal"`` needs
+        ``model="lr"`` and ``penalty="l1"`` (refused otherwise);
+        ``"subgradient"`` is the default, None (the same cells).
     **overrides
         Any :class:`SweepConfig` field; ``None`` values are ignored.
 
@@ -268,6 +278,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"model={model!r} must be 'lr' or 'mlp'.")
     if penalty not in ("l2", "l1"):
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
+    overrides["l1_step"] = _checked_l1_step(l1_step, model, penalty)
     name = canonical_name(dataset)
     preset = _PRESETS[size]
     sizes, top_k = _sizes_and_top_k(name, size, overrides.get("classes"))
@@ -327,6 +338,20 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", **ov
         raise ValueError(f"seed={values.get('seed')} + repetitions - 1 = {last_seed} must be "
                          "below 2**32 (repetition r draws its split with seed + r).")
     return SweepConfig(**values)
+
+
+def _checked_l1_step(l1_step, model, penalty):
+    """``"proximal"`` or None (the default, subgradient steps); refuses what cannot apply."""
+    if l1_step is None or l1_step == "subgradient":
+        return None
+    if l1_step != "proximal":
+        raise ValueError(f"l1_step={l1_step!r} must be 'subgradient' or 'proximal'.")
+    if model != "lr" or penalty != "l1":
+        raise ValueError(
+            f"l1_step='proximal' (--l1-step proximal) applies to logistic regression with "
+            f"the L1 penalty (--model lr --penalty l1); got model={model!r}, "
+            f"penalty={penalty!r} (networks take subgradient steps only).")
+    return l1_step
 
 
 def _sizes_and_top_k(name, size, classes):

@@ -105,6 +105,10 @@ def attack_defaults(config):
     estimator = template.get_params(deep=False)
     for name in ("device", "random_state", "verbose"):
         estimator.pop(name, None)
+    if estimator.get("l1_step") == "subgradient":
+        # The step the estimators took before l1_step existed: the cells computed
+        # then keep their names (config.l1_step names a proximal sweep's).
+        del estimator["l1_step"]
     poisoner = {name: p.default for name, p in
                 inspect.signature(OptimalPoisoner).parameters.items()
                 if p.default is not inspect.Parameter.empty
@@ -268,8 +272,9 @@ def output_stem(config, size, name):
     """``mnist_lr_l2_quick_fig2``: the file names of one sweep's outputs.
 
     Distinct per data set (and class pair, when not the default one), model,
-    penalty and size, so that sweeps sharing an output folder (and its cells)
-    do not overwrite each other's tables.
+    penalty (``l1-prox`` for proximal L1 steps) and size, so that sweeps
+    sharing an output folder (and its cells) do not overwrite each other's
+    tables.
 
     Examples
     --------
@@ -284,7 +289,8 @@ def output_stem(config, size, name):
         data += "-" + hashlib.sha1(config.dataset.encode()).hexdigest()[:6]
     if config.classes is not None:
         data += "-" + "v".join(str(c) for c in config.classes)
-    return f"{data}_{config.model}_{config.penalty}_{size}_{name}"
+    penalty = config.penalty + ("-prox" if config.l1_step == "proximal" else "")
+    return f"{data}_{config.model}_{penalty}_{size}_{name}"
 
 
 def write_tables(rows, settings, out, stem, *, cells=True):
@@ -426,7 +432,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                             batch_repetitions=batch_repetitions)
     out, stem = Path(out), output_stem(config, size, "evaluate")
     title = (f"{data_label(config.dataset)} {config.classes or ''} {config.model.upper()} "
-             f"{config.penalty.upper()}: test error (%) under the optimal attack, "
+             f"{_penalty_label(config)}: test error (%) under the optimal attack, "
              f"mean ± std over {_repetitions(config)}").replace("  ", " ")
     title += _caveat_note(rows)
     table = format_table(rows, "test_error", title=title)
@@ -464,10 +470,15 @@ def _short_title(config, rows=(), *, val_size=True):
     if all(isinstance(n, Integral) for n in sizes):
         data += (f" ({sizes[0]} train, {sizes[1]} trusted, {sizes[2]} test)" if val_size
                  else f" ({sizes[0]} train, {sizes[2]} test)")
-    return (f"{data}\n{config.model.upper()}, {config.penalty.upper()}, "
+    return (f"{data}\n{config.model.upper()}, {_penalty_label(config)}, "
             f"T={config.inner_steps}{_victim_note(config)}, {config.attack_steps} attack "
             f"steps; mean ± std over "
             f"{_repetitions(config)}" + _caveat_note(rows))
+
+
+def _penalty_label(config):
+    """``L2``, ``L1``, or ``L1 (proximal)``."""
+    return config.penalty.upper() + (" (proximal)" if config.l1_step == "proximal" else "")
 
 
 def _victim_note(config):

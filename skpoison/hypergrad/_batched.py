@@ -26,7 +26,7 @@ from ._checks import check_inputs
 from ._checkpoint import segment_lengths
 from ._result import HypergradResult, RunStatus, check_inner_run, raise_if_diverged
 from ._reverse import reverse_pass
-from ._unroll import BlockTape
+from ._unroll import BlockTape, raise_proximal_unsupported
 
 
 def _check_batched(tensor, K, name):
@@ -130,6 +130,8 @@ class _VmappedUnroll:
     recycles_tapes = True
 
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
+        if problem.proximal:
+            raise_proximal_unsupported("The vmapped batched unroll")
         self.log_lambda, self.X, self.Y = log_lambda, X, Y
         self.n_poison = n_poison
         self._forward_step = _vmapped_forward_step(problem, lr)

@@ -61,8 +61,9 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     InnerDivergenceError
         If the inner run reached NaN/inf parameters; under an L2 penalty, if its
         rate is unstable for the penalty (``lr * exp(max log_lambda) >= 2``) or
-        its training objective ended above its start; under L1, if that
-        objective exploded (see :func:`~skpoison.hypergrad._result.allowed_rise`);
+        its training objective ended above its start (so too under L1 with
+        proximal steps); under L1 with subgradient steps, if that objective
+        exploded (see :func:`~skpoison.hypergrad._result.allowed_rise`);
         under either, if it ended NaN.
     HypergradientOverflowError
         If the run stayed finite but the validation loss or a hypergradient
@@ -81,13 +82,18 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     differences reproduce only with steps too small to flip a sign. A weight
     that stays exactly 0 (a feature that is zero in every training row)
     contributes nothing, although any change that moves it off 0 moves the
-    loss. A network's LeakyReLU has a kink at 0 in the same way: at a
-    pre-activation exactly 0 every method takes the slope below it (0.01),
-    and the T-step map jumps there, so central finite differences disagree.
+    loss. With proximal L1 steps (``LinearProblem(..., l1_step="proximal")``)
+    the map is smooth wherever no ``|w - lr grad L_data(w)|`` meets its
+    threshold ``lr exp(λ)``, and its zero weights are exactly 0. A network's
+    LeakyReLU has a kink at 0 in the same way: at a pre-activation exactly 0
+    every method takes the slope below it (0.01), and the T-step map jumps
+    there, so central finite differences disagree.
     Under L1 the subgradient method's objective zigzags by design, so
     the rise test only catches a run that explodes (more than
     ``L1_EXPLOSION_FACTOR = 1e4`` times above its start, beyond the zigzag's
-    allowance): a rate merely too large for a good solution passes.
+    allowance): a rate merely too large for a good solution passes. Proximal
+    steps with a stable rate lower the objective: for them it allows
+    rounding only, as under L2.
 
     Examples
     --------

@@ -9,8 +9,20 @@ from torch.func import jvp, vmap
 
 from ._checks import check_inputs
 from ._problem import FORWARD_AD_LOCK
+from ._prox import support
 from ._result import HypergradResult, raise_if_diverged, result_status
 from ._unroll import not_callers
+
+
+def _prox_tangent_parts(problem, log_lambda, lr, device, dtype):
+    """Proximal steps: ``(alpha, group indicator (n_hyper, n_params))``, else None."""
+    if not problem.proximal:
+        return None
+    penalty = problem.penalty
+    groups = penalty.group_index.to(device)
+    in_group = (torch.arange(log_lambda.numel(), device=device)[:, None]
+                == groups[None, :]).to(dtype)
+    return penalty.alpha(log_lambda), in_group
 
 
 def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -27,6 +39,10 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     pushed with the model's own Hessian-vector products instead of
     ``torch.func.jvp``: one per hyperparameter and step, about the cost of a
     training step each.
+
+    Proximal L1 steps (``problem.proximal``) carry the tangents through the
+    soft threshold: ``Z' = m (Z - lr (H_data Z + d grad L_data / dX dX)) - lr
+    alpha sign(w') E`` with ``m`` the support of ``w'`` (``hypergrad/_prox.py``).
 
     Parameters
     ----------
@@ -70,8 +86,13 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     n_hyper, poison_shape = log_lambda.numel(), X_poison.shape
     n_dirs = n_hyper + X_poison.numel()
 
+    prox = _prox_tangent_parts(problem, log_lambda, lr, X.device, X.dtype)
+
     def gradient(w, lam, xp):
-        return problem.train_grad(w, lam, torch.cat([X_clean, xp]), Y)
+        X_train = torch.cat([X_clean, xp])
+        if prox is not None:   # the data step alone: the threshold is applied after it
+            return problem.loss_and_grad(w, X_train, Y)[1]
+        return problem.train_grad(w, lam, X_train, Y)
 
     # The tangents are carried scaled, Z = s dw/dθ with s about 1/lr (see
     # _tangent_scale), the step Z' = Z - lr (H Z + dg/dθ s e), and divided by s
@@ -93,6 +114,10 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             with FORWARD_AD_LOCK:     # (jvp's state is process-wide: one thread at a time)
                 scaled_w = vmap(push)(scaled_w, scaled_lam, scaled_x)
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
+            if prox is not None:
+                alpha, in_group = prox
+                scaled_w = (support(w, lr * alpha) * scaled_w
+                            - lr * (scaled_lam @ (in_group * (alpha * torch.sign(w)))))
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
         total = (scaled_w @ a) / scale
     result = HypergradResult(val_loss, total[:n_hyper], total[n_hyper:].reshape(poison_shape),
@@ -123,8 +148,15 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
     w = w0
     with torch.no_grad():
         for _ in range(steps):
-            hvp = problem.hessian_operator(w, log_lambda, X, Y)
+            hvp = problem.hessian_operator(w, log_lambda, X, Y)   # (L1: the data's alone)
             curvature = hvp(scaled_w[0])[None] if n_hyper == 1 else vmap(hvp)(scaled_w)
+            if problem.proximal:
+                w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
+                # Z' = m (Z - lr H Z) - lr s alpha sign(w'): sign(w') = 0 where m = 0
+                scaled_w = (support(w, lr * penalty.alpha(log_lambda))
+                            * (scaled_w - lr * curvature)
+                            - lr_scale * (in_group * penalty.grad(w, log_lambda)))
+                continue
             scaled_w = (scaled_w - lr * curvature
                         - lr_scale * (in_group * penalty.grad(w, log_lambda)))
             w, _ = problem.forward_step(w, log_lambda, X, Y, lr)

@@ -15,6 +15,7 @@ from ._linear_solve import (
     solve_exact,
     stable_norm,
 )
+from ._prox import fixed_point_residual, support
 from ._result import (
     HessianSolveWarning,
     HypergradResult,
@@ -52,6 +53,14 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     optimum is 0 zigzag around it, the gradient norm then stays of the order
     of ``exp(lambda)`` and the non-convergence warning says so. Use
     ``method="rmd"`` for L1 unless the optimum is known to be dense.
+
+    Proximal L1 steps (``problem.proximal``) do settle: their optimum has
+    exact zeros. There the stationarity measure is the fixed-point residual
+    ``||w - S(w - lr grad L_data(w), lr alpha)|| / lr`` (``S`` the soft
+    threshold; it replaces ``||grad L_tr||`` in the checks above), and the
+    system is restricted to the support ``P`` (``w_T != 0``, and the
+    unpenalized parameters): ``(P H_data P + I - P) u = P grad L_val``, which
+    gives ``g_lambda = -group_sum(alpha sign(w_T) u)`` and ``g_X`` as above.
 
     Parameters
     ----------
@@ -136,24 +145,32 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                          "(use method='cg').")
     w = train(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
     with torch.no_grad():
-        train_grad = problem.train_grad(w, log_lambda, X, Y)
-        start_norm = torch.linalg.vector_norm(problem.train_grad(w0, log_lambda, X, Y))
+        train_grad = _stationarity(problem, w, log_lambda, X, Y, lr)
+        start_norm = torch.linalg.vector_norm(_stationarity(problem, w0, log_lambda, X, Y, lr))
         end_norm = torch.linalg.vector_norm(train_grad)
         stationary = not bool(end_norm > stationarity_tol * torch.clamp(start_norm, min=1.0))
         if not stationary:
-            _warn_not_converged(problem, f"||grad L_tr(w_T)|| = {float(end_norm):.2e}", steps)
+            measure = ("the fixed-point residual ||w_T - prox(w_T)|| / lr" if problem.proximal
+                       else "||grad L_tr(w_T)||")
+            _warn_not_converged(problem, f"{measure} = {float(end_norm):.2e}", steps)
         val_loss, b = problem.loss_and_grad(w, X_val, Y_val)
         check_outputs(val_loss, b)   # (before the solve: CG would stop at u = 0)
+        keep = (support(w, lr * problem.penalty.alpha(log_lambda)) if problem.proximal
+                else None)
+        if keep is not None:
+            b = keep * b
         if solver == "exact":
             # One dense Hessian for both solves, in float64 whatever the data's dtype:
             # at float32's rounding level a singular Hessian (L1 with collinear
             # features) and a merely ill-conditioned one look alike.
             precise = [t.to(torch.float64) for t in (w, log_lambda, X, Y)]
-            matvec = _DenseOnce(problem.hessian_operator(*precise), b.to(torch.float64))
+            operator = _restricted(problem.hessian_operator(*precise),
+                                   None if keep is None else keep.to(torch.float64))
+            matvec = _DenseOnce(operator, b.to(torch.float64))
             u, residual, n_iter = solve_exact(matvec, matvec.like)
             u, residual = u.to(b.dtype), residual.to(b.dtype)
         else:
-            matvec = problem.hessian_operator(w, log_lambda, X, Y)
+            matvec = _restricted(problem.hessian_operator(w, log_lambda, X, Y), keep)
             u, residual, n_iter = solve_cg(matvec, b, tol=tol, maxiter=maxiter)
         if tol is None:   # (the exact solve runs in float64: judged at its precision)
             tol = default_tol(torch.float64 if solver == "exact" else b.dtype)
@@ -192,6 +209,28 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     return HypergradResult(val_loss, -mixed_lambda, -mixed_poison, w, residual, n_iter)
 
 
+def _stationarity(problem, w, log_lambda, X, Y, lr):
+    """``grad L_tr(w)``, or for proximal steps the fixed-point residual (0 at the optimum)."""
+    if not problem.proximal:
+        return problem.train_grad(w, log_lambda, X, Y)
+    _, data_grad = problem.loss_and_grad(w, X, Y)
+    return fixed_point_residual(w, data_grad, lr, problem.penalty.alpha(log_lambda))
+
+
+def _restricted(matvec, keep):
+    """``matvec`` restricted to the support ``keep``: ``P H P + (I - P)`` (``keep`` None: H)."""
+    if keep is None:
+        return matvec
+
+    def restricted(v):
+        return keep * matvec(keep * v) + (1.0 - keep) * v
+
+    if hasattr(matvec, "matrix"):
+        restricted.matrix = lambda: (keep[:, None] * matvec.matrix() * keep[None, :]
+                                     + torch.diag(1.0 - keep))
+    return restricted
+
+
 class _DenseOnce:
     """``matvec`` whose dense matrix and eigenvalues are computed once, when first asked."""
 
@@ -222,7 +261,8 @@ def _newton_step_norm(solver, matvec, train_grad, n_iter):
 
 
 def _warn_not_converged(problem, evidence, steps):
-    l1 = getattr(getattr(problem, "penalty", None), "kind", None) == "l1"
+    l1 = (getattr(getattr(problem, "penalty", None), "kind", None) == "l1"
+          and not problem.proximal)
     warn(
         f"The inner problem has not converged ({evidence} after {steps} steps): the "
         "implicit hypergradient assumes an exact optimum and differs from the unrolled one. "

@@ -56,10 +56,20 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
         X_poison = X[n_clean:].detach().clone().requires_grad_(True)
         X_train = torch.cat([X[:n_clean], X_poison])
         w = w0.detach().clone().requires_grad_(True)
+        # Proximal L1 steps: the data step, then the soft threshold written out
+        # with torch operations (not skpoison's), which autograd differentiates.
+        threshold = lr * problem.penalty.alpha(lam) if problem.proximal else None
         for _ in range(steps):
-            loss = problem.data_loss(w, X_train, Y) + problem.penalty_value(w, lam)
+            if threshold is None:
+                loss = problem.data_loss(w, X_train, Y) + problem.penalty_value(w, lam)
+            else:
+                loss = problem.data_loss(w, X_train, Y)
             (grad_w,) = torch.autograd.grad(loss, w, create_graph=True)
             w = w - lr * grad_w
+            if threshold is not None:
+                # (where the threshold is 0, w itself: its derivative is 1 even at z = 0)
+                shrunk = torch.sign(w) * torch.clamp(w.abs() - threshold, min=0.0)
+                w = torch.where(threshold > 0, shrunk, w)
         val_loss = problem.data_loss(w, X_val, Y_val)
         grad_lambda, grad_poison = torch.autograd.grad(
             val_loss, [lam, X_poison], allow_unused=True

@@ -69,6 +69,12 @@ class InnerProblem(ABC):
         into a CUDA graph. Read from the problem's own class, not inherited
         (a subclass that keeps the loops free of host reads declares it
         again); False (the default) elsewhere.
+    proximal : bool
+        True where :meth:`forward_step` is a proximal L1 step
+        (``LinearProblem(..., l1_step="proximal")``): the methods then
+        differentiate the soft threshold (``hypergrad/_prox.py``). The
+        generic :class:`~skpoison.hypergrad.Unroll`, whose reverse pass is
+        that of a gradient step, refuses such problems. False by default.
 
     Examples
     --------
@@ -100,6 +106,7 @@ class InnerProblem(ABC):
     n_outputs: int
     group_penalty: bool = False
     graph_capturable: bool = False
+    proximal: bool = False
 
     # -- what a model defines -------------------------------------------------
     @abstractmethod

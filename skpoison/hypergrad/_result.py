@@ -114,7 +114,9 @@ def objective_grew(start_loss, end_loss, factor=None, margin=0.0):
     """Where the training objective ended above where it started (device bool).
 
     Gradient descent with a stable rate (below 2/L) lowers the objective of a
-    smooth problem at every step, so an end above the start by more than
+    smooth problem at every step (a proximal step with a rate below 2/L,
+    that of the data loss, lowers the composite L1 objective likewise), so an
+    end above the start by more than
     ``factor * max(1, |start|) + margin`` (by default ``sqrt(eps)`` and 0:
     rounding) means a rate above 2/L: a trajectory that oscillates, is
     chaotic, or explodes (float64 can carry one far without overflowing). A
@@ -141,8 +143,10 @@ def objective_grew(start_loss, end_loss, factor=None, margin=0.0):
 def allowed_rise(problem, log_lambda, lr, n_params, dtype):
     """``(factor, margin)`` of :func:`objective_grew` for ``problem``, or None (not checked).
 
-    The built-in models under L2 (smooth): the rounding, ``sqrt(eps)``, and no
-    margin. Under L1 the subgradient steps zigzag: every weight can swing by
+    The built-in models under L2 (smooth), and under L1 with proximal steps
+    (``problem.proximal``: each step lowers the objective, as gradient steps
+    on a smooth one do): the rounding, ``sqrt(eps)``, and no margin. Under L1
+    the subgradient steps zigzag: every weight can swing by
     ``lr * α`` around its optimum (with ``inner_lr="auto"`` and λ near the top
     of its bounds, ``lr * α`` approaches 1), adding up to ``lr * α_max² *
     n_params`` to the penalty; that is the margin (a device tensor, per
@@ -152,7 +156,7 @@ def allowed_rise(problem, log_lambda, lr, n_params, dtype):
     """
     if not problem.group_penalty:
         return None
-    if problem.penalty.kind == "l2":
+    if problem.penalty.kind == "l2" or problem.proximal:
         return torch.finfo(dtype).eps ** 0.5, 0.0
     if log_lambda.shape[-1] == 0:
         return L1_EXPLOSION_FACTOR, 0.0

@@ -69,6 +69,14 @@ def not_callers(w, w0):
     return w0.clone() if w is w0 else w
 
 
+def raise_proximal_unsupported(what):
+    """Refuse a proximal problem (``problem.proximal``) where ``what`` has no prox steps."""
+    raise ValueError(
+        f"{what} differentiates gradient steps, not proximal L1 steps "
+        "(l1_step='proximal'): use the model's own unroll (LinearProblem.unroll / "
+        "batched_unroll), or l1_step='subgradient'.")
+
+
 class Unroll:
     """``T`` steps of gradient descent on ``L_tr(.; log_lambda, X, Y)``.
 
@@ -98,6 +106,8 @@ class Unroll:
     """
 
     def __init__(self, problem, log_lambda, X, Y, *, lr, n_poison=0):
+        if problem.proximal and type(self).backward is Unroll.backward:
+            raise_proximal_unsupported("The generic Unroll")
         self.problem = problem
         self.log_lambda = log_lambda
         self.X, self.Y = X, Y

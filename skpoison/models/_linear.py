@@ -12,7 +12,9 @@ from __future__ import annotations
 import torch
 
 from ..hypergrad._problem import InnerProblem, cross_entropy
-from ._linear_unroll import BatchedLinearUnroll, LinearUnroll
+from ..hypergrad._prox import check_l1_step, soft_threshold
+from ._linear_unroll import LinearUnroll
+from ._linear_unroll_batched import BatchedLinearUnroll
 from ._matmul import addmm, matmul
 from ._penalty import GroupPenalty
 
@@ -47,6 +49,12 @@ class LinearProblem(InnerProblem):
     device : str or torch.device, default="cpu"
         Device of the penalty's group index: that of the tensors the problem
         is used with.
+    l1_step : {"subgradient", "proximal"}, default="subgradient"
+        With ``penalty="l1"``: subgradient steps ``w - lr (grad L_data +
+        alpha sign(w))`` (the paper's), or proximal ones, ``S(w - lr grad
+        L_data, lr alpha)`` with ``S`` the soft threshold (weights whose
+        optimum is 0 become exactly 0 instead of zigzagging around it; see
+        ``skpoison/hypergrad/_prox.py``). Ignored under L2.
 
     Examples
     --------
@@ -57,12 +65,24 @@ class LinearProblem(InnerProblem):
     >>> X = torch.ones(4, 3, dtype=torch.float64); Y = torch.ones(4, 1, dtype=torch.float64)
     >>> float(problem.train_loss(w, torch.zeros(1, dtype=torch.float64), X, Y))  # log 2
     0.6931471805599453
+
+    A proximal L1 step sets a weight whose data gradient is small to exactly 0:
+
+    >>> problem = LinearProblem(2, 1, "l1", l1_step="proximal")
+    >>> X = torch.tensor([[1.0, 0.1], [-1.0, 0.1]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+    >>> w, _ = problem.forward_step(problem.init_params(), torch.full((1,), -2.0,
+    ...                             dtype=torch.float64), X, Y, 1.0)
+    >>> w
+    tensor([0.3647, 0.0000, 0.0000], dtype=torch.float64)
     """
 
     group_penalty = True   # closed forms over self.penalty (see InnerProblem)
     graph_capturable = True   # no host reads in the loops (tests/hypergrad/test_host_sync.py)
 
-    def __init__(self, n_features, n_outputs, penalty="l2", lambda_mode="single", device="cpu"):
+    def __init__(self, n_features, n_outputs, penalty="l2", lambda_mode="single", device="cpu",
+                 *, l1_step="subgradient"):
+        check_l1_step(l1_step)
         if lambda_mode not in LAMBDA_MODES:
             raise ValueError(
                 f"lambda_mode={lambda_mode!r} is not supported by linear models; "
@@ -86,6 +106,8 @@ class LinearProblem(InnerProblem):
         self.n_hyper = 1 if lambda_mode == "single" else self.n_features
         group_index = torch.cat([groups, torch.full((self.n_outputs,), -1)])
         self.penalty = GroupPenalty(penalty, group_index.to(device), self.n_hyper)
+        self.l1_step = l1_step
+        self.proximal = penalty == "l1" and l1_step == "proximal"
 
     def init_params(self, generator=None, *, dtype=torch.float64, device="cpu"):
         """Zeros (the inner problem's fixed starting point)."""
@@ -119,6 +141,9 @@ class LinearProblem(InnerProblem):
 
     def forward_step(self, w, log_lambda, X, Y, lr):
         prob = _activation(self.decision_scores(w, X))
+        if self.proximal:
+            z = w - lr * self._data_grad(X, prob - Y)
+            return soft_threshold(z, lr * self.penalty.alpha(log_lambda)), prob
         gradient = self._data_grad(X, prob - Y) + self.penalty.grad(w, log_lambda)
         return w - lr * gradient, prob
 

@@ -271,3 +271,27 @@ def test_the_sweeps_attack_step_choices_are_the_poisoners():
     constraints = OptimalPoisoner._parameter_constraints
     assert ATTACK_STEP_CHOICES["lambda_step"] == OUTER_OPTIMIZERS
     assert set(ATTACK_STEP_CHOICES["normalize"]) == constraints["normalize"][0].options
+
+
+def test_the_l1_step_names_its_own_cells_and_outputs():
+    from skpoison.experiments._runner import attack_defaults, output_stem
+
+    base = make_config("digits", size="quick", penalty="l1")
+    # The default step (given or not) is the sweep run before l1_step existed.
+    assert make_config("digits", size="quick", penalty="l1", l1_step="subgradient") == base
+    assert "l1_step" not in base.identity()
+    assert "l1_step" not in attack_defaults(base)["estimator"]
+    proximal = make_config("digits", size="quick", penalty="l1", l1_step="proximal")
+    assert proximal.identity()["l1_step"] == "proximal" and proximal.key() != base.key()
+    assert make_estimator(proximal, random_state=0).l1_step == "proximal"
+    assert output_stem(proximal, "quick", "fig8") == "digits_lr_l1-prox_quick_fig8"
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    (dict(model="mlp", penalty="l1", l1_step="proximal"), "networks take subgradient"),
+    (dict(penalty="l2", l1_step="proximal"), "applies to logistic regression with the L1"),
+    (dict(penalty="l1", l1_step="ista"), "must be 'subgradient' or 'proximal'"),
+])
+def test_a_proximal_step_that_cannot_apply_is_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_config("digits", size="tiny", **kwargs)

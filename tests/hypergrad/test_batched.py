@@ -337,7 +337,7 @@ def transposed_views(monkeypatch):
     Rows padded to 64 bytes (8 float64 values), so that the padded layout is
     exercised whatever the test's number of features.
     """
-    from skpoison.models._linear_unroll import BatchedLinearUnroll
+    from skpoison.models._linear_unroll_batched import BatchedLinearUnroll
     # (the globals the class really reads: --import-mode=importlib may import twice)
     module = BatchedLinearUnroll.__init__.__globals__
     monkeypatch.setitem(module, "TRANSPOSED_COPY_DEVICES", frozenset())

@@ -74,8 +74,9 @@ def make_data(n, d, n_outputs, n_val, seed, noise=0.3, low=0.0):
 
 
 def make_problem(model, n_outputs, mode, penalty, d, hidden=(4, 3)):
-    if model == "linear":
-        return LinearProblem(d, n_outputs, penalty, mode)
+    if model == "linear":   # ("l1-prox": L1 with proximal steps)
+        return LinearProblem(d, n_outputs, penalty.removesuffix("-prox"), mode,
+                             l1_step="proximal" if penalty.endswith("-prox") else "subgradient")
     return MLPProblem(d, hidden, n_outputs, penalty, mode)
 
 

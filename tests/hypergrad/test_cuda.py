@@ -6,6 +6,8 @@ import pytest
 import torch
 from hg_cases import assert_close_rel, make_case
 
+from skpoison.hypergrad import batched_hypergradient
+
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available"),
@@ -39,6 +41,27 @@ def test_cuda_matches_cpu(model, k, mode, penalty, method):
     assert_close_rel(gpu.grad_log_lambda.cpu(), cpu.grad_log_lambda, 1e-9, "lambda")
     assert_close_rel(gpu.grad_X_poison.cpu(), cpu.grad_X_poison, 1e-9, "poison")
     assert_close_rel(gpu.params.cpu(), cpu.params, 1e-10, "params")
+
+
+@pytest.mark.parametrize(("k", "mode"), [(1, "single"), (3, "per_feature")])
+@pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
+def test_proximal_steps_on_cuda_match_cpu(k, mode, batched):
+    cases = [make_case("linear", k, mode, "l1-prox", steps=30, log_lambda=-3.5, seed=seed)
+             for seed in (0, 1)]
+    if batched:
+        def run(device):
+            moved = [to_device(case, device) for case in cases]
+            stack = [torch.stack([getattr(c, name) for c in moved])
+                     for name in ("w0", "log_lambda", "X", "Y", "X_val", "Y_val")]
+            return batched_hypergradient(cases[0].problem, *stack, n_poison=cases[0].n_poison,
+                                         steps=30, lr=cases[0].lr)
+        cpu, gpu = run("cpu"), run("cuda")
+    else:
+        cpu, gpu = cases[0].hypergradient("rmd"), to_device(cases[0], "cuda").hypergradient("rmd")
+    assert bool((cpu.params == 0).any())         # (exact zeros: the threshold was met)
+    assert torch.equal(gpu.params.cpu() == 0, cpu.params == 0)
+    assert_close_rel(gpu.grad_log_lambda.cpu(), cpu.grad_log_lambda, 1e-9, "lambda")
+    assert_close_rel(gpu.grad_X_poison.cpu(), cpu.grad_X_poison, 1e-9, "poison")
 
 
 def test_penalty_built_on_cpu_follows_the_data_to_cuda():

@@ -173,15 +173,27 @@ def _cell_rows(config, strategy, cell, results):
             row.update({f"weight_norm_{i}": weight_norm_per_parameter(w)
                         for i, w in enumerate(weights)})
         if config.model == "lr":
-            top = {k: top_k_features(victim.coef_, k) for k in config.top_k
-                   if k < victim.coef_.shape[1]}
+            top = _top_features(victim.coef_, config.top_k)
             if result.ratio == 0:   # the clean model: first (SweepConfig has ratio 0)
                 clean_top = top
-            row.update({f"kuncheva_k{k}": kuncheva_index([clean_top[k], top[k]],
-                                                         victim.coef_.shape[1])
+            row.update({f"kuncheva_k{k}": math.nan if top[k] is None or clean_top[k] is None
+                        else kuncheva_index([clean_top[k], top[k]], victim.coef_.shape[1])
                         for k in top})
         rows.append(row)
     return rows
+
+
+def _top_features(coef, ks):
+    """``{k: top_k_features(coef, k)}`` for the ``k`` below the number of features.
+
+    None for a ``k`` beyond the features whose weights are not all 0 (a model
+    that L1 shrank to a few weights, or to none): its top ``k`` would then be
+    ties at 0, broken by index, and their consistency index a number about
+    nothing. The row's index is NaN, which the tables and plots leave out.
+    """
+    nonzero = int(np.count_nonzero(np.any(np.atleast_2d(coef) != 0, axis=0)))
+    return {k: top_k_features(coef, k) if k <= nonzero else None
+            for k in ks if k < coef.shape[-1]}
 
 
 def _timed(rows, seconds):

@@ -584,3 +584,24 @@ def test_figure_defaults_are_the_papers_model_and_penalty():
                 "fig14": ("mlp", "l2")}
     assert {name: (spec.model, spec.penalty) for name, spec in FIGURES.items()
             if spec.kind != "synthetic"} == expected
+
+
+def test_a_model_shrunk_to_few_weights_has_no_consistency_index_beyond_them(tmp_path):
+    # Proximal L1 at λ = -2 keeps 3 or 4 weights of tiny digits' clean model,
+    # and none on MNIST's attacked ones: its "top k features" beyond those were
+    # ties at 0, picked by index, and their index (-0.01 on MNIST) was tabled
+    # and drawn as if the features had been selected.
+    from skpoison.experiments._attack_cell import _top_features
+
+    top = _top_features(np.array([0.0, 2.0, 0.0, -1.0, 0.0, 0.0]), (1, 2, 3, 6))
+    assert top[1].tolist() == [1] and top[2].tolist() == [1, 3] and top[3] is None
+    assert 6 not in top     # (k = n_features: as before, no index)
+    assert _top_features(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]), (1, 2))[2] is None
+    assert main(["evaluate", *TINY, "--penalty", "l1", "--l1-step", "proximal",
+                 "--strategies", "large", "no_reg", "--out", str(tmp_path), "--no-plot"]) == 0
+    rows = read_csv(tmp_path / "digits_lr_l1-prox_tiny_evaluate.csv")
+    clean_large = [r for r in rows if r["strategy"] == "large" and r["ratio"] == 0]
+    assert all(np.isfinite(r["kuncheva_k3"]) and np.isnan(r["kuncheva_k5"])
+               for r in clean_large)
+    assert all(np.isfinite(r[key]) for r in rows if r["strategy"] == "no_reg"
+               for key in r if key.startswith("kuncheva"))

@@ -306,8 +306,10 @@ def _implausible_value(row):
         return f"attack_val_loss {row['attack_val_loss']!r} is not a finite log-loss"
     for column, value in row.items():
         number = not isinstance(value, bool) and isinstance(value, (int, float))
-        if column.startswith("kuncheva_k") and not (number and -1.0 <= value <= 1.0):
-            return f"{column} {value!r} is not a consistency index in [-1, 1]"
+        # (NaN: a model with fewer than k nonzero weights has no top k, see _top_features)
+        if column.startswith("kuncheva_k") and not (
+                number and (-1.0 <= value <= 1.0 or math.isnan(value))):
+            return f"{column} {value!r} is not a consistency index in [-1, 1] (or NaN)"
         if column.startswith("weight_norm") and not (number and 0.0 <= value < math.inf):
             return f"{column} {value!r} is not a finite, non-negative norm"
         if column.startswith("log_lambda") and not (number and value < math.inf):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -605,3 +606,10 @@ def test_a_model_shrunk_to_few_weights_has_no_consistency_index_beyond_them(tmp_
                for r in clean_large)
     assert all(np.isfinite(r[key]) for r in rows if r["strategy"] == "no_reg"
                for key in r if key.startswith("kuncheva"))
+    with warnings.catch_warnings():   # its cells are read back, not found damaged
+        warnings.simplefilter("error")
+        assert main(["evaluate", *TINY, "--penalty", "l1", "--l1-step", "proximal",
+                     "--strategies", "large", "no_reg", "--out", str(tmp_path),
+                     "--no-plot"]) == 0
+    again = read_csv(tmp_path / "digits_lr_l1-prox_tiny_evaluate.csv")
+    assert [r["cell_seconds"] for r in again] == [r["cell_seconds"] for r in rows]

@@ -486,7 +486,7 @@ def test_the_stored_rows_check_of_an_attack_cell():
                           ("attack_val_loss", -5.0),
                           ("log_lambda", float("inf")), ("log_lambda", float("nan")),
                           ("log_lambda", "-4"), ("log_lambda", None),
-                          ("kuncheva_k3", float("nan")), ("kuncheva_k5", 7.0),
+                          ("kuncheva_k3", float("inf")), ("kuncheva_k5", 7.0),
                           ("log_lambda_0", float("nan")), ("weight_norm_1", -1.0)):
         rows = _stored_cell(config, config.n_val)
         rows[1][column] = value

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -73,7 +74,8 @@ def resolve_dtype(dtype="float64"):
 def make_generator(random_state, device="cpu"):
     """Return a :class:`torch.Generator` seeded from a scikit-learn ``random_state``.
 
-    ``None`` draws a fresh seed, an int seeds directly and a
+    ``None`` draws a seed from NumPy's global random state (as scikit-learn
+    does: ``np.random.seed`` then fixes it), an int seeds directly and a
     :class:`numpy.random.RandomState` / :class:`numpy.random.Generator`
     provides the seed, so results follow scikit-learn's conventions.
     The global torch seed is never touched.
@@ -85,7 +87,7 @@ def make_generator(random_state, device="cpu"):
     True
     """
     if random_state is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
+        seed = int(check_random_state(None).randint(0, 2**31 - 1))
     elif isinstance(random_state, numbers.Integral):
         seed = int(random_state)
     elif isinstance(random_state, np.random.RandomState):

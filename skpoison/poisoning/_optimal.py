@@ -364,6 +364,11 @@ class OptimalPoisoner(BasePoisoner):
         estimator._validate_params()
         if estimator.random_state is None:
             estimator.set_params(random_state=int(rng.randint(_SEED_MAX)))
+        elif isinstance(estimator.random_state, np.random.RandomState):
+            # The seed that state gives make_generator, fixed now: the clone's copy
+            # moved on when the attack drew from it, and victim_ / victim_for()
+            # then drew other initial weights than the attacked network's.
+            estimator.set_params(random_state=int(estimator.random_state.randint(0, 2**31 - 1)))
         validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
                                estimator.inner_steps)
         return estimator

@@ -639,3 +639,15 @@ def test_mlp_predictions_are_the_trained_networks_scores(n_classes):
     np.testing.assert_allclose(clf.decision_function(X),
                                scores.ravel() if n_classes == 2 else scores,
                                rtol=1e-12, atol=1e-12)
+
+
+def test_random_state_none_draws_from_numpys_global_state():
+    # scikit-learn's convention (MLPClassifier's weights follow np.random.seed);
+    # the initial weights came from fresh OS entropy instead.
+    X, y = load_digits(n_class=2, return_X_y=True)
+    fits = []
+    for _ in range(2):
+        np.random.seed(0)
+        fits.append(HypergradMLP((4,), inner_steps=10, inner_lr=0.5, outer_steps=0)
+                    .fit(X[:100] / 16, y[:100]).coefs_[0])
+    np.testing.assert_array_equal(fits[0], fits[1])

@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skpoison import HypergradRegularizedLR, LabelFlipPoisoner, OptimalPoisoner
+from skpoison import HypergradMLP, HypergradRegularizedLR, LabelFlipPoisoner, OptimalPoisoner
 from skpoison.hypergrad import InnerDivergenceError
 
 
@@ -330,8 +330,6 @@ def test_the_victim_as_attacked_refits_to_the_reported_loss(data):
     from sklearn.base import clone
     from sklearn.metrics import log_loss
 
-    from skpoison import HypergradMLP
-
     X, y, X_val, y_val = data
     victim = HypergradMLP((5,), inner_steps=30, inner_lr=0.3)
     poisoner = optimal(estimator=victim, outer_steps=3).fit(X, y, X_val=X_val, y_val=y_val)
@@ -396,3 +394,19 @@ def test_a_per_feature_box_of_the_wrong_kind_is_summarized_in_the_error(data):
     with pytest.raises(ValueError, match="must hold numbers") as info:
         run(optimal(feature_range=(np.zeros(X.shape[1]), "1")), X, y, X_val, y_val)
     assert "..." in str(info.value) and len(str(info.value)) < 300
+
+
+def test_victim_for_rebuilds_a_network_seeded_by_a_random_state_instance(data):
+    # The victim's clone kept the RandomState its attack had drawn from, so
+    # victim_for() drew other initial weights (trusted loss 0.27 against 0.35).
+    from sklearn.metrics import log_loss
+
+    X, y, X_val, y_val = data
+    network = HypergradMLP((4,), inner_steps=20, inner_lr=0.5, outer_steps=2,
+                           random_state=np.random.RandomState(0))
+    poisoner = OptimalPoisoner(network, ratios=(0.1,), batch_size=6, outer_steps=2,
+                               random_state=0).fit(X, y, X_val=X_val, y_val=y_val)
+    result = poisoner.results_[-1]
+    refit = poisoner.victim_for(result).fit(result.X, result.y, X_val=X_val, y_val=y_val)
+    assert log_loss(y_val, refit.predict_proba(X_val)) == pytest.approx(result.val_loss,
+                                                                       rel=1e-12)

@@ -159,7 +159,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
 
     _parameter_constraints: dict = {
         **BaseHypergradClassifier._parameter_constraints,
-        "lambda_mode": [StrOptions({"single", "per_feature"})],
+        "lambda_mode": [StrOptions(set(LinearProblem.lambda_modes))],
         "l1_step": [StrOptions(set(L1_STEPS))],
     }
 

@@ -103,7 +103,7 @@ class HypergradMLP(BaseHypergradClassifier):
     _parameter_constraints: dict = {
         **BaseHypergradClassifier._parameter_constraints,
         "hidden_layer_sizes": ["array-like", NumberInterval(Integral, 1, None, closed="left")],
-        "lambda_mode": [StrOptions({"single", "per_layer"})],
+        "lambda_mode": [StrOptions(set(MLPProblem.lambda_modes))],
     }
 
     def __init__(self, hidden_layer_sizes=(32, 8), *, penalty="l2", lambda_mode="single",

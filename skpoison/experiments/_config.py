@@ -15,10 +15,10 @@ from typing import Optional
 import numpy as np
 
 from ..datasets import default_sizes
+from ..datasets._base import DEFAULT_CLASSES, canonical_name
+from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ..estimators._feature_scales import feature_scale_problem
 from ..estimators._setup import check_log_lambda
-from ..datasets._base import canonical_name
-from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
@@ -227,11 +227,6 @@ def _auto_batch_size(n_train, share):
     return max(1, int(round(share * n_train)))
 
 
-def _default_classes(name):
-    from ..datasets._base import DEFAULT_CLASSES
-    return DEFAULT_CLASSES.get(name)
-
-
 def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_step=None,
                 **overrides):
     """Build a :class:`SweepConfig` from a size preset and overrides.
@@ -311,7 +306,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
             values[key] = tuple(values[key])
     if values.get("classes") is not None:
         values["classes"] = tuple(int(c) for c in values["classes"])
-        if values["classes"] == _default_classes(name):   # the same sweep, the same cells
+        if values["classes"] == DEFAULT_CLASSES.get(name):   # the same sweep, the same cells
             values["classes"] = None
     values["ratios"] = _checked_ratios(values["ratios"], sizes["n_train"])
     strategies = values.get("strategies", ())

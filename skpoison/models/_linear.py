@@ -78,6 +78,7 @@ class LinearProblem(InnerProblem):
     """
 
     group_penalty = True   # closed forms over self.penalty (see InnerProblem)
+    lambda_modes = LAMBDA_MODES   # (what the estimators' lambda_mode accepts)
     graph_capturable = True   # no host reads in the loops (tests/hypergrad/test_host_sync.py)
 
     def __init__(self, n_features, n_outputs, penalty="l2", lambda_mode="single", device="cpu",

@@ -48,6 +48,7 @@ class MLPProblem(InnerProblem):
     """
 
     group_penalty = True   # closed forms over self.penalty (see InnerProblem)
+    lambda_modes = LAMBDA_MODES   # (what the estimators' lambda_mode accepts)
     graph_capturable = True   # no host reads in the loops (tests/hypergrad/test_host_sync.py)
 
     def __init__(self, n_features, hidden_layer_sizes, n_outputs, penalty="l2",

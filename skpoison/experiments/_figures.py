@@ -22,23 +22,18 @@ from ._environment import environment
 from ._plots import layer_name
 from ._pools import load_pool
 from ._registry import DEFAULT_VAL_FRACTIONS, FIGURES
-from ._runner import (
-    _caveat_note,
-    _short_title,
-    _sweep,
-    check_batch_repetitions,
-    output_stem,
-    write_tables,
-)
+from ._outputs import output_stem, write_tables
+from ._runner import _sweep, check_batch_repetitions
 from ._sweep import check_execution, check_writable
 from ._synthetic import synthetic_maps, synthetic_rows
+from ._titles import caveat_note, short_title
 
 __all__ = ["FIGURES", "reproduce"]
 
 def _draw(spec, rows, config, name):
     from . import _plots as plots
 
-    title = f"{name}: {_short_title(config, rows)}"
+    title = f"{name}: {short_title(config, rows)}"
     if spec.plot == "test_error":
         return plots.plot_test_error(rows, title=title)
     if spec.plot == "lambda_norm":
@@ -220,7 +215,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     if n_vals is not None:   # the sizes behind the CSV's n_val column
         settings = {**settings, "val_fractions": list(val_fractions), "n_vals": n_vals}
     stem = output_stem(config, size, figure)
-    title = f"{figure}: test error (%)" + _caveat_note(rows)
+    title = f"{figure}: test error (%)" + caveat_note(rows)
     with outputs_locked(out, stem):   # (the CSVs and the PNG of one run)
         csv_path, settings_path = write_tables(rows, settings, out, stem)
         if spec.kind == "sensitivity":
@@ -274,7 +269,7 @@ def _sensitivity_outputs(figure, rows, config, out, stem, title, plot):
     if plot:
         from ._plots import plot_sensitivity, save
         fig = plot_sensitivity(rows, decrease,
-                               title=f"{figure}: {_short_title(config, rows, val_size=False)}")
+                               title=f"{figure}: {short_title(config, rows, val_size=False)}")
         png = save(fig, out / f"{stem}.png")
     return table, png, extra_csv
 

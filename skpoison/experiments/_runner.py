@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import inspect
-import json
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
-from .._files import remove_stale_temporaries
 from .._hashing import update_with_arrays
-from .._warn import warn_user
-from ..datasets._base import DEFAULT_CLASSES
 from ..datasets._cifar import quiet_caveats
 from ..datasets._npz import data_label, is_data_file
 from ..poisoning import OptimalPoisoner
@@ -26,11 +21,12 @@ from ._attack_cell import (attack_cell_rows, cell_record, cell_rows_problem, dra
                            rate_log_lambda, run_attack_cells)
 from ._cell_locks import outputs_locked
 from ._config import make_config
-from ._csv import write_csv
 from ._environment import environment
+from ._outputs import output_stem, write_tables
 from ._pools import load_pool
 from ._strategies import check_strategies, make_estimator
-from ._sweep import check_execution, check_writable, read_json, run_sweep, write_json_atomic
+from ._sweep import check_execution, check_writable, run_sweep
+from ._titles import caveat_note, penalty_label, repetitions_text, short_title
 
 __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 
@@ -268,88 +264,6 @@ def _trusted_size_suffix(n_val, largest):
     return f"-val{n_val}" if n_val == largest else f"-val{n_val}-balanced"
 
 
-def output_stem(config, size, name):
-    """``mnist_lr_l2_quick_fig2``: the file names of one sweep's outputs.
-
-    Distinct per data set (and class pair, when not the default one), model,
-    penalty (``l1-prox`` for proximal L1 steps) and size, so that sweeps
-    sharing an output folder (and its cells) do not overwrite each other's
-    tables.
-
-    Examples
-    --------
-    >>> from skpoison.experiments import make_config
-    >>> output_stem(make_config("mnist", size="quick"), "quick", "fig2")
-    'mnist_lr_l2_quick_fig2'
-    >>> output_stem(make_config("mnist", size="quick", classes=(3, 5)), "quick", "fig2")
-    'mnist-3v5_lr_l2_quick_fig2'
-    """
-    data = data_label(config.dataset)
-    if is_data_file(config.dataset):   # (two files of one name, in two folders)
-        data += "-" + hashlib.sha1(config.dataset.encode()).hexdigest()[:6]
-    if config.classes is not None:
-        data += "-" + "v".join(str(c) for c in config.classes)
-    penalty = config.penalty + ("-prox" if config.l1_step == "proximal" else "")
-    return f"{data}_{config.model}_{penalty}_{size}_{name}"
-
-
-def write_tables(rows, settings, out, stem, *, cells=True):
-    """``<stem>.csv`` and ``<stem>_settings.json`` in ``out``; their paths.
-
-    The stem names the sweep, not every setting: when the settings differ
-    from those of the stem's last run, a warning names the settings that
-    changed, and that run's PNGs are removed, so that no figure is left
-    beside a CSV it does not show (the earlier run's cells stay in
-    ``cells/``, when the run has ``cells``: rerunning it rewrites its tables
-    at once).
-    """
-    settings_path = Path(out) / f"{stem}_settings.json"
-    remove_stale_temporaries(settings_path)     # (of a run killed while it wrote it)
-    _replace_earlier_run(settings_path, settings, Path(out), stem, cells)
-    csv_path = write_csv(rows, Path(out) / f"{stem}.csv")
-    write_json_atomic(settings_path, settings)
-    return csv_path, settings_path
-
-
-def _replace_earlier_run(settings_path, settings, out, stem, cells):
-    try:
-        previous = read_json(settings_path)
-    except (OSError, ValueError):   # no earlier run (or no readable record of it)
-        previous = None
-    settings = _what_was_computed(settings)
-    previous = None if previous is None else _what_was_computed(previous)
-    if previous is None or previous == settings:
-        return
-    pattern = glob.escape(stem)    # (a file of your own may be named d[1].npz)
-    stale = sorted({*out.glob(f"{pattern}.png"), *out.glob(f"{pattern}_*.png")})
-    for path in stale:
-        path.unlink()
-    changed = _changed_settings(previous, settings)
-    shown = ", ".join(f"{key} {old!r} → {new!r}" for key, old, new in changed[:4])
-    more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
-    warn_user(f"{stem}.csv in {out} held an earlier run with other settings ({shown}{more}); "
-              "it is replaced" + (f", and {', '.join(p.name for p in stale)} removed"
-                                  if stale else "")
-              + (". The earlier run's cells are kept: rerun it to get its tables back."
-                 if cells else "."))
-
-
-def _what_was_computed(settings):
-    """``settings`` without ``run`` (how, not what, was computed), as JSON reads them back
-    (tuples are lists there)."""
-    return json.loads(json.dumps({k: v for k, v in settings.items() if k != "run"}))
-
-
-def _changed_settings(old, new, prefix=""):
-    """``(key, old value, new value)`` of every leaf that differs, dotted keys, in order."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        changed = []
-        for key in [*old, *(k for k in new if k not in old)]:
-            changed += _changed_settings(old.get(key), new.get(key), f"{prefix}{key}.")
-        return changed
-    return [] if old == new else [(prefix.rstrip("."), old, new)]
-
-
 #: ``evaluate``'s inner steps T at the "quick" and "full" sizes (the presets
 #: have 100 and 200). At T = 100 on the bundled digits, stopping early already
 #: regularizes the model, the trusted-set loss asks for λ = -inf, and the
@@ -432,58 +346,20 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                             batch_repetitions=batch_repetitions)
     out, stem = Path(out), output_stem(config, size, "evaluate")
     title = (f"{data_label(config.dataset)} {config.classes or ''} {config.model.upper()} "
-             f"{_penalty_label(config)}: test error (%) under the optimal attack, "
-             f"mean ± std over {_repetitions(config)}").replace("  ", " ")
-    title += _caveat_note(rows)
+             f"{penalty_label(config)}: test error (%) under the optimal attack, "
+             f"mean ± std over {repetitions_text(config)}").replace("  ", " ")
+    title += caveat_note(rows)
     table = format_table(rows, "test_error", title=title)
     pngs = []
     with outputs_locked(out, stem):
         csv_path, settings_path = write_tables(rows, settings, out, stem)
         if plot:
             from ._plots import plot_lambda_and_norm, plot_test_error, save
-            pngs.append(save(plot_test_error(rows, title=_short_title(config, rows)),
+            pngs.append(save(plot_test_error(rows, title=short_title(config, rows)),
                              out / f"{stem}.png"))
-            pngs.append(save(plot_lambda_and_norm(rows, title=_short_title(config, rows)),
+            pngs.append(save(plot_lambda_and_norm(rows, title=short_title(config, rows)),
                              out / f"{stem}_lambda.png"))
     return Bunch(rows=rows, table=table, csv=csv_path, pngs=pngs, config=config,
                  settings=settings_path)
 
 
-def _caveat_note(rows):
-    caveat = rows[0].get("data_caveat") if rows else None
-    return f"\ndata: {caveat}" if caveat else ""
-
-
-#: The data sets' names in titles.
-_DISPLAY_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
-
-
-def _short_title(config, rows=(), *, val_size=True):
-    """A figure's title: the data (classes and split sizes), model and solver; what
-    the error bars are; the data's caveat, if any. ``val_size=False`` leaves the
-    trusted set's size out (Fig. 4 / 9 draw several)."""
-    data = _DISPLAY_NAMES.get(config.dataset, data_label(config.dataset))
-    classes = config.classes or DEFAULT_CLASSES.get(config.dataset)
-    if classes is not None:
-        data += f" {' vs '.join(str(c) for c in classes)}"
-    sizes = (config.n_train, config.n_val, config.n_test)
-    if all(isinstance(n, Integral) for n in sizes):
-        data += (f" ({sizes[0]} train, {sizes[1]} trusted, {sizes[2]} test)" if val_size
-                 else f" ({sizes[0]} train, {sizes[2]} test)")
-    return (f"{data}\n{config.model.upper()}, {_penalty_label(config)}, "
-            f"T={config.inner_steps}{_victim_note(config)}, {config.attack_steps} attack "
-            f"steps; mean ± std over "
-            f"{_repetitions(config)}" + _caveat_note(rows))
-
-
-def _penalty_label(config):
-    """``L2``, ``L1``, or ``L1 (proximal)``."""
-    return config.penalty.upper() + (" (proximal)" if config.l1_step == "proximal" else "")
-
-
-def _victim_note(config):
-    return "" if config.victim_steps is None else f" (victim T={config.victim_steps})"
-
-
-def _repetitions(config):
-    return f"{config.repetitions} repetition{'s' if config.repetitions != 1 else ''}"

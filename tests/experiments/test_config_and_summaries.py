@@ -274,7 +274,8 @@ def test_the_sweeps_attack_step_choices_are_the_poisoners():
 
 
 def test_the_l1_step_names_its_own_cells_and_outputs():
-    from skpoison.experiments._runner import attack_defaults, output_stem
+    from skpoison.experiments._outputs import output_stem
+    from skpoison.experiments._runner import attack_defaults
 
     base = make_config("digits", size="quick", penalty="l1")
     # The default step (given or not) is the sweep run before l1_step existed.

@@ -24,7 +24,7 @@ def _jpeg_copy(home, n_per_class=60, seed=0):
 
 
 def test_caveat_reaches_table_csv_and_titles(tmp_path):
-    from skpoison.experiments._runner import _short_title
+    from skpoison.experiments._titles import short_title as _short_title
 
     _jpeg_copy(tmp_path / "data")
     with warnings.catch_warnings():

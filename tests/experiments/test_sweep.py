@@ -585,7 +585,7 @@ def test_a_killed_writers_temporary_files_are_removed_with_its_cell(tmp_path):
 @needs_locks
 def test_a_rerun_removes_a_killed_writers_temporaries_of_the_tables(tmp_path):
     from skpoison._files import _HOST
-    from skpoison.experiments._runner import write_tables
+    from skpoison.experiments._outputs import write_tables
 
     dead, alive = _dead_pid(), os.getpid()
     stale = [tmp_path / f".s.csv.{_HOST}.{dead}.ab.tmp",
@@ -736,7 +736,7 @@ def test_a_png_is_written_whole_or_not_at_all(tmp_path):
 def test_a_stem_with_glob_characters_has_its_earlier_pngs_removed(tmp_path):
     # (the stem went to Path.glob unescaped: a file of your own named d[1].npz
     # kept its earlier run's PNGs beside the new CSV)
-    from skpoison.experiments._runner import write_tables
+    from skpoison.experiments._outputs import write_tables
 
     stem = "d[1]-abc123_lr_l2_tiny_evaluate"
     write_tables([{"a": 1}], {"config": {"seed": 0}}, tmp_path, stem, cells=False)

@@ -31,7 +31,7 @@ Uses the real MNIST files when ``$SKPOISON_MNIST_DIR``, ``$SKPOISON_DATA/mnist``
 Usage::
 
     python benchmarks/bench_hypergrad.py [--device cpu|cuda] [--repeats 7]
-        [--models lr mlp] [--no-memory] [--out benchmarks/results/bench_hypergrad.json]
+        [--models lr mlp lr-l1 lr-l1prox] [--no-memory] [--out benchmarks/results/bench_hypergrad.json]
 """
 
 from __future__ import annotations
@@ -73,7 +73,13 @@ CUDA_TARGETS = {("lr", "rmd"): 2.3, ("mlp", "rmd"): 3.5,
 METHODS = {
     "lr": ["plain_autograd", "rmd", "fmd_lambda", "cg", "exact", "autograd"],
     "mlp": ["plain_autograd", "rmd", "fmd_lambda", "autograd"],
+    # L1 with subgradient steps (the paper's) and with proximal ones (l1_step):
+    # what the soft threshold and the masked reverse pass cost (not run by default).
+    "lr-l1": ["rmd", "fmd_lambda", "autograd"],
+    "lr-l1prox": ["rmd", "fmd_lambda", "autograd"],
 }
+#: The models a run times by default (the L1 variants on request: --models).
+DEFAULT_MODELS = ("lr", "mlp")
 SKIPPED = {
     ("lr", "fmd"): "forward mode with 20*784 poison tangents costs ~15,000 "
                    "training runs; timed for lambda only (fmd_lambda)",
@@ -119,8 +125,10 @@ def setup(model, device, dtype=torch.float32):
     X, Y, X_val, Y_val, source = load_data()
     as_t = lambda a: torch.tensor(a, dtype=dtype, device=device)  # noqa: E731
     X, Y, X_val, Y_val = map(as_t, (X, Y, X_val, Y_val))
-    if model == "lr":
-        problem = LinearProblem(784, 1, device=device)
+    if model.startswith("lr"):
+        penalty = "l1" if model.startswith("lr-l1") else "l2"
+        problem = LinearProblem(784, 1, penalty, device=device,
+                                l1_step="proximal" if model == "lr-l1prox" else "subgradient")
         # 1 / L with L the smoothness constant of the (augmented) logistic loss.
         X1 = torch.cat([X, torch.ones_like(X[:, :1])], 1).double()
         L = float(torch.linalg.matrix_norm(X1, 2) ** 2) / (4 * X.shape[0]) + 0.1
@@ -321,7 +329,7 @@ def memory_probe(model, method):
     print(max(peak - before, 0) / 1024.0)
 
 
-def run(device, repeats, memory, models=("lr", "mlp")):
+def run(device, repeats, memory, models=DEFAULT_MODELS):
     rows = []
     for model in models:
         problem, *_, lr, source = setup(model, device)
@@ -353,7 +361,7 @@ def main(argv=None):
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--models", nargs="+", choices=["lr", "mlp"], default=["lr", "mlp"])
+    parser.add_argument("--models", nargs="+", choices=list(METHODS), default=list(DEFAULT_MODELS))
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_hypergrad.json"))
     parser.add_argument("--memory-probe", nargs=2, metavar=("MODEL", "METHOD"))
     args = parser.parse_args(argv)
@@ -363,17 +371,17 @@ def main(argv=None):
     rows, skipped, source = run(args.device, args.repeats, not args.no_memory, args.models)
     print(f"data: {source}; device: {args.device}; torch {torch.__version__}; "
           f"1 thread; T={STEPS}; float32; lambda=log 0.1")
-    print(f"{'model':6}{'method':17}{'seconds':>10}{'x plain':>9}{'peak MiB':>10}  target")
+    print(f"{'model':10}{'method':17}{'seconds':>10}{'x plain':>9}{'peak MiB':>10}  target")
     for r in rows:
         if "error" in r:
-            print(f"{r['model']:6}{r['method']:17}  capture failed: {r['error']}")
+            print(f"{r['model']:10}{r['method']:17}  capture failed: {r['error']}")
             continue
         mem = "" if r.get("peak_mb") is None else f"{r['peak_mb']:.1f}"
         verdict = "" if r.get("target") is None else (
             f"<= {r['target']}: {'PASS' if r['passed'] else 'FAIL'}")
         if "vs_eager" in r:
             verdict += f"  (time x{r['vs_eager']:.2f} of eager rmd)"
-        print(f"{r['model']:6}{r['method']:17}{r['seconds']:10.4f}{r['ratio']:9.2f}"
+        print(f"{r['model']:10}{r['method']:17}{r['seconds']:10.4f}{r['ratio']:9.2f}"
               f"{mem:>10}  {verdict}")
     for s in skipped:
         print(f"skipped {s['model']} {s['method']}: {s['reason']}")

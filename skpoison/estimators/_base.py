@@ -26,7 +26,7 @@ from ..hypergrad._checkpoint import segment_lengths
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
 from ._setup import (auto_rate_smoothness, build_setup, check_log_lambda, check_trusted_set,
-                     encode_classes, encode_targets, lambda_vector)
+                     encode_classes, encode_targets, lambda_vector, proximal_steps)
 from ._warnings import engine_warnings_once
 from ._warnings import issue as issue_warning
 
@@ -123,7 +123,7 @@ def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
     moved the weights, the model came back untrained and λ stuck at its start,
     with nothing said.
     """
-    smoothness = auto_rate_smoothness(lr, log_high)
+    smoothness = auto_rate_smoothness(lr, np.exp(log_high))
     learned = float(np.max(learned_log_lambda))
     needed = smoothness + np.exp(learned)
     factor = np.inf if needed == 0 else (1.0 / lr) / needed
@@ -232,7 +232,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             encode_targets(y_val_encoded, n_classes, **tensor))
         log_lambda = lambda_path[-1]
         learned = to_numpy(log_lambda)
-        if self.inner_lr == "auto":
+        if self.inner_lr == "auto" and not proximal_steps(self):   # (λ-free rate: 1 / L)
             _warn_if_auto_rate_is_too_small(setup.lr, high, learned)
 
         if internal_split:

@@ -71,7 +71,9 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         constant of the loss on the training data plus ``exp(max(lambda_bounds))``
         (so a large upper bound means small steps: keep it near the largest λ
         you need; ``fit`` issues a ``ConvergenceWarning`` when the step is over
-        10 times smaller than the learned λ needs). A fixed step too large for
+        10 times smaller than the learned λ needs). Proximal L1 steps
+        (``l1_step="proximal"``) are stable whatever λ: their ``"auto"`` is
+        ``1 / L`` of the data alone. A fixed step too large for
         the data makes ``fit`` raise
         :class:`~skpoison.hypergrad.InnerDivergenceError` (NaN/inf weights, an
         L2 rate ``inner_lr * exp(λ) >= 2``, or a training objective that rose);

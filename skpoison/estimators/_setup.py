@@ -323,7 +323,8 @@ def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
     """``inner_lr="auto"`` of a linear ``estimator`` on ``X_train`` (see :func:`build_setup`).
 
     Stable for the largest λ of ``lambda_bounds`` and ``max_log_lambda``
-    (:func:`auto_rate_top`).
+    (:func:`auto_rate_top`); for proximal L1 steps, stable whatever λ
+    (:func:`auto_rate_penalty`).
     """
     top = auto_rate_top(estimator, max_log_lambda)
     limit = max_log_lambda_for(estimator.dtype)
@@ -333,7 +334,7 @@ def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
             f"(lambda_bounds or the fixed λ), but exp({top:g}) overflows {estimator.dtype} "
             f"(log λ < {limit:.1f}); lower it.")
     n_outputs = 1 if n_classes == 2 else n_classes
-    lr = estimator._auto_inner_lr(X_train, n_outputs, float(np.exp(top)))
+    lr = estimator._auto_inner_lr(X_train, n_outputs, auto_rate_penalty(estimator, top))
     _check_representable_step(lr, X_train.shape[0], estimator.dtype, auto=True)
     return lr
 
@@ -345,18 +346,34 @@ def auto_rate_top(estimator, max_log_lambda=None):
                -np.inf if max_log_lambda is None else float(max_log_lambda))
 
 
-def auto_rate_smoothness(lr, top):
+def proximal_steps(estimator):
+    """Whether ``estimator`` trains with proximal L1 steps (``l1_step="proximal"``)."""
+    return estimator.penalty == "l1" and getattr(estimator, "l1_step", None) == "proximal"
+
+
+def auto_rate_penalty(estimator, top):
+    """What ``inner_lr="auto"`` adds to the data's smoothness bound: ``exp(top)``.
+
+    The penalty's strength counts as curvature (L2's is; L1's subgradient
+    steps zigzag by ``inner_lr * exp(λ)``), except for proximal L1 steps,
+    which are stable below ``2 / L`` whatever λ: 0 (their rate is ``1 / L``).
+    """
+    return 0.0 if proximal_steps(estimator) else float(np.exp(top))
+
+
+def auto_rate_smoothness(lr, penalty_part):
     """The data's smoothness bound ``L`` behind an ``inner_lr="auto"`` of ``lr``.
 
-    The rate is ``1 / (L + exp(top))`` (:func:`auto_inner_lr`); read back, to
-    rounding (0 where ``exp(top)`` dwarfs ``L``).
+    The rate is ``1 / (L + penalty_part)`` (:func:`auto_inner_lr`,
+    :func:`auto_rate_penalty`); read back, to rounding (0 where
+    ``penalty_part`` dwarfs ``L``).
 
     Examples
     --------
-    >>> round(auto_rate_smoothness(1 / (3.0 + np.exp(0.0)), 0.0), 12)
+    >>> round(auto_rate_smoothness(1 / (3.0 + np.exp(0.0)), np.exp(0.0)), 12)
     3.0
     """
-    return max(1.0 / float(lr) - float(np.exp(top)), 0.0)
+    return max(1.0 / float(lr) - float(penalty_part), 0.0)
 
 
 def check_rate_with_poison(estimator, lr, X_all, n_classes, *, max_log_lambda, poison_rows,
@@ -372,18 +389,18 @@ def check_rate_with_poison(estimator, lr, X_all, n_classes, *, max_log_lambda, p
     the others ``n_clean`` rows of the clean set (some, where points replaced
     rows) the rate was computed on. A bound read off the rate itself decides
     most calls without a second spectral norm: the linear models' rate is
-    ``1 / (||[X, 1]||^2 / (c n) + exp(top))`` with ``c >= 2``, and the poisoning
+    ``1 / (||[X, 1]||^2 / (c n) + exp(top))`` with ``c >= 2`` (without
+    ``exp(top)`` for proximal steps: :func:`auto_rate_penalty`), and the poisoning
     rows ``P`` add at most ``||[P, 1]||_F^2`` to ``||[X, 1]||^2``.
     ``max_log_lambda``: as given to :func:`build_setup` for ``lr``.
     ``described``: what then describes the oscillating run (the message's
     words, e.g. ``"the hypergradient describe it"``).
     """
-    top = auto_rate_top(estimator, max_log_lambda)
-    high = float(np.exp(top))
+    high = auto_rate_penalty(estimator, auto_rate_top(estimator, max_log_lambda))
     points = np.asarray(X_all[poison_rows], dtype=np.float64)
     with np.errstate(over="ignore"):
         added = float(np.einsum("ij,ij->", points, points)) + len(points)
-    bound = (n_clean * auto_rate_smoothness(lr, top) + added / 2.0) / len(X_all)
+    bound = (n_clean * auto_rate_smoothness(lr, high) + added / 2.0) / len(X_all)
     if lr * (bound + high) < 2.0:
         return
     try:

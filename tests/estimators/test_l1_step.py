@@ -1,5 +1,7 @@
 """HypergradRegularizedLR(l1_step=...): proximal L1 steps in the estimator."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -72,3 +74,24 @@ def test_l1_step_is_ignored_under_l2(split):
 
 def test_clone_keeps_the_step():
     assert clone(HypergradRegularizedLR(l1_step="proximal")).l1_step == "proximal"
+
+
+def test_the_auto_rate_of_proximal_steps_does_not_shrink_with_the_box(split):
+    # A proximal step is stable below 2 / L whatever λ: "auto" took
+    # 1 / (L + exp(lambda_bounds[1])), 48 times too small at a box top of 5,
+    # and warned that the box, not the data, set it.
+    X, y, X_val, y_val = split
+    rates = {}
+    for step in ("subgradient", "proximal"):
+        for top in (0.0, 5.0):
+            model = HypergradRegularizedLR(penalty="l1", l1_step=step, lambda_bounds=(-12, top),
+                                           inner_steps=20, outer_steps=1)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.fit(X, y, X_val=X_val, y_val=y_val)
+            rates[step, top] = model.inner_lr_
+            if step == "proximal":
+                assert not [w for w in caught if "small enough to stay stable" in str(w.message)]
+    assert rates["proximal", 0.0] == rates["proximal", 5.0]
+    assert rates["subgradient", 5.0] < rates["subgradient", 0.0] < rates["proximal", 0.0]
+    assert rates["proximal", 0.0] == pytest.approx(1 / (1 / rates["subgradient", 0.0] - 1.0))

@@ -16,14 +16,14 @@ from ._implicit import implicit_hypergradient
 from ._linear_solve import dense_operator, solve_cg, solve_exact
 from ._naive import unrolled_autograd_hypergradient
 from ._problem import InnerProblem
-from ._result import (
+from ._divergence import check_finite
+from ._errors import (
     HessianSolveWarning,
     HypergradientOverflowError,
-    HypergradResult,
     InnerDivergenceError,
     InnerNotConvergedWarning,
-    check_finite,
 )
+from ._result import HypergradResult
 from ._reverse import reverse_hypergradient
 from ._unroll import Unroll
 from ._unrolled import train

@@ -24,7 +24,8 @@ from torch.func import vmap
 
 from ._checks import check_inputs
 from ._checkpoint import segment_lengths
-from ._result import HypergradResult, RunStatus, check_inner_run, raise_if_diverged
+from ._divergence import RunStatus, check_inner_run, raise_if_diverged
+from ._result import HypergradResult
 from ._reverse import reverse_pass
 from ._unroll import BlockTape, raise_proximal_unsupported
 

@@ -63,7 +63,7 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         rate is unstable for the penalty (``lr * exp(max log_lambda) >= 2``) or
         its training objective ended above its start (so too under L1 with
         proximal steps); under L1 with subgradient steps, if that objective
-        exploded (see :func:`~skpoison.hypergrad._result.allowed_rise`);
+        exploded (see :func:`~skpoison.hypergrad._divergence.allowed_rise`);
         under either, if it ended NaN.
     HypergradientOverflowError
         If the run stayed finite but the validation loss or a hypergradient

@@ -10,7 +10,8 @@ from torch.func import jvp, vmap
 from ._checks import check_inputs
 from ._problem import FORWARD_AD_LOCK
 from ._prox import support
-from ._result import HypergradResult, raise_if_diverged, result_status
+from ._divergence import raise_if_diverged, result_status
+from ._result import HypergradResult
 from ._unroll import not_callers
 
 

@@ -23,7 +23,8 @@ import torch
 from ._batched import _batched_unroll, _broadcast, _describe, batched_hypergradient, batched_lr
 from ._checks import _as_int, check_inputs
 from ._checkpoint import segment_lengths
-from ._result import HypergradResult, raise_if_diverged
+from ._divergence import raise_if_diverged
+from ._result import HypergradResult
 from ._reverse import reverse_hypergradient, reverse_pass
 from ._warnings import warn
 

@@ -16,12 +16,9 @@ from ._linear_solve import (
     stable_norm,
 )
 from ._prox import fixed_point_residual, support
-from ._result import (
-    HessianSolveWarning,
-    HypergradResult,
-    InnerNotConvergedWarning,
-    check_outputs,
-)
+from ._divergence import check_outputs
+from ._errors import HessianSolveWarning, InnerNotConvergedWarning
+from ._result import HypergradResult
 from ._unrolled import train
 from ._warnings import warn
 

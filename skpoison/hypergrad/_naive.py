@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_inputs
-from ._result import HypergradResult, raise_if_diverged, result_status
+from ._divergence import raise_if_diverged, result_status
+from ._result import HypergradResult
 
 
 def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *,

@@ -7,7 +7,8 @@ from torch.func import vmap
 
 from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
-from ._result import HypergradResult, raise_if_diverged, result_status
+from ._divergence import raise_if_diverged, result_status
+from ._result import HypergradResult
 
 
 def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -88,7 +89,7 @@ def reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val, *, steps, 
 
     Forward pass (stored or checkpointed, ``lengths`` from
     :func:`~skpoison.hypergrad._checkpoint.segment_lengths`), the run's
-    :class:`~skpoison.hypergrad._result.RunStatus`, the validation gradient
+    :class:`~skpoison.hypergrad._divergence.RunStatus`, the validation gradient
     and the reverse pass, for one problem or ``K`` stacked ones (``w0`` of
     shape ``(K, n_params)``). The caller decides on the status (one host
     read), after the pass: a diverged run costs a wasted reverse pass, not

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_inputs
-from ._result import check_inner_run
+from ._divergence import check_inner_run
 from ._unroll import not_callers
 
 

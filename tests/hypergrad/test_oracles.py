@@ -21,7 +21,7 @@ from skpoison.hypergrad import (
     implicit_hypergradient,
     train,
 )
-from skpoison.hypergrad._result import objective_grew, unstable_rate
+from skpoison.hypergrad._divergence import objective_grew, unstable_rate
 from skpoison.models import LinearProblem
 
 

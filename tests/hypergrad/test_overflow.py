@@ -24,7 +24,7 @@ from skpoison.hypergrad import (
     compute_hypergradient,
     make_hypergradient,
 )
-from skpoison.hypergrad._result import RunStatus, raise_if_diverged
+from skpoison.hypergrad._divergence import RunStatus, raise_if_diverged
 from skpoison.models import LinearProblem
 
 N, N_VAL, D, N_POISON, STEPS = 40, 12, 4, 3, 20

@@ -20,7 +20,7 @@ from skpoison.hypergrad import (
     implicit_hypergradient,
     train,
 )
-from skpoison.hypergrad._result import objective_grew
+from skpoison.hypergrad._divergence import objective_grew
 
 METHODS = ["rmd", "fmd", "cg", "exact", "autograd"]
 

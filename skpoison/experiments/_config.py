@@ -83,7 +83,8 @@ class SweepConfig:
     penalty : {"l2", "l1"}
     l1_step : {"proximal"} or None
         ``"proximal"``: the victim takes proximal L1 steps
-        (``HypergradRegularizedLR(l1_step="proximal")``; LR with L1 only);
+        (``HypergradRegularizedLR`` or ``HypergradMLP`` with
+        ``l1_step="proximal"``; L1 only);
         ``None``: the estimator's default, the paper's subgradient steps.
     strategies : tuple of str
         Names from :data:`skpoison.experiments.STRATEGIES`.
@@ -248,8 +249,8 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     model : {"lr", "mlp"}
     penalty : {"l2", "l1"}
     l1_step : {"subgradient", "proximal"} or None, default=None
-        The L1 inner step of the linear model: ``"proximal"`` needs
-        ``model="lr"`` and ``penalty="l1"`` (refused otherwise);
+        The L1 inner step of the victim (either model): ``"proximal"``
+        needs ``penalty="l1"`` (refused otherwise);
         ``"subgradient"`` is the default, None (the same cells).
     **overrides
         Any :class:`SweepConfig` field; ``None`` values are ignored.
@@ -341,11 +342,10 @@ def _checked_l1_step(l1_step, model, penalty):
         return None
     if l1_step != "proximal":
         raise ValueError(f"l1_step={l1_step!r} must be 'subgradient' or 'proximal'.")
-    if model != "lr" or penalty != "l1":
+    if penalty != "l1":
         raise ValueError(
-            f"l1_step='proximal' (--l1-step proximal) applies to logistic regression with "
-            f"the L1 penalty (--model lr --penalty l1); got model={model!r}, "
-            f"penalty={penalty!r} (networks take subgradient steps only).")
+            f"l1_step='proximal' (--l1-step proximal) applies to the L1 penalty "
+            f"(--penalty l1); got model={model!r}, penalty={penalty!r}.")
     return l1_step
 
 

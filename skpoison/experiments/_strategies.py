@@ -70,9 +70,9 @@ def make_estimator(config, *, random_state, inner_lr="auto"):
                   device=config.device, dtype=config.dtype, random_state=random_state)
     if config.lambda_lr is not None:
         common["outer_lr"] = config.lambda_lr
+    if config.l1_step is not None:
+        common["l1_step"] = config.l1_step
     if config.model == "lr":
-        if config.l1_step is not None:
-            common["l1_step"] = config.l1_step
         return HypergradRegularizedLR(inner_lr=inner_lr, **common)
     mlp = HypergradMLP(hidden_layer_sizes=tuple(config.hidden_layer_sizes), **common)
     if inner_lr != "auto":

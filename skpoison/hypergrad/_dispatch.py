@@ -82,7 +82,7 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     differences reproduce only with steps too small to flip a sign. A weight
     that stays exactly 0 (a feature that is zero in every training row)
     contributes nothing, although any change that moves it off 0 moves the
-    loss. With proximal L1 steps (``LinearProblem(..., l1_step="proximal")``)
+    loss. With proximal L1 steps (``l1_step="proximal"`` of the built-in models)
     the map is smooth wherever no ``|w - lr grad L_data(w)|`` meets its
     threshold ``lr exp(λ)``, and its zero weights are exactly 0. A network's
     LeakyReLU has a kink at 0 in the same way: at a pre-activation exactly 0

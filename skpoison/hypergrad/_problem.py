@@ -71,7 +71,7 @@ class InnerProblem(ABC):
         again); False (the default) elsewhere.
     proximal : bool
         True where :meth:`forward_step` is a proximal L1 step
-        (``LinearProblem(..., l1_step="proximal")``): the methods then
+        (``l1_step="proximal"`` of ``LinearProblem`` and ``MLPProblem``): the methods then
         differentiate the soft threshold (``hypergrad/_prox.py``). The
         generic :class:`~skpoison.hypergrad.Unroll`, whose reverse pass is
         that of a gradient step, refuses such problems. False by default.

@@ -73,8 +73,8 @@ def raise_proximal_unsupported(what):
     """Refuse a proximal problem (``problem.proximal``) where ``what`` has no prox steps."""
     raise ValueError(
         f"{what} differentiates gradient steps, not proximal L1 steps "
-        "(l1_step='proximal'): use the model's own unroll (LinearProblem.unroll / "
-        "batched_unroll), or l1_step='subgradient'.")
+        "(l1_step='proximal'): use the model's own unroll (LinearProblem's or "
+        "MLPProblem's unroll / batched_unroll), or l1_step='subgradient'.")
 
 
 class Unroll:
@@ -171,7 +171,9 @@ class Unroll:
 class BlockTape:
     """A recorded stretch of steps: one block per recorded quantity, not tensors per step.
 
-    Holds the iterates ``w_0 .. w_{T-1}`` in one block of rows (each row
+    Holds the iterates ``w_0 .. w_{T-1}`` (``w_0 .. w_T`` when started with
+    ``keep_last=True``: proximal steps' reverse pass reads each step's next
+    iterate) in one block of rows (each row
     aligned like a fresh tensor: see :func:`aligned_rows`) and every tensor of
     a step's cache (any nesting of lists, tuples and tensors) in one block of
     its own, ``capacity`` steps long, of which the first ``steps`` are in use.
@@ -193,25 +195,28 @@ class BlockTape:
     True
     """
 
-    __slots__ = ("W", "blocks", "spec", "steps")
+    __slots__ = ("W", "blocks", "spec", "steps", "extra")
 
-    def __init__(self, W):
+    def __init__(self, W, extra=0):
         self.W, self.blocks, self.spec, self.steps = W, None, None, 0
+        self.extra = extra   # iterate rows beyond one per step (1: w_T kept too)
 
     @classmethod
-    def start(cls, reuse, w0, steps, capacity=None):
+    def start(cls, reuse, w0, steps, capacity=None, *, keep_last=False):
         """A tape for ``steps`` steps from ``w0``, with ``w0`` as its first row.
 
         ``reuse`` when it has room for ``steps`` steps like ``w0``, else a new
         tape; ``capacity`` (at least ``steps``) sizes a new tape for longer
         stretches to come. ``reuse`` is overwritten: its owner must be done
-        with it.
+        with it. ``keep_last``: one more iterate row, for ``w_T`` (the step
+        caches still have ``capacity`` rows).
         """
-        tape = reuse
-        if (tape is None or tape.capacity < steps or tape.W.dtype != w0.dtype
-                or tape.W.device != w0.device or tape.W.shape[1:] != w0.shape):
-            rows = max(steps, capacity or 0)
-            tape = cls(aligned_rows(w0, rows, w0.numel()).view(rows, *w0.shape))
+        tape, extra = reuse, int(keep_last)
+        if (tape is None or tape.capacity < steps or tape.extra != extra
+                or tape.W.dtype != w0.dtype or tape.W.device != w0.device
+                or tape.W.shape[1:] != w0.shape):
+            rows = max(steps, capacity or 0) + extra
+            tape = cls(aligned_rows(w0, rows, w0.numel()).view(rows, *w0.shape), extra)
         tape.steps = steps
         if steps:
             tape.W[0].copy_(w0)
@@ -219,7 +224,8 @@ class BlockTape:
 
     @property
     def capacity(self):
-        return self.W.shape[0]
+        """The steps this tape has room for."""
+        return self.W.shape[0] - self.extra
 
     def record(self, t, cache):
         """Copy step ``t``'s cache into the blocks.

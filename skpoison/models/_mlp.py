@@ -14,6 +14,7 @@ import math
 import torch
 
 from ..hypergrad._problem import InnerProblem, cross_entropy
+from ..hypergrad._prox import check_l1_step, soft_threshold
 from . import _mlp_derivatives as calculus
 from ._mlp_derivatives import NEGATIVE_SLOPE
 from ._mlp_unroll import BatchedMLPUnroll, MLPUnroll
@@ -38,6 +39,12 @@ class MLPProblem(InnerProblem):
     device : str or torch.device, default="cpu"
         Device of the penalty's group index: that of the tensors the problem
         is used with.
+    l1_step : {"subgradient", "proximal"}, default="subgradient"
+        With ``penalty="l1"``: subgradient steps ``w - lr (grad L_data +
+        alpha sign(w))`` (the paper's), or proximal ones, ``S(w - lr grad
+        L_data, lr alpha)`` with ``S`` the soft threshold (weights whose
+        optimum is 0 become exactly 0; biases are never thresholded; see
+        ``skpoison/hypergrad/_prox.py``). Ignored under L2.
 
     Examples
     --------
@@ -45,6 +52,18 @@ class MLPProblem(InnerProblem):
     >>> problem = MLPProblem(4, (3,), 1)
     >>> problem.n_params, problem.n_hyper
     (19, 1)
+
+    A proximal L1 step sets the weights whose data step stays within the
+    threshold to exactly 0:
+
+    >>> import torch
+    >>> problem = MLPProblem(2, (2,), 1, "l1", l1_step="proximal")
+    >>> w0 = problem.init_params(torch.Generator().manual_seed(0))
+    >>> X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> Y = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+    >>> w, _ = problem.forward_step(w0, torch.zeros(1, dtype=torch.float64), X, Y, 0.5)
+    >>> int((w[problem.penalty.penalized] == 0).sum())   # of the 6 weights
+    2
     """
 
     group_penalty = True   # closed forms over self.penalty (see InnerProblem)
@@ -52,7 +71,8 @@ class MLPProblem(InnerProblem):
     graph_capturable = True   # no host reads in the loops (tests/hypergrad/test_host_sync.py)
 
     def __init__(self, n_features, hidden_layer_sizes, n_outputs, penalty="l2",
-                 lambda_mode="single", device="cpu"):
+                 lambda_mode="single", device="cpu", *, l1_step="subgradient"):
+        check_l1_step(l1_step)
         if lambda_mode not in LAMBDA_MODES:
             raise ValueError(
                 f"lambda_mode={lambda_mode!r} is not supported by the MLP; "
@@ -78,6 +98,8 @@ class MLPProblem(InnerProblem):
         group_index = torch.cat(groups)
         self.n_params = group_index.numel()
         self.penalty = GroupPenalty(penalty, group_index.to(device), self.n_hyper)
+        self.l1_step = l1_step
+        self.proximal = penalty == "l1" and l1_step == "proximal"
 
     def init_params(self, generator=None, *, dtype=torch.float64, device="cpu"):
         """Xavier-uniform weights and zero biases, drawn from ``generator``."""
@@ -136,6 +158,8 @@ class MLPProblem(InnerProblem):
         # The cache a tape keeps per step: the pre-activations and probabilities
         # (n * (sum(hidden) + n_outputs) numbers); reverse_step recomputes the
         # cheap rest, as MLPUnroll does.
+        if self.proximal:
+            return soft_threshold(w - lr * gradient, lr * self.penalty.alpha(log_lambda)), (pre, P)
         return w - lr * (gradient + self.penalty.grad(w, log_lambda)), (pre, P)
 
     def _expand_cache(self, w, cache, X, Y):

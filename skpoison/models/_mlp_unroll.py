@@ -14,12 +14,21 @@ long unrolls fresh parameter-sized temporaries at every step, and a fresh
 tape per segment, fragment the heap (glibc) and grow the resident set well
 beyond what is alive. In-place updates only touch tensors the loops own
 (never the caller's ``w0`` or adjoint).
+
+Proximal L1 steps (``problem.proximal``) soft-threshold the data step,
+``w' = S(w - lr grad L_data(w), lr alpha)``, in place. Their reverse step
+first masks the adjoint, ``a <- m_{t+1} a`` with ``m_{t+1} = (w_{t+1} != 0) |
+(lr alpha = 0)``, then pulls it through ``I - lr H_data(w_t)``; the λ term
+takes ``sign(w_{t+1})``. Their tapes keep ``w_{t+1}`` of the last step too
+(``steps + 1`` iterates; ``keep_last`` of
+:meth:`~skpoison.hypergrad._unroll.BlockTape.start`).
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..hypergrad._prox import soft_threshold_
 from ..hypergrad._unroll import BlockTape, Unroll, fast_loops, ordinary
 from . import _mlp_derivatives as calculus
 
@@ -51,12 +60,16 @@ class MLPUnroll(Unroll):
         """What every step reuses; ``lr_rows``: ``lr`` shaped to scale a row of weights."""
         penalty = self.problem.penalty
         self.l1 = penalty.kind == "l1"
+        self.prox = self.problem.proximal
         self.alpha = penalty.alpha(self.log_lambda)
         self._lr_rows = lr_rows
         lr_alpha = lr_rows * self.alpha
         # L1 steps subtract lr_alpha * sign(w), L2 steps scale by shrink: keep one of them.
         self.lr_alpha = lr_alpha if self.l1 else None
         self.shrink = None if self.l1 else 1.0 - lr_alpha
+        # Proximal steps: the thresholds' negative, and where they are nonzero.
+        self.neg_lr_alpha = -lr_alpha if self.prox else None
+        self.thresholded = lr_alpha != 0 if self.prox else None
         self.n = self.X.shape[-2]
         self._grad = None   # gradient / H a buffer shared by all steps (one loop at a time)
 
@@ -101,11 +114,15 @@ class MLPUnroll(Unroll):
         The gradient is concatenated into the buffer kept across steps and the
         update ``(w - lr * dR(w)) - lr * grad`` formed in ``out``: the same
         operations, in the same order, as ``torch.add(w * shrink, grad,
-        alpha=-lr)``, without its two parameter-sized temporaries.
+        alpha=-lr)``, without its two parameter-sized temporaries. Proximal
+        steps form ``w - lr * grad`` in ``out`` and soft-threshold it in place.
         """
         grad, pre, P = self._data_gradient(w)
         if out is None:
             out = torch.empty_like(w)
+        if self.prox:
+            z = self._sub_lr_times(out.copy_(w), grad)
+            return soft_threshold_(z, self.lr_alpha, self.neg_lr_alpha), pre, P
         if self.l1:
             torch.addcmul(w, self.lr_alpha, torch.sign(w), value=-1.0, out=out)
         else:
@@ -128,19 +145,23 @@ class MLPUnroll(Unroll):
         The tape (:class:`~skpoison.hypergrad._unroll.BlockTape`) is one block
         of iterates and one block per recorded activation (not tensors per
         step), so that a checkpointed reverse pass can hand the tape of the
-        segment it has just reversed back as ``reuse`` and record every
-        segment into the same memory.
+        segment into the same memory. Proximal steps record ``w_T`` in the
+        tape too (its last row) and return a copy of it.
         """
         if not steps:
-            return w0.clone(), BlockTape.start(reuse, w0, steps, capacity)
+            return w0.clone(), BlockTape.start(reuse, w0, steps, capacity,
+                                               keep_last=self.prox)
         with fast_loops(w0):
-            tape = BlockTape.start(reuse, w0, steps, capacity)
+            tape = BlockTape.start(reuse, w0, steps, capacity, keep_last=self.prox)
             W = tape.W
             for t in range(steps):
-                # w_T itself goes to a new tensor, not into the tape (which is reused).
-                w, pre, P = self._step(W[t], W[t + 1] if t + 1 < steps else None)
+                # w_T itself goes to a new tensor, not into the tape (which is reused),
+                # except for proximal steps, whose reverse pass reads it from the tape.
+                last = t + 1 == steps and not self.prox
+                w, pre, P = self._step(W[t], None if last else W[t + 1])
                 tape.record(t, (pre, P))
-        return ordinary(w), tape
+        # (proximal: a copy of the tape's row, made outside inference mode)
+        return (w.clone() if self.prox else ordinary(w)), tape
 
     def backward(self, tape, a, *, return_adjoint=False):
         with fast_loops(a):
@@ -148,6 +169,8 @@ class MLPUnroll(Unroll):
         return tuple(ordinary(g) for g in grads)
 
     def _reverse(self, tape, a, return_adjoint):
+        if self.prox:
+            return self._reverse_prox(tape, a, return_adjoint)
         # sum_t dR(w_t) * a_t, accumulated on the fly: no (T, n_params) adjoint tape.
         penalty_term = torch.zeros_like(a)
         X = self.X
@@ -170,6 +193,28 @@ class MLPUnroll(Unroll):
         grad_lambda = self._lambda_gradient(penalty_term)
         if return_adjoint:
             return grad_lambda, grad_poison, a
+        return grad_lambda, grad_poison
+
+    def _reverse_prox(self, tape, a, return_adjoint):
+        """:meth:`_reverse` for proximal steps (the module docstring's masked adjoints)."""
+        penalty_term = torch.zeros_like(a)
+        X = self.X
+        grad_poison = X.new_zeros((*X.shape[:-2], self.n_poison, X.shape[-1]))
+        sign = torch.empty_like(a)
+        adjoint = a.clone()   # (the caller's ``a`` is not written)
+        for t in range(tape.steps - 1, -1, -1):
+            w_next = tape.W[t + 1]
+            # m_{t+1} a: 0 where the threshold zeroed w_{t+1}
+            adjoint.masked_fill_(torch.eq(w_next, 0).logical_and_(self.thresholded), 0.0)
+            need_adjoint = bool(t or return_adjoint)
+            hvp, mixed_poison = self._data_hvp(tape.W[t], tape.cache(t), adjoint, need_adjoint)
+            self._sub_lr_times(grad_poison, mixed_poison)
+            penalty_term.addcmul_(torch.sign(w_next, out=sign), adjoint)
+            if need_adjoint:
+                self._sub_lr_times(adjoint, hvp)
+        grad_lambda = self._lambda_gradient(penalty_term)
+        if return_adjoint:
+            return grad_lambda, grad_poison, adjoint
         return grad_lambda, grad_poison
 
 

@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skpoison import HypergradRegularizedLR
+from skpoison import HypergradMLP, HypergradRegularizedLR
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,35 @@ def test_the_auto_rate_of_proximal_steps_does_not_shrink_with_the_box(split):
     assert rates["proximal", 0.0] == rates["proximal", 5.0]
     assert rates["subgradient", 5.0] < rates["subgradient", 0.0] < rates["proximal", 0.0]
     assert rates["proximal", 0.0] == pytest.approx(1 / (1 / rates["subgradient", 0.0] - 1.0))
+
+
+def _fit_mlp(split, **params):
+    X, y, X_val, y_val = split
+    settings = dict(hidden_layer_sizes=(6,), penalty="l1", inner_steps=60, outer_steps=3,
+                    random_state=0)
+    return HypergradMLP(**{**settings, **params}).fit(X, y, X_val=X_val, y_val=y_val)
+
+
+def test_networks_take_the_step_too(split):
+    assert HypergradMLP().l1_step == "subgradient"
+    assert clone(HypergradMLP(l1_step="proximal")).l1_step == "proximal"
+    with pytest.raises(InvalidParameterError, match="l1_step"):
+        _fit_mlp(split, l1_step="ista")
+    default = _fit_mlp(split)
+    explicit = _fit_mlp(split, l1_step="subgradient")
+    np.testing.assert_array_equal(default.lambda_path_, explicit.lambda_path_)
+    l2 = [_fit_mlp(split, penalty="l2", l1_step=step) for step in ("subgradient", "proximal")]
+    np.testing.assert_array_equal(l2[0].coefs_[0], l2[1].coefs_[0])
+
+
+def test_proximal_networks_have_exact_zeros_and_both_modes_learn_the_same_lambda(split):
+    fits = {steps: _fit_mlp(split, l1_step="proximal", lambda_init=-2.5, inner_steps=steps,
+                            outer_steps=0, inner_lr=0.2) for steps in (1500, 1501)}
+    zeros = [np.concatenate([W.ravel() for W in fit.coefs_]) == 0 for fit in fits.values()]
+    assert zeros[0].any() and not zeros[0].all()
+    np.testing.assert_array_equal(zeros[0], zeros[1])
+    sub = _fit_mlp(split, lambda_init=-2.5, inner_steps=1500, outer_steps=0, inner_lr=0.2)
+    assert not any((W == 0).any() for W in sub.coefs_)
+    reverse = _fit_mlp(split, l1_step="proximal", lambda_mode="per_layer")
+    forward = _fit_mlp(split, l1_step="proximal", lambda_mode="per_layer", hypergrad="fmd")
+    np.testing.assert_allclose(forward.lambda_path_, reverse.lambda_path_, rtol=1e-10)

@@ -451,9 +451,19 @@ def test_the_l1_step_flag_names_its_sweep_and_enters_its_settings(tmp_path, caps
     assert settings["config"]["l1_step"] == "proximal"
     assert settings["defaults"]["estimator"]["l1_step"] == "proximal"
     assert "L1 (proximal)" in capsys.readouterr().out
-    assert main(["evaluate", *TINY, "--model", "mlp", "--penalty", "l1", "--l1-step",
+    assert main(["evaluate", *TINY, "--penalty", "l2", "--l1-step",
                  "proximal", "--out", str(tmp_path)]) == 2
-    assert "networks take subgradient steps only" in capsys.readouterr().err
+    assert "applies to the L1 penalty" in capsys.readouterr().err
+
+
+def test_networks_take_the_l1_step_flag(tmp_path):
+    assert main(["evaluate", *TINY, "--model", "mlp", "--penalty", "l1", "--l1-step",
+                 "proximal", "--strategies", "no_reg", "--out", str(tmp_path),
+                 "--no-plot"]) == 0
+    settings = json.loads((tmp_path / "digits_mlp_l1-prox_tiny_evaluate_settings.json")
+                          .read_text())
+    assert settings["config"]["l1_step"] == "proximal"
+    assert settings["defaults"]["estimator"]["l1_step"] == "proximal"
 
 
 def test_minus_infinity_and_exponents_are_values_on_the_command_line():

@@ -288,9 +288,27 @@ def test_the_l1_step_names_its_own_cells_and_outputs():
     assert output_stem(proximal, "quick", "fig8") == "digits_lr_l1-prox_quick_fig8"
 
 
+def test_networks_take_the_l1_step_too_and_keep_their_subgradient_cells():
+    from skpoison.experiments._outputs import output_stem
+    from skpoison.experiments._runner import attack_defaults
+
+    base = make_config("digits", size="quick", model="mlp", penalty="l1")
+    assert make_config("digits", size="quick", model="mlp", penalty="l1",
+                       l1_step="subgradient") == base
+    assert "l1_step" not in base.identity()
+    assert "l1_step" not in attack_defaults(base)["estimator"]
+    assert make_estimator(base, random_state=0).l1_step == "subgradient"
+    proximal = make_config("digits", size="quick", model="mlp", penalty="l1",
+                           l1_step="proximal")
+    assert proximal.identity()["l1_step"] == "proximal" and proximal.key() != base.key()
+    assert attack_defaults(proximal)["estimator"]["l1_step"] == "proximal"
+    assert make_estimator(proximal, random_state=0).l1_step == "proximal"
+    assert output_stem(proximal, "quick", "fig8") == "digits_mlp_l1-prox_quick_fig8"
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
-    (dict(model="mlp", penalty="l1", l1_step="proximal"), "networks take subgradient"),
-    (dict(penalty="l2", l1_step="proximal"), "applies to logistic regression with the L1"),
+    (dict(model="mlp", penalty="l2", l1_step="proximal"), "applies to the L1 penalty"),
+    (dict(penalty="l2", l1_step="proximal"), "applies to the L1 penalty"),
     (dict(penalty="l1", l1_step="ista"), "must be 'subgradient' or 'proximal'"),
 ])
 def test_a_proximal_step_that_cannot_apply_is_refused(kwargs, match):

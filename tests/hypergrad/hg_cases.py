@@ -74,10 +74,12 @@ def make_data(n, d, n_outputs, n_val, seed, noise=0.3, low=0.0):
 
 
 def make_problem(model, n_outputs, mode, penalty, d, hidden=(4, 3)):
-    if model == "linear":   # ("l1-prox": L1 with proximal steps)
-        return LinearProblem(d, n_outputs, penalty.removesuffix("-prox"), mode,
-                             l1_step="proximal" if penalty.endswith("-prox") else "subgradient")
-    return MLPProblem(d, hidden, n_outputs, penalty, mode)
+    """``penalty``: "l2", "l1", or "l1-prox" (L1 with proximal steps)."""
+    step = "proximal" if penalty.endswith("-prox") else "subgradient"
+    penalty = penalty.removesuffix("-prox")
+    if model == "linear":
+        return LinearProblem(d, n_outputs, penalty, mode, l1_step=step)
+    return MLPProblem(d, hidden, n_outputs, penalty, mode, l1_step=step)
 
 
 @dataclass
@@ -146,6 +148,30 @@ def pattern(case, log_lambda, X):
             pre, _, _ = mlp_forward(case.problem.unflatten(w), X)
             signs.extend(torch.sign(Z).reshape(-1) for Z in pre)
     return torch.cat(signs)
+
+
+def margins(case):
+    """``(threshold, kink)``: how far the trajectory stays from the non-smooth points.
+
+    ``threshold``: the smallest ``| |z_t| - lr alpha |`` over the steps and
+    penalized weights of proximal steps (``z_t = w_t - lr grad L_data(w_t)``;
+    inf for other problems); ``kink``: the smallest ``|Z|`` of the hidden
+    pre-activations of the MLP over ``w_0 .. w_T`` (inf for linear models).
+    """
+    problem = case.problem
+    threshold, kink = float("inf"), float("inf")
+    iterates = trajectory(case)
+    if problem.proximal:
+        t = case.lr * problem.penalty.alpha(case.log_lambda)
+        for w in iterates[:-1]:
+            z = w - case.lr * problem.loss_and_grad(w, case.X, case.Y)[1]
+            gap = (z.abs() - t).abs()[problem.penalty.penalized]
+            threshold = min(threshold, float(gap.min()))
+    if isinstance(problem, MLPProblem):
+        for w in iterates:
+            pre, _, _ = mlp_forward(problem.unflatten(w), case.X)
+            kink = min([kink, *(float(Z.abs().min()) for Z in pre)])
+    return threshold, kink
 
 
 def unrolled_value(case):

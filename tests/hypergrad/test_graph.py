@@ -36,7 +36,7 @@ from skpoison.hypergrad._reverse import reverse_pass
 
 CASES = [("linear", 1, "single", "l2"), ("linear", 3, "per_feature", "l1"),
          ("linear", 1, "per_feature", "l1-prox"), ("mlp", 1, "per_layer", "l1"),
-         ("mlp", 3, "single", "l2")]
+         ("mlp", 3, "single", "l2"), ("mlp", 3, "per_layer", "l1-prox")]
 SCHEDULES = [None, "sqrt", (12, 3)]
 FIELDS = ("val_loss", "grad_log_lambda", "grad_X_poison", "params")
 

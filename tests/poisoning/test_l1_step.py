@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from skpoison import HypergradRegularizedLR, OptimalPoisoner
+from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
 from skpoison.poisoning import fit_batched
 from skpoison.poisoning._resume import attack_fingerprint
 
@@ -32,3 +32,12 @@ def test_the_step_changes_the_attack_and_its_resume_fingerprint():
     arrays = [X, y, X_val, y_val]
     assert attack_fingerprint(_poisoner("subgradient"), arrays, "cpu") != \
         attack_fingerprint(_poisoner("proximal"), arrays, "cpu")
+
+
+def test_batched_attacks_on_a_proximal_network_equal_separate_ones():
+    victim = HypergradMLP(hidden_layer_sizes=(4,), penalty="l1", l1_step="proximal",
+                          inner_steps=15, lambda_init=-3.0)
+    poisoner = OptimalPoisoner(victim, ratios=(0, 0.1), batch_size=6, outer_steps=2)
+    datasets = repetitions([0, 8], 60, 30)
+    assert_same_attacks(fit_batched(poisoner, datasets, random_states=SEEDS),
+                        sequential(poisoner, datasets, SEEDS))

@@ -145,6 +145,7 @@ class MLPUnroll(Unroll):
         The tape (:class:`~skpoison.hypergrad._unroll.BlockTape`) is one block
         of iterates and one block per recorded activation (not tensors per
         step), so that a checkpointed reverse pass can hand the tape of the
+        segment it has just reversed back as ``reuse`` and record every
         segment into the same memory. Proximal steps record ``w_T`` in the
         tape too (its last row) and return a copy of it.
         """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import re
 import sys
@@ -180,7 +181,7 @@ def _can_plot(args):
     if args.no_plot:
         return False
     try:
-        import matplotlib  # noqa: F401
+        importlib.import_module("matplotlib")
     except ImportError:
         print("skpoison: matplotlib is not installed, so no PNG is written "
               "(pip install 'skpoison[plot]'); the table and the CSV follow.",

@@ -25,6 +25,7 @@ from ..hypergrad import METHODS, make_hypergradient, train
 from ..hypergrad._checkpoint import segment_lengths
 from ..models import PENALTIES
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
+from ._pruning import full_lambda, full_weights, pruned_lambda, pruned_setup
 from ._setup import (auto_rate_smoothness, build_setup, check_log_lambda, check_trusted_set,
                      encode_classes, encode_targets, lambda_vector, proximal_steps)
 from ._warnings import engine_warnings_once
@@ -107,6 +108,11 @@ def warn_if_clipped(lambda_init, low, high):
         warn_user(f"lambda_init={shown(lambda_init)} lies outside lambda_bounds=({low:g}, "
                   f"{high:g}) and starts clipped to them; widen lambda_bounds (its low end "
                   "may be -np.inf) to start at it (with outer_steps=0: to train with it).")
+
+
+def _columns(X, kept, tensor):
+    """``X``'s ``kept`` columns (None: all) as a tensor with ``tensor``'s device and dtype."""
+    return to_tensor(X if kept is None else X[:, kept], **tensor)
 
 
 #: ``inner_lr="auto"`` is stable up to ``exp(lambda_bounds[1])``; a fit warns when
@@ -223,22 +229,31 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             on_all = build_setup(self, X, n_classes, check_scales=False)
             setup = setup._replace(lr=min(setup.lr, on_all.lr))
         tensor = dict(device=setup.device, dtype=setup.dtype)
-        X_t, Y_t = to_tensor(X_fit, **tensor), encode_targets(y_fit, n_classes, **tensor)
         log_lambda = initial_lambda(self.lambda_init, setup.problem.n_hyper, low, high, **tensor)
         warn_if_lambda_stays(log_lambda, self.outer_steps,
                              "set outer_steps=0 to train without regularization")
+        # Linear models skip the all-zero columns: the same model (_pruning.py), sooner.
+        kept = self._kept_columns(X_fit)
+        X_t, Y_t = _columns(X_fit, kept, tensor), encode_targets(y_fit, n_classes, **tensor)
         lambda_path, loss_path = self._learn_lambda(
-            setup, log_lambda, (low, high), X_t, Y_t, to_tensor(X_val, **tensor),
+            pruned_setup(self, setup, kept), pruned_lambda(log_lambda, kept, self.lambda_mode),
+            (low, high), X_t, Y_t, _columns(X_val, kept, tensor),
             encode_targets(y_val_encoded, n_classes, **tensor))
+        lambda_path = [full_lambda(lam, kept, log_lambda, self.lambda_mode)
+                       for lam in lambda_path]
         log_lambda = lambda_path[-1]
         learned = to_numpy(log_lambda)
         if self.inner_lr == "auto" and not proximal_steps(self):   # (λ-free rate: 1 / L)
             _warn_if_auto_rate_is_too_small(setup.lr, high, learned)
 
-        if internal_split:
-            X_t, Y_t = to_tensor(X, **tensor), encode_targets(y_encoded, n_classes, **tensor)
+        if internal_split:   # (the final model trains on all of X: its own columns)
+            kept = self._kept_columns(X)
+            X_t, Y_t = _columns(X, kept, tensor), encode_targets(y_encoded, n_classes, **tensor)
         final_steps = setup.steps if self.final_steps is None else self.final_steps
-        w = train(setup.problem, setup.w0, log_lambda, X_t, Y_t, steps=final_steps, lr=setup.lr)
+        final = pruned_setup(self, setup, kept)
+        w = train(final.problem, final.w0, pruned_lambda(log_lambda, kept, self.lambda_mode),
+                  X_t, Y_t, steps=final_steps, lr=setup.lr)
+        w = full_weights(w, kept, setup.problem.n_outputs)
 
         self.lambda_ = learned
         self.alpha_ = np.exp(self.lambda_)
@@ -264,6 +279,10 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         X_val, y_val_encoded = check_trusted_set(self, X, X_val, y_val,
                                                  dtype=[np.float64, np.float32])
         return X, y_encoded, X_val, y_val_encoded
+
+    def _kept_columns(self, X):
+        """The columns a fit trains on: None, all of them (linear models prune zeros)."""
+        return None
 
     def _learn_lambda(self, setup, log_lambda, bounds, X_t, Y_t, X_val_t, Y_val_t):
         """The outer loop: ``outer_steps`` projected steps on λ from ``log_lambda``.

@@ -8,6 +8,7 @@ from .._torch_utils import resolve_device, to_numpy
 from ..hypergrad._prox import L1_STEPS
 from ..models import LinearProblem
 from ._base import BaseHypergradClassifier
+from ._pruning import kept_columns
 from ._spectral import squared_spectral_norm
 
 
@@ -195,6 +196,13 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     def _make_problem(self, n_features, n_outputs, device):
         return LinearProblem(n_features, n_outputs, self.penalty, self.lambda_mode, device,
                              l1_step=self.l1_step)
+
+    def _kept_columns(self, X):
+        # (weights start at 0: all-zero columns change nothing, see _pruning.py)
+        return kept_columns(X) if self._prune_zero_columns else None
+
+    #: Whether fits skip all-zero columns (False: the reference the tests compare with).
+    _prune_zero_columns = True
 
     def _auto_inner_lr(self, X, n_outputs, max_alpha):
         # Hessian of the mean logistic loss <= ||[X 1]||_2^2 / (4 n) (binary),

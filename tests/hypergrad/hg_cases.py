@@ -221,3 +221,18 @@ def assert_close_rel(actual, expected, rtol, what="", atol=0.0):
     scale = float(torch.linalg.vector_norm(expected))
     assert err <= rtol * scale + atol, (
         f"{what}: |error| = {err:.3e} > {rtol:g} * {scale:.3e} + {atol:g}")
+
+
+# -- proximal L1 steps (test_prox.py, test_prox_mlp.py) ----------------------------
+def prox_case(model, k, mode, log_lambda, seed, **options):
+    """:func:`make_case` with L1 and proximal steps (``l1_step="proximal"``)."""
+    return make_case(model, k, mode, "l1-prox", log_lambda=log_lambda, seed=seed, **options)
+
+
+def assert_trains_as_recorded(case, unroll, w_T):
+    """``w_T`` of ``unroll.forward`` is bitwise ``unroll.train``'s, and forward_step's
+    steps to rounding (its kernels differ), with the same exact zeros."""
+    assert torch.equal(unroll.train(case.w0, case.steps), w_T)
+    reference = trajectory(case)[-1]
+    assert torch.equal(w_T == 0, reference == 0) and bool((w_T == 0).any())
+    assert_close_rel(w_T, reference, 1e-13)

@@ -41,4 +41,12 @@ def weight_norm_per_parameter(coef):
         raise ValueError("coef holds no weights.")
     if not all(np.all(np.isfinite(a)) for a in arrays):
         raise ValueError("coef contains NaN or infinite values.")
-    return float(sum(np.sum(a * a) for a in arrays) / size)
+    # Scaled by a power of two near the largest magnitude (exact): the square of
+    # a weight beyond 1e154 overflowed to inf though the mean may be finite.
+    largest = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    if largest == 0.0:
+        return 0.0
+    exponent = np.frexp(largest)[1]
+    scaled = sum(float(np.sum(np.square(np.ldexp(a, -exponent)))) for a in arrays) / size
+    with np.errstate(over="ignore"):   # (inf only where the value itself overflows)
+        return float(np.ldexp(scaled, 2 * exponent))

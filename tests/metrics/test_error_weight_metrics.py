@@ -85,3 +85,11 @@ def test_the_zero_reference_warning_points_at_the_callers_line():
 def test_weight_norm_refuses_every_non_finite_weight(bad):
     with pytest.raises(ValueError, match="NaN or infinite"):
         weight_norm_per_parameter([np.ones(2), np.array([bad])])
+
+
+def test_weight_norm_per_parameter_does_not_overflow_on_the_way():
+    # A square beyond 1e154 was inf, although the mean of the squares is finite.
+    big = np.r_[1e155, np.zeros(10**6 - 1)]
+    assert weight_norm_per_parameter(big) == pytest.approx(1e304, rel=1e-12)
+    assert weight_norm_per_parameter([np.full(2, 1e200)]) == np.inf   # (the value overflows)
+    assert weight_norm_per_parameter(np.zeros(3)) == 0.0

@@ -1,5 +1,7 @@
 """Linear fits skip all-zero columns (estimators/_pruning.py): the same model, sooner."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -84,3 +86,26 @@ def test_the_final_fit_on_all_of_x_keeps_the_columns_the_held_out_part_uses(digi
 def test_nothing_to_prune_keeps_every_column():
     assert kept_columns(np.ones((3, 2))) is None
     assert kept_columns(np.zeros((3, 2))) is None     # (nothing would be left to train)
+
+
+@pytest.mark.filterwarnings("ignore::skpoison.hypergrad.InnerNotConvergedWarning")
+def test_implicit_l1_fits_solve_the_system_of_the_trained_weights(digits):
+    # Under subgradient L1 the implicit system is the data Hessian's, 0 on the
+    # weight of a column that is 0 in X. Where X_val has that column, the
+    # unpruned right-hand side had a part the Hessian cannot reach: CG broke
+    # down (and left λ elsewhere than the exact solve). The pruned system is
+    # the trained weights' own, and the two methods agree.
+    X, y = digits
+    keep = y < 2
+    X, y = X[keep], y[keep]
+    X_fit, y_fit, X_val, y_val = X[:200], y[:200], X[200:300], y[200:300]
+    assert (~np.any(X_fit != 0, axis=0) & np.any(X_val != 0, axis=0)).any()
+    lambdas = {}
+    for hypergrad in ("cg", "exact"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            lambdas[hypergrad] = HypergradRegularizedLR(
+                penalty="l1", hypergrad=hypergrad, inner_steps=300, outer_steps=3,
+                random_state=0).fit(X_fit, y_fit, X_val=X_val, y_val=y_val).lambda_
+        assert not [w for w in caught if "HessianSolveWarning" in type(w.message).__name__]
+    np.testing.assert_allclose(lambdas["cg"], lambdas["exact"], rtol=1e-8)

@@ -66,8 +66,9 @@ def _common(parser, default_size, default_out, size_notes=None):
     data.add_argument("--penalty", choices=("l2", "l1"), default=None,
                       help="regularizer (default: the figure's, l2 for evaluate)")
     data.add_argument("--l1-step", choices=("subgradient", "proximal"), default=None,
-                      help="inner step of lr under --penalty l1: the paper's subgradient "
-                           "steps (default) or proximal (soft-thresholding) ones")
+                      help="inner step of the victim (lr or mlp) under --penalty l1: the "
+                           "paper's subgradient steps (default) or proximal "
+                           "(soft-thresholding) ones")
     data.add_argument("--strategies", nargs="+", choices=sorted(STRATEGIES), default=None,
                       metavar="S", help="λ strategies to compare, among "
                       f"{', '.join(STRATEGIES)} (default: no_reg large cv learned for lr, "

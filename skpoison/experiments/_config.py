@@ -274,7 +274,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         raise ValueError(f"model={model!r} must be 'lr' or 'mlp'.")
     if penalty not in ("l2", "l1"):
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
-    overrides["l1_step"] = _checked_l1_step(l1_step, model, penalty)
+    overrides["l1_step"] = _checked_l1_step(l1_step, penalty)
     name = canonical_name(dataset)
     preset = _PRESETS[size]
     sizes, top_k = _sizes_and_top_k(name, size, overrides.get("classes"))
@@ -336,7 +336,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     return SweepConfig(**values)
 
 
-def _checked_l1_step(l1_step, model, penalty):
+def _checked_l1_step(l1_step, penalty):
     """``"proximal"`` or None (the default, subgradient steps); refuses what cannot apply."""
     if l1_step is None or l1_step == "subgradient":
         return None
@@ -345,7 +345,7 @@ def _checked_l1_step(l1_step, model, penalty):
     if penalty != "l1":
         raise ValueError(
             f"l1_step='proximal' (--l1-step proximal) applies to the L1 penalty "
-            f"(--penalty l1); got model={model!r}, penalty={penalty!r}.")
+            f"(--penalty l1); got penalty={penalty!r}.")
     return l1_step
 
 

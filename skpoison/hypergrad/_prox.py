@@ -32,7 +32,9 @@ def soft_threshold(z, threshold):
     """``sign(z) max(|z| - threshold, 0)``, computed as ``z - clamp(z, -t, t)``.
 
     The two agree bit for bit (``z - t`` or ``z + t`` where ``|z| > t``, else
-    ``z - z = 0``); this form has one operation the loops can do in place.
+    ``z - z = 0``) but for the sign of a zero (here always +0; the other form
+    gives -0 for negative ``z``, which compares equal); this form has one
+    operation the loops can do in place.
     ``threshold = 0`` leaves ``z`` as it is (unpenalized parameters).
 
     Examples

@@ -31,7 +31,8 @@ Uses the real MNIST files when ``$SKPOISON_MNIST_DIR``, ``$SKPOISON_DATA/mnist``
 Usage::
 
     python benchmarks/bench_hypergrad.py [--device cpu|cuda] [--repeats 7]
-        [--models lr mlp lr-l1 lr-l1prox] [--no-memory] [--out benchmarks/results/bench_hypergrad.json]
+        [--models lr mlp lr-l1 lr-l1prox] [--no-memory]
+        [--out benchmarks/results/bench_hypergrad.json]
 """
 
 from __future__ import annotations

@@ -71,6 +71,28 @@ def resolve_dtype(dtype="float64"):
     return _DTYPES[dtype]
 
 
+def torch_seed(random_state):
+    """The int seed :func:`make_generator` seeds its generator with (see there).
+
+    A :class:`numpy.random.RandomState` or ``None`` (NumPy's global state)
+    moves on by one draw; an int is the seed itself.
+
+    Examples
+    --------
+    >>> torch_seed(7), torch_seed(np.random.RandomState(0)) == torch_seed(np.random.RandomState(0))
+    (7, True)
+    """
+    if random_state is None:
+        return int(check_random_state(None).randint(0, 2**31 - 1))
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    raise ValueError(f"random_state={random_state!r} cannot seed a torch.Generator.")
+
+
 def make_generator(random_state, device="cpu"):
     """Return a :class:`torch.Generator` seeded from a scikit-learn ``random_state``.
 
@@ -86,18 +108,8 @@ def make_generator(random_state, device="cpu"):
     >>> float(torch.rand(1, generator=g)) == float(torch.rand(1, generator=make_generator(0)))
     True
     """
-    if random_state is None:
-        seed = int(check_random_state(None).randint(0, 2**31 - 1))
-    elif isinstance(random_state, numbers.Integral):
-        seed = int(random_state)
-    elif isinstance(random_state, np.random.RandomState):
-        seed = int(random_state.randint(0, 2**31 - 1))
-    elif isinstance(random_state, np.random.Generator):
-        seed = int(random_state.integers(0, 2**31 - 1))
-    else:
-        raise ValueError(f"random_state={random_state!r} cannot seed a torch.Generator.")
     generator = torch.Generator(device=torch.device(device))
-    generator.manual_seed(seed)
+    generator.manual_seed(torch_seed(random_state))
     return generator
 
 

@@ -8,22 +8,18 @@ import torch
 from torch.func import jvp, vmap
 
 from ._checks import check_inputs
+from ._divergence import raise_if_diverged, result_status
 from ._problem import FORWARD_AD_LOCK
 from ._prox import support
-from ._divergence import raise_if_diverged, result_status
 from ._result import HypergradResult
 from ._unroll import not_callers
 
 
-def _prox_tangent_parts(problem, log_lambda, lr, device, dtype):
-    """Proximal steps: ``(alpha, group indicator (n_hyper, n_params))``, else None."""
-    if not problem.proximal:
-        return None
-    penalty = problem.penalty
-    groups = penalty.group_index.to(device)
-    in_group = (torch.arange(log_lambda.numel(), device=device)[:, None]
-                == groups[None, :]).to(dtype)
-    return penalty.alpha(log_lambda), in_group
+def _group_indicator(penalty, n_hyper, like):
+    """``(n_hyper, n_params)``: 1 where a parameter belongs to λ's group, in ``like``'s
+    dtype and device."""
+    groups = penalty.group_index.to(like.device)
+    return (torch.arange(n_hyper, device=like.device)[:, None] == groups[None, :]).to(like.dtype)
 
 
 def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison,
@@ -87,7 +83,8 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     n_hyper, poison_shape = log_lambda.numel(), X_poison.shape
     n_dirs = n_hyper + X_poison.numel()
 
-    prox = _prox_tangent_parts(problem, log_lambda, lr, X.device, X.dtype)
+    prox = ((problem.penalty.alpha(log_lambda),
+             _group_indicator(problem.penalty, n_hyper, X)) if problem.proximal else None)
 
     def gradient(w, lam, xp):
         X_train = torch.cat([X_clean, xp])
@@ -143,24 +140,22 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
     scale = _tangent_scale(lr, X.dtype)
     lr_scale = lr * scale   # (exact: a power of two times lr)
     n_hyper = log_lambda.numel()
-    groups = penalty.group_index.to(X.device)
-    in_group = (torch.arange(n_hyper, device=X.device)[:, None] == groups[None, :]).to(X.dtype)
+    in_group = _group_indicator(penalty, n_hyper, X)
+    threshold = lr * penalty.alpha(log_lambda) if problem.proximal else None
     scaled_w = X.new_zeros((n_hyper, w0.numel()))
     w = w0
     with torch.no_grad():
         for _ in range(steps):
             hvp = problem.hessian_operator(w, log_lambda, X, Y)   # (L1: the data's alone)
             curvature = hvp(scaled_w[0])[None] if n_hyper == 1 else vmap(hvp)(scaled_w)
-            if problem.proximal:
+            pushed = scaled_w - lr * curvature
+            if threshold is not None:
+                # Z' = m (Z - lr H Z) - lr s alpha sign(w'): the next iterate's mask and sign
                 w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
-                # Z' = m (Z - lr H Z) - lr s alpha sign(w'): sign(w') = 0 where m = 0
-                scaled_w = (support(w, lr * penalty.alpha(log_lambda))
-                            * (scaled_w - lr * curvature)
-                            - lr_scale * (in_group * penalty.grad(w, log_lambda)))
-                continue
-            scaled_w = (scaled_w - lr * curvature
-                        - lr_scale * (in_group * penalty.grad(w, log_lambda)))
-            w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
+                pushed = support(w, threshold) * pushed
+            scaled_w = pushed - lr_scale * (in_group * penalty.grad(w, log_lambda))
+            if threshold is None:
+                w, _ = problem.forward_step(w, log_lambda, X, Y, lr)
         val_loss, a = problem.loss_and_grad(w, X_val, Y_val)
         grad_log_lambda = (scaled_w @ a) / scale
     result = HypergradResult(val_loss, grad_log_lambda, X.new_zeros((0, X.shape[1])),

@@ -7,6 +7,8 @@ import math
 import torch
 
 from ._checks import check_inputs
+from ._divergence import check_outputs
+from ._errors import HessianSolveWarning, InnerNotConvergedWarning
 from ._linear_solve import (
     check_solver_options,
     default_tol,
@@ -16,8 +18,6 @@ from ._linear_solve import (
     stable_norm,
 )
 from ._prox import fixed_point_residual, support
-from ._divergence import check_outputs
-from ._errors import HessianSolveWarning, InnerNotConvergedWarning
 from ._result import HypergradResult
 from ._unrolled import train
 from ._warnings import warn

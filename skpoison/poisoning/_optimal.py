@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._constraints import NumberInterval
-from .._torch_utils import make_generator, to_numpy, to_tensor
+from .._torch_utils import make_generator, to_numpy, to_tensor, torch_seed
 from .._warn import warn_user
 from ..estimators._base import (
     BaseHypergradClassifier,
@@ -368,7 +368,7 @@ class OptimalPoisoner(BasePoisoner):
             # The seed that state gives make_generator, fixed now: the clone's copy
             # moved on when the attack drew from it, and victim_ / victim_for()
             # then drew other initial weights than the attacked network's.
-            estimator.set_params(random_state=int(estimator.random_state.randint(0, 2**31 - 1)))
+            estimator.set_params(random_state=torch_seed(estimator.random_state))
         validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
                                estimator.inner_steps)
         return estimator

@@ -13,6 +13,7 @@ from sklearn.utils.validation import _get_feature_names, validate_data
 from .._constraints import is_real_array, real_items
 from .._torch_utils import make_generator, resolve_device, resolve_dtype
 from .._warn import warn_user
+from ..hypergrad._prox import takes_proximal_steps
 from ._feature_scales import check_feature_scales
 from ._trusted_scale import check_trusted_scale
 
@@ -348,7 +349,7 @@ def auto_rate_top(estimator, max_log_lambda=None):
 
 def proximal_steps(estimator):
     """Whether ``estimator`` trains with proximal L1 steps (``l1_step="proximal"``)."""
-    return estimator.penalty == "l1" and getattr(estimator, "l1_step", None) == "proximal"
+    return takes_proximal_steps(estimator.penalty, estimator.l1_step)
 
 
 def auto_rate_penalty(estimator, top):

@@ -19,6 +19,7 @@ from ..datasets._base import DEFAULT_CLASSES, canonical_name
 from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ..estimators._feature_scales import feature_scale_problem
 from ..estimators._setup import check_log_lambda
+from ..hypergrad._prox import check_l1_step
 from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
@@ -338,10 +339,11 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
 
 def _checked_l1_step(l1_step, penalty):
     """``"proximal"`` or None (the default, subgradient steps); refuses what cannot apply."""
-    if l1_step is None or l1_step == "subgradient":
+    if l1_step is None:
         return None
-    if l1_step != "proximal":
-        raise ValueError(f"l1_step={l1_step!r} must be 'subgradient' or 'proximal'.")
+    check_l1_step(l1_step)
+    if l1_step == "subgradient":
+        return None
     if penalty != "l1":
         raise ValueError(
             f"l1_step='proximal' (--l1-step proximal) applies to the L1 penalty "

@@ -28,6 +28,18 @@ def check_l1_step(l1_step):
         raise ValueError(f"l1_step={l1_step!r} is not supported; use one of {L1_STEPS}.")
 
 
+def takes_proximal_steps(penalty, l1_step):
+    """Whether a model with ``penalty`` and ``l1_step`` (checked) takes proximal steps.
+
+    Examples
+    --------
+    >>> takes_proximal_steps("l1", "proximal"), takes_proximal_steps("l2", "proximal")
+    (True, False)
+    """
+    check_l1_step(l1_step)
+    return penalty == "l1" and l1_step == "proximal"
+
+
 def soft_threshold(z, threshold):
     """``sign(z) max(|z| - threshold, 0)``, computed as ``z - clamp(z, -t, t)``.
 

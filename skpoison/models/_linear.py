@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..hypergrad._problem import InnerProblem, cross_entropy
-from ..hypergrad._prox import check_l1_step, soft_threshold
+from ..hypergrad._prox import soft_threshold, takes_proximal_steps
 from ._linear_unroll import LinearUnroll
 from ._linear_unroll_batched import BatchedLinearUnroll
 from ._matmul import addmm, matmul
@@ -83,7 +83,7 @@ class LinearProblem(InnerProblem):
 
     def __init__(self, n_features, n_outputs, penalty="l2", lambda_mode="single", device="cpu",
                  *, l1_step="subgradient"):
-        check_l1_step(l1_step)
+        self.proximal = takes_proximal_steps(penalty, l1_step)   # (checks l1_step)
         if lambda_mode not in LAMBDA_MODES:
             raise ValueError(
                 f"lambda_mode={lambda_mode!r} is not supported by linear models; "
@@ -108,7 +108,6 @@ class LinearProblem(InnerProblem):
         group_index = torch.cat([groups, torch.full((self.n_outputs,), -1)])
         self.penalty = GroupPenalty(penalty, group_index.to(device), self.n_hyper)
         self.l1_step = l1_step
-        self.proximal = penalty == "l1" and l1_step == "proximal"
 
     def init_params(self, generator=None, *, dtype=torch.float64, device="cpu"):
         """Zeros (the inner problem's fixed starting point)."""

@@ -14,7 +14,7 @@ import math
 import torch
 
 from ..hypergrad._problem import InnerProblem, cross_entropy
-from ..hypergrad._prox import check_l1_step, soft_threshold
+from ..hypergrad._prox import soft_threshold, takes_proximal_steps
 from . import _mlp_derivatives as calculus
 from ._mlp_derivatives import NEGATIVE_SLOPE
 from ._mlp_unroll import BatchedMLPUnroll, MLPUnroll
@@ -72,7 +72,7 @@ class MLPProblem(InnerProblem):
 
     def __init__(self, n_features, hidden_layer_sizes, n_outputs, penalty="l2",
                  lambda_mode="single", device="cpu", *, l1_step="subgradient"):
-        check_l1_step(l1_step)
+        self.proximal = takes_proximal_steps(penalty, l1_step)   # (checks l1_step)
         if lambda_mode not in LAMBDA_MODES:
             raise ValueError(
                 f"lambda_mode={lambda_mode!r} is not supported by the MLP; "
@@ -99,7 +99,6 @@ class MLPProblem(InnerProblem):
         self.n_params = group_index.numel()
         self.penalty = GroupPenalty(penalty, group_index.to(device), self.n_hyper)
         self.l1_step = l1_step
-        self.proximal = penalty == "l1" and l1_step == "proximal"
 
     def init_params(self, generator=None, *, dtype=torch.float64, device="cpu"):
         """Xavier-uniform weights and zero biases, drawn from ``generator``."""

@@ -309,7 +309,7 @@ def test_networks_take_the_l1_step_too_and_keep_their_subgradient_cells():
 @pytest.mark.parametrize(("kwargs", "match"), [
     (dict(model="mlp", penalty="l2", l1_step="proximal"), "applies to the L1 penalty"),
     (dict(penalty="l2", l1_step="proximal"), "applies to the L1 penalty"),
-    (dict(penalty="l1", l1_step="ista"), "must be 'subgradient' or 'proximal'"),
+    (dict(penalty="l1", l1_step="ista"), "l1_step='ista' is not supported"),
 ])
 def test_a_proximal_step_that_cannot_apply_is_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -24,7 +24,7 @@ from .._warn import warn_user
 from ..hypergrad import METHODS, make_hypergradient, train
 from ..hypergrad._checkpoint import segment_lengths
 from ..models import PENALTIES
-from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer
+from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer, ValidationPlateau
 from ._pruning import full_lambda, full_weights, pruned_lambda, pruned_setup
 from ._setup import (auto_rate_smoothness, build_setup, check_log_lambda, check_trusted_set,
                      encode_classes, encode_targets, lambda_vector, proximal_steps)
@@ -165,6 +165,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         "outer_steps": [NumberInterval(Integral, 0, None, closed="left")],
         "outer_lr": [NumberInterval(Real, 0, None, closed="neither")],
         "outer_optimizer": [StrOptions(set(OUTER_OPTIMIZERS))],
+        "tol": [NumberInterval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [NumberInterval(Integral, 1, None, closed="left")],
         "final_steps": [NumberInterval(Integral, 1, None, closed="left"), None],
         "validation_fraction": [NumberInterval(Real, 0, 1, closed="neither")],
         "device": [str, torch.device],
@@ -261,7 +263,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         self.val_loss_path_ = (to_numpy(torch.stack(loss_path)).astype(np.float64) if loss_path
                                else np.empty(0))
         self.inner_lr_ = setup.lr
-        self.n_iter_ = self.outer_steps
+        self.n_iter_ = len(loss_path)
         self._store_params(setup.problem, w)
         return self
 
@@ -285,28 +287,42 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         return None
 
     def _learn_lambda(self, setup, log_lambda, bounds, X_t, Y_t, X_val_t, Y_val_t):
-        """The outer loop: ``outer_steps`` projected steps on λ from ``log_lambda``.
+        """The outer loop: up to ``outer_steps`` projected steps on λ from ``log_lambda``.
 
-        Returns the λ path (``outer_steps + 1`` entries, the last the learned λ)
-        and the validation losses (one per step, before its update).
+        Returns the λ path (one entry per step taken, and the start first; the
+        last is the learned λ) and the validation losses (one per step, before
+        its update). With a ``tol`` the loop stops at a plateau of the
+        validation loss (:class:`ValidationPlateau`), and warns if it never
+        reaches one.
         """
         optimizer = LambdaOptimizer(self.outer_optimizer, self.outer_lr, bounds)
+        plateau = (None if self.tol is None
+                   else ValidationPlateau(self.tol, self.n_iter_no_change))
         lambda_path, loss_path = [log_lambda], []
-        steps = range(self.outer_steps)
-        if self.verbose:
-            steps = progress_bar(steps, desc=f"{type(self).__name__}: learning lambda")
+        steps = progress_bar(range(self.outer_steps), disable=not self.verbose,
+                             desc=f"{type(self).__name__}: learning lambda")
         # One callable for the whole loop: on a GPU, reverse mode replays a CUDA graph.
         hypergradient = make_hypergradient(setup.problem, method=self.hypergrad,
                                            steps=setup.steps, lr=setup.lr,
                                            checkpoint_every=self.checkpoint_every)
         # An implicit method's warning (inner problem not converged, say) holds for
         # every step: issued once for the fit, then counted.
-        with engine_warnings_once("fit"):
+        at_plateau = False
+        with engine_warnings_once("fit"), steps:
             for _ in steps:
                 result = hypergradient(setup.w0, log_lambda, X_t, Y_t, X_val_t, Y_val_t)
                 log_lambda = optimizer.step(log_lambda, result.grad_log_lambda)
                 lambda_path.append(log_lambda)
                 loss_path.append(result.val_loss)
+                # (a plateau reads the loss on the host: one sync per step, with a tol only)
+                at_plateau = plateau is not None and plateau.update(float(result.val_loss))
+                if at_plateau:
+                    break
+        if plateau is not None and self.outer_steps > 0 and not at_plateau:
+            warn_user(f"The validation loss still improved by more than tol={self.tol:g} "
+                      f"within the last n_iter_no_change={self.n_iter_no_change} of "
+                      f"outer_steps={self.outer_steps} steps on λ; raise outer_steps (or "
+                      "tol) to learn λ to a plateau.", ConvergenceWarning)
         return lambda_path, loss_path
 
     def _internal_split(self, X, y_encoded):

@@ -95,6 +95,15 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         ``outer_lr``) on λ, projected onto ``lambda_bounds``. Adam is
         scale-free: the hypergradient with respect to λ shrinks with
         ``exp(lambda)``, which stalls plain steps.
+    tol : float or None, default=None
+        None: take all ``outer_steps`` (the paper's defender). A float: stop
+        once the validation loss has not fallen below its best by more than
+        ``tol`` for ``n_iter_no_change`` consecutive steps (as scikit-learn's
+        ``MLPClassifier``); a ``ConvergenceWarning`` says when ``outer_steps``
+        ran out first. Each step then reads the loss on the host (one
+        synchronization per step on a GPU).
+    n_iter_no_change : int, default=5
+        The steps without improvement that stop the descent on λ (with a ``tol``).
     final_steps : int or None, default=None
         Gradient-descent steps of the final fit (None: ``inner_steps``, the
         model for which λ was learned).
@@ -126,16 +135,17 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         Learned log-strengths; ``alpha_ = exp(lambda_)``.
     alpha_ : ndarray of shape (n_lambdas,)
         Learned regularization strengths, ``exp(lambda_)``.
-    lambda_path_ : ndarray of shape (outer_steps + 1, n_lambdas)
-        λ at every outer step (the initial value first).
-    val_loss_path_ : ndarray of shape (outer_steps,)
-        Validation loss at every outer step.
+    lambda_path_ : ndarray of shape (n_iter_ + 1, n_lambdas)
+        λ at every outer step (the initial value first, the learned λ last).
+    val_loss_path_ : ndarray of shape (n_iter_,)
+        Validation loss at every outer step (at the λ before its update).
     inner_lr_ : float
         The inner step size used. ``"auto"`` with the internal split takes
         the smaller of the rates for its training part and for all of ``X``
         (the final fit's data), so that both runs are stable.
     n_iter_ : int
-        Outer steps taken (``outer_steps``; every fit takes them all).
+        Outer steps taken: ``outer_steps``, or fewer where a ``tol`` stopped
+        the descent.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -171,7 +181,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
                  lambda_bounds=(-12.0, 0.0), hypergrad="rmd", checkpoint_every=None,
                  inner_steps=200,
                  inner_lr="auto", outer_steps=30, outer_lr=0.2, outer_optimizer="adam",
-                 final_steps=None,
+                 tol=None, n_iter_no_change=5, final_steps=None,
                  validation_fraction=0.2, device="cpu", dtype="float64",
                  random_state=None, verbose=0):
         self.penalty = penalty
@@ -186,6 +196,8 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         self.outer_steps = outer_steps
         self.outer_lr = outer_lr
         self.outer_optimizer = outer_optimizer
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.final_steps = final_steps
         self.validation_fraction = validation_fraction
         self.device = device

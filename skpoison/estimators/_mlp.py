@@ -82,6 +82,11 @@ class HypergradMLP(BaseHypergradClassifier):
         Step size of the projected descent on λ.
     outer_optimizer : {"adam", "gd", "sign"}, default="adam"
         The step on λ.
+    tol : float or None, default=None
+        None: take all ``outer_steps``; a float: stop at a plateau of the
+        validation loss, as in :class:`HypergradRegularizedLR`.
+    n_iter_no_change : int, default=5
+        The steps without improvement that stop the descent on λ (with a ``tol``).
     final_steps : int or None, default=None
         Gradient-descent steps of the final fit (None: ``inner_steps``).
     validation_fraction : float, default=0.2
@@ -134,7 +139,8 @@ class HypergradMLP(BaseHypergradClassifier):
                  lambda_init=-4.0, lambda_bounds=(-12.0, 0.0), hypergrad="rmd",
                  checkpoint_every=None,
                  inner_steps=200, inner_lr=0.1, outer_steps=20, outer_lr=0.2,
-                 outer_optimizer="adam", final_steps=None, validation_fraction=0.2,
+                 outer_optimizer="adam", tol=None, n_iter_no_change=5, final_steps=None,
+                 validation_fraction=0.2,
                  device="cpu", dtype="float64", random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.penalty = penalty
@@ -149,6 +155,8 @@ class HypergradMLP(BaseHypergradClassifier):
         self.outer_steps = outer_steps
         self.outer_lr = outer_lr
         self.outer_optimizer = outer_optimizer
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
         self.final_steps = final_steps
         self.validation_fraction = validation_fraction
         self.device = device

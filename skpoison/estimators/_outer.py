@@ -79,3 +79,38 @@ class LambdaOptimizer:
             v_hat = self._v / (1 - self.beta2 ** self._t)
             update = self.lr * m_hat / (torch.sqrt(v_hat) + self.eps)
         return (log_lambda - update).clamp(self.low, self.high)
+
+
+class ValidationPlateau:
+    """The stopping rule of ``fit`` with a ``tol``: the validation loss stopped improving.
+
+    As scikit-learn's ``MLPClassifier`` and ``SGDClassifier``: a step
+    improves when its loss is below the best so far by more than ``tol``;
+    the loop stops after ``n_iter_no_change`` consecutive steps that do not.
+
+    Parameters
+    ----------
+    tol : float
+        The least decrease of the validation loss that counts (absolute).
+    n_iter_no_change : int
+        Consecutive steps without it before the loop stops.
+
+    Examples
+    --------
+    >>> rule = ValidationPlateau(tol=0.01, n_iter_no_change=2)
+    >>> [rule.update(loss) for loss in (0.5, 0.4, 0.395, 0.41)]
+    [False, False, False, True]
+    """
+
+    def __init__(self, tol, n_iter_no_change):
+        self.tol, self.n_iter_no_change = float(tol), int(n_iter_no_change)
+        self.best, self.steps_without_gain = float("inf"), 0
+
+    def update(self, loss):
+        """Record one step's validation loss (a float); True: stop now."""
+        if loss > self.best - self.tol:
+            self.steps_without_gain += 1
+        else:
+            self.steps_without_gain = 0
+        self.best = min(self.best, loss)
+        return self.steps_without_gain >= self.n_iter_no_change

@@ -1,0 +1,93 @@
+"""``tol`` / ``n_iter_no_change``: the descent on λ stops at a plateau of the validation loss."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+from skpoison import HypergradMLP, HypergradRegularizedLR
+from skpoison.estimators._outer import ValidationPlateau
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(n_class=2, return_X_y=True)
+    return X[:200] / 16, y[:200]
+
+
+def _lr(**params):
+    return HypergradRegularizedLR(**{"inner_steps": 30, "outer_steps": 12, "outer_lr": 0.3,
+                                     "random_state": 0, **params})
+
+
+def _fit_quietly(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        return estimator.fit(X, y)
+
+
+def test_a_plateau_stops_the_descent_and_keeps_its_steps(digits):
+    full = _fit_quietly(_lr(), *digits)
+    # Every step after the first improves by less than 10: a plateau after 1 + 3 steps.
+    stopped = _fit_quietly(_lr(tol=10.0, n_iter_no_change=3), *digits)
+    assert (full.n_iter_, stopped.n_iter_) == (12, 4)
+    assert stopped.lambda_path_.shape == (5, 1) and stopped.val_loss_path_.shape == (4,)
+    # The steps taken are those of the full run, and the learned λ the last of them.
+    np.testing.assert_array_equal(stopped.lambda_path_, full.lambda_path_[:5])
+    np.testing.assert_array_equal(stopped.val_loss_path_, full.val_loss_path_[:4])
+    np.testing.assert_array_equal(stopped.lambda_, stopped.lambda_path_[-1])
+    # ... and the final model is trained with it.
+    refit = _fit_quietly(_lr(lambda_init=float(stopped.lambda_[0]), outer_steps=0), *digits)
+    np.testing.assert_array_equal(stopped.coef_, refit.coef_)
+
+
+def test_tol_stops_where_the_loss_stops_improving_by_tol(digits):
+    full = _fit_quietly(_lr(outer_steps=40), *digits)
+    tol, patience = 1e-4, 2
+    stopped = _fit_quietly(_lr(outer_steps=40, tol=tol, n_iter_no_change=patience), *digits)
+    losses = full.val_loss_path_
+    best = np.minimum.accumulate(losses)
+    gains = np.concatenate([[np.inf], best[:-1] - losses[1:]])     # below the best before
+    stalled = np.convolve(gains <= tol, np.ones(patience), "valid") == patience
+    expected = int(np.argmax(stalled)) + patience if stalled.any() else 40
+    assert 0 < stopped.n_iter_ == expected < 40
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-12])
+def test_running_out_of_outer_steps_before_a_plateau_warns(digits, tol):
+    with pytest.warns(ConvergenceWarning, match=r"raise outer_steps \(or tol\)"):
+        fitted = _lr(outer_steps=4, tol=tol).fit(*digits)
+    assert fitted.n_iter_ == 4
+
+
+def test_no_tol_and_no_steps_take_every_step_and_say_nothing(digits):
+    assert _fit_quietly(_lr(outer_steps=0, tol=0.1), *digits).n_iter_ == 0
+    assert _fit_quietly(_lr(), *digits).get_params()["tol"] is None
+
+
+def test_the_network_stops_too(digits):
+    mlp = HypergradMLP((4,), inner_steps=10, outer_steps=8, tol=10.0, n_iter_no_change=2,
+                       random_state=0)
+    assert _fit_quietly(mlp, *digits).n_iter_ == 3
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"tol": -1e-3}, "tol"), ({"n_iter_no_change": 0}, "n_iter_no_change"),
+    ({"tol": "1e-3"}, "tol"), ({"n_iter_no_change": 2.0}, "n_iter_no_change")])
+def test_bad_stopping_settings_are_refused_by_name(digits, params, match):
+    with pytest.raises(ValueError, match=match):
+        _lr(**params).fit(*digits)
+
+
+def test_the_rule_counts_steps_without_a_gain_of_more_than_tol():
+    rule = ValidationPlateau(tol=0.1, n_iter_no_change=2)
+    # 1.0 improves on inf; 0.95 and 0.91 fall by less than 0.1 from the best so far.
+    assert [rule.update(v) for v in (1.0, 0.95, 0.91)] == [False, False, True]
+    rule = ValidationPlateau(tol=0.1, n_iter_no_change=2)
+    # A gain of more than tol resets the count.
+    assert [rule.update(v) for v in (1.0, 0.95, 0.8, 0.79, 0.75)] == [False] * 4 + [True]
+    rule = ValidationPlateau(tol=0.1, n_iter_no_change=2)
+    # Gains count against the best loss so far, not the last one.
+    assert [rule.update(v) for v in (1.0, 1.5, 1.3)] == [False, False, True]

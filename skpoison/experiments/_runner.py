@@ -105,6 +105,10 @@ def attack_defaults(config):
         # The step the estimators took before l1_step existed: the cells computed
         # then keep their names (config.l1_step names a proximal sweep's).
         del estimator["l1_step"]
+    if estimator.get("tol", 0) is None:
+        # No stopping rule (the attack's defender never stops early): the cells
+        # computed before the rule existed keep their names.
+        del estimator["tol"], estimator["n_iter_no_change"]
     poisoner = {name: p.default for name, p in
                 inspect.signature(OptimalPoisoner).parameters.items()
                 if p.default is not inspect.Parameter.empty

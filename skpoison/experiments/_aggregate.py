@@ -94,7 +94,9 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
 
     Lines come in first-seen order, columns in sorted order (ratios shown in
     %). A cell without values shows ``-``; a non-finite mean is shown as is
-    (e.g. ``-inf``).
+    (e.g. ``-inf``). A cell with fewer values than the table's fullest (rows
+    without a value skipped: a consistency index that is NaN for one
+    repetition, a sweep still running) shows its count, ``(n=2)``.
 
     Parameters
     ----------
@@ -125,6 +127,10 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
     >>> print(format_table(rows))
     strategy    0%            20%
     no_reg      1.0 ± 0.0     10.0 ± 0.0
+    >>> rows.append({"strategy": "no_reg", "ratio": 0.2, "test_error": 0.2})
+    >>> print(format_table(rows))
+    strategy    0%               20%
+    no_reg      1.0 ± 0.0 (n=1)  15.0 ± 5.0
     """
     rows = as_records(rows)
     stats = summarize(rows, value, by)
@@ -133,6 +139,7 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
     col_values = sorted(_ordered(s[cols_key] for s in stats))
     scale = 100.0 if percent else 1.0
     cell = {(s[lines_key], s[cols_key]): s for s in stats}
+    fullest = max((s["n"] for s in stats), default=0)
 
     def fmt_col(c):
         return f"{100 * c:g}%" if cols_key == "ratio" else str(c)
@@ -140,6 +147,10 @@ def format_table(rows, value="test_error", *, by=("strategy", "ratio"), percent=
     def fmt(s):
         if s is None:
             return "-"
+        shown = fmt_mean(s)
+        return shown if s["n"] == fullest else f"{shown} (n={s['n']})"
+
+    def fmt_mean(s):
         if not math.isfinite(s["mean"]):
             return f"{s['mean']}"
         if percent:

@@ -244,8 +244,21 @@ def test_table_lines_in_first_seen_order_columns_sorted_cells_in_percent():
              ("zeta", 0.0, 0.05))]
     lines = format_table(rows).splitlines()
     assert lines[0].split() == ["strategy", "0%", "20%"]
-    assert lines[1].split() == ["zeta", "5.0", "±", "0.0", "30.0", "±", "5.0"]  # std in %
-    assert lines[2].split() == ["alpha", "10.0", "±", "0.0", "-"]
+    # (std in %; cells with fewer values than the fullest show their count)
+    assert lines[1].split() == ["zeta", "5.0", "±", "0.0", "(n=1)", "30.0", "±", "5.0"]
+    assert lines[2].split() == ["alpha", "10.0", "±", "0.0", "(n=1)", "-"]
+
+
+def test_table_cells_show_how_many_values_they_average_when_some_are_missing():
+    # A consistency index is NaN for a repetition whose model has too few nonzero
+    # weights: its mean over the others must not pass for a mean over all.
+    rows = [dict(strategy="lasso", ratio=r, kuncheva=k) for r, k in
+            ((0.0, 0.5), (0.0, 0.7), (0.0, 0.6), (0.1, 0.2), (0.1, float("nan")),
+             (0.1, 0.4))]
+    cells = format_table(rows, "kuncheva", percent=False).splitlines()[1].split()
+    assert cells == ["lasso", "0.6", "±", "0.082", "0.3", "±", "0.1", "(n=2)"]
+    full = [row for row in rows if row["kuncheva"] == row["kuncheva"]]
+    assert "(n=" not in format_table(full[:3], "kuncheva", percent=False)
 
 
 def test_table_columns_other_than_the_ratio_are_shown_as_they_are():

@@ -260,6 +260,18 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     -------
     SweepConfig
 
+    Notes
+    -----
+    Settings that give the same numbers are written one way, so that they
+    name the same cells (:meth:`SweepConfig.key`): numbers as floats, as the
+    defaults and the command line write them (``large_lambda=0`` is ``0.0``);
+    ``cv_grid`` sorted, each value once (the CV search gives ties to the
+    largest λ, whatever the order); ``classes`` sorted (the default pair:
+    None); an option at the value its None stands for as None
+    (``normalize="point"``, ``victim_steps=inner_steps``); the network of
+    ``model="lr"`` and the Kuncheva k of ``model="mlp"``, which they do not
+    use, as the preset's; ``dtype`` by its name.
+
     Examples
     --------
     >>> from skpoison.experiments import make_config
@@ -283,13 +295,14 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     for key in ("n_train", "n_val", "n_test"):
         sizes[key] = _count(key, overrides.pop(key, sizes[key]), 1)
     n_grid = preset["cv_points"]
+    hidden = (4,) if size == "tiny" else DEFAULT_HIDDEN.get(name, (16, 8))
     values = dict(
         dataset=name, model=model, penalty=penalty,
         repetitions=preset["repetitions"],
         inner_steps=preset["inner_steps"][model],
         attack_steps=preset["attack_steps"][model],
         batch_size=_auto_batch_size(sizes["n_train"], preset["batch_share"][model]),
-        hidden_layer_sizes=(4,) if size == "tiny" else DEFAULT_HIDDEN.get(name, (16, 8)),
+        hidden_layer_sizes=hidden,
         large_lambda=LARGE_LAMBDA[(model, penalty)],
         cv_grid=tuple(float(v) for v in np.linspace(-12.0, 0.0, n_grid)),
         cv_folds=preset["cv_folds"],
@@ -307,9 +320,19 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     if values.get("classes") is not None:
-        values["classes"] = tuple(int(c) for c in values["classes"])
+        # Their order changes no number: the loaders keep the rows in file order
+        # and the original labels, which the estimators encode sorted.
+        values["classes"] = tuple(sorted(int(c) for c in values["classes"]))
         if values["classes"] == DEFAULT_CLASSES.get(name):   # the same sweep, the same cells
             values["classes"] = None
+    for key in ("top_k", "hidden_layer_sizes"):
+        values[key] = tuple(_count(key, v, 1) for v in values[key])
+    # Kuncheva's k: one column each, whatever their order; only linear models have them.
+    values["top_k"] = tuple(sorted(set(values["top_k"]))) if model == "lr" else top_k
+    if model == "lr":   # (no network)
+        values["hidden_layer_sizes"] = hidden
+    if "dtype" in values:
+        values["dtype"] = _dtype_name(values["dtype"])
     values["ratios"] = _checked_ratios(values["ratios"], sizes["n_train"])
     strategies = values.get("strategies", ())
     if len(set(strategies)) < len(strategies):
@@ -329,6 +352,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
                        ("victim_steps", 1)):
         if key in values:
             values[key] = _count(key, values[key], least)
+    _drop_defaults(values, model)
     # Repetition r draws with seed + r, which numpy takes below 2**32.
     last_seed = values.get("seed", SweepConfig.seed) + values["repetitions"] - 1
     if last_seed >= 2**32:
@@ -372,7 +396,7 @@ def _sizes_and_top_k(name, size, classes):
 
 def _check_fixed_lambdas(values):
     """``large_lambda`` one log λ, ``cv_grid`` a non-empty tuple of them (in place, as
-    :func:`_as_given`).
+    :func:`_as_float`).
 
     Checked here, by their own names: the poisoner and the CV search would
     refuse them later, per cell, as ``fixed_lambda`` or ``grid``.
@@ -382,7 +406,7 @@ def _check_fixed_lambdas(values):
         large = check_log_lambda(values["large_lambda"], "large_lambda", dtype=dtype)
         if large.ndim:
             raise ValueError(f"large_lambda must be one number (log λ); got {large.tolist()}.")
-        values["large_lambda"] = _as_given(values["large_lambda"], large)
+        values["large_lambda"] = _as_float(values["large_lambda"], large)
     if "cv_grid" in values:
         if np.size(values["cv_grid"]) == 0 and "cv" not in values.get(
                 "strategies", SweepConfig.strategies):
@@ -391,17 +415,19 @@ def _check_fixed_lambdas(values):
             grid = np.atleast_1d(check_log_lambda(values["cv_grid"], "cv_grid", dtype=dtype))
             given = values["cv_grid"]
             given = list(given) if np.ndim(given) == 1 else [given]
-            values["cv_grid"] = tuple(_as_given(v, g) for v, g in zip(given, grid))
+            # The search's choice does not depend on the grid's order or repeats (ties
+            # go to the largest λ): sorted, once each.
+            values["cv_grid"] = tuple(sorted({_as_float(v, g) for v, g in zip(given, grid)}))
 
 
-def _as_given(value, checked):
-    """A checked number as the caller wrote it, a Python int or float (a NumPy one as
-    its Python twin): the cell key is the JSON of the values, and an int's key
-    (``-3``, not ``-3.0``) is that of the runs made before these checks; other
-    types as ``checked``, a float."""
+def _as_float(value, checked):
+    """A checked number as a Python float, as the defaults and the command line write
+    it, so that ``-3``, ``-3.0`` and ``np.int64(-3)`` name the same cells; the value
+    given where it is a Python or NumPy number (not rounded to the sweep's dtype), else
+    ``checked``; ``-0.0`` as ``0.0`` (JSON writes them apart)."""
     value = value.item() if isinstance(value, np.generic) else value
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else float(checked)
+    given = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value if given else checked) + 0.0
 
 
 def _check_scales(name, X):
@@ -441,13 +467,49 @@ def _checked_ratios(ratios, n_train):
 
 
 def _step_size(key, value):
-    """``value`` as an int or a float (an int stays one: it names the same cells as
-    before step sizes were checked) if a finite number > 0, else a ValueError that
-    names ``key``."""
+    """``value`` as a float (as the command line writes it: ``1`` and ``1.0`` name the
+    same cells) if a finite number > 0, else a ValueError that names ``key``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
             or not 0.0 < float(value) < math.inf:
         raise ValueError(f"{key}={value!r} must be a finite number > 0.")
-    return _as_given(value, value)
+    return float(value)
+
+
+def _drop_defaults(values, model):
+    """Options at the value their None stands for set to None, in place: not passing
+    them (``lambda_step="adam"``, ``victim_steps=inner_steps``) names the same cells.
+
+    Read from the classes' signatures, so that a changed default keeps its old value
+    an explicit one (and ``attack_defaults`` renames the None cells).
+    """
+    import inspect
+
+    from ..estimators import HypergradMLP, HypergradRegularizedLR
+    from ..poisoning import OptimalPoisoner
+
+    def default(cls, name):
+        return inspect.signature(cls).parameters[name].default
+
+    estimator = HypergradRegularizedLR if model == "lr" else HypergradMLP
+    defaults = {"poison_lr": default(OptimalPoisoner, "poison_lr"),
+                "normalize": default(OptimalPoisoner, "normalize"),
+                "victim_steps": values["inner_steps"]}
+    # None steps λ with the estimator's outer_lr and outer_optimizer (the poisoner's
+    # None defaults take the estimator's); a value sets both.
+    for option, own in (("lambda_lr", "outer_lr"), ("lambda_step", "outer_optimizer")):
+        if default(OptimalPoisoner, option) is None:
+            defaults[option] = default(estimator, own)
+    for option, value in defaults.items():
+        if values.get(option) is not None and values[option] == value:
+            values[option] = None
+
+
+def _dtype_name(dtype):
+    """``"float64"`` or ``"float32"`` for any spelling of them the library takes
+    (``np.float64``, ``torch.float32``); a ValueError for another."""
+    from .._torch_utils import resolve_dtype
+
+    return str(resolve_dtype(dtype)).removeprefix("torch.")
 
 
 def _count(key, value, least):

@@ -271,7 +271,10 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         lr=_batched_lr([c.lr for c in configs], tensor),
         X_val=torch.stack([c.X_val for c in configs]),
         Y_val=torch.stack([c.Y_val for c in configs]),
-        draw_w0=None if draws[0] is None else (lambda: torch.stack([d() for d in draws])),
+        # K draws, then one move to the device (per outer step): a copy from the host
+        # waits for the device, once instead of K times.
+        draw_w0=None if draws[0] is None else (
+            lambda: torch.stack([d.on_host() for d in draws]).to(**tensor)),
         batched=True,
     )
     schedule = first.schedule

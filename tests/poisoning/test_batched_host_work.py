@@ -13,7 +13,7 @@ from collections import Counter
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from skpoison import HypergradRegularizedLR, OptimalPoisoner
+from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
 from skpoison.poisoning import fit_batched
 
 from .conftest import digits
@@ -59,3 +59,14 @@ def test_an_outer_step_reads_the_host_once_and_launches_the_same_kernels_whateve
     assert sum(two[name] for name in _HOST_READS) == 1, two
     assert four == two
 
+
+def test_redrawn_weights_move_to_the_device_once_per_outer_step():
+    # The K draws (float64, on the host) are stacked and moved at once: on a GPU
+    # each move of host memory waits for the device. (float32: the move is a
+    # conversion that the counter sees on the CPU too.)
+    estimator = HypergradMLP(hidden_layer_sizes=(3,), inner_steps=5, random_state=0,
+                             dtype="float32")
+    two, four = (_per_outer_step(estimator, k, reinit_each_step=True) for k in (2, 4))
+    assert two["_to_copy"] == four["_to_copy"] > 0
+    for counts in (two, four):
+        assert sum(counts[name] for name in _HOST_READS) == 1, counts

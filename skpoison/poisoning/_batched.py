@@ -127,11 +127,16 @@ def _check_same_params(templates):
             raise ValueError(f"fit_batched needs the attacks to agree on the estimator class; "
                              f"attack {index} has {cls.__qualname__}, attack 0 has "
                              f"{classes[0].__qualname__}.")
+    # Each template once, at its first index (one poisoner is K times the same object).
+    others = {}
+    for index, template in enumerate(templates):
+        if template is not templates[0]:
+            others.setdefault(id(template), (index, template))
     for owner, free, get in (("OptimalPoisoner",
                               _FREE_POISONER_PARAMS | _PLANNED_POISONER_PARAMS, lambda t: t),
                              ("estimator", _FREE_ESTIMATOR_PARAMS, lambda t: t.estimator)):
         first = get(templates[0]).get_params(deep=False)
-        for index, template in enumerate(templates[1:], start=1):
+        for index, template in others.values():
             params = get(template).get_params(deep=False)
             for name in sorted(set(first) - free):
                 if not _equal(params.get(name), first[name]):

@@ -392,8 +392,21 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     check_inputs(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison, steps=steps,
                  batched=True)
     lr, n_poison, steps = batched_lr(lr, K, X), int(n_poison), int(steps)
+    return stacked_reverse(problem, w0, log_lambda, X, Y, X_val, Y_val, n_poison=n_poison,
+                           steps=steps, lr=lr, lengths=segment_lengths(checkpoint_every, steps))
 
-    lengths = segment_lengths(checkpoint_every, steps)
+
+def stacked_reverse(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison, steps, lr,
+                    lengths):
+    """:func:`batched_hypergradient` on checked arguments: the pass and its one host read.
+
+    ``w0`` and ``log_lambda`` are ``(K, ...)`` (broadcast), ``lr`` as
+    :func:`batched_lr` returns it and ``lengths`` as
+    :func:`~skpoison.hypergrad._checkpoint.segment_lengths` does. For callers
+    that check once and call again and again
+    (:class:`~skpoison.hypergrad.GraphedHypergradient` run eagerly): a
+    per-problem rate is not read back at every call.
+    """
     with torch.no_grad():
         if _one_by_one(X):
             result, status = _reverse_one_by_one(problem, w0, log_lambda, X, Y, X_val, Y_val,
@@ -403,5 +416,5 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
             unroll = _batched_unroll(problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
             result, status = reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val,
                                           steps=steps, lr=lr, lengths=lengths)
-    raise_if_diverged(status, steps=steps, lr=lr, describe=_describe(K, lr))
+    raise_if_diverged(status, steps=steps, lr=lr, describe=_describe(X.shape[0], lr))
     return result

@@ -20,7 +20,7 @@ import threading
 
 import torch
 
-from ._batched import _batched_unroll, _broadcast, _describe, batched_hypergradient, batched_lr
+from ._batched import _batched_unroll, _broadcast, _describe, batched_lr, stacked_reverse
 from ._checks import _as_int, check_inputs
 from ._checkpoint import segment_lengths
 from ._divergence import raise_if_diverged
@@ -83,7 +83,9 @@ class GraphedHypergradient:
     :func:`~skpoison.hypergrad.reverse_hypergradient` (or
     :func:`~skpoison.hypergrad.batched_hypergradient`) eagerly instead, as do
     all calls after a capture failed (with a warning). The results are those
-    of the eager functions: the same kernels on the same values.
+    of the eager functions: the same kernels on the same values. (Batched
+    eager calls check per-problem rates at the first call, as a capture
+    does, not at every call: one host read less per call.)
 
     The setting (``lr``, ``steps``, ...) is fixed for the object's life: a new
     setting needs a new object. Inputs are read, not differentiated (no
@@ -140,11 +142,13 @@ class GraphedHypergradient:
         self.n_captures_ = 0
         self._key = self._graph = None
         self._capture_failed = False
+        self._eager_key = self._eager_lr = self._eager_lengths = None
 
     def __call__(self, w0, log_lambda, X, Y, X_val, Y_val):
         """Validation loss and hypergradients at these inputs (a :class:`HypergradResult`)."""
-        if (X.device.type != "cuda" or not cuda_graphs_enabled()
-                or not capturable(self.problem) or self._capture_failed):
+        graphed = (X.device.type == "cuda" and cuda_graphs_enabled()
+                   and capturable(self.problem) and not self._capture_failed)
+        if not (graphed or self.batched):
             return self._eager(w0, log_lambda, X, Y, X_val, Y_val)
         if self.batched:
             K, w0, log_lambda = _broadcast(X, w0, log_lambda, (Y, "Y"), (X_val, "X_val"),
@@ -153,6 +157,8 @@ class GraphedHypergradient:
                      steps=self.steps, lr=None if self.batched else self.lr,
                      batched=self.batched)
         inputs = (w0, log_lambda, X, Y, X_val, Y_val)
+        if not graphed:
+            return self._eager(*inputs)
         key = tuple((tuple(t.shape), t.dtype, t.device) for t in inputs)
         if key != self._key:
             try:
@@ -180,11 +186,23 @@ class GraphedHypergradient:
         return result
 
     def _eager(self, *inputs):
-        options = dict(n_poison=self.n_poison, steps=self.steps, lr=self.lr,
-                       checkpoint_every=self.checkpoint_every)
-        if self.batched:
-            return batched_hypergradient(self.problem, *inputs, **options)
-        return reverse_hypergradient(self.problem, *inputs, **options)
+        """The pass without a graph (batched: on inputs already broadcast and checked)."""
+        if not self.batched:
+            return reverse_hypergradient(self.problem, *inputs, n_poison=self.n_poison,
+                                         steps=self.steps, lr=self.lr,
+                                         checkpoint_every=self.checkpoint_every)
+        X = inputs[2]
+        key = (X.shape[0], X.dtype, X.device)
+        if key != self._eager_key:
+            # Per-problem rates are read back once (batched_lr), not at every call;
+            # a copy, fixed as a graph fixes its own.
+            lr = batched_lr(self.lr, X.shape[0], X)
+            self._eager_lr = lr.clone() if isinstance(lr, torch.Tensor) else lr
+            self._eager_lengths = segment_lengths(self.checkpoint_every, self.steps)
+            self._eager_key = key
+        return stacked_reverse(self.problem, *inputs, n_poison=self.n_poison,
+                               steps=self.steps, lr=self._eager_lr,
+                               lengths=self._eager_lengths)
 
     def _capture(self, inputs, key):
         self._key = self._graph = self._inputs = self._result = self._status = None  # free

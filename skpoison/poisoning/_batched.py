@@ -127,11 +127,16 @@ def _check_same_params(templates):
             raise ValueError(f"fit_batched needs the attacks to agree on the estimator class; "
                              f"attack {index} has {cls.__qualname__}, attack 0 has "
                              f"{classes[0].__qualname__}.")
+    # Each template once, at its first index (one poisoner is K times the same object).
+    others = {}
+    for index, template in enumerate(templates):
+        if template is not templates[0]:
+            others.setdefault(id(template), (index, template))
     for owner, free, get in (("OptimalPoisoner",
                               _FREE_POISONER_PARAMS | _PLANNED_POISONER_PARAMS, lambda t: t),
                              ("estimator", _FREE_ESTIMATOR_PARAMS, lambda t: t.estimator)):
         first = get(templates[0]).get_params(deep=False)
-        for index, template in enumerate(templates[1:], start=1):
+        for index, template in others.values():
             params = get(template).get_params(deep=False)
             for name in sorted(set(first) - free):
                 if not _equal(params.get(name), first[name]):
@@ -271,7 +276,10 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         lr=_batched_lr([c.lr for c in configs], tensor),
         X_val=torch.stack([c.X_val for c in configs]),
         Y_val=torch.stack([c.Y_val for c in configs]),
-        draw_w0=None if draws[0] is None else (lambda: torch.stack([d() for d in draws])),
+        # K draws, then one move to the device (per outer step): a copy from the host
+        # waits for the device, once instead of K times.
+        draw_w0=None if draws[0] is None else (
+            lambda: torch.stack([d.on_host() for d in draws]).to(**tensor)),
         batched=True,
     )
     schedule = first.schedule

@@ -471,7 +471,11 @@ class _WeightDraws:
         self.generator = make_generator(seed, "cpu")
 
     def __call__(self):
-        return self.problem.init_params(self.generator).to(**self.tensor)
+        return self.on_host().to(**self.tensor)
+
+    def on_host(self):
+        """The next weights as drawn (float64, on the CPU), before ``__call__``'s move."""
+        return self.problem.init_params(self.generator)
 
     def get_state(self):
         return self.generator.get_state()

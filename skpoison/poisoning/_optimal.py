@@ -65,7 +65,8 @@ class OptimalPoisoner(BasePoisoner):
     method, ``lambda_bounds`` and ``lambda_init``. The defender re-learns λ
     with this attack's ``outer_steps``, ``lambda_step`` and ``lambda_lr``
     (defaults: the estimator's ``outer_optimizer`` and ``outer_lr``); the
-    estimator's own ``outer_steps`` and ``final_steps`` play no part. Its
+    estimator's own ``outer_steps``, ``final_steps`` and stopping rule
+    (``tol``, ``n_iter_no_change``) play no part. Its
     ``hypergrad`` sets the cost: forward mode (``"fmd"``) carries one tangent
     per poisoning feature and hyperparameter, about 70 times reverse mode's
     time on a 100 x 64 digits attack.

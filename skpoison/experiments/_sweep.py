@@ -50,7 +50,8 @@ def check_writable(out):
     path = Path(out)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+        # (unnamed where the system allows, O_TMPFILE: a killed run leaves no probe)
+        with tempfile.TemporaryFile(dir=path, prefix=".write-test-"):
             pass
     except OSError as exc:
         # The usual cause, said plainly: a file where a folder should be.

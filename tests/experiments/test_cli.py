@@ -149,6 +149,25 @@ def test_unwritable_out_fails_before_any_work(tmp_path, capsys):
     assert "(it is a link to " in capsys.readouterr().err
 
 
+def test_a_run_killed_while_it_probes_the_output_folder_leaves_nothing_there(tmp_path):
+    # The probe was a named file, left behind by a SIGKILL inside its one statement.
+    script = (
+        "import os, signal, tempfile\n"
+        "from skpoison.experiments._sweep import check_writable\n"
+        "def killed_after(make):\n"
+        "    def probe(*args, **kwargs):\n"
+        "        kept = make(*args, **kwargs)  # (alive at the kill)\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "        return kept\n"
+        "    return probe\n"
+        "for name in ('TemporaryFile', 'NamedTemporaryFile', 'mkstemp'):\n"
+        "    setattr(tempfile, name, killed_after(getattr(tempfile, name)))\n"
+        f"check_writable({str(tmp_path / 'out')!r})\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert done.returncode == -signal.SIGKILL
+    assert (tmp_path / "out").is_dir() and not list((tmp_path / "out").iterdir())
+
+
 def test_unwritable_cells_folder_fails_before_any_work(tmp_path, capsys):
     out = tmp_path / "results"
     out.mkdir()

@@ -46,7 +46,12 @@ class InnerNotConvergedWarning(UserWarning):
 class HessianSolveWarning(UserWarning):
     """The implicit methods' linear solve ``H u = grad L_val`` missed its
     tolerance: the training Hessian is singular or indefinite there, or the
-    conjugate gradients were capped (``maxiter``) too early.
+    conjugate gradients were capped (``maxiter``) too early. Where the solve
+    made no step at all (CG meeting a Hessian that does not curve up along
+    ``grad L_val`` itself, as a network's may not away from a minimum), the
+    hypergradient is exactly 0 and no estimate; the message says so, and
+    :func:`~skpoison.hypergrad._warnings.warnings_once` shows it even after
+    other warnings of this class.
 
     See Also
     --------

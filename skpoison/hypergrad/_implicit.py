@@ -79,7 +79,11 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         ``solver="exact"`` the residual of the float64 solve, see Notes). A
         :class:`HessianSolveWarning` is issued when the residual stays above
         ``100 * tol * ||grad L_val||`` (a singular or indefinite Hessian, or
-        CG stopped by a ``maxiter`` too small).
+        CG stopped by a ``maxiter`` too small). Where CG stops before its
+        first step (``grad L_val' H grad L_val <= 0``: an indefinite Hessian,
+        a network's off a minimum), ``u = 0`` and the hypergradients are
+        exactly 0; the warning then says that this is no estimate and that a
+        step on λ from it does not move λ.
 
     Raises
     ------
@@ -174,7 +178,11 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         b_norm = stable_norm(b)
         if not bool(residual <= 100 * tol * b_norm + 1e-30):
             relative = f"a relative residual {float(residual / b_norm):.1e}"
-            if maxiter is not None and n_iter >= maxiter:
+            kind = None
+            if not bool(u.any()):
+                # u = 0 is no estimate: the hypergradient is 0 and a λ step on it none.
+                message, kind = _no_solution_message(solver, steps), "no solution"
+            elif maxiter is not None and n_iter >= maxiter:
                 # The caller's cap, not the Hessian, may have stopped it.
                 message = (f"The cg solve of H u = grad L_val stopped at {relative} after "
                            f"maxiter={maxiter} iterations, so the implicit hypergradient is "
@@ -187,7 +195,7 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                            "penalty, a network, or too weak a penalty), so the implicit "
                            "hypergradient is unreliable. Use reverse mode (method='rmd'; "
                            "hypergrad='rmd' in the estimators).")
-            warn(message, HessianSolveWarning, stacklevel=3)
+            warn(message, HessianSolveWarning, stacklevel=3, kind=kind)
         elif stationary:
             # A small gradient on a flat problem can still be far from the optimum
             # (or there is none: separable data under a vanishing penalty). The
@@ -255,6 +263,25 @@ def _newton_step_norm(solver, matvec, train_grad, n_iter):
         return stable_norm(solve_exact(matvec, train_grad.to(matvec.like.dtype))[0])
     step, _, _ = solve_cg(matvec, train_grad, tol=1e-2, maxiter=max(n_iter, 1))
     return stable_norm(step)
+
+
+def _no_solution_message(solver, steps):
+    """Why the solve returned ``u = 0`` for a nonzero ``grad L_val``, and what to do."""
+    if solver == "cg":
+        cause = ("The cg solve of H u = grad L_val stopped before its first step: the "
+                 "training Hessian does not curve up along grad L_val itself "
+                 "(grad L_val' H grad L_val <= 0), so H is not positive definite at w_T "
+                 "(a network's Hessian is indefinite away from a minimum")
+    else:
+        cause = ("The exact solve of H u = grad L_val found grad L_val in the null space of "
+                 "the training Hessian at w_T (H is singular there")
+    return (f"{cause}; here after {steps} inner steps). The implicit hypergradient it "
+            "returns is therefore exactly 0, not an estimate: an outer step on it does not "
+            "move λ, and a fit or attack whose every step ends so leaves λ at lambda_init. "
+            "Use reverse mode (hypergrad='rmd' in the estimators, method='rmd' in the "
+            "engine), which differentiates the inner steps actually taken; more "
+            "inner_steps help the implicit methods only if they reach a minimum of the "
+            "training loss.")
 
 
 def _warn_not_converged(problem, evidence, steps):

@@ -6,8 +6,11 @@ not converged stays so). Inside :func:`warnings_once` the first warning of
 each category goes to the caller's ``issue`` (which can attribute it to the
 user's line) as it happens, so an ``"error"`` filter still stops the loop
 there; the later ones are only counted, and the block's end adds how many
-there were. The state lives in a :class:`~contextvars.ContextVar`, so
-threads (a thread-based sweep's cells) each count their own;
+there were. A warning may name its ``kind`` within its category (a Hessian
+solve that made no step at all, say): each kind is then shown and counted on
+its own, so a rarer, graver case is not hidden behind the first of its class.
+The state lives in a :class:`~contextvars.ContextVar`, so threads (a
+thread-based sweep's cells) each count their own;
 :func:`warnings.catch_warnings` would not be safe there.
 """
 
@@ -42,6 +45,17 @@ class warnings_once:
     ...         warn("slow", UserWarning)
     >>> shown
     ['slow', 'UserWarning was issued 3 times in this fit; only the first is shown.']
+
+    A kind of its own is shown even after others of its category:
+
+    >>> shown = []
+    >>> with warnings_once("fit", lambda message, category: shown.append(message)):
+    ...     warn("inaccurate", UserWarning)
+    ...     warn("no step", UserWarning, kind="no step")
+    ...     warn("no step", UserWarning, kind="no step")
+    >>> shown   # doctest: +NORMALIZE_WHITESPACE
+    ['inaccurate', 'no step',
+     'UserWarning (no step) was issued 2 times in this fit; only the first is shown.']
     """
 
     def __init__(self, what, issue):
@@ -53,20 +67,26 @@ class warnings_once:
 
     def __exit__(self, *exc_info):
         _ONCE.reset(self._token)
-        for category, count in self.counts.items():
+        for (category, kind), count in self.counts.items():
             if count > 1:
-                self.issue(f"{category.__name__} was issued {count} times in this "
-                           f"{self.what}; only the first is shown.", category)
+                name = category.__name__ + ("" if kind is None else f" ({kind})")
+                self.issue(f"{name} was issued {count} times in this {self.what}; only "
+                           "the first is shown.", category)
         return False
 
 
-def warn(message, category, stacklevel=1):
-    """:func:`warnings.warn` (``stacklevel`` from the caller), or as :func:`warnings_once` says."""
+def warn(message, category, stacklevel=1, *, kind=None):
+    """:func:`warnings.warn` (``stacklevel`` from the caller), or as :func:`warnings_once` says.
+
+    ``kind`` (a short label, or None) sets the warning apart within its
+    category inside :func:`warnings_once`; outside it, it changes nothing.
+    """
     state = _ONCE.get()
     if state is None:
         warnings.warn(message, category, stacklevel=stacklevel + 1)
         return
     issue, counts = state
-    counts[category] = counts.get(category, 0) + 1
-    if counts[category] == 1:
+    key = (category, kind)
+    counts[key] = counts.get(key, 0) + 1
+    if counts[key] == 1:
         issue(message, category)

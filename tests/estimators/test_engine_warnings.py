@@ -187,3 +187,32 @@ def test_fit_batched_issues_each_engine_warning_once(digits08_pool, monkeypatch)
         f"RuntimeWarning was issued {len(calls)} times in this attack; only the first is "
         "shown."]
     assert {w.filename for w in caught} == {__file__}
+
+
+def test_a_cg_fit_whose_solves_make_no_step_says_lambda_stays():
+    # All ten digits, 20 inner steps: the network's Hessian curves down along
+    # grad L_val at every outer step, CG makes no step and the hypergradient is 0,
+    # so λ never leaves lambda_init. The user must be told, at their line.
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skpoison import HypergradMLP
+    from skpoison.datasets import load_digits_pair
+    from skpoison.hypergrad import HessianSolveWarning
+
+    digits = load_digits_pair(classes=None)
+    X, y = digits.data, digits.target
+    clf = HypergradMLP(hypergrad="cg", inner_steps=20, outer_steps=3, random_state=0)
+    caught = [w for w in _caught_all(lambda: clf.fit(X, y))
+              if issubclass(w.category, HessianSolveWarning)]
+    assert (clf.lambda_path_ == -4.0).all()
+    assert len(caught) == 2
+    assert issubclass(caught[0].category, ConvergenceWarning)
+    message = str(caught[0].message)
+    assert "exactly 0, not an estimate" in message and "leaves λ at lambda_init" in message
+    assert "hypergrad='rmd'" in message
+    assert str(caught[1].message).startswith("HessianSolveWarning (no solution) was issued "
+                                             "3 times in this fit")
+    assert {w.filename for w in caught} == {__file__}
+    # What the warning points to moves λ on the same fit.
+    moved = clf.set_params(hypergrad="rmd").fit(X, y).lambda_path_
+    assert (moved[1:] != -4.0).all()

@@ -143,6 +143,30 @@ def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
             "inner_lr (with enough inner_steps).", ConvergenceWarning)
 
 
+def _warn_if_lambda_never_moved(lambda_path, low, high, method):
+    """Warn when no outer step changed λ, though some of it started inside its bounds.
+
+    Every hypergradient was then 0 (or too small to change λ): an implicit
+    method's solve that made no step on a network's indefinite Hessian
+    returns exactly 0 (with a ``HessianSolveWarning``), and the fit came back
+    with ``lambda_ == lambda_init``, which reads as a learned value. λ held at
+    a bound, or at -inf (warned of before the loop), is no such case.
+    """
+    start, steps = lambda_path[0], len(lambda_path) - 1
+    inside = np.isfinite(start) & (start > low) & (start < high)
+    if steps == 0 or not inside.any() or not (lambda_path[1:] == start).all():
+        return
+    advice = (" An implicit hypergradient is 0 where its solve made no step (see the "
+              "HessianSolveWarning): use hypergrad='rmd'." if method in ("cg", "exact")
+              else " The trained model barely depends on λ here (inner steps too few or "
+              "too small: one step from zero weights ignores the penalty), or the "
+              "trusted loss is flat in λ.")
+    values = ", ".join(f"{v:g}" for v in start[:4]) + (", ..." if start.size > 4 else "")
+    issue_warning(f"λ never moved from its start ({values}) in {steps} outer steps: "
+                  "every hypergradient was 0, or too small to change λ, so lambda_ is "
+                  f"where it started, not a learned value.{advice}", ConvergenceWarning)
+
+
 class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
     """Classifier whose ``fit`` learns its regularization on a trusted set.
 
@@ -260,6 +284,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         self.lambda_ = learned
         self.alpha_ = np.exp(self.lambda_)
         self.lambda_path_ = to_numpy(torch.stack(lambda_path))
+        _warn_if_lambda_never_moved(self.lambda_path_, low, high, self.hypergrad)
         self.val_loss_path_ = (to_numpy(torch.stack(loss_path)).astype(np.float64) if loss_path
                                else np.empty(0))
         self.inner_lr_ = setup.lr

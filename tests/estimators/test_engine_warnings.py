@@ -213,6 +213,29 @@ def test_a_cg_fit_whose_solves_make_no_step_says_lambda_stays():
     assert str(caught[1].message).startswith("HessianSolveWarning (no solution) was issued "
                                              "3 times in this fit")
     assert {w.filename for w in caught} == {__file__}
-    # What the warning points to moves λ on the same fit.
-    moved = clf.set_params(hypergrad="rmd").fit(X, y).lambda_path_
-    assert (moved[1:] != -4.0).all()
+    # The fit says so too, once: lambda_ == lambda_init is no learned value.
+    stayed = [w for w in _caught_all(lambda: clf.fit(X, y))
+              if "never moved" in str(w.message)]
+    assert len(stayed) == 1 and issubclass(stayed[0].category, ConvergenceWarning)
+    assert "(-4) in 3 outer steps" in str(stayed[0].message)
+    assert "use hypergrad='rmd'" in str(stayed[0].message)
+    # What the warnings point to moves λ on the same fit, without a word.
+    fitted = []
+    assert not [w for w in _caught_all(lambda: fitted.append(
+        clf.set_params(hypergrad="rmd").fit(X, y))) if "never moved" in str(w.message)]
+    assert (fitted[0].lambda_path_[1:] != -4.0).all()
+
+
+def test_lambda_held_at_a_bound_is_no_lambda_that_never_moved():
+    # A start at lambda_bounds' top with hypergradients pushing above it: λ stays,
+    # by the projection, and that is the bound's doing, not a silent zero.
+    from sklearn.datasets import load_digits
+
+    from skpoison import HypergradRegularizedLR
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    clf = HypergradRegularizedLR(lambda_init=-12.0, lambda_bounds=(-12.0, 0.0),
+                                 inner_steps=30, outer_steps=3, outer_optimizer="sign")
+    caught = _caught_all(lambda: clf.fit(X[:200] / 16, y[:200]))
+    assert (clf.lambda_path_ == -12.0).all()
+    assert not [w for w in caught if "never moved" in str(w.message)]

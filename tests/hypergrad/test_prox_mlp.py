@@ -106,8 +106,9 @@ def test_implicit_methods_match_reverse_mode_at_convergence():
     # (~1.5 min: pytest -m slow.) Found by a search over the cases: at lr = 0.2 this
     # network settles with 14 of its 31 weights nonzero, but slowly (L1 only weakly
     # pins LeakyReLU's rescaling of one layer against the next): after 20000 steps
-    # cg is still 7-14 % off reverse mode, with no warning from its fixed-point
-    # residual (exact warns of a Newton step of norm 80); after 40000 they agree.
+    # cg is still 7-14 % off reverse mode, its fixed-point residual small, and both
+    # implicit methods warn of the Newton step of norm 80 that remains; after
+    # 40000 steps they agree.
     case = prox_case("mlp", 1, "per_layer", -4.0, 5, steps=40000, lr=0.2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", InnerNotConvergedWarning)

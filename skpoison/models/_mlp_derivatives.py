@@ -36,7 +36,15 @@ def leaky_grad(G, Z):
 
 def activation(S):
     """Sigmoid (one column) or softmax of the scores."""
-    return torch.sigmoid(S) if S.shape[-1] == 1 else torch.softmax(S, dim=-1)
+    if S.shape[-1] == 1:
+        return torch.sigmoid(S)
+    if S.stride(-2) == 1 and S.shape[-2] > 1:
+        # Scores a product left column-major, (k, n) in memory: on the CPU, torch's
+        # softmax along their short strided rows took ~250 µs at 1437 x 10, along
+        # the same memory's other dimension 14 µs (a 10-class digits network's
+        # training step: 1.8x faster in float32). The same maths; other last bits.
+        return torch.softmax(S.mT, dim=-2).mT
+    return torch.softmax(S, dim=-1)
 
 
 def activation_jvp(P, U):

@@ -91,3 +91,22 @@ def test_the_rule_counts_steps_without_a_gain_of_more_than_tol():
     rule = ValidationPlateau(tol=0.1, n_iter_no_change=2)
     # Gains count against the best loss so far, not the last one.
     assert [rule.update(v) for v in (1.0, 1.5, 1.3)] == [False, False, True]
+
+
+def test_a_loss_that_repeats_itself_is_no_gain_even_at_tol_0():
+    # "below its best by more than tol": at tol=0, strictly below. An equal loss
+    # (or a NaN one) that counted as a gain would reset the count for ever.
+    rule = ValidationPlateau(tol=0.0, n_iter_no_change=2)
+    assert [rule.update(v) for v in (0.5, 0.5, 0.5)] == [False, False, True]
+    rule = ValidationPlateau(tol=0.0, n_iter_no_change=2)
+    assert [rule.update(v) for v in (0.5, float("nan"), float("nan"))] == [False, False, True]
+
+
+def test_lambda_held_at_a_bound_stops_at_tol_0(digits):
+    # λ starts at the lower bound and the sign steps push it below: the projection
+    # holds it there, every step repeats the same loss, which is a plateau.
+    clf = _lr(lambda_init=-12.0, outer_optimizer="sign", tol=0.0, n_iter_no_change=3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="The validation loss still improved")
+        clf.fit(*digits)
+    assert (clf.lambda_path_ == -12.0).all() and clf.n_iter_ == 1 + 3

@@ -58,8 +58,20 @@ def test_tol_stops_where_the_loss_stops_improving_by_tol(digits):
 @pytest.mark.parametrize("tol", [0.0, 1e-12])
 def test_running_out_of_outer_steps_before_a_plateau_warns(digits, tol):
     with pytest.warns(ConvergenceWarning, match=r"raise outer_steps \(or tol\)"):
-        fitted = _lr(outer_steps=4, tol=tol).fit(*digits)
+        fitted = _lr(outer_steps=4, tol=tol, n_iter_no_change=2).fit(*digits)
     assert fitted.n_iter_ == 4
+
+
+def test_too_few_outer_steps_for_the_rule_say_so_not_that_the_loss_improved(digits):
+    # λ held at its lower bound: every loss is the first one, no step improves on
+    # it, yet 3 steps cannot show 3 steps without a gain after a first one.
+    clf = _lr(lambda_init=-12.0, outer_optimizer="sign", outer_steps=3, tol=0.1,
+              n_iter_no_change=3)
+    with pytest.warns(ConvergenceWarning, match="reached no plateau") as caught:
+        clf.fit(*digits)
+    message = " ".join(str(w.message) for w in caught)
+    assert "outer_steps=3 are too few for the rule to stop" in message
+    assert "improved" not in message
 
 
 def test_no_tol_and_no_steps_take_every_step_and_say_nothing(digits):

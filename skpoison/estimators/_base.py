@@ -167,6 +167,21 @@ def _warn_if_lambda_never_moved(lambda_path, low, high, method):
                   f"where it started, not a learned value.{advice}", ConvergenceWarning)
 
 
+def _warn_no_plateau(tol, n_iter_no_change, outer_steps):
+    """Warn that ``outer_steps`` ran out before the stopping rule of a ``tol`` stopped."""
+    if outer_steps <= n_iter_no_change:
+        # The first step always improves on no loss at all: no plateau could be seen.
+        why = (f"outer_steps={outer_steps} are too few for the rule to stop at all: it "
+               f"stops after n_iter_no_change={n_iter_no_change} steps without a gain "
+               "that follow a first step; raise outer_steps (or lower n_iter_no_change)")
+    else:
+        why = (f"the validation loss still improved by more than tol={tol:g} within the "
+               f"last n_iter_no_change={n_iter_no_change} of outer_steps={outer_steps} "
+               "steps on λ; raise outer_steps (or tol)")
+    warn_user(f"The descent on λ reached no plateau: {why} to learn λ to a plateau.",
+              ConvergenceWarning)
+
+
 class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
     """Classifier whose ``fit`` learns its regularization on a trusted set.
 
@@ -344,10 +359,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
                 if at_plateau:
                     break
         if plateau is not None and self.outer_steps > 0 and not at_plateau:
-            warn_user(f"The validation loss still improved by more than tol={self.tol:g} "
-                      f"within the last n_iter_no_change={self.n_iter_no_change} of "
-                      f"outer_steps={self.outer_steps} steps on λ; raise outer_steps (or "
-                      "tol) to learn λ to a plateau.", ConvergenceWarning)
+            _warn_no_plateau(self.tol, self.n_iter_no_change, self.outer_steps)
         return lambda_path, loss_path
 
     def _internal_split(self, X, y_encoded):

@@ -87,6 +87,9 @@ class ValidationPlateau:
     As scikit-learn's ``MLPClassifier`` and ``SGDClassifier``: a step
     improves when its loss is below the best so far by more than ``tol``;
     the loop stops after ``n_iter_no_change`` consecutive steps that do not.
+    A loss equal to the best is no gain, also at ``tol=0`` (scikit-learn
+    counts it as one: a λ held at a bound repeats its loss exactly, and
+    would never stop), nor is a NaN loss.
 
     Parameters
     ----------
@@ -108,9 +111,9 @@ class ValidationPlateau:
 
     def update(self, loss):
         """Record one step's validation loss (a float); True: stop now."""
-        if loss > self.best - self.tol:
-            self.steps_without_gain += 1
-        else:
+        if loss < self.best - self.tol:
             self.steps_without_gain = 0
+        else:
+            self.steps_without_gain += 1
         self.best = min(self.best, loss)
         return self.steps_without_gain >= self.n_iter_no_change

@@ -227,7 +227,7 @@ def test_a_cg_fit_whose_solves_make_no_step_says_lambda_stays():
 
 
 def test_lambda_held_at_a_bound_is_no_lambda_that_never_moved():
-    # A start at lambda_bounds' top with hypergradients pushing above it: λ stays,
+    # A start at lambda_bounds' bottom with hypergradients pushing below it: λ stays,
     # by the projection, and that is the bound's doing, not a silent zero.
     from sklearn.datasets import load_digits
 

@@ -58,8 +58,20 @@ def test_tol_stops_where_the_loss_stops_improving_by_tol(digits):
 @pytest.mark.parametrize("tol", [0.0, 1e-12])
 def test_running_out_of_outer_steps_before_a_plateau_warns(digits, tol):
     with pytest.warns(ConvergenceWarning, match=r"raise outer_steps \(or tol\)"):
-        fitted = _lr(outer_steps=4, tol=tol).fit(*digits)
+        fitted = _lr(outer_steps=4, tol=tol, n_iter_no_change=2).fit(*digits)
     assert fitted.n_iter_ == 4
+
+
+def test_too_few_outer_steps_for_the_rule_say_so_not_that_the_loss_improved(digits):
+    # λ held at its lower bound: every loss is the first one, no step improves on
+    # it, yet 3 steps cannot show 3 steps without a gain after a first one.
+    clf = _lr(lambda_init=-12.0, outer_optimizer="sign", outer_steps=3, tol=0.1,
+              n_iter_no_change=3)
+    with pytest.warns(ConvergenceWarning, match="reached no plateau") as caught:
+        clf.fit(*digits)
+    message = " ".join(str(w.message) for w in caught)
+    assert "outer_steps=3 are too few for the rule to stop" in message
+    assert "improved" not in message
 
 
 def test_no_tol_and_no_steps_take_every_step_and_say_nothing(digits):
@@ -91,3 +103,22 @@ def test_the_rule_counts_steps_without_a_gain_of_more_than_tol():
     rule = ValidationPlateau(tol=0.1, n_iter_no_change=2)
     # Gains count against the best loss so far, not the last one.
     assert [rule.update(v) for v in (1.0, 1.5, 1.3)] == [False, False, True]
+
+
+def test_a_loss_that_repeats_itself_is_no_gain_even_at_tol_0():
+    # "below its best by more than tol": at tol=0, strictly below. An equal loss
+    # (or a NaN one) that counted as a gain would reset the count for ever.
+    rule = ValidationPlateau(tol=0.0, n_iter_no_change=2)
+    assert [rule.update(v) for v in (0.5, 0.5, 0.5)] == [False, False, True]
+    rule = ValidationPlateau(tol=0.0, n_iter_no_change=2)
+    assert [rule.update(v) for v in (0.5, float("nan"), float("nan"))] == [False, False, True]
+
+
+def test_lambda_held_at_a_bound_stops_at_tol_0(digits):
+    # λ starts at the lower bound and the sign steps push it below: the projection
+    # holds it there, every step repeats the same loss, which is a plateau.
+    clf = _lr(lambda_init=-12.0, outer_optimizer="sign", tol=0.0, n_iter_no_change=3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="The validation loss still improved")
+        clf.fit(*digits)
+    assert (clf.lambda_path_ == -12.0).all() and clf.n_iter_ == 1 + 3

@@ -156,8 +156,9 @@ def _warn_if_lambda_never_moved(lambda_path, low, high, method):
     inside = np.isfinite(start) & (start > low) & (start < high)
     if steps == 0 or not inside.any() or not (lambda_path[1:] == start).all():
         return
-    advice = (" An implicit hypergradient is 0 where its solve made no step (see the "
-              "HessianSolveWarning): use hypergrad='rmd'." if method in ("cg", "exact")
+    advice = (" An implicit method's hypergradient is exactly 0 where its solve makes no "
+              "step (a network's indefinite Hessian: a HessianSolveWarning says so); "
+              "hypergrad='rmd' differentiates the steps taken." if method in ("cg", "exact")
               else " The trained model barely depends on λ here (inner steps too few or "
               "too small: one step from zero weights ignores the penalty), or the "
               "trusted loss is flat in λ.")

@@ -103,7 +103,7 @@ def test_implicit_methods_take_the_proximal_route():
 
 @pytest.mark.slow
 def test_implicit_methods_match_reverse_mode_at_convergence():
-    # (~1.5 min: pytest -m slow.) Found by a search over the cases: at lr = 0.2 this
+    # (under a minute: pytest -m slow.) Found by a search over the cases: at lr = 0.2 this
     # network settles with 14 of its 31 weights nonzero, but slowly (L1 only weakly
     # pins LeakyReLU's rescaling of one layer against the next): after 20000 steps
     # cg is still 7-14 % off reverse mode, its fixed-point residual small, and both

@@ -96,7 +96,10 @@ _FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state", "verbose"}
 # Compared once the attacks are planned, as the attack reads them (the same box
 # may be written (0, 1) or as arrays of 0s and 1s).
 _PLANNED_POISONER_PARAMS = {"feature_range"}
-_FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state", "verbose"}
+# (the fit's own λ loop and final fit play no part in an attack: each attack's
+# victim_ keeps its own)
+_FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state", "verbose", "outer_steps",
+                          "final_steps", "tol", "n_iter_no_change"}
 
 
 def _equal(a, b):
@@ -193,7 +196,9 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         The template (cloned, not modified), or one per data set. Several
         templates may differ in ``fixed_lambda``, ``random_state``, ``verbose``
         (attack 0's shows the progress) and their estimator's ``inner_lr``,
-        ``random_state`` (initial weights) and ``verbose``; every
+        ``random_state`` (initial weights), ``verbose`` and what only its own
+        ``fit`` uses (``outer_steps``, ``final_steps``, ``tol``,
+        ``n_iter_no_change``); every
         other parameter, the estimator's included, must match (``feature_range``
         as the box it gives: ``(0, 1)`` and arrays of zeros and ones agree).
         The estimators must use

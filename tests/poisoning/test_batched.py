@@ -214,6 +214,24 @@ def test_templates_may_differ_in_fixed_lambda_and_inner_lr():
     assert_same_attacks(batched, separate)
 
 
+def test_templates_may_differ_in_what_only_their_own_fit_uses():
+    # The estimator's outer_steps, final_steps and stopping rule play no part in
+    # an attack (its defender takes the poisoner's outer_steps): each attack's
+    # victim_ keeps its own.
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    own = [dict(outer_steps=3), dict(outer_steps=7, final_steps=9, tol=1e-3,
+                                     n_iter_no_change=2)]
+    poisoners = [OptimalPoisoner(HypergradRegularizedLR(inner_steps=10, **params),
+                                 ratios=(0.1,), batch_size=4, outer_steps=2, random_state=0)
+                 for params in own]
+    batched = fit_batched(poisoners, datasets)
+    separate = [clone(p).fit(X, y, X_val=Xv, y_val=yv)
+                for p, (X, y, Xv, yv) in zip(poisoners, datasets)]
+    assert_same_attacks(batched, separate)
+    for attack, params in zip(batched, own):
+        assert {k: attack.victim_.get_params()[k] for k in params} == params
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_batched_attack_matches_cpu():

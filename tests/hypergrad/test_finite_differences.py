@@ -80,6 +80,22 @@ def test_unrolled_methods_match_finite_differences(model, k, mode, penalty, meth
                                                    rel=1e-12)
 
 
+# Four classes (CONFIGS has three): an even number, every method of the unroll.
+FOUR_CLASSES = [("linear", "per_feature", "l2"), ("linear", "single", "l1"),
+                ("mlp", "per_layer", "l2"), ("mlp", "single", "l1-prox")]
+
+
+@pytest.mark.parametrize(("model", "mode", "penalty"), FOUR_CLASSES,
+                         ids=["-".join(c) for c in FOUR_CLASSES])
+def test_unrolled_methods_match_finite_differences_with_four_classes(model, mode, penalty):
+    case, direction, (fd_lambda, fd_dir) = unrolled_reference(model, 4, mode, penalty)
+    assert torch.linalg.vector_norm(fd_lambda) > 1e-5
+    for method, options in [("rmd", {}), ("rmd", dict(checkpoint_every=(4, 2))),
+                            ("fmd", {}), ("autograd", {})]:
+        check_against(case.hypergradient(method, **options), fd_lambda, fd_dir, direction,
+                      RTOL_UNROLLED)
+
+
 # -- implicit methods at a converged optimum ---------------------------------------
 IMPLICIT_CASES = {
     # Strong L2: well conditioned, converges in a few hundred steps.
@@ -92,6 +108,8 @@ IMPLICIT_CASES = {
     "linear-k3-single-l2": dict(model="linear", k=3, mode="single", penalty="l2",
                                 steps=400, lr=1.0, log_lambda=-0.5),
     "linear-k3-per_feature-l2": dict(model="linear", k=3, mode="per_feature", penalty="l2",
+                                     steps=400, lr=1.0, log_lambda=-0.5),
+    "linear-k4-per_feature-l2": dict(model="linear", k=4, mode="per_feature", penalty="l2",
                                      steps=400, lr=1.0, log_lambda=-0.5),
     # L1 where the optimum is dense (weak penalty, informative features, n >> d):
     # the objective is smooth there and the Hessian is the data Hessian.

@@ -161,7 +161,8 @@ def _load_parts(home, classes, download_if_missing):
             lossy = lossy or jpeg   # (the JPEG copy, copied to cifar10.npz, say)
             present = set(np.concatenate([y for _, y in parts]).tolist())
             if not set(classes) <= present:
-                skipped.append(f"{path} holds classes {sorted(present)} only")
+                absent = ", ".join(str(c) for c in sorted(set(classes) - present))
+                skipped.append(f"{path} holds classes {sorted(present)} only (not {absent})")
                 continue
             if lossy and _ANNOUNCE_CAVEATS.get():
                 warn_user(f"Reading CIFAR-10 from {path}: a copy re-encoded as JPEG "
@@ -169,7 +170,7 @@ def _load_parts(home, classes, download_if_missing):
                           f"Put the official {_TAR} in {home} for exact data.")
             return (parts, f"{path}" + (" (JPEG quality 75, lossy)" if lossy else ""),
                     JPEG_CAVEAT if lossy else None)
-    lacking = (f" The .npz copies found lack classes {sorted(classes)}: "
+    lacking = (f" The .npz copies found lack some of classes {sorted(classes)}: "
                + "; ".join(skipped) + "." if skipped else "")
     lacking += (f" (Also read, when present in the data home: the official batches "
                 f"folder {_DIR}/, or a {_NPZ} copy.)")

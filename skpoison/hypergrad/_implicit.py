@@ -66,7 +66,9 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         required).
     solver : {"cg", "exact"}, default="cg"
     tol : float, default=None
-        Relative CG tolerance; None picks one reachable in the data's dtype.
+        Relative CG tolerance; None picks one reachable in the data's dtype
+        (``solver="exact"``: that of its float64 solve, or the data dtype's
+        machine epsilon where larger, the rounding of ``grad L_val`` itself).
     maxiter : int, default=None
         CG iteration cap (default ``10 * n_params``); CG only.
     stationarity_tol : float, default=1e-4
@@ -173,8 +175,12 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         else:
             matvec = _restricted(problem.hessian_operator(w, log_lambda, X, Y), keep)
             u, residual, n_iter = solve_cg(matvec, b, tol=tol, maxiter=maxiter)
-        if tol is None:   # (the exact solve runs in float64: judged at its precision)
-            tol = default_tol(torch.float64 if solver == "exact" else b.dtype)
+        if tol is None:   # (the exact solve runs in float64: judged at its precision,
+            # but no finer than b's own rounding: a float32 b keeps ~eps of its norm
+            # along a singular Hessian's null space (a softmax model's shift of its
+            # intercepts), which no solve removes)
+            tol = (max(default_tol(torch.float64), torch.finfo(b.dtype).eps)
+                   if solver == "exact" else default_tol(b.dtype))
         b_norm = stable_norm(b)
         if not bool(residual <= 100 * tol * b_norm + 1e-30):
             relative = f"a relative residual {float(residual / b_norm):.1e}"

@@ -171,11 +171,13 @@ def test_lossy_npz_fallback_warns(tmp_path, tiny_batches):
     assert quiet.caveat == _cifar.JPEG_CAVEAT
     with pytest.warns(UserWarning, match="JPEG"):      # (and only inside the block)
         load_dataset("cifar10", data_home=tmp_path, download=False)
-    # a class the lossy copy lacks: it is skipped, and nothing else is there
-    with pytest.raises(FileNotFoundError, match=r"cifar-10-python.tar.gz.*lack classes "
-                                                 r"\[0, 1\]: .*jpegq75.npz holds classes "
-                                                 r"\[0, 3, 6\] only"):
-        fetch_cifar10(classes=(0, 1), data_home=tmp_path, download=False)
+    # a class the lossy copy lacks: it is skipped, and nothing else is there; the
+    # message names the class it lacks (it said "lack classes [0, 1, 6]" of a copy
+    # holding 0 and 6)
+    with pytest.raises(FileNotFoundError, match=r"cifar-10-python.tar.gz.*lack some of "
+                                                 r"classes \[0, 1, 6\]: .*jpegq75.npz holds "
+                                                 r"classes \[0, 3, 6\] only \(not 1\)"):
+        fetch_cifar10(classes=(0, 1, 6), data_home=tmp_path, download=False)
 
 
 def test_the_jpeg_copy_keeps_its_caveat_under_another_name(tmp_path, tiny_batches):

@@ -25,7 +25,8 @@ from hg_cases import (
     unrolled_value,
 )
 
-from skpoison.hypergrad import InnerNotConvergedWarning, dense_operator, train
+from skpoison.hypergrad import (InnerNotConvergedWarning, compute_hypergradient, dense_operator,
+                               train)
 
 UNROLLED = ("rmd", "fmd", "autograd")
 RTOL_UNROLLED = 1e-6
@@ -80,6 +81,22 @@ def test_unrolled_methods_match_finite_differences(model, k, mode, penalty, meth
                                                    rel=1e-12)
 
 
+# Four classes (CONFIGS has three): an even number, every method of the unroll.
+FOUR_CLASSES = [("linear", "per_feature", "l2"), ("linear", "single", "l1"),
+                ("mlp", "per_layer", "l2"), ("mlp", "single", "l1-prox")]
+
+
+@pytest.mark.parametrize(("model", "mode", "penalty"), FOUR_CLASSES,
+                         ids=["-".join(c) for c in FOUR_CLASSES])
+def test_unrolled_methods_match_finite_differences_with_four_classes(model, mode, penalty):
+    case, direction, (fd_lambda, fd_dir) = unrolled_reference(model, 4, mode, penalty)
+    assert torch.linalg.vector_norm(fd_lambda) > 1e-5
+    for method, options in [("rmd", {}), ("rmd", dict(checkpoint_every=(4, 2))),
+                            ("fmd", {}), ("autograd", {})]:
+        check_against(case.hypergradient(method, **options), fd_lambda, fd_dir, direction,
+                      RTOL_UNROLLED)
+
+
 # -- implicit methods at a converged optimum ---------------------------------------
 IMPLICIT_CASES = {
     # Strong L2: well conditioned, converges in a few hundred steps.
@@ -92,6 +109,8 @@ IMPLICIT_CASES = {
     "linear-k3-single-l2": dict(model="linear", k=3, mode="single", penalty="l2",
                                 steps=400, lr=1.0, log_lambda=-0.5),
     "linear-k3-per_feature-l2": dict(model="linear", k=3, mode="per_feature", penalty="l2",
+                                     steps=400, lr=1.0, log_lambda=-0.5),
+    "linear-k4-per_feature-l2": dict(model="linear", k=4, mode="per_feature", penalty="l2",
                                      steps=400, lr=1.0, log_lambda=-0.5),
     # L1 where the optimum is dense (weak penalty, informative features, n >> d):
     # the objective is smooth there and the Hessian is the data Hessian.
@@ -264,3 +283,21 @@ def test_mlp_implicit_methods_match_finite_differences_at_minimum(mode, method):
         warnings.simplefilter("error", InnerNotConvergedWarning)
         result = case.hypergradient(method, tol=1e-13)
     check_against(result, fd_lambda, fd_dir, direction, RTOL_IMPLICIT)
+
+
+@pytest.mark.parametrize("k", [3, 4])
+def test_float32_exact_solve_of_a_softmax_model_judges_the_residual_at_float32(k):
+    # The softmax Hessian is singular along the shift of the intercepts; a float32
+    # grad L_val keeps ~1e-8 of its norm there (rounding), which the float64 solve
+    # leaves as its residual: no HessianSolveWarning (it warned at k = 4).
+    case, _ = implicit_setup(IMPLICIT_CASES["linear-k3-single-l2"] | dict(k=k))
+    inputs = [t.to(torch.float32) for t in (case.w0, case.log_lambda, case.X, case.Y,
+                                            case.X_val, case.Y_val)]
+    reference = case.hypergradient("exact")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = compute_hypergradient(case.problem, *inputs, n_poison=case.n_poison,
+                                       steps=case.steps, lr=case.lr, method="exact")
+    assert float(result.solver_residual) > 0     # (that rounding: left, not warned of)
+    assert_close_rel(result.grad_log_lambda, reference.grad_log_lambda, 1e-5, "lambda")
+    assert_close_rel(result.grad_X_poison, reference.grad_X_poison, 1e-5, "poison")

@@ -116,3 +116,26 @@ def test_at_a_pre_activation_exactly_at_the_kink_every_path_takes_the_same_side(
     torch.testing.assert_close(result.grad_X_poison, reference.grad_X_poison,
                                rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(result.params, reference.params, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("k", [3, 20])   # (scores of 2-15 columns come column-major)
+@pytest.mark.parametrize("lead", [(), (2,)])
+def test_softmax_of_the_scores_is_the_same_in_either_memory_order(k, lead):
+    from skpoison.models._mlp_derivatives import activation, forward
+
+    gen = torch.Generator().manual_seed(0)
+    S = torch.randn(*lead, 7, k, generator=gen, dtype=DT) * 10
+    expected = torch.softmax(S, dim=-1)
+    column_major = S.mT.contiguous().mT
+    assert column_major.stride(-2) == 1
+    for scores in (S, column_major):
+        torch.testing.assert_close(activation(scores), expected, rtol=1e-15, atol=1e-16)
+    # The network's own scores, in the layout its products leave them.
+    problem = MLPProblem(4, (3,), k)
+    w = problem.init_params(gen, dtype=DT)
+    X = torch.rand(*lead, 7, 4, generator=gen, dtype=DT)
+    if lead:
+        w = w.expand(*lead, -1)
+    scores = forward(problem.unflatten(w), X)[2]
+    torch.testing.assert_close(activation(scores), torch.softmax(scores, dim=-1),
+                               rtol=1e-15, atol=1e-16)

@@ -20,6 +20,7 @@ from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ..estimators._feature_scales import feature_scale_problem
 from ..estimators._setup import check_log_lambda
 from ..hypergrad._prox import check_l1_step
+from ._canonical import as_count, as_float, drop_defaults, dtype_name, step_size
 from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
@@ -293,7 +294,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     sizes, top_k = _sizes_and_top_k(name, size, overrides.get("classes"))
     overrides = {k: v for k, v in overrides.items() if v is not None}
     for key in ("n_train", "n_val", "n_test"):
-        sizes[key] = _count(key, overrides.pop(key, sizes[key]), 1)
+        sizes[key] = as_count(key, overrides.pop(key, sizes[key]), 1)
     n_grid = preset["cv_points"]
     hidden = (4,) if size == "tiny" else DEFAULT_HIDDEN.get(name, (16, 8))
     values = dict(
@@ -326,13 +327,13 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         if values["classes"] == DEFAULT_CLASSES.get(name):   # the same sweep, the same cells
             values["classes"] = None
     for key in ("top_k", "hidden_layer_sizes"):
-        values[key] = tuple(_count(key, v, 1) for v in values[key])
+        values[key] = tuple(as_count(key, v, 1) for v in values[key])
     # Kuncheva's k: one column each, whatever their order; only linear models have them.
     values["top_k"] = tuple(sorted(set(values["top_k"]))) if model == "lr" else top_k
     if model == "lr":   # (no network)
         values["hidden_layer_sizes"] = hidden
     if "dtype" in values:
-        values["dtype"] = _dtype_name(values["dtype"])
+        values["dtype"] = dtype_name(values["dtype"])
     values["ratios"] = _checked_ratios(values["ratios"], sizes["n_train"])
     strategies = values.get("strategies", ())
     if len(set(strategies)) < len(strategies):
@@ -344,15 +345,15 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
             raise ValueError(f"{key}={values[key]!r} must be one of {choices}.")
     for key in ("poison_lr", "lambda_lr"):
         if key in values:
-            values[key] = _step_size(key, values[key])
+            values[key] = step_size(key, values[key])
     _check_fixed_lambdas(values)
     # attack_steps = 0 is label flipping; CV needs two folds.
     for key, least in (("repetitions", 1), ("inner_steps", 1), ("attack_steps", 0),
                        ("batch_size", 1), ("cv_folds", 2), ("seed", 0),
                        ("victim_steps", 1)):
         if key in values:
-            values[key] = _count(key, values[key], least)
-    _drop_defaults(values, model)
+            values[key] = as_count(key, values[key], least)
+    drop_defaults(values, model)
     # Repetition r draws with seed + r, which numpy takes below 2**32.
     last_seed = values.get("seed", SweepConfig.seed) + values["repetitions"] - 1
     if last_seed >= 2**32:
@@ -396,7 +397,7 @@ def _sizes_and_top_k(name, size, classes):
 
 def _check_fixed_lambdas(values):
     """``large_lambda`` one log λ, ``cv_grid`` a non-empty tuple of them (in place, as
-    :func:`_as_float`).
+    :func:`as_float`).
 
     Checked here, by their own names: the poisoner and the CV search would
     refuse them later, per cell, as ``fixed_lambda`` or ``grid``.
@@ -406,7 +407,7 @@ def _check_fixed_lambdas(values):
         large = check_log_lambda(values["large_lambda"], "large_lambda", dtype=dtype)
         if large.ndim:
             raise ValueError(f"large_lambda must be one number (log λ); got {large.tolist()}.")
-        values["large_lambda"] = _as_float(values["large_lambda"], large)
+        values["large_lambda"] = as_float(values["large_lambda"], large)
     if "cv_grid" in values:
         if np.size(values["cv_grid"]) == 0 and "cv" not in values.get(
                 "strategies", SweepConfig.strategies):
@@ -417,17 +418,7 @@ def _check_fixed_lambdas(values):
             given = list(given) if np.ndim(given) == 1 else [given]
             # The search's choice does not depend on the grid's order or repeats (ties
             # go to the largest λ): sorted, once each.
-            values["cv_grid"] = tuple(sorted({_as_float(v, g) for v, g in zip(given, grid)}))
-
-
-def _as_float(value, checked):
-    """A checked number as a Python float, as the defaults and the command line write
-    it, so that ``-3``, ``-3.0`` and ``np.int64(-3)`` name the same cells; the value
-    given where it is a Python or NumPy number (not rounded to the sweep's dtype), else
-    ``checked``; ``-0.0`` as ``0.0`` (JSON writes them apart)."""
-    value = value.item() if isinstance(value, np.generic) else value
-    given = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value if given else checked) + 0.0
+            values["cv_grid"] = tuple(sorted({as_float(v, g) for v, g in zip(given, grid)}))
 
 
 def _check_scales(name, X):
@@ -464,57 +455,3 @@ def _checked_ratios(ratios, n_train):
                          "would be the same attack under two names; keep one (--ratios) or "
                          "raise n_train.")
     return ratios
-
-
-def _step_size(key, value):
-    """``value`` as a float (as the command line writes it: ``1`` and ``1.0`` name the
-    same cells) if a finite number > 0, else a ValueError that names ``key``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not 0.0 < float(value) < math.inf:
-        raise ValueError(f"{key}={value!r} must be a finite number > 0.")
-    return float(value)
-
-
-def _drop_defaults(values, model):
-    """Options at the value their None stands for set to None, in place: not passing
-    them (``lambda_step="adam"``, ``victim_steps=inner_steps``) names the same cells.
-
-    Read from the classes' signatures, so that a changed default keeps its old value
-    an explicit one (and ``attack_defaults`` renames the None cells).
-    """
-    import inspect
-
-    from ..estimators import HypergradMLP, HypergradRegularizedLR
-    from ..poisoning import OptimalPoisoner
-
-    def default(cls, name):
-        return inspect.signature(cls).parameters[name].default
-
-    estimator = HypergradRegularizedLR if model == "lr" else HypergradMLP
-    defaults = {"poison_lr": default(OptimalPoisoner, "poison_lr"),
-                "normalize": default(OptimalPoisoner, "normalize"),
-                "victim_steps": values["inner_steps"]}
-    # None steps λ with the estimator's outer_lr and outer_optimizer (the poisoner's
-    # None defaults take the estimator's); a value sets both.
-    for option, own in (("lambda_lr", "outer_lr"), ("lambda_step", "outer_optimizer")):
-        if default(OptimalPoisoner, option) is None:
-            defaults[option] = default(estimator, own)
-    for option, value in defaults.items():
-        if values.get(option) is not None and values[option] == value:
-            values[option] = None
-
-
-def _dtype_name(dtype):
-    """``"float64"`` or ``"float32"`` for any spelling of them the library takes
-    (``np.float64``, ``torch.float32``); a ValueError for another."""
-    from .._torch_utils import resolve_dtype
-
-    return str(resolve_dtype(dtype)).removeprefix("torch.")
-
-
-def _count(key, value, least):
-    """``value`` as an int ``>= least``, or a ValueError that names ``key``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) \
-            or not float(value).is_integer() or value < least:
-        raise ValueError(f"{key}={value!r} must be an integer >= {least}.")
-    return int(value)

@@ -241,7 +241,8 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         X_val, y_val : array-like, optional
             The trusted validation set on which λ is learned. Without it a
             stratified ``validation_fraction`` of ``X`` is held out to learn λ
-            and the final model is then trained on all of ``X``. In a
+            and the final model is then trained on all of ``X`` (with
+            ``outer_steps=0`` none is: there is no λ to learn). In a
             :class:`~sklearn.pipeline.Pipeline` it must pass through the
             preceding transformers like ``X`` (``transform_input=["X_val"]``
             with metadata routing): ``clf__X_val=`` hands the model raw features.
@@ -260,9 +261,15 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_encoded = encode_classes(y, type(self).__name__)
-        internal_split = X_val is None
-        X_fit, y_fit, X_val, y_val_encoded = self._training_and_trusted_sets(
-            X, y_encoded, X_val, y_val)
+        learns = self.outer_steps > 0
+        internal_split = X_val is None and learns
+        if X_val is None and y_val is None and not learns:
+            # No λ to learn, so no trusted set to hold out: a fixed-λ fit on all of X,
+            # whatever random_state (its inner_lr="auto" is all of X's).
+            X_fit, y_fit = X, y_encoded
+        else:
+            X_fit, y_fit, X_val, y_val_encoded = self._training_and_trusted_sets(
+                X, y_encoded, X_val, y_val)
 
         n_classes = self.classes_.size
         setup = build_setup(self, X_fit, n_classes)
@@ -277,12 +284,14 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         # Linear models skip the all-zero columns: the same model (_pruning.py), sooner.
         kept = self._kept_columns(X_fit)
         X_t, Y_t = _columns(X_fit, kept, tensor), encode_targets(y_fit, n_classes, **tensor)
-        lambda_path, loss_path = self._learn_lambda(
-            pruned_setup(self, setup, kept), pruned_lambda(log_lambda, kept, self.lambda_mode),
-            (low, high), X_t, Y_t, _columns(X_val, kept, tensor),
-            encode_targets(y_val_encoded, n_classes, **tensor))
-        lambda_path = [full_lambda(lam, kept, log_lambda, self.lambda_mode)
-                       for lam in lambda_path]
+        lambda_path, loss_path = [log_lambda], []
+        if learns:
+            lambda_path, loss_path = self._learn_lambda(
+                pruned_setup(self, setup, kept),
+                pruned_lambda(log_lambda, kept, self.lambda_mode), (low, high), X_t, Y_t,
+                _columns(X_val, kept, tensor), encode_targets(y_val_encoded, n_classes, **tensor))
+            lambda_path = [full_lambda(lam, kept, log_lambda, self.lambda_mode)
+                           for lam in lambda_path]
         log_lambda = lambda_path[-1]
         learned = to_numpy(log_lambda)
         if self.inner_lr == "auto" and not proximal_steps(self):   # (λ-free rate: 1 / L)

@@ -109,6 +109,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         model for which λ was learned).
     validation_fraction : float, default=0.2
         Share of ``X`` held out as the trusted set when ``X_val`` is not given
+        and λ is learned (``outer_steps > 0``)
         (``ceil(validation_fraction * n_samples)`` rows, stratified by class;
         where too few samples leave that impossible, a random split, with a
         warning).

@@ -90,7 +90,8 @@ class HypergradMLP(BaseHypergradClassifier):
     final_steps : int or None, default=None
         Gradient-descent steps of the final fit (None: ``inner_steps``).
     validation_fraction : float, default=0.2
-        Share of ``X`` held out as the trusted set when ``X_val`` is not given.
+        Share of ``X`` held out as the trusted set when ``X_val`` is not given
+        and λ is learned (``outer_steps > 0``).
     device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState instance or None, default=None

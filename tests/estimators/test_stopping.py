@@ -1,4 +1,6 @@
-"""``tol`` / ``n_iter_no_change``: the descent on λ stops at a plateau of the validation loss."""
+"""How many steps on λ a fit takes: with ``tol`` / ``n_iter_no_change`` it stops at a
+plateau of the validation loss; with ``outer_steps=0`` it learns none and holds out no
+trusted set."""
 
 import warnings
 
@@ -22,10 +24,10 @@ def _lr(**params):
                                      "random_state": 0, **params})
 
 
-def _fit_quietly(estimator, X, y):
+def _fit_quietly(estimator, X, y, **trusted):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        return estimator.fit(X, y)
+        return estimator.fit(X, y, **trusted)
 
 
 def test_a_plateau_stops_the_descent_and_keeps_its_steps(digits):
@@ -122,3 +124,19 @@ def test_lambda_held_at_a_bound_stops_at_tol_0(digits):
         warnings.filterwarnings("error", message="The validation loss still improved")
         clf.fit(*digits)
     assert (clf.lambda_path_ == -12.0).all() and clf.n_iter_ == 1 + 3
+
+
+@pytest.mark.parametrize("model", [HypergradRegularizedLR(outer_steps=0, inner_steps=50),
+                                   HypergradMLP((4,), outer_steps=0, inner_steps=20,
+                                                random_state=np.random.RandomState(3))])
+def test_a_fit_that_learns_no_lambda_holds_out_no_trusted_set(digits, model):
+    # outer_steps=0 trains with lambda_init on all of X: a random split (and its
+    # inner_lr="auto", or a RandomState's draws) made two such fits differ.
+    from sklearn.base import clone
+
+    X, y = digits
+    fits = [_fit_quietly(clone(model), X, y) for _ in range(2)]
+    given = _fit_quietly(clone(model), X, y, X_val=X[:10], y_val=y[:10])
+    for fitted in (fits[1], given):
+        np.testing.assert_array_equal(fitted.decision_function(X),
+                                      fits[0].decision_function(X))

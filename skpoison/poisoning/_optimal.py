@@ -301,7 +301,8 @@ class OptimalPoisoner(BasePoisoner):
 
         :attr:`victim_` set to train, without learning λ, with the ratio's
         final λ: ``lambda_init=result.log_lambda``, ``outer_steps=0``,
-        ``inner_lr=inner_lr_``, and ``lambda_bounds`` opened to
+        ``inner_lr=inner_lr_``, ``final_steps=None`` (the attack's
+        ``inner_steps``), and ``lambda_bounds`` opened to
         ``(-inf, max(upper bound, λ))`` so that ``fit`` does not clip a fixed
         λ outside them (``fixed_lambda=-np.inf``, no regularization,
         included). Fitted on ``result.X, result.y`` it is the model whose
@@ -352,7 +353,7 @@ class OptimalPoisoner(BasePoisoner):
         high = max(float(self.victim_.lambda_bounds[1]), float(np.max(log_lambda)))
         return clone(self.victim_).set_params(
             lambda_init=log_lambda, outer_steps=0, inner_lr=self.inner_lr_,
-            lambda_bounds=(-np.inf, high))
+            final_steps=None, lambda_bounds=(-np.inf, high))
 
     def _victim(self, rng):
         """The estimator as the attack trains it: a checked clone, with the attack's

@@ -359,6 +359,21 @@ def test_victim_for_holds_for_a_fixed_lambda_outside_the_bounds(data, fixed):
                                                                        rel=1e-12)
 
 
+def test_victim_for_trains_the_attack_s_steps_whatever_the_final_steps(data):
+    # The attack trains its victim inner_steps steps; an estimator's final_steps
+    # (victim_ keeps it) made victim_for's fit another model.
+    from sklearn.metrics import log_loss
+
+    X, y, X_val, y_val = data
+    poisoner = optimal(estimator=HypergradRegularizedLR(inner_steps=5, final_steps=2),
+                       outer_steps=3).fit(X, y, X_val=X_val, y_val=y_val)
+    assert poisoner.victim_.final_steps == 2
+    result = poisoner.results_[-1]
+    refit = poisoner.victim_for(result).fit(result.X, result.y, X_val=X_val, y_val=y_val)
+    assert log_loss(y_val, refit.predict_proba(X_val)) == pytest.approx(result.val_loss,
+                                                                       rel=1e-12)
+
+
 def test_a_per_feature_box_is_summarized_in_the_out_of_box_error(data):
     # (the whole box was printed: thousands of characters for 784 pixels)
     X, y, X_val, y_val = data

@@ -120,7 +120,8 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         Precision of the training and the hypergradients (float32 suits GPUs;
         ``coef_``, ``intercept_`` and ``lambda_`` have this dtype).
     random_state : int, RandomState instance or None, default=None
-        Seeds the internal validation split.
+        Seeds the internal validation split (drawn where λ is learned without
+        ``X_val``).
     verbose : int, default=0
         Show a progress bar over the outer steps when positive.
 

@@ -95,7 +95,8 @@ class HypergradMLP(BaseHypergradClassifier):
     device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState instance or None, default=None
-        Seeds the internal validation split and draws the initial weights.
+        Seeds the internal validation split (drawn where λ is learned without
+        ``X_val``) and draws the initial weights.
     verbose : int, default=0
 
     Attributes

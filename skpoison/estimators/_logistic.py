@@ -164,6 +164,13 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     >>> clf.lambda_.shape
     (1,)
 
+    With a ``tol``, the descent on λ stops once the trusted loss stops improving:
+
+    >>> settled = HypergradRegularizedLR(outer_steps=100, tol=1e-3,
+    ...                                  random_state=0).fit(X / 16, y)
+    >>> settled.n_iter_, settled.lambda_path_.shape
+    (14, (15, 1))
+
     Proximal L1 steps give exact zeros:
 
     >>> sparse = HypergradRegularizedLR(penalty="l1", l1_step="proximal", lambda_init=-3.0,

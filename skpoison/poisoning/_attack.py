@@ -21,6 +21,7 @@ import torch
 from torch.func import vmap
 
 from ..estimators._outer import LambdaOptimizer
+from .._torch_utils import make_generator
 from ..hypergrad import batched_train, make_hypergradient, train
 
 
@@ -43,11 +44,36 @@ class AttackConfig(NamedTuple):
     lambda_lr: float
     normalize: str
     lambda_step: str
-    # fresh initial weights per outer step; unbatched, an _optimal._WeightDraws, whose
+    # fresh initial weights per outer step; unbatched, a WeightDraws, whose
     # get_state / set_state the resume files use
     draw_w0: Optional[Callable[[], torch.Tensor]] = None
     batched: bool = False
     checkpoint_every: object = None     # reverse mode only
+
+
+class WeightDraws:
+    """Initial weights drawn afresh at every outer step, from one seeded stream.
+
+    The stream's state can be saved and restored (a resumed attack goes on
+    drawing where the interrupted one stopped).
+    """
+
+    def __init__(self, problem, seed, tensor):
+        self.problem, self.tensor = problem, tensor
+        self.generator = make_generator(seed, "cpu")
+
+    def __call__(self):
+        return self.on_host().to(**self.tensor)
+
+    def on_host(self):
+        """The next weights as drawn (float64, on the CPU), before ``__call__``'s move."""
+        return self.problem.init_params(self.generator)
+
+    def get_state(self):
+        return self.generator.get_state()
+
+    def set_state(self, state):
+        self.generator.set_state(state)
 
 
 def ascent_direction(grad, normalize):

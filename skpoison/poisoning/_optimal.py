@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._constraints import NumberInterval
-from .._torch_utils import make_generator, to_numpy, to_tensor, torch_seed
+from .._torch_utils import to_numpy, to_tensor, torch_seed
 from .._warn import warn_user
 from ..estimators._base import (
     BaseHypergradClassifier,
@@ -31,7 +31,7 @@ from ..estimators._setup import (
     encode_targets,
     lambda_vector,
 )
-from ._attack import AttackConfig
+from ._attack import AttackConfig, WeightDraws
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
 from ._feature_box import feature_box
@@ -411,7 +411,7 @@ class OptimalPoisoner(BasePoisoner):
         draw_w0 = None
         if self.reinit_each_step:
             # Drawn on the CPU in float64: the same stream on every device/dtype.
-            draw_w0 = _WeightDraws(setup.problem, int(rng.randint(_SEED_MAX)), tensor)
+            draw_w0 = WeightDraws(setup.problem, int(rng.randint(_SEED_MAX)), tensor)
 
         low, high = self._box
         config = AttackConfig(
@@ -459,31 +459,6 @@ class OptimalPoisoner(BasePoisoner):
                                    poison_rows=results[-1].poison_mask, n_clean=len(X),
                                    described="the attack's losses and λ describe it")
         return results
-
-
-class _WeightDraws:
-    """Initial weights drawn afresh at every outer step, from one seeded stream.
-
-    The stream's state can be saved and restored (a resumed attack goes on
-    drawing where the interrupted one stopped).
-    """
-
-    def __init__(self, problem, seed, tensor):
-        self.problem, self.tensor = problem, tensor
-        self.generator = make_generator(seed, "cpu")
-
-    def __call__(self):
-        return self.on_host().to(**self.tensor)
-
-    def on_host(self):
-        """The next weights as drawn (float64, on the CPU), before ``__call__``'s move."""
-        return self.problem.init_params(self.generator)
-
-    def get_state(self):
-        return self.generator.get_state()
-
-    def set_state(self, state):
-        self.generator.set_state(state)
 
 
 class _AttackPlan(NamedTuple):

@@ -162,7 +162,7 @@ def _warn_if_lambda_never_moved(lambda_path, low, high, method):
               else " The trained model barely depends on λ here (inner steps too few or "
               "too small: one step from zero weights ignores the penalty), or the "
               "trusted loss is flat in λ.")
-    values = ", ".join(f"{v:g}" for v in start[:4]) + (", ..." if start.size > 4 else "")
+    values = shown(start[0] if start.size == 1 else start)
     issue_warning(f"λ never moved from its start ({values}) in {steps} outer steps: "
                   "every hypergradient was 0, or too small to change λ, so lambda_ is "
                   f"where it started, not a learned value.{advice}", ConvergenceWarning)
@@ -368,7 +368,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
                 at_plateau = plateau is not None and plateau.update(float(result.val_loss))
                 if at_plateau:
                     break
-        if plateau is not None and self.outer_steps > 0 and not at_plateau:
+        if plateau is not None and not at_plateau:   # (called with outer_steps > 0)
             _warn_no_plateau(self.tol, self.n_iter_no_change, self.outer_steps)
         return lambda_path, loss_path
 

@@ -105,7 +105,7 @@ def attack_defaults(config):
         # The step the estimators took before l1_step existed: the cells computed
         # then keep their names (config.l1_step names a proximal sweep's).
         del estimator["l1_step"]
-    if estimator.get("tol", 0) is None:
+    if estimator["tol"] is None:
         # No stopping rule (the attack's defender never stops early): the cells
         # computed before the rule existed keep their names.
         del estimator["tol"], estimator["n_iter_no_change"]

@@ -30,8 +30,9 @@ CUDA graphs off (``SKPOISON_CUDA_GRAPHS=0``, in the same run): ``one_eager``,
 ``batched_eager``; and ``batched`` once more with the batched loops multiplying
 by a transposed copy of each design, as on the CPU, instead of a view of it
 (``batched_transposed_copy``: the layout before the L2-cache remedy), and
-with views of a design whose rows are not padded to 16 bytes
-(``batched_unpadded``: ``DESIGN_ROW_ALIGNMENT = 1``); and the set-ups and
+with views of a design whose rows are padded to 16 bytes
+(``batched_padded``: ``DESIGN_ROW_ALIGNMENT = 16``, the default until
+2026-11-28); and the set-ups and
 attacks once more with ``inner_lr="auto"`` computed by ARPACK on the host
 (``*_host_lanczos``) instead of the device's Lanczos.
 
@@ -63,7 +64,6 @@ from unittest import mock
 
 import numpy as np
 import torch
-from joblib import Parallel, delayed
 from sklearn.base import clone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ from skpoison.datasets import make_poisoning_splits  # noqa: E402
 from skpoison.estimators import _spectral  # noqa: E402
 from skpoison.models import _linear_unroll_batched  # noqa: E402
 from skpoison.poisoning import fit_batched  # noqa: E402
-from skpoison.poisoning._batched import _prepare  # noqa: E402  (fit_batched's own set-up)
+from skpoison.poisoning._batched import prepare_all  # noqa: E402  (fit_batched's set-up)
 from _machine import cpu_model, machine_info, mnist_folder  # noqa: E402  (benchmarks/)
 
 N_TRAIN, N_VAL, STEPS, RATIO, BATCH, OUTER = 1000, 100, 100, 0.04, 20, 15
@@ -204,8 +204,7 @@ def main(argv=None):
         attacks = [clone(attack) for _ in range(k)]
         for planned in attacks:
             planned._validate_params()
-        Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_prepare)(a, d, i) for i, (a, d) in enumerate(zip(attacks, datasets)))
+        prepare_all(attacks, datasets[:k], n_jobs)
 
     def batched():
         return fit_batched(attack, datasets)
@@ -233,8 +232,8 @@ def main(argv=None):
             return mock.patch.object(_linear_unroll_batched, "TRANSPOSED_COPY_DEVICES",
                                      _linear_unroll_batched.TRANSPOSED_COPY_DEVICES | {"cuda"})
 
-        def unpadded():
-            return mock.patch.object(_linear_unroll_batched, "DESIGN_ROW_ALIGNMENT", 1)
+        def padded():
+            return mock.patch.object(_linear_unroll_batched, "DESIGN_ROW_ALIGNMENT", 16)
 
         def host_lanczos():
             return mock.patch.object(_spectral, "HOST_LANCZOS_DEVICES",
@@ -243,7 +242,7 @@ def main(argv=None):
         attacks.update(one_eager=patched(one, graphs_off),
                        batched_eager=patched(batched, graphs_off),
                        batched_transposed_copy=patched(batched, transposed_copy),
-                       batched_unpadded=patched(batched, unpadded),
+                       batched_padded=patched(batched, padded),
                        one_host_lanczos=patched(one, host_lanczos),
                        batched_host_lanczos=patched(batched, host_lanczos))
         setups.update(setup_one_host_lanczos=patched(setups["setup_one"], host_lanczos),
@@ -287,8 +286,8 @@ def main(argv=None):
               f"batched / one = "
               f"{times['batched_host_lanczos'] / times['one_host_lanczos']:.2f}")
         print(f"batched with transposed copies of the designs: "
-              f"{times['batched_transposed_copy']:.2f} s   with views of unpadded designs "
-              f"(rows of 785 values, not 788): {times['batched_unpadded']:.2f} s")
+              f"{times['batched_transposed_copy']:.2f} s   with views of padded designs "
+              f"(rows of 788 values, not 785): {times['batched_padded']:.2f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(

@@ -219,10 +219,15 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
     def _make_problem(self, n_features, n_outputs, device):
         """The engine's inner problem for this estimator's settings."""
 
+    #: Whether ``_auto_inner_lr`` reads ``[X, 1]``'s squared spectral norm (which
+    #: ``fit_batched`` then computes for its ``K`` data sets at once).
+    _auto_rate_reads_spectral_norm = False
+
     @abstractmethod
-    def _auto_inner_lr(self, X, n_outputs, max_alpha):
+    def _auto_inner_lr(self, X, n_outputs, max_alpha, squared_norm=None):
         """Step size for ``inner_lr="auto"`` from the training features (a host
-        array), stable for penalties up to ``max_alpha``."""
+        array), stable for penalties up to ``max_alpha``; ``squared_norm``:
+        ``X``'s :func:`squared_spectral_norm` if known."""
 
     @abstractmethod
     def _store_params(self, problem, w):

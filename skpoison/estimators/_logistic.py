@@ -225,10 +225,14 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
     #: Whether fits skip all-zero columns (False: the reference the tests compare with).
     _prune_zero_columns = True
 
-    def _auto_inner_lr(self, X, n_outputs, max_alpha):
+    _auto_rate_reads_spectral_norm = True
+
+    def _auto_inner_lr(self, X, n_outputs, max_alpha, squared_norm=None):
         # Hessian of the mean logistic loss <= ||[X 1]||_2^2 / (4 n) (binary),
         # <= ||[X 1]||_2^2 / (2 n) (softmax); plus the largest allowed alpha.
-        spectral = squared_spectral_norm(X, device=resolve_device(self.device)) / X.shape[0]
+        if squared_norm is None:
+            squared_norm = squared_spectral_norm(X, device=resolve_device(self.device))
+        spectral = squared_norm / X.shape[0]
         smoothness = spectral / (4.0 if n_outputs == 1 else 2.0)
         return 1.0 / (smoothness + max_alpha)
 

@@ -179,7 +179,7 @@ class HypergradMLP(BaseHypergradClassifier):
         return MLPProblem(n_features, self._hidden_sizes(), n_outputs, self.penalty,
                           self.lambda_mode, device, l1_step=self.l1_step)
 
-    def _auto_inner_lr(self, X, n_outputs, max_alpha):
+    def _auto_inner_lr(self, X, n_outputs, max_alpha, squared_norm=None):
         raise ValueError("inner_lr='auto' is only available for linear models; "
                          "give HypergradMLP a positive inner_lr.")
 

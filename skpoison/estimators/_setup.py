@@ -286,7 +286,8 @@ def _check_representable_step(lr, n_samples, dtype, *, auto):
     raise ValueError(f"inner_lr={lr:.3g} for {n_samples} training points: {below}; {fix}.")
 
 
-def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None, check_scales=True):
+def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None, check_scales=True,
+                squared_norm=None):
     """Build the :class:`EngineSetup` for ``estimator`` on a training matrix.
 
     Parameters
@@ -304,6 +305,10 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None, check_sca
         Warn when the features' scales differ too widely for gradient
         descent (:func:`check_feature_scales`); False for a second set-up of
         the same fit.
+    squared_norm : float or None, default=None
+        The squared spectral norm of ``[X_train, 1]`` that a linear model's
+        ``inner_lr="auto"`` reads, when the caller has it already
+        (``fit_batched`` computes ``K`` of them at once); None: computed here.
     """
     device = resolve_device(estimator.device)
     dtype = resolve_dtype(estimator.dtype)
@@ -314,13 +319,14 @@ def build_setup(estimator, X_train, n_classes, *, max_log_lambda=None, check_sca
     w0 = initial_params(problem, estimator.random_state, device=device, dtype=dtype)
     lr = estimator.inner_lr
     if lr == "auto":
-        lr = auto_inner_lr(estimator, X_train, n_classes, max_log_lambda=max_log_lambda)
+        lr = auto_inner_lr(estimator, X_train, n_classes, max_log_lambda=max_log_lambda,
+                           squared_norm=squared_norm)
     else:
         _check_representable_step(float(lr), X_train.shape[0], estimator.dtype, auto=False)
     return EngineSetup(problem, w0, int(estimator.inner_steps), float(lr), device, dtype)
 
 
-def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
+def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None, squared_norm=None):
     """``inner_lr="auto"`` of a linear ``estimator`` on ``X_train`` (see :func:`build_setup`).
 
     Stable for the largest λ of ``lambda_bounds`` and ``max_log_lambda``
@@ -335,7 +341,8 @@ def auto_inner_lr(estimator, X_train, n_classes, *, max_log_lambda=None):
             f"(lambda_bounds or the fixed λ), but exp({top:g}) overflows {estimator.dtype} "
             f"(log λ < {limit:.1f}); lower it.")
     n_outputs = 1 if n_classes == 2 else n_classes
-    lr = estimator._auto_inner_lr(X_train, n_outputs, auto_rate_penalty(estimator, top))
+    lr = estimator._auto_inner_lr(X_train, n_outputs, auto_rate_penalty(estimator, top),
+                                  squared_norm=squared_norm)
     _check_representable_step(lr, X_train.shape[0], estimator.dtype, auto=True)
     return lr
 

@@ -28,10 +28,11 @@ TRANSPOSED_COPY_DEVICES = frozenset({"cpu"})
 #: ``(K, n, d + 1)`` view of a buffer whose rows are padded. BLAS libraries take
 #: the padded row stride as the matrix's leading dimension (no copy), and
 #: cuBLAS's vectorized loads want 16-byte aligned leading dimensions, which
-#: ``d + 1`` columns (785 for MNIST) are not. 1: no padding. (No gain
-#: measured: on an H100 and an H200 unpadded rows were as fast or faster, within
-#: the runs' spread; see ``benchmarks/README.md``.)
-DESIGN_ROW_ALIGNMENT = 16
+#: ``d + 1`` columns (785 for MNIST) are not. 1: no padding, the default: padded
+#: rows of 16 bytes were slower in every run measured (an H100 and an H200,
+#: 2026-11-27 and 11-28: the batched attack 10 % slower on the H100 in the
+#: latest; see ``benchmarks/README.md``). Kept as a setting for the benchmark.
+DESIGN_ROW_ALIGNMENT = 1
 
 
 def _augmented_design(X):

@@ -14,12 +14,16 @@ inside each call, at the cost of separate attacks (see ``benchmarks/README.md``)
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
 from .._messages import shown
+from .._torch_utils import resolve_device
+from ..estimators._spectral import squared_spectral_norms
 from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
@@ -162,15 +166,63 @@ def _check_same_shapes(attacks, plans):
                 f"{shown(attacks[0].feature_range)}.")
 
 
-def _prepare(attack, dataset, index):
-    """One attack's checked inputs and plan: ``(plan, (X, y))``."""
+def prepare_all(attacks, datasets, n_jobs=None):
+    """The ``K`` attacks' checked inputs and plans: a list of ``(plan, (X, y))``.
+
+    Each attack's inputs are checked, then the inner rates of
+    ``inner_lr="auto"`` computed for all of them at once (on a GPU, one
+    batched Lanczos: :func:`squared_spectral_norms`), then each attack
+    planned. ``n_jobs`` threads check and plan (see :func:`fit_batched`).
+    """
+    checked = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_checked)(attack, dataset, index)
+        for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
+    norms = _auto_rate_norms(attacks, [inputs[0] for inputs in checked])
+    return Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_planned)(attack, inputs, index, norm)
+        for index, (attack, inputs, norm) in enumerate(zip(attacks, checked, norms)))
+
+
+def _checked(attack, dataset, index):
+    """One attack's checked inputs: ``(X, y, y_enc, X_val, y_val_enc)``."""
     if len(dataset) != 4:
         raise ValueError(f"data set {index} must be a tuple (X, y, X_val, y_val); "
                          f"got {len(dataset)} items.")
+    with _naming(index):
+        return attack._check_inputs(*dataset)
+
+
+def _planned(attack, inputs, index, squared_norm):
+    """One attack's plan and its training set: ``(plan, (X, y))``."""
+    X, y, y_enc, X_val, y_val_enc = inputs
+    with _naming(index):
+        return attack._plan_attack(X, y_enc, X_val, y_val_enc,
+                                   squared_norm=squared_norm), (X, y)
+
+
+def _auto_rate_norms(attacks, Xs):
+    """``[X, 1]``'s squared spectral norm for each attack whose victim derives its
+    ``inner_lr="auto"`` from it (the linear models), else None; all at once."""
+    wanted = [k for k, attack in enumerate(attacks)
+              if attack.estimator._auto_rate_reads_spectral_norm
+              and isinstance(attack.estimator.inner_lr, str)
+              and attack.estimator.inner_lr == "auto"]
+    norms = [None] * len(attacks)
+    if wanted:
+        device = resolve_device(attacks[wanted[0]].estimator.device)
+        values = squared_spectral_norms([Xs[k] for k in wanted], device=device,
+                                        name="data set")
+        for k, value in zip(wanted, values):
+            norms[k] = value
+    return norms
+
+
+@contextmanager
+def _naming(index):
+    """Errors of data set ``index`` say which of the ``K`` it is."""
     try:
-        X, y, y_enc, X_val, y_val_enc = attack._check_inputs(*dataset)
-        return attack._plan_attack(X, y_enc, X_val, y_val_enc), (X, y)
-    except (ValueError, TypeError) as exc:   # which of the K data sets is at fault
+        yield
+    except (ValueError, TypeError) as exc:
         message = f"data set {index}: {exc}"
         try:
             named = type(exc)(message)
@@ -265,9 +317,7 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     attacks = _templates(poisoner, len(datasets), random_states)
     if any(isinstance(seed, np.random.RandomState) for seed in random_states or ()):
         n_jobs = 1   # the caller's generators: attack k draws after attacks 0..k-1, as fit
-    prepared = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_prepare)(attack, dataset, index)
-        for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
+    prepared = prepare_all(attacks, datasets, n_jobs)
     plans = [plan for plan, _ in prepared]
     inputs = [data for _, data in prepared]
     _check_same_shapes(attacks, plans)

@@ -171,9 +171,9 @@ def test_a_model_off_the_host_gets_its_rate_from_the_device_lanczos(monkeypatch)
     def spy(X, ones):
         calls.append(X.shape)
         return device_lanczos(X, ones)
-    device_lanczos = _spectral._device_squared_norm
+    device_lanczos = _spectral._device_squared_norms
     monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
-    monkeypatch.setattr(_spectral, "_device_squared_norm", spy)
+    monkeypatch.setattr(_spectral, "_device_squared_norms", spy)
     assert model.fit(X, y).inner_lr_ == pytest.approx(on_host, rel=1e-13)
     assert calls      # (every rate of the fit: its split, then the final refit)
 
@@ -189,7 +189,7 @@ def test_the_device_lanczos_reads_the_tridiagonal_every_few_steps(monkeypatch):
         return real(*args, **kwargs)
     monkeypatch.setattr(_spectral, "eigh_tridiagonal", counted)
     X = torch.as_tensor(_spectra("clustered"))
-    top = _spectral._device_squared_norm(X, 1.0)
+    top, = _spectral._device_squared_norms(X[None], [1.0])
     assert top == pytest.approx(_dense(X.numpy()), rel=1e-12)
     assert reads and all(size % _spectral._CHECK_EVERY == 0 for size in reads)
 
@@ -202,3 +202,33 @@ def test_the_gpus_lanczos_matches_the_dense_svd(name):
     X = _spectra(name)
     on_gpu = _spectral.squared_spectral_norm(X.astype(np.float32), device="cuda")
     np.testing.assert_allclose(on_gpu, _dense(X.astype(np.float32)), rtol=1e-12)
+
+
+@pytest.mark.parametrize("names", [("orthonormal-columns", "near-degenerate-top", "clustered"),
+                                   ("rank-one", "constant")])
+def test_batched_device_lanczos_gives_each_design_its_own_value(names, monkeypatch):
+    # Designs of one shape whose Lanczos runs stop at different reads: each keeps
+    # the value it has alone, and the dense SVD's.
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+    Xs = [_spectra(name) * scale for name, scale in zip(names, (1.0, 3.0, 0.25))]
+    batched = _spectral.squared_spectral_norms(Xs, device="cpu")
+    alone = [_spectral.squared_spectral_norm(X, device="cpu") for X in Xs]
+    np.testing.assert_allclose(batched, alone, rtol=1e-13)
+    np.testing.assert_allclose(batched, [_dense(X) for X in Xs], rtol=1e-12)
+
+
+def test_batched_norms_on_the_host_are_the_single_calls():
+    Xs = [np.random.RandomState(seed).rand(120, 80) for seed in range(3)]
+    assert _spectral.squared_spectral_norms(Xs) == [
+        _spectral.squared_spectral_norm(X) for X in Xs]
+
+
+def test_batched_device_lanczos_names_the_design_at_fault(monkeypatch):
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+    Xs = [np.random.RandomState(seed).rand(120, 80) for seed in range(3)]
+    Xs[1][3, 4] = np.nan
+    with pytest.raises(ValueError, match="design 1: X holds NaN or inf"):
+        _spectral.squared_spectral_norms(Xs, device="cpu")
+    Xs[1][3, 4] = 1e300
+    with pytest.raises(ValueError, match="design 1: The squared spectral norm .* 1e"):
+        _spectral.squared_spectral_norms(Xs, device="cpu")

@@ -36,6 +36,15 @@ with views of a design whose rows are padded to 16 bytes
 attacks once more with ``inner_lr="auto"`` computed by ARPACK on the host
 (``*_host_lanczos``) instead of the device's Lanczos.
 
+After the timings, ``phases`` splits ``one``, ``batched`` and ``batched_threads``
+into their parts (medians of ``--repeats`` rounds; the device synchronized at
+each part's start and end, so these runs are not the timed ones): ``setup``
+(the checks, inner rates and plans before the first outer step), ``capture``
+(CUDA graphs: the warm-up pass and the capture, inside ``loop``),
+``evaluate`` (the trainings that score each batch, inside ``loop``), ``loop``
+(the attack's outer steps) and ``collect`` (the results on the host); what
+the parts leave of ``wall`` is the rest (templates, cloning, transfers).
+
 ``--profile FILE`` then, in a new process (a profiler once started can slow
 every later kernel launch of its process: pytorch/pytorch#144455, so the
 timings never share one with it), runs one attack and the batched one under
@@ -59,6 +68,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from contextlib import ExitStack
 from pathlib import Path
 from unittest import mock
 
@@ -77,7 +88,8 @@ from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
 from skpoison.datasets import make_poisoning_splits  # noqa: E402
 from skpoison.estimators import _spectral  # noqa: E402
 from skpoison.models import _linear_unroll_batched  # noqa: E402
-from skpoison.poisoning import fit_batched  # noqa: E402
+from skpoison.hypergrad import _graph  # noqa: E402
+from skpoison.poisoning import _attack, _batched, _optimal, fit_batched  # noqa: E402
 from skpoison.poisoning._batched import prepare_all  # noqa: E402  (fit_batched's set-up)
 from _machine import cpu_model, machine_info, mnist_folder  # noqa: E402  (benchmarks/)
 
@@ -161,6 +173,56 @@ def _host_profile(name, run, device, rows):
     stats.sort_stats("cumulative").print_stats("skpoison", rows)
     return f"== {name} ({device}, host: cProfile, by self time, then skpoison by cumulative)\n" + \
         text.getvalue()
+
+
+#: The parts ``phases`` times: (owner, attribute, part). Each attack's set-up is
+#: ``_check_inputs`` and ``_plan_attack`` in ``fit``, ``prepare_all`` in
+#: ``fit_batched`` (which calls them: its own share is counted once, below).
+_PARTS = [(OptimalPoisoner, "_check_inputs", "setup"), (OptimalPoisoner, "_plan_attack", "setup"),
+          (_batched, "prepare_all", "setup"),
+          (_graph.GraphedHypergradient, "_capture", "capture"), (_attack, "evaluate", "evaluate"),
+          (_optimal, "run_cumulative_attack", "loop"), (_batched, "run_cumulative_attack", "loop"),
+          (OptimalPoisoner, "_collect", "collect")]
+
+
+def phases(runs, device, repeats):
+    """Medians of each run's wall time and of its parts (:data:`_PARTS`), in ms."""
+    def synchronize():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
+
+    spent, depth = {}, {}
+
+    def timed(real, part):
+        def wrapper(*args, **kwargs):
+            depth[part] = depth.get(part, 0) + 1
+            synchronize()
+            start = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                synchronize()
+                depth[part] -= 1
+                if depth[part] == 0:    # (a part inside itself counts once)
+                    spent[part] = spent.get(part, 0.0) + time.perf_counter() - start
+        return wrapper
+
+    rows = {name: [] for name in runs}
+    with ExitStack() as patches:
+        for owner, attribute, part in _PARTS:
+            patches.enter_context(mock.patch.object(
+                owner, attribute, timed(getattr(owner, attribute), part)))
+        for _ in range(repeats):
+            for name, run in runs.items():
+                spent.clear()
+                synchronize()
+                start = time.perf_counter()
+                run()
+                synchronize()
+                rows[name].append(dict(spent, wall=time.perf_counter() - start))
+    return {name: {part: round(1e3 * float(np.median([row.get(part, 0.0) for row in values])), 1)
+                   for part in ("wall", "setup", "capture", "evaluate", "loop", "collect")}
+            for name, values in rows.items()}
 
 
 def main(argv=None):
@@ -254,6 +316,8 @@ def main(argv=None):
         sequential=_timed(lambda: [clone(attack).fit(a, b, X_val=c, y_val=d)
                                    for a, b, c, d in datasets], args.device, args.repeats),
     )
+    times["phases"] = phases(dict(one=one, batched=batched, batched_threads=attacks[
+        "batched_threads"]), args.device, args.repeats)
     if "one_eager" in times:
         times["batched_over_one_eager"] = times["batched_eager"] / times["one_eager"]
     times["batched_over_one"] = times["batched"] / times["one"]
@@ -269,6 +333,9 @@ def main(argv=None):
           f"{times['setup_batched_threads'] * 1e3:.0f} ms (the whole batched attack so: "
           f"{times['batched_threads']:.2f} s, / one = "
           f"{times['batched_threads'] / times['one']:.2f})")
+    for name, parts in times["phases"].items():
+        print(f"phases of {name} (ms, device synchronized around each): "
+              + "  ".join(f"{part} {value:.0f}" for part, value in parts.items()))
     on_gpu = args.device.startswith("cuda")
     if on_gpu:
         times["passed"] = times["batched_over_one"] <= TARGET

@@ -323,7 +323,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     if values.get("classes") is not None:
         # Their order changes no number: the loaders keep the rows in file order
         # and the original labels, which the estimators encode sorted.
-        values["classes"] = tuple(sorted(int(c) for c in values["classes"]))
+        values["classes"] = tuple(sorted(_class_label(c) for c in values["classes"]))
         if values["classes"] == DEFAULT_CLASSES.get(name):   # the same sweep, the same cells
             values["classes"] = None
     for key in ("top_k", "hidden_layer_sizes"):
@@ -360,6 +360,14 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         raise ValueError(f"seed={values.get('seed')} + repetitions - 1 = {last_seed} must be "
                          "below 2**32 (repetition r draws its split with seed + r).")
     return SweepConfig(**values)
+
+
+def _class_label(value):
+    """A class of ``classes`` as an int (``3.0`` as ``3``); 3.5 or "3" is a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not float(value).is_integer():
+        raise ValueError(f"classes holds {value!r}: the classes are integer labels.")
+    return int(value)
 
 
 def _checked_l1_step(l1_step, penalty):

@@ -189,6 +189,14 @@ def test_the_default_class_pair_given_explicitly_is_the_default_sweep():
     assert (make_config("mnist", classes=(0, 8)).key()
             == make_config("mnist").key())
     assert make_config("mnist", classes=(3, 5)).classes == (3, 5)
+    assert make_config("mnist", classes=(5.0, np.int64(3))).classes == (3, 5)
+
+
+@pytest.mark.parametrize("label", [3.5, "3", True, None])
+def test_a_class_that_is_no_integer_label_is_refused(label):
+    # (int() would have made 3.5 the class 3 and "3" the class 3, silently)
+    with pytest.raises(ValueError, match="classes holds .*integer labels"):
+        make_config("mnist", classes=(label, 8))
 
 
 def test_the_spread_is_the_population_std_over_repetitions():

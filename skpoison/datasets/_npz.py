@@ -82,6 +82,8 @@ def load_npz_pool(path, classes=None):
         raise ValueError(f"{path} holds arrays {sorted(arrays)}, not "
                          f"{' and '.join(missing)}: save it with np.savez(path, X=X, y=y).")
     X, y, names = _check_arrays(arrays["X"], arrays["y"], path)
+    # (the box's slack is in the file's precision: float32 data 1 ulp above 1)
+    precision = arrays["X"].dtype if arrays["X"].dtype.kind == "f" else np.float64
     labels = np.unique(y).tolist()
     if len(labels) < 2:
         raise ValueError(f"{path}: y holds one class ({labels}); a classifier needs at "
@@ -89,7 +91,7 @@ def load_npz_pool(path, classes=None):
     classes = check_classes(classes, labels, path.name)
     keep = np.isin(y, classes)
     X, y = X[keep], y[keep]
-    box, X = _feature_range(arrays.get("feature_range"), X, path)
+    box, X = _feature_range(arrays.get("feature_range"), X, path, precision)
     where = (f"[{box[0]:g}, {box[1]:g}]" if np.ndim(box[0]) == 0
              else "the file's box, one range per feature")
     target_names = {c: str(c) if names is None else str(names[c]) for c in classes}
@@ -137,9 +139,10 @@ def _check_arrays(X, y, path):
     return X, y.astype(np.int64), None
 
 
-def _feature_range(box, X, path):
+def _feature_range(box, X, path, precision=np.float64):
     """``(low, high)``: the file's box, floats or one value per feature (checked to
-    hold the data, which is clipped into it), else the data's own range."""
+    hold the data, within rounding errors of ``precision``, the file's float dtype,
+    and clipped into it), else the data's own range."""
     if box is None:
         low, high = float(X.min()), float(X.max())
         if low == high:
@@ -159,8 +162,8 @@ def _feature_range(box, X, path):
                          "and low < high for one at least; it does not for features "
                          f"{np.flatnonzero(low >= high).tolist()[:10]}.")
     # (as the attack reads a box: a few rounding errors outside pass; clipped in here)
-    outside = ((X < low - box_slack(low, X.dtype)) | (X > high + box_slack(high, X.dtype))
-               ).any(axis=0)
+    outside = ((X < low - box_slack(low, precision))
+               | (X > high + box_slack(high, precision))).any(axis=0)
     if outside.any():
         raise ValueError(f"{path}: X lies outside its feature_range in features "
                          f"{np.flatnonzero(outside).tolist()[:10]}.")

@@ -61,8 +61,7 @@ def kuncheva_index(subsets, n_features):
     1.0
     """
     n = check_count(n_features, "n_features", 2)
-    sets = [_as_indices(np.asarray(sorted(s) if isinstance(s, (set, frozenset)) else s), i, n)
-            for i, s in enumerate(subsets)]
+    sets = [_as_subset(s, i, n) for i, s in enumerate(subsets)]
     if len(sets) < 2:
         raise ValueError(f"kuncheva_index needs at least two subsets, got {len(sets)}.")
     sizes = {s.size for s in sets}
@@ -85,6 +84,16 @@ def kuncheva_index(subsets, n_features):
     r = np.array([np.intersect1d(sets[i], sets[j], assume_unique=True).size
                   for i, j in combinations(range(len(sets)), 2)], dtype=np.float64)
     return float(np.mean((r * n - k * k) / (k * (n - k))))
+
+
+def _as_subset(subset, i, n):
+    """One subset as an array of indices (a set sorted; a boolean mask, see _as_indices)."""
+    array = np.asarray(sorted(subset) if isinstance(subset, (set, frozenset)) else subset)
+    if array.ndim == 0:   # (one subset of indices given alone: its indices read as subsets)
+        raise ValueError(f"subsets must be a sequence of subsets, each a sequence of feature "
+                         f"indices or a boolean mask; its item {i} is the single value "
+                         f"{subset!r}. Pass [subset_a, subset_b, ...].")
+    return _as_indices(array, i, n)
 
 
 def _as_indices(subset, i, n):

@@ -41,6 +41,9 @@ def test_mean_over_all_pairs():
     ([[0.0, 1.0], [0, 1]], 5, "integer indices"),
     ([[0, 1], [0, 1]], 1, "n_features"),
     ([[0, 1], [0, 1]], 5.0, "n_features"),
+    # one subset alone: its indices were read as subsets ("Subset 0 must be 1-D")
+    (np.array([0, 1, 2]), 5, r"sequence of subsets.* item 0 is the single value"),
+    ([3, 1], 5, "sequence of subsets"),
 ])
 def test_kuncheva_validation(subsets, n, match):
     with pytest.raises(ValueError, match=match):

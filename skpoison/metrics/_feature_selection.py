@@ -88,11 +88,19 @@ def kuncheva_index(subsets, n_features):
 
 def _as_subset(subset, i, n):
     """One subset as an array of indices (a set sorted; a boolean mask, see _as_indices)."""
-    array = np.asarray(sorted(subset) if isinstance(subset, (set, frozenset)) else subset)
+    if isinstance(subset, (set, frozenset)):
+        subset = sorted(subset)
+    array = np.asarray(subset)
     if array.ndim == 0:   # (one subset of indices given alone: its indices read as subsets)
         raise ValueError(f"subsets must be a sequence of subsets, each a sequence of feature "
                          f"indices or a boolean mask; its item {i} is the single value "
                          f"{subset!r}. Pass [subset_a, subset_b, ...].")
+    # NumPy reads [True, 2] as the indices [1, 2]: booleans are a mask's, or no index
+    if array.dtype != bool and not isinstance(subset, np.ndarray) and any(
+            isinstance(v, (bool, np.bool_)) for v in np.asarray(subset, dtype=object).flat):
+        raise ValueError(f"Subset {i} mixes booleans with feature indices, got "
+                         f"{subset!r}: give integer indices, or a boolean mask of "
+                         f"n_features={n} entries.")
     return _as_indices(array, i, n)
 
 

@@ -44,6 +44,9 @@ def test_mean_over_all_pairs():
     # one subset alone: its indices were read as subsets ("Subset 0 must be 1-D")
     (np.array([0, 1, 2]), 5, r"sequence of subsets.* item 0 is the single value"),
     ([3, 1], 5, "sequence of subsets"),
+    # NumPy read [True, 2] as [1, 2]: the index was 1.0, silently
+    ([[True, 2], [1, 2]], 5, "Subset 0 mixes booleans with feature indices"),
+    ([[0, 1], {np.True_, 3}], 5, "Subset 1 mixes booleans"),
 ])
 def test_kuncheva_validation(subsets, n, match):
     with pytest.raises(ValueError, match=match):

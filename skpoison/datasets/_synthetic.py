@@ -62,8 +62,10 @@ def make_synthetic_2d(n_samples=100, *, mean0=(-1.0, -1.0), mean1=(1.0, 1.0),
         if not 0 < cov < np.inf:
             raise ValueError(f"A scalar cov must be finite and > 0, got {float(cov)}.")
         cov = cov * np.eye(2)
+    # (a singular covariance's smallest eigenvalue comes out as -1e-17 now and then:
+    # rounding errors, tolerated as numpy's multivariate_normal does)
     if cov.shape != (2, 2) or not np.isfinite(cov).all() or not np.allclose(cov, cov.T) \
-            or np.linalg.eigvalsh(cov).min() < 0:
+            or np.linalg.eigvalsh(cov).min() < -1e-8 * max(1.0, np.abs(cov).max()):
         raise ValueError("cov must be a finite float > 0 or a finite, symmetric positive "
                          "semi-definite (2, 2) matrix.")
     rng = check_random_state(random_state)

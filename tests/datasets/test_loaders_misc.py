@@ -72,6 +72,15 @@ def test_make_synthetic_2d_errors(kwargs, match):
         make_synthetic_2d(**{"n_samples": 10, **kwargs})
 
 
+def test_make_synthetic_2d_takes_singular_covariances():
+    # Points on a line: cov = v v^T, semi-definite; eigvalsh gave -1e-17 for some v
+    # (rounding), and the covariance was refused as not positive semi-definite.
+    for v in np.random.RandomState(0).randn(50, 2):
+        X, _ = make_synthetic_2d(6, mean0=(0, 0), mean1=(0, 0), cov=np.outer(v, v),
+                                 random_state=0)
+        np.testing.assert_allclose(X[:, 0] * v[1], X[:, 1] * v[0], atol=1e-6)
+
+
 def test_load_dataset_synthetic():
     b = load_dataset("synthetic")
     assert b.data.shape == (2000, 2) and b.classes == (0, 1)

@@ -3,6 +3,7 @@
 from itertools import combinations
 
 import numpy as np
+from scipy.sparse import issparse
 
 from .._constraints import check_count, is_real_array
 
@@ -119,9 +120,10 @@ def top_k_features(coef, k):
 
     Parameters
     ----------
-    coef : array-like of shape (n_features,) or (n_outputs, n_features)
-        Weights of a linear model (e.g. ``coef_``). With several outputs a
-        feature is scored by the Euclidean norm of its weights over outputs.
+    coef : array-like or sparse matrix of shape (n_features,) or (n_outputs, n_features)
+        Weights of a linear model (e.g. ``coef_``, also once ``sparsify()``
+        made it a sparse matrix). With several outputs a feature is scored
+        by the Euclidean norm of its weights over outputs.
     k : int
         Number of features to keep, ``1 <= k <= n_features``.
 
@@ -136,6 +138,8 @@ def top_k_features(coef, k):
     >>> top_k_features([0.1, -3.0, 2.0, 0.0], k=2)
     array([1, 2])
     """
+    if issparse(coef):   # (a sparsified coef_: NumPy reads it as a 0-d object)
+        coef = coef.toarray()
     if not is_real_array(coef):   # (strings, bools; ragged: a network's coefs_)
         raise ValueError("coef must be one array of numbers of shape (n_features,) or "
                          "(n_outputs, n_features), such as a linear model's coef_ (a "

@@ -1,6 +1,7 @@
 """Size of a model's weights per parameter (private)."""
 
 import numpy as np
+from scipy.sparse import issparse
 
 from ._numbers import as_numbers
 
@@ -18,7 +19,9 @@ def weight_norm_per_parameter(coef):
     ----------
     coef : array-like, or sequence of array-like
         The weights: one array of any shape, or a list of arrays (e.g. the
-        weight matrices of every layer of a network), counted together.
+        weight matrices of every layer of a network), counted together. A
+        sparse matrix (a ``coef_`` that ``sparsify()`` made sparse) counts
+        all its entries, stored or not.
 
     Returns
     -------
@@ -35,7 +38,8 @@ def weight_norm_per_parameter(coef):
     0.75
     """
     parts = coef if isinstance(coef, (list, tuple)) else [coef]
-    arrays = [as_numbers(p, "coef", "weights") for p in parts]
+    arrays = [as_numbers(p.toarray() if issparse(p) else p, "coef", "weights")
+              for p in parts]
     size = sum(a.size for a in arrays)
     if size == 0:
         raise ValueError("coef holds no weights.")

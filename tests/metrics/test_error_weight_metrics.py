@@ -69,6 +69,14 @@ def test_weight_norm_per_parameter_validation():
         weight_norm_per_parameter([np.ones(2), "a"])
 
 
+def test_weight_norm_of_a_sparsified_coef():
+    # sparsify() makes coef_ a sparse matrix; it was refused ("must hold numbers").
+    import scipy.sparse as sp
+    coef = np.array([[0.0, 2.0, 0.0, -2.0]])
+    assert weight_norm_per_parameter(sp.csr_matrix(coef)) == pytest.approx(2.0)
+    assert weight_norm_per_parameter([sp.csr_matrix(coef), np.zeros(4)]) == pytest.approx(1.0)
+
+
 def test_weight_norm_of_a_tuple_of_layers():
     # R2: a tuple of differently shaped arrays is a sequence of layers, as a list is.
     from skpoison.metrics import weight_norm_per_parameter

@@ -161,6 +161,16 @@ def test_kuncheva_does_not_allocate_per_feature():
     assert kuncheva_index([[0, 1], [1, 2]], 10**18) == pytest.approx(0.5)
 
 
+def test_top_k_features_of_a_sparsified_coef():
+    # sparsify() makes coef_ a sparse matrix; it was refused ("one array of numbers").
+    import scipy.sparse as sp
+    coef = np.array([[0.0, 1.5, 0.0, -3.0, 0.5, 0.0]])     # (an L1 model's coef_)
+    for matrix in (sp.csr_matrix(coef), sp.csc_matrix(coef)):
+        np.testing.assert_array_equal(top_k_features(matrix, 3), top_k_features(coef, 3))
+    coef = sp.csr_matrix(np.array([[0.0, 3.0, -4.0], [0.0, 4.0, 3.0]]))
+    np.testing.assert_array_equal(top_k_features(coef, 3), [1, 2, 0])
+
+
 def test_python_sets_are_subsets():
     # (np.asarray of a set is a 0-d object array: NumPy's error, before)
     assert kuncheva_index([{0, 1, 2}, frozenset({5, 1, 0})], 10) == kuncheva_index(

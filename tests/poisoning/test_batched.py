@@ -78,6 +78,17 @@ def test_inner_rates_on_a_device_come_from_one_batched_lanczos(monkeypatch):
     assert_same_attacks(batched, separate)
 
 
+def test_inner_rates_are_computed_on_the_attacks_device():
+    # The poisoner's device overrides its estimator's, for the rates too: on the
+    # CPU, ARPACK's (the separate fits' to the bit), and no CUDA is needed.
+    datasets = repetitions([0, 8], 80, 30)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20, device="cuda"),
+                               device="cpu", ratios=(0.1,), batch_size=8, outer_steps=1)
+    batched = fit_batched(poisoner, datasets, random_states=SEEDS)
+    separate = sequential(poisoner, datasets, SEEDS)
+    assert [a.inner_lr_ for a in batched] == [a.inner_lr_ for a in separate]
+
+
 def test_attacks_prepared_in_threads_are_the_same_attacks():
     datasets = repetitions([0, 8], 60, 30)
     poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20),

@@ -213,7 +213,7 @@ def _auto_rate_norms(attacks, Xs):
         device = resolve_device(first.estimator.device if first.device is None
                                 else first.device)
         values = squared_spectral_norms([Xs[k] for k in wanted], device=device,
-                                        name="data set")
+                                        name="data set", indices=wanted)
         for k, value in zip(wanted, values):
             norms[k] = value
     return norms

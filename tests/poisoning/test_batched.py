@@ -345,6 +345,19 @@ def test_data_errors_name_their_data_set():
         fit_batched(poisoner, datasets)
 
 
+def test_a_rate_error_names_its_data_set_when_some_rates_are_given():
+    # Only the attacks with inner_lr="auto" have their norms computed: an error in
+    # one of them still names its own data set, not its place among them.
+    datasets = repetitions([0, 8], 80, 30)
+    X, y, X_val, y_val = datasets[2]
+    datasets[2] = (X * 1e200, y, X_val, y_val)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5), ratios=(0.1,),
+                               batch_size=4, outer_steps=1, feature_range=(0.0, 1e300))
+    given = clone(poisoner).set_params(estimator__inner_lr=0.1)
+    with pytest.raises(ValueError, match="data set 2: The squared spectral norm"):
+        fit_batched([given, poisoner, poisoner], datasets)
+
+
 def test_a_different_number_of_classes_is_named_as_such():
     binary = repetitions([0, 8], 40, 20)[0]
     three = repetitions([0, 1, 8], 40, 20)[0]

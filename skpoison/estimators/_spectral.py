@@ -77,7 +77,7 @@ def squared_spectral_norm(X, *, device=None):
     return _checked_square(squared, largest)
 
 
-def squared_spectral_norms(Xs, *, device=None, name="design"):
+def squared_spectral_norms(Xs, *, device=None, name="design", indices=None):
     """:func:`squared_spectral_norm` of each design, on a device in one batched Lanczos.
 
     The same values as ``[squared_spectral_norm(X, device=device) for X in
@@ -94,6 +94,9 @@ def squared_spectral_norms(Xs, *, device=None, name="design"):
         The models' device.
     name : str, default="design"
         What an error calls ``Xs[k]``: ``f"{name} {k}"``.
+    indices : sequence of int or None, default=None
+        The numbers that errors give the designs, in place of ``0, 1, ...``
+        (``Xs`` a subset of the caller's designs).
 
     Returns
     -------
@@ -108,6 +111,7 @@ def squared_spectral_norms(Xs, *, device=None, name="design"):
     True
     """
     Xs = list(Xs)
+    labels = [f"{name} {k}" for k in (range(len(Xs)) if indices is None else indices)]
     on_host = device is None or torch.device(device).type in HOST_LANCZOS_DEVICES
     shapes = {np.shape(X) for X in Xs}
     n, d = next(iter(shapes)) if shapes else (0, 0)
@@ -117,21 +121,21 @@ def squared_spectral_norms(Xs, *, device=None, name="design"):
             try:
                 norms.append(squared_spectral_norm(X, device=device))
             except ValueError as exc:
-                raise ValueError(f"{name} {k}: {exc}") from exc
+                raise ValueError(f"{labels[k]}: {exc}") from exc
         return norms
-    return _on_device(Xs, device, name)
+    return _on_device(Xs, device, labels)
 
 
-def _on_device(Xs, device, name):
+def _on_device(Xs, device, labels):
     """:func:`squared_spectral_norms` of same-shaped designs on ``device``, batched
-    (``name`` None: errors name no design)."""
+    (``labels``: what errors call each design; None: errors name no design)."""
     # (each moved in its own dtype, widened there: half the transfer of a float32 X)
     X = torch.stack([to_tensor(X, device=device) for X in Xs]).to(torch.float64)
     low, high = (values.tolist() for values in torch.aminmax(X.flatten(1), dim=1))
     units, largests = [], []
     for k, extremes in enumerate(zip(low, high)):
         if not np.isfinite(extremes).all():
-            raise ValueError(f"{_which(name, k)}X holds NaN or inf: its spectral norm "
+            raise ValueError(f"{_which(labels, k)}X holds NaN or inf: its spectral norm "
                              "is undefined.")
         # Scaled by a power of two (exactly) on the device, always: its norms would
         # square the entries as they are. LAPACK's tridiagonal solver then sees
@@ -142,12 +146,12 @@ def _on_device(Xs, device, name):
     scale = torch.as_tensor(units, dtype=torch.float64, device=X.device).reshape(-1, 1, 1)
     tops = _device_squared_norms(X / scale, [1.0 / unit for unit in units])
     with np.errstate(over="ignore"):
-        return [_checked_square(float(top * unit * unit), largest, _which(name, k))
+        return [_checked_square(float(top * unit * unit), largest, _which(labels, k))
                 for k, (top, unit, largest) in enumerate(zip(tops, units, largests))]
 
 
-def _which(name, k):
-    return "" if name is None else f"{name} {k}: "
+def _which(labels, k):
+    return "" if labels is None else f"{labels[k]}: "
 
 
 def _checked_square(squared, largest, which=""):

@@ -209,9 +209,11 @@ def _auto_rate_norms(attacks, Xs):
               and attack.estimator.inner_lr == "auto"]
     norms = [None] * len(attacks)
     if wanted:
-        device = resolve_device(attacks[wanted[0]].estimator.device)
+        first = attacks[wanted[0]]     # (its victim's device: the poisoner's overrides)
+        device = resolve_device(first.estimator.device if first.device is None
+                                else first.device)
         values = squared_spectral_norms([Xs[k] for k in wanted], device=device,
-                                        name="data set")
+                                        name="data set", indices=wanted)
         for k, value in zip(wanted, values):
             norms[k] = value
     return norms

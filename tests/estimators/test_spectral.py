@@ -217,6 +217,18 @@ def test_batched_device_lanczos_gives_each_design_its_own_value(names, monkeypat
     np.testing.assert_allclose(batched, [_dense(X) for X in Xs], rtol=1e-12)
 
 
+def test_batched_device_lanczos_scales_and_stops_each_design_alone(monkeypatch):
+    # One shape, but scales 10^300 apart and Krylov spaces that stop growing at
+    # different steps (all-zero, rank-one) beside ones that do not: each design
+    # is scaled by its own power of two, and its basis ends at its own breakdown.
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+    rng = np.random.RandomState(0)
+    Xs = [rng.rand(150, 100) * 1e150, np.zeros((150, 100)), rng.rand(150, 100),
+          np.outer(rng.rand(150), rng.rand(100)) * 1e-150, rng.randn(150, 100)]
+    batched = _spectral.squared_spectral_norms(Xs, device="cpu")
+    np.testing.assert_allclose(batched, [_dense(X) for X in Xs], rtol=1e-12)
+
+
 def test_batched_norms_on_the_host_are_the_single_calls():
     Xs = [np.random.RandomState(seed).rand(120, 80) for seed in range(3)]
     assert _spectral.squared_spectral_norms(Xs) == [

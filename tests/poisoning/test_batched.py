@@ -78,6 +78,17 @@ def test_inner_rates_on_a_device_come_from_one_batched_lanczos(monkeypatch):
     assert_same_attacks(batched, separate)
 
 
+def test_inner_rates_are_computed_on_the_attacks_device():
+    # The poisoner's device overrides its estimator's, for the rates too: on the
+    # CPU, ARPACK's (the separate fits' to the bit), and no CUDA is needed.
+    datasets = repetitions([0, 8], 80, 30)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20, device="cuda"),
+                               device="cpu", ratios=(0.1,), batch_size=8, outer_steps=1)
+    batched = fit_batched(poisoner, datasets, random_states=SEEDS)
+    separate = sequential(poisoner, datasets, SEEDS)
+    assert [a.inner_lr_ for a in batched] == [a.inner_lr_ for a in separate]
+
+
 def test_attacks_prepared_in_threads_are_the_same_attacks():
     datasets = repetitions([0, 8], 60, 30)
     poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20),
@@ -332,6 +343,19 @@ def test_data_errors_name_their_data_set():
                                batch_size=4, outer_steps=1)
     with pytest.raises(ValueError, match="data set 1: .* values of X lie outside"):
         fit_batched(poisoner, datasets)
+
+
+def test_a_rate_error_names_its_data_set_when_some_rates_are_given():
+    # Only the attacks with inner_lr="auto" have their norms computed: an error in
+    # one of them still names its own data set, not its place among them.
+    datasets = repetitions([0, 8], 80, 30)
+    X, y, X_val, y_val = datasets[2]
+    datasets[2] = (X * 1e200, y, X_val, y_val)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5), ratios=(0.1,),
+                               batch_size=4, outer_steps=1, feature_range=(0.0, 1e300))
+    given = clone(poisoner).set_params(estimator__inner_lr=0.1)
+    with pytest.raises(ValueError, match="data set 2: The squared spectral norm"):
+        fit_batched([given, poisoner, poisoner], datasets)
 
 
 def test_a_different_number_of_classes_is_named_as_such():

@@ -68,6 +68,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -191,20 +192,22 @@ def phases(runs, device, repeats):
         if device.startswith("cuda"):
             torch.cuda.synchronize(device)
 
-    spent, depth = {}, {}
+    spent, depth, lock = {}, {}, threading.Lock()   # (parts run in n_jobs threads too)
 
     def timed(real, part):
         def wrapper(*args, **kwargs):
-            depth[part] = depth.get(part, 0) + 1
+            with lock:
+                depth[part] = depth.get(part, 0) + 1
             synchronize()
             start = time.perf_counter()
             try:
                 return real(*args, **kwargs)
             finally:
                 synchronize()
-                depth[part] -= 1
-                if depth[part] == 0:    # (a part inside itself counts once)
-                    spent[part] = spent.get(part, 0.0) + time.perf_counter() - start
+                with lock:
+                    depth[part] -= 1
+                    if depth[part] == 0:    # (a part inside itself counts once)
+                        spent[part] = spent.get(part, 0.0) + time.perf_counter() - start
         return wrapper
 
     rows = {name: [] for name in runs}

@@ -56,8 +56,7 @@ def squared_spectral_norm(X, *, device=None):
     True
     """
     n, d = np.shape(X)
-    on_host = device is None or torch.device(device).type in HOST_LANCZOS_DEVICES
-    if on_host or min(n, d + 1) <= _DENSE_UP_TO:   # (small: as cheap on the host)
+    if lanczos_on_host(device) or min(n, d + 1) <= _DENSE_UP_TO:   # (small: cheap on the host)
         # C order whatever the caller's layout: the products, so the rate, are then
         # bitwise the same for the same values (no copy for C-ordered float64).
         X = np.ascontiguousarray(X, dtype=np.float64)
@@ -77,26 +76,24 @@ def squared_spectral_norm(X, *, device=None):
     return _checked_square(squared, largest)
 
 
-def squared_spectral_norms(Xs, *, device=None, name="design", indices=None):
+def squared_spectral_norms(Xs, *, device=None, names=None):
     """:func:`squared_spectral_norm` of each design, on a device in one batched Lanczos.
 
     The same values as ``[squared_spectral_norm(X, device=device) for X in
     Xs]`` (on the host, those very calls; on a device, to rounding), but on a
-    device the ``K`` designs of one shape share every launch and every read
-    of the host: ``fit_batched`` sets up ``K`` attacks with one Lanczos run
-    instead of ``K`` (ten MNIST-sized designs: about ten times fewer waits
-    for the device).
+    device the designs of one shape share every launch and every read of the
+    host: ``fit_batched`` sets up ``K`` attacks with one Lanczos run instead
+    of ``K`` (ten MNIST-sized designs: about ten times fewer waits for the
+    device). Designs run together up to :data:`_BATCH_BYTES` of float64
+    copies on the device, so the memory does not grow with their number.
 
     Parameters
     ----------
     Xs : sequence of array-like of shape (n_samples, n_features)
     device : str, torch.device or None, default=None
         The models' device.
-    name : str, default="design"
-        What an error calls ``Xs[k]``: ``f"{name} {k}"``.
-    indices : sequence of int or None, default=None
-        The numbers that errors give the designs, in place of ``0, 1, ...``
-        (``Xs`` a subset of the caller's designs).
+    names : sequence of str or None, default=None
+        What an error calls each design; None: ``"design 0"``, ``"design 1"``, ...
 
     Returns
     -------
@@ -111,31 +108,50 @@ def squared_spectral_norms(Xs, *, device=None, name="design", indices=None):
     True
     """
     Xs = list(Xs)
-    labels = [f"{name} {k}" for k in (range(len(Xs)) if indices is None else indices)]
-    on_host = device is None or torch.device(device).type in HOST_LANCZOS_DEVICES
+    names = [f"design {k}" for k in range(len(Xs))] if names is None else list(names)
     shapes = {np.shape(X) for X in Xs}
     n, d = next(iter(shapes)) if shapes else (0, 0)
-    if on_host or len(shapes) != 1 or min(n, d + 1) <= _DENSE_UP_TO:
+    if lanczos_on_host(device) or len(shapes) != 1 or min(n, d + 1) <= _DENSE_UP_TO:
         norms = []
-        for k, X in enumerate(Xs):
+        for X, name in zip(Xs, names):
             try:
                 norms.append(squared_spectral_norm(X, device=device))
             except ValueError as exc:
-                raise ValueError(f"{labels[k]}: {exc}") from exc
+                raise ValueError(f"{name}: {exc}") from exc
         return norms
-    return _on_device(Xs, device, labels)
+    per_batch = max(1, _BATCH_BYTES // (8 * n * d))
+    return [top for start in range(0, len(Xs), per_batch)
+            for top in _on_device(Xs[start:start + per_batch], device,
+                                  names[start:start + per_batch])]
 
 
-def _on_device(Xs, device, labels):
+def lanczos_on_host(device):
+    """Whether models on ``device`` get ARPACK's Lanczos on the host (else ours there)."""
+    return device is None or torch.device(device).type in HOST_LANCZOS_DEVICES
+
+
+#: At most this many bytes of float64 designs run in one batched device Lanczos
+#: (ten MNIST 0 vs 8 training sets of 1000 rows: 63 MB; a full 60000-row MNIST
+#: set, 376 MB, runs alone, as a single fit's does).
+_BATCH_BYTES = 1 << 28
+
+
+def _on_device(Xs, device, names):
     """:func:`squared_spectral_norms` of same-shaped designs on ``device``, batched
-    (``labels``: what errors call each design; None: errors name no design)."""
-    # (each moved in its own dtype, widened there: half the transfer of a float32 X)
-    X = torch.stack([to_tensor(X, device=device) for X in Xs]).to(torch.float64)
+    (``names``: what errors call each design; None: errors name no design)."""
+    # Each moved in its own dtype and widened on the device (half the transfer of
+    # a float32 X), into one float64 buffer, scaled in place below: no second copy.
+    X = None
+    for k, design in enumerate(Xs):
+        moved = to_tensor(design, device=device)
+        if X is None:
+            X = moved.new_empty((len(Xs), *moved.shape), dtype=torch.float64)
+        X[k] = moved
     low, high = (values.tolist() for values in torch.aminmax(X.flatten(1), dim=1))
     units, largests = [], []
     for k, extremes in enumerate(zip(low, high)):
         if not np.isfinite(extremes).all():
-            raise ValueError(f"{_which(labels, k)}X holds NaN or inf: its spectral norm "
+            raise ValueError(f"{_which(names, k)}X holds NaN or inf: its spectral norm "
                              "is undefined.")
         # Scaled by a power of two (exactly) on the device, always: its norms would
         # square the entries as they are. LAPACK's tridiagonal solver then sees
@@ -143,15 +159,15 @@ def _on_device(Xs, device, labels):
         largest = np.float64(max(extremes[1], -extremes[0], 1.0))
         largests.append(largest)
         units.append(np.float64(2.0) ** np.floor(np.log2(largest)))
-    scale = torch.as_tensor(units, dtype=torch.float64, device=X.device).reshape(-1, 1, 1)
-    tops = _device_squared_norms(X / scale, [1.0 / unit for unit in units])
+    X /= torch.as_tensor(units, dtype=torch.float64, device=X.device).reshape(-1, 1, 1)
+    tops = _device_squared_norms(X, [1.0 / unit for unit in units])
     with np.errstate(over="ignore"):
-        return [_checked_square(float(top * unit * unit), largest, _which(labels, k))
+        return [_checked_square(float(top * unit * unit), largest, _which(names, k))
                 for k, (top, unit, largest) in enumerate(zip(tops, units, largests))]
 
 
-def _which(labels, k):
-    return "" if labels is None else f"{labels[k]}: "
+def _which(names, k):
+    return "" if names is None else f"{names[k]}: "
 
 
 def _checked_square(squared, largest, which=""):
@@ -222,8 +238,10 @@ def _device_squared_norms(X, ones):
     batched product; the host reads their tridiagonal matrices every
     ``_CHECK_EVERY`` steps, and a problem's value is the top Ritz value at
     the first read where its residual bound is at machine precision
-    (ARPACK's ``tol=0``), or its basis spans an invariant subspace: the value
-    it would have alone. The loop stops once every problem has its value.
+    (ARPACK's ``tol=0``), or its basis spans an invariant subspace: the read
+    where it would stop alone (so the value it would have alone, to the
+    rounding of batched products). The loop stops once every problem has its
+    value.
 
     Examples
     --------

@@ -23,7 +23,7 @@ from sklearn.base import clone
 
 from .._messages import shown
 from .._torch_utils import resolve_device
-from ..estimators._spectral import squared_spectral_norms
+from ..estimators._spectral import lanczos_on_host, squared_spectral_norms
 from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
@@ -202,18 +202,18 @@ def _planned(attack, inputs, index, squared_norm):
 
 def _auto_rate_norms(attacks, Xs):
     """``[X, 1]``'s squared spectral norm for each attack whose victim derives its
-    ``inner_lr="auto"`` from it (the linear models), else None; all at once."""
+    ``inner_lr="auto"`` from it (the linear models), computed at once on a device;
+    else None (and on the host, where ARPACK takes one design at a time: each
+    plan computes its own, in ``n_jobs`` threads)."""
     wanted = [k for k, attack in enumerate(attacks)
               if attack.estimator._auto_rate_reads_spectral_norm
               and isinstance(attack.estimator.inner_lr, str)
               and attack.estimator.inner_lr == "auto"]
     norms = [None] * len(attacks)
-    if wanted:
-        first = attacks[wanted[0]]     # (its victim's device: the poisoner's overrides)
-        device = resolve_device(first.estimator.device if first.device is None
-                                else first.device)
+    device = resolve_device(attacks[0]._attack_device())   # (the attacks share it)
+    if wanted and not lanczos_on_host(device):
         values = squared_spectral_norms([Xs[k] for k in wanted], device=device,
-                                        name="data set", indices=wanted)
+                                        names=[f"data set {k}" for k in wanted])
         for k, value in zip(wanted, values):
             norms[k] = value
     return norms
@@ -270,9 +270,12 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         would: attack ``k`` after attacks ``0 … k-1``.
     n_jobs : int or None, default=None
         Threads that prepare the ``K`` attacks before the batched loop (input
-        checks, schedules, the inner rate of ``inner_lr="auto"``), with
-        joblib's meaning (``None``: one, ``-1``: all cores). It pays when the
-        batched loop runs on a GPU and the host has cores to spare; the
+        checks, schedules; the inner rates of ``inner_lr="auto"`` on the CPU,
+        while on a GPU one batched Lanczos computes them all), with joblib's
+        meaning (``None``: one, ``-1``: all cores). It pays when the batched
+        loop runs on a GPU and the host has cores to spare (an H100's host,
+        2026-11-28: ten MNIST-sized set-ups in 125 ms in ten threads against
+        147 ms in one; see ``benchmarks/README.md``); the
         results do not depend on it (with ``RandomState`` instances in
         ``random_states`` the attacks are prepared one after another).
 

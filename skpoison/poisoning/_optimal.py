@@ -355,6 +355,10 @@ class OptimalPoisoner(BasePoisoner):
             lambda_init=log_lambda, outer_steps=0, inner_lr=self.inner_lr_,
             final_steps=None, lambda_bounds=(-np.inf, high))
 
+    def _attack_device(self):
+        """The device the attack runs on: the poisoner's ``device``, else its estimator's."""
+        return self.estimator.device if self.device is None else self.device
+
     def _victim(self, rng):
         """The estimator as the attack trains it: a checked clone, with the attack's
         device and dtype, and a seed drawn from ``rng`` for initial weights it leaves

@@ -244,3 +244,25 @@ def test_batched_device_lanczos_names_the_design_at_fault(monkeypatch):
     Xs[1][3, 4] = 1e300
     with pytest.raises(ValueError, match="design 1: The squared spectral norm .* 1e"):
         _spectral.squared_spectral_norms(Xs, device="cpu")
+
+
+def test_batched_device_lanczos_takes_designs_in_batches_of_bounded_memory(monkeypatch):
+    # Designs beyond _BATCH_BYTES of float64 run in several batches: the device
+    # holds a bounded number of designs, whatever their count.
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+    Xs = [np.random.RandomState(seed).rand(100, 70) for seed in range(5)]
+    together = _spectral.squared_spectral_norms(Xs, device="cpu")
+    batches = []
+
+    def spy(X, ones):
+        batches.append(X.shape[0])
+        return lanczos(X, ones)
+    lanczos = _spectral._device_squared_norms
+    monkeypatch.setattr(_spectral, "_device_squared_norms", spy)
+    monkeypatch.setattr(_spectral, "_BATCH_BYTES", 2 * 8 * 100 * 70)
+    assert _spectral.squared_spectral_norms(Xs, device="cpu") == pytest.approx(together,
+                                                                               rel=1e-13)
+    assert batches == [2, 2, 1]
+    Xs[3][0, 0] = np.inf     # (an error names the design by its place among all)
+    with pytest.raises(ValueError, match="design 3: X holds NaN or inf"):
+        _spectral.squared_spectral_norms(Xs, device="cpu")

@@ -89,6 +89,23 @@ def test_inner_rates_are_computed_on_the_attacks_device():
     assert [a.inner_lr_ for a in batched] == [a.inner_lr_ for a in separate]
 
 
+def test_on_the_cpu_each_plan_computes_its_own_rate(monkeypatch):
+    # ARPACK takes one design at a time: the rates are computed where each attack
+    # is planned (in the n_jobs threads), as a separate fit computes its own.
+    from skpoison.estimators import _spectral
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("squared_spectral_norms ran on the CPU")
+    monkeypatch.setattr(_spectral, "squared_spectral_norms", refuse)
+    monkeypatch.setattr("skpoison.poisoning._batched.squared_spectral_norms", refuse)
+    datasets = repetitions([0, 8], 80, 30)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5),
+                               ratios=(0.1,), batch_size=8, outer_steps=1)
+    batched = fit_batched(poisoner, datasets, random_states=SEEDS, n_jobs=2)
+    separate = sequential(poisoner, datasets, SEEDS)
+    assert [a.inner_lr_ for a in batched] == [a.inner_lr_ for a in separate]
+
+
 def test_attacks_prepared_in_threads_are_the_same_attacks():
     datasets = repetitions([0, 8], 60, 30)
     poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20),

@@ -59,7 +59,23 @@ def check_feature_scales(X, *, inner_steps):
     >>> [w.category.__name__ for w in caught]
     ['ConvergenceWarning', 'ConvergenceWarning']
     """
-    problem = feature_scale_problem(X)
+    warn_scale_problem(feature_scale_problem(X), inner_steps)
+
+
+def check_feature_scales_with(rms, indicator, nonzero, X, *, inner_steps):
+    """:func:`check_feature_scales` with every column's root mean square, whether
+    it is an indicator column and whether it holds a value other than 0 given,
+    computed elsewhere (on a device, for ``K`` training sets at once); ``X``
+    itself is read only where a square left the float range (an rms that is
+    infinite, or 0 in a column that is not all zero)."""
+    if not np.isfinite(rms).all() or ((rms == 0) & nonzero).any():
+        check_feature_scales(X, inner_steps=inner_steps)
+    else:
+        warn_scale_problem(scale_problem(rms, indicator), inner_steps)
+
+
+def warn_scale_problem(problem, inner_steps):
+    """:func:`check_feature_scales`'s warning of ``problem`` (None: none)."""
     if problem is not None:
         warn_user(
             f"{problem} Gradient descent's step is set by the largest curvature, so in "
@@ -94,9 +110,15 @@ def feature_scale_problem(X):
         if nonzero.any():
             columns, scale = columns[nonzero], scale[nonzero]
             rms[columns] = _column_rms(X[:, columns] / scale.astype(X.dtype)) * scale
+    return scale_problem(rms, np.all((X == 0) | (X == 1), axis=0))
+
+
+def scale_problem(rms, indicator):
+    """:func:`feature_scale_problem` from every column's root mean square and
+    whether it is an indicator column (only 0s and 1s)."""
     # Indicator columns (one-hot, bag of words) are small where they are rare,
     # not for their units: rescaled they trained no better (measured).
-    counted = (rms > 0) & ~np.all((X == 0) | (X == 1), axis=0)
+    counted = (rms > 0) & ~indicator
     if not counted.any():
         return None
     typical = float(np.median(rms[counted]))

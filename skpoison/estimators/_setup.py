@@ -92,16 +92,17 @@ def check_X_val(estimator, X_val, *, dtype, name="X_val", train_name="X"):
     return checked
 
 
-def check_trusted_set(estimator, X, X_val, y_val, *, dtype):
+def check_trusted_set(estimator, X, X_val, y_val, *, dtype, check_scale=True):
     """``(X_val, y_val_encoded)``: the trusted set read against the training set ``X``.
 
     Its features as :func:`check_X_val` reads them, a warning when they look
-    differently scaled (:func:`check_trusted_scale`), its labels encoded
-    against ``estimator.classes_``. Shared by the estimators' and the
-    poisoners' ``fit``.
+    differently scaled (:func:`check_trusted_scale`; ``check_scale=False``:
+    the caller checks that itself), its labels encoded against
+    ``estimator.classes_``. Shared by the estimators' and the poisoners' ``fit``.
     """
     X_val = check_X_val(estimator, X_val, dtype=dtype)
-    check_trusted_scale(X, X_val, sampler=hasattr(estimator, "fit_resample"))
+    if check_scale:
+        check_trusted_scale(X, X_val, sampler=hasattr(estimator, "fit_resample"))
     return X_val, encode_labels(y_val, estimator.classes_, name="y_val", n_rows=len(X_val))
 
 

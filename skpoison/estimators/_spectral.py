@@ -63,7 +63,7 @@ def squared_spectral_norm(X, *, device=None):
         # The extremes propagate NaN and inf: one check for both, with no copy of X.
         high, low = (float(X.max()), float(X.min())) if X.size else (0.0, 0.0)
     else:
-        return _on_device([X], device, None)[0]
+        return norms_of_stack(stack_on_device([X], device), None)[0]
     if not (np.isfinite(high) and np.isfinite(low)):
         raise ValueError("X holds NaN or inf: its spectral norm is undefined.")
     # ||X1||^2 <= ||X1||_F^2 <= n (d + 1) max|x|^2 bounds every product below;
@@ -121,8 +121,8 @@ def squared_spectral_norms(Xs, *, device=None, names=None):
         return norms
     per_batch = max(1, _BATCH_BYTES // (8 * n * d))
     return [top for start in range(0, len(Xs), per_batch)
-            for top in _on_device(Xs[start:start + per_batch], device,
-                                  names[start:start + per_batch])]
+            for top in norms_of_stack(stack_on_device(Xs[start:start + per_batch], device),
+                                      names[start:start + per_batch])]
 
 
 def lanczos_on_host(device):
@@ -136,17 +136,25 @@ def lanczos_on_host(device):
 _BATCH_BYTES = 1 << 28
 
 
-def _on_device(Xs, device, names):
-    """:func:`squared_spectral_norms` of same-shaped designs on ``device``, batched
-    (``names``: what errors call each design; None: errors name no design)."""
-    # Each moved in its own dtype and widened on the device (half the transfer of
-    # a float32 X), into one float64 buffer, scaled in place below: no second copy.
+def stack_on_device(Xs, device):
+    """Same-shaped designs as one float64 tensor ``(K, n, d)`` on ``device``.
+
+    Each is moved in its own dtype and widened there (half the transfer of a
+    float32 design), into one buffer.
+    """
     X = None
     for k, design in enumerate(Xs):
         moved = to_tensor(design, device=device)
         if X is None:
             X = moved.new_empty((len(Xs), *moved.shape), dtype=torch.float64)
         X[k] = moved
+    return X
+
+
+def norms_of_stack(X, names):
+    """:func:`squared_spectral_norms` of the designs stacked in ``X`` (float64, on a
+    device), which this scales in place (``names``: what errors call each design;
+    None: errors name no design)."""
     low, high = (values.tolist() for values in torch.aminmax(X.flatten(1), dim=1))
     units, largests = [], []
     for k, extremes in enumerate(zip(low, high)):

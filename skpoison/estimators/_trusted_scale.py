@@ -41,6 +41,9 @@ _SCALE_CHECK_MIN_ROWS = 10
 #: with a fixed seed): a heuristic needs no more, and a copy of a large X
 #: would cost memory.
 _SCALE_CHECK_MAX_ROWS = 2000
+#: A column whose standard deviation is below this share of its mean's magnitude
+#: is constant (rounding noise in its mean: a few ulps), not a varying feature.
+_CONSTANT_BELOW = 1e-12
 #: The factor by which the trusted set's typical feature may be wider than the
 #: training set's, and the distance (in training standard deviations) its
 #: mean may lie away, before the check warns.
@@ -107,11 +110,26 @@ def check_trusted_scale(X, X_val, *, name="X_val", sampler=False):
         _warn_if_unlike(X, X_val, name, sampler)
 
 
+def check_trusted_scale_with(X_stats, X, X_val, *, name="X_val", sampler=False):
+    """:func:`check_trusted_scale` with the column means and standard deviations
+    of ``X``'s checked rows (:func:`checked_rows`) given, computed elsewhere (on
+    a device, for ``K`` training sets at once); ``X`` itself is read only where
+    they are not representable (squares beyond float64's range)."""
+    if min(len(X), len(X_val)) < _SCALE_CHECK_MIN_ROWS:
+        return
+    mean, std = X_stats
+    if not representable(mean, std):
+        check_trusted_scale(X, X_val, name=name, sampler=sampler)
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        warn_if_stats_unlike(mean, std, *_column_stats(_rows(X_val)), name, sampler)
+
+
 def _warn_if_unlike(X, X_val, name, sampler):
     """:func:`check_trusted_scale`'s comparison and warning, once both sets are big enough."""
     X, X_val = _rows(X), _rows(X_val)
     (mean, std), (mean_val, spread) = _column_stats(X), _column_stats(X_val)
-    if not _representable(mean, std):
+    if not representable(mean, std):
         # X's squares beyond float64's range (features near 1e200, or near 1e-200,
         # whose deviations square to 0 and would pass for constant columns):
         # the statistics of both sets with X's largest magnitude scaled to about
@@ -122,7 +140,17 @@ def _warn_if_unlike(X, X_val, name, sampler):
         if exponent:
             mean, std = _column_stats(np.ldexp(X, -exponent))
             mean_val, spread = _column_stats(np.ldexp(X_val, -exponent))
-    varying = (std > 0) & np.isfinite(std)
+    warn_if_stats_unlike(mean, std, mean_val, spread, name, sampler)
+
+
+def warn_if_stats_unlike(mean, std, mean_val, spread, name="X_val", sampler=False):
+    """:func:`check_trusted_scale`'s verdict and warning from the two sets' column
+    means and standard deviations (``X``'s representable: :func:`representable`)."""
+    # A column constant at c != 0 leaves a deviation of rounding noise (its mean
+    # summed to c plus a few ulps: ~1e-15 |c|), which counted as a varying column
+    # whose shift, in those units, was astronomic; which constant columns did
+    # depended on the summation order.
+    varying = (std > _CONSTANT_BELOW * np.abs(mean)) & np.isfinite(std)
     if not varying.any():
         return
     std, shift, spread = std[varying], np.abs(mean_val - mean)[varying], spread[varying]
@@ -151,13 +179,19 @@ _SAMPLER_CAUSE = ("a poisoner behind a transformer in an imbalanced-learn Pipeli
 def _rows(X):
     """At most ``_SCALE_CHECK_MAX_ROWS`` rows of ``X`` drawn at random (a fixed
     seed: evenly spaced rows alias with periodic data), in float64."""
-    if len(X) > _SCALE_CHECK_MAX_ROWS:
-        rows = np.random.default_rng(0).choice(len(X), _SCALE_CHECK_MAX_ROWS, replace=False)
-        X = X[np.sort(rows)]
-    return np.asarray(X, dtype=np.float64)
+    rows = checked_rows(len(X))
+    return np.asarray(X if rows is None else X[rows], dtype=np.float64)
 
 
-def _representable(mean, std):
+def checked_rows(n_rows):
+    """The rows of a set of ``n_rows`` that the check reads (sorted), None for all."""
+    if n_rows <= _SCALE_CHECK_MAX_ROWS:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n_rows, _SCALE_CHECK_MAX_ROWS,
+                                                   replace=False))
+
+
+def representable(mean, std):
     """Whether ``X``'s column statistics are finite and not all below ~1e-100
     (features whose deviations square to 0 leave a deviation of 0, however
     the column varies)."""

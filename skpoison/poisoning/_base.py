@@ -166,8 +166,9 @@ class BasePoisoner(SamplerBase):
         return _like_input(X, y, last.X.copy(), last.y.copy())
 
     # -- checks ---------------------------------------------------------------
-    def _check_inputs(self, X, y, X_val, y_val):
-        """Validate data and budgets; returns ``(X, y, y_enc, X_val, y_val_enc)``."""
+    def _check_inputs(self, X, y, X_val, y_val, *, check_scale=True):
+        """Validate data and budgets; returns ``(X, y, y_enc, X_val, y_val_enc)``
+        (``check_scale=False``: the caller checks the trusted set's scale)."""
         name = type(self).__name__
         if X_val is None or y_val is None:
             raise ValueError(
@@ -180,7 +181,7 @@ class BasePoisoner(SamplerBase):
         self.classes_, y_enc = encode_classes(y, name, labels="the training set")
         # (X_val keeps its own precision: a float64 trusted set beside float32
         # features is read at float64, as the estimators read it)
-        X_val, y_val_enc = check_trusted_set(self, X, X_val, y_val,
+        X_val, y_val_enc = check_trusted_set(self, X, X_val, y_val, check_scale=check_scale,
                                              dtype=[np.float64, np.float32])
         self._read_box(X, X_val)
         return X, y, y_enc, X_val, y_val_enc

@@ -23,7 +23,8 @@ from sklearn.base import clone
 
 from .._messages import shown
 from .._torch_utils import resolve_device
-from ..estimators._spectral import lanczos_on_host, squared_spectral_norms
+from ..estimators._device_setup import set_up_on_device
+from ..estimators._spectral import lanczos_on_host
 from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
@@ -169,54 +170,54 @@ def _check_same_shapes(attacks, plans):
 def prepare_all(attacks, datasets, n_jobs=None):
     """The ``K`` attacks' checked inputs and plans: a list of ``(plan, (X, y))``.
 
-    Each attack's inputs are checked, then the inner rates of
-    ``inner_lr="auto"`` computed for all of them at once (on a GPU, one
-    batched Lanczos: :func:`squared_spectral_norms`), then each attack
-    planned. ``n_jobs`` threads check and plan (see :func:`fit_batched`).
+    ``n_jobs`` threads check each attack's inputs and plan it (see
+    :func:`fit_batched`). On a GPU, between the two, the ``K`` training sets'
+    scale checks and the inner rates of ``inner_lr="auto"`` are computed
+    together on the device (:func:`set_up_on_device`), where each attack
+    would make them one at a time on the host.
     """
+    together = not lanczos_on_host(resolve_device(attacks[0]._attack_device()))
     checked = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_checked)(attack, dataset, index)
+        delayed(_checked)(attack, dataset, index, not together)
         for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
-    norms = _auto_rate_norms(attacks, [inputs[0] for inputs in checked])
+    norms = _set_up_together(attacks, checked) if together else [None] * len(attacks)
     return Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_planned)(attack, inputs, index, norm)
+        delayed(_planned)(attack, inputs, index, norm, not together)
         for index, (attack, inputs, norm) in enumerate(zip(attacks, checked, norms)))
 
 
-def _checked(attack, dataset, index):
+def _checked(attack, dataset, index, check_scale):
     """One attack's checked inputs: ``(X, y, y_enc, X_val, y_val_enc)``."""
     if len(dataset) != 4:
         raise ValueError(f"data set {index} must be a tuple (X, y, X_val, y_val); "
                          f"got {len(dataset)} items.")
     with _naming(index):
-        return attack._check_inputs(*dataset)
+        return attack._check_inputs(*dataset, check_scale=check_scale)
 
 
-def _planned(attack, inputs, index, squared_norm):
+def _planned(attack, inputs, index, squared_norm, check_scales):
     """One attack's plan and its training set: ``(plan, (X, y))``."""
     X, y, y_enc, X_val, y_val_enc = inputs
     with _naming(index):
-        return attack._plan_attack(X, y_enc, X_val, y_val_enc,
-                                   squared_norm=squared_norm), (X, y)
+        return attack._plan_attack(X, y_enc, X_val, y_val_enc, squared_norm=squared_norm,
+                                   check_scales=check_scales), (X, y)
 
 
-def _auto_rate_norms(attacks, Xs):
-    """``[X, 1]``'s squared spectral norm for each attack whose victim derives its
-    ``inner_lr="auto"`` from it (the linear models), computed at once on a device;
-    else None (and on the host, where ARPACK takes one design at a time: each
-    plan computes its own, in ``n_jobs`` threads)."""
-    wanted = [k for k, attack in enumerate(attacks)
-              if attack.estimator._auto_rate_reads_spectral_norm
-              and isinstance(attack.estimator.inner_lr, str)
-              and attack.estimator.inner_lr == "auto"]
-    norms = [None] * len(attacks)
-    device = resolve_device(attacks[0]._attack_device())   # (the attacks share it)
-    if wanted and not lanczos_on_host(device):
-        values = squared_spectral_norms([Xs[k] for k in wanted], device=device,
-                                        names=[f"data set {k}" for k in wanted])
-        for k, value in zip(wanted, values):
-            norms[k] = value
-    return norms
+def _set_up_together(attacks, checked):
+    """The checks :func:`_checked` and :func:`_planned` left out, for the ``K``
+    data sets at once on the attacks' device; returns ``[X, 1]``'s squared
+    spectral norm for each attack whose victim derives its ``inner_lr="auto"``
+    from it (the linear models), else None."""
+    Xs = [inputs[0] for inputs in checked]
+    _same([tuple(X.shape) for X in Xs], "training-set shape")    # (stacked below)
+    estimators = [attack.estimator for attack in attacks]
+    rated = [estimator._auto_rate_reads_spectral_norm
+             and isinstance(estimator.inner_lr, str) and estimator.inner_lr == "auto"
+             for estimator in estimators]
+    return set_up_on_device(Xs, [inputs[3] for inputs in checked],
+                            resolve_device(attacks[0]._attack_device()), rated=rated,
+                            inner_steps=estimators[0].inner_steps,
+                            names=[f"data set {k}" for k in range(len(attacks))])
 
 
 @contextmanager

@@ -391,10 +391,12 @@ class OptimalPoisoner(BasePoisoner):
             return learn, None
         return learn, check_log_lambda(self.fixed_lambda, "fixed_lambda", dtype=dtype)
 
-    def _plan_attack(self, X, y_enc, X_val, y_val_enc, *, squared_norm=None):
+    def _plan_attack(self, X, y_enc, X_val, y_val_enc, *, squared_norm=None,
+                     check_scales=True):
         """Everything the attack loop needs, as tensors on the attack's device
         (``squared_norm``: ``X``'s spectral norm squared, if known, for
-        ``inner_lr="auto"``)."""
+        ``inner_lr="auto"``; ``check_scales=False``: the caller checks the
+        features' scales)."""
         ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
         estimator = self._victim(rng)
         lambda_low, lambda_high = validate_bounds(estimator.lambda_bounds)
@@ -403,7 +405,7 @@ class OptimalPoisoner(BasePoisoner):
         # A fixed λ may exceed lambda_bounds: inner_lr="auto" must stay stable for it.
         max_fixed = None if fixed is None else float(np.max(fixed))
         setup = build_setup(estimator, X, n_classes, max_log_lambda=max_fixed,
-                            squared_norm=squared_norm)
+                            squared_norm=squared_norm, check_scales=check_scales)
         tensor = dict(device=setup.device, dtype=setup.dtype)
         n_hyper = setup.problem.n_hyper
         if fixed is None:

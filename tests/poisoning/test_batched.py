@@ -89,15 +89,38 @@ def test_inner_rates_are_computed_on_the_attacks_device():
     assert [a.inner_lr_ for a in batched] == [a.inner_lr_ for a in separate]
 
 
-def test_on_the_cpu_each_plan_computes_its_own_rate(monkeypatch):
-    # ARPACK takes one design at a time: the rates are computed where each attack
-    # is planned (in the n_jobs threads), as a separate fit computes its own.
+def test_on_a_device_the_scale_checks_warn_as_the_separate_attacks_do(monkeypatch):
+    # The K data sets' scale checks run together on the device (CPU tensors here):
+    # the same warnings as the separate attacks' host checks, data set by data set.
+    import warnings
+
     from skpoison.estimators import _spectral
 
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+    datasets = repetitions([0, 8], 80, 30)
+    X, y, X_val, y_val = datasets[1]
+    datasets[1] = (X * 1e-3, y, X_val, y_val)    # small features, a trusted set unlike them
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5),
+                               ratios=(0.1,), batch_size=8, outer_steps=1)
+
+    def scale_warnings(run):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        return [str(w.message) for w in caught
+                if "scale" in str(w.message) or "features are small" in str(w.message)]
+    batched = scale_warnings(lambda: fit_batched(poisoner, datasets, random_states=SEEDS))
+    assert len(batched) == 2
+    assert batched == scale_warnings(lambda: sequential(poisoner, datasets, SEEDS))
+
+
+def test_on_the_cpu_each_plan_computes_its_own_rate(monkeypatch):
+    # ARPACK takes one design at a time: the rates (and the scale checks) are made
+    # where each attack is checked and planned (in the n_jobs threads), as a
+    # separate fit makes its own.
     def refuse(*args, **kwargs):
-        raise AssertionError("squared_spectral_norms ran on the CPU")
-    monkeypatch.setattr(_spectral, "squared_spectral_norms", refuse)
-    monkeypatch.setattr("skpoison.poisoning._batched.squared_spectral_norms", refuse)
+        raise AssertionError("the device's batched set-up ran on the CPU")
+    monkeypatch.setattr("skpoison.poisoning._batched.set_up_on_device", refuse)
     datasets = repetitions([0, 8], 80, 30)
     poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=5),
                                ratios=(0.1,), batch_size=8, outer_steps=1)

@@ -1,0 +1,128 @@
+"""set_up_on_device: the K training sets' scale checks and rates, made together,
+warn and rate as the host checks of each set do."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from skpoison.estimators import _spectral, _trusted_scale
+from skpoison.estimators._device_setup import set_up_on_device
+from skpoison.estimators._feature_scales import check_feature_scales
+from skpoison.estimators._trusted_scale import check_trusted_scale
+
+STEPS = 50
+
+
+@pytest.fixture(autouse=True)
+def device_code_on_cpu_tensors(monkeypatch):
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+
+
+def _caught(run):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run()
+    return result, [(w.category, str(w.message)) for w in caught]
+
+
+def _on_host(pairs):
+    def run():
+        for X, X_val in pairs:
+            check_trusted_scale(X, X_val, sampler=True)
+            check_feature_scales(X, inner_steps=STEPS)
+    return _caught(run)[1]
+
+
+def _together(pairs, rated=None):
+    Xs, X_vals = [X for X, _ in pairs], [X_val for _, X_val in pairs]
+    return _caught(lambda: set_up_on_device(
+        Xs, X_vals, "cpu", rated=rated or [True] * len(Xs), inner_steps=STEPS,
+        names=[f"data set {k}" for k in range(len(Xs))]))
+
+
+def _digits():
+    X = load_digits().data
+    return X / 16, X
+
+
+def _cases():
+    scaled, raw = _digits()
+    standardized = (raw - raw.mean(0)) / np.where(raw.std(0) > 0, raw.std(0), 1)
+    rng = np.random.RandomState(0)
+    wide = rng.rand(300, 80) * np.r_[np.ones(79), 1e4]
+    small = rng.rand(300, 80) * 1e-3
+    one_hot = np.eye(80)[rng.randint(0, 80, 300)] * 1.0
+    one_hot[:, :20] = rng.rand(300, 20) * 1e-3
+    return {
+        "honest": [(scaled[:300], scaled[300:360]), (scaled[400:700], scaled[700:760])],
+        "raw trusted set": [(standardized[:300], raw[300:360]),
+                            (scaled[400:700], scaled[700:760])],
+        "wide and small features": [(wide, wide[:40]), (small, small[:40])],
+        "indicators beside small features": [(one_hot, one_hot[:40])] * 2,
+        "squares beyond float64": [(scaled[:300] * 1e200, scaled[300:360] * 1e200),
+                                   (scaled[:300] * np.r_[np.ones(32), np.full(32, 1e-200)],
+                                    scaled[300:360])],
+        "few trusted rows": [(standardized[:300], raw[300:305])] * 2,
+    }
+
+
+@pytest.mark.parametrize("case", list(_cases()))
+def test_warns_as_the_host_checks_of_each_set(case):
+    pairs = _cases()[case]
+    expected = _on_host(pairs)
+    if case not in ("honest", "few trusted rows"):
+        assert expected       # (these cases warn: the test compares something)
+    _, caught = _together(pairs, rated=[False] * len(pairs))
+    assert caught == expected
+
+
+def test_checks_the_host_would_read_rows_of(monkeypatch):
+    # Sets beyond _SCALE_CHECK_MAX_ROWS: the same rows, drawn at random, on both sides.
+    monkeypatch.setattr(_trusted_scale, "_SCALE_CHECK_MAX_ROWS", 50)
+    scaled, raw = _digits()
+    standardized = (raw - raw.mean(0)) / np.where(raw.std(0) > 0, raw.std(0), 1)
+    pairs = [(standardized[:300], standardized[300:360] * 3.5),
+             (standardized[400:700], standardized[700:760] * 6.0)]
+    expected = _on_host(pairs)
+    assert expected
+    assert _together(pairs, rated=[False, False])[1] == expected
+
+
+def test_rates_the_rated_sets_only():
+    scaled, _ = _digits()
+    pairs = [(scaled[k * 300:(k + 1) * 300], scaled[1000:1040]) for k in range(3)]
+    norms, caught = _together(pairs, rated=[True, False, True])
+    assert caught == [] and norms[1] is None
+    for k in (0, 2):
+        assert norms[k] == pytest.approx(_spectral.squared_spectral_norm(pairs[k][0]),
+                                         rel=1e-13)
+
+
+def test_batches_of_bounded_memory_warn_and_rate_as_one(monkeypatch):
+    pairs = _cases()["raw trusted set"] * 2 + _cases()["honest"][:1]
+    one_batch = _together(pairs)
+    monkeypatch.setattr("skpoison.estimators._device_setup._BATCH_BYTES",
+                        2 * 8 * pairs[0][0].size)
+    norms, caught = _together(pairs)
+    assert caught == one_batch[1]
+    assert norms == pytest.approx(one_batch[0], rel=1e-13)
+
+
+def test_a_rate_error_names_its_data_set():
+    scaled, _ = _digits()
+    pairs = [(scaled[:300], scaled[300:360]), (scaled[400:700] * 1e300, scaled[300:360])]
+    with pytest.raises(ValueError, match="data set 1: The squared spectral norm"):
+        _together(pairs, rated=[True, True])
+
+
+@pytest.mark.parametrize("constant", [0.5, 0.1])
+def test_a_constant_column_is_constant_whatever_its_mean_rounds_to(constant):
+    # The mean of 300 copies of 0.1 is 0.1 plus an ulp: a deviation of 1e-17,
+    # which counted the column as varying (0.5 sums exactly and did not), and a
+    # trusted set 1e-9 off in it lay 1e8 such deviations away: a false warning.
+    rng = np.random.RandomState(0)
+    X = np.hstack([rng.rand(300, 3), np.full((300, 5), constant)])
+    X_val = np.hstack([rng.rand(60, 3), np.full((60, 5), constant + 1e-9)])
+    assert _caught(lambda: check_trusted_scale(X, X_val))[1] == []

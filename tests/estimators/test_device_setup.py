@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 from skpoison.estimators import _spectral, _trusted_scale
@@ -35,10 +36,10 @@ def _on_host(pairs):
     return _caught(run)[1]
 
 
-def _together(pairs, rated=None):
+def _together(pairs, rated=None, device="cpu"):
     Xs, X_vals = [X for X, _ in pairs], [X_val for _, X_val in pairs]
     return _caught(lambda: set_up_on_device(
-        Xs, X_vals, "cpu", rated=rated or [True] * len(Xs), inner_steps=STEPS,
+        Xs, X_vals, torch.device(device), rated=rated or [True] * len(Xs), inner_steps=STEPS,
         names=[f"data set {k}" for k in range(len(Xs))]))
 
 
@@ -126,3 +127,16 @@ def test_a_constant_column_is_constant_whatever_its_mean_rounds_to(constant):
     X = np.hstack([rng.rand(300, 3), np.full((300, 5), constant)])
     X_val = np.hstack([rng.rand(60, 3), np.full((60, 5), constant + 1e-9)])
     assert _caught(lambda: check_trusted_scale(X, X_val))[1] == []
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("case", list(_cases()))
+def test_on_a_gpu_warns_and_rates_as_the_host_checks(case):
+    pairs = _cases()[case]
+    rated = [bool(np.abs(X).max() < 1e100) for X, _ in pairs]     # (1e200: no rate)
+    norms, caught = _together(pairs, rated=rated, device="cuda")
+    assert caught == _on_host(pairs)
+    for (X, _), rate, norm in zip(pairs, rated, norms):
+        if rate:
+            assert norm == pytest.approx(_spectral.squared_spectral_norm(X), rel=1e-12)

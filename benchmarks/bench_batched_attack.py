@@ -33,8 +33,9 @@ by a transposed copy of each design, as on the CPU, instead of a view of it
 with views of a design whose rows are padded to 16 bytes
 (``batched_padded``: ``DESIGN_ROW_ALIGNMENT = 16``, the default until
 2026-11-28); and the set-ups and
-attacks once more with ``inner_lr="auto"`` computed by ARPACK on the host
-(``*_host_lanczos``) instead of the device's Lanczos.
+attacks once more with the whole set-up on the host, as before 2026-11-27
+(``*_host_lanczos``: ``inner_lr="auto"`` by ARPACK and the scale checks in
+NumPy, one data set at a time, instead of the device's batched set-up).
 
 After the timings, ``phases`` splits ``one``, ``batched`` and ``batched_threads``
 into their parts (medians of ``--repeats`` rounds; the device synchronized at
@@ -349,7 +350,7 @@ def main(argv=None):
         print(f"without CUDA graphs: one attack {times['one_eager']:.2f} s   batched "
               f"{times['batched_eager']:.2f} s   batched / one = "
               f"{times['batched_over_one_eager']:.2f}")
-        print(f"inner_lr='auto' by ARPACK on the host (before 2026-11-27): set-up one "
+        print(f"the set-ups on the host (ARPACK, NumPy: before 2026-11-27): set-up one "
               f"{times['setup_one_host_lanczos'] * 1e3:.0f} ms, batched "
               f"{times['setup_batched_host_lanczos'] * 1e3:.0f} ms; one attack "
               f"{times['one_host_lanczos']:.2f} s, batched {times['batched_host_lanczos']:.2f} s, "

@@ -18,3 +18,20 @@ def digits08_pool():
     X, y = load_digits(n_class=9, return_X_y=True)
     keep = (y == 0) | (y == 8)
     return X[keep] / 16.0, y[keep]
+
+
+@pytest.fixture
+def device_lanczos_runs(monkeypatch):
+    """The device code of ``inner_lr="auto"`` on CPU tensors (every device then
+    counts as not the host's; the code is a GPU's): the number of designs of
+    each batched Lanczos run, as they happen."""
+    from skpoison.estimators import _spectral
+
+    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+    runs, lanczos = [], _spectral._device_squared_norms
+
+    def counted(X, ones):
+        runs.append(X.shape[0])
+        return lanczos(X, ones)
+    monkeypatch.setattr(_spectral, "_device_squared_norms", counted)
+    return runs

@@ -156,8 +156,7 @@ def test_the_overflow_bound_counts_the_intercept_column(squared_spectral_norm):
         squared_spectral_norm(np.full((10, 10), 3e153))
 
 
-def test_a_model_off_the_host_gets_its_rate_from_the_device_lanczos(monkeypatch):
-    # (CPU tensors standing in for a GPU's: the device code is the same)
+def test_a_model_off_the_host_gets_its_rate_from_the_device_lanczos(request):
     from sklearn.datasets import load_digits
 
     from skpoison import HypergradRegularizedLR
@@ -166,16 +165,9 @@ def test_a_model_off_the_host_gets_its_rate_from_the_device_lanczos(monkeypatch)
     X = X / 16
     model = HypergradRegularizedLR(inner_steps=5, outer_steps=0, random_state=0)
     on_host = model.fit(X, y).inner_lr_
-    calls = []
-
-    def spy(X, ones):
-        calls.append(X.shape)
-        return device_lanczos(X, ones)
-    device_lanczos = _spectral._device_squared_norms
-    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
-    monkeypatch.setattr(_spectral, "_device_squared_norms", spy)
+    runs = request.getfixturevalue("device_lanczos_runs")
     assert model.fit(X, y).inner_lr_ == pytest.approx(on_host, rel=1e-13)
-    assert calls      # (every rate of the fit: its split, then the final refit)
+    assert runs      # (every rate of the fit: its split, then the final refit)
 
 
 def test_the_device_lanczos_reads_the_tridiagonal_every_few_steps(monkeypatch):
@@ -246,23 +238,17 @@ def test_batched_device_lanczos_names_the_design_at_fault(monkeypatch):
         _spectral.squared_spectral_norms(Xs, device="cpu")
 
 
-def test_batched_device_lanczos_takes_designs_in_batches_of_bounded_memory(monkeypatch):
+def test_batched_device_lanczos_takes_designs_in_batches_of_bounded_memory(monkeypatch,
+                                                                           request):
     # Designs beyond _BATCH_BYTES of float64 run in several batches: the device
     # holds a bounded number of designs, whatever their count.
-    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
+    runs = request.getfixturevalue("device_lanczos_runs")
     Xs = [np.random.RandomState(seed).rand(100, 70) for seed in range(5)]
     together = _spectral.squared_spectral_norms(Xs, device="cpu")
-    batches = []
-
-    def spy(X, ones):
-        batches.append(X.shape[0])
-        return lanczos(X, ones)
-    lanczos = _spectral._device_squared_norms
-    monkeypatch.setattr(_spectral, "_device_squared_norms", spy)
     monkeypatch.setattr(_spectral, "_BATCH_BYTES", 2 * 8 * 100 * 70)
     assert _spectral.squared_spectral_norms(Xs, device="cpu") == pytest.approx(together,
                                                                                rel=1e-13)
-    assert batches == [2, 2, 1]
+    assert runs == [5, 2, 2, 1]
     Xs[3][0, 0] = np.inf     # (an error names the design by its place among all)
     with pytest.raises(ValueError, match="design 3: X holds NaN or inf"):
         _spectral.squared_spectral_norms(Xs, device="cpu")

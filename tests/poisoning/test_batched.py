@@ -52,20 +52,10 @@ def test_learned_lambda_replace_mode_equals_separate_attacks():
     assert not hasattr(poisoner, "results_")
 
 
-def test_inner_rates_on_a_device_come_from_one_batched_lanczos(monkeypatch):
-    # CPU tensors standing in for a GPU's (the device code is the same): the K
-    # rates of inner_lr="auto" come from one Lanczos run over the K designs, and
-    # equal the separate fits' to rounding.
-    from skpoison.estimators import _spectral
-
-    monkeypatch.setattr(_spectral, "HOST_LANCZOS_DEVICES", frozenset())
-    runs = []
-
-    def spy(X, ones):
-        runs.append(X.shape[0])
-        return lanczos(X, ones)
-    lanczos = _spectral._device_squared_norms
-    monkeypatch.setattr(_spectral, "_device_squared_norms", spy)
+def test_inner_rates_on_a_device_come_from_one_batched_lanczos(device_lanczos_runs):
+    # The K rates of inner_lr="auto" come from one Lanczos run over the K designs,
+    # and equal the separate fits' to rounding.
+    runs = device_lanczos_runs
     datasets = repetitions([0, 8], 80, 30)     # (80 x 65 designs: past the dense path)
     poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20),
                                ratios=(0.1,), batch_size=8, outer_steps=2)

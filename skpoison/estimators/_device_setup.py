@@ -3,9 +3,10 @@
 ``fit_batched`` on a GPU checks and rates ``K`` training sets before its
 first outer step: the trusted-set check (:func:`check_trusted_scale`), the
 feature-scale check (:func:`check_feature_scales`) and, for ``inner_lr="auto"``,
-``[X, 1]``'s squared spectral norm. One at a time on the host, these are most
-of an attack's set-up (ten MNIST-sized sets: ~50 ms of column statistics on
-an H100's host, 2026-11-28). Here one float64 copy of the ``K`` sets on the
+``[X, 1]``'s squared spectral norm. One at a time on the host, these were most
+of an attack's set-up (ten MNIST-sized attacks on an H100's host, 2026-11-28,
+in one run: 248 ms of set-up with them on the host, 107 ms with them here;
+``benchmarks/README.md``). Here one float64 copy of the ``K`` sets on the
 device serves all three: the column statistics in a few batched reductions
 and one read back, then one batched Lanczos. The verdicts and warnings are
 the host checks' own code, fed with these statistics (which equal the host's

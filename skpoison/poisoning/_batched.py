@@ -271,14 +271,15 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         would: attack ``k`` after attacks ``0 … k-1``.
     n_jobs : int or None, default=None
         Threads that prepare the ``K`` attacks before the batched loop (input
-        checks, schedules; the inner rates of ``inner_lr="auto"`` on the CPU,
-        while on a GPU one batched Lanczos computes them all), with joblib's
-        meaning (``None``: one, ``-1``: all cores). It pays when the batched
-        loop runs on a GPU and the host has cores to spare (an H100's host,
-        2026-11-28: ten MNIST-sized set-ups in 125 ms in ten threads against
-        147 ms in one; see ``benchmarks/README.md``); the
-        results do not depend on it (with ``RandomState`` instances in
-        ``random_states`` the attacks are prepared one after another).
+        checks, schedules, plans; on the CPU also the scale checks and the
+        inner rates of ``inner_lr="auto"``, which on a GPU run for the ``K``
+        data sets together on the device), with joblib's meaning (``None``:
+        one, ``-1``: all cores). Little is left for them on a GPU (an H100's
+        host, 2026-11-28: ten MNIST-sized set-ups in 99 ms in ten threads
+        against 107 ms in one; see ``benchmarks/README.md``), and on a CPU
+        they compete with the products for the cores. The results do not
+        depend on it (with ``RandomState`` instances in ``random_states`` the
+        attacks are prepared one after another).
 
     Returns
     -------

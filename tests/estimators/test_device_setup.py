@@ -140,3 +140,13 @@ def test_on_a_gpu_warns_and_rates_as_the_host_checks(case):
     for (X, _), rate, norm in zip(pairs, rated, norms):
         if rate:
             assert norm == pytest.approx(_spectral.squared_spectral_norm(X), rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(300, 5), (40, 70)])
+def test_small_designs_are_rated_as_a_single_fit_rates_them(shape):
+    # At most _DENSE_UP_TO rows or columns: a single fit takes a dense SVD on the
+    # host, whatever its device; fit_batched's rates are then that fit's, to the bit.
+    rng = np.random.RandomState(0)
+    pairs = [(rng.rand(*shape), rng.rand(20, shape[1])) for _ in range(2)]
+    norms, _ = _together(pairs)
+    assert norms == [_spectral.squared_spectral_norm(X, device="cpu") for X, _ in pairs]

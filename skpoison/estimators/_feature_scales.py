@@ -68,7 +68,7 @@ def check_feature_scales_with(rms, indicator, nonzero, X, *, inner_steps):
     computed elsewhere (on a device, for ``K`` training sets at once); ``X``
     itself is read only where a square left the float range (an rms that is
     infinite, or 0 in a column that is not all zero)."""
-    if not np.isfinite(rms).all() or ((rms == 0) & nonzero).any():
+    if not np.isfinite(rms).all() or ((rms < _normal_rms(rms.dtype)) & nonzero).any():
         check_feature_scales(X, inner_steps=inner_steps)
     else:
         warn_scale_problem(scale_problem(rms, indicator), inner_steps)
@@ -99,11 +99,13 @@ def feature_scale_problem(X):
     if X.size == 0:
         return None
     rms = _column_rms(X)
-    redo = ~np.isfinite(rms) | (rms == 0)
+    redo = ~np.isfinite(rms) | (rms < _normal_rms(X.dtype))
     if redo.any():
-        # Squares beyond the dtype's range, or below it (features of 1e-200, or
-        # 1e-25 in float32, whose squares round to 0 and would pass for zero
-        # columns): those columns again, each divided by its largest magnitude.
+        # Squares beyond the dtype's range, or below its normal range (features of
+        # 1e-200, or 1e-25 in float32, whose squares round to 0 and would pass for
+        # zero columns; 4e-23 in float32, whose subnormal squares kept a digit or
+        # two: a root mean square 10 % off): those columns again, each divided by
+        # its largest magnitude.
         columns = np.flatnonzero(redo)
         scale = np.max(np.abs(X[:, columns]), axis=0).astype(np.float64)
         nonzero = scale > 0
@@ -132,6 +134,12 @@ def scale_problem(rms, indicator):
                 f"{typical:.3g}, is {1.0 / typical:.3g} times below that of the intercept's "
                 f"column of ones (and the largest column's is {rms[largest]:.3g}).")
     return None
+
+
+def _normal_rms(dtype):
+    """The least root mean square whose squares' sum :func:`_column_rms` holds in
+    ``dtype``'s normal range (below it, subnormal squares lose their digits)."""
+    return np.sqrt(np.finfo(dtype).tiny)
 
 
 def _column_rms(X):

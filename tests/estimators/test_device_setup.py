@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 from skpoison.estimators import _spectral, _trusted_scale
 from skpoison.estimators._device_setup import set_up_on_device
-from skpoison.estimators._feature_scales import check_feature_scales
+from skpoison.estimators._feature_scales import check_feature_scales, feature_scale_problem
 from skpoison.estimators._trusted_scale import check_trusted_scale
 
 STEPS = 50
@@ -150,3 +150,15 @@ def test_small_designs_are_rated_as_a_single_fit_rates_them(shape):
     pairs = [(rng.rand(*shape), rng.rand(20, shape[1])) for _ in range(2)]
     norms, _ = _together(pairs)
     assert norms == [_spectral.squared_spectral_norm(X, device="cpu") for X, _ in pairs]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_features_whose_squares_are_subnormal_warn_with_their_true_scale(dtype):
+    # Float32 features of 4e-23 square to subnormals, which keep a digit or two:
+    # the host's root mean square was 10 % off (the device's, in float64, was not).
+    scale = 4e-23 if dtype == np.float32 else 1e-160
+    X = (np.random.RandomState(0).rand(300, 4) * scale).astype(dtype)
+    exact = np.sqrt(np.mean((X.astype(np.float64) / scale) ** 2, axis=0)) * scale
+    assert f"root mean square, {np.median(exact):.3g}," in feature_scale_problem(X)
+    pairs = [(X, X[:40])]
+    assert _together(pairs, rated=[False])[1] == _on_host(pairs)

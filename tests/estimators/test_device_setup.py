@@ -162,3 +162,21 @@ def test_features_whose_squares_are_subnormal_warn_with_their_true_scale(dtype):
     assert f"root mean square, {np.median(exact):.3g}," in feature_scale_problem(X)
     pairs = [(X, X[:40])]
     assert _together(pairs, rated=[False])[1] == _on_host(pairs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_standardized_columns_beside_small_ones_warn_alike(dtype):
+    # Standardized columns' root mean squares are 1 to rounding, which differs between
+    # the host's sums (in X's dtype) and the device's (float64): it picked the column
+    # the warning named, and whether its largest column counted as below the 1s.
+    from sklearn.preprocessing import StandardScaler
+
+    for seed in range(10):
+        rng = np.random.RandomState(seed)
+        X = np.hstack([StandardScaler().fit_transform(rng.rand(300, 5)),
+                       rng.rand(300, 20) * 1e-3]).astype(dtype)
+        pairs = [(X, X[:60])]
+        expected = _on_host(pairs)
+        assert [message[:63] for _, message in expected] == [
+            "The features' scales differ widely: column 0's root mean square"]
+        assert _together(pairs, rated=[False])[1] == expected

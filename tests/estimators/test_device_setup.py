@@ -180,3 +180,14 @@ def test_standardized_columns_beside_small_ones_warn_alike(dtype):
         assert [message[:63] for _, message in expected] == [
             "The features' scales differ widely: column 0's root mean square"]
         assert _together(pairs, rated=[False])[1] == expected
+
+
+def test_means_equal_but_for_rounding_lie_no_distance_apart():
+    # Symmetric sets (x and -x) have means of 0 to rounding: the distance the
+    # warning printed was that rounding (1.6e-16 on the host, 1.57e-16 on the device).
+    rng = np.random.RandomState(1)
+    a, b = rng.standard_normal((150, 8)), rng.standard_normal((30, 8))
+    pairs = [(np.vstack([a, -a])[rng.permutation(300)], 5 * np.vstack([b, -b]))]
+    expected = _on_host(pairs)
+    assert len(expected) == 1 and "a median 0 standard deviations" in expected[0][1]
+    assert _together(pairs, rated=[False])[1] == expected

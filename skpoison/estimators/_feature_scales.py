@@ -22,7 +22,8 @@ __all__ = ["check_feature_scales", "feature_scale_problem"]
 _SCALE_SPREAD_LIMIT = 10.0
 #: Root mean squares this close (relatively) are one scale: their sums' rounding
 #: (float32 sums of 60000 standardized rows: 6e-6) must not pick the column the
-#: warning names, nor, for standardized columns' 1s, which of its sentences it says.
+#: warning names, nor, for standardized columns' 1s, which of its sentences it says,
+#: nor whether a spread of the limit itself (a median column of 0.1s) is past it.
 _SAME_SCALE = 1e-4
 
 
@@ -131,11 +132,13 @@ def scale_problem(rms, indicator):
     # (the first column about as large as the largest: the same on every device)
     largest = int(np.argmax(rms >= np.max(rms) * (1 - _SAME_SCALE)))
     big = rms[largest] >= 1.0 - _SAME_SCALE        # (as large as the intercept's 1s)
-    if big and rms[largest] / typical > _SCALE_SPREAD_LIMIT:
+    # (and a spread at the limit, to rounding, is not past it: 0.1s' median column)
+    limit = _SCALE_SPREAD_LIMIT * (1 + _SAME_SCALE)
+    if big and rms[largest] / typical > limit:
         return (f"The features' scales differ widely: column {largest}'s root mean square, "
                 f"{rms[largest]:.3g}, is {rms[largest] / typical:.3g} times the median "
                 f"column's ({typical:.3g}).")
-    if not big and 1.0 / typical > _SCALE_SPREAD_LIMIT:
+    if not big and 1.0 / typical > limit:
         return (f"The features are small: the median column's root mean square, "
                 f"{typical:.3g}, is {1.0 / typical:.3g} times below that of the intercept's "
                 f"column of ones (and the largest column's is {rms[largest]:.3g}).")

@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch
 
 from ._feature_scales import check_feature_scales_with
-from ._spectral import _BATCH_BYTES, norms_of_stack, stack_on_device
+from ._spectral import (_BATCH_BYTES, _DENSE_UP_TO, norms_of_stack, squared_spectral_norms,
+                        stack_on_device)
 from ._trusted_scale import check_trusted_scale_with, checked_rows
 
 __all__ = ["set_up_on_device"]
@@ -76,8 +77,14 @@ def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=T
             check_trusted_scale_with((mean, std), X_k, X_val, sampler=sampler)
             check_feature_scales_with(rms, indicator, nonzero, X_k, inner_steps=inner_steps)
         wanted = [k for k, rate in enumerate(rated[part]) if rate]
-        tops = iter(norms_of_stack(X if len(wanted) == X.shape[0] else X[wanted],
-                                   [names[start + k] for k in wanted]) if wanted else ())
+        if min(n, d + 1) <= _DENSE_UP_TO:
+            # A dense SVD on the host, as squared_spectral_norm takes for small designs
+            # (a single fit's rate, to the bit)
+            tops = iter(squared_spectral_norms([Xs[start + k] for k in wanted], device=device,
+                                               names=[names[start + k] for k in wanted]))
+        else:
+            tops = iter(norms_of_stack(X if len(wanted) == X.shape[0] else X[wanted],
+                                       [names[start + k] for k in wanted]) if wanted else ())
         norms += [next(tops) if rate else None for rate in rated[part]]
     return norms
 

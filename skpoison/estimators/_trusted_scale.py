@@ -153,7 +153,12 @@ def warn_if_stats_unlike(mean, std, mean_val, spread, name="X_val", sampler=Fals
     varying = (std > _CONSTANT_BELOW * np.abs(mean)) & np.isfinite(std)
     if not varying.any():
         return
-    std, shift, spread = std[varying], np.abs(mean_val - mean)[varying], spread[varying]
+    shift = np.abs(mean_val - mean)
+    # Means equal but for their rounding (symmetric sets' 0s) lie 0 apart: their
+    # difference of a few ulps depended on the summation order, as a distance of 1e-16.
+    scale = np.maximum.reduce([np.abs(mean), std, np.abs(mean_val), spread])
+    shift[shift <= _CONSTANT_BELOW * scale] = 0.0
+    std, shift, spread = std[varying], shift[varying], spread[varying]
     distance, ratio = np.median(shift / std), np.median(spread / std)
     total = np.sqrt(np.sum(std ** 2))
     pooled = max(np.sqrt(np.sum(shift ** 2)), np.sqrt(np.sum(spread ** 2))) / total

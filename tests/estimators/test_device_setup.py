@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 from skpoison.estimators import _spectral, _trusted_scale
 from skpoison.estimators._device_setup import set_up_on_device
-from skpoison.estimators._feature_scales import check_feature_scales
+from skpoison.estimators._feature_scales import check_feature_scales, feature_scale_problem
 from skpoison.estimators._trusted_scale import check_trusted_scale
 
 STEPS = 50
@@ -140,3 +140,65 @@ def test_on_a_gpu_warns_and_rates_as_the_host_checks(case):
     for (X, _), rate, norm in zip(pairs, rated, norms):
         if rate:
             assert norm == pytest.approx(_spectral.squared_spectral_norm(X), rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(300, 5), (40, 70)])
+def test_small_designs_are_rated_as_a_single_fit_rates_them(shape):
+    # At most _DENSE_UP_TO rows or columns: a single fit takes a dense SVD on the
+    # host, whatever its device; fit_batched's rates are then that fit's, to the bit.
+    rng = np.random.RandomState(0)
+    pairs = [(rng.rand(*shape), rng.rand(20, shape[1])) for _ in range(2)]
+    norms, _ = _together(pairs)
+    assert norms == [_spectral.squared_spectral_norm(X, device="cpu") for X, _ in pairs]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_features_whose_squares_are_subnormal_warn_with_their_true_scale(dtype):
+    # Float32 features of 4e-23 square to subnormals, which keep a digit or two:
+    # the host's root mean square was 10 % off (the device's, in float64, was not).
+    scale = 4e-23 if dtype == np.float32 else 1e-160
+    X = (np.random.RandomState(0).rand(300, 4) * scale).astype(dtype)
+    exact = np.sqrt(np.mean((X.astype(np.float64) / scale) ** 2, axis=0)) * scale
+    assert f"root mean square, {np.median(exact):.3g}," in feature_scale_problem(X)
+    pairs = [(X, X[:40])]
+    assert _together(pairs, rated=[False])[1] == _on_host(pairs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_standardized_columns_beside_small_ones_warn_alike(dtype):
+    # Standardized columns' root mean squares are 1 to rounding, which differs between
+    # the host's sums (in X's dtype) and the device's (float64): it picked the column
+    # the warning named, and whether its largest column counted as below the 1s.
+    from sklearn.preprocessing import StandardScaler
+
+    for seed in range(10):
+        rng = np.random.RandomState(seed)
+        X = np.hstack([StandardScaler().fit_transform(rng.rand(300, 5)),
+                       rng.rand(300, 20) * 1e-3]).astype(dtype)
+        pairs = [(X, X[:60])]
+        expected = _on_host(pairs)
+        assert [message[:63] for _, message in expected] == [
+            "The features' scales differ widely: column 0's root mean square"]
+        assert _together(pairs, rated=[False])[1] == expected
+
+
+def test_means_equal_but_for_rounding_lie_no_distance_apart():
+    # Symmetric sets (x and -x) have means of 0 to rounding: the distance the
+    # warning printed was that rounding (1.6e-16 on the host, 1.57e-16 on the device).
+    rng = np.random.RandomState(1)
+    a, b = rng.standard_normal((150, 8)), rng.standard_normal((30, 8))
+    pairs = [(np.vstack([a, -a])[rng.permutation(300)], 5 * np.vstack([b, -b]))]
+    expected = _on_host(pairs)
+    assert len(expected) == 1 and "a median 0 standard deviations" in expected[0][1]
+    assert _together(pairs, rated=[False])[1] == expected
+
+
+def test_a_spread_at_the_limit_to_rounding_is_not_past_it():
+    # A median column of float32 0.1s: its root mean square, summed in float32 on the
+    # host, was 0.09999996 (10.000004 times below the 1s: a warning), the device's
+    # 0.100000001 (silent).
+    X = np.hstack([np.full((213, 1), 0.1), np.full((213, 1), 0.5), np.full((213, 1), 1e-3),
+                   np.random.RandomState(0).randint(0, 2, (213, 2))]).astype(np.float32)
+    pairs = [(X, X[:40])]
+    assert _on_host(pairs) == []
+    assert _together(pairs, rated=[False])[1] == []

@@ -82,10 +82,11 @@ def squared_spectral_norms(Xs, *, device=None, names=None):
     The same values as ``[squared_spectral_norm(X, device=device) for X in
     Xs]`` (on the host, those very calls; on a device, to rounding), but on a
     device the designs of one shape share every launch and every read of the
-    host: ``fit_batched`` sets up ``K`` attacks with one Lanczos run instead
-    of ``K`` (ten MNIST-sized designs: about ten times fewer waits for the
-    device). Designs run together up to :data:`_BATCH_BYTES` of float64
-    copies on the device, so the memory does not grow with their number.
+    host: one Lanczos run instead of ``K`` (ten MNIST-sized designs: about
+    ten times fewer waits for the device; ``fit_batched`` runs it through
+    :func:`~skpoison.estimators._device_setup.set_up_on_device`). Designs run
+    together up to :data:`_BATCH_BYTES` of float64 copies on the device, so
+    the memory does not grow with their number.
 
     Parameters
     ----------

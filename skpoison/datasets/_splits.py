@@ -89,6 +89,13 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
                          f"{X.shape} and {y.shape}.")
     if len(y) == 0:
         raise ValueError("The pool (X, y) is empty: there is nothing to split.")
+    missing = (np.isnan(y) if y.dtype.kind == "f"
+               else np.array([label is None or label != label for label in y])
+               if y.dtype == object else np.zeros(len(y), dtype=bool))
+    if missing.any():   # (np.unique made them one class of their own)
+        raise ValueError(f"y holds {int(missing.sum())} missing labels (NaN or None), the "
+                         f"first at row {int(np.flatnonzero(missing)[0])}: drop those rows "
+                         "first.")
     total = sum(sizes)
     if total > len(y):
         raise ValueError(

@@ -6,6 +6,7 @@ import numpy as np
 from scipy.sparse import issparse
 
 from .._constraints import check_count, is_real_array
+from ._numbers import host_values
 
 __all__ = ["kuncheva_index", "top_k_features"]
 
@@ -138,6 +139,7 @@ def top_k_features(coef, k):
     >>> top_k_features([0.1, -3.0, 2.0, 0.0], k=2)
     array([1, 2])
     """
+    coef = host_values(coef)
     if issparse(coef):   # (a sparsified coef_: NumPy reads it as a 0-d object)
         coef = coef.toarray()
     if not is_real_array(coef):   # (strings, bools; ragged: a network's coefs_)

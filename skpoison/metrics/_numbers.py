@@ -2,7 +2,10 @@
 
 import numpy as np
 
+import torch
+
 from .._constraints import is_real_array
+from .._torch_utils import to_numpy
 
 
 def as_numbers(values, name, what):
@@ -20,6 +23,13 @@ def as_numbers(values, name, what):
     ...
     ValueError: error_method must hold numbers (error rates), got '0.2'.
     """
+    values = host_values(values)
     if not is_real_array(values):
         raise ValueError(f"{name} must hold numbers ({what}), got {values!r}.")
     return np.asarray(values, dtype=np.float64)
+
+
+def host_values(values):
+    """A torch tensor (on any device, tracking gradients or not: a model's
+    parameters) as a NumPy copy; anything else as it is."""
+    return to_numpy(values) if isinstance(values, torch.Tensor) else values

@@ -139,3 +139,13 @@ def test_rows_within_each_split_are_shuffled():
     split = make_poisoning_splits(X, y, n_train=40, n_val=10, n_test=20, random_state=0)
     for labels in (split.y_train, split.y_test):
         assert not (np.diff(labels) >= 0).all()
+
+
+@pytest.mark.parametrize("y", [np.r_[np.zeros(20), np.ones(19), np.nan],
+                               np.array(["a"] * 20 + ["b"] * 19 + [None], dtype=object)],
+                         ids=["NaN", "None"])
+def test_missing_labels_are_refused(y):
+    # (np.unique made the NaNs a class of their own: a split with a class "nan")
+    X = np.random.RandomState(0).rand(40, 3)
+    with pytest.raises(ValueError, match="y holds 1 missing labels .* row 39"):
+        make_poisoning_splits(X, y, n_train=10, n_val=6, n_test=6, random_state=0)

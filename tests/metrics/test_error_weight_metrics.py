@@ -101,3 +101,15 @@ def test_weight_norm_per_parameter_does_not_overflow_on_the_way():
     assert weight_norm_per_parameter(big) == pytest.approx(1e304, rel=1e-12)
     assert weight_norm_per_parameter([np.full(2, 1e200)]) == np.inf   # (the value overflows)
     assert weight_norm_per_parameter(np.zeros(3)) == 0.0
+
+
+def test_metrics_read_parameters_that_track_gradients():
+    # (NumPy's conversion of such a tensor raised torch's RuntimeError)
+    import torch
+
+    from skpoison.metrics import top_k_features
+
+    weights = torch.tensor([[0.5, -2.0, 1.0]], requires_grad=True)
+    assert top_k_features(weights, 2).tolist() == [1, 2]
+    assert weight_norm_per_parameter([weights, weights[0, :1]]) == pytest.approx(
+        (0.25 + 4 + 1 + 0.25) / 4)

@@ -143,7 +143,9 @@ def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
             "inner_lr (with enough inner_steps).", ConvergenceWarning)
 
 
-def _warn_if_lambda_never_moved(lambda_path, low, high, method):
+def warn_if_lambda_never_moved(lambda_path, low, high, method,
+                               consequence="lambda_ is where it started, not a learned value",
+                               steps=None):
     """Warn when no outer step changed λ, though some of it started inside its bounds.
 
     Every hypergradient was then 0 (or too small to change λ): an implicit
@@ -151,10 +153,13 @@ def _warn_if_lambda_never_moved(lambda_path, low, high, method):
     returns exactly 0 (with a ``HessianSolveWarning``), and the fit came back
     with ``lambda_ == lambda_init``, which reads as a learned value. λ held at
     a bound, or at -inf (warned of before the loop), is no such case.
+    ``consequence`` says what that means for the caller's result, ``steps``
+    how many steps λ had (default: the path's, after its start).
     """
-    start, steps = lambda_path[0], len(lambda_path) - 1
+    start = lambda_path[0]
+    steps = f"{len(lambda_path) - 1} outer steps" if steps is None else steps
     inside = np.isfinite(start) & (start > low) & (start < high)
-    if steps == 0 or not inside.any() or not (lambda_path[1:] == start).all():
+    if len(lambda_path) < 2 or not inside.any() or not (lambda_path[1:] == start).all():
         return
     advice = (" An implicit method's hypergradient is exactly 0 where its solve makes no "
               "step (a network's indefinite Hessian: a HessianSolveWarning says so); "
@@ -163,9 +168,9 @@ def _warn_if_lambda_never_moved(lambda_path, low, high, method):
               "too small: one step from zero weights ignores the penalty), or the "
               "trusted loss is flat in λ.")
     values = shown(start[0] if start.size == 1 else start)
-    issue_warning(f"λ never moved from its start ({values}) in {steps} outer steps: "
-                  "every hypergradient was 0, or too small to change λ, so lambda_ is "
-                  f"where it started, not a learned value.{advice}", ConvergenceWarning)
+    issue_warning(f"λ never moved from its start ({values}) in {steps}: "
+                  f"every hypergradient was 0, or too small to change λ, so {consequence}."
+                  f"{advice}", ConvergenceWarning)
 
 
 def _warn_no_plateau(tol, n_iter_no_change, outer_steps):
@@ -314,7 +319,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         self.lambda_ = learned
         self.alpha_ = np.exp(self.lambda_)
         self.lambda_path_ = to_numpy(torch.stack(lambda_path))
-        _warn_if_lambda_never_moved(self.lambda_path_, low, high, self.hypergrad)
+        warn_if_lambda_never_moved(self.lambda_path_, low, high, self.hypergrad)
         self.val_loss_path_ = (to_numpy(torch.stack(loss_path)).astype(np.float64) if loss_path
                                else np.empty(0))
         self.inner_lr_ = setup.lr

@@ -21,6 +21,7 @@ from ..estimators._base import (
     initial_lambda,
     validate_bounds,
     validate_checkpointing,
+    warn_if_lambda_never_moved,
     warn_if_lambda_stays,
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
@@ -460,6 +461,14 @@ class OptimalPoisoner(BasePoisoner):
                               lambdas[:state.path_length].copy())
             for i, (ratio, state) in enumerate(zip(plan.ratios, states))
         ]
+        if plan.learn and self.outer_steps:   # (0 steps: label flipping, λ is meant to stay)
+            config = plan.config
+            # (every batch of points relearns λ from its start: the path holds K runs)
+            warn_if_lambda_never_moved(
+                results[-1].lambda_path, config.lambda_low, config.lambda_high, config.method,
+                consequence="the attack ran against λ fixed at its start, not against a "
+                            "defender who learns it",
+                steps=f"any of the defender's {self.outer_steps} outer steps per batch")
         if plan.victim.inner_lr == "auto" and results[-1].n_poison:
             # The rate was chosen on the clean set; the points then moved, within the
             # box. Checked once, on the largest poisoned set.

@@ -1,8 +1,11 @@
 """OptimalPoisoner: the result contract, the box, determinism, the ascent."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 
 from skpoison import (
     HypergradMLP,
@@ -234,3 +237,20 @@ def test_a_float64_trusted_set_is_not_rounded_to_float32_features(binary_small):
     np.testing.assert_array_equal(mixed.results_[-1].val_loss_path,
                                   wide.results_[-1].val_loss_path)
     assert mixed.results_[-1].X.dtype == np.float32        # (the caller's dtype out)
+
+
+def test_a_defender_whose_lambda_never_moves_is_said_plainly(binary_small):
+    # One inner step from zero weights ignores the penalty: every hypergradient in
+    # λ is 0, and the attack on the "learned" λ ran against λ fixed at its start.
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, X_val, y_val = binary_small[:4]
+    attack = OptimalPoisoner(HypergradRegularizedLR(inner_steps=1), ratios=(0.1,),
+                             batch_size=3, outer_steps=2, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="the attack ran against λ fixed at its start"):
+        attack.fit(X, y, X_val=X_val, y_val=y_val)
+    assert (attack.results_[-1].lambda_path == attack.results_[-1].lambda_path[0]).all()
+    fixed = clone(attack).set_params(hyperparams="fixed", fixed_lambda=-4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)   # (a fixed λ is meant to stay)
+        fixed.fit(X, y, X_val=X_val, y_val=y_val)

@@ -17,9 +17,11 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.base import clone
 
+from .._torch_utils import resolve_device
 from ..datasets import make_poisoning_splits
 from ..datasets._npz import data_label
 from ..estimators._setup import auto_inner_lr
+from ..estimators._spectral import squared_spectral_norms
 from ..metrics import kuncheva_index, top_k_features, weight_norm_per_parameter
 from ..poisoning import OptimalPoisoner, fit_batched
 from ._environment import environment
@@ -83,16 +85,29 @@ def rate_log_lambda(config, estimator):
                *(float(v) for v in config.cv_grid))
 
 
-def _resolve_inner_lr(config, estimator, split):
+def _resolve_inner_lr(config, estimator, split, squared_norm=None):
     """A float inner step size, computed once per split (LR: ``"auto"``, see
-    :func:`rate_log_lambda`)."""
+    :func:`rate_log_lambda`; ``squared_norm``: the training set's ``||[X, 1]||^2``
+    when known, see :func:`_squared_norms`)."""
     if config.model != "lr":
         return estimator.inner_lr
     top = rate_log_lambda(config, estimator)
     # (as fit computes it, without fitting: the cell's fits warn, with the cell's
     # own inner_steps, where the features need scaling)
     return auto_inner_lr(estimator, split.X_train, np.unique(split.y_train).size,
-                         max_log_lambda=top)
+                         max_log_lambda=top, squared_norm=squared_norm)
+
+
+def _squared_norms(config, drawn, repetitions):
+    """The ``||[X, 1]||^2`` of the drawn splits' training sets that LR's ``"auto"``
+    rate reads (None for networks): on a device in one batched Lanczos, as
+    ``fit_batched`` rates its data sets there; on the host each alone, as a
+    cell alone computes it (the same bits)."""
+    if config.model != "lr":
+        return [None] * len(drawn)
+    return squared_spectral_norms([split.X_train for _, split in drawn],
+                                  device=resolve_device(config.device),
+                                  names=[f"repetition {rep}" for rep in repetitions])
 
 
 def _weights(model):
@@ -139,11 +154,14 @@ class _Cell(NamedTuple):
     fixed: object
 
 
-def _prepare_cell(config, strategy, repetition, data_home, n_val):
+def _prepare_cell(config, strategy, repetition, data_home, n_val, drawn=None,
+                  squared_norm=None):
+    """One cell's split and attack (``drawn``: its ``draw_split``, if drawn already;
+    ``squared_norm``: see :func:`_resolve_inner_lr`)."""
     seed = int(config.seed + repetition)
-    pool, split = draw_split(config, repetition, data_home=data_home, n_val=n_val)
+    pool, split = drawn or draw_split(config, repetition, data_home=data_home, n_val=n_val)
     estimator = make_estimator(config, random_state=seed)
-    estimator.set_params(inner_lr=_resolve_inner_lr(config, estimator, split))
+    estimator.set_params(inner_lr=_resolve_inner_lr(config, estimator, split, squared_norm))
     target, attack, fixed = _attack(config, strategy, estimator, split,
                                     pool.feature_range, seed)
     return _Cell(int(repetition), split, target, attack, fixed)
@@ -339,7 +357,10 @@ def run_attack_cells(config, strategy, repetitions, data_home=None, n_val=None):
         The rows of each repetition, in the order of ``repetitions``.
     """
     start = time.perf_counter()
-    cells = [_prepare_cell(config, strategy, rep, data_home, n_val) for rep in repetitions]
+    drawn = [draw_split(config, rep, data_home=data_home, n_val=n_val) for rep in repetitions]
+    norms = _squared_norms(config, drawn, repetitions)
+    cells = [_prepare_cell(config, strategy, rep, data_home, n_val, pair, norm)
+             for rep, pair, norm in zip(repetitions, drawn, norms)]
     datasets = [(c.split.X_train, c.split.y_train, c.split.X_val, c.split.y_val)
                 for c in cells]
     fitted = fit_batched([c.attack for c in cells], datasets)

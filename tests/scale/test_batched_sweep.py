@@ -60,3 +60,21 @@ def test_bad_batch_repetitions_for_the_synthetic_figure(tmp_path):
     with pytest.raises(ValueError, match="batch_repetitions=0 must be a positive int"):
         reproduce("fig1", size="tiny", out=tmp_path, verbose=False, plot=False,
                   batch_repetitions=0)
+
+
+def test_a_batched_group_rates_its_repetitions_in_one_device_lanczos(device_lanczos_runs):
+    # LR cells fix inner_lr="auto" per split before the attack: on a device, the
+    # group's K training sets are rated by one batched Lanczos (as fit_batched rates
+    # its data sets), not K; the rows equal the cells computed alone, to rounding.
+    from skpoison.experiments import make_config
+    from skpoison.experiments._attack_cell import run_attack_cell, run_attack_cells
+
+    config = make_config(size="tiny", n_train=80)    # (80 x 65 designs: past the dense path)
+    batched = run_attack_cells(config, "learned", [0, 1, 2])
+    assert device_lanczos_runs == [3]
+    for repetition, rows in enumerate(batched):
+        alone = run_attack_cell(config, "learned", repetition)
+        for ours, theirs in zip(rows, alone, strict=True):
+            for key in ("test_error", "log_lambda", "weight_norm", "attack_val_loss"):
+                assert ours[key] == pytest.approx(theirs[key], rel=1e-9, abs=1e-12)
+    assert device_lanczos_runs[1:] == [1, 1, 1]

@@ -145,7 +145,7 @@ def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
 
 def warn_if_lambda_never_moved(lambda_path, low, high, method,
                                consequence="lambda_ is where it started, not a learned value",
-                               steps=None):
+                               during=None):
     """Warn when no outer step changed λ, though some of it started inside its bounds.
 
     Every hypergradient was then 0 (or too small to change λ): an implicit
@@ -153,11 +153,11 @@ def warn_if_lambda_never_moved(lambda_path, low, high, method,
     returns exactly 0 (with a ``HessianSolveWarning``), and the fit came back
     with ``lambda_ == lambda_init``, which reads as a learned value. λ held at
     a bound, or at -inf (warned of before the loop), is no such case.
-    ``consequence`` says what that means for the caller's result, ``steps``
-    how many steps λ had (default: the path's, after its start).
+    ``consequence`` says what that means for the caller's result, ``during``
+    the steps λ had (default: ``"<n> outer steps"``, the path's after its start).
     """
     start = lambda_path[0]
-    steps = f"{len(lambda_path) - 1} outer steps" if steps is None else steps
+    during = f"{len(lambda_path) - 1} outer steps" if during is None else during
     inside = np.isfinite(start) & (start > low) & (start < high)
     if len(lambda_path) < 2 or not inside.any() or not (lambda_path[1:] == start).all():
         return
@@ -168,7 +168,7 @@ def warn_if_lambda_never_moved(lambda_path, low, high, method,
               "too small: one step from zero weights ignores the penalty), or the "
               "trusted loss is flat in λ.")
     values = shown(start[0] if start.size == 1 else start)
-    issue_warning(f"λ never moved from its start ({values}) in {steps}: "
+    issue_warning(f"λ never moved from its start ({values}) in {during}: "
                   f"every hypergradient was 0, or too small to change λ, so {consequence}."
                   f"{advice}", ConvergenceWarning)
 

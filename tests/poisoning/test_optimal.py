@@ -254,3 +254,18 @@ def test_a_defender_whose_lambda_never_moves_is_said_plainly(binary_small):
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)   # (a fixed λ is meant to stay)
         fixed.fit(X, y, X_val=X_val, y_val=y_val)
+
+
+def test_a_clean_lambda_that_never_moved_is_not_called_an_attack(binary_small):
+    # ratios=(0,) learns λ on the clean data alone: no attack ran, so the warning
+    # says the reported λ is its start, not that an attack ran against a fixed λ.
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y, X_val, y_val = binary_small[:4]
+    clean = OptimalPoisoner(HypergradRegularizedLR(inner_steps=1), ratios=(0.0,),
+                            outer_steps=2, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="λ never moved") as caught:
+        clean.fit(X, y, X_val=X_val, y_val=y_val)
+    message = next(str(w.message) for w in caught if "never moved" in str(w.message))
+    assert "the attack ran" not in message and "per batch" not in message
+    assert "on the clean data" in message

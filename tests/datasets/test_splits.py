@@ -149,3 +149,13 @@ def test_missing_labels_are_refused(y):
     X = np.random.RandomState(0).rand(40, 3)
     with pytest.raises(ValueError, match="y holds 1 missing labels .* row 39"):
         make_poisoning_splits(X, y, n_train=10, n_val=6, n_test=6, random_state=0)
+
+
+def test_pandas_missing_labels_are_refused_as_missing():
+    # pandas' NA has no truth value (NA != NA is NA): it raised TypeError ("boolean
+    # value of NA is ambiguous") from the check meant to name it.
+    pd = pytest.importorskip("pandas")
+    y = np.array(["a"] * 20 + ["b"] * 19 + [pd.NA], dtype=object)
+    X = np.random.RandomState(0).rand(40, 3)
+    with pytest.raises(ValueError, match="y holds 1 missing labels .* row 39"):
+        make_poisoning_splits(X, y, n_train=10, n_val=6, n_test=6, random_state=0)

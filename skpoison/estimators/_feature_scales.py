@@ -71,8 +71,8 @@ def check_feature_scales_with(rms, indicator, nonzero, X, *, inner_steps):
     """:func:`check_feature_scales` with every column's root mean square, whether
     it is an indicator column and whether it holds a value other than 0 given,
     computed elsewhere (on a device, for ``K`` training sets at once); ``X``
-    itself is read only where a square left the float range (an rms that is
-    infinite, or 0 in a column that is not all zero)."""
+    itself is read only where squares left the float range (an rms that is
+    infinite, or below the normal range in a column that is not all zero)."""
     if not np.isfinite(rms).all() or ((rms < _normal_rms(rms.dtype)) & nonzero).any():
         check_feature_scales(X, inner_steps=inner_steps)
     else:

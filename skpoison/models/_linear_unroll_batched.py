@@ -2,7 +2,7 @@
 
 Every product is one batched product (``bmm``) over the ``K`` designs; see
 ``_linear_unroll.py`` for the steps and the layouts. The design is stored once:
-a transposed copy on the CPU, padded rows on other devices (below).
+a transposed copy on the CPU, a view of the rows on other devices (below).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ TRANSPOSED_COPY_DEVICES = frozenset({"cpu"})
 #: the padded row stride as the matrix's leading dimension (no copy), and
 #: cuBLAS's vectorized loads want 16-byte aligned leading dimensions, which
 #: ``d + 1`` columns (785 for MNIST) are not. 1: no padding, the default: padded
-#: rows of 16 bytes were slower in every run measured (an H100 and an H200,
-#: 2026-11-27 and 11-28: the batched attack 10 % slower on the H100 in the
-#: latest; see ``benchmarks/README.md``). Kept as a setting for the benchmark.
+#: rows of 16 bytes were as fast or slower in every run measured (H100s and an
+#: H200, 2026-11-27 and 11-28: the batched attack 0-10 % slower; see
+#: ``benchmarks/README.md``). Kept as a setting for the benchmark.
 DESIGN_ROW_ALIGNMENT = 1
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from ._feature_scales import check_feature_scales_with
-from ._spectral import (_BATCH_BYTES, _DENSE_UP_TO, norms_of_stack, squared_spectral_norms,
+from ._spectral import (designs_per_batch, is_small_design, norms_of_stack, squared_spectral_norms,
                         stack_on_device)
 from ._trusted_scale import check_trusted_scale_with, checked_rows
 
@@ -66,7 +66,7 @@ def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=T
     True
     """
     n, d = Xs[0].shape
-    per_batch = max(1, _BATCH_BYTES // (8 * n * d))
+    per_batch = designs_per_batch(n, d)
     norms = []
     for start in range(0, len(Xs), per_batch):
         part = slice(start, start + per_batch)
@@ -77,7 +77,7 @@ def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=T
             check_trusted_scale_with((mean, std), X_k, X_val, sampler=sampler)
             check_feature_scales_with(rms, indicator, nonzero, X_k, inner_steps=inner_steps)
         wanted = [k for k, rate in enumerate(rated[part]) if rate]
-        if min(n, d + 1) <= _DENSE_UP_TO:
+        if is_small_design(n, d):
             # A dense SVD on the host, as squared_spectral_norm takes for small designs
             # (a single fit's rate, to the bit)
             tops = iter(squared_spectral_norms([Xs[start + k] for k in wanted], device=device,

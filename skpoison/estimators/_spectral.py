@@ -56,7 +56,7 @@ def squared_spectral_norm(X, *, device=None):
     True
     """
     n, d = np.shape(X)
-    if lanczos_on_host(device) or min(n, d + 1) <= _DENSE_UP_TO:   # (small: cheap on the host)
+    if lanczos_on_host(device) or is_small_design(n, d):   # (small: as cheap on the host)
         # C order whatever the caller's layout: the products, so the rate, are then
         # bitwise the same for the same values (no copy for C-ordered float64).
         X = np.ascontiguousarray(X, dtype=np.float64)
@@ -112,7 +112,7 @@ def squared_spectral_norms(Xs, *, device=None, names=None):
     names = [f"design {k}" for k in range(len(Xs))] if names is None else list(names)
     shapes = {np.shape(X) for X in Xs}
     n, d = next(iter(shapes)) if shapes else (0, 0)
-    if lanczos_on_host(device) or len(shapes) != 1 or min(n, d + 1) <= _DENSE_UP_TO:
+    if lanczos_on_host(device) or len(shapes) != 1 or is_small_design(n, d):
         norms = []
         for X, name in zip(Xs, names):
             try:
@@ -120,7 +120,7 @@ def squared_spectral_norms(Xs, *, device=None, names=None):
             except ValueError as exc:
                 raise ValueError(f"{name}: {exc}") from exc
         return norms
-    per_batch = max(1, _BATCH_BYTES // (8 * n * d))
+    per_batch = designs_per_batch(n, d)
     return [top for start in range(0, len(Xs), per_batch)
             for top in norms_of_stack(stack_on_device(Xs[start:start + per_batch], device),
                                       names[start:start + per_batch])]
@@ -129,6 +129,18 @@ def squared_spectral_norms(Xs, *, device=None, names=None):
 def lanczos_on_host(device):
     """Whether models on ``device`` get ARPACK's Lanczos on the host (else ours there)."""
     return device is None or torch.device(device).type in HOST_LANCZOS_DEVICES
+
+
+def is_small_design(n_samples, n_features):
+    """Whether a design's ``[X, 1]`` is rated by the host's dense SVD on any device
+    (at most :data:`_DENSE_UP_TO` rows or columns: as cheap there)."""
+    return min(n_samples, n_features + 1) <= _DENSE_UP_TO
+
+
+def designs_per_batch(n_samples, n_features):
+    """How many float64 designs of this shape one batched device Lanczos takes
+    (:data:`_BATCH_BYTES` of them; one at least)."""
+    return max(1, _BATCH_BYTES // (8 * n_samples * n_features))
 
 
 #: At most this many bytes of float64 designs run in one batched device Lanczos
@@ -191,7 +203,7 @@ def _checked_square(squared, largest, which=""):
 def _squared_norm(X, ones):
     """``||[X, ones * 1]||_2^2`` by ARPACK (``X`` a finite float64 array)."""
     n, d = X.shape
-    if min(n, d + 1) <= _DENSE_UP_TO:
+    if is_small_design(n, d):
         return float(np.linalg.norm(np.hstack([X, np.full((n, 1), ones)]), 2)) ** 2
     # The Gram operator of X1 = [X, 1] on its smaller side, without forming X1
     # (a float64 copy of MNIST's 60000 x 784 training set is 376 MB). Its

@@ -101,12 +101,13 @@ def test_rates_the_rated_sets_only():
                                          rel=1e-13)
 
 
-def test_batches_of_bounded_memory_warn_and_rate_as_one(monkeypatch):
+def test_batches_of_bounded_memory_warn_and_rate_as_one(monkeypatch, device_lanczos_runs):
+    # One limit, _spectral's, bounds the batches of the set-up as of the Lanczos.
     pairs = _cases()["raw trusted set"] * 2 + _cases()["honest"][:1]
     one_batch = _together(pairs)
-    monkeypatch.setattr("skpoison.estimators._device_setup._BATCH_BYTES",
-                        2 * 8 * pairs[0][0].size)
+    monkeypatch.setattr(_spectral, "_BATCH_BYTES", 2 * 8 * pairs[0][0].size)
     norms, caught = _together(pairs)
+    assert device_lanczos_runs == [5, 2, 2, 1]    # (the batches did run)
     assert caught == one_batch[1]
     assert norms == pytest.approx(one_batch[0], rel=1e-13)
 

@@ -1,7 +1,6 @@
 """The metrics' common input check (private)."""
 
 import numpy as np
-
 import torch
 
 from .._constraints import is_real_array

@@ -78,10 +78,16 @@ def _timed(fn, device, repeats):
     return timed_rounds({"fn": fn}, device, repeats)["fn"]
 
 
-def timed_rounds(runs, device, repeats):
+def timed_rounds(runs, device, repeats, *, shuffle=None, samples=None):
     """Median wall time of each of ``runs`` (name -> callable) over ``repeats``
     rounds that time every run once, in turn, after one warm-up call of each
-    (interleaved, so that a drift of the machine falls on all alike)."""
+    (interleaved, so that a drift of the machine falls on all alike).
+
+    ``shuffle``: a seed, to time the runs of each round in an order of their
+    own (what a run leaves behind, the allocator's state say, then falls on
+    every run alike, not always on the one after it). ``samples``: a dict
+    that receives every run's times.
+    """
     def synchronize():
         if device != "cpu":
             torch.cuda.synchronize(device)
@@ -89,13 +95,18 @@ def timed_rounds(runs, device, repeats):
     for run in runs.values():
         run()
     seconds = {name: [] for name in runs}
+    rng = None if shuffle is None else np.random.default_rng(shuffle)
     for _ in range(repeats):
-        for name, run in runs.items():
+        order = list(runs) if rng is None else list(rng.permutation(list(runs)))
+        for name in order:
+            run = runs[name]
             synchronize()
             start = time.perf_counter()
             run()
             synchronize()
             seconds[name].append(time.perf_counter() - start)
+    if samples is not None:
+        samples.update(seconds)
     return {name: float(np.median(values)) for name, values in seconds.items()}
 
 

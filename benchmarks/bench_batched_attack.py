@@ -10,8 +10,10 @@ points (ratio 4 %, two batches of 20) with 15 outer steps each, float32,
 ``mode="replace"``. Each repetition draws its own split and its own
 ``inner_lr="auto"`` (so the batched attack runs per-problem inner rates).
 Wall-clock timings (median of ``--repeats`` after a warm-up; the attacks,
-every variant below included, in interleaved rounds that run each once, so
-that a drift of the machine falls on all alike):
+every variant below included, in interleaved rounds that run each once, in
+an order shuffled per round, so that a drift of the machine, or what one run
+leaves the next, falls on all alike; every round's time is in the JSON's
+``samples``):
 
 * ``one``: ``OptimalPoisoner.fit`` on repetition 0;
 * ``batched``: :func:`skpoison.poisoning.fit_batched` on ``K`` repetitions;
@@ -314,12 +316,16 @@ def main(argv=None):
         setups.update(setup_one_host_lanczos=patched(setups["setup_one"], host_lanczos),
                       setup_batched_host_lanczos=patched(setups["setup_batched"],
                                                          host_lanczos))
+    samples = {}
     times = dict(
         **{name: _timed(run, args.device, args.repeats) for name, run in setups.items()},
-        **timed_rounds(attacks, args.device, args.repeats),
+        **timed_rounds(attacks, args.device, args.repeats, shuffle=0, samples=samples),
         sequential=_timed(lambda: [clone(attack).fit(a, b, X_val=c, y_val=d)
                                    for a, b, c, d in datasets], args.device, args.repeats),
     )
+    # Every round's time: the spread the medians hide (one attack's 0.155 against
+    # 0.177 s for two variants that differ by 4 ms of set-up, 2026-11-28).
+    times["samples"] = {name: [round(t, 4) for t in values] for name, values in samples.items()}
     times["phases"] = phases(dict(one=one, batched=batched, batched_threads=attacks[
         "batched_threads"]), args.device, args.repeats)
     if "one_eager" in times:

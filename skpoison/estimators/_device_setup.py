@@ -19,11 +19,18 @@ from __future__ import annotations
 import torch
 
 from ._feature_scales import check_feature_scales_with
-from ._spectral import (designs_per_batch, is_small_design, norms_of_stack, squared_spectral_norms,
-                        stack_on_device)
+from ._spectral import (designs_per_batch, is_small_design, lanczos_on_host, norms_of_stack,
+                        squared_spectral_norms, stack_on_device)
 from ._trusted_scale import check_trusted_scale_with, checked_rows
 
-__all__ = ["set_up_on_device"]
+__all__ = ["set_up_on_device", "sets_up_on_device"]
+
+
+def sets_up_on_device(device):
+    """Whether ``fit_batched`` on ``device`` sets its data sets up here, together
+    (a GPU: the devices whose models do not take the host's Lanczos), rather
+    than each attack its own on the host."""
+    return not lanczos_on_host(device)
 
 
 def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=True):

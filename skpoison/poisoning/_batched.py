@@ -23,8 +23,7 @@ from sklearn.base import clone
 
 from .._messages import shown
 from .._torch_utils import resolve_device
-from ..estimators._device_setup import set_up_on_device
-from ..estimators._spectral import lanczos_on_host
+from ..estimators._device_setup import set_up_on_device, sets_up_on_device
 from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
@@ -176,7 +175,7 @@ def prepare_all(attacks, datasets, n_jobs=None):
     together on the device (:func:`set_up_on_device`), where each attack
     would make them one at a time on the host.
     """
-    together = not lanczos_on_host(resolve_device(attacks[0]._attack_device()))
+    together = sets_up_on_device(resolve_device(attacks[0]._attack_device()))
     checked = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_checked)(attack, dataset, index, not together)
         for index, (attack, dataset) in enumerate(zip(attacks, datasets)))

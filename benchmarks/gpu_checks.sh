@@ -94,10 +94,11 @@ fi
 TIMED_FROM=$(($(wc -l < "$LOG") + 1))
 if [[ " $PARTS " == *" bench "* ]]; then
     # The batched attack first: its ratio is the figure still open (issue 5).
-    # (55 s on an H100 at b8a4754; it has more variants and rounds since, and
-    # its JSON comes only after every timing: room to spare, within TOTAL_LIMIT)
+    # (80 s on an H100 at 2bb14e1 with 5 rounds and the profile; 9 rounds, since
+    # 5 left its one attack's median inside the spread that decides the ratio,
+    # add about 30 s: room to spare, within TOTAL_LIMIT)
     step 150 "bench_batched_attack (CUDA)" python3 benchmarks/bench_batched_attack.py \
-        --device cuda --repeats 5 --out "$OUT/bench_batched_attack.json" \
+        --device cuda --repeats 9 --out "$OUT/bench_batched_attack.json" \
         --profile "$OUT/bench_batched_attack_profile.txt"
     step 60 "bench_batched (CUDA)" python3 benchmarks/bench_batched.py --device cuda \
         --threads 1 --repeats 5 --out "$OUT/bench_batched.json"

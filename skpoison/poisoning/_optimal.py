@@ -307,7 +307,9 @@ class OptimalPoisoner(BasePoisoner):
         ``(-inf, max(upper bound, λ))`` so that ``fit`` does not clip a fixed
         λ outside them (``fixed_lambda=-np.inf``, no regularization,
         included). Fitted on ``result.X, result.y`` it is the model whose
-        trusted-set loss is ``result.val_loss``. Re-learning λ on the poisoned
+        trusted-set loss is ``result.val_loss`` (to rounding: ~1e-10 for
+        float32 features, which ``result.X`` holds rounded from the attack's
+        float64 points). Re-learning λ on the poisoned
         set (the estimator's own ``fit``) is another model: it starts from
         ``lambda_init`` again, while the attack's defender moved λ step by
         step as the points moved.

@@ -64,10 +64,16 @@ def _value_text(value):
     return f"{array.shape}:{array.tobytes().hex()}"
 
 
+#: How every file ``torch.save`` writes (a zip archive) begins, resume files included.
+_ZIP_SIGNATURE = b"PK\x03\x04"
+
+
 def _read(path):
     """``(saved, None)`` for a resume file at ``path``, else ``(None, why it is not one)``."""
     with open(path, "rb") as handle:   # (an OSError here: the file system, not the file)
         content = handle.read()
+    if not content.startswith(_ZIP_SIGNATURE):   # (torch's loader: "KeyError: 101" for text)
+        return None, "it is no file torch saves, a zip archive"
     try:
         saved = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - whatever torch fails on: not ours

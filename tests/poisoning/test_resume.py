@@ -104,7 +104,9 @@ def test_a_file_that_is_no_resume_file_is_refused_and_kept(binary_small, tmp_pat
     else:
         torch.save({"w": torch.ones(3)}, path)
     before = path.read_bytes()
-    with pytest.raises(ValueError, match="exists and is not an attack's resume file"):
+    why = ("it is no file torch saves" if content == "bytes"    # (was torch's "KeyError: 110")
+           else "it holds something else")
+    with pytest.raises(ValueError, match=f"exists and is not an attack's resume file \\({why}"):
         _fit(_attack(HypergradRegularizedLR(inner_steps=5), path), binary_small)
     assert path.read_bytes() == before
 
@@ -115,7 +117,7 @@ def test_a_damaged_file_is_described_without_torchs_advice_to_its_users(tmp_path
     from skpoison.poisoning._resume import discard_if_not_resume_file
 
     path = tmp_path / "cell.resume.pt"
-    path.write_bytes(b"garbage" * 10)
+    torch.save({"fingerprint": print, "state": None}, path)   # (a global weights_only refuses)
     with pytest.warns(UserWarning) as caught:
         assert discard_if_not_resume_file(path)
     message = str(caught[0].message)

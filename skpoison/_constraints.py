@@ -95,3 +95,20 @@ def real_items(values):
     except (TypeError, ValueError):
         items = [values]
     return [v.item() if np.ndim(v) == 0 and hasattr(v, "item") else v for v in items]
+
+
+def is_missing_label(label):
+    """Whether a class label is missing: None, NaN, or pandas' ``NA`` (whose
+    comparisons are ``NA``: ``bool()`` of them raises).
+
+    Examples
+    --------
+    >>> [is_missing_label(v) for v in (None, float("nan"), "a", 0)]
+    [True, True, False, False]
+    """
+    if label is None:
+        return True
+    try:
+        return bool(label != label)
+    except TypeError:
+        return True

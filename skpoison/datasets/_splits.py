@@ -4,7 +4,7 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn.utils import Bunch, check_random_state
 
-from .._constraints import check_count
+from .._constraints import check_count, is_missing_label
 
 __all__ = ["make_poisoning_splits"]
 
@@ -90,7 +90,7 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
     if len(y) == 0:
         raise ValueError("The pool (X, y) is empty: there is nothing to split.")
     missing = (np.isnan(y) if y.dtype.kind == "f"
-               else np.array([_is_missing(label) for label in y], dtype=bool)
+               else np.array([is_missing_label(label) for label in y], dtype=bool)
                if y.dtype == object else np.zeros(len(y), dtype=bool))
     if missing.any():   # (np.unique made them one class of their own)
         raise ValueError(f"y holds {int(missing.sum())} missing labels (NaN or None), the "
@@ -127,13 +127,3 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
         idx = rng.permutation(np.concatenate(parts))
         out[f"X_{name}"], out[f"y_{name}"], out[f"idx_{name}"] = X[idx], y[idx], idx
     return out
-
-
-def _is_missing(label):
-    """Whether a label of an object array is missing: None, NaN or pandas' NA."""
-    if label is None:
-        return True
-    try:
-        return bool(label != label)
-    except TypeError:    # (pandas' NA: NA != NA is NA, which has no truth value)
-        return True

@@ -10,7 +10,7 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_array
 from sklearn.utils.validation import _get_feature_names, validate_data
 
-from .._constraints import is_real_array, real_items
+from .._constraints import is_missing_label, is_real_array, real_items
 from .._torch_utils import make_generator, resolve_device, resolve_dtype
 from .._warn import warn_user
 from ..hypergrad._prox import takes_proximal_steps
@@ -106,16 +106,6 @@ def check_trusted_set(estimator, X, X_val, y_val, *, dtype, check_scale=True):
     return X_val, encode_labels(y_val, estimator.classes_, name="y_val", n_rows=len(X_val))
 
 
-def _is_missing(label):
-    """None, NaN, or pandas' ``NA`` (whose comparisons are ``NA``: ``bool()`` of them raises)."""
-    if label is None:
-        return True
-    try:
-        return bool(label != label)
-    except TypeError:
-        return True
-
-
 def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     """Indices of ``labels`` in the sorted ``classes``; unseen labels are an error.
 
@@ -142,7 +132,7 @@ def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     # integers, say) cannot be sorted, and are still just unknown labels.
     known = set(classes.tolist())
     unknown = [label for label in dict.fromkeys(labels.ravel().tolist()) if label not in known]
-    if any(_is_missing(label) for label in unknown):   # (NaN, None, pandas' NA)
+    if any(is_missing_label(label) for label in unknown):   # (NaN, None, pandas' NA)
         raise ValueError(f"{name} has missing labels (NaN, None or NA): every point "
                          "needs its class.")
     if unknown:

@@ -118,7 +118,7 @@ def check_trusted_scale_with(X_stats, X, X_val, *, name="X_val", sampler=False):
     if min(len(X), len(X_val)) < _SCALE_CHECK_MIN_ROWS:
         return
     mean, std = X_stats
-    if not representable(mean, std):
+    if not _representable(mean, std):
         check_trusted_scale(X, X_val, name=name, sampler=sampler)
         return
     with np.errstate(over="ignore", invalid="ignore"):
@@ -129,7 +129,7 @@ def _warn_if_unlike(X, X_val, name, sampler):
     """:func:`check_trusted_scale`'s comparison and warning, once both sets are big enough."""
     X, X_val = _rows(X), _rows(X_val)
     (mean, std), (mean_val, spread) = _column_stats(X), _column_stats(X_val)
-    if not representable(mean, std):
+    if not _representable(mean, std):
         # X's squares beyond float64's range (features near 1e200, or near 1e-200,
         # whose deviations square to 0 and would pass for constant columns):
         # the statistics of both sets with X's largest magnitude scaled to about
@@ -145,7 +145,7 @@ def _warn_if_unlike(X, X_val, name, sampler):
 
 def warn_if_stats_unlike(mean, std, mean_val, spread, name="X_val", sampler=False):
     """:func:`check_trusted_scale`'s verdict and warning from the two sets' column
-    means and standard deviations (``X``'s representable: :func:`representable`)."""
+    means and standard deviations (``X``'s representable: :func:`_representable`)."""
     # A column constant at c != 0 leaves a deviation of rounding noise (its mean
     # summed to c plus a few ulps: ~1e-15 |c|), which counted as a varying column
     # whose shift, in those units, was astronomic; which constant columns did
@@ -196,7 +196,7 @@ def checked_rows(n_rows):
                                                    replace=False))
 
 
-def representable(mean, std):
+def _representable(mean, std):
     """Whether ``X``'s column statistics are finite and not all below ~1e-100
     (features whose deviations square to 0 leave a deviation of 0, however
     the column varies)."""

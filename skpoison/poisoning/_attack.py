@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch.func import vmap
 
+from ..estimators._base import warn_if_lambda_never_moved
 from ..estimators._outer import LambdaOptimizer
 from .._torch_utils import make_generator
 from ..hypergrad import batched_train, make_hypergradient, train
@@ -74,6 +75,23 @@ class WeightDraws:
 
     def set_state(self, state):
         self.generator.set_state(state)
+
+
+def warn_if_defender_stayed(config, result, outer_steps):
+    """Warn when the defender's λ never moved in an attack that learns it.
+
+    ``result`` is the largest ratio's :class:`PoisoningResult`, whose path holds
+    a run of ``outer_steps`` steps per batch of points (each relearns λ from its
+    start); with ratios of 0 only, no attack ran, λ was learned on the clean data.
+    """
+    attacked = bool(result.n_poison)
+    warn_if_lambda_never_moved(
+        result.lambda_path, config.lambda_low, config.lambda_high, config.method,
+        consequence=("the attack ran against λ fixed at its start, not against a "
+                     "defender who learns it") if attacked
+        else "the λ reported is where it started, not a learned value",
+        during=f"any of the defender's {outer_steps} outer steps per batch" if attacked
+        else f"the defender's {outer_steps} outer steps on the clean data")
 
 
 def ascent_direction(grad, normalize):

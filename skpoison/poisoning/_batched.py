@@ -175,11 +175,13 @@ def prepare_all(attacks, datasets, n_jobs=None):
     together on the device (:func:`set_up_on_device`), where each attack
     would make them one at a time on the host.
     """
-    together = sets_up_on_device(resolve_device(attacks[0]._attack_device()))
+    device = resolve_device(attacks[0]._attack_device())    # (the attacks share it)
+    together = sets_up_on_device(device)
     checked = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_checked)(attack, dataset, index, not together)
         for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
-    norms = _set_up_together(attacks, checked) if together else [None] * len(attacks)
+    norms = (_set_up_together(attacks, checked, device) if together
+             else [None] * len(attacks))
     return Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_planned)(attack, inputs, index, norm, not together)
         for index, (attack, inputs, norm) in enumerate(zip(attacks, checked, norms)))
@@ -202,9 +204,9 @@ def _planned(attack, inputs, index, squared_norm, check_scales):
                                    check_scales=check_scales), (X, y)
 
 
-def _set_up_together(attacks, checked):
+def _set_up_together(attacks, checked, device):
     """The checks :func:`_checked` and :func:`_planned` left out, for the ``K``
-    data sets at once on the attacks' device; returns ``[X, 1]``'s squared
+    data sets at once on the attacks' ``device``; returns ``[X, 1]``'s squared
     spectral norm for each attack whose victim derives its ``inner_lr="auto"``
     from it (the linear models), else None."""
     Xs = [inputs[0] for inputs in checked]
@@ -213,8 +215,7 @@ def _set_up_together(attacks, checked):
     rated = [estimator._auto_rate_reads_spectral_norm
              and isinstance(estimator.inner_lr, str) and estimator.inner_lr == "auto"
              for estimator in estimators]
-    return set_up_on_device(Xs, [inputs[3] for inputs in checked],
-                            resolve_device(attacks[0]._attack_device()), rated=rated,
+    return set_up_on_device(Xs, [inputs[3] for inputs in checked], device, rated=rated,
                             inner_steps=estimators[0].inner_steps,
                             names=[f"data set {k}" for k in range(len(attacks))])
 

@@ -21,7 +21,6 @@ from ..estimators._base import (
     initial_lambda,
     validate_bounds,
     validate_checkpointing,
-    warn_if_lambda_never_moved,
     warn_if_lambda_stays,
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
@@ -32,7 +31,7 @@ from ..estimators._setup import (
     encode_targets,
     lambda_vector,
 )
-from ._attack import AttackConfig, WeightDraws
+from ._attack import AttackConfig, WeightDraws, warn_if_defender_stayed
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
 from ._feature_box import feature_box
@@ -464,17 +463,7 @@ class OptimalPoisoner(BasePoisoner):
             for i, (ratio, state) in enumerate(zip(plan.ratios, states))
         ]
         if plan.learn and self.outer_steps:   # (0 steps: label flipping, λ is meant to stay)
-            config, steps = plan.config, self.outer_steps
-            # (every batch of points relearns λ from its start: the path holds K runs;
-            # no point: ratios of 0 only, λ learned on the clean data and no attack)
-            attacked = bool(results[-1].n_poison)
-            warn_if_lambda_never_moved(
-                results[-1].lambda_path, config.lambda_low, config.lambda_high, config.method,
-                consequence=("the attack ran against λ fixed at its start, not against a "
-                             "defender who learns it") if attacked
-                else "the λ reported is where it started, not a learned value",
-                during=f"any of the defender's {steps} outer steps per batch" if attacked
-                else f"the defender's {steps} outer steps on the clean data")
+            warn_if_defender_stayed(plan.config, results[-1], self.outer_steps)
         if plan.victim.inner_lr == "auto" and results[-1].n_poison:
             # The rate was chosen on the clean set; the points then moved, within the
             # box. Checked once, on the largest poisoned set.

@@ -11,10 +11,13 @@ device serves all three: the column statistics in a few batched reductions
 and one read back, then one batched Lanczos. The verdicts and warnings are
 the host checks' own code, fed with these statistics (which equal the host's
 to rounding); a set whose squares leave float64's range is checked on the
-host, as a fit would.
+host, as a fit would. The same copy, cast on the device, gives the attacks
+their designs in the attack's dtype: each set crosses to the device once.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -23,7 +26,16 @@ from ._spectral import (designs_per_batch, is_small_design, lanczos_on_host, nor
                         squared_spectral_norms, stack_on_device)
 from ._trusted_scale import check_trusted_scale_with, checked_rows
 
-__all__ = ["set_up_on_device", "sets_up_on_device"]
+__all__ = ["DeviceSetup", "set_up_on_device", "sets_up_on_device"]
+
+
+class DeviceSetup(NamedTuple):
+    """What :func:`set_up_on_device` returns."""
+
+    #: ``[X, 1]``'s squared spectral norm for each rated set, None for the others.
+    squared_norms: list
+    #: Each set on the device in the requested dtype (None: none requested).
+    designs: Optional[list]
 
 
 def sets_up_on_device(device):
@@ -33,13 +45,16 @@ def sets_up_on_device(device):
     return not lanczos_on_host(device)
 
 
-def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=True):
+def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=True,
+                     dtype=None):
     """Check ``K`` training sets and their trusted sets; the squared norms of the rated.
 
     Warns as ``check_trusted_scale(X, X_val)`` and
     ``check_feature_scales(X, inner_steps=inner_steps)`` would for each
     pair, in their order, and returns ``squared_spectral_norm(X)`` for the
-    sets whose ``rated`` entry is True (None for the others).
+    sets whose ``rated`` entry is True (None for the others) and, with a
+    ``dtype``, each set on the device as ``to_tensor(X, device=device,
+    dtype=dtype)`` would make it (to the bit: one rounding from float64).
 
     Parameters
     ----------
@@ -56,28 +71,38 @@ def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=T
         What an error calls each set.
     sampler : bool, default=True
         As :func:`check_trusted_scale`'s.
+    dtype : torch.dtype or None, default=None
+        The dtype of the designs to return (None: return none).
 
     Returns
     -------
-    list of float or None
+    DeviceSetup
+        ``squared_norms``: list of float or None; ``designs``: list of tensors
+        of shape ``(n_samples, n_features)`` (views into one stack per batch of
+        sets) or None.
 
     Examples
     --------
     >>> import numpy as np
     >>> rng = np.random.RandomState(0)
     >>> Xs, X_vals = [rng.rand(100, 70) for _ in range(2)], [rng.rand(20, 70)] * 2
-    >>> tops = set_up_on_device(Xs, X_vals, torch.device("cpu"), rated=[True, False],
-    ...                         inner_steps=10, names=["set 0", "set 1"])
+    >>> tops, designs = set_up_on_device(Xs, X_vals, torch.device("cpu"),
+    ...                                  rated=[True, False], inner_steps=10,
+    ...                                  names=["set 0", "set 1"], dtype=torch.float32)
     >>> from skpoison.estimators._spectral import squared_spectral_norm
     >>> tops[1] is None and abs(tops[0] / squared_spectral_norm(Xs[0]) - 1) < 1e-12
     True
+    >>> designs[1].dtype, bool((designs[1] == torch.tensor(Xs[1], dtype=torch.float32)).all())
+    (torch.float32, True)
     """
     n, d = Xs[0].shape
     per_batch = designs_per_batch(n, d)
-    norms = []
+    norms, designs = [], None if dtype is None else []
     for start in range(0, len(Xs), per_batch):
         part = slice(start, start + per_batch)
         X = stack_on_device(Xs[part], device)
+        if designs is not None:   # (a copy: the spectral norms scale X in place)
+            designs += X.to(dtype, copy=True).unbind(0)
         stats = _column_statistics(X, checked_rows(n))
         for X_k, X_val, (mean, std, rms, indicator, nonzero) in zip(Xs[part], X_vals[part],
                                                                      stats):
@@ -93,7 +118,7 @@ def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=T
             tops = iter(norms_of_stack(X if len(wanted) == X.shape[0] else X[wanted],
                                        [names[start + k] for k in wanted]) if wanted else ())
         norms += [next(tops) if rate else None for rate in rated[part]]
-    return norms
+    return DeviceSetup(norms, designs)
 
 
 def _column_statistics(X, rows):

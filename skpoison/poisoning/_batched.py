@@ -22,7 +22,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 
 from .._messages import shown
-from .._torch_utils import resolve_device
+from .._torch_utils import resolve_device, resolve_dtype
 from ..estimators._device_setup import set_up_on_device, sets_up_on_device
 from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
@@ -173,18 +173,20 @@ def prepare_all(attacks, datasets, n_jobs=None):
     :func:`fit_batched`). On a GPU, between the two, the ``K`` training sets'
     scale checks and the inner rates of ``inner_lr="auto"`` are computed
     together on the device (:func:`set_up_on_device`), where each attack
-    would make them one at a time on the host.
+    would make them one at a time on the host, and the copy of the sets they
+    read there becomes the plans' designs (each set crosses to the device once).
     """
     device = resolve_device(attacks[0]._attack_device())    # (the attacks share it)
     together = sets_up_on_device(device)
     checked = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_checked)(attack, dataset, index, not together)
         for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
-    norms = (_set_up_together(attacks, checked, device) if together
-             else [None] * len(attacks))
+    norms, designs = (_set_up_together(attacks, checked, device) if together
+                      else ([None] * len(attacks), [None] * len(attacks)))
     return Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_planned)(attack, inputs, index, norm, not together)
-        for index, (attack, inputs, norm) in enumerate(zip(attacks, checked, norms)))
+        delayed(_planned)(attack, inputs, index, norm, not together, design)
+        for index, (attack, inputs, norm, design)
+        in enumerate(zip(attacks, checked, norms, designs)))
 
 
 def _checked(attack, dataset, index, check_scale):
@@ -196,19 +198,20 @@ def _checked(attack, dataset, index, check_scale):
         return attack._check_inputs(*dataset, check_scale=check_scale)
 
 
-def _planned(attack, inputs, index, squared_norm, check_scales):
+def _planned(attack, inputs, index, squared_norm, check_scales, design):
     """One attack's plan and its training set: ``(plan, (X, y))``."""
     X, y, y_enc, X_val, y_val_enc = inputs
     with _naming(index):
         return attack._plan_attack(X, y_enc, X_val, y_val_enc, squared_norm=squared_norm,
-                                   check_scales=check_scales), (X, y)
+                                   check_scales=check_scales, X_on_device=design), (X, y)
 
 
 def _set_up_together(attacks, checked, device):
     """The checks :func:`_checked` and :func:`_planned` left out, for the ``K``
     data sets at once on the attacks' ``device``; returns ``[X, 1]``'s squared
     spectral norm for each attack whose victim derives its ``inner_lr="auto"``
-    from it (the linear models), else None."""
+    from it (the linear models), else None, and each training set on the device
+    in the attacks' dtype (:class:`DeviceSetup`)."""
     Xs = [inputs[0] for inputs in checked]
     _same([tuple(X.shape) for X in Xs], "training-set shape")    # (stacked below)
     estimators = [attack.estimator for attack in attacks]
@@ -217,7 +220,8 @@ def _set_up_together(attacks, checked, device):
              for estimator in estimators]
     return set_up_on_device(Xs, [inputs[3] for inputs in checked], device, rated=rated,
                             inner_steps=estimators[0].inner_steps,
-                            names=[f"data set {k}" for k in range(len(attacks))])
+                            names=[f"data set {k}" for k in range(len(attacks))],
+                            dtype=resolve_dtype(attacks[0]._attack_dtype()))
 
 
 @contextmanager

@@ -361,6 +361,10 @@ class OptimalPoisoner(BasePoisoner):
         """The device the attack runs on: the poisoner's ``device``, else its estimator's."""
         return self.estimator.device if self.device is None else self.device
 
+    def _attack_dtype(self):
+        """The dtype the attack runs in: the poisoner's ``dtype``, else its estimator's."""
+        return self.estimator.dtype if self.dtype is None else self.dtype
+
     def _victim(self, rng):
         """The estimator as the attack trains it: a checked clone, with the attack's
         device and dtype, and a seed drawn from ``rng`` for initial weights it leaves
@@ -394,11 +398,12 @@ class OptimalPoisoner(BasePoisoner):
         return learn, check_log_lambda(self.fixed_lambda, "fixed_lambda", dtype=dtype)
 
     def _plan_attack(self, X, y_enc, X_val, y_val_enc, *, squared_norm=None,
-                     check_scales=True):
+                     check_scales=True, X_on_device=None):
         """Everything the attack loop needs, as tensors on the attack's device
         (``squared_norm``: ``X``'s spectral norm squared, if known, for
         ``inner_lr="auto"``; ``check_scales=False``: the caller checks the
-        features' scales)."""
+        features' scales; ``X_on_device``: ``X`` on that device in the attack's
+        dtype, if there already)."""
         ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
         estimator = self._victim(rng)
         lambda_low, lambda_high = validate_bounds(estimator.lambda_bounds)
@@ -439,7 +444,8 @@ class OptimalPoisoner(BasePoisoner):
             draw_w0=draw_w0, checkpoint_every=estimator.checkpoint_every,
         )
         return _AttackPlan(
-            config, ratios, schedule, to_tensor(X, **tensor),
+            config, ratios, schedule, to_tensor(X, **tensor) if X_on_device is None
+            else X_on_device.to(**tensor),
             encode_targets(y_enc, n_classes, **tensor),
             to_tensor(X_val[schedule.val_index], **tensor),
             encode_targets(schedule.labels, n_classes, **tensor), lambda0, learn,

@@ -40,7 +40,7 @@ def _together(pairs, rated=None, device="cpu"):
     Xs, X_vals = [X for X, _ in pairs], [X_val for _, X_val in pairs]
     return _caught(lambda: set_up_on_device(
         Xs, X_vals, torch.device(device), rated=rated or [True] * len(Xs), inner_steps=STEPS,
-        names=[f"data set {k}" for k in range(len(Xs))]))
+        names=[f"data set {k}" for k in range(len(Xs))]).squared_norms)
 
 
 def _digits():
@@ -110,6 +110,14 @@ def test_batches_of_bounded_memory_warn_and_rate_as_one(monkeypatch, device_lanc
     assert device_lanczos_runs == [5, 2, 2, 1]    # (the batches did run)
     assert caught == one_batch[1]
     assert norms == pytest.approx(one_batch[0], rel=1e-13)
+    # Each batch's designs, cast before its Lanczos scales it in place.
+    designs = set_up_on_device([X for X, _ in pairs], [X_val for _, X_val in pairs],
+                               torch.device("cpu"), rated=[True] * len(pairs),
+                               inner_steps=STEPS, names=[""] * len(pairs),
+                               dtype=torch.float32).designs
+    assert len(designs) == len(pairs)
+    for (X, _), design in zip(pairs, designs):
+        assert torch.equal(design, torch.tensor(X, dtype=torch.float32))
 
 
 def test_a_rate_error_names_its_data_set():

@@ -68,6 +68,36 @@ def test_inner_rates_on_a_device_come_from_one_batched_lanczos(device_lanczos_ru
     assert_same_attacks(batched, separate)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_on_a_device_each_training_set_crosses_once(device_lanczos_runs, monkeypatch, dtype):
+    # The set-up's float64 copy of the K sets on the device, cast there, is the
+    # plans' designs: bitwise what the plans' own transfer made (one rounding).
+    from skpoison.poisoning import _optimal
+    from skpoison.poisoning._batched import prepare_all
+
+    moved, to_tensor = [], _optimal.to_tensor
+
+    def recorded(array, **kwargs):
+        moved.append(np.shape(array))
+        return to_tensor(array, **kwargs)
+    monkeypatch.setattr(_optimal, "to_tensor", recorded)
+    datasets = repetitions([0, 8], 80, 30)
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20, dtype=dtype),
+                               ratios=(0.1,), batch_size=8, outer_steps=2)
+    attacks = [clone(poisoner) for _ in datasets]
+    for attack in attacks:
+        attack._validate_params()
+    prepared = prepare_all(attacks, datasets)
+    assert (80, 64) not in moved and moved        # (the other tensors still move)
+    for (plan, (X, _)), (X_given, *_) in zip(prepared, datasets):
+        assert plan.X.dtype == getattr(torch, dtype)
+        assert torch.equal(plan.X, to_tensor(X_given, device="cpu", dtype=plan.X.dtype))
+    moved.clear()
+    attacks[0]._plan_attack(*attacks[0]._check_inputs(*datasets[0])[:1],
+                            *attacks[0]._check_inputs(*datasets[0])[2:])
+    assert (80, 64) in moved                      # (what a single attack moves)
+
+
 def test_inner_rates_are_computed_on_the_attacks_device():
     # The poisoner's device overrides its estimator's, for the rates too: on the
     # CPU, ARPACK's (the separate fits' to the bit), and no CUDA is needed.

@@ -52,6 +52,9 @@ def batched_lr(lr, K, like):
     >>> batched_lr([0.5, 1.0, 2.0], 3, X)
     tensor([0.5000, 1.0000, 2.0000], dtype=torch.float64)
     """
+    if _not_real(lr):
+        raise ValueError("lr must be a float or a 1-D tensor of K positive floats; got "
+                         f"{lr!r}.")
     if not isinstance(lr, numbers.Real):
         try:
             lrs = torch.as_tensor(lr, dtype=like.dtype, device=like.device)
@@ -70,6 +73,24 @@ def batched_lr(lr, K, like):
         raise ValueError(f"every learning rate must be finite and positive; got "
                          f"lr={lrs.tolist()}.")
     return lrs
+
+
+def _not_real(lr):
+    """Whether ``lr`` is, or holds, a bool or a complex number (no learning rate).
+
+    ``torch.as_tensor`` would read ``True`` as 1.0 and drop an imaginary part;
+    the single-problem functions refuse both.
+    """
+    if isinstance(lr, (bool, complex)):
+        return True
+    if isinstance(lr, torch.Tensor):
+        return lr.dtype == torch.bool or lr.is_complex()
+    kind = getattr(getattr(lr, "dtype", None), "kind", None)   # NumPy arrays and scalars
+    if kind is not None:
+        return kind in "bc"
+    if isinstance(lr, (list, tuple)):
+        return any(_not_real(value) for value in lr)
+    return False
 
 
 def _lr_text(lr, problems):

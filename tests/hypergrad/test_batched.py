@@ -254,6 +254,22 @@ def test_bad_lr_raises(model, lr, message):
                       stack["Y"], steps=2, lr=lr)
 
 
+@pytest.mark.parametrize("lr", [True, [True, True], torch.tensor([True, True]),
+                                torch.tensor(0.5j), [0.5j, 1.0j], torch.tensor([0.5, 1.0j])],
+                         ids=["bool", "bools", "bool-tensor", "complex-tensor", "complex-list",
+                              "complex-rates"])
+def test_a_rate_that_is_not_a_real_number_is_refused(lr):
+    # As compute_hypergradient refuses them: a bool or a complex number is no rate
+    # (True was read as 1.0, a complex rate lost its imaginary part or failed in torch).
+    cases, stack = stacked_cases("linear", 1, "single", "l2", K=2, steps=2)
+    with pytest.raises(ValueError, match="^lr must be a float or a 1-D tensor of K positive"):
+        batched_hypergradient(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                              stack["Y"], stack["X_val"], stack["Y_val"], steps=2, lr=lr)
+    with pytest.raises(ValueError, match="^lr must be a float or a 1-D tensor of K positive"):
+        batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],
+                      stack["Y"], steps=2, lr=lr)
+
+
 def test_zero_dim_lr_tensor_is_shared():
     cases, stack = stacked_cases("linear", 1, "single", "l2", K=2, steps=3)
     W = batched_train(cases[0].problem, stack["w0"], stack["log_lambda"], stack["X"],

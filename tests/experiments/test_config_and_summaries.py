@@ -184,6 +184,27 @@ def test_a_trusted_set_sweep_needs_the_largest_size_in_the_config(tmp_path):
         run_attack_sweep(cfg, tmp_path, n_vals=[], verbose=False)
 
 
+@pytest.mark.parametrize("n_vals", [[7.5, 10], ["5", 10], [True, 10], [-5, 10], [0, 10]])
+def test_trusted_set_sizes_that_are_no_counts_are_refused_before_any_cell(n_vals, tmp_path):
+    # (7.5 and "5" failed in every cell with numpy's IndexError or a TypeError)
+    from skpoison.experiments import run_attack_sweep
+    cfg = make_config("digits", size="tiny", strategies=("no_reg",), repetitions=1)
+    with pytest.raises(ValueError, match=r"n_vals=.* must hold trusted-set sizes, integers "
+                                         r">= 1; got "):
+        run_attack_sweep(cfg, tmp_path, n_vals=n_vals, verbose=False)
+    assert not (tmp_path / "cells").exists() or not any((tmp_path / "cells").iterdir())
+
+
+def test_trusted_set_sizes_given_twice_or_as_whole_floats_are_one_size(tmp_path):
+    # (a repeated size said "Cell names must be unique."; 7.0 failed every cell)
+    from skpoison.experiments import run_attack_sweep
+    cfg = make_config("digits", size="tiny", strategies=("no_reg",), repetitions=1)
+    rows = run_attack_sweep(cfg, tmp_path, n_vals=[cfg.n_val, 7.0, 7, np.int64(10)],
+                            verbose=False)
+    assert [row["n_val"] for row in rows] == [10] * len(cfg.ratios) + [7] * len(cfg.ratios)
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 2
+
+
 def test_the_default_class_pair_given_explicitly_is_the_default_sweep():
     assert make_config("digits", size="tiny", classes=(0, 8)).classes is None
     assert (make_config("mnist", classes=(0, 8)).key()

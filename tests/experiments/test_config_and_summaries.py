@@ -56,6 +56,17 @@ def test_invalid_settings_raise(kwargs, match):
         make_config("digits", **kwargs)
 
 
+@pytest.mark.parametrize("kwargs", [dict(strategies="learned"), dict(strategies="cv"),
+                                    dict(ratios=0.1), dict(ratios="0.1"), dict(classes=3),
+                                    dict(top_k=5), dict(model="mlp", hidden_layer_sizes=16)])
+def test_a_lone_value_where_a_sequence_is_due_is_refused_saying_so(kwargs):
+    # (strategies="learned" said "strategies ['e'] are listed more than once", "cv" made
+    # the strategies ('c', 'v'), and a lone number failed with "object is not iterable")
+    key = next(k for k in kwargs if k != "model")
+    with pytest.raises(ValueError, match=rf"{key}=.* must be a tuple or a list"):
+        make_config("digits", size="tiny", **kwargs)
+
+
 def test_settings_added_later_keep_earlier_results_keys():
     # Cells are named by the key: a new field at its default must not rename
     # (and so recompute) the cells of sweeps run before it existed. The keys

@@ -289,6 +289,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     if penalty not in ("l2", "l1"):
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
     overrides["l1_step"] = _checked_l1_step(l1_step, penalty)
+    _check_sequences(overrides)
     name = canonical_name(dataset)
     preset = _PRESETS[size]
     sizes, top_k = _sizes_and_top_k(name, size, overrides.get("classes"))
@@ -317,7 +318,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         values["strategies"] = ("no_reg", "large", "learned", "learned_per_layer")
     values.update(overrides)
     values.setdefault("ratios", SweepConfig.ratios)
-    for key in ("ratios", "strategies", "top_k", "hidden_layer_sizes", "classes"):
+    for key in _SEQUENCES:
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     if values.get("classes") is not None:
@@ -360,6 +361,20 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         raise ValueError(f"seed={values.get('seed')} + repetitions - 1 = {last_seed} must be "
                          "below 2**32 (repetition r draws its split with seed + r).")
     return SweepConfig(**values)
+
+
+#: The fields that hold several values.
+_SEQUENCES = ("ratios", "strategies", "top_k", "hidden_layer_sizes", "classes")
+
+
+def _check_sequences(overrides):
+    """Refuse a lone value where a field holds several (``strategies="learned"`` had
+    been read letter by letter, and a lone number was "not iterable")."""
+    for key in _SEQUENCES:
+        value = overrides.get(key)
+        if value is not None and (isinstance(value, str) or not np.iterable(value)):
+            raise ValueError(f"{key}={value!r} must be a tuple or a list (e.g. "
+                             f"{key}=({value!r},)).")
 
 
 def _class_label(value):

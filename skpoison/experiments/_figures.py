@@ -8,6 +8,7 @@ in ``<out>/cells/``, so the second one only redraws.
 
 from __future__ import annotations
 
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -93,14 +94,17 @@ def _val_sizes(config, val_fractions, data_home):
     use more samples than the smallest class allows (digits 0 vs 8: 48 at
     most beside 200 training and 100 test points).
     """
+    many = np.iterable(val_fractions) and not isinstance(val_fractions, str)
+    if not many or not len(val_fractions) or not all(
+            isinstance(f, Real) and not isinstance(f, bool) and 0 < f <= 1
+            for f in val_fractions):
+        shown = tuple(val_fractions) if many else val_fractions
+        raise ValueError(f"val_fractions={shown!r} must be shares of the training set in "
+                         "(0, 1].")
     target = load_pool(config.dataset, config.classes, data_home).target
     counts = np.unique(target, return_counts=True)[1]
     room = len(counts) * int(counts.min()) - config.n_train - config.n_test
     floor = max(2 * len(counts), config.batch_size)   # (two trusted points per class)
-    bad = [f for f in val_fractions if not 0 < f <= 1]
-    if bad or not len(val_fractions):
-        raise ValueError(f"val_fractions={tuple(val_fractions)} must be shares of the "
-                         "training set in (0, 1].")
     if room < floor:
         raise ValueError(
             f"The balanced pool leaves {room} points for the trusted set beside "

@@ -19,6 +19,7 @@ from ..poisoning._resume import discard_if_not_resume_file
 from ._aggregate import format_table
 from ._attack_cell import (attack_cell_rows, cell_record, cell_rows_problem, draw_split,
                            rate_log_lambda, run_attack_cells)
+from ._canonical import as_count
 from ._cell_locks import outputs_locked
 from ._config import make_config
 from ._environment import environment
@@ -176,8 +177,8 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     config : SweepConfig
     out : path-like
     n_vals : sequence of int or None
-        Trusted-set sizes (Fig. 4 / 9); ``config.n_val`` must be their maximum
-        (else ``ValueError``).
+        Trusted-set sizes (Fig. 4 / 9), each run once; ``config.n_val`` must be
+        their maximum (else ``ValueError``).
     data_home : path-like or None
     n_jobs : int, default=1
     backend : str or None
@@ -216,6 +217,8 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     if n_vals is not None and len(n_vals) == 0:
         raise ValueError("n_vals is empty: give the trusted-set sizes, or None for one "
                          "sweep at config.n_val.")
+    if n_vals is not None:   # (each size once: its cells have one name)
+        n_vals = list(dict.fromkeys(_trusted_size(v, n_vals) for v in n_vals))
     if n_vals is not None and config.n_val != max(n_vals):
         raise ValueError(
             f"config.n_val={config.n_val} must be the largest of n_vals={list(n_vals)}: the "
@@ -223,6 +226,15 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
             "their training and test sets.")
     return _sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
                   backend=backend, verbose=verbose, batch_repetitions=batch_repetitions)[0]
+
+
+def _trusted_size(value, n_vals):
+    """One of ``n_vals`` as an int (``7.0`` as ``7``), or a ValueError that shows them."""
+    try:
+        return as_count("n_vals", value, 1)
+    except ValueError:
+        raise ValueError(f"n_vals={list(n_vals)!r} must hold trusted-set sizes, integers "
+                         f">= 1; got {value!r}.") from None
 
 
 def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_repetitions):

@@ -7,6 +7,9 @@ finished cell is written at once to ``<out>/cells/<name>.json`` with an
 atomic rename, so an interrupted sweep loses at most the cells that were
 running, and a rerun skips every cell whose file exists.
 
+A cell that fails (a repetition whose training diverges) does not stop the
+others: they are computed and stored, then its error is raised.
+
 A cell is computed under a lock on its name (:mod:`._cell_locks`), so sweeps
 running at the same time into one folder (two figures that share cells, say)
 compute each cell once and share the work: a run first computes the cells no
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import traceback
 from contextlib import nullcontext
 from numbers import Integral
 from pathlib import Path
@@ -127,25 +131,25 @@ def _run_group(how, names, args, paths, blocking):
     """Compute several cells (in one call if ``how.group_func``); each gets its own file.
 
     Runs under the cells' locks, and skips the cells another run has
-    finished meanwhile; returns the number of cells now finished, 0 if
-    another run holds a lock and ``blocking`` is False (the sweep comes back
-    to them). If the group call fails (one diverging repetition fails a
-    whole batched attack), its cells are computed one by one with
-    ``how.func``: every cell that succeeds is stored, and then the first
-    cell's own error is raised.
+    finished meanwhile; returns the number of cells now finished (0 if
+    another run holds a lock and ``blocking`` is False: the sweep comes back
+    to them) and the cells that failed, ``{name: (error, traceback text)}``.
+    If the group call fails (one diverging repetition fails a whole batched
+    attack), its cells are computed one by one with ``how.func``: every cell
+    that succeeds is stored, and the failures are those of the cells alone.
     """
     with cells_locked(paths, blocking) as held:
         if not held:
-            return 0
+            return 0, {}
         todo = [(name, cell_args, path)
                 for name, cell_args, path in zip(names, args, paths, strict=True)
                 if not _finished(name, path, cell_args, how.check_rows, warn=False)]
         if not todo:
-            return len(names)
+            return len(names), {}
         todo_names, todo_args, todo_paths = (list(column) for column in zip(*todo))
         if how.group_func is None:
-            return len(names) - len(todo) + _run_cells_alone(how, todo_names, todo_args,
-                                                             todo_paths)
+            failed = _run_cells_alone(how, todo_names, todo_args, todo_paths)
+            return len(names) - len(failed), failed
         try:
             results = how.group_func(todo_args)
         except Exception as group_error:  # noqa: BLE001 - the cells are retried alone
@@ -153,19 +157,20 @@ def _run_group(how, names, args, paths, blocking):
                 f"The group of cells {', '.join(todo_names)} failed together "
                 f"({type(group_error).__name__}: {group_error}); computing them one by one.",
                 RuntimeWarning)
-            _run_cells_alone(how, todo_names, todo_args, todo_paths)
-            return len(names)
+            failed = _run_cells_alone(how, todo_names, todo_args, todo_paths)
+            return len(names) - len(failed), failed
         for name, rows, cell_args, path in zip(todo_names, results, todo_args, todo_paths,
                                                strict=True):
             write_json_atomic(path, how.payload(name, rows, cell_args, len(todo_names)))
             if how.resume_arg is not None:   # (left by an interrupted run of the cell alone)
                 resume_path(path).unlink(missing_ok=True)
-        return len(names)
+        return len(names), {}
 
 
 def _run_cells_alone(how, names, args, paths):
-    """Every cell with ``how.func`` (locks held); the first error is raised once all ran."""
-    first_error = None
+    """Every cell with ``how.func`` (locks held); the failed ones, as :func:`_run_group`
+    returns them (the traceback as text: a worker process's does not travel)."""
+    failed = {}
     for name, cell_args, path in zip(names, args, paths, strict=True):
         resume = {} if how.resume_arg is None else {how.resume_arg: str(resume_path(path))}
         try:
@@ -173,11 +178,28 @@ def _run_cells_alone(how, names, args, paths):
             write_json_atomic(path, how.payload(name, rows, cell_args, 1))
             if resume:   # (kept by the cell until its rows are stored)
                 resume_path(path).unlink(missing_ok=True)
-        except Exception as exc:  # noqa: BLE001 - raised below, after the others
-            first_error = first_error or exc
-    if first_error is not None:
-        raise first_error
-    return len(names)
+        except Exception as exc:  # noqa: BLE001 - raised by run_sweep, after the others
+            failed[name] = (exc, "".join(traceback.format_exception(exc)))
+    return failed
+
+
+class _CellTraceback(Exception):
+    """The traceback of a cell's error, as text (the cause of the error a sweep raises)."""
+
+    def __str__(self):
+        return f"\n\"\"\"\n{self.args[0]}\"\"\""
+
+
+def _raise_first_failure(failed, names):
+    """Name the cells that failed (a warning), then raise the first one's error."""
+    order = [name for name in names if name in failed]
+    warn_user(f"{len(order)} of {len(names)} cells failed ({', '.join(order)}): the "
+              "finished cells are stored, and the first failed cell's error follows (rerun "
+              "to compute the failed cells again).", RuntimeWarning)
+    error, text = failed[order[0]]
+    if error.__traceback__ is None:     # (computed in another process)
+        raise error from _CellTraceback(text)
+    raise error
 
 
 def _tasks(todo, how, paths, group_by, group_size, blocking):
@@ -261,6 +283,9 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         grouped sweep resumes an ungrouped one and the other way round. A
         group that raises is recomputed cell by cell with ``func``, so the
         cells that can be computed are kept and the error comes from its cell.
+        (A cell that raises stops no other: once they have all run, a
+        ``RuntimeWarning`` names the failed cells and the first one's error
+        is raised.)
     group_by : callable or None
         Key of the cells that may share a group (called in this process only).
     group_size : int, default=1
@@ -314,23 +339,27 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         # external backends such as "dask" on first use.
         config = parallel_config(backend=backend) if backend else nullcontext()
         how = _Cells(func, group_func, check_rows, resume_arg, record)
+        failed = {}
         try:
             with config:
                 # First the cells no other run is computing; then, waiting for
                 # their locks, those it was (most will be finished by then).
                 for blocking in (False, True):
                     tasks = _tasks(todo, how, paths, group_by, group_size, blocking)
-                    for done in _parallel(n_jobs)(tasks):
+                    for done, failures in _parallel(n_jobs)(tasks):
                         bar.update(done)
+                        failed.update(failures)
                     todo = [] if blocking else [
-                        (name, args) for name, args in todo
-                        if not _finished(name, paths[name], args, check_rows, warn=False)]
+                        (name, args) for name, args in todo if name not in failed
+                        and not _finished(name, paths[name], args, check_rows, warn=False)]
                     # (the cells another run finished while this one left them to it)
-                    bar.update(len(cells) - len(todo) - bar.n)
+                    bar.update(len(cells) - len(todo) - len(failed) - bar.n)
                     if not todo:
                         break
         finally:
             bar.close()
+        if failed:
+            _raise_first_failure(failed, names)
     tidy_cells(cell_dir, paths.values())
     rows = []
     for name in names:

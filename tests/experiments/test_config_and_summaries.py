@@ -56,6 +56,17 @@ def test_invalid_settings_raise(kwargs, match):
         make_config("digits", **kwargs)
 
 
+@pytest.mark.parametrize("kwargs", [dict(strategies="learned"), dict(strategies="cv"),
+                                    dict(ratios=0.1), dict(ratios="0.1"), dict(classes=3),
+                                    dict(top_k=5), dict(model="mlp", hidden_layer_sizes=16)])
+def test_a_lone_value_where_a_sequence_is_due_is_refused_saying_so(kwargs):
+    # (strategies="learned" said "strategies ['e'] are listed more than once", "cv" made
+    # the strategies ('c', 'v'), and a lone number failed with "object is not iterable")
+    key = next(k for k in kwargs if k != "model")
+    with pytest.raises(ValueError, match=rf"{key}=.* must be a tuple or a list"):
+        make_config("digits", size="tiny", **kwargs)
+
+
 def test_settings_added_later_keep_earlier_results_keys():
     # Cells are named by the key: a new field at its default must not rename
     # (and so recompute) the cells of sweeps run before it existed. The keys
@@ -182,6 +193,27 @@ def test_a_trusted_set_sweep_needs_the_largest_size_in_the_config(tmp_path):
         run_attack_sweep(cfg, tmp_path, n_vals=[5, cfg.n_val + 2], verbose=False)
     with pytest.raises(ValueError, match="n_vals is empty"):
         run_attack_sweep(cfg, tmp_path, n_vals=[], verbose=False)
+
+
+@pytest.mark.parametrize("n_vals", [[7.5, 10], ["5", 10], [True, 10], [-5, 10], [0, 10]])
+def test_trusted_set_sizes_that_are_no_counts_are_refused_before_any_cell(n_vals, tmp_path):
+    # (7.5 and "5" failed in every cell with numpy's IndexError or a TypeError)
+    from skpoison.experiments import run_attack_sweep
+    cfg = make_config("digits", size="tiny", strategies=("no_reg",), repetitions=1)
+    with pytest.raises(ValueError, match=r"n_vals=.* must hold trusted-set sizes, integers "
+                                         r">= 1; got "):
+        run_attack_sweep(cfg, tmp_path, n_vals=n_vals, verbose=False)
+    assert not (tmp_path / "cells").exists() or not any((tmp_path / "cells").iterdir())
+
+
+def test_trusted_set_sizes_given_twice_or_as_whole_floats_are_one_size(tmp_path):
+    # (a repeated size said "Cell names must be unique."; 7.0 failed every cell)
+    from skpoison.experiments import run_attack_sweep
+    cfg = make_config("digits", size="tiny", strategies=("no_reg",), repetitions=1)
+    rows = run_attack_sweep(cfg, tmp_path, n_vals=[cfg.n_val, 7.0, 7, np.int64(10)],
+                            verbose=False)
+    assert [row["n_val"] for row in rows] == [10] * len(cfg.ratios) + [7] * len(cfg.ratios)
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 2
 
 
 def test_the_default_class_pair_given_explicitly_is_the_default_sweep():

@@ -75,3 +75,12 @@ def test_synthetic_maps_refuses_a_flag_for_a_count():
 
     with pytest.raises(ValueError, match="inner_steps must be an integer >= 1, got True"):
         synthetic_maps(size="tiny", inner_steps=True)
+
+
+@pytest.mark.parametrize("val_fractions", [0.1, "0.1", (0.1, "x"), (0.1, None)])
+def test_reproduce_refuses_val_fractions_that_are_no_shares(val_fractions, tmp_path):
+    # (a lone number was "not iterable", a string "'<' not supported")
+    with pytest.raises(ValueError, match=r"val_fractions=.* must be shares of the training "
+                                         r"set in \(0, 1\]"):
+        reproduce("fig4", size="tiny", val_fractions=val_fractions, out=tmp_path, plot=False,
+                  verbose=False)

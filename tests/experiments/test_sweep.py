@@ -26,21 +26,23 @@ except ImportError:     # Windows: the runner takes no cell locks
 needs_locks = pytest.mark.skipif(fcntl is None, reason="cell locks need fcntl (POSIX only)")
 
 
-def _square(x, fail_at=None):
+def _square(x, fail_at=None, interrupt_at=None):
     if x == fail_at:
         raise RuntimeError(f"injected failure at cell {x}")
+    if x == interrupt_at:
+        raise KeyboardInterrupt
     CALLS.append(x)
     return [{"x": x, "y": x * x}]
 
 
-def _cells(n, fail_at=None):
-    return [(f"c{i}", {"x": i, "fail_at": fail_at}) for i in range(n)]
+def _cells(n, fail_at=None, **more):
+    return [(f"c{i}", {"x": i, "fail_at": fail_at, **more}) for i in range(n)]
 
 
 def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
     CALLS.clear()
-    with pytest.raises(RuntimeError, match="injected"):
-        run_sweep(_cells(6, fail_at=3), _square, tmp_path, verbose=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(_cells(6, interrupt_at=3), _square, tmp_path, verbose=False)
     assert CALLS == [0, 1, 2]
     cell_dir = tmp_path / "cells"
     done = sorted(p.name for p in cell_dir.iterdir())
@@ -208,7 +210,8 @@ def test_a_cells_resume_file_stays_until_its_rows_are_stored(tmp_path, monkeypat
 
     with monkeypatch.context() as patch:
         patch.setitem(sweep, "write_json_atomic", disk_full)
-        with pytest.raises(OSError, match="No space left"):
+        with pytest.raises(OSError, match="No space left"), \
+                pytest.warns(RuntimeWarning, match="1 of 1 cells failed"):
             evaluate(out=tmp_path / "run", **common)
     assert partial.exists()                  # the finished attack's last state
     evaluate(out=tmp_path / "run", **common)
@@ -280,6 +283,24 @@ def test_the_progress_bar_counts_cells_another_run_finished(tmp_path, monkeypatc
     assert ends[0] == (2, 2)               # (closed once more when collected)
 
 
+def test_a_failing_cell_lets_the_others_finish_then_raises_its_error(tmp_path):
+    # One cell that fails (a repetition that diverges) neither stops the sweep nor
+    # loses the cells beside it: they are stored, and a rerun computes only it.
+    CALLS.clear()
+    with pytest.raises(RuntimeError, match="injected failure at cell 3"), \
+            pytest.warns(RuntimeWarning, match=r"1 of 6 cells failed \(c3\)") as caught:
+        run_sweep(_cells(6, fail_at=3), _square, tmp_path, verbose=False)
+    assert caught[0].filename == __file__
+    assert CALLS == [0, 1, 2, 4, 5]     # each computed once (not again while waiting)
+    done = sorted(p.name for p in (tmp_path / "cells").iterdir())
+    assert done == ["c0.json", "c1.json", "c2.json", "c4.json", "c5.json"]
+
+    CALLS.clear()
+    rows = run_sweep(_cells(6), _square, tmp_path, verbose=False)
+    assert CALLS == [3]
+    assert [r["y"] for r in rows] == [0, 1, 4, 9, 16, 25]
+
+
 def test_process_backend_runs_cells_in_workers(tmp_path):
     result = evaluate(out=tmp_path, size="tiny", repetitions=1, strategies=("no_reg",),
                       n_jobs=2, backend="loky", verbose=False, plot=False)
@@ -333,9 +354,11 @@ def test_cells_record_what_computed_them(tmp_path):
 def test_failed_group_keeps_its_good_cells_and_raises_the_cells_own_error(tmp_path):
     CALLS.clear()
     with pytest.raises(RuntimeError, match="injected failure at cell 3"), \
-            pytest.warns(RuntimeWarning, match="c1, c3, c5 failed together") as caught:
+            pytest.warns(RuntimeWarning, match="c1, c3, c5 failed together|1 of 6 cells "
+                         r"failed \(c3\)") as caught:
         _grouped(_cells(6, fail_at=3), tmp_path, size=3)
     assert caught[0].filename == __file__
+    assert "c1, c3, c5 failed together" in str(caught[0].message)
     # The even cells ran as one group; the odd group (1, 3, 5) failed, and 1
     # and 5 were then computed alone and kept.
     assert CALLS == [(0, 2, 4), 1, 5]

@@ -124,6 +124,9 @@ def synthetic_maps(*, size="quick", fixed_lambda=-1.0, lambda_grid=None, grid_po
     grid_points = _count(grid_points, g_default, "grid_points", 2)
     steps = _count(inner_steps, t_default, "inner_steps", 1)
     attack_steps = _count(attack_steps, a_default, "attack_steps", 0)
+    seed = check_count(seed, "seed", 0)
+    if seed >= 2**32:     # (numpy's own error names no parameter)
+        raise ValueError(f"seed must be an integer below 2**32, got {seed}.")
     if lambda_grid is None:
         lambda_grid = np.linspace(-8.0, 0.0, l_default)
     lambda_grid = np.asarray(lambda_grid, dtype=float)

@@ -248,6 +248,8 @@ def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     (["fig1", "--val-fractions", "0.5"], "val_fractions is an option of fig4 and fig9"),
     (["fig1", "--grid-points", "0"], "grid_points must be an integer >= 2, got 0"),
     (["fig1", "--inner-steps", "0"], "inner_steps must be an integer >= 1, got 0"),
+    (["fig1", "--seed", "-1"], "seed must be an integer >= 0, got -1"),   # (was numpy's)
+    (["fig1", "--seed", str(2**32)], "seed must be an integer below 2**32"),
 ])
 def test_reproduce_refuses_settings_it_would_ignore_or_draw_empty(args, message, tmp_path,
                                                                   capsys):

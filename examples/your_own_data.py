@@ -18,6 +18,10 @@ ends run from 2.7 to 12.1; one range would let every feature reach 12.1).
 The strategies' ranking depends on the data: here, with a trusted set of 42
 rows, the learned λ need not beat no regularization at every ratio.
 
+The data file and the sweep's outputs go to a temporary folder, removed at
+the end (the CSV named in the last line with it); give ``out`` a lasting
+folder to keep them, or run ``skpoison evaluate --dataset FILE.npz``.
+
 Set ``SKPOISON_QUICK=1`` for a seconds-long run.
 """
 

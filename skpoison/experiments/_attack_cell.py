@@ -258,15 +258,15 @@ def run_attack_cell(config, strategy, repetition, data_home=None, n_val=None,
 
 
 def attack_cell_rows(config, strategy, repetition, data_home, n_val, resume_file,
-                     keep_resume_file=False):
+                     keep_resume_file=False, verbose=0):
     """:func:`run_attack_cell`; ``keep_resume_file``: the attack leaves its
     ``resume_file`` behind when it ends (for a sweep, which removes it once
-    the cell's rows are stored)."""
+    the cell's rows are stored); ``verbose``: the attack's."""
     start = time.perf_counter()
     cell = _prepare_cell(config, strategy, repetition, data_home, n_val)
     split = cell.split
     cell.attack._keep_resume_file = keep_resume_file
-    cell.attack.set_params(resume_file=resume_file)
+    cell.attack.set_params(resume_file=resume_file, verbose=verbose)
     cell.attack.fit(split.X_train, split.y_train, X_val=split.X_val, y_val=split.y_val)
     rows = _cell_rows(config, strategy, cell, cell.attack.results_)
     return _timed(rows, time.perf_counter() - start)
@@ -343,13 +343,14 @@ def cell_record(args):
     return environment(args["config"].device)
 
 
-def run_attack_cells(config, strategy, repetitions, data_home=None, n_val=None):
+def run_attack_cells(config, strategy, repetitions, data_home=None, n_val=None, verbose=0):
     """:func:`run_attack_cell` for several repetitions, their attacks batched.
 
     The repetitions' attacks run as one batched computation
     (:func:`skpoison.poisoning.fit_batched`: the same numbers as separate
     cells up to floating-point rounding); the victims are then evaluated one
     by one. ``cell_seconds`` is the group's time divided by its size.
+    ``verbose``: the batched attack's (its progress bars).
 
     Returns
     -------
@@ -363,6 +364,8 @@ def run_attack_cells(config, strategy, repetitions, data_home=None, n_val=None):
              for rep, pair, norm in zip(repetitions, drawn, norms)]
     datasets = [(c.split.X_train, c.split.y_train, c.split.X_val, c.split.y_val)
                 for c in cells]
+    if cells:
+        cells[0].attack.set_params(verbose=verbose)   # (fit_batched: attack 0's bars)
     fitted = fit_batched([c.attack for c in cells], datasets)
     rows = [_cell_rows(config, strategy, cell, attack.results_)
             for cell, attack in zip(cells, fitted)]

@@ -132,26 +132,29 @@ def check_batch_repetitions(batch_repetitions):
         raise ValueError(f"batch_repetitions={batch_repetitions!r} must be a positive int.")
 
 
-def _attack_group(cells):
-    """Several repetitions of one (strategy, trusted-set size), attacks batched."""
+def _attack_group(cells, progress=False):
+    """Several repetitions of one (strategy, trusted-set size), attacks batched
+    (``progress``: the batched attack's own bars)."""
     first = cells[0]
     with quiet_caveats():   # (the sweep has warned of its data's caveat, once)
         return run_attack_cells(first["config"], first["strategy"],
                                 [cell["repetition"] for cell in cells],
-                                data_home=first["data_home"], n_val=first["n_val"])
+                                data_home=first["data_home"], n_val=first["n_val"],
+                                verbose=int(progress))
 
 
-def _attack_cell(resume_file=None, **cell):
+def _attack_cell(resume_file=None, progress=False, **cell):
     """:func:`run_attack_cell` in a sweep, which has warned of its data's caveat once.
 
     The sweep names the cell's ``resume_file`` and removes it once the cell's
     file is written: a damaged one is removed (the cell starts over), and the
-    attack leaves it behind when it ends.
+    attack leaves it behind when it ends. ``progress``: the attack's own bars.
     """
     if resume_file is not None:
         discard_if_not_resume_file(resume_file)
     with quiet_caveats():
-        return attack_cell_rows(**cell, resume_file=resume_file, keep_resume_file=True)
+        return attack_cell_rows(**cell, resume_file=resume_file, keep_resume_file=True,
+                                verbose=int(progress))
 
 
 def _group_key(cell):
@@ -261,7 +264,7 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
                      desc=desc, verbose=verbose, group_func=_attack_group,
                      group_by=_group_key, group_size=batch_repetitions,
                      check_rows=cell_rows_problem, resume_arg="resume_file",
-                     record=cell_record)
+                     record=cell_record, progress_arg="progress")
     if pool.get("caveat"):  # inexact data (the JPEG CIFAR-10 copy): every row says so
         rows = [{**row, "data_caveat": pool.caveat} for row in rows]
     run = {**environment(config.device), "n_jobs": n_jobs, "backend": backend,

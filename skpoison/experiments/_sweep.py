@@ -118,6 +118,11 @@ class _Cells(NamedTuple):
     check_rows: object = None
     resume_arg: object = None
     record: object = None
+    progress_arg: object = None
+
+    def progress(self):
+        """The keyword that turns the cells' own progress bars on, if this sweep shows them."""
+        return {} if self.progress_arg is None else {self.progress_arg: True}
 
     def payload(self, name, rows, args, together):
         """A cell file's content: its name, rows, and (with ``record``) what computed it."""
@@ -151,7 +156,7 @@ def _run_group(how, names, args, paths, blocking):
             failed = _run_cells_alone(how, todo_names, todo_args, todo_paths)
             return len(names) - len(failed), failed
         try:
-            results = how.group_func(todo_args)
+            results = how.group_func(todo_args, **how.progress())
         except Exception as group_error:  # noqa: BLE001 - the cells are retried alone
             warn_user(
                 f"The group of cells {', '.join(todo_names)} failed together "
@@ -174,7 +179,7 @@ def _run_cells_alone(how, names, args, paths):
     for name, cell_args, path in zip(names, args, paths, strict=True):
         resume = {} if how.resume_arg is None else {how.resume_arg: str(resume_path(path))}
         try:
-            rows = how.func(**cell_args, **resume)
+            rows = how.func(**cell_args, **resume, **how.progress())
             write_json_atomic(path, how.payload(name, rows, cell_args, 1))
             if resume:   # (kept by the cell until its rows are stored)
                 resume_path(path).unlink(missing_ok=True)
@@ -256,7 +261,7 @@ def _parallel(n_jobs):
 
 def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose=True,
               group_func=None, group_by=None, group_size=1, check_rows=None,
-              resume_arg=None, record=None):
+              resume_arg=None, record=None, progress_arg=None):
     """Run the missing cells of a sweep and return the rows of all of them.
 
     Parameters
@@ -305,6 +310,12 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         computed it (a JSON-able dict: versions, device); the cell file keeps
         it under ``"computed"``, with ``"together"``, the number of cells
         computed in the same call.
+    progress_arg : str or None
+        A keyword of ``func`` and ``group_func`` that turns on a cell's own
+        progress bars (an attack's batches and steps, under the sweep's bar):
+        given True where the cells run one at a time in this process
+        (``n_jobs=1``, no ``backend``) and ``verbose``, not given elsewhere
+        (bars drawn by several workers at once would overwrite one another).
 
     Returns
     -------
@@ -338,7 +349,9 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         # parallel_config (not Parallel(backend=...)) is what lets joblib register
         # external backends such as "dask" on first use.
         config = parallel_config(backend=backend) if backend else nullcontext()
-        how = _Cells(func, group_func, check_rows, resume_arg, record)
+        here = verbose and n_jobs == 1 and backend is None    # (one cell at a time)
+        how = _Cells(func, group_func, check_rows, resume_arg, record,
+                     progress_arg if here else None)
         failed = {}
         try:
             with config:

@@ -114,7 +114,9 @@ class _CumulativeAttack:
                 saved, config, self.X_poison)
         self.n_restored, self.n_started = len(self.finished), 0
         n_phases = len(schedule.batches) + int(schedule.targets[0] == 0)
-        self.outer = progress_bar(total=n_phases, desc="batches", disable=not verbose)
+        # (leave=None: kept alone, cleared when drawn under another bar, a sweep's)
+        self.outer = progress_bar(total=n_phases, desc="batches", leave=None,
+                                  disable=not verbose)
         self.inner = progress_bar(total=config.outer_steps, desc="outer steps",
                                   leave=False, disable=not verbose)
 

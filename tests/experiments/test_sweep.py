@@ -793,3 +793,38 @@ def test_evaluate_and_reproduce_write_their_outputs_under_the_lock(tmp_path, mon
     assert held == [stem, [f"{stem}.csv", f"{stem}_settings.json"],
                     "synthetic_tiny_fig1", ["synthetic_tiny_fig1.csv",
                                             "synthetic_tiny_fig1_settings.json"]]
+
+
+def _shown(x, progress=False, fail_at=None):
+    CALLS.append((x, progress))
+    return [{"x": x}]
+
+
+def _shown_together(cells, progress=False):
+    CALLS.append((tuple(c["x"] for c in cells), progress))
+    return [[{"x": c["x"]}] for c in cells]
+
+
+@pytest.mark.parametrize("settings, shown", [
+    (dict(), True),
+    (dict(verbose=False), False),
+    (dict(n_jobs=2, backend="threading"), False),    # (two cells' bars at once)
+    (dict(backend="threading"), False),
+])
+@pytest.mark.parametrize("group_size", [1, 2])
+def test_cells_show_their_own_progress_only_one_at_a_time_here(tmp_path, settings, shown,
+                                                               group_size):
+    CALLS.clear()
+    run_sweep(_cells(2), _shown, tmp_path, progress_arg="progress",
+              **{"verbose": True, **settings}, group_func=_shown_together,
+              group_by=lambda args: 0, group_size=group_size)
+    assert CALLS and {progress for _, progress in CALLS} == {shown}
+
+
+def test_an_attack_sweeps_cells_draw_their_attacks_bars(tmp_path, capsys):
+    # A long cell (an MLP at full size: tens of minutes on a CPU) showed 0 cells
+    # done all along; its attack's bars now move under the sweep's.
+    evaluate(size="tiny", repetitions=1, strategies=("learned",), n_jobs=1, verbose=True,
+             plot=False, out=tmp_path)
+    err = capsys.readouterr().err
+    assert "batches" in err and "outer steps" in err

@@ -372,6 +372,7 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         finally:
             bar.close()
         if failed:
+            tidy_cells(cell_dir, paths.values())    # (what killed runs left of any cell)
             _raise_first_failure(failed, names)
     tidy_cells(cell_dir, paths.values())
     rows = []

@@ -635,6 +635,21 @@ def test_a_rerun_tidies_what_a_killed_run_left_of_finished_cells(tmp_path):
     assert CALLS == [] and not any(path.exists() for path in left)
 
 
+@needs_locks
+def test_a_rerun_with_a_failing_cell_tidies_too(tmp_path):
+    from skpoison._files import _HOST
+
+    run_sweep(_cells(2), _square, tmp_path, verbose=False)
+    cell_dir = tmp_path / "cells"
+    left = [cell_dir / ".c0.json.lock", cell_dir / f".c1.json.{_HOST}.{_dead_pid()}.ab.tmp"]
+    for path in left:
+        path.write_text("")
+    with pytest.warns(RuntimeWarning, match="1 of 3 cells failed"), \
+            pytest.raises(RuntimeError, match="injected failure at cell 2"):
+        run_sweep(_cells(3, fail_at=2), _square, tmp_path, verbose=False)
+    assert not any(path.exists() for path in left)
+
+
 def test_a_rerun_removes_the_resume_file_of_a_finished_cell(tmp_path):
     # (a run killed between writing a cell and removing its resume file left it
     # there for good: the finished cell is never computed again)

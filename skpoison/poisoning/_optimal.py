@@ -36,7 +36,7 @@ from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
 from ._feature_box import feature_box
 from ._result import PoisoningResult
-from ._resume import ResumeFile, attack_fingerprint
+from ._resume import ResumeFile, attack_fingerprint, check_resume_path
 
 
 class OptimalPoisoner(BasePoisoner):
@@ -273,10 +273,7 @@ class OptimalPoisoner(BasePoisoner):
     def _check_resumable(self):
         """A resumed attack must draw what the interrupted one drew: int seeds; and its
         file must be writable where it is named (found now, not at the first save)."""
-        path = Path(self.resume_file)
-        if not path.is_dir() and not path.parent.is_dir():
-            raise ValueError(f"resume_file={str(path)!r}: its folder {str(path.parent)!r} "
-                             "does not exist.")
+        check_resume_path(self.resume_file)
         for owner, seed, may_be_none in (("random_state", self.random_state, False),
                                          ("the estimator's random_state",
                                           self.estimator.random_state, True)):

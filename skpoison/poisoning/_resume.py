@@ -25,6 +25,19 @@ _FORMAT = 1
 SAVE_INTERVAL = 1.0
 
 
+def check_resume_path(resume_file):
+    """Refuse a ``resume_file`` that cannot be written where it is named (found now,
+    not at the first save): an empty path (``Path("")`` is the working folder,
+    which would silently take the attack's files), or a file in a missing folder."""
+    if not os.fspath(resume_file):
+        raise ValueError("resume_file is an empty path; name a file or an existing folder, "
+                         "or give None (no resume file).")
+    path = Path(resume_file)
+    if not path.is_dir() and not path.parent.is_dir():
+        raise ValueError(f"resume_file={str(path)!r}: its folder {str(path.parent)!r} "
+                         "does not exist.")
+
+
 def attack_fingerprint(poisoner, arrays, device):
     """A hash of everything an attack's numbers depend on.
 

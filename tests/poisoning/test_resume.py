@@ -146,6 +146,14 @@ def test_a_resume_file_that_cannot_be_written_fails_before_the_attack(binary_sma
              binary_small)
 
 
+def test_an_empty_resume_file_is_refused(binary_small, tmp_path, monkeypatch):
+    # Path("") is the working folder: the attack wrote attack-<hash>.pt there, unasked.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="resume_file is an empty path"):
+        _fit(_attack(HypergradRegularizedLR(inner_steps=5), ""), binary_small)
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_folder_keeps_one_file_per_attack(binary_small, tmp_path, monkeypatch):
     # The folds of a cross-validation clone one poisoner: with one file they
     # kept starting each other over, and the first to end deleted the others' state.

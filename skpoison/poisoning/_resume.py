@@ -28,11 +28,16 @@ SAVE_INTERVAL = 1.0
 def check_resume_path(resume_file):
     """Refuse a ``resume_file`` that cannot be written where it is named (found now,
     not at the first save): an empty path (``Path("")`` is the working folder,
-    which would silently take the attack's files), or a file in a missing folder."""
+    which would silently take the attack's files), a missing folder (a path that
+    ends with a slash: it was read as a file of that name), or a file in one."""
     if not os.fspath(resume_file):
         raise ValueError("resume_file is an empty path; name a file or an existing folder, "
                          "or give None (no resume file).")
     path = Path(resume_file)
+    named = os.fsdecode(os.fspath(resume_file))
+    if named.endswith(("/", os.sep)) and not path.is_dir():    # (Path drops the slash)
+        raise ValueError(f"resume_file={named!r} names a folder, which does not exist; "
+                         "create it first, or name a file.")
     if not path.is_dir() and not path.parent.is_dir():
         raise ValueError(f"resume_file={str(path)!r}: its folder {str(path.parent)!r} "
                          "does not exist.")

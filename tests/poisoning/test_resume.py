@@ -154,6 +154,14 @@ def test_an_empty_resume_file_is_refused(binary_small, tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_missing_folder_named_with_a_slash_is_refused(binary_small, tmp_path, monkeypatch):
+    # Path("runs/") is Path("runs"): the attack wrote a file named runs, unasked.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="names a folder, which does not exist"):
+        _fit(_attack(HypergradRegularizedLR(inner_steps=5), "runs/"), binary_small)
+    assert not list(tmp_path.iterdir())
+
+
 def test_a_folder_keeps_one_file_per_attack(binary_small, tmp_path, monkeypatch):
     # The folds of a cross-validation clone one poisoner: with one file they
     # kept starting each other over, and the first to end deleted the others' state.

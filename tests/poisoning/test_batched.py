@@ -6,6 +6,7 @@ import torch
 from sklearn.base import clone
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
+from skpoison._torch_utils import to_tensor
 from skpoison.poisoning import fit_batched
 
 from .conftest import digits
@@ -68,34 +69,55 @@ def test_inner_rates_on_a_device_come_from_one_batched_lanczos(device_lanczos_ru
     assert_same_attacks(batched, separate)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_on_a_device_each_training_set_crosses_once(device_lanczos_runs, monkeypatch, dtype):
-    # The set-up's float64 copy of the K sets on the device, cast there, is the
-    # plans' designs: bitwise what the plans' own transfer made (one rounding).
+def _planned_on(device, dtype, monkeypatch):
+    """prepare_all's plans of three digit splits on ``device``, and the shapes of the
+    arrays the plans moved there themselves."""
     from skpoison.poisoning import _optimal
     from skpoison.poisoning._batched import prepare_all
 
-    moved, to_tensor = [], _optimal.to_tensor
+    moved, original = [], _optimal.to_tensor
 
     def recorded(array, **kwargs):
         moved.append(np.shape(array))
-        return to_tensor(array, **kwargs)
+        return original(array, **kwargs)
     monkeypatch.setattr(_optimal, "to_tensor", recorded)
     datasets = repetitions([0, 8], 80, 30)
-    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20, dtype=dtype),
+    poisoner = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20, dtype=dtype,
+                                                      device=device),
                                ratios=(0.1,), batch_size=8, outer_steps=2)
     attacks = [clone(poisoner) for _ in datasets]
     for attack in attacks:
         attack._validate_params()
-    prepared = prepare_all(attacks, datasets)
+    return prepare_all(attacks, datasets), datasets, moved
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_on_a_device_each_training_set_crosses_once(device_lanczos_runs, monkeypatch, dtype):
+    # The set-up's float64 copy of the K sets on the device, cast there, is the
+    # plans' designs: bitwise what the plans' own transfer made (one rounding).
+    prepared, datasets, moved = _planned_on("cpu", dtype, monkeypatch)
     assert (80, 64) not in moved and moved        # (the other tensors still move)
-    for (plan, (X, _)), (X_given, *_) in zip(prepared, datasets):
+    for (plan, _), (X_given, *_) in zip(prepared, datasets):
         assert plan.X.dtype == getattr(torch, dtype)
         assert torch.equal(plan.X, to_tensor(X_given, device="cpu", dtype=plan.X.dtype))
+    attack = OptimalPoisoner(HypergradRegularizedLR(inner_steps=20, dtype=dtype),
+                             ratios=(0.1,), batch_size=8)
+    attack._validate_params()
+    X, _, y_enc, X_val, y_val_enc = attack._check_inputs(*datasets[0])
     moved.clear()
-    attacks[0]._plan_attack(*attacks[0]._check_inputs(*datasets[0])[:1],
-                            *attacks[0]._check_inputs(*datasets[0])[2:])
+    attack._plan_attack(X, y_enc, X_val, y_val_enc)
     assert (80, 64) in moved                      # (what a single attack moves)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_on_a_gpu_each_training_set_crosses_once(monkeypatch, dtype):
+    prepared, datasets, moved = _planned_on("cuda", dtype, monkeypatch)
+    assert (80, 64) not in moved
+    for (plan, _), (X_given, *_) in zip(prepared, datasets):
+        assert plan.X.is_cuda and plan.X.dtype == getattr(torch, dtype)
+        assert torch.equal(plan.X, to_tensor(X_given, device="cuda", dtype=plan.X.dtype))
 
 
 def test_inner_rates_are_computed_on_the_attacks_device():

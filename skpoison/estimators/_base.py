@@ -393,10 +393,15 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             )
         if stratify is not None:
             try:
-                return train_test_split(X, y_encoded, test_size=n_val, stratify=stratify,
-                                        random_state=self.random_state)
+                parts = train_test_split(X, y_encoded, test_size=n_val, stratify=stratify,
+                                         random_state=self.random_state)
             except ValueError:  # fewer held-out (or kept) samples than classes
                 pass
+            else:
+                # (classes_: fit sets them first; the encoded labels for a bare call)
+                classes = getattr(self, "classes_", np.arange(counts.size))
+                self._warn_if_a_part_lacks_a_class(parts[2:], classes, n_val)
+                return parts
         warn_user(
             f"The split of X into a training part and a trusted set (validation_fraction="
             f"{self.validation_fraction}) cannot keep every class's share: "
@@ -404,6 +409,22 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             f"has {counts.min()}. It is drawn at random, so a class may be missing from "
             "the part λ is learned on; pass a trusted set (X_val, y_val) for data this small.")
         return train_test_split(X, y_encoded, test_size=n_val, random_state=self.random_state)
+
+    def _warn_if_a_part_lacks_a_class(self, labels, classes, n_val):
+        """Warn where a stratified split left a class out of a part (its share rounds to 0
+        rows: 2 samples of 52 in a trusted set of 11), as a random split may."""
+        for part, encoded, consequence in zip(
+                ("training part", "trusted set"), labels,
+                ("the models λ is learned for never see it", "λ is learned without it")):
+            missing = np.setdiff1d(np.arange(classes.size), encoded)
+            if missing.size:
+                warn_user(
+                    f"The stratified split of X into a training part and a trusted set "
+                    f"({n_val} of {sum(map(len, labels))} samples; validation_fraction="
+                    f"{self.validation_fraction}) leaves no sample of class "
+                    f"{', '.join(map(repr, classes[missing].tolist()))} in the "
+                    f"{part}: its share rounds to 0, so {consequence}. Pass a trusted set "
+                    "(X_val, y_val) with every class, or change validation_fraction.")
 
     # -- predict --------------------------------------------------------------
     @abstractmethod

@@ -112,7 +112,8 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         and λ is learned (``outer_steps > 0``)
         (``ceil(validation_fraction * n_samples)`` rows, stratified by class;
         where too few samples leave that impossible, a random split, with a
-        warning).
+        warning; a warning too where a small class's share of a part rounds to
+        no sample).
     device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
         Where the tensors live; ``"auto"`` picks ``"cuda"`` when a GPU is
         available. The fitted attributes are NumPy arrays either way.

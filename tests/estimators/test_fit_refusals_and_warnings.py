@@ -85,6 +85,18 @@ def test_an_internal_split_that_cannot_keep_every_class_warns(sizes):
         quick(random_state=0).fit(np.tile(X, (5, 1)), np.tile(y, 5))
 
 
+@pytest.mark.parametrize("fraction, part", [(0.8, "training part"), (0.2, "trusted set")])
+def test_a_stratified_split_that_leaves_a_class_out_of_a_part_warns(fraction, part):
+    # 50 and 2 samples: the small class's share rounds to 0 rows of the training part
+    # (4 rows at 0.8) or of the trusted set (11 rows at 0.2); stratified, it was silent.
+    rng = np.random.RandomState(0)
+    y = np.repeat(["a", "b"], [50, 2])
+    X = rng.rand(len(y), 4) + (y == "b")[:, None]
+    with pytest.warns(UserWarning, match=rf"^The stratified split of X .* leaves no sample "
+                                         rf"of class 'b' in the {part}"):
+        quick(validation_fraction=fraction, random_state=0).fit(X, y)
+
+
 def test_verbose_shows_progress_and_changes_nothing(data, capsys):
     X, y, X_val, y_val = data
     silent = quick().fit(X, y, X_val=X_val, y_val=y_val)

@@ -198,6 +198,13 @@ class BasePoisoner(SamplerBase):
         if empty:
             warn_user(f"ratios {empty} give no poisoning point for {n_train} training points "
                       "(round(ratio * n_train) == 0): their results are the clean model's.")
+        same = [(float(r), float(ratios[i - 1]), int(n))
+                for i, (r, n) in enumerate(zip(ratios, targets))
+                if i and n > 0 and n == targets[i - 1]]
+        if same:
+            listed = ", ".join(f"{r} as {earlier} ({n})" for r, earlier, n in same)
+            warn_user(f"Some ratios give as many poisoning points as the ratio before them for "
+                      f"{n_train} training points: {listed}; their results are the same.")
         total, n_val = targets[-1], y_val_enc.shape[0]
         biggest = largest_batch(targets, self.batch_size)
         # (first: without reuse, a lower batch_size alone cannot help)

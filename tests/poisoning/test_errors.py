@@ -287,6 +287,14 @@ def test_ratio_without_points_warns(data):
     assert [r.n_poison for r in poisoner.results_] == [0, 6]
 
 
+def test_ratios_with_as_many_points_as_the_one_before_warn(data):
+    # 0.1 and 0.105 of 60 training points are both 6 points: the same attack twice.
+    with pytest.warns(UserWarning, match=r"0.105 as 0.1 \(6\); their results are the same"):
+        poisoner = LabelFlipPoisoner(ratios=(0, 0.1, 0.105, 0.2), random_state=0)
+        run(poisoner, *data)
+    assert [r.n_poison for r in poisoner.results_] == [0, 6, 6, 12]
+
+
 @pytest.mark.parametrize("params", [
     dict(hyperparams="both"), dict(mode="append"), dict(batch_size=0),
     dict(poison_lr=0.0), dict(outer_steps=-1), dict(normalize="none"),

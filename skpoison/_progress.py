@@ -7,7 +7,8 @@ __all__ = ["progress_bar"]
 
 def progress_bar(*args, disable=False, **kwargs):
     """A ``tqdm`` bar: ``tqdm.auto``'s (a widget in notebooks) when drawn, the plain one
-    when ``disable``.
+    when ``disable``. ``leave=None`` keeps a bar drawn alone and clears one drawn
+    under another (a sweep's), in a notebook too.
 
     ``tqdm.auto`` warns, on import, in a notebook kernel without ipywidgets
     ("IProgress not found"): imported by ``import skpoison`` itself, it warned
@@ -23,4 +24,9 @@ def progress_bar(*args, disable=False, **kwargs):
         from tqdm import tqdm
     else:
         from tqdm.auto import tqdm
-    return tqdm(*args, disable=disable, **kwargs)
+    bar = tqdm(*args, disable=disable, **kwargs)
+    if kwargs.get("leave", True) is None:
+        # The terminal's tqdm reads leave=None as "kept when drawn alone" (position 0),
+        # a notebook's widget as False: decided here, as the terminal's does.
+        bar.leave = bar.pos == 0
+    return bar

@@ -217,7 +217,8 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
                             backend=backend, verbose=verbose,
                             batch_repetitions=batch_repetitions)
     if n_vals is not None:   # the sizes behind the CSV's n_val column
-        settings = {**settings, "val_fractions": list(val_fractions), "n_vals": n_vals}
+        settings = {**settings, "val_fractions": [float(f) for f in val_fractions],
+                    "n_vals": n_vals}     # (floats: NumPy's float32 is no JSON number)
     stem = output_stem(config, size, figure)
     title = f"{figure}: test error (%)" + caveat_note(rows)
     with outputs_locked(out, stem):   # (the CSVs and the PNG of one run)

@@ -217,6 +217,9 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     >>> [(row["strategy"], row["ratio"]) for row in rows], len(cells), again == rows
     ([('learned', 0.0), ('learned', 0.1), ('learned', 0.2)], 1, True)
     """
+    if n_vals is not None and (isinstance(n_vals, str) or not np.iterable(n_vals)):
+        raise ValueError(f"n_vals={n_vals!r} must be a list of trusted-set sizes (e.g. "
+                         f"n_vals=[{n_vals!r}]), or None.")
     if n_vals is not None and len(n_vals) == 0:
         raise ValueError("n_vals is empty: give the trusted-set sizes, or None for one "
                          "sweep at config.n_val.")

@@ -120,6 +120,25 @@ def test_batches_of_bounded_memory_warn_and_rate_as_one(monkeypatch, device_lanc
         assert torch.equal(design, torch.tensor(X, dtype=torch.float32))
 
 
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("rows", [300, 40])        # (the Lanczos; the host's dense SVD)
+def test_the_designs_are_the_sets_as_given_whatever_the_norms_scale(monkeypatch, dtype,
+                                                                    rows):
+    # The Lanczos scales its float64 stack in place (by a power of two: 64 here);
+    # the designs, a float64 one too, must not see it.
+    rng = np.random.RandomState(0)
+    Xs = [rng.rand(rows, 64) * 100, (rng.rand(rows, 64) * 100).astype(np.float32),
+          rng.rand(rows, 64) * 100]
+    monkeypatch.setattr(_spectral, "_BATCH_BYTES", 2 * 8 * Xs[0].size)   # (two batches)
+    for rated in ([True] * 3, [True, False, True]):
+        designs = set_up_on_device(Xs, [X[:20] for X in Xs], torch.device("cpu"),
+                                   rated=rated, inner_steps=STEPS, names=[""] * 3,
+                                   dtype=dtype).designs
+        for X, design in zip(Xs, designs):
+            assert design.dtype == dtype
+            assert torch.equal(design, torch.tensor(X, dtype=dtype))
+
 def test_a_rate_error_names_its_data_set():
     scaled, _ = _digits()
     pairs = [(scaled[:300], scaled[300:360]), (scaled[400:700] * 1e300, scaled[300:360])]

@@ -206,6 +206,15 @@ def test_trusted_set_sizes_that_are_no_counts_are_refused_before_any_cell(n_vals
     assert not (tmp_path / "cells").exists() or not any((tmp_path / "cells").iterdir())
 
 
+@pytest.mark.parametrize("n_vals", [10, "10", 10.0])
+def test_a_lone_trusted_set_size_is_refused_saying_so(n_vals, tmp_path):
+    # (10 failed with "object of type 'int' has no len()", "10" was read digit by digit)
+    from skpoison.experiments import run_attack_sweep
+    cfg = make_config("digits", size="tiny", strategies=("no_reg",), repetitions=1)
+    with pytest.raises(ValueError, match=r"n_vals=.* must be a list of trusted-set sizes"):
+        run_attack_sweep(cfg, tmp_path, n_vals=n_vals, verbose=False)
+
+
 def test_trusted_set_sizes_given_twice_or_as_whole_floats_are_one_size(tmp_path):
     # (a repeated size said "Cell names must be unique."; 7.0 failed every cell)
     from skpoison.experiments import run_attack_sweep

@@ -84,3 +84,14 @@ def test_reproduce_refuses_val_fractions_that_are_no_shares(val_fractions, tmp_p
                                          r"set in \(0, 1\]"):
         reproduce("fig4", size="tiny", val_fractions=val_fractions, out=tmp_path, plot=False,
                   verbose=False)
+
+
+def test_reproduce_records_numpy_val_fractions_as_numbers(tmp_path):
+    # (np.float32 shares were taken, then the settings JSON failed once every cell
+    # had run: "Object of type float32 is not JSON serializable")
+    import json
+
+    result = reproduce("fig4", size="tiny", val_fractions=np.array([0.1, 0.5], np.float32),
+                       out=tmp_path, plot=False, verbose=False, repetitions=1)
+    settings = json.loads(result.settings.read_text())
+    assert settings["val_fractions"] == pytest.approx([0.1, 0.5])

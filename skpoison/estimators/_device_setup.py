@@ -101,15 +101,19 @@ def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=T
     for start in range(0, len(Xs), per_batch):
         part = slice(start, start + per_batch)
         X = stack_on_device(Xs[part], device)
-        if designs is not None:   # (a copy: the spectral norms scale X in place)
-            designs += X.to(dtype, copy=True).unbind(0)
+        wanted = [k for k, rate in enumerate(rated[part]) if rate]
+        small = is_small_design(n, d)
+        if designs is not None:
+            # A copy where the spectral norms will scale X itself, in place (the others
+            # read a copy, X[wanted], or the host's sets)
+            scaled = not small and len(wanted) == X.shape[0]
+            designs += X.to(dtype, copy=scaled).unbind(0)
         stats = _column_statistics(X, checked_rows(n))
         for X_k, X_val, (mean, std, rms, indicator, nonzero) in zip(Xs[part], X_vals[part],
                                                                      stats):
             check_trusted_scale_with((mean, std), X_k, X_val, sampler=sampler)
             check_feature_scales_with(rms, indicator, nonzero, X_k, inner_steps=inner_steps)
-        wanted = [k for k, rate in enumerate(rated[part]) if rate]
-        if is_small_design(n, d):
+        if small:
             # A dense SVD on the host, as squared_spectral_norm takes for small designs
             # (a single fit's rate, to the bit)
             tops = iter(squared_spectral_norms([Xs[start + k] for k in wanted], device=device,

@@ -8,6 +8,7 @@ defaults and the command line write it, so that equivalent settings (``-3`` and
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 
@@ -72,7 +73,8 @@ def dtype_name(dtype):
 
 def as_count(key, value, least):
     """``value`` as an int ``>= least`` (``5.0`` as ``5``), or a ValueError that names ``key``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) \
+    # (numbers.Real: np.float32 too, which is no float subclass as np.float64 is)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) \
             or not float(value).is_integer() or value < least:
         raise ValueError(f"{key}={value!r} must be an integer >= {least}.")
     return int(value)

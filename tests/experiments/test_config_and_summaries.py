@@ -195,7 +195,8 @@ def test_a_trusted_set_sweep_needs_the_largest_size_in_the_config(tmp_path):
         run_attack_sweep(cfg, tmp_path, n_vals=[], verbose=False)
 
 
-@pytest.mark.parametrize("n_vals", [[7.5, 10], ["5", 10], [True, 10], [-5, 10], [0, 10]])
+@pytest.mark.parametrize("n_vals", [[7.5, 10], ["5", 10], [True, 10], [-5, 10], [0, 10],
+                                    [np.True_, 10], [np.float32(7.5), 10], [np.nan, 10]])
 def test_trusted_set_sizes_that_are_no_counts_are_refused_before_any_cell(n_vals, tmp_path):
     # (7.5 and "5" failed in every cell with numpy's IndexError or a TypeError)
     from skpoison.experiments import run_attack_sweep
@@ -219,8 +220,8 @@ def test_trusted_set_sizes_given_twice_or_as_whole_floats_are_one_size(tmp_path)
     # (a repeated size said "Cell names must be unique."; 7.0 failed every cell)
     from skpoison.experiments import run_attack_sweep
     cfg = make_config("digits", size="tiny", strategies=("no_reg",), repetitions=1)
-    rows = run_attack_sweep(cfg, tmp_path, n_vals=[cfg.n_val, 7.0, 7, np.int64(10)],
-                            verbose=False)
+    rows = run_attack_sweep(cfg, tmp_path, n_vals=[cfg.n_val, 7.0, 7, np.int64(10),
+                                                 np.float32(7)], verbose=False)
     assert [row["n_val"] for row in rows] == [10] * len(cfg.ratios) + [7] * len(cfg.ratios)
     assert len(list((tmp_path / "cells").glob("*.json"))) == 2
 

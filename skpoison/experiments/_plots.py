@@ -81,11 +81,18 @@ def _at_least_one_unit_tall(ax):
 
 
 def _log_scale_if_wide(ax):
-    """A log y axis when the positive values drawn span more than a decade."""
+    """A log y axis when the positive values drawn span more than a decade; the means
+    at 0 it cannot draw (weights all shrunk to 0) are then counted under the x axis."""
     values = np.concatenate([np.ravel(line.get_ydata()) for line in ax.get_lines()] or [[]])
     values = values[np.isfinite(values) & (values > 0)]
     if values.size and values.max() > 10 * values.min():
         ax.set_yscale("log")
+        means = [np.asarray(c.lines[0].get_ydata(), dtype=float) for c in ax.containers
+                 if getattr(c, "has_yerr", False) and c.lines[0] is not None]
+        hidden = sum(int(np.sum(m <= 0)) for m in means)
+        if hidden:
+            ax.set_xlabel(f"{ax.get_xlabel()}\n({hidden} point{'s' if hidden > 1 else ''} "
+                          "at 0 not drawn: log scale)")
 
 
 def _ratio_ticks(ax):

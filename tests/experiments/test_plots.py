@@ -198,3 +198,18 @@ def test_norms_at_zero_that_a_log_axis_cannot_draw_are_counted():
     fig = plot_per_layer(rows, "weight_norm_", "norm", log=True)
     assert fig.axes[0].get_xlabel() == "poisoning ratio (%)"
     plt.close(fig)
+
+
+def test_consistency_points_over_fewer_repetitions_are_counted():
+    # (an index undefined for one repetition, NaN, is left out: the point is then a
+    # mean over fewer repetitions than the title's, which the tables mark "(n=2)")
+    import matplotlib.pyplot as plt
+
+    from skpoison.experiments._plots import plot_kuncheva
+    rows = [dict(strategy=s, ratio=r, repetition=i, kuncheva_k5=1.0 - r,
+                 kuncheva_k10=np.nan if (s, i) == ("large", 0) and r > 0 else 1.0 - r)
+            for s in ("no_reg", "large") for r in (0.0, 0.1, 0.2) for i in range(3)]
+    fig = plot_kuncheva(rows, top_k=(5, 10))
+    assert fig.axes[0].get_xlabel() == "poisoning ratio (%)"
+    assert "2 points average fewer repetitions" in fig.axes[1].get_xlabel()
+    plt.close(fig)

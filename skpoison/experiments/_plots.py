@@ -81,11 +81,18 @@ def _at_least_one_unit_tall(ax):
 
 
 def _log_scale_if_wide(ax):
-    """A log y axis when the positive values drawn span more than a decade."""
+    """A log y axis when the positive values drawn span more than a decade; the means
+    at 0 it cannot draw (weights all shrunk to 0) are then counted under the x axis."""
     values = np.concatenate([np.ravel(line.get_ydata()) for line in ax.get_lines()] or [[]])
     values = values[np.isfinite(values) & (values > 0)]
     if values.size and values.max() > 10 * values.min():
         ax.set_yscale("log")
+        means = [np.asarray(c.lines[0].get_ydata(), dtype=float) for c in ax.containers
+                 if getattr(c, "has_yerr", False) and c.lines[0] is not None]
+        hidden = sum(int(np.sum(m <= 0)) for m in means)
+        if hidden:
+            ax.set_xlabel(f"{ax.get_xlabel()}\n({hidden} point{'s' if hidden > 1 else ''} "
+                          "at 0 not drawn: log scale)")
 
 
 def _ratio_ticks(ax):
@@ -419,6 +426,8 @@ def plot_kuncheva(rows, top_k, title=""):
 
     Each panel shows, per strategy, the mean ± std over repetitions of the
     index between the top-k features of the clean and the poisoned model.
+    An undefined index (NaN) is left out; a panel counts, under its axis, the
+    points that then average fewer repetitions than the fullest.
 
     Parameters
     ----------
@@ -450,10 +459,17 @@ def plot_kuncheva(rows, top_k, title=""):
     # (rows hold no index for k >= the number of features: no empty panel)
     top_k = [k for k in top_k if any(f"kuncheva_k{k}" in r for r in rows)] or list(top_k)
     fig, axes = _figure(len(top_k), width=3.6)
+    counts = {k: [s["n"] for s in summarize(rows, f"kuncheva_k{k}")] for k in top_k}
+    fullest = max((n for k in top_k for n in counts[k]), default=0)
     for ax, k in zip(axes, top_k):
         plot_vs_ratio(ax, rows, f"kuncheva_k{k}")
         ax.set_title(f"top {k} features", fontsize=9)
         ax.set_ylabel("consistency index")
+        fewer = sum(n < fullest for n in counts[k])   # (as the tables' "(n=2)")
+        if fewer:
+            ax.set_xlabel(f"{ax.get_xlabel()}\n({fewer} point"
+                          + (" averages" if fewer == 1 else "s average")
+                          + " fewer repetitions: NaN left out)")
     low = min(0.0, *(ax.get_ylim()[0] for ax in axes))   # (0: chance, in every figure)
     high = max(1.05, *(ax.get_ylim()[1] for ax in axes))   # (error bars may pass 1)
     for ax in axes:   # one scale, so that the panels of several k compare

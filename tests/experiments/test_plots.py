@@ -172,3 +172,44 @@ def test_percent_error_bars_stop_at_zero_and_sizes_are_not_strategy_colours():
     colours = {line.get_color() for line in fig.axes[0].get_lines()}
     assert not colours & {"tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"}
     plt.close(fig)
+
+
+def test_norms_at_zero_that_a_log_axis_cannot_draw_are_counted():
+    # (a proximal L1 model shrunk to all-zero weights has ||w||²/p = 0: on the
+    # log scale its line stopped short, as if those ratios had not been run)
+    import matplotlib.pyplot as plt
+
+    norms = {"no_reg": (2e-3, 2e-3, 2e-3), "large": (1e-4, 0.0, 0.0)}
+    rows = [dict(strategy=s, ratio=r, repetition=k, log_lambda=-np.inf, weight_norm=v)
+            for s, values in norms.items() for r, v in zip((0.0, 0.1, 0.2), values)
+            for k in (0, 1)]
+    fig = plot_lambda_and_norm(rows)
+    ax_norm = fig.axes[1]
+    assert ax_norm.get_yscale() == "log"
+    assert "2 points at 0" in ax_norm.get_xlabel()
+    plt.close(fig)
+    rows = [dict(strategy="learned_per_layer", ratio=r, repetition=0, weight_norm_0=v,
+                 weight_norm_1=0.5) for r, v in zip((0.0, 0.1, 0.2), (1e-3, 1e-4, 0.0))]
+    fig = plot_per_layer(rows, "weight_norm_", "norm", log=True)
+    assert "1 point at 0" in fig.axes[0].get_xlabel()
+    plt.close(fig)
+    # Nothing hidden, nothing said; nor on a linear axis, which draws the zeros.
+    rows = [{**r, "weight_norm_0": 1e-3} for r in rows]
+    fig = plot_per_layer(rows, "weight_norm_", "norm", log=True)
+    assert fig.axes[0].get_xlabel() == "poisoning ratio (%)"
+    plt.close(fig)
+
+
+def test_consistency_points_over_fewer_repetitions_are_counted():
+    # (an index undefined for one repetition, NaN, is left out: the point is then a
+    # mean over fewer repetitions than the title's, which the tables mark "(n=2)")
+    import matplotlib.pyplot as plt
+
+    from skpoison.experiments._plots import plot_kuncheva
+    rows = [dict(strategy=s, ratio=r, repetition=i, kuncheva_k5=1.0 - r,
+                 kuncheva_k10=np.nan if (s, i) == ("large", 0) and r > 0 else 1.0 - r)
+            for s in ("no_reg", "large") for r in (0.0, 0.1, 0.2) for i in range(3)]
+    fig = plot_kuncheva(rows, top_k=(5, 10))
+    assert fig.axes[0].get_xlabel() == "poisoning ratio (%)"
+    assert "2 points average fewer repetitions" in fig.axes[1].get_xlabel()
+    plt.close(fig)

@@ -91,7 +91,8 @@ class HypergradMLP(BaseHypergradClassifier):
         Gradient-descent steps of the final fit (None: ``inner_steps``).
     validation_fraction : float, default=0.2
         Share of ``X`` held out as the trusted set when ``X_val`` is not given
-        and λ is learned (``outer_steps > 0``).
+        and λ is learned (``outer_steps > 0``), stratified by class, as in
+        :class:`HypergradRegularizedLR` (with its warnings).
     device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState instance or None, default=None

@@ -43,7 +43,7 @@ def canonical_name(name):
     Raises ``ValueError`` for an unknown name.
     """
     if is_data_file(name):
-        return str(Path(name).resolve())
+        return str(Path(name).expanduser().resolve())
     key = str(name).strip().lower().replace("_", "-")
     key = _ALIASES.get(key, key)
     if key not in DATASET_NAMES:

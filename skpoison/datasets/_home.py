@@ -47,6 +47,9 @@ def get_data_home(data_home=None):
     ------
     NotADirectoryError
         If it is a file.
+    ValueError
+        If ``data_home`` is an empty string (``Path("")`` is the working
+        folder, which would silently take the downloads).
 
     Examples
     --------
@@ -61,6 +64,9 @@ def get_data_home(data_home=None):
     except TypeError:
         raise TypeError("data_home must be a folder (a str or path-like), or None; got "
                         f"{data_home!r}.") from None
+    if not os.fspath(data_home):   # (an unset variable on a command line: --data-home "$D")
+        raise ValueError("data_home is an empty path; name a folder, or give None (the "
+                         f"environment variable {DATA_HOME_ENV}, else ~/skpoison_data).")
     if home.exists() and not home.is_dir():
         raise NotADirectoryError(
             f"The data home {home} is a file, not a folder: point data_home= (--data-home "

@@ -42,7 +42,7 @@ def load_npz_pool(path, classes=None):
     Parameters
     ----------
     path : str or path-like
-        The ``.npz`` file.
+        The ``.npz`` file (``~`` is expanded, as in a data home).
     classes : sequence of int or None, default=None
         Class labels to keep (at least two); None keeps every class.
 
@@ -67,7 +67,7 @@ def load_npz_pool(path, classes=None):
     >>> pool.data.shape, pool.classes
     ((60, 3), (3, 5))
     """
-    path = Path(path).resolve()
+    path = Path(path).expanduser().resolve()
     if not path.is_file():
         raise FileNotFoundError(f"No data file {str(path)!r}: give an existing .npz file "
                                 "with arrays X and y (np.savez(path, X=X, y=y)).")

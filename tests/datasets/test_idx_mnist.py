@@ -250,6 +250,16 @@ def test_a_data_home_that_is_a_file_is_named_as_the_cause(tmp_path):
         fetch_mnist(data_home=home, download=False)
 
 
+def test_an_empty_data_home_is_refused(tiny_mnist, monkeypatch):
+    # Path("") is the working folder: --data-home "$UNSET" read (and downloaded) there.
+    home, _ = tiny_mnist
+    monkeypatch.chdir(home)
+    with pytest.raises(ValueError, match="data_home is an empty path"):
+        fetch_mnist(data_home="", download=False)
+    monkeypatch.setenv("SKPOISON_DATA", "")     # (an empty variable is unset: the default)
+    assert _home.get_data_home() == Path("~/skpoison_data").expanduser()
+
+
 def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
     def broken(url, dest):
         with open(dest, "wb") as fh:

@@ -30,6 +30,17 @@ def test_a_file_of_your_own_is_a_pool(own_file):
     assert len(split.y_train) == 50 and len(split.y_val) == 10 and len(split.y_test) == 30
 
 
+def test_a_file_under_the_home_folder_may_be_named_with_a_tilde(own_file, monkeypatch):
+    # (as a data home may; --dataset=~/mine.npz reaches Python unexpanded: it was
+    # looked for in a folder named ~ of the working folder)
+    path, X, _ = own_file
+    monkeypatch.setenv("HOME", str(path.parent))
+    pool = load_dataset("~/mine.npz")
+    assert pool.name == str(path.resolve())
+    np.testing.assert_array_equal(pool.data, X)
+    assert default_sizes("~/mine.npz") == default_sizes(path)
+
+
 def test_a_file_may_set_the_poisoning_box(tmp_path):
     path = tmp_path / "boxed.npz"
     X = np.random.RandomState(0).rand(40, 2)

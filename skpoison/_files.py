@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import socket
 import time
@@ -16,6 +17,9 @@ _HOST = socket.gethostname().replace(os.sep, "_")
 #: killed writer: a write takes well under a second.
 STALE_SECONDS = 600
 
+#: The longest file name, in bytes, that most file systems take.
+NAME_MAX = 255
+
 
 @contextmanager
 def atomic_file(path, mode="x", **open_kwargs):
@@ -25,8 +29,8 @@ def atomic_file(path, mode="x", **open_kwargs):
     content or the whole new one. If the block raises (an interrupt included),
     the temporary file is removed and ``path`` is left as it was. The
     temporary file is hidden beside ``path``:
-    ``.<name>.<host>.<pid>.<random>.tmp`` (a killed writer's is found by
-    :func:`remove_stale_temporaries`).
+    ``.<name>.<host>.<pid>.<random>.tmp``, ``<name>`` cut where the whole would
+    be too long (a killed writer's is found by :func:`remove_stale_temporaries`).
 
     Examples
     --------
@@ -39,7 +43,7 @@ def atomic_file(path, mode="x", **open_kwargs):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f"{_prefix(path)}{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, mode, **open_kwargs) as handle:
             yield handle
@@ -64,7 +68,7 @@ def remove_stale_temporaries(path):
     (a temporary file of a live process is kept anyway).
     """
     path = Path(path)
-    prefix = f".{path.name}."
+    prefix = _prefix(path)
     for name in glob.glob(glob.escape(str(path.with_name(prefix))) + "*.tmp"):
         parts = Path(name).name[len(prefix):].rsplit(".", 3)   # host, pid, random, "tmp"
         if len(parts) != 4 or not parts[1].isdigit():
@@ -78,6 +82,23 @@ def remove_stale_temporaries(path):
                 os.unlink(name)
         except FileNotFoundError:
             pass
+
+
+def _prefix(path):
+    """How the temporary files of ``path`` are named at first: ``.<name>.``.
+
+    A name too long to leave room for the rest (host, pid, random part) in
+    :data:`NAME_MAX` bytes is cut, and a hash of it added (``.<start>~<hash>.``):
+    a file whose own name fits is written (a long data file's name in a stem).
+    """
+    room = NAME_MAX - len(os.fsencode(f"..{_HOST}.{10 ** 10}.{0:08}.tmp"))
+    name = path.name
+    if len(os.fsencode(name)) <= room:
+        return f".{name}."
+    digest = "~" + hashlib.sha1(os.fsencode(name)).hexdigest()[:12]
+    while name and len(os.fsencode(name + digest)) > room:
+        name = name[:-1]
+    return f".{name}{digest}."
 
 
 def _running(pid):

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from skpoison._files import atomic_file
+from skpoison._files import atomic_file, remove_stale_temporaries
 
 
 def test_a_failed_write_leaves_the_old_file_and_names_the_path(tmp_path):
@@ -28,3 +28,20 @@ def test_an_interrupt_leaves_the_old_file(tmp_path):
             handle.write("new")
             raise KeyboardInterrupt
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["table.csv"]
+
+
+@pytest.mark.parametrize("stem", ["L" * 240, "é" * 120])    # (240 bytes either way)
+def test_a_long_name_is_written_and_a_killed_writers_temporary_removed(tmp_path, stem):
+    # (a data file of a long name makes a long output stem: its CSV's name fit, but
+    # not its temporary's, ".<name>.<host>.<pid>.<random>.tmp": ENAMETOOLONG at the end)
+    path = tmp_path / f"{stem}.csv"
+    with atomic_file(path, "w") as handle:
+        handle.write("whole")
+        (temporary,) = (name for name in os.listdir(tmp_path) if name.endswith(".tmp"))
+    assert path.read_text() == "whole" and os.listdir(tmp_path) == [path.name]
+    host_pid_random = temporary.rsplit(".", 4)
+    killed = ".".join([host_pid_random[0], host_pid_random[1], str(2 ** 22 + 1),
+                       *host_pid_random[3:]])     # (above Linux's largest pid)
+    (tmp_path / killed).write_text("half")
+    remove_stale_temporaries(path)
+    assert os.listdir(tmp_path) == [path.name]

@@ -64,6 +64,8 @@ def _replace_earlier_run(settings_path, settings, out, stem, cells):
         previous = read_json(settings_path)
     except (OSError, ValueError):   # no earlier run (or no readable record of it)
         previous = None
+    if not isinstance(previous, dict):   # (JSON, but no record of ours: edited, say)
+        previous = None
     settings = _what_was_computed(settings)
     previous = None if previous is None else _what_was_computed(previous)
     if previous is None or previous == settings:

@@ -620,6 +620,17 @@ def test_a_rerun_removes_a_killed_writers_temporaries_of_the_tables(tmp_path):
     assert not any(path.exists() for path in stale) and kept.exists()
 
 
+@pytest.mark.parametrize("record", ["[]", "0", '"settings"'])
+def test_a_settings_file_that_holds_no_record_is_replaced(tmp_path, record):
+    # (every rerun failed, AttributeError: 'list' object has no attribute 'items')
+    from skpoison.experiments._outputs import write_tables
+
+    (tmp_path / "s_settings.json").write_text(record)
+    write_tables([{"a": 1}], {"config": {}}, tmp_path, "s", cells=False)
+    assert json.loads((tmp_path / "s_settings.json").read_text()) == {"config": {}}
+    assert read_csv(tmp_path / "s.csv") == [{"a": 1}]
+
+
 @needs_locks
 def test_a_rerun_tidies_what_a_killed_run_left_of_finished_cells(tmp_path):
     from skpoison._files import _HOST

@@ -155,6 +155,11 @@ def tidy_cells(cell_dir, paths):
                 if held:
                     resume_path(path).unlink(missing_ok=True)
     if fcntl is None:
+        # No locks to take: the temporaries whose writer is gone, which a lock's
+        # release removes elsewhere (a live writer's are kept)
+        for path in paths:
+            remove_stale_temporaries(path)
+            remove_stale_temporaries(resume_path(path))
         return
     left = {Path(name).name for pattern in (".*.lock", ".*.tmp")
             for name in glob.glob(glob.escape(str(cell_dir)) + os.sep + pattern)}

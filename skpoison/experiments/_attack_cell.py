@@ -132,8 +132,11 @@ def _attack(config, strategy, estimator, split, feature_range, seed):
         fixed = resolve_fixed_lambda(strategy, config, estimator, split.X_train,
                                      split.y_train, random_state=seed)
         target, hyperparams = estimator, "fixed"
-    options = {k: getattr(config, k) for k in ("poison_lr", "lambda_lr", "lambda_step",
-                                                "normalize") if getattr(config, k) is not None}
+    # (the defender's step settings only where the defender steps: a fixed λ's attack
+    # would warn that it ignores them)
+    settings = ("poison_lr", "normalize", *(("lambda_lr", "lambda_step") if spec.learned
+                                             else ()))
+    options = {k: getattr(config, k) for k in settings if getattr(config, k) is not None}
     attack = OptimalPoisoner(
         target, ratios=tuple(config.ratios), batch_size=config.batch_size,
         hyperparams=hyperparams, fixed_lambda=fixed, mode="replace",

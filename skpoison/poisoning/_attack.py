@@ -23,6 +23,7 @@ from torch.func import vmap
 from ..estimators._base import warn_if_lambda_never_moved
 from ..estimators._outer import LambdaOptimizer
 from .._torch_utils import make_generator
+from .._warn import warn_user
 from ..hypergrad import batched_train, make_hypergradient, train
 
 
@@ -92,6 +93,15 @@ def warn_if_defender_stayed(config, result, outer_steps):
         else "the λ reported is where it started, not a learned value",
         during=f"any of the defender's {outer_steps} outer steps per batch" if attacked
         else f"the defender's {outer_steps} outer steps on the clean data")
+
+
+def warn_if_lambda_steps_unused(**settings):
+    """Warn of the defender's step settings given to an attack of a fixed λ (unused)."""
+    unused = [name for name, value in settings.items() if value is not None]
+    if unused:
+        warn_user(f"{' and '.join(unused)} {'is' if len(unused) == 1 else 'are'} ignored "
+                  "with hyperparams='fixed' (the defender's λ does not move); set "
+                  "hyperparams='learn' to use them.")
 
 
 def ascent_direction(grad, normalize):

@@ -31,7 +31,8 @@ from ..estimators._setup import (
     encode_targets,
     lambda_vector,
 )
-from ._attack import AttackConfig, WeightDraws, warn_if_defender_stayed
+from ._attack import (AttackConfig, WeightDraws, warn_if_defender_stayed,
+                      warn_if_lambda_steps_unused)
 from ._base import _SEED_MAX, BasePoisoner
 from ._cumulative import run_cumulative_attack
 from ._feature_box import feature_box
@@ -105,7 +106,8 @@ class OptimalPoisoner(BasePoisoner):
         Euclidean length of a poisoning point's step before projection
         (``normalize="point"``), or of the whole batch's step (``"batch"``).
     lambda_lr : float or None, default=None
-        Step size of the descent on λ; None: the estimator's ``outer_lr``.
+        Step size of the descent on λ; None: the estimator's ``outer_lr``
+        (with ``hyperparams="fixed"``: ignored, with a warning, as ``lambda_step``).
     normalize : {"point", "batch"}, default="point"
         ``g_X / ||g_X||`` with the norm of each poisoning point's own gradient
         row (every point moves ``poison_lr``) or of the whole batch's gradient
@@ -390,6 +392,8 @@ class OptimalPoisoner(BasePoisoner):
             warn_user("fixed_lambda is ignored with hyperparams='learn' (λ starts at the "
                       "estimator's lambda_init and is learned); set hyperparams='fixed' to "
                       "attack a fixed λ.")
+        if not learn:
+            warn_if_lambda_steps_unused(lambda_lr=self.lambda_lr, lambda_step=self.lambda_step)
         if learn or self.fixed_lambda is None:
             return learn, None
         return learn, check_log_lambda(self.fixed_lambda, "fixed_lambda", dtype=dtype)

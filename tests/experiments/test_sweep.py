@@ -861,3 +861,14 @@ def test_an_attack_sweeps_cells_draw_their_attacks_bars(tmp_path, capsys):
              plot=False, out=tmp_path)
     err = capsys.readouterr().err
     assert "batches" in err and "outer steps" in err
+
+
+def test_a_sweep_gives_the_defenders_step_settings_to_learned_strategies_only(tmp_path):
+    # (a fixed λ's attack ignores them, and warns that it does)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        evaluate(size="tiny", repetitions=1, strategies=("large", "learned"), n_jobs=1,
+                 verbose=False, plot=False, out=tmp_path, lambda_lr=0.3, lambda_step="gd")
+    assert not [w for w in caught if "hyperparams='fixed'" in str(w.message)]

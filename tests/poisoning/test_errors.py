@@ -278,6 +278,16 @@ def test_fixed_lambda_without_fixed_hyperparams_warns(data):
     assert caught[0].filename == __file__          # the caller's line, not skpoison's
 
 
+@pytest.mark.parametrize("settings, named", [
+    (dict(lambda_lr=0.3), "lambda_lr is ignored"),
+    (dict(lambda_lr=0.3, lambda_step="gd"), "lambda_lr and lambda_step are ignored"),
+])
+def test_lambda_step_settings_with_a_fixed_lambda_warn(data, settings, named):
+    with pytest.warns(UserWarning, match=f"{named} with hyperparams='fixed'") as caught:
+        run(optimal(hyperparams="fixed", fixed_lambda=-1.0, **settings), *data)
+    assert caught[0].filename == __file__          # the caller's line, not skpoison's
+
+
 def test_ratio_without_points_warns(data):
     X, y, X_val, y_val = data  # 60 training points: 0.005 * 60 rounds to 0
     with pytest.warns(UserWarning, match=r"ratios \[0.005\] give no poisoning point") as caught:

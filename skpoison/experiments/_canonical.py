@@ -71,10 +71,16 @@ def dtype_name(dtype):
     return str(resolve_dtype(dtype)).removeprefix("torch.")
 
 
+def is_whole_number(value):
+    """Whether ``value`` is a real number of integer value (``5.0``, ``np.float32(5)``),
+    not a bool, a string or NaN."""
+    # (numbers.Real: np.float32 too, which is no float subclass as np.float64 is)
+    return (not isinstance(value, (bool, np.bool_)) and isinstance(value, Real)
+            and float(value).is_integer())
+
+
 def as_count(key, value, least):
     """``value`` as an int ``>= least`` (``5.0`` as ``5``), or a ValueError that names ``key``."""
-    # (numbers.Real: np.float32 too, which is no float subclass as np.float64 is)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) \
-            or not float(value).is_integer() or value < least:
+    if not is_whole_number(value) or value < least:
         raise ValueError(f"{key}={value!r} must be an integer >= {least}.")
     return int(value)

@@ -20,7 +20,8 @@ from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ..estimators._feature_scales import feature_scale_problem
 from ..estimators._setup import check_log_lambda
 from ..hypergrad._prox import check_l1_step
-from ._canonical import as_count, as_float, drop_defaults, dtype_name, step_size
+from ._canonical import (as_count, as_float, drop_defaults, dtype_name, is_whole_number,
+                         step_size)
 from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
@@ -379,8 +380,7 @@ def _check_sequences(overrides):
 
 def _class_label(value):
     """A class of ``classes`` as an int (``3.0`` as ``3``); 3.5 or "3" is a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not float(value).is_integer():
+    if not is_whole_number(value):
         raise ValueError(f"classes holds {value!r}: the classes are integer labels.")
     return int(value)
 

@@ -3,7 +3,6 @@
 from itertools import combinations
 
 import numpy as np
-from scipy.sparse import issparse
 
 from .._constraints import check_count, is_real_array
 from ._numbers import host_values
@@ -139,9 +138,7 @@ def top_k_features(coef, k):
     >>> top_k_features([0.1, -3.0, 2.0, 0.0], k=2)
     array([1, 2])
     """
-    coef = host_values(coef)
-    if issparse(coef):   # (a sparsified coef_: NumPy reads it as a 0-d object)
-        coef = coef.toarray()
+    coef = host_values(coef)   # (a tensor, a sparsified coef_)
     if not is_real_array(coef):   # (strings, bools; ragged: a network's coefs_)
         raise ValueError("coef must be one array of numbers of shape (n_features,) or "
                          "(n_outputs, n_features), such as a linear model's coef_ (a "

@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from scipy.sparse import issparse
 
 from .._constraints import is_real_array
 from .._torch_utils import to_numpy
@@ -30,5 +31,9 @@ def as_numbers(values, name, what):
 
 def host_values(values):
     """A torch tensor (on any device, tracking gradients or not: a model's
-    parameters) as a NumPy copy; anything else as it is."""
-    return to_numpy(values) if isinstance(values, torch.Tensor) else values
+    parameters) as a NumPy copy, a sparse matrix (a ``coef_`` that ``sparsify()``
+    made sparse; NumPy reads it as a 0-d object) as a dense array with all its
+    entries, stored or not; anything else as it is."""
+    if isinstance(values, torch.Tensor):
+        return to_numpy(values)
+    return values.toarray() if issparse(values) else values

@@ -1,7 +1,6 @@
 """Size of a model's weights per parameter (private)."""
 
 import numpy as np
-from scipy.sparse import issparse
 
 from ._numbers import as_numbers
 
@@ -38,8 +37,7 @@ def weight_norm_per_parameter(coef):
     0.75
     """
     parts = coef if isinstance(coef, (list, tuple)) else [coef]
-    arrays = [as_numbers(p.toarray() if issparse(p) else p, "coef", "weights")
-              for p in parts]
+    arrays = [as_numbers(p, "coef", "weights") for p in parts]
     size = sum(a.size for a in arrays)
     if size == 0:
         raise ValueError("coef holds no weights.")

@@ -343,6 +343,7 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
     paths = {name: cell_dir / f"{name}.json" for name in names}
     todo = [(name, args) for name, args in cells
             if not _finished(name, paths[name], args, check_rows)]
+    failed = {}
     if todo:
         bar = progress_bar(total=len(cells), initial=len(cells) - len(todo), desc=desc,
                            disable=not verbose, unit="cell")
@@ -352,7 +353,6 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
         here = verbose and n_jobs == 1 and backend is None    # (one cell at a time)
         how = _Cells(func, group_func, check_rows, resume_arg, record,
                      progress_arg if here else None)
-        failed = {}
         try:
             with config:
                 # First the cells no other run is computing; then, waiting for
@@ -371,10 +371,9 @@ def run_sweep(cells, func, out, *, n_jobs=1, backend=None, desc="cells", verbose
                         break
         finally:
             bar.close()
-        if failed:
-            tidy_cells(cell_dir, paths.values())    # (what killed runs left of any cell)
-            _raise_first_failure(failed, names)
-    tidy_cells(cell_dir, paths.values())
+    tidy_cells(cell_dir, paths.values())    # (what killed runs left, failed cells or not)
+    if failed:
+        _raise_first_failure(failed, names)
     rows = []
     for name in names:
         rows.extend(read_json(paths[name])["rows"])

@@ -71,6 +71,12 @@ def dtype_name(dtype):
     return str(resolve_dtype(dtype)).removeprefix("torch.")
 
 
+def is_sequence(value):
+    """Whether ``value`` holds several values (a list, a tuple, an array), not one
+    (a number, or a string, which NumPy would iterate letter by letter)."""
+    return np.iterable(value) and not isinstance(value, str)
+
+
 def is_whole_number(value):
     """Whether ``value`` is a real number of integer value (``5.0``, ``np.float32(5)``),
     not a bool, a string or NaN."""

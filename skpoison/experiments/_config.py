@@ -20,8 +20,8 @@ from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ..estimators._feature_scales import feature_scale_problem
 from ..estimators._setup import check_log_lambda
 from ..hypergrad._prox import check_l1_step
-from ._canonical import (as_count, as_float, drop_defaults, dtype_name, is_whole_number,
-                         step_size)
+from ._canonical import (as_count, as_float, drop_defaults, dtype_name, is_sequence,
+                         is_whole_number, step_size)
 from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
@@ -373,7 +373,7 @@ def _check_sequences(overrides):
     been read letter by letter, and a lone number was "not iterable")."""
     for key in _SEQUENCES:
         value = overrides.get(key)
-        if value is not None and (isinstance(value, str) or not np.iterable(value)):
+        if value is not None and not is_sequence(value):
             raise ValueError(f"{key}={value!r} must be a tuple or a list (e.g. "
                              f"{key}=({value!r},)).")
 

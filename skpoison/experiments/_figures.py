@@ -16,6 +16,7 @@ from sklearn.utils import Bunch
 
 from .._warn import warn_user
 from ._aggregate import format_table, relative_decrease_rows
+from ._canonical import is_sequence
 from ._cell_locks import outputs_locked
 from ._config import make_config
 from ._csv import write_csv
@@ -94,7 +95,7 @@ def _val_sizes(config, val_fractions, data_home):
     use more samples than the smallest class allows (digits 0 vs 8: 48 at
     most beside 200 training and 100 test points).
     """
-    many = np.iterable(val_fractions) and not isinstance(val_fractions, str)
+    many = is_sequence(val_fractions)
     if not many or not len(val_fractions) or not all(
             isinstance(f, Real) and not isinstance(f, bool) and 0 < f <= 1
             for f in val_fractions):

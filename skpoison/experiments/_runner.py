@@ -19,7 +19,7 @@ from ..poisoning._resume import discard_if_not_resume_file
 from ._aggregate import format_table
 from ._attack_cell import (attack_cell_rows, cell_record, cell_rows_problem, draw_split,
                            rate_log_lambda, run_attack_cells)
-from ._canonical import as_count
+from ._canonical import as_count, is_sequence
 from ._cell_locks import outputs_locked
 from ._config import make_config
 from ._environment import environment
@@ -217,7 +217,7 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     >>> [(row["strategy"], row["ratio"]) for row in rows], len(cells), again == rows
     ([('learned', 0.0), ('learned', 0.1), ('learned', 0.2)], 1, True)
     """
-    if n_vals is not None and (isinstance(n_vals, str) or not np.iterable(n_vals)):
+    if n_vals is not None and not is_sequence(n_vals):
         raise ValueError(f"n_vals={n_vals!r} must be a list of trusted-set sizes (e.g. "
                          f"n_vals=[{n_vals!r}]), or None.")
     if n_vals is not None and len(n_vals) == 0:

@@ -78,6 +78,12 @@ def _timed(fn, device, repeats):
     return timed_rounds({"fn": fn}, device, repeats)["fn"]
 
 
+def synchronize(device):
+    """Wait for ``device``'s queued work (a CUDA device's; nothing elsewhere)."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
 def timed_rounds(runs, device, repeats, *, shuffle=None, samples=None):
     """Median wall time of each of ``runs`` (name -> callable) over ``repeats``
     rounds that time every run once, in turn, after one warm-up call of each
@@ -88,10 +94,6 @@ def timed_rounds(runs, device, repeats, *, shuffle=None, samples=None):
     every run alike, not always on the one after it). ``samples``: a dict
     that receives every run's times.
     """
-    def synchronize():
-        if device != "cpu":
-            torch.cuda.synchronize(device)
-
     for run in runs.values():
         run()
     seconds = {name: [] for name in runs}
@@ -100,10 +102,10 @@ def timed_rounds(runs, device, repeats, *, shuffle=None, samples=None):
         order = list(runs) if rng is None else list(rng.permutation(list(runs)))
         for name in order:
             run = runs[name]
-            synchronize()
+            synchronize(device)
             start = time.perf_counter()
             run()
-            synchronize()
+            synchronize(device)
             seconds[name].append(time.perf_counter() - start)
     if samples is not None:
         samples.update(seconds)

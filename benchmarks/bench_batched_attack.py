@@ -86,7 +86,7 @@ for path in (ROOT, ROOT / "benchmarks"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bench_batched import _timed, timed_rounds  # noqa: E402  (wall-clock medians)
+from bench_batched import _timed, synchronize, timed_rounds  # noqa: E402  (medians)
 
 from skpoison import HypergradRegularizedLR, OptimalPoisoner  # noqa: E402
 from skpoison.datasets import make_poisoning_splits  # noqa: E402
@@ -191,22 +191,18 @@ _PARTS = [(OptimalPoisoner, "_check_inputs", "setup"), (OptimalPoisoner, "_plan_
 
 def phases(runs, device, repeats):
     """Medians of each run's wall time and of its parts (:data:`_PARTS`), in ms."""
-    def synchronize():
-        if device.startswith("cuda"):
-            torch.cuda.synchronize(device)
-
     spent, depth, lock = {}, {}, threading.Lock()   # (parts run in n_jobs threads too)
 
     def timed(real, part):
         def wrapper(*args, **kwargs):
             with lock:
                 depth[part] = depth.get(part, 0) + 1
-            synchronize()
+            synchronize(device)
             start = time.perf_counter()
             try:
                 return real(*args, **kwargs)
             finally:
-                synchronize()
+                synchronize(device)
                 with lock:
                     depth[part] -= 1
                     if depth[part] == 0:    # (a part inside itself counts once)
@@ -221,10 +217,10 @@ def phases(runs, device, repeats):
         for _ in range(repeats):
             for name, run in runs.items():
                 spent.clear()
-                synchronize()
+                synchronize(device)
                 start = time.perf_counter()
                 run()
-                synchronize()
+                synchronize(device)
                 rows[name].append(dict(spent, wall=time.perf_counter() - start))
     return {name: {part: round(1e3 * float(np.median([row.get(part, 0.0) for row in values])), 1)
                    for part in ("wall", "setup", "capture", "evaluate", "loop", "collect")}

@@ -96,13 +96,12 @@ def set_up_on_device(Xs, X_vals, device, *, rated, inner_steps, names, sampler=T
     (torch.float32, True)
     """
     n, d = Xs[0].shape
-    per_batch = designs_per_batch(n, d)
+    per_batch, small = designs_per_batch(n, d), is_small_design(n, d)
     norms, designs = [], None if dtype is None else []
     for start in range(0, len(Xs), per_batch):
         part = slice(start, start + per_batch)
         X = stack_on_device(Xs[part], device)
         wanted = [k for k, rate in enumerate(rated[part]) if rate]
-        small = is_small_design(n, d)
         if designs is not None:
             # A copy where the spectral norms will scale X itself, in place (the others
             # read a copy, X[wanted], or the host's sets)

@@ -25,8 +25,9 @@ NAME_MAX = 255
 def atomic_file(path, mode="x", **open_kwargs):
     """An open handle on a temporary file that replaces ``path`` when the block ends.
 
-    The file is synced before the rename, so ``path`` holds either its old
-    content or the whole new one. If the block raises (an interrupt included),
+    The file is synced before the rename, and the folder after it (where the
+    system can), so ``path`` holds either its old content or the whole new
+    one, even after a power cut. If the block raises (an interrupt included),
     the temporary file is removed and ``path`` is left as it was. The
     temporary file is hidden beside ``path``:
     ``.<name>.<host>.<pid>.<random>.tmp``, ``<name>`` cut where the whole would
@@ -50,6 +51,7 @@ def atomic_file(path, mode="x", **open_kwargs):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -57,6 +59,21 @@ def atomic_file(path, mode="x", **open_kwargs):
             # (a write or a sync that failed, a full disk say, names no file)
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+
+
+def _sync_folder(folder):
+    """Make a rename in ``folder`` durable: POSIX keeps it in the folder's entry,
+    synced apart from the file. (Windows opens no folder: nothing to do there.)"""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:   # (some file systems refuse a folder's sync: the file is written)
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def remove_stale_temporaries(path):

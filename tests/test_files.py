@@ -2,6 +2,7 @@
 
 import errno
 import os
+import stat
 
 import pytest
 
@@ -28,6 +29,25 @@ def test_an_interrupt_leaves_the_old_file(tmp_path):
             handle.write("new")
             raise KeyboardInterrupt
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["table.csv"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a folder's sync is POSIX's (Windows opens "
+                    "no folder)")
+def test_the_rename_is_synced_in_its_folder(tmp_path, monkeypatch):
+    # (the file was synced, but not the folder's entry that the rename changed: after a
+    # power cut a finished cell's file could be gone, or still the old content)
+    synced = []
+    fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        synced.append(stat.S_ISDIR(os.fstat(descriptor).st_mode))
+        fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    with atomic_file(tmp_path / "cell.json", "w") as handle:
+        handle.write("{}")
+        assert synced == []
+    assert synced == [False, True]     # the file, then its folder once renamed
 
 
 @pytest.mark.parametrize("stem", ["L" * 240, "é" * 120])    # (240 bytes either way)

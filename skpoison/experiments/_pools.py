@@ -25,7 +25,12 @@ def load_pool(dataset, classes=None, data_home=None):
     wants to change one copies it first), and every call gets a ``Bunch`` of
     its own: a caller cannot change what the later cells of a sweep read.
     """
-    key = (dataset, None if classes is None else tuple(classes), str(data_home),
+    try:
+        classes = None if classes is None else tuple(classes)   # (an iterator: read once)
+        hash(classes)
+    except TypeError:   # (no sequence of class ids: the loader says what is wrong)
+        return load_dataset(dataset, classes=classes, data_home=data_home)
+    key = (dataset, classes, str(data_home),
            os.environ.get(DATA_HOME_ENV) if data_home is None else None)
     if is_data_file(dataset) and os.path.isfile(dataset):   # (else the loader says what is wrong)
         status = os.stat(dataset)

@@ -46,3 +46,14 @@ def test_the_sets_drawn_from_a_cached_pool_are_writable_copies():
                                   random_state=0)
     split.X_train[:] = 0.0          # (the attacks' own copies: theirs to change)
     assert pool.data.any()
+
+
+def test_classes_are_read_once_and_bad_ones_named_by_the_loader():
+    # The cache's key consumed an iterator of classes, and the loader got none
+    # ("got ()"); a lone class id or a list of lists was a TypeError of the key.
+    assert _pools.load_pool("digits", classes=iter([0, 8])).classes == (0, 8)
+    assert _pools.load_pool("digits", classes=(c for c in (3, 5))).classes == (3, 5)
+    with pytest.raises(ValueError, match="classes must be a sequence of at least two"):
+        _pools.load_pool("digits", classes=5)
+    with pytest.raises(ValueError, match=r"Class ids must be integers, got \[0\]"):
+        _pools.load_pool("digits", classes=[[0], [8]])

@@ -27,10 +27,12 @@ def load_pool(dataset, classes=None, data_home=None):
     """
     try:
         classes = None if classes is None else tuple(classes)   # (an iterator: read once)
-        hash(classes)
+        # (typed: 0.0 == 0 and True == 1, but the loaders refuse them as class ids)
+        typed = None if classes is None else tuple((type(c), c) for c in classes)
+        hash(typed)
     except TypeError:   # (no sequence of class ids: the loader says what is wrong)
         return load_dataset(dataset, classes=classes, data_home=data_home)
-    key = (dataset, classes, str(data_home),
+    key = (dataset, typed, str(data_home),
            os.environ.get(DATA_HOME_ENV) if data_home is None else None)
     if is_data_file(dataset) and os.path.isfile(dataset):   # (else the loader says what is wrong)
         status = os.stat(dataset)

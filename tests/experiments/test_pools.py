@@ -57,3 +57,13 @@ def test_classes_are_read_once_and_bad_ones_named_by_the_loader():
         _pools.load_pool("digits", classes=5)
     with pytest.raises(ValueError, match=r"Class ids must be integers, got \[0\]"):
         _pools.load_pool("digits", classes=[[0], [8]])
+
+
+def test_the_cache_refuses_the_class_ids_the_loader_refuses():
+    # (0.0 == 0 and True == 1: a pool loaded for (0, 8) was handed out for (0.0, 8.0),
+    # which the loader refuses, so that the outcome hung on what was loaded before)
+    assert _pools.load_pool("digits", classes=(0, 1)).classes == (0, 1)
+    for classes in ((0.0, 1.0), (False, True)):
+        with pytest.raises(ValueError, match="Class ids must be integers"):
+            _pools.load_pool("digits", classes=classes)
+    assert _pools.load_pool("digits", classes=(np.int64(0), 1)).classes == (0, 1)

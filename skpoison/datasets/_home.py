@@ -209,7 +209,11 @@ def remove_dead_parts(dest):
     # (mkstemp's random part has no "-" nor "."; files of older versions name no writer)
     pattern = re.compile(rf"\.{re.escape(dest.name)}\.(?:(.+)-(\d+)\.)?\w+"
                          rf"\.part{re.escape(dest.suffix)}")
-    for part in dest.parent.iterdir():
+    try:
+        names = list(dest.parent.iterdir())
+    except OSError:   # (a folder we may not list: its files are not ours to judge)
+        return
+    for part in names:
         match = pattern.fullmatch(part.name)
         if match is None:
             continue

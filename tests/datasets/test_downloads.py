@@ -82,3 +82,15 @@ def test_only_the_files_of_dead_downloads_are_removed(tmp_path, monkeypatch, wri
     assert part.exists() is not removed
     assert other.exists()        # (the temporary files of another file are not looked at)
     assert (folder / "t10k-labels-idx1-ubyte.gz").read_bytes() == b"x"
+
+
+def test_a_folder_that_cannot_be_listed_still_takes_the_download(tmp_path, monkeypatch):
+    # (write and search rights without the right to read it: the look for dead
+    # downloads' files must not cost the download)
+    def refused(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", refused)
+    monkeypatch.setattr(_home, "_urlretrieve", lambda url, dest: Path(dest).write_bytes(b"x"))
+    _home.download("https://example.org/a.gz", tmp_path / "a.gz", verify=lambda path: None)
+    assert (tmp_path / "a.gz").read_bytes() == b"x"

@@ -73,9 +73,11 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
 
     Each split holds (as nearly as possible) the same number of samples of
     every class present in ``y``, and so do the three splits together (their
-    per-class totals differ by at most one); the splits never share a sample.
-    Labels are kept as they are (no remapping). Within a split the rows are
-    shuffled. The inputs are never modified; the outputs are copies.
+    per-class totals differ by at most one); the splits never share a sample
+    (a row of the pool: a pool that repeats a row can put equal samples in
+    two splits; the paper's pools repeat none). Labels are kept as they are
+    (no remapping). Within a split the rows are shuffled. The inputs are
+    never modified; the outputs are copies.
 
     Parameters
     ----------

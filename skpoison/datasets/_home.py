@@ -2,8 +2,11 @@
 
 import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -14,6 +17,10 @@ DATA_HOME_ENV = "SKPOISON_DATA"
 
 #: Seconds before an unanswered download is given up.
 DOWNLOAD_TIMEOUT = 60
+
+#: Seconds after which an untouched temporary download file is taken for one a killed
+#: download left (a live download writes to it at least every DOWNLOAD_TIMEOUT seconds).
+STALE_PART_AGE = 10 * DOWNLOAD_TIMEOUT
 
 
 def get_data_home(data_home=None):
@@ -135,9 +142,11 @@ def download(url, dest, verify):
         created.append(folder)
         folder = folder.parent
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_parts(dest)
     done = False
-    # the temporary name keeps dest's suffix (".gz" decides how it is read)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.",
+    # the temporary name keeps dest's suffix (".gz" decides how it is read), and
+    # says which process writes it (remove_dead_parts)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.{_writer()}.",
                                suffix=".part" + dest.suffix)
     os.close(fd)
     try:
@@ -164,6 +173,57 @@ def download(url, dest, verify):
                 folder.rmdir()
             except OSError:  # not empty (another writer): keep it and its parents
                 break
+
+
+def _writer():
+    """``host-pid`` of this process, as the temporary download files name it."""
+    host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def _alive(pid):
+    """Whether process ``pid`` of this host runs (True where that cannot be told)."""
+    if os.name != "posix":   # (os.kill(pid, 0) would send CTRL_C_EVENT on Windows)
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:    # (another user's process: it runs)
+        return True
+    return True
+
+
+def remove_dead_parts(dest):
+    """Delete the temporary files that killed downloads of ``dest`` left beside it.
+
+    A download killed outright (SIGKILL, a power cut) cannot remove its
+    temporary file. Such a file is never read as ``dest`` (only a verified
+    download is renamed to ``dest``), but it would stay on disk: a later
+    download of ``dest`` removes those whose writer, a process of this host,
+    no longer runs, and any untouched for :data:`STALE_PART_AGE` seconds. The
+    files of live downloads (another process's, in the same data home) stay.
+    """
+    dest = Path(dest)
+    host = _writer().rsplit("-", 1)[0]
+    # (mkstemp's random part has no "-" nor "."; files of older versions name no writer)
+    pattern = re.compile(rf"\.{re.escape(dest.name)}\.(?:(.+)-(\d+)\.)?\w+"
+                         rf"\.part{re.escape(dest.suffix)}")
+    try:
+        names = list(dest.parent.iterdir())
+    except OSError:   # (a folder we may not list: its files are not ours to judge)
+        return
+    for part in names:
+        match = pattern.fullmatch(part.name)
+        if match is None:
+            continue
+        try:
+            dead = match[1] == host and int(match[2]) != os.getpid() \
+                and not _alive(int(match[2]))
+            if dead or time.time() - part.stat().st_mtime > STALE_PART_AGE:
+                part.unlink()
+        except OSError:   # (gone meanwhile, or not ours to delete: left as it is)
+            continue
 
 
 def missing_files_error(names, folder, reason, cause=None, *, data_home=None):

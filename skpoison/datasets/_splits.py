@@ -1,5 +1,7 @@
 """Disjoint, class-balanced train / validation / test draws (private)."""
 
+import cmath
+
 import numpy as np
 from scipy.sparse import issparse
 from sklearn.utils import Bunch, check_random_state
@@ -31,14 +33,51 @@ def _per_class_counts(sizes, available, rng):
     return counts
 
 
+def _not_finite(value):
+    """Whether one item of an object array is missing (None, NaN, NA) or infinite."""
+    if is_missing_label(value):
+        return True
+    try:
+        return not cmath.isfinite(value)
+    except (TypeError, ValueError):   # (not a number: text, say; not ours to judge)
+        return False
+
+
+def _check_finite(X):
+    """Refuse a pool ``X`` with NaN, infinite or missing values, naming the first row.
+
+    The sets drawn from it feed estimators and attacks that need finite
+    features; a NaN would surface much later, as a NaN loss (or not at all,
+    when its row is not drawn). Numbers only: other items (text) pass.
+    """
+    if X.dtype.kind in "fc":
+        with np.errstate(over="ignore", invalid="ignore"):   # (a sum past float's range)
+            if np.isfinite(np.sum(X)):   # (no boolean copy of X in the usual case)
+                return
+        bad = ~np.isfinite(X)
+    elif X.dtype == object:
+        bad = np.frompyfunc(_not_finite, 1, 1)(X).astype(bool)
+    else:
+        return
+    rows = bad.reshape(len(X), -1).any(axis=1) if X.ndim > 1 else bad
+    if rows.any():
+        raise ValueError(
+            f"X holds {int(bad.sum())} NaN, infinite or missing value(s), in "
+            f"{int(rows.sum())} row(s), the first at row {int(np.flatnonzero(rows)[0])}: "
+            "drop or impute those rows first (the sets drawn from the pool feed estimators "
+            "and attacks that need finite features).")
+
+
 def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
     """Draw disjoint, class-balanced train / validation / test sets from a pool.
 
     Each split holds (as nearly as possible) the same number of samples of
     every class present in ``y``, and so do the three splits together (their
-    per-class totals differ by at most one); the splits never share a sample.
-    Labels are kept as they are (no remapping). Within a split the rows are
-    shuffled. The inputs are never modified; the outputs are copies.
+    per-class totals differ by at most one); the splits never share a sample
+    (a row of the pool: a pool that repeats a row can put equal samples in
+    two splits; the paper's pools repeat none). Labels are kept as they are
+    (no remapping). Within a split the rows are shuffled. The inputs are
+    never modified; the outputs are copies.
 
     Parameters
     ----------
@@ -61,7 +100,9 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
     ------
     ValueError
         When the pool, or one of its classes, is too small for a balanced
-        draw of the requested sizes; the message gives what is available.
+        draw of the requested sizes (the message gives what is available),
+        or when ``X`` holds NaN, infinite or missing values or ``y``
+        missing labels.
     TypeError
         When ``X`` is a sparse matrix.
 
@@ -96,6 +137,7 @@ def make_poisoning_splits(X, y, *, n_train, n_val, n_test, random_state=None):
         raise ValueError(f"y holds {int(missing.sum())} missing labels (NaN or None), the "
                          f"first at row {int(np.flatnonzero(missing)[0])}: drop those rows "
                          "first.")
+    _check_finite(X)
     total = sum(sizes)
     if total > len(y):
         raise ValueError(

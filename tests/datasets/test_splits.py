@@ -159,3 +159,33 @@ def test_pandas_missing_labels_are_refused_as_missing():
     X = np.random.RandomState(0).rand(40, 3)
     with pytest.raises(ValueError, match="y holds 1 missing labels .* row 39"):
         make_poisoning_splits(X, y, n_train=10, n_val=6, n_test=6, random_state=0)
+
+
+def _with(values, shape=(40, 3), dtype=float):
+    """A pool of ``shape`` whose rows 7 and 30 hold ``values`` in column 1."""
+    X = np.random.RandomState(0).rand(*shape).astype(dtype)
+    X[7, 1], X[30, 1] = values
+    return X, np.repeat([0, 1], shape[0] // 2)
+
+
+@pytest.mark.parametrize("X, y, first", [
+    (*_with((np.nan, 0.5)), 7), (*_with((np.inf, -np.inf)), 7),
+    (*_with((0.5, np.nan), dtype=np.float32), 30), (*_with((np.nan, 0.5), shape=(40, 3, 2)), 7),
+    (*_with((complex(np.inf, 0), 0.5), dtype=complex), 7),
+    (*_with((0.5, None), dtype=object), 30), (*_with((np.inf, 0.5), dtype=object), 7),
+], ids=["nan", "inf", "float32", "images", "complex", "None", "object-inf"])
+def test_non_finite_X_is_refused_naming_X_and_the_row(X, y, first):
+    # The pool's NaN or inf passed into the splits (in the drawn rows or not, as
+    # the draw fell) and surfaced later as a NaN loss, or never.
+    with pytest.raises(ValueError, match=rf"^X holds \d NaN, infinite or missing value\(s\), "
+                                         rf"in \d row\(s\), the first at row {first}: drop"):
+        make_poisoning_splits(X, y, n_train=4, n_val=2, n_test=2, random_state=0)
+
+
+def test_finite_X_of_any_kind_still_splits():
+    y = np.repeat([0, 1], 10)
+    for X in (np.full((20, 2), 1e308),                  # (its sum overflows: no NaN for all that)
+              np.arange(20), np.ones((20, 2), dtype=bool), np.array([["a"]] * 20),
+              np.array([[1.0, "a"]] * 20, dtype=object)):
+        s = make_poisoning_splits(X, y, n_train=4, n_val=2, n_test=2, random_state=0)
+        np.testing.assert_array_equal(s.X_train, X[s.idx_train])

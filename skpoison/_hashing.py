@@ -9,7 +9,8 @@ def update_with_arrays(digest, arrays):
     """Feed each array's dtype, shape and bytes to ``digest`` (a :mod:`hashlib` object).
 
     Returns ``digest``. Arrays of the same bytes but another dtype or shape
-    hash differently.
+    hash differently; the same values in either byte order hash the same (as
+    little-endian: cell names and resume files do not depend on the host).
 
     Examples
     --------
@@ -18,9 +19,12 @@ def update_with_arrays(digest, arrays):
     >>> one = update_with_arrays(hashlib.sha1(), [a]).hexdigest()
     >>> one == update_with_arrays(hashlib.sha1(), [a.reshape(2, 2)]).hexdigest()
     False
+    >>> one == update_with_arrays(hashlib.sha1(), [a.astype(">f8")]).hexdigest()
+    True
     """
     for array in arrays:
         array = np.ascontiguousarray(array)
+        array = array.astype(array.dtype.newbyteorder("<"), copy=False)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.data)
     return digest

@@ -83,15 +83,26 @@ def test_counter_sees_the_usual_host_reads():
     assert host_syncs(lambda: torch.where(x > 1, x, 0.0) @ x).total() == 0
 
 
+#: torch 2.1 (our oldest) hands a dispatch mode's ops under functorch's jvp their
+#: arguments unwrapped ("aten::alias() Expected a value of type 'Tensor' ...
+#: found type 'int'"): forward mode runs there (its other tests pass), but its host
+#: reads cannot be counted this way. torch 2.13 counts them.
+FMD_COUNTED = pytest.param(
+    {"method": "fmd"}, id="fmd",
+    marks=pytest.mark.skipif(torch.__version__.startswith("2.1."),
+                             reason="torch 2.1's dispatch modes cannot see inside jvp"))
+
 CASES = [("linear", 1, "single", "l2"), ("linear", 3, "per_feature", "l1"),
          ("mlp", 1, "per_layer", "l1"), ("mlp", 3, "single", "l2")]
 
 
 @pytest.mark.parametrize(("model", "k", "mode", "penalty"), CASES)
 @pytest.mark.parametrize("options", [
-    {"method": "rmd"}, {"method": "rmd", "checkpoint_every": "sqrt"},
-    {"method": "rmd", "checkpoint_every": (12, 3)}, {"method": "fmd"},
-], ids=["rmd", "rmd-sqrt", "rmd-two-level", "fmd"])
+    pytest.param({"method": "rmd"}, id="rmd"),
+    pytest.param({"method": "rmd", "checkpoint_every": "sqrt"}, id="rmd-sqrt"),
+    pytest.param({"method": "rmd", "checkpoint_every": (12, 3)}, id="rmd-two-level"),
+    FMD_COUNTED,
+])
 def test_one_host_read_per_hypergradient_whatever_the_steps(model, k, mode, penalty,
                                                             options):
     cases = [make_case(model, k, mode, penalty, steps=steps) for steps in (10, 40)]

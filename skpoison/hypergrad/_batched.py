@@ -332,8 +332,9 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     # one host synchronization, after the loop
     check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr,
                     describe=_describe(K, lr))
-    # (steps = 0: never the caller's tensor, nor a broadcast view of it)
-    return w.clone() if steps == 0 else w
+    # (steps = 0: never the caller's tensor, nor a broadcast view of it, nor part
+    # of its autograd graph)
+    return w.detach().clone() if steps == 0 else w
 
 
 def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison=0,

@@ -1,0 +1,43 @@
+"""Arguments a user may hand the engine directly: tensors that require grad, half
+precision, non-finite values. Each gives a plain result or a specific error, never
+a result tied to the caller's autograd graph or an error that blames the wrong
+setting.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hg_cases import make_case
+
+from skpoison.hypergrad import batched_train, compute_hypergradient, train
+
+METHODS = ["rmd", "fmd", "cg", "exact", "autograd"]
+
+
+def _args(case, **changes):
+    args = dict(w0=case.w0, log_lambda=case.log_lambda, X=case.X, Y=case.Y,
+                X_val=case.X_val, Y_val=case.Y_val)
+    args.update(changes)
+    return [args[name] for name in ("w0", "log_lambda", "X", "Y", "X_val", "Y_val")]
+
+
+@pytest.mark.filterwarnings("ignore::skpoison.hypergrad.InnerNotConvergedWarning")
+@pytest.mark.parametrize("steps", [0, 3])
+@pytest.mark.parametrize("method", METHODS)
+def test_results_are_not_part_of_the_callers_graph(method, steps):
+    # Zero steps returned w0.clone() outside no_grad (fmd, cg, exact, train,
+    # batched_train): params with a grad_fn into the caller's graph, unlike any
+    # run of one step or more.
+    case = make_case("linear", 1, "single", "l2")
+    w0 = case.w0.clone().requires_grad_(True)
+    result = compute_hypergradient(case.problem, *_args(case, w0=w0), n_poison=case.n_poison,
+                                   steps=steps, lr=case.lr, method=method)
+    for name, value in result._asdict().items():
+        if isinstance(value, torch.Tensor):
+            assert not value.requires_grad and value.grad_fn is None, name
+    w = train(case.problem, w0, case.log_lambda, case.X, case.Y, steps=steps, lr=case.lr)
+    assert not w.requires_grad
+    W = batched_train(case.problem, w0, case.log_lambda, case.X[None], case.Y[None],
+                      steps=steps, lr=case.lr)
+    assert not W.requires_grad

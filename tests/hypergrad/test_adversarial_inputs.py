@@ -41,3 +41,21 @@ def test_results_are_not_part_of_the_callers_graph(method, steps):
     W = batched_train(case.problem, w0, case.log_lambda, case.X[None], case.Y[None],
                       steps=steps, lr=case.lr)
     assert not W.requires_grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("method", METHODS + ["train", "batched"])
+def test_half_precision_is_refused_by_name(method, dtype):
+    # Accepted before, and answered with hypergradients a few per cent off
+    # (bfloat16, 20 steps) and an exp(λ) that overflows float16 at λ = 11.1.
+    case = make_case("linear", 1, "single", "l2")
+    w0, lam, X, Y, X_val, Y_val = (t.to(dtype) for t in _args(case))
+    with pytest.raises(ValueError, match=rf"X has dtype {dtype}; the engine computes in "
+                       "float32 or float64"):
+        if method == "train":
+            train(case.problem, w0, lam, X, Y, steps=3, lr=case.lr)
+        elif method == "batched":
+            batched_train(case.problem, w0, lam, X[None], Y[None], steps=3, lr=case.lr)
+        else:
+            compute_hypergradient(case.problem, w0, lam, X, Y, X_val, Y_val,
+                                  n_poison=case.n_poison, steps=3, lr=case.lr, method=method)

@@ -55,6 +55,8 @@ def batched_lr(lr, K, like):
     if _not_real(lr):
         raise ValueError("lr must be a float or a 1-D tensor of K positive floats; got "
                          f"{lr!r}.")
+    if isinstance(lr, torch.Tensor):
+        lr = lr.detach()   # (a rate is a number: no graph, no warning on reading it)
     if not isinstance(lr, numbers.Real):
         try:
             lrs = torch.as_tensor(lr, dtype=like.dtype, device=like.device)

@@ -6,11 +6,18 @@ setting.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from hg_cases import make_case
 
-from skpoison.hypergrad import batched_train, compute_hypergradient, train
+from skpoison.hypergrad import (
+    batched_hypergradient,
+    batched_train,
+    compute_hypergradient,
+    train,
+)
 
 METHODS = ["rmd", "fmd", "cg", "exact", "autograd"]
 
@@ -59,3 +66,20 @@ def test_half_precision_is_refused_by_name(method, dtype):
         else:
             compute_hypergradient(case.problem, w0, lam, X, Y, X_val, Y_val,
                                   n_poison=case.n_poison, steps=3, lr=case.lr, method=method)
+
+
+@pytest.mark.parametrize("shape", [(), (1,)])
+def test_a_rate_that_requires_grad_is_read_without_a_warning(shape):
+    # batched_lr read a 0-d rate with float(lr): PyTorch's "Converting a tensor
+    # with requires_grad=True to a scalar" UserWarning at every batched call.
+    case = make_case("linear", 1, "single", "l2")
+    lr = torch.full(shape, case.lr, dtype=case.X.dtype, requires_grad=True)
+    stacked = [t[None] for t in _args(case)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = batched_hypergradient(case.problem, *stacked, n_poison=case.n_poison, steps=3,
+                                    lr=lr)
+    want = compute_hypergradient(case.problem, *_args(case), n_poison=case.n_poison, steps=3,
+                                 lr=case.lr)
+    torch.testing.assert_close(got.grad_log_lambda[0], want.grad_log_lambda)
+    assert not got.grad_log_lambda.requires_grad

@@ -72,7 +72,10 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     ValueError
         If ``method`` is unknown, ``checkpoint_every`` or ``solver_options``
         are given to a method that takes none, or the inputs' shapes, dtypes,
-        ``steps`` or ``lr`` are invalid.
+        ``steps`` or ``lr`` are invalid. Also where the run or its outputs
+        came out NaN/inf because an input holds NaN/inf or ``exp(log_lambda)``
+        overflows the dtype: the error names that input (values are read only
+        then, on the failure path, never before the run).
 
     Notes
     -----

@@ -16,6 +16,7 @@ from skpoison.hypergrad import (
     batched_hypergradient,
     batched_train,
     compute_hypergradient,
+    make_hypergradient,
     train,
 )
 
@@ -83,3 +84,68 @@ def test_a_rate_that_requires_grad_is_read_without_a_warning(shape):
                                  lr=case.lr)
     torch.testing.assert_close(got.grad_log_lambda[0], want.grad_log_lambda)
     assert not got.grad_log_lambda.requires_grad
+
+
+def _run(case, method, args, steps=5):
+    w0, lam, X, Y, X_val, Y_val = args
+    if method == "train":
+        return train(case.problem, w0, lam, X, Y, steps=steps, lr=case.lr)
+    if method == "batched_train":
+        return batched_train(case.problem, w0, lam, X[None], Y[None], steps=steps, lr=case.lr)
+    if method == "batched":
+        return batched_hypergradient(case.problem, w0, lam, X[None], Y[None], X_val[None],
+                                     Y_val[None], n_poison=case.n_poison, steps=steps,
+                                     lr=case.lr)
+    if method == "graphed":
+        hypergradient = make_hypergradient(case.problem, n_poison=case.n_poison, steps=steps,
+                                           lr=case.lr)
+        return hypergradient(*args)
+    checkpoint = method == "rmd-checkpointed"
+    return compute_hypergradient(case.problem, *args, n_poison=case.n_poison, steps=steps,
+                                 lr=case.lr, method="rmd" if checkpoint else method,
+                                 checkpoint_every=2 if checkpoint else None)
+
+
+ALL = METHODS + ["rmd-checkpointed", "batched", "graphed", "train", "batched_train"]
+NAMES = ["w0", "log_lambda", "X", "Y", "X_val", "Y_val"]
+
+
+@pytest.mark.filterwarnings("ignore::skpoison.hypergrad.InnerNotConvergedWarning")
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("method", ALL)
+def test_a_non_finite_input_is_named(method, name, value):
+    # Before: "The inner gradient descent diverged (NaN/inf parameters ...). The
+    # inner learning rate is most likely too large for this data", or "the
+    # features' magnitudes are beyond the floating-point range", for a NaN the
+    # caller passed in.
+    if name in ("X_val", "Y_val") and method in ("train", "batched_train"):
+        pytest.skip("no validation set")
+    case = make_case("linear", 1, "single", "l2")
+    args = [t.clone() for t in _args(case)]
+    args[NAMES.index(name)].view(-1)[0] = value
+    with pytest.raises(ValueError, match=rf"^{name} holds NaN or inf"
+                       + (r" in problems \[0\] of 1" if "batched" in method else ":")):
+        _run(case, method, args)
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l1-prox"])
+@pytest.mark.parametrize("method", ALL)
+def test_an_overflowing_exp_lambda_is_named(method, penalty):
+    # Under L1 (no unstable-rate check) λ = 710 made exp(λ) inf and the run NaN,
+    # blamed on the learning rate; an L2 rate check says "lr * exp(λ) >= 2" first.
+    case = make_case("linear", 1, "single", penalty)
+    args = _args(case)
+    args[1] = torch.full_like(case.log_lambda, 710.0)
+    with pytest.raises(ValueError, match=r"exp\(log_lambda\) overflows torch.float64.*"
+                       "reaches 710, above log of the dtype's largest number"):
+        _run(case, method, args)
+
+
+def test_an_overflowing_exp_lambda_names_the_problem_in_a_batch():
+    case = make_case("linear", 1, "single", "l1")
+    stacked = [torch.stack([t, t]) for t in _args(case)]
+    stacked[1][1] = 100.0
+    with pytest.raises(ValueError, match=r"overflows torch.float32 in problems \[1\] of 2"):
+        batched_hypergradient(case.problem, *(t.float() for t in stacked),
+                              n_poison=case.n_poison, steps=5, lr=case.lr)

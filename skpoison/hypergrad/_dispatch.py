@@ -27,7 +27,8 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     X, Y : Tensor
         Training set; its last ``n_poison`` rows are the poisoning points.
         ``X`` float32 or float64 (``w0``, ``log_lambda`` and ``X_val`` alike;
-        half precision is refused). ``Y`` of shape ``(n, n_outputs)``: {0, 1} (or a probability) in one
+        half precision is refused). ``Y`` of shape ``(n, n_outputs)``: {0, 1}
+        (or a probability) in one
         column for binary problems, one-hot rows (or rows of probabilities
         that sum to 1) otherwise. The built-in models' closed-form
         derivatives assume rows that sum to 1; other rows give wrong

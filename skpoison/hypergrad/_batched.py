@@ -25,6 +25,7 @@ from torch.func import vmap
 from ._checks import check_inputs
 from ._checkpoint import segment_lengths
 from ._divergence import RunStatus, check_inner_run, raise_if_diverged
+from ._input_values import named_inputs
 from ._result import HypergradResult
 from ._reverse import reverse_pass
 from ._unroll import BlockTape, raise_proximal_unsupported
@@ -55,6 +56,8 @@ def batched_lr(lr, K, like):
     if _not_real(lr):
         raise ValueError("lr must be a float or a 1-D tensor of K positive floats; got "
                          f"{lr!r}.")
+    if isinstance(lr, torch.Tensor):
+        lr = lr.detach()   # (a rate is a number: no graph, no warning on reading it)
     if not isinstance(lr, numbers.Real):
         try:
             lrs = torch.as_tensor(lr, dtype=like.dtype, device=like.device)
@@ -331,9 +334,10 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
             w = _batched_unroll(problem, log_lambda, X, Y, lr=lr).train(w0, steps)
     # one host synchronization, after the loop
     check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr,
-                    describe=_describe(K, lr))
-    # (steps = 0: never the caller's tensor, nor a broadcast view of it)
-    return w.clone() if steps == 0 else w
+                    describe=_describe(K, lr), inputs=named_inputs(w0, log_lambda, X, Y))
+    # (steps = 0: never the caller's tensor, nor a broadcast view of it, nor part
+    # of its autograd graph)
+    return w.detach().clone() if steps == 0 else w
 
 
 def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison=0,
@@ -437,5 +441,6 @@ def stacked_reverse(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poison, st
             unroll = _batched_unroll(problem, log_lambda, X, Y, lr=lr, n_poison=n_poison)
             result, status = reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val,
                                           steps=steps, lr=lr, lengths=lengths)
-    raise_if_diverged(status, steps=steps, lr=lr, describe=_describe(X.shape[0], lr))
+    raise_if_diverged(status, steps=steps, lr=lr, describe=_describe(X.shape[0], lr),
+                      inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
     return result

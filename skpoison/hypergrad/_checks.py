@@ -12,6 +12,9 @@ from numbers import Real
 
 import torch
 
+#: The floating dtypes the engine computes in (those of the estimators' ``dtype``).
+ENGINE_DTYPES = (torch.float32, torch.float64)
+
 
 def check_inputs(problem, w0, log_lambda, X, Y, X_val=None, Y_val=None, *, n_poison=0,
                  steps, lr=None, batched=False):
@@ -108,6 +111,12 @@ def _positive_real(value):
 def _check_rows(X, Y, x_name, y_name, problem, lead):
     if not X.is_floating_point():
         raise ValueError(f"{x_name} must be a floating-point tensor; got {X.dtype}.")
+    if X.dtype not in ENGINE_DTYPES:
+        # Half precision's range ends at exp(11) (float16) and its rounding (1e-2 to
+        # 1e-3) swamps T steps' hypergradients and the divergence checks' tolerances.
+        raise ValueError(f"{x_name} has dtype {X.dtype}; the engine computes in float32 or "
+                         f"float64 (as the estimators' dtype): use {x_name}.float() or "
+                         f"{x_name}.double(), and the other tensors alike.")
     if X.dim() != 2 + lead or X.shape[-2] == 0:
         shape = "(K, n, n_features)" if lead else "(n, n_features)"
         raise ValueError(f"{x_name} must have shape {shape} with n >= 1; got "

@@ -26,7 +26,9 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     log_lambda : Tensor of shape (n_hyper,)
     X, Y : Tensor
         Training set; its last ``n_poison`` rows are the poisoning points.
-        ``Y`` of shape ``(n, n_outputs)``: {0, 1} (or a probability) in one
+        ``X`` float32 or float64 (``w0``, ``log_lambda`` and ``X_val`` alike;
+        half precision is refused). ``Y`` of shape ``(n, n_outputs)``: {0, 1}
+        (or a probability) in one
         column for binary problems, one-hot rows (or rows of probabilities
         that sum to 1) otherwise. The built-in models' closed-form
         derivatives assume rows that sum to 1; other rows give wrong
@@ -70,8 +72,11 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         did not.
     ValueError
         If ``method`` is unknown, ``checkpoint_every`` or ``solver_options``
-        are given to a method that takes none, or the inputs' shapes, ``steps``
-        or ``lr`` are invalid.
+        are given to a method that takes none, or the inputs' shapes, dtypes,
+        ``steps`` or ``lr`` are invalid. Also where the run or its outputs
+        came out NaN/inf because an input holds NaN/inf or ``exp(log_lambda)``
+        overflows the dtype: the error names that input (values are read only
+        then, on the failure path, never before the run).
 
     Notes
     -----

@@ -9,6 +9,7 @@ import torch
 from torch.func import vmap
 
 from ._errors import HypergradientOverflowError, InnerDivergenceError
+from ._input_values import raise_if_bad_values
 
 
 def unstable_rate(problem, log_lambda, lr):
@@ -142,7 +143,7 @@ def result_status(problem, w0, result, log_lambda, X, Y, *, lr):
         result.val_loss, result.grad_log_lambda, result.grad_X_poison))
 
 
-def raise_if_diverged(status, *, steps, lr, describe=None):
+def raise_if_diverged(status, *, steps, lr, describe=None, inputs=None):
     """Raise :class:`InnerDivergenceError` where ``status`` says a run diverged.
 
     ``status`` holds ``(K,)`` device bools for ``K`` runs (``unstable`` and
@@ -150,7 +151,10 @@ def raise_if_diverged(status, *, steps, lr, describe=None):
     diverged. Sound runs whose ``outputs_finite`` is False raise
     :class:`HypergradientOverflowError`. ``describe(problems)`` gives the
     error's ``(where, inner_lr text)`` for the failing runs; by default, none
-    and ``inner_lr={lr}``.
+    and ``inner_lr={lr}``. ``inputs`` (the run's tensors by name, as
+    :func:`~skpoison.hypergrad._input_values.named_inputs` gives them): where
+    a run failed, a ``ValueError`` naming an input that holds NaN/inf, or a
+    ``log_lambda`` whose ``exp`` overflows, comes first.
     """
     if describe is None:
         def describe(_):
@@ -164,6 +168,8 @@ def raise_if_diverged(status, *, steps, lr, describe=None):
     ok = run_ok if status.outputs_finite is None else run_ok & status.outputs_finite
     if bool(ok.all()):
         return
+    if inputs is not None:   # (the failure path: reading the inputs costs nothing here)
+        raise_if_bad_values(inputs)
 
     def problems(mask):
         return torch.nonzero(mask).flatten().tolist()
@@ -187,7 +193,8 @@ def raise_if_diverged(status, *, steps, lr, describe=None):
         "data: lower inner_lr or scale the features.")
 
 
-def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=None):
+def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=None,
+                    inputs=None):
     """Raise :class:`InnerDivergenceError` when the T-step run from ``w0`` to ``w`` diverged.
 
     NaN/inf parameters, an unstable L2 rate (:func:`unstable_rate`) or, for
@@ -196,19 +203,21 @@ def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=Non
     one host synchronization in all, after the loop. ``w`` of shape ``(K,
     n_params)`` is ``K`` stacked problems (every other argument stacked too);
     ``describe(problems)`` then gives the error's ``(where, inner_lr text)``
-    for the failing ones.
+    for the failing ones; ``inputs`` as in :func:`raise_if_diverged`.
     """
     raise_if_diverged(inner_run_status(problem, w0, w, log_lambda, X, Y, lr=lr),
-                      steps=steps, lr=lr, describe=describe)
+                      steps=steps, lr=lr, describe=describe, inputs=inputs)
 
 
-def check_outputs(val_loss, *grads):
+def check_outputs(val_loss, *grads, inputs=None):
     """Raise :class:`HypergradientOverflowError` unless the loss and gradients are finite.
 
     For the implicit route, whose inner run :func:`~skpoison.hypergrad.train`
-    has checked: one more host read.
+    has checked: one more host read. ``inputs`` as in :func:`raise_if_diverged`.
     """
     if not bool(outputs_finite(val_loss, *grads).all()):
+        if inputs is not None:
+            raise_if_bad_values(inputs)
         raise HypergradientOverflowError(_OUTPUTS_OVERFLOWED.format(where=""))
 
 

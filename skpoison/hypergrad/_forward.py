@@ -9,6 +9,7 @@ from torch.func import jvp, vmap
 
 from ._checks import check_inputs
 from ._divergence import raise_if_diverged, result_status
+from ._input_values import named_inputs
 from ._problem import FORWARD_AD_LOCK
 from ._prox import support
 from ._result import HypergradResult
@@ -121,7 +122,7 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     result = HypergradResult(val_loss, total[:n_hyper], total[n_hyper:].reshape(poison_shape),
                              not_callers(w, w0))
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
-                      lr=lr)
+                      lr=lr, inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
     return result
 
 
@@ -161,7 +162,7 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
     result = HypergradResult(val_loss, grad_log_lambda, X.new_zeros((0, X.shape[1])),
                              not_callers(w, w0))
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
-                      lr=lr)
+                      lr=lr, inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
     return result
 
 

@@ -24,6 +24,7 @@ from ._batched import _batched_unroll, _broadcast, _describe, batched_lr, stacke
 from ._checks import _as_int, check_inputs
 from ._checkpoint import segment_lengths
 from ._divergence import raise_if_diverged
+from ._input_values import named_inputs
 from ._result import HypergradResult
 from ._reverse import reverse_hypergradient, reverse_pass
 from ._warnings import warn
@@ -182,7 +183,8 @@ class GraphedHypergradient:
         # Clones: the next replay overwrites the graph's outputs.
         result = HypergradResult(*(t.clone() for t in self._result[:4]))
         raise_if_diverged(self._status, steps=self.steps, lr=self._lr,
-                          describe=_describe(K, self._lr) if self.batched else None)
+                          describe=_describe(K, self._lr) if self.batched else None,
+                          inputs=named_inputs(*inputs))
         return result
 
     def _eager(self, *inputs):

@@ -9,6 +9,7 @@ import torch
 from ._checks import check_inputs
 from ._divergence import check_outputs
 from ._errors import HessianSolveWarning, InnerNotConvergedWarning
+from ._input_values import named_inputs
 from ._linear_solve import (
     check_solver_options,
     default_tol,
@@ -157,7 +158,8 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
                        else "||grad L_tr(w_T)||")
             _warn_not_converged(problem, f"{measure} = {float(end_norm):.2e}", steps)
         val_loss, b = problem.loss_and_grad(w, X_val, Y_val)
-        check_outputs(val_loss, b)   # (before the solve: CG would stop at u = 0)
+        inputs = named_inputs(w0, log_lambda, X, Y, X_val, Y_val)
+        check_outputs(val_loss, b, inputs=inputs)   # (before the solve: CG would stop at u = 0)
         keep = (support(w, lr * problem.penalty.alpha(log_lambda)) if problem.proximal
                 else None)
         if keep is not None:
@@ -216,7 +218,7 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         _, mixed_lambda, mixed_poison = problem.reverse_step(
             w, None, log_lambda, X, Y, n_poison, u
         )
-    check_outputs(val_loss, mixed_lambda, mixed_poison)
+    check_outputs(val_loss, mixed_lambda, mixed_poison, inputs=inputs)
     return HypergradResult(val_loss, -mixed_lambda, -mixed_poison, w, residual, n_iter)
 
 

@@ -6,6 +6,7 @@ import torch
 
 from ._checks import check_inputs
 from ._divergence import raise_if_diverged, result_status
+from ._input_values import named_inputs
 from ._result import HypergradResult
 
 
@@ -81,5 +82,5 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
         grad_poison = X.new_zeros((n_poison, X.shape[1]))
     result = HypergradResult(val_loss.detach(), grad_lambda, grad_poison, w.detach())
     raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
-                      lr=lr)
+                      lr=lr, inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
     return result

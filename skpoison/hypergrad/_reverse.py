@@ -8,6 +8,7 @@ from torch.func import vmap
 from ._checks import check_inputs
 from ._checkpoint import checkpointed_backward, checkpointed_forward, segment_lengths
 from ._divergence import raise_if_diverged, result_status
+from ._input_values import named_inputs
 from ._result import HypergradResult
 
 
@@ -80,7 +81,8 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         unroll = problem.unroll(log_lambda, X, Y, lr=lr, n_poison=n_poison)
         result, status = reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val,
                                       steps=steps, lr=lr, lengths=lengths)
-    raise_if_diverged(status, steps=steps, lr=lr)
+    raise_if_diverged(status, steps=steps, lr=lr,
+                      inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
     return result
 
 

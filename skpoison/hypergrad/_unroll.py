@@ -65,8 +65,10 @@ def not_callers(w, w0):
     """``w``, or a copy of ``w0`` where ``w`` is ``w0`` itself (zero steps taken).
 
     A result must never be the caller's tensor: editing one would edit the other.
+    Nor part of the caller's autograd graph: the copy is detached, as the
+    iterates of a run of any length are (the loops run without a graph).
     """
-    return w0.clone() if w is w0 else w
+    return w0.detach().clone() if w is w0 else w
 
 
 def raise_proximal_unsupported(what):

@@ -6,6 +6,7 @@ import torch
 
 from ._checks import check_inputs
 from ._divergence import check_inner_run
+from ._input_values import named_inputs
 from ._unroll import not_callers
 
 
@@ -49,5 +50,6 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
     check_inputs(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
     with torch.no_grad():
         w = problem.unroll(log_lambda, X, Y, lr=lr).train(w0, steps)
-    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr)
+    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr,
+                    inputs=named_inputs(w0, log_lambda, X, Y))
     return not_callers(w, w0)

@@ -101,15 +101,29 @@ class MLPProblem(InnerProblem):
         self.l1_step = l1_step
 
     def init_params(self, generator=None, *, dtype=torch.float64, device="cpu"):
-        """Xavier-uniform weights and zero biases, drawn from ``generator``."""
+        """Xavier-uniform weights and zero biases, drawn from ``generator``.
+
+        Drawn in float64 on the generator's device (the CPU without one), then
+        moved to ``device`` and ``dtype``: one generator state gives the same
+        network whatever the dtype and device asked for.
+
+        Examples
+        --------
+        >>> problem = MLPProblem(3, (2,), 1)
+        >>> w64 = problem.init_params(torch.Generator().manual_seed(0))
+        >>> w32 = problem.init_params(torch.Generator().manual_seed(0), dtype=torch.float32)
+        >>> torch.equal(w32, w64.float())
+        True
+        """
+        draw_on = generator.device if generator is not None else torch.device("cpu")
         pieces = []
         for fan_in, fan_out in self.shapes:
             bound = math.sqrt(6.0 / (fan_in + fan_out))
-            uniform = torch.rand(fan_in * fan_out, generator=generator, dtype=dtype,
-                                 device=device)
+            uniform = torch.rand(fan_in * fan_out, generator=generator, dtype=torch.float64,
+                                 device=draw_on)
             pieces.append((2.0 * uniform - 1.0) * bound)
-            pieces.append(torch.zeros(fan_out, dtype=dtype, device=device))
-        return torch.cat(pieces)
+            pieces.append(torch.zeros(fan_out, dtype=torch.float64, device=draw_on))
+        return torch.cat(pieces).to(device=device, dtype=dtype)
 
     def unflatten(self, w):
         """List of ``(W, b)`` views, ``W`` of shape ``(fan_in, fan_out)``.

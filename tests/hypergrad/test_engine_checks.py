@@ -188,10 +188,14 @@ def test_solver_options_are_checked_not_squared_away(method, options, match):
 @pytest.mark.parametrize("method", METHODS)
 def test_a_non_finite_validation_loss_raises_in_every_method(method):
     case = make_case("linear", 1, "single", "l2")
-    X_val = case.X_val.clone()
-    X_val[0, 0] = float("inf")
+    # (finite features whose loss overflows; an inf feature is named: test_adversarial_inputs)
+    w = train(case.problem, case.w0, case.log_lambda, case.X, case.Y, steps=case.steps,
+              lr=case.lr)
+    # Finite features whose scores (each near 1e308, all of one sign) overflow the
+    # loss's sum; an inf feature is named instead (test_adversarial_inputs.py).
+    X_val = (1e308 * torch.sign(w[:-1])).expand_as(case.X_val).clone()
     with pytest.raises(HypergradientOverflowError):
-        _call(case, method, X_val=X_val)
+        _call(case, method, X_val=X_val, Y_val=torch.zeros_like(case.Y_val))
 
 
 @pytest.mark.filterwarnings("ignore::skpoison.hypergrad.InnerNotConvergedWarning")

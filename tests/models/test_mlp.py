@@ -139,3 +139,16 @@ def test_softmax_of_the_scores_is_the_same_in_either_memory_order(k, lead):
     scores = forward(problem.unflatten(w), X)[2]
     torch.testing.assert_close(activation(scores), torch.softmax(scores, dim=-1),
                                rtol=1e-15, atol=1e-16)
+
+
+def test_init_is_the_same_network_in_every_dtype():
+    # DESIGN: "Initial weights are drawn on the CPU in float64 from random_state,
+    # then moved: the same network on every device and dtype". init_params drew
+    # in the dtype asked for: float32 gave another network (and device="cuda"
+    # with a CPU generator failed).
+    problem = MLPProblem(5, (4, 3), 2)
+    w64 = problem.init_params(torch.Generator().manual_seed(3))
+    w32 = problem.init_params(torch.Generator().manual_seed(3), dtype=torch.float32)
+    assert w32.dtype == torch.float32 and torch.equal(w32, w64.float())
+    meta = problem.init_params(torch.Generator().manual_seed(3), device="meta")
+    assert meta.device.type == "meta" and meta.shape == w64.shape

@@ -5,8 +5,9 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from skpoison.experiments import evaluate, run_sweep
+from skpoison.experiments import evaluate, read_csv, run_sweep, write_csv
 from skpoison.experiments._sweep import read_json, write_json_atomic
 
 
@@ -77,3 +78,30 @@ def test_an_evaluate_run_writes_only_standard_json(tmp_path, recwarn):
     recwarn.clear()
     evaluate(**common)     # the same settings, read back: no "earlier run" warning
     assert not [w for w in recwarn if "earlier run" in str(w.message)]
+
+
+def test_read_csv_keeps_names_that_look_like_numbers_as_text(tmp_path):
+    rows = [{"dataset": name, "model": "lr", "penalty": "l2", "strategy": "no_reg",
+             "ratio": 0.1, "repetition": 0, "log_lambda": -math.inf, "kuncheva_k5": math.nan}
+            for name in ("123", "007", "nan", "1e3", "-inf", "digits")]
+    back = read_csv(write_csv(rows, tmp_path / "rows.csv"))
+    assert [r["dataset"] for r in back] == ["123", "007", "nan", "1e3", "-inf", "digits"]
+    assert all(r["ratio"] == 0.1 and r["repetition"] == 0 and r["log_lambda"] == -math.inf
+               and math.isnan(r["kuncheva_k5"]) for r in back)
+    # other columns (and other names of text columns) are parsed as before
+    assert read_csv(tmp_path / "rows.csv", text_columns=())[0]["dataset"] == 123
+    assert read_csv(tmp_path / "rows.csv", text_columns=["ratio"])[0]["ratio"] == "0.1"
+    with pytest.raises(ValueError, match="text_columns='dataset' must be a collection"):
+        read_csv(tmp_path / "rows.csv", text_columns="dataset")
+
+
+def test_an_evaluate_csv_of_a_data_file_named_by_a_number_reads_back_its_name(tmp_path):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    keep = np.isin(y, (0, 8))
+    np.savez(tmp_path / "007.npz", X=X[keep] / 16.0, y=y[keep])
+    result = evaluate(str(tmp_path / "007.npz"), size="tiny", strategies=("no_reg",),
+                      repetitions=1, out=tmp_path / "out", plot=False, verbose=False)
+    assert {row["dataset"] for row in read_csv(result.csv)} == {"007"}
+    assert {row["dataset"] for row in result.rows} == {"007"}

@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._hashing import update_with_arrays
+from .._torch_utils import resolve_device
 from ..datasets._cifar import quiet_caveats
 from ..datasets._npz import data_label, is_data_file
 from ..poisoning import OptimalPoisoner
@@ -33,13 +34,16 @@ __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 
 
 def prepare(config, out, data_home=None):
-    """Checks done before any work: writable output, loadable data, strategies, sizes.
+    """Checks done before any work: device, writable output, loadable data, strategies,
+    sizes.
 
     Loads the pool in this process, so that a missing data set or an unknown
     class fails at once (and a download happens once, not in every worker),
     and draws the first repetition's split, so that sizes the pool cannot
-    hold fail at once too.
+    hold fail at once too. A device every cell would refuse (misspelt, or
+    CUDA where there is none) fails at once as well, not cell by cell.
     """
+    resolve_device(config.device)
     out = check_writable(out)
     check_writable(out / "cells")      # where run_sweep stores each finished cell
     check_strategies(config.strategies, config.model)

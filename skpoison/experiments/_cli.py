@@ -309,11 +309,13 @@ def _flags(parser):
 def _naming_flags(message, flags):
     """``message`` (from the Python API, which names parameters) with the flags of the
     parameters it gives values of or quotes (``n_jobs=0``, ``grid_points == 1``,
-    ``n_train + n_val = ...``, ``ratios [0.001]``, ``['n_jobs']``), where it does
-    not name them already."""
+    ``n_train + n_val = ...``, ``ratios [0.001]``, ``['n_jobs']``) or opens with
+    (``grid_points must ...``, ``large_lambda is ...``), where it does not name
+    them already."""
     named = [flag for dest, flag in flags.items()
              if flag not in message
-             and re.search(rf"(?<![\w.-]){dest}\s?(==?\s?\S|\+|\[)|'{dest}'", message)]
+             and re.search(rf"(?<![\w.-]){dest}\s?(==?\s?\S|\+|\[)|'{dest}'"
+                           rf"|^{dest} (must|is|holds)\b", message)]
     return f"{message} (command line: {', '.join(named)})" if named else message
 
 

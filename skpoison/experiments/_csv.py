@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .._files import atomic_file, remove_stale_temporaries
 
-__all__ = ["write_csv", "read_csv"]
+__all__ = ["write_csv", "read_csv", "TEXT_COLUMNS"]
 
 
 def _format(value):
@@ -67,9 +67,16 @@ def write_csv(rows, path):
     return path
 
 
-def _parse(text):
+#: The sweeps' columns of names: read as text, whatever they look like (the
+#: ``dataset`` of a data file of your own named ``123.npz``, ``007.npz`` or ``nan.npz``).
+TEXT_COLUMNS = ("dataset", "model", "penalty", "strategy", "data_caveat")
+
+
+def _parse(text, as_text=False):
     if text == "":
         return None
+    if as_text:
+        return text
     for kind in (int, float):
         try:
             return kind(text)
@@ -78,16 +85,22 @@ def _parse(text):
     return text
 
 
-def read_csv(path):
+def read_csv(path, *, text_columns=TEXT_COLUMNS):
     """Read a CSV written by :func:`write_csv` (numbers parsed, '' -> None).
 
     Each field is parsed as an int, else a float (``inf``, ``-inf`` and
     ``nan`` included), else kept as a string; an empty field gives None.
+    The fields of ``text_columns`` are kept as strings.
 
     Parameters
     ----------
     path : str or path-like
         The CSV file; its first line holds the column names.
+    text_columns : collection of str, default=TEXT_COLUMNS
+        Columns of names, read as strings even where they look like numbers:
+        by default the sweeps' ``dataset``, ``model``, ``penalty``,
+        ``strategy`` and ``data_caveat`` (a data file of your own named
+        ``007.npz`` is the data set ``'007'``, not the number 7).
 
     Returns
     -------
@@ -106,5 +119,10 @@ def read_csv(path):
     ...     read_csv(path)
     [{'ratio': 0.1, 'n_poison': 5, 'note': None}]
     """
+    if isinstance(text_columns, str):    # (its letters would be the columns)
+        raise ValueError(f"text_columns={text_columns!r} must be a collection of column "
+                         f"names (e.g. text_columns=[{text_columns!r}]).")
+    text_columns = frozenset(text_columns)
     with open(path, newline="") as handle:
-        return [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: _parse(v, k in text_columns) for k, v in row.items()}
+                for row in csv.DictReader(handle)]

@@ -11,7 +11,7 @@ from .._files import remove_stale_temporaries
 from .._warn import warn_user
 from ..datasets._npz import data_label, is_data_file
 from ._csv import write_csv
-from ._sweep import read_json, write_json_atomic
+from ._json_files import read_json, write_json_atomic
 
 __all__ = ["output_stem", "write_tables"]
 

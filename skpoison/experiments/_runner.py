@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._hashing import update_with_arrays
+from .._torch_utils import resolve_device
 from ..datasets._cifar import quiet_caveats
 from ..datasets._npz import data_label, is_data_file
 from ..poisoning import OptimalPoisoner
@@ -20,6 +21,7 @@ from ._aggregate import format_table
 from ._attack_cell import (attack_cell_rows, cell_record, cell_rows_problem, draw_split,
                            rate_log_lambda, run_attack_cells)
 from ._canonical import as_count, is_sequence
+from ._cell_keys import cell_config
 from ._cell_locks import outputs_locked
 from ._config import make_config
 from ._environment import environment
@@ -33,13 +35,16 @@ __all__ = ["run_attack_sweep", "evaluate", "prepare", "check_batch_repetitions"]
 
 
 def prepare(config, out, data_home=None):
-    """Checks done before any work: writable output, loadable data, strategies, sizes.
+    """Checks done before any work: device, writable output, loadable data, strategies,
+    sizes.
 
     Loads the pool in this process, so that a missing data set or an unknown
     class fails at once (and a download happens once, not in every worker),
     and draws the first repetition's split, so that sizes the pool cannot
-    hold fail at once too.
+    hold fail at once too. A device every cell would refuse (misspelt, or
+    CUDA where there is none) fails at once as well, not cell by cell.
     """
+    resolve_device(config.device)
     out = check_writable(out)
     check_writable(out / "cells")      # where run_sweep stores each finished cell
     check_strategies(config.strategies, config.model)
@@ -169,8 +174,11 @@ def run_attack_sweep(config, out, *, n_vals=None, data_home=None, n_jobs=1, back
     :func:`run_attack_cell` and stored in ``out/cells/``; cells already
     there are reused. A cell's name hashes the settings that determine it
     (not the list of strategies, the number of repetitions or the execution
-    settings), so figures that share a sweep share its cells, and adding
-    repetitions only computes the new ones. The hash also covers a
+    settings, nor the fixed λ of another strategy: ``large_lambda`` and
+    ``cv_grid`` name the ``"large"`` and ``"cv"`` cells, and the others only
+    where they set logistic regression's inner step size), so figures that
+    share a sweep share its cells, and adding repetitions (or changing the
+    large λ) only computes the new cells. The hash also covers a
     fingerprint of the data (:func:`data_fingerprint`) and the estimator's
     and poisoner's defaults (:func:`attack_defaults`): another copy of the
     data or a changed default starts new cells instead of mixing them.
@@ -243,18 +251,22 @@ def _trusted_size(value, n_vals):
                          f">= 1; got {value!r}.") from None
 
 
-def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_repetitions):
-    """:func:`run_attack_sweep`'s rows, and the :func:`sweep_settings` that named its cells."""
+def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_repetitions,
+           size=None):
+    """:func:`run_attack_sweep`'s rows, and the :func:`sweep_settings` that named its cells
+    (``size``: the preset ``config`` was made from, if known; see :func:`cell_config`)."""
     check_batch_repetitions(batch_repetitions)
     check_execution(n_jobs, backend)        # (before the data is loaded, as run_sweep does)
     out = prepare(config, out, data_home)
     config.check_batches_fit(min(n_vals) if n_vals else config.n_val)
     pool = load_pool(config.dataset, config.classes, data_home)
     settings = sweep_settings(config, pool)
-    key = config.key(strategies=None, repetitions=None, data=settings["data"]["fingerprint"],
-                     defaults=settings["defaults"])
     cells = []
     for strategy in config.strategies:
+        # (the defaults hold the inner rate's λ, which cell_config leaves as it is)
+        key = cell_config(config, strategy, size).key(
+            strategies=None, repetitions=None, data=settings["data"]["fingerprint"],
+            defaults=settings["defaults"])
         for rep in range(config.repetitions):
             for n_val in (n_vals or [None]):
                 suffix = _trusted_size_suffix(n_val, config.n_val)
@@ -365,7 +377,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                          repetitions=repetitions, **overrides)
     rows, settings = _sweep(config, out, n_vals=None, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
-                            batch_repetitions=batch_repetitions)
+                            batch_repetitions=batch_repetitions, size=size)
     out, stem = Path(out), output_stem(config, size, "evaluate")
     title = (f"{data_label(config.dataset)} {config.classes or ''} {config.model.upper()} "
              f"{penalty_label(config)}: test error (%) under the optimal attack, "

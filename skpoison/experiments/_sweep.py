@@ -19,7 +19,6 @@ Tables are written and read by :mod:`._csv`.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import traceback
@@ -31,10 +30,10 @@ from typing import NamedTuple
 from joblib import Parallel, delayed, parallel_config
 from joblib import parallel as joblib_parallel
 
-from .._files import atomic_file
 from .._progress import progress_bar
 from .._warn import warn_user
 from ._cell_locks import cells_locked, resume_path, tidy_cells
+from ._json_files import read_json, write_json_atomic
 
 __all__ = ["check_execution", "check_writable", "run_sweep", "write_json_atomic",
            "read_json"]
@@ -71,18 +70,6 @@ def check_writable(out):
             "choose another one with --out."
         ) from exc
     return path
-
-
-def write_json_atomic(path, payload):
-    """Write JSON to ``path`` via a temporary file and :func:`os.replace`."""
-    with atomic_file(path) as handle:
-        json.dump(payload, handle)  # inf/nan as Infinity/NaN
-
-
-def read_json(path):
-    """Read a file written by :func:`write_json_atomic`."""
-    with open(path) as handle:
-        return json.load(handle)
 
 
 def _finished(name, path, args, check_rows, warn=True):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from skpoison.experiments import evaluate, read_csv, run_sweep, write_csv
-from skpoison.experiments._sweep import write_json_atomic
+from skpoison.experiments._sweep import read_json, write_json_atomic
 
 # The namespace evaluate() runs in. Not ``skpoison.experiments._runner`` from
 # sys.modules: collecting that file's doctests under --import-mode=importlib
@@ -72,7 +72,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
     write_json_atomic(target, {"rows": [{"v": float("-inf")}]})
-    assert json.loads(target.read_text())["rows"][0]["v"] == float("-inf")
+    assert read_json(target)["rows"][0]["v"] == float("-inf")
 
 
 def test_interrupted_csv_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

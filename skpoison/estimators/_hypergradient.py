@@ -24,6 +24,7 @@ from ._setup import (
     encode_labels,
     encode_targets,
     lambda_vector,
+    raveled_column,
 )
 from ._trusted_scale import check_trusted_scale
 from ._warnings import engine_warnings_once
@@ -63,9 +64,10 @@ class Hypergradient(NamedTuple):
 
 
 def _labels(y, name):
-    """``y`` as a 1-D array, or a ValueError that names the argument."""
+    """``y`` as a 1-D array (a column raveled, with fit's warning), or a ValueError
+    that names the argument."""
     try:
-        return column_or_1d(y)
+        return column_or_1d(raveled_column(y, name))
     except ValueError:
         raise ValueError(f"{name} must be a 1-D array of labels; got shape "
                          f"{np.shape(y)}.") from None

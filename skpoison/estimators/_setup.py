@@ -106,6 +106,30 @@ def check_trusted_set(estimator, X, X_val, y_val, *, dtype, check_scale=True):
     return X_val, encode_labels(y_val, estimator.classes_, name="y_val", n_rows=len(X_val))
 
 
+def raveled_column(labels, name):
+    """``labels`` raveled if a column, as scikit-learn accepts for y, with its
+    ``DataConversionWarning``; labels of any other shape as they are.
+
+    Warned here, at the user's line and naming the argument (``name``):
+    ``column_or_1d``'s own warning says "y" and points into skpoison, and
+    without ``warn=True`` says nothing.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DataConversionWarning)
+    ...     raveled_column(np.array([[1], [0]]), "y_val")
+    array([1, 0])
+    """
+    if np.ndim(labels) == 2 and np.shape(labels)[1] == 1:
+        warn_user(f"A column-vector {name} was passed when a 1d array was expected. "
+                  f"Please change the shape of {name} to (n_samples,), for example "
+                  "using ravel().", DataConversionWarning)
+        return np.asarray(labels).ravel()
+    return labels
+
+
 def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     """Indices of ``labels`` in the sorted ``classes``; unseen labels are an error.
 
@@ -117,14 +141,7 @@ def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     >>> encode_labels(["b", "a"], np.array(["a", "b"]), name="y_val")
     array([1, 0])
     """
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[1] == 1:  # a column, as scikit-learn accepts for y
-        # (warned here, at the user's line and naming the argument: column_or_1d's
-        # own warning says "y" and points into skpoison)
-        warn_user(f"A column-vector {name} was passed when a 1d array was expected. "
-                  f"Please change the shape of {name} to (n_samples,), for example "
-                  "using ravel().", DataConversionWarning)
-        labels = labels.ravel()
+    labels = raveled_column(np.asarray(labels), name)
     if n_rows is not None and (labels.ndim != 1 or labels.shape[0] != n_rows):
         raise ValueError(f"{name} must be 1-d with one label per row of X_val "
                          f"({n_rows}); got shape {labels.shape}.")

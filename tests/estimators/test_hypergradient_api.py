@@ -300,6 +300,27 @@ def test_labels_of_the_wrong_shape_are_named(name):
         hypergradient(HypergradRegularizedLR(inner_steps=3), **sets)
 
 
+
+@pytest.mark.parametrize("name", ["y_train", "y_val", "y_poison"])
+def test_a_column_of_labels_warns_as_fit_warns(name):
+    # fit warns (DataConversionWarning) of a column-vector y or y_val;
+    # hypergradient, documented to check its inputs as fit does, raveled one silently.
+    from sklearn.exceptions import DataConversionWarning
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X = X / 16
+    sets = dict(X_train=X[:40], y_train=y[:40], X_val=X[40:60], y_val=y[40:60],
+                X_poison=X[60:61], y_poison=1 - y[60:61])
+    estimator = HypergradRegularizedLR(inner_steps=3)
+    reference = hypergradient(estimator, **sets)
+    sets[name] = sets[name][:, None]
+    with pytest.warns(DataConversionWarning,
+                      match=f"A column-vector {name} was passed") as caught:
+        column = hypergradient(estimator, **sets)
+    assert [record.filename for record in caught] == [__file__]   # (once, at this line)
+    assert column.val_loss == reference.val_loss
+    np.testing.assert_array_equal(column.grad_X_poison, reference.grad_X_poison)
+
 def test_the_exact_solve_warns_alike_in_float32_and_float64(digits08_pool):
     # The solve runs in float64 for both; float32 judged its residual against
     # float32's tolerance and stayed silent on a singular L1 Hessian (review).

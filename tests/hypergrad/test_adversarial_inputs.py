@@ -112,15 +112,15 @@ NAMES = ["w0", "log_lambda", "X", "Y", "X_val", "Y_val"]
 
 @pytest.mark.filterwarnings("ignore::skpoison.hypergrad.InnerNotConvergedWarning")
 @pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("method", ALL)
+@pytest.mark.parametrize(("method", "name"), [
+    (method, name) for method in ALL for name in NAMES
+    if not (name in ("X_val", "Y_val") and method in ("train", "batched_train"))])
 def test_a_non_finite_input_is_named(method, name, value):
     # Before: "The inner gradient descent diverged (NaN/inf parameters ...). The
     # inner learning rate is most likely too large for this data", or "the
     # features' magnitudes are beyond the floating-point range", for a NaN the
     # caller passed in.
-    if name in ("X_val", "Y_val") and method in ("train", "batched_train"):
-        pytest.skip("no validation set")
+    # (training alone takes no validation set: those pairs are not parametrized)
     case = make_case("linear", 1, "single", "l2")
     args = [t.clone() for t in _args(case)]
     args[NAMES.index(name)].view(-1)[0] = value

@@ -291,6 +291,8 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
     overrides["l1_step"] = _checked_l1_step(l1_step, penalty)
     _check_sequences(overrides)
+    if overrides.get("classes") is not None:   # (read once, as ints: a file's loader reads them)
+        overrides["classes"] = tuple(_class_label(c) for c in overrides["classes"])
     name = canonical_name(dataset)
     preset = _PRESETS[size]
     sizes, top_k = _sizes_and_top_k(name, size, overrides.get("classes"))

@@ -67,3 +67,19 @@ def test_the_cache_refuses_the_class_ids_the_loader_refuses():
         with pytest.raises(ValueError, match="Class ids must be integers"):
             _pools.load_pool("digits", classes=classes)
     assert _pools.load_pool("digits", classes=(np.int64(0), 1)).classes == (0, 1)
+
+
+@pytest.mark.parametrize("classes", [iter([0, 2]), [0.0, 2.0], (2, 0)],
+                         ids=["iterator", "whole floats", "reversed"])
+def test_make_config_reads_a_files_classes_once_and_as_integers(tmp_path, classes):
+    # (make_config gave the file's loader the classes as given: an iterator was read
+    # twice (classes=() in the config, a failing sweep later), and 0.0, 2.0, which
+    # make_config takes as 0, 2 for a registered data set, were "not integers")
+    from skpoison.experiments import make_config
+
+    path = tmp_path / "mine.npz"
+    rng = np.random.RandomState(0)
+    np.savez(path, X=rng.rand(90, 3), y=np.repeat([0, 1, 2], 30))
+    config = make_config(str(path), size="tiny", classes=classes)
+    assert config.classes == (0, 2)
+    assert config == make_config(str(path), size="tiny", classes=[0, 2])

@@ -254,7 +254,7 @@ def _sensitivity_config(figure, config, dataset, size, overrides, val_fractions,
     if overrides.get("n_val") is not None:
         raise ValueError(f"{figure} draws trusted sets of several sizes, shares of the "
                          "training set (val_fractions, --val-fractions), so it does not "
-                         "take n_val.")
+                         "take n_val (--n-val).")
     n_vals = _val_sizes(config, val_fractions, data_home)
     return make_config(dataset, size=size, **{**overrides, "n_val": max(n_vals)}), n_vals
 

@@ -237,7 +237,7 @@ def test_bad_inputs_give_clear_errors(args, message, tmp_path, capsys):
     (["fig4", "--val-fractions", "nan"], "in (0, 1]"),
     (["fig4", "--strategies", "learned"], "include both in the strategies"),
     (["fig9", "--strategies", "large", "cv"], "include both in the strategies"),
-    (["fig4", "--n-val", "30"], r"does not take n_val \(--n-val\)"),
+    (["fig4", "--n-val", "30"], "does not take n_val (--n-val)"),
     (["fig1", "--data-home", "."], "does not take ['data_home']"),
     (["fig2", "--repetitions", "0"], "repetitions=0 must be an integer >= 1"),
     (["fig2", "--n-val", "0"], "n_val=0 must be an integer >= 1"),

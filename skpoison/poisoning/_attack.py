@@ -201,8 +201,12 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
     n_poison = X_poison.shape[-2]
     Y = torch.cat([Y_fixed, Y_poison], dim=-2)
     losses, lambdas = [], []
+    # Step sizes past the dtype's largest value would be inf there, and inf times
+    # a zero gradient entry NaN: the largest finite one moves as far (to the box).
+    largest = float(torch.finfo(X_poison.dtype).max)
+    poison_lr = min(config.poison_lr, largest)
     # A fresh optimizer per batch: λ and its step statistics start anew.
-    defender = LambdaOptimizer(config.lambda_step, config.lambda_lr,
+    defender = LambdaOptimizer(config.lambda_step, min(config.lambda_lr, largest),
                                (config.lambda_low, config.lambda_high))
     hypergradient = hypergradient_for(config, n_poison, {} if engines is None else engines)
     for _ in range(config.outer_steps):
@@ -213,7 +217,7 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
         lambdas.append(log_lambda)
         if n_poison:
             step = ascent_direction(result.grad_X_poison, config.normalize)
-            X_poison = torch.clamp(X_poison + config.poison_lr * step,
+            X_poison = torch.clamp(X_poison + poison_lr * step,
                                    config.box_low, config.box_high)
         if learn:
             log_lambda = defender.step(log_lambda, result.grad_log_lambda)

@@ -1,10 +1,13 @@
 """The attack loop's pieces: ascent directions and the batches of a schedule."""
 
 import math
+import warnings
 
+import numpy as np
 import pytest
 import torch
 
+from skpoison import HypergradRegularizedLR, OptimalPoisoner
 from skpoison.poisoning._attack import ascent_direction
 from skpoison.poisoning._schedule import split_batches
 
@@ -56,3 +59,28 @@ def test_batches_are_rounded_not_truncated():
     # (numpy rounds halves to even: 2.5 -> 2)
     assert split_batches([0, 7, 7, 12], 3) == [(1, 0, 2), (1, 2, 5), (1, 5, 7),
                                                  (3, 7, 9), (3, 9, 12)]
+
+
+@pytest.mark.parametrize("rate", ["poison_lr", "lambda_lr"])
+def test_a_step_size_past_the_attacks_dtype_is_its_largest_finite_one(binary_small, rate):
+    # A float32 attack turned poison_lr / lambda_lr above float32's largest value
+    # into inf, and inf times a zero gradient entry (a pixel that is 0 in every
+    # point) into NaN: the attack failed saying X (or log_lambda) held NaN or
+    # inf, to be imputed. The rate is now that largest value, whose steps the
+    # box (or λ's bounds) clip as they clip any step past them.
+    X, y, X_val, y_val = binary_small[:4]
+
+    def attack(value):
+        return OptimalPoisoner(
+            HypergradRegularizedLR(inner_steps=10, lambda_mode="per_feature"),
+            ratios=(0.1,), outer_steps=2, dtype="float32", random_state=0,
+            **{rate: value}).fit(X, y, X_val=X_val, y_val=y_val)
+
+    largest = float(torch.finfo(torch.float32).max)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # (the auto rate and the moved points)
+        past, at = attack(1e39).results_[-1], attack(largest).results_[-1]
+    for field in ("X", "log_lambda", "val_loss_path", "lambda_path"):
+        np.testing.assert_array_equal(getattr(past, field), getattr(at, field))
+    poison = past.X[past.poison_mask]
+    assert np.isfinite(past.lambda_path).all() and (0 <= poison).all() and (poison <= 1).all()

@@ -57,10 +57,13 @@ class LambdaOptimizer:
         # Coordinates at -inf (no regularization) stay put whatever their
         # gradient; a NaN anywhere else is a real failure and propagates.
         grad = torch.where(torch.isneginf(log_lambda), torch.zeros_like(grad), grad)
+        # A rate past the dtype's largest value (1e39 in float32) would be inf there,
+        # and inf times those zeros NaN: the largest finite rate steps as far (to a bound).
+        lr = min(self.lr, float(torch.finfo(grad.dtype).max))
         if self.kind == "gd":
-            update = self.lr * grad
+            update = lr * grad
         elif self.kind == "sign":
-            update = self.lr * torch.sign(grad)
+            update = lr * torch.sign(grad)
         else:
             # Adam's step does not depend on the gradient's scale, but its
             # squares overflow: a float32 hypergradient of 1e20 made the second
@@ -77,7 +80,7 @@ class LambdaOptimizer:
             self._v = self.beta2 * self._v + (1 - self.beta2) * grad * grad
             m_hat = self._m / (1 - self.beta1 ** self._t)
             v_hat = self._v / (1 - self.beta2 ** self._t)
-            update = self.lr * m_hat / (torch.sqrt(v_hat) + self.eps)
+            update = lr * m_hat / (torch.sqrt(v_hat) + self.eps)
         return (log_lambda - update).clamp(self.low, self.high)
 
 

@@ -201,12 +201,13 @@ def optimize_batch(config, X_fixed, Y_fixed, X_poison, Y_poison, log_lambda, *, 
     n_poison = X_poison.shape[-2]
     Y = torch.cat([Y_fixed, Y_poison], dim=-2)
     losses, lambdas = [], []
-    # Step sizes past the dtype's largest value would be inf there, and inf times
-    # a zero gradient entry NaN: the largest finite one moves as far (to the box).
+    # A step size past the dtype's largest value would be inf there, and inf times
+    # a zero gradient entry NaN: the largest finite one moves as far (to the box;
+    # LambdaOptimizer does the same for λ's rate).
     largest = float(torch.finfo(X_poison.dtype).max)
     poison_lr = min(config.poison_lr, largest)
     # A fresh optimizer per batch: λ and its step statistics start anew.
-    defender = LambdaOptimizer(config.lambda_step, min(config.lambda_lr, largest),
+    defender = LambdaOptimizer(config.lambda_step, config.lambda_lr,
                                (config.lambda_low, config.lambda_high))
     hypergradient = hypergradient_for(config, n_poison, {} if engines is None else engines)
     for _ in range(config.outer_steps):

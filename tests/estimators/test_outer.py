@@ -60,3 +60,32 @@ def test_adam_steps_by_lr_when_the_gradients_square_would_overflow(dtype, huge):
     lam = LambdaOptimizer("adam", 0.5, (-10.0, 10.0)).step(
         torch.tensor([0.0, 0.0], dtype=dtype), torch.tensor([math.inf, math.nan], dtype=dtype))
     assert torch.isnan(lam).all()
+
+
+@pytest.mark.parametrize("rule", ["adam", "gd", "sign"])
+def test_a_rate_past_the_dtypes_range_steps_to_the_bound_not_to_nan(rule):
+    # (float32 and outer_lr=1e39: the rate was inf in float32, and inf times the zero
+    # gradient of a λ at -inf NaN: "log_lambda holds NaN or inf ... impute" at fit)
+    optimizer = LambdaOptimizer(rule, 1e39, (-math.inf, 0.0))
+    lam = torch.tensor([-math.inf, -3.0], dtype=torch.float32)
+    lam = optimizer.step(lam, torch.tensor([0.5, -0.5], dtype=torch.float32))
+    assert lam.tolist() == [-math.inf, 0.0]
+
+
+@pytest.mark.filterwarnings("ignore:lambda_init=-inf:UserWarning")   # (said of half of λ)
+def test_an_estimator_with_a_huge_float32_outer_rate_fits():
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from skpoison import HypergradRegularizedLR
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X = X / 16
+    clf = HypergradRegularizedLR(inner_steps=5, outer_steps=3, outer_lr=1e39, dtype="float32",
+                                 lambda_mode="per_feature",   # (half the features at -inf)
+                                 lambda_init=np.where(np.arange(64) % 2, -np.inf, -3.0),
+                                 lambda_bounds=(-np.inf, 0))
+    clf.fit(X[:60], y[:60], X_val=X[60:90], y_val=y[60:90])
+    assert np.isfinite(clf.coef_).all()
+    assert np.isneginf(clf.lambda_[1::2]).all()       # (-inf stays put)
+    assert not np.isnan(clf.lambda_).any() and (clf.lambda_ <= 0).all()   # (steps to a bound)

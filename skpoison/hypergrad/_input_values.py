@@ -44,12 +44,17 @@ def raise_if_bad_values(named):
     """
     K = named["X"].shape[0] if named["X"].dim() == 3 else None
     for name, tensor in named.items():
-        bad = _bad(~torch.isfinite(tensor), K)
+        if name == "log_lambda":   # (-inf is no penalty, a valid λ: NaN and +inf are not)
+            bad = _bad(torch.isnan(tensor) | torch.isposinf(tensor), K)
+            advice = "Give each λ a number, or -inf for no penalty."
+        else:
+            bad = _bad(~torch.isfinite(tensor), K)
+            advice = ("Drop or impute those values (scikit-learn's SimpleImputer, say)."
+                      if name in ("X", "Y", "X_val", "Y_val") else "Start from finite values.")
         if bad:
             raise ValueError(
                 f"{name} holds NaN or inf{_where(bad, K)}: the engine needs finite inputs "
-                "(the inner run or its hypergradient came out NaN/inf). Drop or impute "
-                "those values (scikit-learn's SimpleImputer, say).")
+                f"(the inner run or its hypergradient came out NaN/inf). {advice}")
     log_lambda = named["log_lambda"]
     bad = _bad(torch.isinf(torch.exp(log_lambda)), K)
     if bad:

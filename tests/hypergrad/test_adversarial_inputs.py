@@ -6,6 +6,7 @@ setting.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -13,6 +14,7 @@ import torch
 from hg_cases import make_case
 
 from skpoison.hypergrad import (
+    InnerDivergenceError,
     batched_hypergradient,
     batched_train,
     compute_hypergradient,
@@ -149,3 +151,15 @@ def test_an_overflowing_exp_lambda_names_the_problem_in_a_batch():
     with pytest.raises(ValueError, match=r"overflows torch.float32 in problems \[1\] of 2"):
         batched_hypergradient(case.problem, *(t.float() for t in stacked),
                               n_poison=case.n_poison, steps=5, lr=case.lr)
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_a_divergence_without_a_penalty_is_not_blamed_on_lambda(method):
+    # λ = -inf is no penalty (no_reg, fixed_lambda=-inf): a run that diverged there
+    # said "log_lambda holds NaN or inf ... impute those values", not the divergence.
+    case = make_case("linear", 1, "single", "l2")
+    w0, lam, X, Y, X_val, Y_val = (t.clone() for t in _args(case))
+    lam.fill_(-math.inf)
+    X[:, 0] = 1e3      # (finite features on which the rate diverges)
+    with pytest.raises(InnerDivergenceError):
+        _run(case, method, [w0, lam, X, Y, X_val, Y_val], steps=40)

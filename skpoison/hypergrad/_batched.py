@@ -299,8 +299,10 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
     Raises
     ------
     ValueError
-        If the shapes do not stack to ``K >= 1`` problems, or a learning rate is not
-        finite and positive.
+        If the shapes do not stack to ``K >= 1`` problems, the tensors are not
+        float32 or float64, or a learning rate is not finite and positive; also
+        where a problem came out NaN/inf because its inputs hold NaN/inf or its
+        ``exp(log_lambda)`` overflows (the error names the input and problems).
     InnerDivergenceError
         If the descent diverged for any of the problems (checked once, at the
         end).
@@ -382,7 +384,10 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
     ------
     ValueError
         If ``method`` is not ``"rmd"``, the shapes do not stack to ``K >= 1``
-        problems, or a learning rate is not finite and positive.
+        problems, the tensors are not float32 or float64, or a learning rate is
+        not finite and positive; also where a problem came out NaN/inf because
+        its inputs hold NaN/inf or its ``exp(log_lambda)`` overflows (the error
+        names the input and problems).
     InnerDivergenceError
         If the inner descent diverged for any of the problems (checked once,
         after the forward pass).

@@ -54,6 +54,10 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
 
     Raises
     ------
+    ValueError
+        If the inputs are not float32 or float64 tensors or their shapes
+        disagree; also where the run came out NaN/inf because an input holds
+        NaN/inf or ``exp(log_lambda)`` overflows: the error names that input.
     InnerDivergenceError, HypergradientOverflowError
         As in :func:`~skpoison.hypergrad.compute_hypergradient`.
 

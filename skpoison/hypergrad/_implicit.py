@@ -94,7 +94,9 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
         As in :func:`~skpoison.hypergrad.compute_hypergradient`.
     ValueError
         If ``solver``, ``tol`` or ``maxiter`` is invalid (``maxiter`` with
-        ``solver="exact"`` included), or the inputs' shapes disagree.
+        ``solver="exact"`` included), the inputs are not float32 or float64 or
+        their shapes disagree; also where the run came out NaN/inf because an
+        input holds NaN/inf or ``exp(log_lambda)`` overflows (that input named).
 
     Notes
     -----

@@ -50,6 +50,10 @@ def reverse_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
 
     Raises
     ------
+    ValueError
+        If the inputs are not float32 or float64 tensors or their shapes
+        disagree; also where the run came out NaN/inf because an input holds
+        NaN/inf or ``exp(log_lambda)`` overflows: the error names that input.
     InnerDivergenceError
         The inner run diverged (NaN/inf parameters, an unstable L2 rate, a
         training objective that rose).

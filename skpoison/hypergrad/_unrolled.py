@@ -29,6 +29,10 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
 
     Raises
     ------
+    ValueError
+        If the inputs are not float32 or float64 tensors or their shapes
+        disagree; also where the run came out NaN/inf because an input holds
+        NaN/inf or ``exp(log_lambda)`` overflows: the error names that input.
     InnerDivergenceError
         If the run diverged (NaN/inf parameters, an unstable L2 rate, a
         training objective that rose; see

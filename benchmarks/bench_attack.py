@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 
 from skpoison import HypergradRegularizedLR, LabelFlipPoisoner, OptimalPoisoner  # noqa: E402
 from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
+from _args import count, device  # noqa: E402  (benchmarks/, beside this script)
 
 C = 1.0
 REFERENCE = dict(tool="secml", seconds=41.0, n_poison=42, ratio=0.2, test_error=0.057)
@@ -122,10 +123,10 @@ def summarize(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", type=device)
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    parser.add_argument("--splits", type=int, default=5, help="random splits (seeds 0..)")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--splits", type=count(1), default=5, help="random splits (seeds 0..)")
+    parser.add_argument("--threads", type=count(0), default=1,
                         help="torch CPU threads (0: torch's default)")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.05, 0.1, 0.2])
     parser.add_argument("--inner-steps", type=int, default=500)

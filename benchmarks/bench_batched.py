@@ -47,6 +47,7 @@ from skpoison.hypergrad import (  # noqa: E402
 )
 from skpoison.models import LinearProblem, MLPProblem  # noqa: E402
 from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
+from _args import count, device  # noqa: E402  (benchmarks/, beside this script)
 
 K, N, N_VAL, N_POISON, D, STEPS = 10, 1000, 100, 20, 784, 100
 LOG_LAMBDA = math.log(0.1)
@@ -149,10 +150,10 @@ def measure(model, device, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--models", nargs="+", default=["lr", "mlp"])
+    parser.add_argument("--device", default="cpu", type=device)
+    parser.add_argument("--threads", type=count(1), nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=count(1), default=5)
+    parser.add_argument("--models", nargs="+", choices=["lr", "mlp"], default=["lr", "mlp"])
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_batched.json"))
     args = parser.parse_args(argv)
     rows = []

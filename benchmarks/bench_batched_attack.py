@@ -96,6 +96,7 @@ from skpoison.hypergrad import _graph  # noqa: E402
 from skpoison.poisoning import _attack, _batched, _optimal, fit_batched  # noqa: E402
 from skpoison.poisoning._batched import prepare_all  # noqa: E402  (fit_batched's set-up)
 from _machine import cpu_model, machine_info, mnist_folder  # noqa: E402  (benchmarks/)
+from _args import count, device  # noqa: E402  (benchmarks/, beside this script)
 
 N_TRAIN, N_VAL, STEPS, RATIO, BATCH, OUTER = 1000, 100, 100, 0.04, 20, 15
 #: Issue 5: K = 10 batched attacks in at most this many times one attack, on a GPU.
@@ -229,11 +230,11 @@ def phases(runs, device, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--k", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--threads-prepare", type=int, default=None,
+    parser.add_argument("--device", default="cpu", type=device)
+    parser.add_argument("--k", type=count(1), default=10)
+    parser.add_argument("--repeats", type=count(1), default=3)
+    parser.add_argument("--threads", type=count(1), default=1)
+    parser.add_argument("--threads-prepare", type=count(1), default=None,
                         help="threads preparing the K attacks (default: one per core, <= K)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/"
                                                     "bench_batched_attack.json"))

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import bench_hypergrad  # noqa: E402
 from _machine import machine_info  # noqa: E402  (benchmarks/, beside this script)
+from _args import count, device  # noqa: E402  (benchmarks/, beside this script)
 
 STEPS = 100
 
@@ -75,8 +76,8 @@ def timed(fn, device, repeats):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--device", default="cpu", type=device)
+    parser.add_argument("--repeats", type=count(1), default=11)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_compile.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -56,6 +56,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 from _machine import machine_info, probe_env  # noqa: E402  (benchmarks/, beside this script)
+from _args import count, device  # noqa: E402  (benchmarks/, beside this script)
+
 N_TRAIN, N_VAL, N_POISON, D, HIDDEN = 1000, 200, 20, 3072, (64, 32)
 LR, LOG_LAMBDA = 0.05, math.log(0.01)
 TARGET = 2.0   # checkpointed RMD job peak <= 2 x plain training job peak
@@ -69,6 +71,25 @@ def parse_schedule(config):
     if not every or every in ("sqrt", "cbrt"):
         return every or None
     return tuple(map(int, every.split(","))) if "," in every else int(every)
+
+
+def config_name(text):
+    """An argparse ``type``: a configuration :func:`parse_schedule` reads (``"plain"``,
+    ``"rmd"``, ``"rmd:"`` and a positive int, ``sqrt``, ``cbrt`` or ints joined by
+    commas), else argparse's usage error. (Any other name had run as full-tape
+    ``"rmd"`` under its own label, and a bad schedule failed in its probe, after
+    the configurations before it.)"""
+    method, colon, every = text.partition(":")
+    if text == "plain" or (method == "rmd" and not colon):
+        return text
+    if method == "rmd" and every in ("sqrt", "cbrt"):
+        return text
+    lengths = every.split(",") if method == "rmd" and every else []
+    if lengths and all(length.isdigit() and int(length) > 0 for length in lengths):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a configuration: 'plain', 'rmd', or 'rmd:' and a checkpoint "
+        "schedule (a positive int, 'sqrt', 'cbrt' or positive ints joined by commas)")
 
 
 def _status_kib(key):
@@ -180,17 +201,21 @@ def run_probe(config, steps, batch=1, device="cpu"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--configs", nargs="+", default=CONFIGS)
+    parser.add_argument("--steps", type=count(1), default=1000)
+    parser.add_argument("--repeats", type=count(1), default=1)
+    parser.add_argument("--configs", nargs="+", type=config_name, default=CONFIGS)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/bench_memory.json"))
-    parser.add_argument("--batch", type=int, default=1,
+    parser.add_argument("--batch", type=count(1), default=1,
                         help="K problems as one batched computation (default 1: one)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--probe")
     args = parser.parse_args(argv)
     if args.probe:
         return probe(args.probe, args.steps, args.batch, args.device)
+    try:   # (here, not as the argument's type: a probe imports no more than torch)
+        args.device = device(args.device)
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"argument --device: {exc}")
     if "plain" not in args.configs:
         parser.error("--configs must include 'plain': every ratio is to plain training.")
     from skpoison.hypergrad._checkpoint import segment_lengths

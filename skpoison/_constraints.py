@@ -62,18 +62,21 @@ def is_real_array(values):
 
     Element by element: NumPy turns ``[True, -4]`` into integers and
     ``("-12", "0")`` into strings it would then read as floats. (A NumPy array
-    of a numeric dtype is answered from its dtype.)
+    of a numeric dtype is answered from its dtype.) An int past float's range
+    (``10**400``), which every caller would go on to read as a float, is none.
 
     Examples
     --------
     >>> is_real_array([-12, 0.0]), is_real_array((-12, True)), is_real_array(["-1"])
     (True, False, False)
+    >>> is_real_array(10**400)
+    False
     """
     if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
         return True
     try:
         np.asarray(values, dtype=float)
-    except (TypeError, ValueError):   # ragged, or not numbers at all
+    except (TypeError, ValueError, OverflowError):   # ragged, not numbers, or no float
         return False
     return all(isinstance(v, Real) and not isinstance(v, (bool, np.bool_))
                for v in real_items(values))

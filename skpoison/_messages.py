@@ -29,7 +29,10 @@ def shown(value):
         if isinstance(value, (tuple, list)):
             return repr(tuple(_summarizable(item) for item in value))
         if isinstance(value, (Real, np.number)) and not isinstance(value, (bool, np.bool_)):
-            return f"{float(value):g}"
+            try:
+                return f"{float(value):g}"
+            except OverflowError:   # (an int past float's range, 10**400: as given)
+                pass
         return repr(value)
 
 

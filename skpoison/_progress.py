@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 __all__ = ["progress_bar"]
 
 
@@ -14,12 +16,17 @@ def progress_bar(*args, disable=False, **kwargs):
     ("IProgress not found"): imported by ``import skpoison`` itself, it warned
     every notebook, progress bars or not.
 
+    ``TQDM_DISABLE`` set (to anything but the empty string, as tqdm reads it)
+    disables every bar, ``verbose=True`` or not: tqdm lets an explicit
+    ``disable=False`` override it, and its notebook bar ignores it.
+
     Examples
     --------
     >>> bar = progress_bar(range(3), disable=True)
     >>> list(bar)
     [0, 1, 2]
     """
+    disable = disable or bool(os.environ.get("TQDM_DISABLE"))
     if disable:
         from tqdm import tqdm
     else:

@@ -49,24 +49,35 @@ def resolve_device(device="cpu"):
             f"device={device!r} was requested but CUDA is not available on this "
             "machine; use device='cpu' or device='auto'."
         )
+    if resolved.type == "cuda" and resolved.index is not None:
+        count = torch.cuda.device_count()
+        if resolved.index >= count:   # (torch would fail later: "invalid device ordinal")
+            raise ValueError(
+                f"device={device!r} names GPU {resolved.index}, but this machine has "
+                f"{count} CUDA device{'s' if count != 1 else ''} (cuda:0 to "
+                f"cuda:{count - 1}).")
     return resolved
 
 
 def resolve_dtype(dtype="float64"):
     """Return the floating :class:`torch.dtype` named by ``dtype``.
 
+    ``dtype``: ``"float64"`` or ``"float32"``, or the same as a torch dtype, a
+    NumPy scalar type (``np.float32``) or a NumPy dtype (``X.dtype``).
+
     Examples
     --------
-    >>> resolve_dtype("float32")
-    torch.float32
+    >>> resolve_dtype("float32"), resolve_dtype(np.dtype("float64"))
+    (torch.float32, torch.float64)
     """
     if isinstance(dtype, torch.dtype):
         if dtype not in _DTYPES.values():
             raise ValueError(f"dtype={dtype} is not supported; use float32 or float64.")
         return dtype
-    if isinstance(dtype, type) and issubclass(dtype, np.floating):
-        dtype = np.dtype(dtype).name
-    if dtype not in _DTYPES:
+    if isinstance(dtype, np.dtype) or (isinstance(dtype, type)
+                                       and issubclass(dtype, np.floating)):
+        dtype = np.dtype(dtype).name     # (np.float32, an array's dtype: "float32")
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
         raise ValueError(f"dtype={dtype!r} is not supported; use 'float64' or 'float32'.")
     return _DTYPES[dtype]
 

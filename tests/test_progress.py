@@ -36,3 +36,28 @@ def test_leave_none_keeps_a_bar_drawn_alone_in_a_notebook_too(notebook):
             bar.update()
         outer.update()
     assert notebook == [("alone", True), ("under", False), ("outer", True)]
+
+
+@pytest.mark.parametrize("where", ["terminal", "notebook"])
+def test_tqdm_disable_in_the_environment_hides_every_bar(where, monkeypatch, request):
+    # (a bar asked for, verbose=True, passed disable=False, which tqdm lets override
+    # TQDM_DISABLE; its notebook bar ignores the variable altogether)
+    kept = request.getfixturevalue("notebook") if where == "notebook" else []
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    out = io.StringIO()
+    with progress_bar(total=2, desc="hidden", leave=None, file=out) as bar:
+        bar.update(2)
+    assert bar.disable and out.getvalue() == "" and kept == []
+
+
+def test_a_verbose_fit_draws_no_bar_under_tqdm_disable(monkeypatch, capsys):
+    from sklearn.datasets import load_digits
+
+    from skpoison import HypergradRegularizedLR
+
+    X, y = load_digits(n_class=2, return_X_y=True)
+    X = X / 16.0
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    HypergradRegularizedLR(inner_steps=5, outer_steps=2, verbose=True).fit(
+        X[:100], y[:100], X_val=X[100:150], y_val=y[100:150])
+    assert "learning lambda" not in capsys.readouterr().err

@@ -17,6 +17,9 @@ _HOST = socket.gethostname().replace(os.sep, "_")
 #: killed writer: a write takes well under a second.
 STALE_SECONDS = 600
 
+#: Whether a process can be probed with signal 0 (see :func:`process_running`).
+_CAN_PROBE = os.name == "posix"
+
 #: The longest file name, in bytes, that most file systems take.
 NAME_MAX = 255
 
@@ -92,7 +95,7 @@ def remove_stale_temporaries(path):
             continue                   # (not one of ours)
         try:
             if parts[0] == _HOST:
-                stale = not _running(int(parts[1]))
+                stale = not process_running(int(parts[1]))
             else:
                 stale = time.time() - os.stat(name).st_mtime > STALE_SECONDS
             if stale:
@@ -118,11 +121,18 @@ def _prefix(path):
     return f".{name}{digest}."
 
 
-def _running(pid):
+def process_running(pid):
+    """Whether process ``pid`` of this host runs (True where that cannot be told).
+
+    Probed with signal 0 on POSIX only: on Windows ``os.kill(pid, 0)`` sends
+    ``CTRL_C_EVENT`` to the process group ``pid`` (or fails with an ``OSError``).
+    """
+    if not _CAN_PROBE:
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:     # (another user's process)
+    except OSError:     # (another user's process: it runs)
         return True
     return True

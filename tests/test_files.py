@@ -65,3 +65,24 @@ def test_a_long_name_is_written_and_a_killed_writers_temporary_removed(tmp_path,
     (tmp_path / killed).write_text("half")
     remove_stale_temporaries(path)
     assert os.listdir(tmp_path) == [path.name]
+
+
+@pytest.mark.parametrize("clean", ["remove_stale_temporaries", "remove_dead_parts"])
+def test_no_process_is_signalled_where_signal_0_is_no_probe(tmp_path, monkeypatch, clean):
+    # On Windows os.kill(pid, 0) sends CTRL_C_EVENT to the process group pid (or raises
+    # OSError): a dead writer's temporary is then left for its age to judge. Both
+    # cleaners (atomic writes', downloads') ask one helper (_CAN_PROBE: not POSIX).
+    from skpoison import _files
+    from skpoison.datasets import _home
+    sent = []
+    monkeypatch.setattr(_files, "_CAN_PROBE", False, raising=False)
+    monkeypatch.setattr(os, "kill", lambda *args: sent.append(args))
+    path = tmp_path / "table.csv"
+    dead = 2 ** 22 + 1    # (above Linux's largest pid)
+    if clean == "remove_stale_temporaries":
+        left = tmp_path / f".table.csv.{_files._HOST}.{dead}.00000000.tmp"
+    else:
+        left = tmp_path / f".table.csv.{_home._writer().rsplit('-', 1)[0]}-{dead}.abc_12.part.csv"
+    left.write_text("half")
+    getattr(_files if clean == "remove_stale_temporaries" else _home, clean)(path)
+    assert sent == [] and left.exists()

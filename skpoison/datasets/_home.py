@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .._files import process_running
+
 __all__ = ["get_data_home"]
 
 #: Environment variable consulted by :func:`get_data_home`.
@@ -181,19 +183,6 @@ def _writer():
     return f"{host}-{os.getpid()}"
 
 
-def _alive(pid):
-    """Whether process ``pid`` of this host runs (True where that cannot be told)."""
-    if os.name != "posix":   # (os.kill(pid, 0) would send CTRL_C_EVENT on Windows)
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:    # (another user's process: it runs)
-        return True
-    return True
-
-
 def remove_dead_parts(dest):
     """Delete the temporary files that killed downloads of ``dest`` left beside it.
 
@@ -219,7 +208,7 @@ def remove_dead_parts(dest):
             continue
         try:
             dead = match[1] == host and int(match[2]) != os.getpid() \
-                and not _alive(int(match[2]))
+                and not process_running(int(match[2]))
             if dead or time.time() - part.stat().st_mtime > STALE_PART_AGE:
                 part.unlink()
         except OSError:   # (gone meanwhile, or not ours to delete: left as it is)

@@ -212,6 +212,10 @@ class SweepConfig:
         for name in _LATER_FIELDS:
             if fields[name] is None:
                 del fields[name]
+        if self.model == "mlp" and self.dtype == "float32":
+            # (float32 networks start from a float64 draw since 029c8d1, another
+            # network than before: not the cells of earlier float32 MLP sweeps)
+            fields["init_draw"] = "float64"
         return fields
 
     def key(self, **extra):

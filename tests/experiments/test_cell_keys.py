@@ -68,3 +68,12 @@ def test_a_new_large_lambda_computes_the_large_cells_only(tmp_path):
     assert len(cells) == 3 and len(new) == 1 and "-large-" in new.pop()
     unchanged = [(a, b) for a, b in zip(first, again) if a["strategy"] != "large"]
     assert len(unchanged) == 6 and all(a == b for a, b in unchanged)
+
+
+def test_float32_network_cells_are_not_those_of_the_earlier_initialization():
+    # (MLPProblem.init_params draws float32 networks in float64 since 029c8d1: another
+    # network from the same seed, so earlier float32 MLP cells must not be resumed)
+    for model in ("lr", "mlp"):
+        for dtype in ("float64", "float32"):
+            identity = make_config("digits", size="tiny", model=model, dtype=dtype).identity()
+            assert ("init_draw" in identity) == (model == "mlp" and dtype == "float32")

@@ -36,7 +36,7 @@ def _tagged(value):
 
 def _untagged(obj):
     """A decoded JSON object, or the float a tagged object stands for."""
-    if len(obj) == 1 and obj.get(FLOAT_TAG) in _SPELLINGS:
+    if len(obj) == 1 and isinstance(obj.get(FLOAT_TAG), str) and obj[FLOAT_TAG] in _SPELLINGS:
         return float(obj[FLOAT_TAG])
     return obj
 

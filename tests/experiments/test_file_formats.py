@@ -105,3 +105,11 @@ def test_an_evaluate_csv_of_a_data_file_named_by_a_number_reads_back_its_name(tm
                       repetitions=1, out=tmp_path / "out", plot=False, verbose=False)
     assert {row["dataset"] for row in read_csv(result.csv)} == {"007"}
     assert {row["dataset"] for row in result.rows} == {"007"}
+
+
+def test_an_object_that_only_looks_tagged_is_read_as_it_is(tmp_path):
+    # ({"__float__": [1]} raised "unhashable type: 'list'" while the file was read)
+    payload = {"a": {"__float__": [1]}, "b": {"__float__": "1.5"}, "c": {"__float__": "inf"}}
+    path = tmp_path / "cell.json"
+    path.write_text(json.dumps(payload))
+    assert read_json(path) == {**payload, "c": math.inf}

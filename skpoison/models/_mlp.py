@@ -156,7 +156,7 @@ class MLPProblem(InnerProblem):
         layers = self.unflatten(w)
         pre, hidden, scores = calculus.forward(layers, X)
         P = calculus.activation(scores)
-        pieces, deltas = calculus.backward(layers, pre, hidden, (P - Y) / X.shape[-2])
+        pieces, deltas = calculus.backward(layers, pre, hidden, (P - Y) / float(X.shape[-2]))
         return torch.cat(pieces, dim=-1), (layers, pre, hidden, P, deltas), scores
 
     def train_grad(self, w, log_lambda, X, Y):
@@ -180,13 +180,13 @@ class MLPProblem(InnerProblem):
         pre, P = cache
         layers = self.unflatten(w)
         hidden = [X] + [torch.nn.functional.leaky_relu(Z, NEGATIVE_SLOPE) for Z in pre]
-        deltas = calculus.deltas(layers, pre, (P - Y) / X.shape[-2])
+        deltas = calculus.deltas(layers, pre, (P - Y) / float(X.shape[-2]))
         return layers, pre, hidden, P, deltas
 
     def _directional(self, cache, X, a, n_poison=0):
         layers, pre, hidden, P, deltas = cache
         return calculus.directional(layers, self.unflatten(a), pre, hidden, P, deltas,
-                                    X.shape[-2], n_poison)
+                                    float(X.shape[-2]), n_poison)
 
     def hvp(self, w, log_lambda, X, Y, v):
         return self.hessian_operator(w, log_lambda, X, Y)(v)

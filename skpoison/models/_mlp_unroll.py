@@ -70,7 +70,9 @@ class MLPUnroll(Unroll):
         # Proximal steps: the thresholds' negative, and where they are nonzero.
         self.neg_lr_alpha = -lr_alpha if self.prox else None
         self.thresholded = lr_alpha != 0 if self.prox else None
-        self.n = self.X.shape[-2]
+        # (a float: dividing by an int converts it to a tensor first, a kernel per
+        # step; the same divisor, the same bits)
+        self.n = float(self.X.shape[-2])
         self._grad = None   # gradient / H a buffer shared by all steps (one loop at a time)
 
     def _gradient_buffer(self, w):

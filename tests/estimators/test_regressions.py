@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from sklearn.exceptions import DataConversionWarning
 
 from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner, hypergradient
 
@@ -66,8 +67,9 @@ def test_hypergradient_validates_its_estimator_and_lambda(digits):
         hypergradient(HypergradRegularizedLR(inner_steps=0), *args)
     with pytest.raises(ValueError, match="NaN"):
         hypergradient(HypergradRegularizedLR(), *args, log_lambda=np.nan)
-    res = hypergradient(HypergradRegularizedLR(inner_steps=10), X[:100], y[:100, None],
-                        X[100:150], y[100:150])
+    with pytest.warns(DataConversionWarning, match="y_train"):   # (a column, taken as fit does)
+        res = hypergradient(HypergradRegularizedLR(inner_steps=10), X[:100], y[:100, None],
+                            X[100:150], y[100:150])
     assert np.isfinite(res.val_loss)
 
 

@@ -83,7 +83,8 @@ def remove_stale_temporaries(path):
     """Remove the temporary files of :func:`atomic_file` for ``path`` whose writer died.
 
     Those of this host whose process is gone, and other hosts' (a shared
-    file system) once older than :data:`STALE_SECONDS`. Call it where no
+    file system) once older than :data:`STALE_SECONDS` (this host's too where
+    no process can be probed: Windows). Call it where no
     other process of this host may be writing ``path`` under another name
     (a temporary file of a live process is kept anyway).
     """
@@ -94,9 +95,9 @@ def remove_stale_temporaries(path):
         if len(parts) != 4 or not parts[1].isdigit():
             continue                   # (not one of ours)
         try:
-            if parts[0] == _HOST:
+            if parts[0] == _HOST and _CAN_PROBE:
                 stale = not process_running(int(parts[1]))
-            else:
+            else:   # (another host's, or no probe here (Windows): judged by its age)
                 stale = time.time() - os.stat(name).st_mtime > STALE_SECONDS
             if stale:
                 os.unlink(name)

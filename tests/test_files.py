@@ -86,3 +86,19 @@ def test_no_process_is_signalled_where_signal_0_is_no_probe(tmp_path, monkeypatc
     left.write_text("half")
     getattr(_files if clean == "remove_stale_temporaries" else _home, clean)(path)
     assert sent == [] and left.exists()
+
+
+def test_without_a_probe_a_dead_writers_temporary_goes_by_its_age(tmp_path, monkeypatch):
+    # (where no process can be probed (Windows), this host's temporaries were kept
+    # whatever their age: a killed writer's stayed for good)
+    from skpoison import _files
+    monkeypatch.setattr(_files, "_CAN_PROBE", False)
+    path = tmp_path / "table.csv"
+    old, recent = (tmp_path / f".table.csv.{_files._HOST}.{pid}.00000000.tmp"
+                   for pid in (2 ** 22 + 1, 2 ** 22 + 2))
+    for left in (old, recent):
+        left.write_text("half")
+    past = os.stat(old).st_mtime - _files.STALE_SECONDS - 1
+    os.utime(old, (past, past))
+    remove_stale_temporaries(path)
+    assert not old.exists() and recent.exists()

@@ -39,17 +39,13 @@ def load_pool(dataset, classes=None, data_home=None):
         key += (status.st_mtime_ns, status.st_size)
     if key not in _POOLS:
         _POOLS[key] = _frozen(load_dataset(dataset, classes=classes, data_home=data_home))
-    pool = _POOLS[key]
-    if not isinstance(pool, Bunch):
-        return pool
     return Bunch(**{name: list(value) if isinstance(value, list) else value
-                    for name, value in pool.items()})
+                    for name, value in _POOLS[key].items()})
 
 
 def _frozen(pool):
     """``pool`` with its arrays (the box's bounds among them) made read-only, in place."""
-    if isinstance(pool, Bunch):
-        for value in (*pool.values(), *pool.get("feature_range", ())):
-            if isinstance(value, np.ndarray):
-                value.flags.writeable = False
+    for value in (*pool.values(), *pool.get("feature_range", ())):
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
     return pool

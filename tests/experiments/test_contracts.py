@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.utils import Bunch
 
 from skpoison import HypergradRegularizedLR
 
@@ -289,7 +290,7 @@ def test_the_pool_cache_follows_the_data_home_the_environment_names(monkeypatch)
     loaded = []
     monkeypatch.setattr(_pools, "_POOLS", {})
     monkeypatch.setattr(_pools, "load_dataset",
-                        lambda *args, **kwargs: loaded.append(args) or object())
+                        lambda *args, **kwargs: loaded.append(args) or Bunch())
     for home in ("/data/a", "/data/a", "/data/b"):
         monkeypatch.setenv("SKPOISON_DATA", home)
         _pools.load_pool("mnist")

@@ -15,6 +15,9 @@ from skpoison.models._mlp_derivatives import forward as mlp_forward
 
 DT = torch.float64
 
+#: Every method of compute_hypergradient.
+METHODS = ["rmd", "fmd", "cg", "exact", "autograd"]
+
 
 class GenericProblem(InnerProblem):
     """A built-in model seen through the abstract methods only: every derivative

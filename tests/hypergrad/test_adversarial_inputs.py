@@ -11,7 +11,7 @@ import warnings
 
 import pytest
 import torch
-from hg_cases import make_case
+from hg_cases import METHODS, make_case
 
 from skpoison.hypergrad import (
     InnerDivergenceError,
@@ -21,8 +21,6 @@ from skpoison.hypergrad import (
     make_hypergradient,
     train,
 )
-
-METHODS = ["rmd", "fmd", "cg", "exact", "autograd"]
 
 
 def _args(case, **changes):

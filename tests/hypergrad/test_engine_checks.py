@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hg_cases import DT, GenericProblem, assert_close_rel, make_case
+from hg_cases import DT, METHODS, GenericProblem, assert_close_rel, make_case
 
 from skpoison.hypergrad import (
     HypergradientOverflowError,
@@ -19,8 +19,6 @@ from skpoison.hypergrad import (
     make_hypergradient,
     train,
 )
-
-METHODS = ["rmd", "fmd", "cg", "exact", "autograd"]
 
 
 def _call(case, method, **changes):

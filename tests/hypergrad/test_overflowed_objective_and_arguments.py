@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hg_cases import DT, GenericProblem, make_case
+from hg_cases import DT, METHODS, GenericProblem, make_case
 
 from skpoison.hypergrad import (
     InnerDivergenceError,
@@ -21,8 +21,6 @@ from skpoison.hypergrad import (
     train,
 )
 from skpoison.hypergrad._divergence import objective_grew
-
-METHODS = ["rmd", "fmd", "cg", "exact", "autograd"]
 
 
 def _args(case, **changes):

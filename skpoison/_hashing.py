@@ -11,6 +11,7 @@ def update_with_arrays(digest, arrays):
     Returns ``digest``. Arrays of the same bytes but another dtype or shape
     hash differently; the same values in either byte order hash the same (as
     little-endian: cell names and resume files do not depend on the host).
+    Object arrays are refused: their bytes are addresses, not values.
 
     Examples
     --------
@@ -24,6 +25,9 @@ def update_with_arrays(digest, arrays):
     """
     for array in arrays:
         array = np.ascontiguousarray(array)
+        if array.dtype.hasobject:
+            raise TypeError("cannot hash an array of Python objects by value (its bytes are "
+                            "addresses); convert it to a numeric or string dtype first.")
         array = array.astype(array.dtype.newbyteorder("<"), copy=False)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.data)

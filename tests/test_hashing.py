@@ -26,3 +26,16 @@ def test_either_byte_order_hashes_the_same():
     swapped = [values[0].astype(">i8"), values[1].astype(">f8")]
     assert _hexdigest(swapped) == _hexdigest(values)
     assert _hexdigest([values[0].astype("<i4")]) != _hexdigest(values[:1])   # (dtypes do count)
+
+
+def test_object_arrays_are_refused():
+    # (an object array's bytes are pointers: two equal arrays of strings hashed
+    # differently, and one array could hash the same after its items changed)
+    labels = np.array(["zero", "eight"], dtype=object)
+    try:
+        _hexdigest([labels])
+    except TypeError as error:
+        assert "Python objects" in str(error)
+    else:
+        raise AssertionError("an object array was hashed by address")
+    assert _hexdigest([labels.astype(str)]) == _hexdigest([np.array(["zero", "eight"])])

@@ -237,6 +237,24 @@ def fetch_cifar10(classes=(0, 6), *, data_home=None, download=True):
     >>> cifar = fetch_cifar10(classes=(0, 6), data_home="data")  # doctest: +SKIP
     >>> cifar.data.shape, cifar.caveat                            # doctest: +SKIP
     ((12000, 3072), 'JPEG-recompressed CIFAR-10 copy (quality 75)')
+
+    A ``cifar10.npz`` of your own is read as it is (here six random images
+    of classes 0 and 6); each row of ``data`` is an image scaled to [-1, 1]:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> rng = np.random.RandomState(0)
+    >>> x_train = rng.randint(0, 256, size=(4, 32, 32, 3)).astype(np.uint8)
+    >>> x_test = rng.randint(0, 256, size=(2, 32, 32, 3)).astype(np.uint8)
+    >>> with tempfile.TemporaryDirectory() as home:
+    ...     np.savez(os.path.join(home, "cifar10.npz"), x_train=x_train,
+    ...              y_train=[0, 6, 0, 6], x_test=x_test, y_test=[6, 0])
+    ...     cifar = fetch_cifar10(data_home=home, download=False)
+    >>> cifar.data.shape, cifar.target.tolist(), cifar.target_names
+    ((6, 3072), [0, 6, 0, 6, 6, 0], ['airplane', 'frog'])
+    >>> pixels = np.rint((cifar.data + 1) * 127.5).reshape(-1, 32, 32, 3)
+    >>> np.array_equal(pixels, np.concatenate([x_train, x_test])), cifar.caveat
+    (True, None)
     """
     classes = check_classes(classes, range(10), "cifar10")
     home = get_data_home(data_home)

@@ -144,6 +144,17 @@ def fetch_mnist(classes=(0, 8), *, data_home=None, download=True):
     >>> mnist = fetch_mnist(classes=(0, 8), data_home="data")   # doctest: +SKIP
     >>> mnist.data.shape, sorted(set(mnist.target))             # doctest: +SKIP
     ((13728, 784), [0, 8])
+
+    Offline (``download=False``), a data home without the files gets an
+    error that names them and the folder to put them in:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as home:
+    ...     fetch_mnist(data_home=home, download=False)  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Missing data file(s) train-images-idx3-ubyte.gz, ... download=False, so
+    nothing was downloaded. Put the official file(s) in .../mnist, or point data_home= ...
     """
     return _fetch_idx(classes, data_home, download, dataset="mnist",
                       subdir="mnist", md5s=MNIST_MD5, url=MNIST_URL,
@@ -180,6 +191,16 @@ def fetch_fashion_mnist(classes=(1, 2), *, data_home=None, download=True):
     >>> fashion = fetch_fashion_mnist(data_home="data")    # doctest: +SKIP
     >>> fashion.data.shape, fashion.target_names            # doctest: +SKIP
     ((14000, 784), ['Trouser', 'Pullover'])
+
+    The files go in the data home's ``fashion-mnist/`` folder; offline
+    (``download=False``), a data home without them says so:
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as home:
+    ...     fetch_fashion_mnist(data_home=home, download=False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: Missing data file(s) ... in its fashion-mnist/ subfolder.
     """
     return _fetch_idx(classes, data_home, download, dataset="fashion-mnist",
                       subdir="fashion-mnist", md5s=FASHION_MNIST_MD5,

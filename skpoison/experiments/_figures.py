@@ -142,11 +142,17 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     dataset : str or None, default=None
         None: the bundled digits. ``fig1`` (synthetic data) takes none.
     size : {"tiny", "quick", "full"}, default="full"
+        Size preset of the sweep: ``"full"`` the paper's setting,
+        ``"quick"`` one that fits a 2-core CPU, ``"tiny"`` a check that the
+        code runs.
     out : path-like, default="skpoison-results"
+        Folder of the outputs (created if missing); the sweeps' cells are
+        stored in its ``cells/`` subfolder, where a rerun finds them.
     data_home : path-like or None, default=None
         Folder of the downloaded data sets (None: ``SKPOISON_DATA`` or
         ``~/skpoison_data``).
     n_jobs : int, default=1
+        Cells computed in parallel (joblib; -1: one per CPU core).
     backend : str or None, default=None
         joblib backend name (None: joblib's default).
     verbose : bool, default=True
@@ -156,7 +162,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
     val_fractions : tuple of float or None, default=None
         Fig. 4 / 9 only: trusted-set sizes as shares of the training set
         (None: ``(0.05, 0.1, 0.25)``).
-    grid_points : int or None
+    grid_points : int or None, default=None
         Fig. 1 only: poisoning-point positions per axis (None: the size preset).
     batch_repetitions : int, default=1
         Repetitions per batched attack (see
@@ -178,12 +184,36 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
 
     Examples
     --------
+    Fig. 1 at the tiny size preset (a 6 x 6 grid of poisoning-point
+    positions), without its PNG:
+
     >>> import tempfile
     >>> from skpoison.experiments import reproduce
     >>> with tempfile.TemporaryDirectory() as out:
     ...     res = reproduce("fig1", size="tiny", out=out, plot=False, verbose=False)
-    >>> len(res.rows)
-    36
+    >>> len(res.rows), res.maps["best_lambda"].shape, res.config is None
+    (36, (6, 6), True)
+
+    Fig. 2, 3 and 5 show one sweep (LR with L2, on the bundled digits) and
+    share its cells: the second figure only reads them. A tiny run (two
+    strategies, two ratios, one repetition):
+
+    >>> from pathlib import Path
+    >>> def cells(out):   # each stored cell's last change
+    ...     return {f.name: f.stat().st_mtime_ns for f in Path(out, "cells").iterdir()}
+    >>> tiny = dict(size="tiny", strategies=("no_reg", "learned"), ratios=(0.0, 0.2),
+    ...             repetitions=1, plot=False, verbose=False)
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     res = reproduce("fig2", out=out, **tiny)
+    ...     before = cells(out)
+    ...     res5 = reproduce("fig5", out=out, **tiny)
+    ...     reread = cells(out) == before
+    >>> res.csv.name, len(res.rows), reread
+    ('digits_lr_l2_tiny_fig2.csv', 4, True)
+    >>> sorted({(row["strategy"], row["ratio"]) for row in res.rows})
+    [('learned', 0.0), ('learned', 0.2), ('no_reg', 0.0), ('no_reg', 0.2)]
+    >>> print(res5.table.splitlines()[0])   # its Kuncheva tables follow
+    fig5: test error (%)
     """
     if figure not in FIGURES:
         raise ValueError(f"Unknown figure {figure!r}; choose one of {list(FIGURES)}.")
@@ -358,7 +388,14 @@ def _figure_function(name):
                    "Parameters\n----------\n**kwargs\n"
                    "    Keyword arguments of :func:`reproduce` (``figure`` fixed).\n\n"
                    "Returns\n-------\nresult : sklearn.utils.Bunch\n"
-                   "    As :func:`reproduce`'s.\n")
+                   "    As :func:`reproduce`'s.\n\n"
+                   "See Also\n--------\nreproduce : Its examples run tiny sweeps.\n\n"
+                   "Examples\n--------\n"
+                   "At the quick size preset (``size=\"full\"``, the default, is the "
+                   "paper's\nsetting), writing the CSV and PNG to ``skpoison-results/``:\n\n"
+                   f">>> from skpoison.experiments import {name}\n"
+                   f">>> res = {name}(size=\"quick\")  # doctest: +SKIP\n"
+                   ">>> print(res.table)  # doctest: +SKIP\n")
     return run
 
 

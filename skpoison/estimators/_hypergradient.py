@@ -13,20 +13,13 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d, vali
 from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import METHODS, compute_hypergradient
-from ._base import (BaseHypergradClassifier, validate_bounds, validate_checkpointing,
-                    warn_if_clipped)
-from ._setup import (
-    build_setup,
-    check_log_lambda,
-    check_rate_with_poison,
-    check_X_val,
-    encode_classes,
-    encode_labels,
-    encode_targets,
-    lambda_vector,
-    raveled_column,
-)
+from ._base import BaseHypergradClassifier
+from ._labels import encode_classes, encode_labels, encode_targets, raveled_column
+from ._log_lambda import check_log_lambda, lambda_vector, warn_if_clipped
+from ._settings import validate_bounds, validate_checkpointing
+from ._setup import build_setup, check_rate_with_poison
 from ._trusted_scale import check_trusted_scale
+from ._trusted_set import check_X_val
 from ._warnings import engine_warnings_once
 
 

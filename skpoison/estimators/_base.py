@@ -27,7 +27,7 @@ from ._labels import encode_classes, encode_targets
 from ._log_lambda import initial_lambda, warn_if_lambda_stays
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer, ValidationPlateau
 from ._pruning import full_lambda, full_weights, pruned_lambda, pruned_setup
-from ._settings import validate_bounds, validate_checkpointing
+from ._settings import check_settings, validate_bounds, validate_checkpointing
 from ._setup import build_setup, proximal_steps, warn_if_auto_rate_is_too_small
 from ._trusted_set import check_trusted_set
 from ._warnings import engine_warnings_once
@@ -185,9 +185,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             return self._fit(X, y, X_val, y_val)
 
     def _fit(self, X, y, X_val, y_val):
-        self._validate_params()
-        low, high = validate_bounds(self.lambda_bounds)
-        validate_checkpointing(self.checkpoint_every, self.hypergrad, self.inner_steps)
+        low, high = check_settings(self)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_encoded = encode_classes(y, type(self).__name__)

@@ -1,12 +1,44 @@
-"""Checks of an estimator's settings (its parameters) beyond scikit-learn's
-constraints: ``lambda_bounds``, ``checkpoint_every``."""
+"""An estimator's settings (its parameters) checked before any data is read: one
+function, :func:`check_settings`, for every entry point (fit, hypergradient())."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .._constraints import is_real_array
+from ..hypergrad import METHODS
 from ..hypergrad._checkpoint import segment_lengths
+
+
+def check_settings(estimator, method=None):
+    """``lambda_bounds`` as ``(low, high)``, once ``estimator``'s settings are checked.
+
+    scikit-learn's parameter constraints, then ``lambda_bounds``
+    (:func:`validate_bounds`), then ``method`` (an entry point's own choice of
+    hypergradient; None: ``estimator.hypergrad``), then ``checkpoint_every``
+    against the estimator's method and ``inner_steps``
+    (:func:`validate_checkpointing`; a ``method`` other than the estimator's
+    ignores it). The first setting at fault raises, with its own message.
+
+    Parameters
+    ----------
+    estimator : HypergradRegularizedLR or HypergradMLP
+    method : str or None, default=None
+        The hypergradient method the caller runs, named ``method`` in its
+        error.
+
+    Returns
+    -------
+    low, high : float
+    """
+    estimator._validate_params()
+    low, high = validate_bounds(estimator.lambda_bounds)
+    if method is not None and method not in METHODS:
+        raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
+    if method is None or method == estimator.hypergrad:
+        validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
+                               estimator.inner_steps)
+    return low, high
 
 
 def validate_checkpointing(checkpoint_every, method, steps):

@@ -16,20 +16,29 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._constraints import NumberInterval, is_real_array
+from .._constraints import NumberInterval
 from .._messages import shown
 from .._progress import progress_bar
 from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import METHODS, make_hypergradient, train
-from ..hypergrad._checkpoint import segment_lengths
 from ..models import PENALTIES
+from ._labels import encode_classes, encode_targets
+from ._log_lambda import initial_lambda, warn_if_lambda_stays
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer, ValidationPlateau
 from ._pruning import full_lambda, full_weights, pruned_lambda, pruned_setup
-from ._setup import (auto_rate_smoothness, build_setup, check_log_lambda, check_trusted_set,
-                     encode_classes, encode_targets, lambda_vector, proximal_steps)
+from ._settings import check_settings, validate_bounds, validate_checkpointing
+from ._setup import build_setup, proximal_steps, warn_if_auto_rate_is_too_small
+from ._trusted_set import check_trusted_set
 from ._warnings import engine_warnings_once
 from ._warnings import issue as issue_warning
+
+# (initial_lambda, validate_bounds, validate_checkpointing and warn_if_lambda_stays:
+# imported from here by poisoning/, which read them here before they had modules
+# of their own)
+__all__ = ["BaseHypergradClassifier", "unfitted_on_error", "warn_if_lambda_never_moved",
+           "initial_lambda", "validate_bounds", "validate_checkpointing",
+           "warn_if_lambda_stays"]
 
 
 @contextmanager
@@ -49,98 +58,9 @@ def unfitted_on_error(estimator):
         raise
 
 
-def validate_checkpointing(checkpoint_every, method, steps):
-    """``checkpoint_every`` goes with reverse mode and must resolve for ``steps``."""
-    if checkpoint_every is None:
-        return
-    if method != "rmd":
-        raise ValueError(f"checkpoint_every={checkpoint_every!r} is a reverse-mode option; "
-                         f"hypergrad={method!r} stores no trajectory: use hypergrad='rmd' "
-                         "or checkpoint_every=None.")
-    segment_lengths(checkpoint_every, steps)   # raises on malformed schedules
-
-
-def validate_bounds(bounds):
-    """``lambda_bounds`` as ``(low, high)`` floats of log λ (``low`` may be -inf)."""
-    try:
-        # (numbers only: NumPy would read the strings "-12" and "0" as floats)
-        if np.ndim(bounds) != 1 or not is_real_array(bounds):
-            raise ValueError
-        low, high = (float(b) for b in np.asarray(bounds, dtype=float))
-    except (TypeError, ValueError):
-        raise ValueError(f"lambda_bounds={bounds!r} must be a pair of floats (low, high) "
-                         "of log λ.") from None
-    # low = -inf allows no regularization at all (alpha = exp(-inf) = 0).
-    if np.isnan(low) or not np.isfinite(high) or low > high:
-        raise ValueError(
-            f"lambda_bounds={bounds!r} must be (low, high) with low <= high, high finite "
-            "and low finite or -inf."
-        )
-    return low, high
-
-
-def warn_if_lambda_stays(log_lambda, outer_steps, otherwise):
-    """Warn when λ steps would start from ``-inf``: a fixed point, where λ stays.
-
-    ``otherwise``: how to get no regularization on purpose (the message's end).
-    """
-    if outer_steps > 0 and bool(torch.isneginf(log_lambda).any()):
-        warn_user("lambda_init=-inf (no regularization) is a fixed point of the λ steps: "
-                  "those λ stay at -inf, whatever outer_steps. Start from a finite "
-                  f"lambda_init to learn them, or {otherwise}.")
-
-
-def initial_lambda(lambda_init, n_hyper, low, high, **tensor):
-    """λ_0 from a number or one value per hyperparameter, projected on [low, high].
-
-    Warns when the projection moves it: ``lambda_init=-np.inf`` with
-    ``outer_steps=0``, "no regularization", silently trained with λ = -12.
-    """
-    values = check_log_lambda(lambda_init, "lambda_init")
-    vector = lambda_vector(values, n_hyper, "lambda_init", **tensor)
-    warn_if_clipped(values, low, high)
-    return vector.clamp(low, high)
-
-
-def warn_if_clipped(lambda_init, low, high):
-    """Warn that ``lambda_init`` (checked log λ) starts clipped to ``[low, high]``, if it does."""
-    if np.any((np.asarray(lambda_init) < low) | (np.asarray(lambda_init) > high)):
-        warn_user(f"lambda_init={shown(lambda_init)} lies outside lambda_bounds=({low:g}, "
-                  f"{high:g}) and starts clipped to them; widen lambda_bounds (its low end "
-                  "may be -np.inf) to start at it (with outer_steps=0: to train with it).")
-
-
 def _columns(X, kept, tensor):
     """``X``'s ``kept`` columns (None: all) as a tensor with ``tensor``'s device and dtype."""
     return to_tensor(X if kept is None else X[:, kept], **tensor)
-
-
-#: ``inner_lr="auto"`` is stable up to ``exp(lambda_bounds[1])``; a fit warns when
-#: that makes its step this many times smaller than the learned λ needs.
-_AUTO_RATE_SLACK = 10.0
-
-
-def _warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
-    """Warn when ``lambda_bounds``' top, not the data or the learned λ, set ``inner_lr="auto"``.
-
-    ``lr = 1 / (L + exp(log_high))`` with ``L`` the data's smoothness bound; a
-    step for the learned λ would be ``1 / (L + exp(learned))``. A wide box
-    (``lambda_bounds=(-12, 20)``) made it ``1e-9``: the inner steps then barely
-    moved the weights, the model came back untrained and λ stuck at its start,
-    with nothing said.
-    """
-    smoothness = auto_rate_smoothness(lr, np.exp(log_high))
-    learned = float(np.max(learned_log_lambda))
-    needed = smoothness + np.exp(learned)
-    factor = np.inf if needed == 0 else (1.0 / lr) / needed
-    if factor > _AUTO_RATE_SLACK:
-        issue_warning(
-            f"inner_lr='auto' is {lr:.3g}, small enough to stay stable up to the largest "
-            f"allowed λ, exp(lambda_bounds[1]) = exp({log_high:g}); at the learned log λ = "
-            f"{learned:.3g} that step is {factor:.3g} times smaller than needed, so the "
-            "inner steps barely train the model (and λ is learned for an undertrained "
-            "one). Lower lambda_bounds[1] towards the largest λ you need, or give a float "
-            "inner_lr (with enough inner_steps).", ConvergenceWarning)
 
 
 def warn_if_lambda_never_moved(lambda_path, low, high, method,
@@ -265,9 +185,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
             return self._fit(X, y, X_val, y_val)
 
     def _fit(self, X, y, X_val, y_val):
-        self._validate_params()
-        low, high = validate_bounds(self.lambda_bounds)
-        validate_checkpointing(self.checkpoint_every, self.hypergrad, self.inner_steps)
+        low, high = check_settings(self)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_encoded = encode_classes(y, type(self).__name__)
@@ -305,7 +223,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
         log_lambda = lambda_path[-1]
         learned = to_numpy(log_lambda)
         if self.inner_lr == "auto" and not proximal_steps(self):   # (λ-free rate: 1 / L)
-            _warn_if_auto_rate_is_too_small(setup.lr, high, learned)
+            warn_if_auto_rate_is_too_small(setup.lr, high, learned)
 
         if internal_split:   # (the final model trains on all of X: its own columns)
             kept = self._kept_columns(X)

@@ -12,21 +12,14 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d, vali
 
 from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
-from ..hypergrad import METHODS, compute_hypergradient
-from ._base import (BaseHypergradClassifier, validate_bounds, validate_checkpointing,
-                    warn_if_clipped)
-from ._setup import (
-    build_setup,
-    check_log_lambda,
-    check_rate_with_poison,
-    check_X_val,
-    encode_classes,
-    encode_labels,
-    encode_targets,
-    lambda_vector,
-    raveled_column,
-)
+from ..hypergrad import compute_hypergradient
+from ._base import BaseHypergradClassifier
+from ._labels import encode_classes, encode_labels, encode_targets, raveled_column
+from ._log_lambda import check_log_lambda, lambda_vector, warn_if_clipped
+from ._settings import check_settings
+from ._setup import build_setup, check_rate_with_poison
 from ._trusted_scale import check_trusted_scale
+from ._trusted_set import check_X_val
 from ._warnings import engine_warnings_once
 
 
@@ -186,13 +179,9 @@ def hypergradient(estimator, X_train, y_train, X_val, y_val, *, log_lambda=None,
     if not isinstance(estimator, BaseHypergradClassifier):
         raise TypeError(f"hypergradient needs a HypergradRegularizedLR or HypergradMLP "
                         f"(its model, penalty and inner solver); got {type(estimator).__name__}.")
-    estimator._validate_params()
-    low, high = validate_bounds(estimator.lambda_bounds)
+    # (checkpoint_every as fit checks it; another method than the estimator's ignores it)
+    low, high = check_settings(estimator, method)
     method = estimator.hypergrad if method is None else method
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not supported; use one of {METHODS}.")
-    if method == estimator.hypergrad:   # checked as fit checks it; another method ignores it
-        validate_checkpointing(estimator.checkpoint_every, method, estimator.inner_steps)
     # A clone records the training set's columns (the caller's estimator is
     # not touched), so that the other sets are read against them as in fit.
     reference = clone(estimator)

@@ -1,4 +1,5 @@
-"""From an estimator's parameters and data to an engine problem (tensors)."""
+"""From an estimator's parameters and data to an engine problem (tensors): the
+model, its initial weights and its inner rate (``inner_lr="auto"``)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,26 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from sklearn.exceptions import DataConversionWarning
-from sklearn.utils import check_array
-from sklearn.utils.validation import _get_feature_names, validate_data
+from sklearn.exceptions import ConvergenceWarning
 
-from .._constraints import is_missing_label, is_real_array, real_items
 from .._torch_utils import make_generator, resolve_device, resolve_dtype
 from .._warn import warn_user
 from ..hypergrad._prox import takes_proximal_steps
 from ._feature_scales import check_feature_scales
-from ._trusted_scale import check_trusted_scale
+# (encode_classes, encode_targets, as_log_lambda, check_log_lambda, lambda_vector and
+# check_trusted_set: imported from here by poisoning/ and experiments/, which read
+# them here before they had modules of their own)
+from ._labels import encode_classes, encode_targets
+from ._log_lambda import as_log_lambda, check_log_lambda, lambda_vector, max_log_lambda_for
+from ._trusted_set import check_trusted_set
+from ._warnings import issue as issue_warning
+
+__all__ = ["EngineSetup", "build_setup", "initial_params", "auto_inner_lr", "auto_rate_top",
+           "proximal_steps", "auto_rate_penalty", "auto_rate_smoothness",
+           "check_rate_with_poison", "warn_if_auto_rate_is_too_small",
+           # (re-exported)
+           "encode_classes", "encode_targets", "as_log_lambda", "check_log_lambda",
+           "lambda_vector", "check_trusted_set"]
 
 
 class EngineSetup(NamedTuple):
@@ -29,229 +40,6 @@ class EngineSetup(NamedTuple):
     dtype: torch.dtype
 
 
-def encode_targets(y_encoded, n_classes, *, device, dtype):
-    """Targets as the engine wants them: one {0, 1} column (binary) or one-hot rows.
-
-    Examples
-    --------
-    >>> encode_targets(np.array([0, 1, 1]), 2, device="cpu", dtype=torch.float64).ravel()
-    tensor([0., 1., 1.], dtype=torch.float64)
-    """
-    y_tensor = torch.as_tensor(np.asarray(y_encoded), device=device, dtype=torch.long)
-    if n_classes == 2:
-        return y_tensor.to(dtype).unsqueeze(1)
-    return torch.nn.functional.one_hot(y_tensor, n_classes).to(dtype)
-
-
-def check_X_val(estimator, X_val, *, dtype, name="X_val", train_name="X"):
-    """The trusted set's features, checked against the training set just validated.
-
-    The number of features must match, and so must the column names when
-    either set has them (as ``predict`` checks them): a DataFrame with its
-    columns in another order is an error, not silently read by position.
-    Errors name the argument, ``name`` (``validate_data`` would call it ``X``);
-    other feature matrices read against the training set (poisoning points)
-    pass their own name, and ``train_name`` names the training set's argument.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.linear_model import LogisticRegression
-    >>> estimator = LogisticRegression().fit([[0, 1], [1, 0]], [0, 1])
-    >>> check_X_val(estimator, [[0, 1]], dtype=np.float64)
-    array([[0., 1.]])
-    """
-    try:
-        checked = check_array(X_val, dtype=dtype, input_name=name)
-    except ValueError as exc:   # ("Found array with 0 sample(s)", "Expected 2D array"...)
-        if name in str(exc):
-            raise
-        raise ValueError(f"{name}: {exc}") from exc
-    if checked.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"{name} has {checked.shape[1]} features, but the training set "
-                         f"{train_name} has {estimator.n_features_in_}."
-                         + (" In a Pipeline, the trusted set must pass through the "
-                            "preceding transformers too: Pipeline(..., transform_input="
-                            "[\"X_val\"]) with metadata routing enabled."
-                            if name == "X_val" else ""))
-    # The feature names: a missing side warns (here, so that the warning names
-    # the argument: scikit-learn's would say X), a mismatch raises (scikit-learn's check).
-    fitted = getattr(estimator, "feature_names_in_", None)
-    given = _get_feature_names(X_val)
-    if fitted is not None and given is None:
-        warn_user(f"{name} does not have valid feature names, but the training set "
-                  f"{train_name} has feature names")
-    elif fitted is None and given is not None:
-        warn_user(f"{name} has feature names, but the training set {train_name} has none")
-    elif given is not None:
-        try:
-            validate_data(estimator, X_val, reset=False, skip_check_array=True)
-        except ValueError as exc:
-            raise ValueError(f"{name}'s columns do not match the training set "
-                             f"{train_name}'s: {exc}") from exc
-    return checked
-
-
-def check_trusted_set(estimator, X, X_val, y_val, *, dtype, check_scale=True):
-    """``(X_val, y_val_encoded)``: the trusted set read against the training set ``X``.
-
-    Its features as :func:`check_X_val` reads them, a warning when they look
-    differently scaled (:func:`check_trusted_scale`; ``check_scale=False``:
-    the caller checks that itself), its labels encoded against
-    ``estimator.classes_``. Shared by the estimators' and the poisoners' ``fit``.
-    """
-    X_val = check_X_val(estimator, X_val, dtype=dtype)
-    if check_scale:
-        check_trusted_scale(X, X_val, sampler=hasattr(estimator, "fit_resample"))
-    return X_val, encode_labels(y_val, estimator.classes_, name="y_val", n_rows=len(X_val))
-
-
-def raveled_column(labels, name):
-    """``labels`` raveled if a column, as scikit-learn accepts for y, with its
-    ``DataConversionWarning``; labels of any other shape as they are.
-
-    Warned here, at the user's line and naming the argument (``name``):
-    ``column_or_1d``'s own warning says "y" and points into skpoison, and
-    without ``warn=True`` says nothing.
-
-    Examples
-    --------
-    >>> import warnings
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore", DataConversionWarning)
-    ...     raveled_column(np.array([[1], [0]]), "y_val")
-    array([1, 0])
-    """
-    if np.ndim(labels) == 2 and np.shape(labels)[1] == 1:
-        warn_user(f"A column-vector {name} was passed when a 1d array was expected. "
-                  f"Please change the shape of {name} to (n_samples,), for example "
-                  "using ravel().", DataConversionWarning)
-        return np.asarray(labels).ravel()
-    return labels
-
-
-def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
-    """Indices of ``labels`` in the sorted ``classes``; unseen labels are an error.
-
-    Shared by the estimators, :func:`~skpoison.hypergradient` and the poisoners.
-    Errors name the argument, ``name``, and the training labels' one, ``train_name``.
-
-    Examples
-    --------
-    >>> encode_labels(["b", "a"], np.array(["a", "b"]), name="y_val")
-    array([1, 0])
-    """
-    labels = raveled_column(np.asarray(labels), name)
-    if n_rows is not None and (labels.ndim != 1 or labels.shape[0] != n_rows):
-        raise ValueError(f"{name} must be 1-d with one label per row of X_val "
-                         f"({n_rows}); got shape {labels.shape}.")
-    # By set membership, not np.setdiff1d: labels of mixed types (None among
-    # integers, say) cannot be sorted, and are still just unknown labels.
-    known = set(classes.tolist())
-    unknown = [label for label in dict.fromkeys(labels.ravel().tolist()) if label not in known]
-    if any(is_missing_label(label) for label in unknown):   # (NaN, None, pandas' NA)
-        raise ValueError(f"{name} has missing labels (NaN, None or NA): every point "
-                         "needs its class.")
-    if unknown:
-        raise ValueError(f"{name} has labels absent from the training set: "
-                         f"{unknown} (not seen in {train_name}).")
-    return np.searchsorted(classes, labels)
-
-
-def as_log_lambda(values, name):
-    """``values`` (log λ: a number, or an array of numbers) as a float array.
-
-    Strings and bools are refused, though NumPy would read ``"1"`` and
-    ``True`` as 1.0: a typo must not become a regularization strength.
-
-    Examples
-    --------
-    >>> as_log_lambda([-4, 0], "lambda_init")
-    array([-4.,  0.])
-    >>> as_log_lambda(True, "fixed_lambda")
-    Traceback (most recent call last):
-    ...
-    ValueError: fixed_lambda=True must be a float or an array of floats (log λ), not a bool.
-    """
-    if not is_real_array(values):
-        is_bool = any(isinstance(v, (bool, np.bool_)) for v in real_items(values))
-        raise ValueError(f"{name}={values!r} must be a float or an array of floats "
-                         f"(log λ){', not a bool' if is_bool else ''}.")
-    # A copy: a read-only view (a pandas Series') made torch warn in as_tensor.
-    return np.asarray(values, dtype=float).copy()
-
-
-def encode_classes(y, who, *, labels="the data"):
-    """``(classes, y_encoded)`` of training labels; fewer than 2 classes are refused.
-
-    ``who`` (the estimator or function) and ``labels`` (where the labels came
-    from) name both in the error.
-
-    Examples
-    --------
-    >>> encode_classes(np.array(["b", "a", "b"]), "fit")
-    (array(['a', 'b'], dtype='<U1'), array([1, 0, 1]))
-    >>> encode_classes(np.zeros(3), "fit")
-    Traceback (most recent call last):
-    ...
-    ValueError: fit needs samples of at least 2 classes in the data; got 1 class (0.0).
-    """
-    classes, y_encoded = np.unique(y, return_inverse=True)
-    if classes.size < 2:
-        # (the callers have refused empty label sets: one class here)
-        raise ValueError(f"{who} needs samples of at least 2 classes in {labels}; got 1 "
-                         f"class ({classes.tolist()[0]!r}).")
-    return classes, y_encoded
-
-
-def check_log_lambda(values, name, *, dtype=None):
-    """``values`` (log λ: a number, or a non-empty 1-D array of them) as a checked float array.
-
-    NaN and +inf are refused; -inf (no regularization) passes; with
-    ``dtype``, so do only values whose ``exp`` is finite in it (λ given
-    outside ``lambda_bounds``: a fixed λ, a CV grid). The shape against the
-    model's hyperparameters is :func:`lambda_vector`'s check, once the model
-    is known.
-
-    Examples
-    --------
-    >>> check_log_lambda([-4, -np.inf], "lambda_init")
-    array([ -4., -inf])
-    >>> check_log_lambda([], "log_lambda")
-    Traceback (most recent call last):
-    ...
-    ValueError: log_lambda must be a number or a non-empty 1-D array; got shape (0,).
-    """
-    values = as_log_lambda(values, name)
-    if values.ndim > 1 or values.size == 0:
-        raise ValueError(f"{name} must be a number or a non-empty 1-D array; got shape "
-                         f"{values.shape}.")
-    if np.isnan(values).any() or np.isposinf(values).any():
-        raise ValueError(f"{name} must not be NaN or +inf (-inf: no regularization).")
-    if dtype is not None and (values >= max_log_lambda_for(dtype)).any():
-        raise ValueError(f"{name} is log λ: values up to {max_log_lambda_for(dtype):.1f} are "
-                         f"finite in {np.dtype(dtype).name}; got max {float(values.max())}.")
-    return values
-
-
-def lambda_vector(values, n_hyper, name, **tensor):
-    """Checked ``values`` (:func:`check_log_lambda`) as a tensor of shape ``(n_hyper,)``.
-
-    A number is repeated for every hyperparameter.
-
-    Examples
-    --------
-    >>> lambda_vector(check_log_lambda(-4, "lambda_init"), 2, "lambda_init")
-    tensor([-4., -4.], dtype=torch.float64)
-    """
-    values = np.full(n_hyper, float(values)) if values.ndim == 0 else values
-    if values.shape != (n_hyper,):
-        raise ValueError(f"{name} has shape {values.shape}; the model has {n_hyper} "
-                         f"hyperparameter{'' if n_hyper == 1 else 's'}: give a number or one "
-                         "value each.")
-    return torch.as_tensor(values, **tensor)
-
-
 def initial_params(problem, random_state, *, device, dtype):
     """``w_0`` drawn on the CPU in float64, then moved.
 
@@ -260,17 +48,6 @@ def initial_params(problem, random_state, *, device, dtype):
     """
     generator = make_generator(random_state, "cpu")
     return problem.init_params(generator).to(device=device, dtype=dtype)
-
-
-def max_log_lambda_for(dtype):
-    """The largest log λ whose ``exp`` is finite in ``dtype`` (709.8 in float64).
-
-    Examples
-    --------
-    >>> round(max_log_lambda_for("float32"), 1)
-    88.7
-    """
-    return float(np.log(np.finfo(np.dtype(dtype)).max))
 
 
 def _check_representable_step(lr, n_samples, dtype, *, auto):
@@ -431,3 +208,31 @@ def check_rate_with_poison(estimator, lr, X_all, n_classes, *, max_log_lambda, p
                   f"{described}. Poisoning points of large norm (or many near the largest "
                   "clean rows) do this; give a float inner_lr below the bound to hold the "
                   "rate fixed.")
+
+
+#: ``inner_lr="auto"`` is stable up to ``exp(lambda_bounds[1])``; a fit warns when
+#: that makes its step this many times smaller than the learned λ needs.
+_AUTO_RATE_SLACK = 10.0
+
+
+def warn_if_auto_rate_is_too_small(lr, log_high, learned_log_lambda):
+    """Warn when ``lambda_bounds``' top, not the data or the learned λ, set ``inner_lr="auto"``.
+
+    ``lr = 1 / (L + exp(log_high))`` with ``L`` the data's smoothness bound; a
+    step for the learned λ would be ``1 / (L + exp(learned))``. A wide box
+    (``lambda_bounds=(-12, 20)``) made it ``1e-9``: the inner steps then barely
+    moved the weights, the model came back untrained and λ stuck at its start,
+    with nothing said.
+    """
+    smoothness = auto_rate_smoothness(lr, np.exp(log_high))
+    learned = float(np.max(learned_log_lambda))
+    needed = smoothness + np.exp(learned)
+    factor = np.inf if needed == 0 else (1.0 / lr) / needed
+    if factor > _AUTO_RATE_SLACK:
+        issue_warning(
+            f"inner_lr='auto' is {lr:.3g}, small enough to stay stable up to the largest "
+            f"allowed λ, exp(lambda_bounds[1]) = exp({log_high:g}); at the learned log λ = "
+            f"{learned:.3g} that step is {factor:.3g} times smaller than needed, so the "
+            "inner steps barely train the model (and λ is learned for an undertrained "
+            "one). Lower lambda_bounds[1] towards the largest λ you need, or give a float "
+            "inner_lr (with enough inner_steps).", ConvergenceWarning)

@@ -302,7 +302,9 @@ def batched_train(problem, w0, log_lambda, X, Y, *, steps, lr):
         If the shapes do not stack to ``K >= 1`` problems, the tensors are not
         float32 or float64, or a learning rate is not finite and positive; also
         where a problem came out NaN/inf because its inputs hold NaN/inf or its
-        ``exp(log_lambda)`` overflows (the error names the input and problems).
+        ``exp(log_lambda)`` overflows (the error names the input and problems),
+        or its targets are not those of the built-in models' loss (as in
+        :func:`~skpoison.hypergrad.compute_hypergradient`).
     InnerDivergenceError
         If the descent diverged for any of the problems (checked once, at the
         end).
@@ -387,7 +389,8 @@ def batched_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         problems, the tensors are not float32 or float64, or a learning rate is
         not finite and positive; also where a problem came out NaN/inf because
         its inputs hold NaN/inf or its ``exp(log_lambda)`` overflows (the error
-        names the input and problems).
+        names the input and problems), or its targets are not those of the
+        built-in models' loss (as in :func:`~skpoison.hypergrad.compute_hypergradient`).
     InnerDivergenceError
         If the inner descent diverged for any of the problems (checked once,
         after the forward pass).

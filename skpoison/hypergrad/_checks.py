@@ -1,7 +1,9 @@
 """Argument checks shared by the engine's public entry points.
 
 Shapes, dtypes, devices and counts only: nothing here reads a tensor's
-values, so the checks cost no host synchronization on a GPU.
+values, so the checks cost no host synchronization on a GPU. (The targets'
+values are judged on the device with the run, ``_input_values.py``, and read
+with its divergence check.)
 """
 
 from __future__ import annotations

@@ -30,9 +30,11 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         half precision is refused). ``Y`` of shape ``(n, n_outputs)``: {0, 1}
         (or a probability) in one
         column for binary problems, one-hot rows (or rows of probabilities
-        that sum to 1) otherwise. The built-in models' closed-form
-        derivatives assume rows that sum to 1; other rows give wrong
-        hypergradients, unchecked (a check would read the values on the host).
+        that sum to 1) otherwise. For the built-in models (whose loss and
+        closed-form derivatives are defined for those targets alone) other
+        values are refused (``ValueError``), checked in the host read the
+        divergence check makes anyway (a row may miss 1 by float32's
+        ``sqrt(eps)``, 3.5e-4); a model of one's own takes whatever its loss does.
     X_val, Y_val : Tensor
         Trusted validation set.
     n_poison : int, default=0
@@ -76,7 +78,10 @@ def compute_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         ``steps`` or ``lr`` are invalid. Also where the run or its outputs
         came out NaN/inf because an input holds NaN/inf or ``exp(log_lambda)``
         overflows the dtype: the error names that input (values are read only
-        then, on the failure path, never before the run).
+        then, on the failure path, never before the run). Also, after the
+        run, where ``Y`` or ``Y_val`` holds other values than the targets
+        above (labels in {-1, 1}, class indices): the error names it and an
+        offending row.
 
     Notes
     -----

@@ -9,7 +9,7 @@ import torch
 from torch.func import vmap
 
 from ._errors import HypergradientOverflowError, InnerDivergenceError
-from ._input_values import raise_if_bad_values
+from ._input_values import raise_if_bad_targets, raise_if_bad_values, targets_valid
 
 
 def unstable_rate(problem, log_lambda, lr):
@@ -92,13 +92,16 @@ class RunStatus(NamedTuple):
 
     ``outputs_finite``, where set, says per run whether the validation loss
     and the hypergradients computed after it are finite
-    (:func:`outputs_finite`).
+    (:func:`outputs_finite`); ``targets_valid``, where set, whether its
+    targets are those of the built-in models' loss
+    (:func:`~skpoison.hypergrad._input_values.targets_valid`).
     """
 
     finite: torch.Tensor
     unstable: Optional[torch.Tensor]
     grew: Optional[torch.Tensor]
     outputs_finite: Optional[torch.Tensor] = None
+    targets_valid: Optional[torch.Tensor] = None
 
 
 def outputs_finite(val_loss, *grads):
@@ -114,11 +117,12 @@ def outputs_finite(val_loss, *grads):
     return finite
 
 
-def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr):
+def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr, Y_val=None):
     """What :func:`check_inner_run` decides on, as device tensors (no host read).
 
     Split from the decision so that a captured CUDA graph can compute it with
-    the run and the host reads it once after the replay.
+    the run and the host reads it once after the replay. The verdict on the
+    targets covers ``Y`` and, where given, ``Y_val``.
     """
     batched = w.dim() == 2
     grew = None
@@ -129,16 +133,18 @@ def inner_run_status(problem, w0, w, log_lambda, X, Y, *, lr):
             grew = objective_grew(loss(w0, log_lambda, X, Y), loss(w, log_lambda, X, Y),
                                   *allowed)
     return RunStatus(torch.isfinite(w if batched else w[None]).all(dim=1),
-                     unstable_rate(problem, log_lambda, lr), grew)
+                     unstable_rate(problem, log_lambda, lr), grew,
+                     targets_valid=targets_valid(problem, Y, Y_val))
 
 
-def result_status(problem, w0, result, log_lambda, X, Y, *, lr):
+def result_status(problem, w0, result, log_lambda, X, Y, *, lr, Y_val=None):
     """The :class:`RunStatus` of the run that gave ``result``, with its outputs' verdict.
 
     Device tensors (no host read): :func:`raise_if_diverged` then decides on
-    the run and the outputs together, in one read.
+    the run, its targets (``Y``, ``Y_val``) and the outputs together, in one read.
     """
-    status = inner_run_status(problem, w0, result.params, log_lambda, X, Y, lr=lr)
+    status = inner_run_status(problem, w0, result.params, log_lambda, X, Y, lr=lr,
+                              Y_val=Y_val)
     return status._replace(outputs_finite=outputs_finite(
         result.val_loss, result.grad_log_lambda, result.grad_X_poison))
 
@@ -154,7 +160,10 @@ def raise_if_diverged(status, *, steps, lr, describe=None, inputs=None):
     and ``inner_lr={lr}``. ``inputs`` (the run's tensors by name, as
     :func:`~skpoison.hypergrad._input_values.named_inputs` gives them): where
     a run failed, a ``ValueError`` naming an input that holds NaN/inf, or a
-    ``log_lambda`` whose ``exp`` overflows, comes first.
+    ``log_lambda`` whose ``exp`` overflows, comes first. Targets that
+    ``status.targets_valid`` refuses raise a ``ValueError`` next, naming
+    ``Y`` or ``Y_val`` (:func:`~skpoison.hypergrad._input_values.raise_if_bad_targets`),
+    whether or not the run diverged: they are read in the same host read.
     """
     if describe is None:
         def describe(_):
@@ -166,10 +175,14 @@ def raise_if_diverged(status, *, steps, lr, describe=None, inputs=None):
     grew = torch.zeros_like(finite) if status.grew is None else status.grew.reshape(-1)
     run_ok = finite & ~grew if unstable is None else finite & ~grew & ~unstable
     ok = run_ok if status.outputs_finite is None else run_ok & status.outputs_finite
+    if status.targets_valid is not None:
+        ok = ok & status.targets_valid.reshape(-1)
     if bool(ok.all()):
         return
     if inputs is not None:   # (the failure path: reading the inputs costs nothing here)
         raise_if_bad_values(inputs)
+    if status.targets_valid is not None and not bool(status.targets_valid.all()):
+        raise_if_bad_targets(inputs or {})
 
     def problems(mask):
         return torch.nonzero(mask).flatten().tolist()
@@ -194,7 +207,7 @@ def raise_if_diverged(status, *, steps, lr, describe=None, inputs=None):
 
 
 def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=None,
-                    inputs=None):
+                    inputs=None, Y_val=None):
     """Raise :class:`InnerDivergenceError` when the T-step run from ``w0`` to ``w`` diverged.
 
     NaN/inf parameters, an unstable L2 rate (:func:`unstable_rate`) or, for
@@ -203,9 +216,10 @@ def check_inner_run(problem, w0, w, log_lambda, X, Y, *, steps, lr, describe=Non
     one host synchronization in all, after the loop. ``w`` of shape ``(K,
     n_params)`` is ``K`` stacked problems (every other argument stacked too);
     ``describe(problems)`` then gives the error's ``(where, inner_lr text)``
-    for the failing ones; ``inputs`` as in :func:`raise_if_diverged`.
+    for the failing ones; ``inputs`` as in :func:`raise_if_diverged`. The
+    targets ``Y`` (and ``Y_val``, where given) are checked in the same read.
     """
-    raise_if_diverged(inner_run_status(problem, w0, w, log_lambda, X, Y, lr=lr),
+    raise_if_diverged(inner_run_status(problem, w0, w, log_lambda, X, Y, lr=lr, Y_val=Y_val),
                       steps=steps, lr=lr, describe=describe, inputs=inputs)
 
 

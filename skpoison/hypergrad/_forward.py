@@ -125,8 +125,9 @@ def forward_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_pois
         total = (scaled_w @ a) / scale
     result = HypergradResult(val_loss, total[:n_hyper], total[n_hyper:].reshape(poison_shape),
                              not_callers(w, w0))
-    raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
-                      lr=lr, inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
+    status = result_status(problem, w0, result, log_lambda, X, Y, lr=lr, Y_val=Y_val)
+    raise_if_diverged(status, steps=steps, lr=lr,
+                      inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
     return result
 
 
@@ -165,8 +166,9 @@ def _forward_lambda_only(problem, penalty, w0, log_lambda, X, Y, X_val, Y_val, *
         grad_log_lambda = (scaled_w @ a) / scale
     result = HypergradResult(val_loss, grad_log_lambda, X.new_zeros((0, X.shape[1])),
                              not_callers(w, w0))
-    raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
-                      lr=lr, inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
+    status = result_status(problem, w0, result, log_lambda, X, Y, lr=lr, Y_val=Y_val)
+    raise_if_diverged(status, steps=steps, lr=lr,
+                      inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
     return result
 
 

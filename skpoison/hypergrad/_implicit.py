@@ -20,7 +20,7 @@ from ._linear_solve import (
 )
 from ._prox import fixed_point_residual, support
 from ._result import HypergradResult
-from ._unrolled import train
+from ._unrolled import train_checked
 from ._warnings import warn
 
 SOLVERS = ("cg", "exact")
@@ -149,7 +149,7 @@ def implicit_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val, *, n_poi
     if solver == "exact" and maxiter is not None:
         raise ValueError("maxiter caps conjugate-gradient iterations; the exact solve has none "
                          "(use method='cg').")
-    w = train(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
+    w = train_checked(problem, w0, log_lambda, X, Y, steps=steps, lr=lr, Y_val=Y_val)
     with torch.no_grad():
         train_grad = _stationarity(problem, w, log_lambda, X, Y, lr)
         start_norm = torch.linalg.vector_norm(_stationarity(problem, w0, log_lambda, X, Y, lr))

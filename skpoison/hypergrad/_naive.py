@@ -81,6 +81,7 @@ def unrolled_autograd_hypergradient(problem, w0, log_lambda, X, Y, X_val, Y_val,
     if grad_poison is None:
         grad_poison = X.new_zeros((n_poison, X.shape[1]))
     result = HypergradResult(val_loss.detach(), grad_lambda, grad_poison, w.detach())
-    raise_if_diverged(result_status(problem, w0, result, log_lambda, X, Y, lr=lr), steps=steps,
-                      lr=lr, inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
+    status = result_status(problem, w0, result, log_lambda, X, Y, lr=lr, Y_val=Y_val)
+    raise_if_diverged(status, steps=steps, lr=lr,
+                      inputs=named_inputs(w0, log_lambda, X, Y, X_val, Y_val))
     return result

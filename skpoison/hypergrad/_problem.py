@@ -60,8 +60,9 @@ class InnerProblem(ABC):
         ``value``), and the targets are the default cross-entropy's
         ``(n, n_outputs)`` rows: the built-in models. The engine then uses
         the penalty's closed forms (forward mode, the check of an unstable
-        L2 rate) and checks the targets' shape. False (the default) for
-        other subclasses, whose penalty and targets it does not assume.
+        L2 rate) and checks the targets' shape and values (``_input_values.py``).
+        False (the default) for other subclasses, whose penalty and targets
+        it does not assume.
     graph_capturable : bool
         True only where the problem's unrolled loops (single and batched),
         its penalty and its losses never read a device value back to the host:

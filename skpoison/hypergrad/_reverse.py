@@ -117,4 +117,4 @@ def reverse_pass(problem, unroll, w0, log_lambda, X, Y, X_val, Y_val, *, steps, 
     else:
         grad_lambda, grad_poison = unroll.backward(tape, a)
     result = HypergradResult(val_loss, grad_lambda, grad_poison, w)
-    return result, result_status(problem, w0, result, log_lambda, X, Y, lr=lr)
+    return result, result_status(problem, w0, result, log_lambda, X, Y, lr=lr, Y_val=Y_val)

@@ -33,6 +33,9 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
         If the inputs are not float32 or float64 tensors or their shapes
         disagree; also where the run came out NaN/inf because an input holds
         NaN/inf or ``exp(log_lambda)`` overflows: the error names that input.
+        For the built-in models, if ``Y`` holds values other than targets in
+        [0, 1] (one output) or rows of probabilities summing to 1 (several;
+        checked in the run's one host read, after it).
     InnerDivergenceError
         If the run diverged (NaN/inf parameters, an unstable L2 rate, a
         training objective that rose; see
@@ -52,8 +55,20 @@ def train(problem, w0, log_lambda, X, Y, *, steps, lr):
     True
     """
     check_inputs(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
+    return train_checked(problem, w0, log_lambda, X, Y, steps=steps, lr=lr)
+
+
+def train_checked(problem, w0, log_lambda, X, Y, *, steps, lr, Y_val=None):
+    """:func:`train` on checked arguments; ``Y_val``'s targets are judged in its host read.
+
+    For the implicit methods, which train first: an invalid ``Y_val`` is
+    refused with the run's one read, before anything else reads the host.
+    """
     with torch.no_grad():
         w = problem.unroll(log_lambda, X, Y, lr=lr).train(w0, steps)
-    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr,
-                    inputs=named_inputs(w0, log_lambda, X, Y))
+    inputs = named_inputs(w0, log_lambda, X, Y)
+    if Y_val is not None:
+        inputs["Y_val"] = Y_val
+    check_inner_run(problem, w0, w, log_lambda, X, Y, steps=steps, lr=lr, inputs=inputs,
+                    Y_val=Y_val)
     return not_callers(w, w0)

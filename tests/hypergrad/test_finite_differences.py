@@ -204,8 +204,22 @@ def test_dense_hessian_of_the_implicit_cases_is_positive_on_the_relevant_space()
 # (each unit balanced, alpha_0 ||w_j||^2 = alpha_1 v_j^2, as positive
 # homogeneity demands at a stationary point), samples kept away from every
 # kink, and soft targets solved so that grad L_tr(w*) = 0 exactly. Its
-# Hessian is checked positive definite.
-def stationary_mlp_case(mode, seed=5, log_lambda=-4.0, n=60, d=2, hidden=(3,)):
+# Hessian is checked positive definite. The targets are probabilities, as the
+# engine requires (it refuses others): of the residuals r = sigmoid(s) - y
+# that make the gradient 0 (J^T r = -n alpha w, 47 free dimensions), one with
+# y in [0.02, 0.98], found by alternating projections (at log_lambda = -4 the
+# least-norm one reached y = 1.5 and none in range was found).
+def soft_targets(P, J, b, margin=0.02, iterations=5000):
+    """``r`` with ``J^T r = b`` (to rounding) and ``P - r`` in ``[margin, 1 - margin]``."""
+    pinv = torch.linalg.pinv(J.T)
+    r = pinv @ b
+    for _ in range(iterations):
+        r = torch.minimum(torch.maximum(r, P - 1 + margin), P - margin)
+        r = r - pinv @ (J.T @ r - b)   # (the affine step last: stationary to rounding)
+    return r
+
+
+def stationary_mlp_case(mode, seed=5, log_lambda=-4.5, n=60, d=2, hidden=(3,)):
     from torch.func import jacrev
 
     from skpoison.models import MLPProblem
@@ -231,8 +245,9 @@ def stationary_mlp_case(mode, seed=5, log_lambda=-4.0, n=60, d=2, hidden=(3,)):
     X, X_val = away_from_kinks(n), away_from_kinks(20)
     Y_val = (torch.rand(20, 1, generator=gen, dtype=DT) < 0.5).to(DT)
     J = jacrev(lambda q: problem.decision_scores(q, X)[:, 0])(w)
-    residual = torch.linalg.pinv(J.T) @ (-n * problem.penalty.alpha(lam) * w)
-    Y = (torch.sigmoid(problem.decision_scores(w, X))[:, 0] - residual)[:, None]
+    P = torch.sigmoid(problem.decision_scores(w, X))[:, 0]
+    Y = (P - soft_targets(P, J, -n * problem.penalty.alpha(lam) * w))[:, None]
+    assert bool(((Y >= 0) & (Y <= 1)).all()), "no soft targets in [0, 1] found"
     case = make_case("mlp", 1, mode, "l2", d=d, hidden=hidden, steps=1, lr=0.1)
     case.problem, case.w0, case.log_lambda = problem, w, lam
     case.X, case.Y, case.X_val, case.Y_val = X, Y, X_val, Y_val

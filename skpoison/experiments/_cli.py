@@ -166,6 +166,10 @@ def build_parser():
                           f"(default: {' '.join(map(str, DEFAULT_VAL_FRACTIONS))})")
     rep.add_argument("--grid-points", type=int, default=None,
                      help="fig1: poisoning-point positions per axis")
+    for command in (ev, rep):
+        # A value read as text is read as given (see _negative_numbers_as_values);
+        # not by the top parser, which would unmark every token it hands a command.
+        command.register("type", None, _unmarked)
     return parser
 
 
@@ -325,21 +329,36 @@ def _negative_numbers_as_values(argv):
     argparse takes only plain negative numbers (``-3``, ``-0.5``) for values;
     ``--large-lambda -inf`` said "expected one argument". No option of ours
     looks like a number, so such a token gets a leading space, which float()
-    and int() ignore.
+    and int() ignore, and the values read as text drop (:func:`_unmarked`).
 
     Examples
     --------
     >>> _negative_numbers_as_values(["--cv-grid", "-8", "-inf", "-1e1", "--tiny"])
     ['--cv-grid', '-8', ' -inf', ' -1e1', '--tiny']
     """
-    def number_like(token):
-        try:
-            float(token)
-        except ValueError:
-            return False
-        return token.startswith("-") and not re.fullmatch(r"-\d+|-\d*\.\d+", token)
+    return [" " + token if _number_like(token) else token for token in argv]
 
-    return [" " + token if number_like(token) else token for token in argv]
+
+def _number_like(token):
+    """Whether argparse would take ``token`` for an option, though it is a number."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return token.startswith("-") and not re.fullmatch(r"-\d+|-\d*\.\d+", token)
+
+
+def _unmarked(value):
+    """A value read as text (``--out``, ``--device``, a choice) without the space that
+    :func:`_negative_numbers_as_values` put before it: ``--out -1e5`` writes into
+    ``-1e5``, as ``--out -5`` into ``-5``, not into `` -1e5``.
+
+    Examples
+    --------
+    >>> _unmarked(" -1e5"), _unmarked("results")
+    ('-1e5', 'results')
+    """
+    return value[1:] if value.startswith(" ") and _number_like(value[1:]) else value
 
 
 def _main(argv):

@@ -18,6 +18,7 @@ import sys
 import time
 import warnings
 from concurrent.futures import BrokenExecutor
+from pathlib import Path
 
 from .. import __version__
 # Only the registry: the parser is built without torch (a quick --help).
@@ -292,9 +293,25 @@ def _what_is_kept(args):
     """What an interrupted run leaves for the next one, for the message that ends it."""
     if args.command == "reproduce" and FIGURES[args.figure].kind == "synthetic":
         return " (fig1 keeps no partial results)."
-    batches = "" if args.batch_repetitions > 1 else ", with the finished batches of the others"
-    return (f"; finished cells are kept in {args.out}/cells/{batches} — rerun the same "
-            "command to resume.")
+    cells = Path(args.out) / "cells"     # (run_sweep's folder: it may not be there yet)
+    finished = _holds(cells, "*.json")
+    # (a batched attack keeps no partial state: a batched rerun starts its cells over)
+    partial = args.batch_repetitions == 1 and _holds(cells, "*.resume.pt")
+    if not finished and not partial:
+        return "; no cell had finished, so nothing is kept — rerun the same command to start over."
+    batches = "the finished batches of the cells that were running"
+    if not finished:
+        return f"; {batches} are kept in {cells}/ — rerun the same command to resume."
+    batches = f", with {batches}" if partial else ""
+    return f"; finished cells are kept in {cells}/{batches} — rerun the same command to resume."
+
+
+def _holds(folder, pattern):
+    """Whether ``folder`` holds a file matching ``pattern`` (False if it is not there)."""
+    try:
+        return next(folder.glob(pattern), None) is not None
+    except OSError:
+        return False
 
 
 def _flags(parser):

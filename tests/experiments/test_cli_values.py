@@ -35,3 +35,34 @@ def test_a_number_like_choice_is_refused_as_typed(capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--model", "-1e5"])
     assert "invalid choice: '-1e5'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("left, said", [
+    ((), "no cell had finished, so nothing is kept"),
+    (("cells/attack-0123456789-cv-r0.json",), "finished cells are kept in {out}/cells/ —"),
+    (("cells/attack-0123456789-cv-r0.json", "cells/attack-0123456789-cv-r1.resume.pt"),
+     "finished cells are kept in {out}/cells/, with the finished batches of the cells"),
+    (("cells/attack-0123456789-cv-r1.resume.pt",),
+     "the finished batches of the cells that were running are kept in {out}/cells/"),
+])
+def test_the_ctrl_c_message_names_only_what_is_on_disk(left, said, tmp_path, monkeypatch,
+                                                       capsys):
+    # (an interrupt before the first cell ended said "finished cells are kept in
+    # OUT/cells/", a folder that need not even exist then)
+    for name in left:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    _run_command_seeing(monkeypatch, KeyboardInterrupt())
+    assert main(["evaluate", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert said.format(out=tmp_path) in err
+    assert ("cells/" in err) == bool(left)
+
+
+def test_a_batched_run_names_no_partial_batches(tmp_path, monkeypatch, capsys):
+    # (a batched attack keeps no resume file: a batched rerun starts its cells over)
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "attack-0123456789-cv-r1.resume.pt").write_text("{}")
+    _run_command_seeing(monkeypatch, KeyboardInterrupt())
+    assert main(["evaluate", "--batch-repetitions", "2", "--out", str(tmp_path)]) == 130
+    assert "no cell had finished, so nothing is kept" in capsys.readouterr().err

@@ -298,7 +298,8 @@ def _what_is_kept(args):
     # (a batched attack keeps no partial state: a batched rerun starts its cells over)
     partial = args.batch_repetitions == 1 and _holds(cells, "*.resume.pt")
     if not finished and not partial:
-        return "; no cell had finished, so nothing is kept — rerun the same command to start over."
+        return ("; no cell had finished, so nothing is kept — rerun the same command to "
+                "start over.")
     batches = "the finished batches of the cells that were running"
     if not finished:
         return f"; {batches} are kept in {cells}/ — rerun the same command to resume."

@@ -75,7 +75,8 @@ def _common(parser, default_size, default_out, size_notes=None):
                       f"{', '.join(STRATEGIES)} (default: no_reg large cv learned for lr, "
                       "no_reg large learned learned_per_layer for mlp, or the figure's)")
     data.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
-                      help="poisoning ratios (default: 0 0.04 0.08 0.12 0.16 0.2, with "
+                      help="poisoning ratios, in any order: the attack is cumulative, so "
+                           "they are sorted (default: 0 0.04 0.08 0.12 0.16 0.2, with "
                            "--tiny 0 0.1 0.2; 0, the clean reference, is always added)")
     size = parser.add_argument_group("size")
     group = size.add_mutually_exclusive_group()

@@ -271,7 +271,10 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     Settings that give the same numbers are written one way, so that they
     name the same cells (:meth:`SweepConfig.key`): numbers as floats, as the
     defaults and the command line write them (``large_lambda=0`` is ``0.0``);
-    ``cv_grid`` sorted, each value once (the CV search gives ties to the
+    ``ratios`` sorted, each value once, with 0 (the attack is cumulative: it
+    reaches the ratios in increasing order, whatever the order given, as
+    :class:`~skpoison.poisoning.OptimalPoisoner` does; no warning, since the
+    results do not depend on it); ``cv_grid`` sorted, each value once (the CV search gives ties to the
     largest λ, whatever the order); ``classes`` sorted (the default pair:
     None); an option at the value its None stands for as None
     (``normalize="point"``, ``victim_steps=inner_steps``); the network of

@@ -66,3 +66,16 @@ def test_a_batched_run_names_no_partial_batches(tmp_path, monkeypatch, capsys):
     _run_command_seeing(monkeypatch, KeyboardInterrupt())
     assert main(["evaluate", "--batch-repetitions", "2", "--out", str(tmp_path)]) == 130
     assert "no cell had finished, so nothing is kept" in capsys.readouterr().err
+
+
+def test_the_ratios_help_and_make_config_say_that_ratios_are_sorted():
+    # (given in any order, they are sorted without a word: the attack is cumulative)
+    from skpoison.experiments import make_config
+
+    parser = main.__globals__["build_parser"]()
+    for command in ("evaluate", "reproduce"):
+        (sub,) = [a for a in parser._actions if a.dest == "command"]
+        (ratios,) = [a for a in sub.choices[command]._actions if a.dest == "ratios"]
+        assert "sorted" in ratios.help
+    notes = make_config.__doc__.split("Notes")[1]
+    assert "``ratios`` sorted" in notes

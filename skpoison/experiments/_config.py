@@ -20,8 +20,8 @@ from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ..estimators._feature_scales import feature_scale_problem
 from ..estimators._setup import check_log_lambda
 from ..hypergrad._prox import check_l1_step
-from ._canonical import (as_count, as_float, drop_defaults, dtype_name, is_sequence,
-                         is_whole_number, step_size)
+from ._canonical import (as_count, as_float, as_ratio, drop_defaults, dtype_name,
+                         is_sequence, is_whole_number, step_size)
 from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
@@ -468,7 +468,7 @@ def _checked_ratios(ratios, n_train):
     """``ratios`` sorted, with 0 (the clean model: the reference of the consistency
     index and of every "increase under attack"); a ValueError for a ratio outside
     [0, 1), one with no poisoning point, or two with the same number of points."""
-    ratios = tuple(sorted({0.0, *(float(r) for r in ratios)}))
+    ratios = tuple(sorted({0.0, *(as_ratio(r) for r in ratios)}))
     if any(not 0.0 <= r < 1.0 or math.isnan(r) for r in ratios):
         raise ValueError(f"ratios={ratios} must lie in [0, 1).")
     # (the poisoner would warn, once per cell, and every such row repeat the clean one)

@@ -276,8 +276,8 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     :class:`~skpoison.poisoning.OptimalPoisoner` does; no warning, since the
     results do not depend on it), a float32 one by its shortest decimal
     (``np.float32(0.1)`` as ``0.1``); ``cv_grid`` sorted, each value once (the
-    CV search gives ties to the largest λ, whatever the order); ``classes`` sorted (the default pair:
-    None); an option at the value its None stands for as None
+    CV search gives ties to the largest λ, whatever the order); ``classes``
+    sorted (the default pair: None); an option at the value its None stands for as None
     (``normalize="point"``, ``victim_steps=inner_steps``); the network of
     ``model="lr"`` and the Kuncheva k of ``model="mlp"``, which they do not
     use, as the preset's; ``dtype`` by its name.

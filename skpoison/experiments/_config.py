@@ -132,6 +132,12 @@ class SweepConfig:
         k values of Kuncheva's consistency index (linear models).
     seed : int
     device, dtype : str
+    preset : {"tiny", "quick", "full"} or None
+        The size preset :func:`make_config` filled the config in from (None:
+        not known). Like ``device``, no part of :meth:`identity` nor of
+        equality: it changes no number. It says which preset CV grid names
+        the cells of the strategies that do not read ``cv_grid``
+        (:func:`~skpoison.experiments.run_attack_sweep`).
 
     Examples
     --------
@@ -173,6 +179,7 @@ class SweepConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float64"
+    preset: Optional[str] = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         if 0.0 not in {float(r) for r in self.ratios}:
@@ -208,6 +215,7 @@ class SweepConfig:
         """
         fields = dataclasses.asdict(self)
         fields.pop("device")
+        fields.pop("preset")
         fields["dataset"] = data_label(self.dataset)
         for name in _LATER_FIELDS:
             if fields[name] is None:
@@ -297,6 +305,10 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         raise ValueError(f"model={model!r} must be 'lr' or 'mlp'.")
     if penalty not in ("l2", "l1"):
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
+    if overrides.get("preset") not in (None, size):
+        raise ValueError(f"preset={overrides['preset']!r} is the size the config is made "
+                         f"from, size={size!r} here: give it as size.")
+    overrides.pop("preset", None)
     overrides["l1_step"] = _checked_l1_step(l1_step, penalty)
     _check_sequences(overrides)
     if overrides.get("classes") is not None:   # (read once, as ints: a file's loader reads them)
@@ -371,7 +383,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     if last_seed >= 2**32:
         raise ValueError(f"seed={values.get('seed')} + repetitions - 1 = {last_seed} must be "
                          "below 2**32 (repetition r draws its split with seed + r).")
-    return SweepConfig(**values)
+    return SweepConfig(**values, preset=size)
 
 
 #: The fields that hold several values.

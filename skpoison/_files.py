@@ -13,8 +13,9 @@ from pathlib import Path
 
 _HOST = socket.gethostname().replace(os.sep, "_")
 
-#: Another host's temporary file older than this (seconds) was left by a
-#: killed writer: a write takes well under a second.
+#: A temporary file untouched for longer than this (seconds) was left by a
+#: killed writer, whatever its name says: a write takes well under a second.
+#: (The downloads' rule too: ``skpoison.datasets._home.STALE_PART_AGE``.)
 STALE_SECONDS = 600
 
 #: Whether a process can be probed with signal 0 (see :func:`process_running`).
@@ -82,11 +83,13 @@ def _sync_folder(folder):
 def remove_stale_temporaries(path):
     """Remove the temporary files of :func:`atomic_file` for ``path`` whose writer died.
 
-    Those of this host whose process is gone, and other hosts' (a shared
-    file system) once older than :data:`STALE_SECONDS` (this host's too where
-    no process can be probed: Windows). Call it where no
+    Those of this host whose process is gone, and any (another host's, on a
+    shared file system, or one whose process number a live process has taken
+    since) once untouched for :data:`STALE_SECONDS`: the rule of the
+    downloads' temporary files (``remove_dead_parts``). Call it where no
     other process of this host may be writing ``path`` under another name
-    (a temporary file of a live process is kept anyway).
+    (a temporary file of a live process is kept anyway). A file that cannot
+    be removed (another user's, say) is left as it is.
     """
     path = Path(path)
     prefix = _prefix(path)
@@ -95,13 +98,11 @@ def remove_stale_temporaries(path):
         if len(parts) != 4 or not parts[1].isdigit():
             continue                   # (not one of ours)
         try:
-            if parts[0] == _HOST and _CAN_PROBE:
-                stale = not process_running(int(parts[1]))
-            else:   # (another host's, or no probe here (Windows): judged by its age)
-                stale = time.time() - os.stat(name).st_mtime > STALE_SECONDS
-            if stale:
+            # (no probe where it would signal the process: Windows, see process_running)
+            dead = parts[0] == _HOST and _CAN_PROBE and not process_running(int(parts[1]))
+            if dead or time.time() - os.stat(name).st_mtime > STALE_SECONDS:
                 os.unlink(name)
-        except FileNotFoundError:
+        except OSError:   # (gone meanwhile, or not ours to remove: left as it is)
             pass
 
 

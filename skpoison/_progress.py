@@ -12,6 +12,10 @@ def progress_bar(*args, disable=False, **kwargs):
     when ``disable``. ``leave=None`` keeps a bar drawn alone and clears one drawn
     under another (a sweep's), in a notebook too.
 
+    ``disable=None`` means what it means to ``tqdm.auto``: no bar where the output
+    is not a terminal (a file, a pipe), the widget in a notebook. (The library's
+    callers pass ``not verbose``, a bool; None had drawn the bar everywhere.)
+
     ``tqdm.auto`` warns, on import, in a notebook kernel without ipywidgets
     ("IProgress not found"): imported by ``import skpoison`` itself, it warned
     every notebook, progress bars or not.
@@ -26,7 +30,8 @@ def progress_bar(*args, disable=False, **kwargs):
     >>> list(bar)
     [0, 1, 2]
     """
-    disable = disable or bool(os.environ.get("TQDM_DISABLE"))
+    if os.environ.get("TQDM_DISABLE"):
+        disable = True
     if disable:
         from tqdm import tqdm
     else:

@@ -102,3 +102,34 @@ def test_without_a_probe_a_dead_writers_temporary_goes_by_its_age(tmp_path, monk
     os.utime(old, (past, past))
     remove_stale_temporaries(path)
     assert not old.exists() and recent.exists()
+
+
+def test_an_old_temporary_goes_though_its_process_number_runs_again(tmp_path):
+    # (a killed writer's number taken since by a live process kept its temporary for good
+    # on this host; the downloads' cleaner removed such a file by its age already)
+    from skpoison import _files
+    path = tmp_path / "table.csv"
+    old, recent = (tmp_path / f".table.csv.{_files._HOST}.{os.getpid()}.{i:08}.tmp"
+                   for i in (0, 1))
+    for left in (old, recent):
+        left.write_text("half")
+    past = os.stat(old).st_mtime - _files.STALE_SECONDS - 1
+    os.utime(old, (past, past))
+    remove_stale_temporaries(path)
+    assert not old.exists() and recent.exists()
+
+
+def test_a_temporary_that_cannot_be_removed_is_left(tmp_path, monkeypatch):
+    # (another user's, in a shared folder: the PermissionError stopped the write of the
+    # table it came before; the downloads' cleaner left such a file)
+    from skpoison import _files
+    path = tmp_path / "table.csv"
+    left = tmp_path / f".table.csv.{_files._HOST}.{2 ** 22 + 1}.00000000.tmp"
+    left.write_text("half")
+
+    def refused(name, *args, **kwargs):
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM), name)
+
+    monkeypatch.setattr(os, "unlink", refused)
+    remove_stale_temporaries(path)
+    assert left.exists()

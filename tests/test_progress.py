@@ -61,3 +61,24 @@ def test_a_verbose_fit_draws_no_bar_under_tqdm_disable(monkeypatch, capsys):
     HypergradRegularizedLR(inner_steps=5, outer_steps=2, verbose=True).fit(
         X[:100], y[:100], X_val=X[100:150], y_val=y[100:150])
     assert "learning lambda" not in capsys.readouterr().err
+
+
+def test_disable_none_is_tqdms_no_bar_off_a_terminal(monkeypatch):
+    # (None, tqdm's "not a terminal: no bar", had been read as False: a bar drawn into a
+    # file or a pipe)
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    out = io.StringIO()     # (no terminal)
+    with progress_bar(total=2, desc="piped", disable=None, leave=None, file=out) as bar:
+        hidden = bar.disable      # (a closed bar says disable=True anyway)
+        bar.update(2)
+    assert hidden and out.getvalue() == ""
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    with progress_bar(total=2, desc="shown", disable=None, file=out) as bar:
+        hidden = bar.disable
+        bar.update(2)
+    assert not hidden and "shown" in out.getvalue()

@@ -12,7 +12,7 @@ from numbers import Real
 
 import numpy as np
 
-__all__ = ["as_float", "step_size", "drop_defaults", "dtype_name", "as_count"]
+__all__ = ["as_float", "as_ratio", "step_size", "drop_defaults", "dtype_name", "as_count"]
 
 
 def as_float(value, checked):
@@ -23,6 +23,22 @@ def as_float(value, checked):
     value = value.item() if isinstance(value, np.generic) else value
     given = isinstance(value, (int, float)) and not isinstance(value, bool)
     return float(value if given else checked) + 0.0
+
+
+def as_ratio(value):
+    """A poisoning ratio as a Python float: a NumPy float narrower than float64 by its
+    shortest decimal, the number it was written as, so that ``np.float32(0.1)`` names
+    the cells of ``0.1`` (not of 0.10000000149011612; the count ``round(r * n_train)``
+    could differ too). Python numbers and float64 are read as they are.
+
+    Examples
+    --------
+    >>> as_ratio(np.float32(0.1)), as_ratio(0.1), as_ratio(np.float64(0.1)), as_ratio(0)
+    (0.1, 0.1, 0.1, 0.0)
+    """
+    if isinstance(value, np.floating) and np.finfo(value.dtype).bits < 64:
+        return float(str(value))
+    return float(value)
 
 
 def step_size(key, value):

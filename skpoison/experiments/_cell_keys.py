@@ -12,8 +12,9 @@ The defaults are those the cells computed before this rule were named with
 (they keep their names): ``large_lambda`` the model's and penalty's
 :data:`LARGE_LAMBDA`; ``cv_grid`` the grid of a size preset where it is one,
 else the grid of the preset the config was made from (``evaluate`` and
-``reproduce`` know it; where it is not known, as for
-:func:`run_attack_sweep`, the ``"full"`` preset's). For logistic regression a
+``reproduce`` know it, and :func:`make_config` records it in the config's
+``preset``; where it is not known, a config not made by :func:`make_config`,
+the ``"full"`` preset's). For logistic regression a
 setting is put at its default only where that leaves the inner step size as
 it is.
 """
@@ -44,7 +45,8 @@ def cell_config(config, strategy, size=None):
     config : SweepConfig
     strategy : str
     size : {"tiny", "quick", "full"} or None, default=None
-        The preset ``config`` was made from (None: not known, taken as "full").
+        The preset ``config`` was made from (None: ``config.preset``, the one
+        :func:`make_config` recorded; "full" where that is None too).
 
     Examples
     --------
@@ -53,6 +55,7 @@ def cell_config(config, strategy, size=None):
     >>> cell_config(config, "learned").large_lambda, cell_config(config, "large").large_lambda
     (-2.0, -3.0)
     """
+    size = config.preset if size is None else size
     defaults = {}
     if strategy != "large":
         defaults["large_lambda"] = LARGE_LAMBDA[(config.model, config.penalty)]

@@ -18,6 +18,7 @@ import sys
 import time
 import warnings
 from concurrent.futures import BrokenExecutor
+from pathlib import Path
 
 from .. import __version__
 # Only the registry: the parser is built without torch (a quick --help).
@@ -74,7 +75,8 @@ def _common(parser, default_size, default_out, size_notes=None):
                       f"{', '.join(STRATEGIES)} (default: no_reg large cv learned for lr, "
                       "no_reg large learned learned_per_layer for mlp, or the figure's)")
     data.add_argument("--ratios", type=float, nargs="+", default=None, metavar="R",
-                      help="poisoning ratios (default: 0 0.04 0.08 0.12 0.16 0.2, with "
+                      help="poisoning ratios, in any order: the attack is cumulative, so "
+                           "they are sorted (default: 0 0.04 0.08 0.12 0.16 0.2, with "
                            "--tiny 0 0.1 0.2; 0, the clean reference, is always added)")
     size = parser.add_argument_group("size")
     group = size.add_mutually_exclusive_group()
@@ -166,6 +168,10 @@ def build_parser():
                           f"(default: {' '.join(map(str, DEFAULT_VAL_FRACTIONS))})")
     rep.add_argument("--grid-points", type=int, default=None,
                      help="fig1: poisoning-point positions per axis")
+    for command in (ev, rep):
+        # A value read as text is read as given (see _negative_numbers_as_values);
+        # not by the top parser, which would unmark every token it hands a command.
+        command.register("type", None, _unmarked)
     return parser
 
 
@@ -288,9 +294,26 @@ def _what_is_kept(args):
     """What an interrupted run leaves for the next one, for the message that ends it."""
     if args.command == "reproduce" and FIGURES[args.figure].kind == "synthetic":
         return " (fig1 keeps no partial results)."
-    batches = "" if args.batch_repetitions > 1 else ", with the finished batches of the others"
-    return (f"; finished cells are kept in {args.out}/cells/{batches} — rerun the same "
-            "command to resume.")
+    cells = Path(args.out) / "cells"     # (run_sweep's folder: it may not be there yet)
+    finished = _holds(cells, "*.json")
+    # (a batched attack keeps no partial state: a batched rerun starts its cells over)
+    partial = args.batch_repetitions == 1 and _holds(cells, "*.resume.pt")
+    if not finished and not partial:
+        return ("; no cell had finished, so nothing is kept — rerun the same command to "
+                "start over.")
+    batches = "the finished batches of the cells that were running"
+    if not finished:
+        return f"; {batches} are kept in {cells}/ — rerun the same command to resume."
+    batches = f", with {batches}" if partial else ""
+    return f"; finished cells are kept in {cells}/{batches} — rerun the same command to resume."
+
+
+def _holds(folder, pattern):
+    """Whether ``folder`` holds a file matching ``pattern`` (False if it is not there)."""
+    try:
+        return next(folder.glob(pattern), None) is not None
+    except OSError:
+        return False
 
 
 def _flags(parser):
@@ -325,21 +348,36 @@ def _negative_numbers_as_values(argv):
     argparse takes only plain negative numbers (``-3``, ``-0.5``) for values;
     ``--large-lambda -inf`` said "expected one argument". No option of ours
     looks like a number, so such a token gets a leading space, which float()
-    and int() ignore.
+    and int() ignore, and the values read as text drop (:func:`_unmarked`).
 
     Examples
     --------
     >>> _negative_numbers_as_values(["--cv-grid", "-8", "-inf", "-1e1", "--tiny"])
     ['--cv-grid', '-8', ' -inf', ' -1e1', '--tiny']
     """
-    def number_like(token):
-        try:
-            float(token)
-        except ValueError:
-            return False
-        return token.startswith("-") and not re.fullmatch(r"-\d+|-\d*\.\d+", token)
+    return [" " + token if _number_like(token) else token for token in argv]
 
-    return [" " + token if number_like(token) else token for token in argv]
+
+def _number_like(token):
+    """Whether argparse would take ``token`` for an option, though it is a number."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return token.startswith("-") and not re.fullmatch(r"-\d+|-\d*\.\d+", token)
+
+
+def _unmarked(value):
+    """A value read as text (``--out``, ``--device``, a choice) without the space that
+    :func:`_negative_numbers_as_values` put before it: ``--out -1e5`` writes into
+    ``-1e5``, as ``--out -5`` into ``-5``, not into `` -1e5``.
+
+    Examples
+    --------
+    >>> _unmarked(" -1e5"), _unmarked("results")
+    ('-1e5', 'results')
+    """
+    return value[1:] if value.startswith(" ") and _number_like(value[1:]) else value
 
 
 def _main(argv):

@@ -20,8 +20,8 @@ from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ..estimators._feature_scales import feature_scale_problem
 from ..estimators._setup import check_log_lambda
 from ..hypergrad._prox import check_l1_step
-from ._canonical import (as_count, as_float, drop_defaults, dtype_name, is_sequence,
-                         is_whole_number, step_size)
+from ._canonical import (as_count, as_float, as_ratio, drop_defaults, dtype_name,
+                         is_sequence, is_whole_number, step_size)
 from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
@@ -132,6 +132,12 @@ class SweepConfig:
         k values of Kuncheva's consistency index (linear models).
     seed : int
     device, dtype : str
+    preset : {"tiny", "quick", "full"} or None
+        The size preset :func:`make_config` filled the config in from (None:
+        not known). Like ``device``, no part of :meth:`identity` nor of
+        equality: it changes no number. It says which preset CV grid names
+        the cells of the strategies that do not read ``cv_grid``
+        (:func:`~skpoison.experiments.run_attack_sweep`).
 
     Examples
     --------
@@ -173,6 +179,7 @@ class SweepConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float64"
+    preset: Optional[str] = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self):
         if 0.0 not in {float(r) for r in self.ratios}:
@@ -208,6 +215,7 @@ class SweepConfig:
         """
         fields = dataclasses.asdict(self)
         fields.pop("device")
+        fields.pop("preset")
         fields["dataset"] = data_label(self.dataset)
         for name in _LATER_FIELDS:
             if fields[name] is None:
@@ -271,9 +279,13 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     Settings that give the same numbers are written one way, so that they
     name the same cells (:meth:`SweepConfig.key`): numbers as floats, as the
     defaults and the command line write them (``large_lambda=0`` is ``0.0``);
-    ``cv_grid`` sorted, each value once (the CV search gives ties to the
-    largest λ, whatever the order); ``classes`` sorted (the default pair:
-    None); an option at the value its None stands for as None
+    ``ratios`` sorted, each value once, with 0 (the attack is cumulative: it
+    reaches the ratios in increasing order, whatever the order given, as
+    :class:`~skpoison.poisoning.OptimalPoisoner` does; no warning, since the
+    results do not depend on it), a float32 one by its shortest decimal
+    (``np.float32(0.1)`` as ``0.1``); ``cv_grid`` sorted, each value once (the
+    CV search gives ties to the largest λ, whatever the order); ``classes``
+    sorted (the default pair: None); an option at the value its None stands for as None
     (``normalize="point"``, ``victim_steps=inner_steps``); the network of
     ``model="lr"`` and the Kuncheva k of ``model="mlp"``, which they do not
     use, as the preset's; ``dtype`` by its name.
@@ -293,6 +305,10 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         raise ValueError(f"model={model!r} must be 'lr' or 'mlp'.")
     if penalty not in ("l2", "l1"):
         raise ValueError(f"penalty={penalty!r} must be 'l2' or 'l1'.")
+    if overrides.get("preset") not in (None, size):
+        raise ValueError(f"preset={overrides['preset']!r} is the size the config is made "
+                         f"from, size={size!r} here: give it as size.")
+    overrides.pop("preset", None)
     overrides["l1_step"] = _checked_l1_step(l1_step, penalty)
     _check_sequences(overrides)
     if overrides.get("classes") is not None:   # (read once, as ints: a file's loader reads them)
@@ -367,7 +383,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     if last_seed >= 2**32:
         raise ValueError(f"seed={values.get('seed')} + repetitions - 1 = {last_seed} must be "
                          "below 2**32 (repetition r draws its split with seed + r).")
-    return SweepConfig(**values)
+    return SweepConfig(**values, preset=size)
 
 
 #: The fields that hold several values.
@@ -465,7 +481,7 @@ def _checked_ratios(ratios, n_train):
     """``ratios`` sorted, with 0 (the clean model: the reference of the consistency
     index and of every "increase under attack"); a ValueError for a ratio outside
     [0, 1), one with no poisoning point, or two with the same number of points."""
-    ratios = tuple(sorted({0.0, *(float(r) for r in ratios)}))
+    ratios = tuple(sorted({0.0, *(as_ratio(r) for r in ratios)}))
     if any(not 0.0 <= r < 1.0 or math.isnan(r) for r in ratios):
         raise ValueError(f"ratios={ratios} must lie in [0, 1).")
     # (the poisoner would warn, once per cell, and every such row repeat the clean one)

@@ -1,11 +1,12 @@
 """A cell is named by the settings its strategy reads: a new large λ or CV grid
 computes the cells that read it, not the whole sweep again."""
 
+import dataclasses
 import itertools
 
 import pytest
 
-from skpoison.experiments import evaluate, make_config, run_attack_cell
+from skpoison.experiments import evaluate, make_config, run_attack_cell, run_attack_sweep
 from skpoison.experiments._cell_keys import cell_config
 from skpoison.experiments._registry import SIZES, STRATEGIES
 
@@ -40,7 +41,9 @@ def test_a_fixed_lambda_that_sets_the_lr_step_size_keeps_naming_every_cell():
     # ... and one under the other's top does not
     config = make_config("digits", size="tiny", large_lambda=2.0, cv_grid=(-4.0, 1.0))
     assert cell_config(config, "learned", "tiny").cv_grid == make_config(size="tiny").cv_grid
-    assert cell_config(config, "learned").cv_grid == make_config(size="full").cv_grid
+    assert cell_config(config, "learned").cv_grid == make_config(size="tiny").cv_grid
+    unknown = dataclasses.replace(config, preset=None)    # (not made by make_config)
+    assert cell_config(unknown, "learned").cv_grid == make_config(size="full").cv_grid
     assert cell_config(config, "learned", "tiny").large_lambda == 2.0
 
 
@@ -77,3 +80,29 @@ def test_float32_network_cells_are_not_those_of_the_earlier_initialization():
         for dtype in ("float64", "float32"):
             identity = make_config("digits", size="tiny", model=model, dtype=dtype).identity()
             assert ("init_draw" in identity) == (model == "mlp" and dtype == "float32")
+
+
+def test_a_new_cv_grid_computes_the_cv_cells_only_in_run_attack_sweep_too(tmp_path):
+    # (run_attack_sweep does not know the preset: it named the other strategies' cells
+    # with the "full" grid, so at "quick" or "tiny" a new grid computed them all again,
+    # where evaluate and reproduce, given the size, reused them)
+    common = dict(size="tiny", strategies=("no_reg", "cv"), repetitions=1)
+    first = run_attack_sweep(make_config("digits", **common), tmp_path, verbose=False)
+    cells = {p.name for p in (tmp_path / "cells").glob("*.json")}
+    again = run_attack_sweep(make_config("digits", **common, cv_grid=(-9.0, -3.0)),
+                             tmp_path, verbose=False)
+    new = {p.name for p in (tmp_path / "cells").glob("*.json")} - cells
+    assert len(cells) == 2 and len(new) == 1 and "-cv-" in new.pop()
+    assert [a for a in first if a["strategy"] == "no_reg"] == \
+        [b for b in again if b["strategy"] == "no_reg"]
+
+
+def test_the_preset_is_make_configs_size():
+    assert make_config("digits", size="quick").preset == "quick"
+    assert make_config("digits", size="quick", preset="quick").preset == "quick"
+    with pytest.raises(ValueError, match="preset='full' is the size the config is made from"):
+        make_config("digits", size="quick", preset="full")
+    # no part of the config's identity: the same cells, the same settings file
+    config = make_config("digits", size="tiny")
+    assert "preset" not in config.identity()
+    assert config == dataclasses.replace(config, preset=None)

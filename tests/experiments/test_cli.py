@@ -385,12 +385,15 @@ def test_a_dead_worker_process_ends_with_a_resume_hint(tmp_path, capsys, monkeyp
                                     "unexpectedly terminated (SIGKILL).")
 
     monkeypatch.setitem(main.__globals__, "_run", worker_killed)   # main's own module
+    (tmp_path / "cells").mkdir()
+    for name in ("attack-0123456789-cv-r0.json", "attack-0123456789-cv-r1.resume.pt"):
+        (tmp_path / "cells" / name).write_text("{}")
     code = main(["evaluate", *TINY, "--out", str(tmp_path)])
     assert code == 1
     err = capsys.readouterr().err
     assert "a worker process died" in err and "SIGKILL" in err
     assert (f"finished cells are kept in {tmp_path}/cells/, with the finished batches of the "
-            "others — rerun") in err
+            "cells that were running — rerun") in err
     assert main(["evaluate", *TINY, "--batch-repetitions", "2", "--out", str(tmp_path)]) == 1
     assert f"finished cells are kept in {tmp_path}/cells/ — rerun" in capsys.readouterr().err
 
@@ -513,6 +516,8 @@ def test_inner_divergence_is_a_clean_error(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("figure, said", [("fig1", "fig1 keeps no partial results"),
                                           ("fig2", "finished cells are kept")])
 def test_the_ctrl_c_message_says_what_is_kept(figure, said, tmp_path, monkeypatch, capsys):
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "cells" / "attack-0123456789-cv-r0.json").write_text("{}")
     _patch_command(monkeypatch, KeyboardInterrupt())
     assert main(["reproduce", figure, "--out", str(tmp_path)]) == 130
     assert said in capsys.readouterr().err

@@ -44,6 +44,11 @@ EQUIVALENT = [
     (dict(model="mlp"), [dict(model="mlp", top_k=(1, 2))]),
     (dict(dtype="float64"), [dict(dtype=np.float64)]),
     (dict(dtype="float32"), [dict(dtype=np.float32)]),
+    # the ratios a float32 array holds: the decimals it was written with
+    # (np.float32(0.1) had named the cells of 0.10000000149011612)
+    (dict(ratios=(0.1, 0.2)), [dict(ratios=np.array([0.1, 0.2], dtype=np.float32)),
+                               dict(ratios=(np.float32(0.2), np.float16(0.1))),
+                               dict(ratios=np.array([0.2, 0.1])), dict(ratios=(0.2, 0.1, 0))]),
 ]
 
 

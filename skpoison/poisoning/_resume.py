@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
 from .._files import atomic_file, remove_stale_temporaries
 from .._hashing import update_with_arrays
 from .._warn import warn_user
+from ._settings import attack_settings
 
 
 #: The layout of the saved state; a file of another layout is started over.
@@ -43,14 +43,18 @@ def check_resume_path(resume_file):
                          "does not exist.")
 
 
-def attack_fingerprint(poisoner, arrays, device):
+def attack_fingerprint(poisoner, arrays, device, box=None):
     """A hash of everything an attack's numbers depend on.
 
-    The data (``arrays``), the poisoner's and its estimator's classes and
-    parameters (not ``resume_file`` and ``verbose``), the device the attack
-    runs on (as resolved: ``"auto"`` may mean another one elsewhere), and the
-    versions of skpoison and torch. Array-like parameters are hashed by
-    value, item by item (their ``repr`` may elide).
+    The data (``arrays``), the poisoner's and its estimator's classes, their
+    parameters as the attack reads them (:func:`attack_settings`: not
+    ``resume_file``, ``verbose`` nor what only the estimator's own ``fit``
+    reads; the attack's dtype, and the defender's λ steps, whichever
+    parameter sets them; ``feature_range`` as the ``box`` it gives, where
+    given), the device the attack runs on (as resolved: ``"auto"`` may mean
+    another one elsewhere), and the versions of skpoison and torch.
+    Array-like parameters are hashed by value, item by item (their ``repr``
+    may elide).
     """
     from .. import __version__
 
@@ -59,13 +63,10 @@ def attack_fingerprint(poisoner, arrays, device):
     digest = hashlib.sha1(f"skpoison {__version__} torch {torch.__version__} "
                           f"device {torch.device(device)} classes {classes}".encode())
     update_with_arrays(digest, arrays)
-    params = poisoner.get_params(deep=True)
-    for name in sorted(params):
-        value = params[name]
-        if name in ("resume_file", "verbose", "estimator__verbose") \
-                or isinstance(value, BaseEstimator):
-            continue    # (an estimator's own parameters are among params)
-        digest.update(f"{name}={_value_text(value)};".encode())
+    settings = attack_settings(poisoner, box)
+    del settings["device"]     # (the device above: "cuda" as the "cuda:0" it runs on)
+    for name in sorted(settings):
+        digest.update(f"{name}={_value_text(settings[name])};".encode())
     return digest.hexdigest()
 
 

@@ -4,7 +4,7 @@ refused for any other attack."""
 import numpy as np
 import pytest
 
-from skpoison import HypergradMLP, HypergradRegularizedLR, OptimalPoisoner
+from skpoison import HypergradMLP, HypergradRegularizedLR
 from skpoison.poisoning._resume import attack_fingerprint
 
 from .test_resume import _assert_same_results, _attack, _fit, _interrupt_after

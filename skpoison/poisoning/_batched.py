@@ -27,6 +27,7 @@ from ..estimators._device_setup import set_up_on_device, sets_up_on_device
 from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
+from ._resume import DERIVED, attack_settings
 
 __all__ = ["fit_batched"]
 
@@ -93,17 +94,18 @@ def _templates(poisoner, n_datasets, random_states):
     return attacks
 
 
-# Parameters the attacks of one batch may set differently. Every other one must
-# match: one model and one attack loop, whose derived settings (inner steps,
-# λ bounds and steps, box, schedule, dtype, device) then match too.
-_FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state", "verbose"}
-# Compared once the attacks are planned, as the attack reads them (the same box
+# Settings (attack_settings' names) the attacks of one batch may have of their own:
+# they change only what each attack draws or starts from, which the batched run
+# takes from each attack's own plan. Every other one must match, as the attack
+# reads it (a device "auto" and the device it names agree): one model and one
+# attack loop, whose derived settings (inner steps, λ bounds and steps, box,
+# schedule, dtype, device) then match too. (What only the estimator's own fit
+# reads, and verbose, attack_settings leaves out: each attack's victim_ keeps its own.)
+_FREE_SETTINGS = {"fixed_lambda", "random_state", "label_strategy", "reuse_validation",
+                  "estimator__inner_lr", "estimator__random_state"}
+# Compared once the attacks are planned, as the attack reads it (the same box
 # may be written (0, 1) or as arrays of 0s and 1s).
-_PLANNED_POISONER_PARAMS = {"feature_range"}
-# (the fit's own λ loop and final fit play no part in an attack: each attack's
-# victim_ keeps its own)
-_FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state", "verbose", "outer_steps",
-                          "final_steps", "tol", "n_iter_no_change"}
+_PLANNED_SETTINGS = {"feature_range"}
 
 
 def _equal(a, b):
@@ -127,7 +129,7 @@ def _equal(a, b):
 
 
 def _check_same_params(templates):
-    """The same model and attack settings, up to the parameters free per attack."""
+    """The same model and attack settings, up to the settings free per attack."""
     classes = [type(t.estimator) for t in templates]
     for index, cls in enumerate(classes[1:], start=1):
         if cls is not classes[0]:
@@ -139,18 +141,51 @@ def _check_same_params(templates):
     for index, template in enumerate(templates):
         if template is not templates[0]:
             others.setdefault(id(template), (index, template))
-    for owner, free, get in (("OptimalPoisoner",
-                              _FREE_POISONER_PARAMS | _PLANNED_POISONER_PARAMS, lambda t: t),
-                             ("estimator", _FREE_ESTIMATOR_PARAMS, lambda t: t.estimator)):
-        first = get(templates[0]).get_params(deep=False)
-        for index, template in others.values():
-            params = get(template).get_params(deep=False)
-            for name in sorted(set(first) - free):
-                if not _equal(params.get(name), first[name]):
-                    raise ValueError(
-                        f"fit_batched needs the attacks to agree on the {owner} parameter "
-                        f"{name!r}; attack {index} has {params.get(name)!r}, attack 0 has "
-                        f"{first[name]!r}.")
+    first = attack_settings(templates[0])
+    for index, template in others.values():
+        settings = attack_settings(template)
+        for name in sorted((set(first) | set(settings)) - _FREE_SETTINGS - _PLANNED_SETTINGS):
+            if not _equal(settings.get(name), first.get(name)):
+                raise ValueError(
+                    f"fit_batched needs the attacks to agree on {_described(name)}; attack "
+                    f"{index} has {settings.get(name)!r}, attack 0 has {first.get(name)!r}.")
+
+
+def _described(name):
+    """What the setting ``name`` of :func:`attack_settings` is, for an error message."""
+    if name in DERIVED:
+        return DERIVED[name]
+    owner, _, parameter = name.rpartition("__")
+    return (f"the estimator parameter {parameter!r}" if owner
+            else f"the OptimalPoisoner parameter {name!r}")
+
+
+#: What the batched loop takes from attack 0's plan for all the attacks: its
+#: configuration's shared fields (the others are stacked per attack).
+_SHARED_CONFIG = ("steps", "method", "lambda_low", "lambda_high", "outer_steps", "poison_lr",
+                  "normalize", "checkpoint_every")
+#: ... and those the loop reads only when the defender learns λ.
+_DEFENDER_CONFIG = ("lambda_lr", "lambda_step")
+
+
+def _check_same_plans(plans):
+    """What the batched loop shares, as planned: a last check that the attacks agree
+    (their settings were compared before; a group that passed them agrees here)."""
+    for name, value in (
+            *((f"planned {field}", lambda p, f=field: getattr(p.config, f))
+              for field in _SHARED_CONFIG),
+            *((f"planned {field}", lambda p, f=field: getattr(p.config, f) if p.learn else None)
+              for field in _DEFENDER_CONFIG),
+            ("planned model", lambda p: type(p.config.problem)),
+            ("planned re-drawn weights", lambda p: p.config.draw_w0 is None),
+            ("planned λ learning", lambda p: p.learn),
+            ("planned dtype and device", lambda p: (p.X.dtype, p.X.device)),
+            ("planned batches", lambda p: (p.schedule.targets, p.schedule.batches))):
+        values = [value(plan) for plan in plans]
+        for index, other in enumerate(values[1:], start=1):
+            if not _equal(other, values[0]):
+                raise ValueError(f"fit_batched needs the attacks to agree on the {name}; "
+                                 f"attack {index} has {other!r}, attack 0 has {values[0]!r}.")
 
 
 def _check_same_shapes(attacks, plans):
@@ -164,6 +199,7 @@ def _check_same_shapes(attacks, plans):
                 f"fit_batched needs the attacks to agree on the feature box; attack {index} "
                 f"has feature_range={shown(attack.feature_range)}, attack 0 has "
                 f"{shown(attacks[0].feature_range)}.")
+    _check_same_plans(plans)
 
 
 def prepare_all(attacks, datasets, n_jobs=None):
@@ -253,13 +289,19 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     ----------
     poisoner : OptimalPoisoner or sequence of K OptimalPoisoner
         The template (cloned, not modified), or one per data set. Several
-        templates may differ in ``fixed_lambda``, ``random_state``, ``verbose``
-        (attack 0's shows the progress) and their estimator's ``inner_lr``,
-        ``random_state`` (initial weights), ``verbose`` and what only its own
-        ``fit`` uses (``outer_steps``, ``final_steps``, ``tol``,
-        ``n_iter_no_change``); every
-        other parameter, the estimator's included, must match (``feature_range``
-        as the box it gives: ``(0, 1)`` and arrays of zeros and ones agree).
+        templates may differ in what each attack draws or starts from
+        (``fixed_lambda``, ``random_state``, ``label_strategy``,
+        ``reuse_validation``, and their estimator's ``inner_lr`` and
+        ``random_state``), in ``verbose`` (attack 0's shows the progress) and
+        in what the attack does not read (their estimator's ``verbose`` and
+        what only its own ``fit`` uses: ``outer_steps``, ``final_steps``,
+        ``tol``, ``n_iter_no_change``, ``validation_fraction``). Every other
+        setting must match as the attack reads it: ``device="auto"`` and the
+        device it names agree, as do ``dtype=None`` and the estimator's dtype
+        it stands for, ``lambda_lr`` / ``lambda_step`` and the estimator's
+        ``outer_lr`` / ``outer_optimizer`` they default to (neither read
+        against a fixed λ), ``ratios`` in any order, and ``feature_range``
+        written as scalars or as arrays of the same box.
         The estimators must use
         ``hypergrad="rmd"``, the only batched method; their ``checkpoint_every``
         bounds the memory of the batched reverse pass as it does a single one's.

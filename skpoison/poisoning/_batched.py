@@ -211,18 +211,65 @@ def prepare_all(attacks, datasets, n_jobs=None):
     together on the device (:func:`set_up_on_device`), where each attack
     would make them one at a time on the host, and the copy of the sets they
     read there becomes the plans' designs (each set crosses to the device once).
+
+    An error is the one the attacks' own fits, one after another, would meet
+    first: that of the first attack whose inputs or plan fail (named by its
+    data set), whatever the threads' timing.
     """
     device = resolve_device(attacks[0]._attack_device())    # (the attacks share it)
-    together = sets_up_on_device(device)
-    checked = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_checked)(attack, dataset, index, not together)
-        for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
-    norms, designs = (_set_up_together(attacks, checked, device) if together
-                      else ([None] * len(attacks), [None] * len(attacks)))
-    return Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_planned)(attack, inputs, index, norm, not together, design)
-        for index, (attack, inputs, norm, design)
-        in enumerate(zip(attacks, checked, norms, designs)))
+    if not sets_up_on_device(device):
+        return _raise_first(*_in_order(_prepared, enumerate(zip(attacks, datasets)), n_jobs))
+    checked, failure = _in_order(lambda index, pair: _checked(*pair, index, False),
+                                 enumerate(zip(attacks, datasets)), n_jobs)
+    ready = len(attacks) if failure is None else failure[0]   # (the attacks before it)
+    planned = []
+    if ready:
+        norms, designs = _set_up_together(attacks[:ready], checked[:ready], device)
+
+        def plan(index, item):
+            attack, inputs, norm, design = item
+            return _planned(attack, inputs, index, norm, False, design)
+        planned = _raise_first(*_in_order(
+            plan, enumerate(zip(attacks, checked[:ready], norms, designs)), n_jobs))
+    return _raise_first(planned, failure)
+
+
+def _in_order(task, items, n_jobs):
+    """``[task(index, item) for index, item in items]`` in ``n_jobs`` threads, and the
+    first failure in that order, ``(index, exception)``, or None.
+
+    A task after a failed one is skipped (its result None) where it has not
+    started: run one after another, they stop where a loop of fits would.
+    The threads share the attacks, which the tasks set up: a backend of
+    processes (``parallel_config(backend="loky")``) would set up copies.
+    """
+    errors = {}
+
+    def one(index, item):
+        if errors and index > min(errors):
+            return None
+        try:
+            return task(index, item)
+        except Exception as exc:  # noqa: BLE001 - raised by _raise_first, in order
+            errors[index] = exc
+            return None
+
+    results = Parallel(n_jobs=n_jobs, require="sharedmem")(
+        delayed(one)(index, item) for index, item in items)
+    return results, (min(errors.items()) if errors else None)
+
+
+def _raise_first(results, failure):
+    """``results``, unless a task failed: then its exception."""
+    if failure is not None:
+        raise failure[1]
+    return results
+
+
+def _prepared(index, pair):
+    """One attack's plan and its training set, checked and planned on the host."""
+    attack, dataset = pair
+    return _planned(attack, _checked(attack, dataset, index, True), index, None, True, None)
 
 
 def _checked(attack, dataset, index, check_scale):
@@ -320,12 +367,16 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         checks, schedules, plans; on the CPU also the scale checks and the
         inner rates of ``inner_lr="auto"``, which on a GPU run for the ``K``
         data sets together on the device), with joblib's meaning (``None``:
-        one, ``-1``: all cores). Little is left for them on a GPU (an H100's
+        one, or the ``n_jobs`` of joblib's ``parallel_config``; ``-1``: all
+        cores); threads whatever backend ``parallel_config`` names (they set
+        up the attacks themselves). Little is left for them on a GPU (an H100's
         host, 2026-11-28: ten MNIST-sized set-ups in 99 ms in ten threads
         against 107 ms in one; see ``benchmarks/README.md``), and on a CPU
         they compete with the products for the cores. The results do not
         depend on it (with ``RandomState`` instances in ``random_states`` the
-        attacks are prepared one after another).
+        attacks are prepared one after another), nor does an error: that of
+        the first data set whose checks or plan fail, as the attacks' own
+        fits one after another would meet it.
 
     Returns
     -------

@@ -14,6 +14,7 @@ inside each call, at the cost of separate attacks (see ``benchmarks/README.md``)
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -243,15 +244,17 @@ def _in_order(task, items, n_jobs):
     The threads share the attacks, which the tasks set up: a backend of
     processes (``parallel_config(backend="loky")``) would set up copies.
     """
-    errors = {}
+    errors, lock = {}, threading.Lock()
 
     def one(index, item):
-        if errors and index > min(errors):
-            return None
+        with lock:
+            if errors and index > min(errors):
+                return None
         try:
             return task(index, item)
         except Exception as exc:  # noqa: BLE001 - raised by _raise_first, in order
-            errors[index] = exc
+            with lock:
+                errors[index] = exc
             return None
 
     results = Parallel(n_jobs=n_jobs, require="sharedmem")(

@@ -200,7 +200,6 @@ def _check_same_shapes(attacks, plans):
                 f"fit_batched needs the attacks to agree on the feature box; attack {index} "
                 f"has feature_range={shown(attack.feature_range)}, attack 0 has "
                 f"{shown(attacks[0].feature_range)}.")
-    _check_same_plans(plans)
 
 
 def prepare_all(attacks, datasets, n_jobs=None):
@@ -428,6 +427,7 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     plans = [plan for plan, _ in prepared]
     inputs = [data for _, data in prepared]
     _check_same_shapes(attacks, plans)
+    _check_same_plans(plans)
 
     first = plans[0]
     tensor = dict(device=first.X.device, dtype=first.X.dtype)

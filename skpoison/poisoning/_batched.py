@@ -145,11 +145,14 @@ def _check_same_params(templates):
     first = attack_settings(templates[0])
     for index, template in others.values():
         settings = attack_settings(template)
-        for name in sorted((set(first) | set(settings)) - _FREE_SETTINGS - _PLANNED_SETTINGS):
-            if not _equal(settings.get(name), first.get(name)):
+        # (A setting one of them does not read is not compared: the defender's steps
+        # against a fixed λ, where hyperparams tells them apart, and lambda_init
+        # beside a fixed_lambda, which each attack's own λ_0 replaces.)
+        for name in sorted((set(first) & set(settings)) - _FREE_SETTINGS - _PLANNED_SETTINGS):
+            if not _equal(settings[name], first[name]):
                 raise ValueError(
                     f"fit_batched needs the attacks to agree on {_described(name)}; attack "
-                    f"{index} has {settings.get(name)!r}, attack 0 has {first.get(name)!r}.")
+                    f"{index} has {settings[name]!r}, attack 0 has {first[name]!r}.")
 
 
 def _described(name):

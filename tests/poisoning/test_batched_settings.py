@@ -62,6 +62,17 @@ def test_the_defenders_settings_play_no_part_against_a_fixed_lambda():
     assert_same_attacks(fit_batched(poisoners, datasets), _separate(poisoners, datasets))
 
 
+def test_a_fixed_lambda_given_to_one_attack_only_is_its_own_start():
+    # The other attacks its estimator's lambda_init: each attack's own λ.
+    datasets = repetitions([0, 8], 40, 20)[:2]
+    poisoners = [_poisoner(_lr(lambda_init=-2.0), hyperparams="fixed", fixed_lambda=lam,
+                           random_state=0) for lam in (None, -5.0)]
+    assert_same_attacks(fit_batched(poisoners, datasets), _separate(poisoners, datasets))
+    # (learned against fixed: the settings that tell them apart are named)
+    with pytest.raises(ValueError, match="the OptimalPoisoner parameter 'hyperparams'"):
+        fit_batched([_poisoner(), poisoners[1]], datasets)
+
+
 def test_each_attack_may_draw_its_labels_its_own_way():
     # label_strategy and reuse_validation change only what each attack draws.
     datasets = repetitions([0, 1, 8], 60, 30)[:2]

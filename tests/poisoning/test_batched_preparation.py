@@ -2,6 +2,7 @@
 chose, and the error the attacks' own fits in a row would meet first."""
 
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -71,3 +72,22 @@ def test_the_error_is_the_one_the_fits_in_a_row_meet_first(on_device, monkeypatc
         with pytest.raises(type(own.value), match="^data set 0: The largest ratio needs") as got:
             fit_batched(_poisoner(), datasets, n_jobs=n_jobs)
         assert str(got.value) == f"data set 0: {own.value}"
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_the_preparations_warnings_reach_the_caller_once_per_attack(backend):
+    # Each attack warns as its own fit does, n_jobs threads or not (none lost in a
+    # worker process, none repeated).
+    datasets = repetitions([0, 8], 40, 20)
+    poisoner = _poisoner().set_params(ratios=(0.1, 0.1), fixed_lambda=-2.0)
+
+    def messages(run):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run()
+        return sorted(str(w.message) for w in caught)
+    separate = messages(lambda: sequential(poisoner, datasets, SEEDS))
+    assert len(separate) == 6                  # (two per attack)
+    with parallel_config(backend=backend, n_jobs=3):
+        assert messages(lambda: fit_batched(poisoner, datasets, random_states=SEEDS)) \
+            == separate

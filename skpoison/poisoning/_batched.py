@@ -14,6 +14,7 @@ inside each call, at the cost of separate attacks (see ``benchmarks/README.md``)
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..estimators._device_setup import set_up_on_device, sets_up_on_device
 from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
+from ._resume import DERIVED, attack_settings
 
 __all__ = ["fit_batched"]
 
@@ -93,17 +95,18 @@ def _templates(poisoner, n_datasets, random_states):
     return attacks
 
 
-# Parameters the attacks of one batch may set differently. Every other one must
-# match: one model and one attack loop, whose derived settings (inner steps,
-# λ bounds and steps, box, schedule, dtype, device) then match too.
-_FREE_POISONER_PARAMS = {"estimator", "fixed_lambda", "random_state", "verbose"}
-# Compared once the attacks are planned, as the attack reads them (the same box
+# Settings (attack_settings' names) the attacks of one batch may have of their own:
+# they change only what each attack draws or starts from, which the batched run
+# takes from each attack's own plan. Every other one must match, as the attack
+# reads it (a device "auto" and the device it names agree): one model and one
+# attack loop, whose derived settings (inner steps, λ bounds and steps, box,
+# schedule, dtype, device) then match too. (What only the estimator's own fit
+# reads, and verbose, attack_settings leaves out: each attack's victim_ keeps its own.)
+_FREE_SETTINGS = {"fixed_lambda", "random_state", "label_strategy", "reuse_validation",
+                  "estimator__inner_lr", "estimator__random_state"}
+# Compared once the attacks are planned, as the attack reads it (the same box
 # may be written (0, 1) or as arrays of 0s and 1s).
-_PLANNED_POISONER_PARAMS = {"feature_range"}
-# (the fit's own λ loop and final fit play no part in an attack: each attack's
-# victim_ keeps its own)
-_FREE_ESTIMATOR_PARAMS = {"inner_lr", "random_state", "verbose", "outer_steps",
-                          "final_steps", "tol", "n_iter_no_change"}
+_PLANNED_SETTINGS = {"feature_range"}
 
 
 def _equal(a, b):
@@ -127,7 +130,7 @@ def _equal(a, b):
 
 
 def _check_same_params(templates):
-    """The same model and attack settings, up to the parameters free per attack."""
+    """The same model and attack settings, up to the settings free per attack."""
     classes = [type(t.estimator) for t in templates]
     for index, cls in enumerate(classes[1:], start=1):
         if cls is not classes[0]:
@@ -139,18 +142,54 @@ def _check_same_params(templates):
     for index, template in enumerate(templates):
         if template is not templates[0]:
             others.setdefault(id(template), (index, template))
-    for owner, free, get in (("OptimalPoisoner",
-                              _FREE_POISONER_PARAMS | _PLANNED_POISONER_PARAMS, lambda t: t),
-                             ("estimator", _FREE_ESTIMATOR_PARAMS, lambda t: t.estimator)):
-        first = get(templates[0]).get_params(deep=False)
-        for index, template in others.values():
-            params = get(template).get_params(deep=False)
-            for name in sorted(set(first) - free):
-                if not _equal(params.get(name), first[name]):
-                    raise ValueError(
-                        f"fit_batched needs the attacks to agree on the {owner} parameter "
-                        f"{name!r}; attack {index} has {params.get(name)!r}, attack 0 has "
-                        f"{first[name]!r}.")
+    first = attack_settings(templates[0])
+    for index, template in others.values():
+        settings = attack_settings(template)
+        # (A setting one of them does not read is not compared: the defender's steps
+        # against a fixed λ, where hyperparams tells them apart, and lambda_init
+        # beside a fixed_lambda, which each attack's own λ_0 replaces.)
+        for name in sorted((set(first) & set(settings)) - _FREE_SETTINGS - _PLANNED_SETTINGS):
+            if not _equal(settings[name], first[name]):
+                raise ValueError(
+                    f"fit_batched needs the attacks to agree on {_described(name)}; attack "
+                    f"{index} has {settings[name]!r}, attack 0 has {first[name]!r}.")
+
+
+def _described(name):
+    """What the setting ``name`` of :func:`attack_settings` is, for an error message."""
+    if name in DERIVED:
+        return DERIVED[name]
+    owner, _, parameter = name.rpartition("__")
+    return (f"the estimator parameter {parameter!r}" if owner
+            else f"the OptimalPoisoner parameter {name!r}")
+
+
+#: What the batched loop takes from attack 0's plan for all the attacks: its
+#: configuration's shared fields (the others are stacked per attack).
+_SHARED_CONFIG = ("steps", "method", "lambda_low", "lambda_high", "outer_steps", "poison_lr",
+                  "normalize", "checkpoint_every")
+#: ... and those the loop reads only when the defender learns λ.
+_DEFENDER_CONFIG = ("lambda_lr", "lambda_step")
+
+
+def _check_same_plans(plans):
+    """What the batched loop shares, as planned: a last check that the attacks agree
+    (their settings were compared before; a group that passed them agrees here)."""
+    for name, value in (
+            *((f"planned {field}", lambda p, f=field: getattr(p.config, f))
+              for field in _SHARED_CONFIG),
+            *((f"planned {field}", lambda p, f=field: getattr(p.config, f) if p.learn else None)
+              for field in _DEFENDER_CONFIG),
+            ("planned model", lambda p: type(p.config.problem)),
+            ("planned re-drawn weights", lambda p: p.config.draw_w0 is None),
+            ("planned λ learning", lambda p: p.learn),
+            ("planned dtype and device", lambda p: (p.X.dtype, p.X.device)),
+            ("planned batches", lambda p: (p.schedule.targets, p.schedule.batches))):
+        values = [value(plan) for plan in plans]
+        for index, other in enumerate(values[1:], start=1):
+            if not _equal(other, values[0]):
+                raise ValueError(f"fit_batched needs the attacks to agree on the {name}; "
+                                 f"attack {index} has {other!r}, attack 0 has {values[0]!r}.")
 
 
 def _check_same_shapes(attacks, plans):
@@ -175,18 +214,67 @@ def prepare_all(attacks, datasets, n_jobs=None):
     together on the device (:func:`set_up_on_device`), where each attack
     would make them one at a time on the host, and the copy of the sets they
     read there becomes the plans' designs (each set crosses to the device once).
+
+    An error is the one the attacks' own fits, one after another, would meet
+    first: that of the first attack whose inputs or plan fail (named by its
+    data set), whatever the threads' timing.
     """
     device = resolve_device(attacks[0]._attack_device())    # (the attacks share it)
-    together = sets_up_on_device(device)
-    checked = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_checked)(attack, dataset, index, not together)
-        for index, (attack, dataset) in enumerate(zip(attacks, datasets)))
-    norms, designs = (_set_up_together(attacks, checked, device) if together
-                      else ([None] * len(attacks), [None] * len(attacks)))
-    return Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_planned)(attack, inputs, index, norm, not together, design)
-        for index, (attack, inputs, norm, design)
-        in enumerate(zip(attacks, checked, norms, designs)))
+    if not sets_up_on_device(device):
+        return _raise_first(*_in_order(_prepared, enumerate(zip(attacks, datasets)), n_jobs))
+    checked, failure = _in_order(lambda index, pair: _checked(*pair, index, False),
+                                 enumerate(zip(attacks, datasets)), n_jobs)
+    ready = len(attacks) if failure is None else failure[0]   # (the attacks before it)
+    planned = []
+    if ready:
+        norms, designs = _set_up_together(attacks[:ready], checked[:ready], device)
+
+        def plan(index, item):
+            attack, inputs, norm, design = item
+            return _planned(attack, inputs, index, norm, False, design)
+        planned = _raise_first(*_in_order(
+            plan, enumerate(zip(attacks, checked[:ready], norms, designs)), n_jobs))
+    return _raise_first(planned, failure)
+
+
+def _in_order(task, items, n_jobs):
+    """``[task(index, item) for index, item in items]`` in ``n_jobs`` threads, and the
+    first failure in that order, ``(index, exception)``, or None.
+
+    A task after a failed one is skipped (its result None) where it has not
+    started: run one after another, they stop where a loop of fits would.
+    The threads share the attacks, which the tasks set up: a backend of
+    processes (``parallel_config(backend="loky")``) would set up copies.
+    """
+    errors, lock = {}, threading.Lock()
+
+    def one(index, item):
+        with lock:
+            if errors and index > min(errors):
+                return None
+        try:
+            return task(index, item)
+        except Exception as exc:  # noqa: BLE001 - raised by _raise_first, in order
+            with lock:
+                errors[index] = exc
+            return None
+
+    results = Parallel(n_jobs=n_jobs, require="sharedmem")(
+        delayed(one)(index, item) for index, item in items)
+    return results, (min(errors.items()) if errors else None)
+
+
+def _raise_first(results, failure):
+    """``results``, unless a task failed: then its exception."""
+    if failure is not None:
+        raise failure[1]
+    return results
+
+
+def _prepared(index, pair):
+    """One attack's plan and its training set, checked and planned on the host."""
+    attack, dataset = pair
+    return _planned(attack, _checked(attack, dataset, index, True), index, None, True, None)
 
 
 def _checked(attack, dataset, index, check_scale):
@@ -253,13 +341,19 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     ----------
     poisoner : OptimalPoisoner or sequence of K OptimalPoisoner
         The template (cloned, not modified), or one per data set. Several
-        templates may differ in ``fixed_lambda``, ``random_state``, ``verbose``
-        (attack 0's shows the progress) and their estimator's ``inner_lr``,
-        ``random_state`` (initial weights), ``verbose`` and what only its own
-        ``fit`` uses (``outer_steps``, ``final_steps``, ``tol``,
-        ``n_iter_no_change``); every
-        other parameter, the estimator's included, must match (``feature_range``
-        as the box it gives: ``(0, 1)`` and arrays of zeros and ones agree).
+        templates may differ in what each attack draws or starts from
+        (``fixed_lambda``, ``random_state``, ``label_strategy``,
+        ``reuse_validation``, and their estimator's ``inner_lr`` and
+        ``random_state``), in ``verbose`` (attack 0's shows the progress) and
+        in what the attack does not read (their estimator's ``verbose`` and
+        what only its own ``fit`` uses: ``outer_steps``, ``final_steps``,
+        ``tol``, ``n_iter_no_change``, ``validation_fraction``). Every other
+        setting must match as the attack reads it: ``device="auto"`` and the
+        device it names agree, as do ``dtype=None`` and the estimator's dtype
+        it stands for, ``lambda_lr`` / ``lambda_step`` and the estimator's
+        ``outer_lr`` / ``outer_optimizer`` they default to (neither read
+        against a fixed λ), ``ratios`` in any order, and ``feature_range``
+        written as scalars or as arrays of the same box.
         The estimators must use
         ``hypergrad="rmd"``, the only batched method; their ``checkpoint_every``
         bounds the memory of the batched reverse pass as it does a single one's.
@@ -278,12 +372,16 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
         checks, schedules, plans; on the CPU also the scale checks and the
         inner rates of ``inner_lr="auto"``, which on a GPU run for the ``K``
         data sets together on the device), with joblib's meaning (``None``:
-        one, ``-1``: all cores). Little is left for them on a GPU (an H100's
+        one, or the ``n_jobs`` of joblib's ``parallel_config``; ``-1``: all
+        cores); threads whatever backend ``parallel_config`` names (they set
+        up the attacks themselves). Little is left for them on a GPU (an H100's
         host, 2026-11-28: ten MNIST-sized set-ups in 99 ms in ten threads
         against 107 ms in one; see ``benchmarks/README.md``), and on a CPU
         they compete with the products for the cores. The results do not
         depend on it (with ``RandomState`` instances in ``random_states`` the
-        attacks are prepared one after another).
+        attacks are prepared one after another), nor does an error: that of
+        the first data set whose checks or plan fail, as the attacks' own
+        fits one after another would meet it.
 
     Returns
     -------
@@ -332,6 +430,7 @@ def fit_batched(poisoner, datasets, *, random_states=None, n_jobs=None):
     plans = [plan for plan, _ in prepared]
     inputs = [data for _, data in prepared]
     _check_same_shapes(attacks, plans)
+    _check_same_plans(plans)
 
     first = plans[0]
     tensor = dict(device=first.X.device, dtype=first.X.dtype)

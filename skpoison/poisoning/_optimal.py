@@ -252,7 +252,8 @@ class OptimalPoisoner(BasePoisoner):
         plan = self._plan_attack(X, y_enc, X_val, y_val_enc)
         resume = None
         if self.resume_file is not None:
-            fingerprint = attack_fingerprint(self, (X, y_enc, X_val, y_val_enc), plan.X.device)
+            fingerprint = attack_fingerprint(self, (X, y_enc, X_val, y_val_enc), plan.X.device,
+                                             self._box)
             path = Path(self.resume_file)
             if path.is_dir():    # (one file per attack: the folds of a cross-validation)
                 path = path / f"attack-{fingerprint[:20]}.pt"

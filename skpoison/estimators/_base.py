@@ -27,18 +27,13 @@ from ._labels import encode_classes, encode_targets
 from ._log_lambda import initial_lambda, warn_if_lambda_stays
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer, ValidationPlateau
 from ._pruning import full_lambda, full_weights, pruned_lambda, pruned_setup
-from ._settings import check_settings, validate_bounds, validate_checkpointing
+from ._settings import check_settings
 from ._setup import build_setup, proximal_steps, warn_if_auto_rate_is_too_small
 from ._trusted_set import check_trusted_set
 from ._warnings import engine_warnings_once
 from ._warnings import issue as issue_warning
 
-# (initial_lambda, validate_bounds, validate_checkpointing and warn_if_lambda_stays:
-# imported from here by poisoning/, which read them here before they had modules
-# of their own)
-__all__ = ["BaseHypergradClassifier", "unfitted_on_error", "warn_if_lambda_never_moved",
-           "initial_lambda", "validate_bounds", "validate_checkpointing",
-           "warn_if_lambda_stays"]
+__all__ = ["BaseHypergradClassifier", "unfitted_on_error", "warn_if_lambda_never_moved"]
 
 
 @contextmanager

@@ -16,17 +16,12 @@ from ._feature_scales import check_feature_scales
 # (encode_classes, encode_targets, as_log_lambda, check_log_lambda, lambda_vector and
 # check_trusted_set: imported from here by poisoning/ and experiments/, which read
 # them here before they had modules of their own)
-from ._labels import encode_classes, encode_targets
-from ._log_lambda import as_log_lambda, check_log_lambda, lambda_vector, max_log_lambda_for
-from ._trusted_set import check_trusted_set
+from ._log_lambda import max_log_lambda_for
 from ._warnings import issue as issue_warning
 
 __all__ = ["EngineSetup", "build_setup", "initial_params", "auto_inner_lr", "auto_rate_top",
            "proximal_steps", "auto_rate_penalty", "auto_rate_smoothness",
-           "check_rate_with_poison", "warn_if_auto_rate_is_too_small",
-           # (re-exported)
-           "encode_classes", "encode_targets", "as_log_lambda", "check_log_lambda",
-           "lambda_vector", "check_trusted_set"]
+           "check_rate_with_poison", "warn_if_auto_rate_is_too_small"]
 
 
 class EngineSetup(NamedTuple):

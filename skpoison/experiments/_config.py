@@ -18,7 +18,7 @@ from ..datasets import default_sizes
 from ..datasets._base import DEFAULT_CLASSES, canonical_name
 from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
 from ..estimators._feature_scales import feature_scale_problem
-from ..estimators._setup import check_log_lambda
+from ..estimators._log_lambda import check_log_lambda
 from ..hypergrad._prox import check_l1_step
 from ._canonical import (as_count, as_float, as_ratio, drop_defaults, dtype_name,
                          is_sequence, is_whole_number, step_size)

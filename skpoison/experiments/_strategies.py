@@ -24,7 +24,7 @@ from sklearn.utils import _safe_indexing
 
 from .._warn import warn_user
 from ..estimators import HypergradMLP, HypergradRegularizedLR
-from ..estimators._setup import check_log_lambda
+from ..estimators._log_lambda import check_log_lambda
 from ._registry import STRATEGIES, Strategy
 
 __all__ = ["STRATEGIES", "Strategy", "make_estimator", "resolve_fixed_lambda",

@@ -14,7 +14,8 @@ from .._constraints import NumberInterval, is_real_array
 from .._torch_utils import make_generator
 from .._warn import warn_user
 from ..estimators._base import unfitted_on_error
-from ..estimators._setup import check_trusted_set, encode_classes
+from ..estimators._labels import encode_classes
+from ..estimators._trusted_set import check_trusted_set
 from ._compat import SamplerBase
 from ._result import PoisoningResult
 from ._schedule import draw_schedule, largest_batch, poison_counts

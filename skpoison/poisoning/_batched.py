@@ -25,6 +25,7 @@ from sklearn.base import clone
 from .._messages import shown
 from .._torch_utils import resolve_device, resolve_dtype
 from ..estimators._device_setup import set_up_on_device, sets_up_on_device
+from ..estimators._settings import check_settings
 from ._base import check_ratios
 from ._cumulative import RatioState, run_cumulative_attack
 from ._optimal import OptimalPoisoner
@@ -69,7 +70,7 @@ def _templates(poisoner, n_datasets, random_states):
         # settings alone are checked here, since in an attack's plan a setting
         # at fault would be blamed on "data set 0" (each attack warns itself).
         template._validate_params()
-        template.estimator._validate_params()
+        check_settings(template.estimator)
         check_ratios(template.ratios, warn=False)
     _check_same_params(templates)
     attacks = []

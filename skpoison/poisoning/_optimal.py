@@ -16,21 +16,17 @@ from sklearn.utils.validation import check_is_fitted
 from .._constraints import NumberInterval
 from .._torch_utils import to_numpy, to_tensor, torch_seed
 from .._warn import warn_user
-from ..estimators._base import (
-    BaseHypergradClassifier,
+from ..estimators._base import BaseHypergradClassifier
+from ..estimators._labels import encode_targets
+from ..estimators._log_lambda import (
+    check_log_lambda,
     initial_lambda,
-    validate_bounds,
-    validate_checkpointing,
+    lambda_vector,
     warn_if_lambda_stays,
 )
 from ..estimators._outer import OUTER_OPTIMIZERS
-from ..estimators._setup import (
-    build_setup,
-    check_log_lambda,
-    check_rate_with_poison,
-    encode_targets,
-    lambda_vector,
-)
+from ..estimators._settings import check_settings
+from ..estimators._setup import build_setup, check_rate_with_poison
 from ._attack import (AttackConfig, WeightDraws, warn_if_defender_stayed,
                       warn_if_lambda_steps_unused)
 from ._base import _SEED_MAX, BasePoisoner
@@ -373,7 +369,7 @@ class OptimalPoisoner(BasePoisoner):
         overrides = {k: v for k, v in (("device", self.device), ("dtype", self.dtype))
                      if v is not None}
         estimator.set_params(**overrides)
-        estimator._validate_params()
+        check_settings(estimator)
         if estimator.random_state is None:
             estimator.set_params(random_state=int(rng.randint(_SEED_MAX)))
         elif isinstance(estimator.random_state, np.random.RandomState):
@@ -381,8 +377,6 @@ class OptimalPoisoner(BasePoisoner):
             # moved on when the attack drew from it, and victim_ / victim_for()
             # then drew other initial weights than the attacked network's.
             estimator.set_params(random_state=torch_seed(estimator.random_state))
-        validate_checkpointing(estimator.checkpoint_every, estimator.hypergrad,
-                               estimator.inner_steps)
         return estimator
 
     def _attacked_lambda(self, dtype):
@@ -408,7 +402,7 @@ class OptimalPoisoner(BasePoisoner):
         dtype, if there already)."""
         ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
         estimator = self._victim(rng)
-        lambda_low, lambda_high = validate_bounds(estimator.lambda_bounds)
+        lambda_low, lambda_high = check_settings(estimator)   # (checked by _victim: the values)
         n_classes = self.classes_.size
         learn, fixed = self._attacked_lambda(estimator.dtype)
         # A fixed λ may exceed lambda_bounds: inner_lr="auto" must stay stable for it.

@@ -158,7 +158,7 @@ def test_log_lambda_values_are_read_into_a_writable_copy(kind):
     # the caller's fit) for a read-only lambda_init, log_lambda or fixed_lambda,
     # a pandas Series under copy-on-write among them. (torch warns once per
     # process, so the check is on the array, not on the warning.)
-    from skpoison.estimators._setup import as_log_lambda
+    from skpoison.estimators._log_lambda import as_log_lambda
 
     if kind == "pandas Series":
         given = pytest.importorskip("pandas").Series([-4.0, -3.0])

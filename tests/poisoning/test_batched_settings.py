@@ -113,3 +113,19 @@ def test_the_plans_are_compared_too(monkeypatch):
         fit_batched([_poisoner(), _poisoner(lambda_lr=0.1)], datasets)
     with pytest.raises(ValueError, match="agree on the planned batches"):
         fit_batched([_poisoner(), _poisoner(batch_size=2)], datasets)
+
+
+@pytest.mark.parametrize("setting", [dict(lambda_bounds=(1.0, 0.0)),
+                                     dict(checkpoint_every=(3, 8))])
+def test_an_estimator_setting_at_fault_is_named_as_fit_names_it(setting):
+    # (fit_batched checked the estimator's parameter constraints only: a bad
+    # lambda_bounds or checkpoint_every surfaced in data set 0's plan, its
+    # message prefixed with "data set 0:" as if the data were at fault)
+    poisoner = _poisoner(_lr(**setting))
+    datasets = repetitions((0, 8), 60, 30)
+    X, y, X_val, y_val = datasets[0]
+    with pytest.raises(ValueError) as from_fit:
+        clone(poisoner).fit(X, y, X_val=X_val, y_val=y_val)
+    with pytest.raises(ValueError) as from_batched:
+        fit_batched(poisoner, datasets)
+    assert str(from_batched.value) == str(from_fit.value)

@@ -74,3 +74,26 @@ def test_a_warning_raised_under_a_scikit_learn_pipeline_points_at_the_users_line
 
     caught = [w for w in _record(fit) if w.category is TrustedSetWarning]
     assert [(w.filename, w.lineno) for w in caught] == [(__file__, line)]
+
+
+
+
+def test_a_worker_thread_doing_a_callers_work_points_at_the_callers_line(monkeypatch):
+    # (fit_batched prepares its attacks in threads: their warnings named
+    # skpoison's line, which a filter by the user's module did not match)
+    from skpoison._warn import callers_line, on_behalf_of
+
+    first = test_a_worker_thread_doing_a_callers_work_points_at_the_callers_line
+    assert callers_line()[:2] == (__file__, first.__code__.co_firstlineno + 6)
+    monkeypatch.setattr("skpoison._warn._PACKAGE", __file__)   # this file plays skpoison
+    users = ("user_script.py", 12, {"__name__": "user_script"})
+
+    def work():
+        with on_behalf_of(users):
+            _warn_from_skpoison()
+
+    worker = threading.Thread(target=lambda: caught.extend(_record(work)))
+    caught = []
+    worker.start()
+    worker.join()
+    assert [(w.filename, w.lineno) for w in caught] == [("user_script.py", 12)]

@@ -24,6 +24,7 @@ from sklearn.base import clone
 
 from .._messages import shown
 from .._torch_utils import resolve_device, resolve_dtype
+from .._warn import callers_line, on_behalf_of
 from ..estimators._device_setup import set_up_on_device, sets_up_on_device
 from ..estimators._settings import check_settings
 from ._base import check_ratios
@@ -245,16 +246,19 @@ def _in_order(task, items, n_jobs):
     A task after a failed one is skipped (its result None) where it has not
     started: run one after another, they stop where a loop of fits would.
     The threads share the attacks, which the tasks set up: a backend of
-    processes (``parallel_config(backend="loky")``) would set up copies.
+    processes (``parallel_config(backend="loky")``) would set up copies. Their
+    warnings name the caller's line, as the fits' own would.
     """
     errors, lock = {}, threading.Lock()
+    line = callers_line()   # (a thread's warnings name it, as each attack's fit would)
 
     def one(index, item):
         with lock:
             if errors and index > min(errors):
                 return None
         try:
-            return task(index, item)
+            with on_behalf_of(line):
+                return task(index, item)
         except Exception as exc:  # noqa: BLE001 - raised by _raise_first, in order
             with lock:
                 errors[index] = exc

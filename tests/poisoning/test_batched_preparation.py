@@ -91,3 +91,15 @@ def test_the_preparations_warnings_reach_the_caller_once_per_attack(backend):
     with parallel_config(backend=backend, n_jobs=3):
         assert messages(lambda: fit_batched(poisoner, datasets, random_states=SEEDS)) \
             == separate
+
+
+def test_the_preparations_warnings_name_the_callers_line_from_threads():
+    # (in n_jobs threads they named skpoison's line, so that a filter by the
+    # caller's module missed them; each attack's own fit names the caller's)
+    datasets = repetitions([0, 8], 40, 20)
+    poisoner = _poisoner().set_params(ratios=(0.1, 0.1), fixed_lambda=-2.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_batched(poisoner, datasets, random_states=SEEDS, n_jobs=3)
+    assert len(caught) == 6
+    assert {w.filename for w in caught} == {__file__}

@@ -88,6 +88,16 @@ def test_no_process_is_signalled_where_signal_0_is_no_probe(tmp_path, monkeypatc
     assert sent == [] and left.exists()
 
 
+
+def _leave_old_and_recent(path, old, recent):
+    """Leave two temporaries, ``old`` past the age limit, then clean ``path``'s."""
+    from skpoison import _files
+    for left in (old, recent):
+        left.write_text("half")
+    past = os.stat(old).st_mtime - _files.STALE_SECONDS - 1
+    os.utime(old, (past, past))
+    remove_stale_temporaries(path)
+
 def test_without_a_probe_a_dead_writers_temporary_goes_by_its_age(tmp_path, monkeypatch):
     # (where no process can be probed (Windows), this host's temporaries were kept
     # whatever their age: a killed writer's stayed for good)
@@ -96,11 +106,7 @@ def test_without_a_probe_a_dead_writers_temporary_goes_by_its_age(tmp_path, monk
     path = tmp_path / "table.csv"
     old, recent = (tmp_path / f".table.csv.{_files._HOST}.{pid}.00000000.tmp"
                    for pid in (2 ** 22 + 1, 2 ** 22 + 2))
-    for left in (old, recent):
-        left.write_text("half")
-    past = os.stat(old).st_mtime - _files.STALE_SECONDS - 1
-    os.utime(old, (past, past))
-    remove_stale_temporaries(path)
+    _leave_old_and_recent(path, old, recent)
     assert not old.exists() and recent.exists()
 
 
@@ -111,11 +117,7 @@ def test_an_old_temporary_goes_though_its_process_number_runs_again(tmp_path):
     path = tmp_path / "table.csv"
     old, recent = (tmp_path / f".table.csv.{_files._HOST}.{os.getpid()}.{i:08}.tmp"
                    for i in (0, 1))
-    for left in (old, recent):
-        left.write_text("half")
-    past = os.stat(old).st_mtime - _files.STALE_SECONDS - 1
-    os.utime(old, (past, past))
-    remove_stale_temporaries(path)
+    _leave_old_and_recent(path, old, recent)
     assert not old.exists() and recent.exists()
 
 

@@ -2,7 +2,8 @@
 
 docs/results_mnist.md's tables are summaries (mean ± std over repetitions, ddof=0) of the
 CSVs committed in docs/results/ (and so is the README's MNIST table): each printed value
-must be the CSV's, rounded to the digits it is printed with. The README's breast-cancer example of a drifting λ is rerun.
+must be the CSV's, rounded to the digits it is printed with. The README's breast-cancer
+example of a drifting λ is rerun.
 """
 
 import math

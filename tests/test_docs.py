@@ -43,3 +43,19 @@ def test_experiments_md_reads_a_cell_file(tmp_path):
     row = namespace["cell"]["rows"][0]
     assert row["log_lambda"] == -math.inf and row["test_error"] == 0.25
     assert math.isnan(row["kuncheva_k5"])
+
+
+def test_design_states_the_presets_the_help_points_to():
+    # `skpoison --help` sends the reader to DESIGN.md section 6 for the --full
+    # and --quick sizes: the section states each preset's repetitions, T and
+    # attack steps, as make_config builds them.
+    from skpoison.experiments import make_config
+
+    design = (ROOT / "DESIGN.md").read_text(encoding="utf-8")
+    section = " ".join(design[design.index("## 6. Experiment defaults"):].split())
+    bullet = section[section.index("Size presets"):].split(" - ")[0]
+    for size in ("full", "quick"):
+        config = make_config("mnist", size=size)
+        assert (f"{config.repetitions} repetitions, T = {config.inner_steps}" in bullet
+                and f"{config.attack_steps} attack steps" in bullet
+                and f"--{size}" in bullet), size

@@ -114,7 +114,7 @@ class HypergradRegularizedLR(BaseHypergradClassifier):
         where too few samples leave that impossible, a random split, with a
         warning; a warning too where a small class's share of a part rounds to
         no sample).
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "auto"} or torch.device, default="cpu"
         Where the tensors live; ``"auto"`` picks ``"cuda"`` when a GPU is
         available. The fitted attributes are NumPy arrays either way.
     dtype : {"float64", "float32"}, default="float64"

@@ -93,12 +93,17 @@ class HypergradMLP(BaseHypergradClassifier):
         Share of ``X`` held out as the trusted set when ``X_val`` is not given
         and λ is learned (``outer_steps > 0``), stratified by class, as in
         :class:`HypergradRegularizedLR` (with its warnings).
-    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "auto"} or torch.device, default="cpu"
+        Where the tensors live; ``"auto"`` picks ``"cuda"`` when a GPU is
+        available. The fitted attributes are NumPy arrays either way.
     dtype : {"float64", "float32"}, default="float64"
+        Precision of the training and the hypergradients (float32 suits GPUs;
+        ``coefs_``, ``intercepts_`` and ``lambda_`` have this dtype).
     random_state : int, RandomState instance or None, default=None
         Seeds the internal validation split (drawn where λ is learned without
         ``X_val``) and draws the initial weights.
     verbose : int, default=0
+        Show a progress bar over the outer steps when positive.
 
     Attributes
     ----------

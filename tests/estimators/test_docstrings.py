@@ -1,0 +1,73 @@
+"""The estimators' docstrings as a scikit-learn user reads them (numpydoc): every
+parameter documented, under its own name and with a description, every fitted
+attribute documented and nothing else."""
+
+import inspect
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skpoison import HypergradMLP, HypergradRegularizedLR
+
+ESTIMATORS = [HypergradRegularizedLR, HypergradMLP]
+METHODS = ["fit", "predict", "predict_proba", "predict_log_proba", "decision_function"]
+
+
+def _sections(doc):
+    """numpydoc sections of ``doc``: title -> its lines (the title underlined by dashes)."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    sections, current = {}, None
+    for line, below in zip(lines, lines[1:] + [""]):
+        if re.fullmatch(r"-{3,}", below.strip()) and line.strip():
+            current = line.strip()
+            sections[current] = []
+        elif current is not None and not re.fullmatch(r"-{3,}", line.strip()):
+            sections[current].append(line)
+    return sections
+
+
+def _entries(lines):
+    """``(names, description lines)`` of a Parameters or Attributes section
+    (``a, b : int`` names two)."""
+    entries = []
+    for line in lines:
+        if line.strip() and not line.startswith(" "):
+            names = [name.strip() for name in line.split(" : ")[0].split(",")]
+            entries.append((names, []))
+        elif line.strip() and entries:
+            entries[-1][1].append(line.strip())
+    return entries
+
+
+def _names(lines):
+    return [name for names, _ in _entries(lines) for name in names]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_parameters_are_the_signature_s_and_described(cls):
+    entries = _entries(_sections(cls.__doc__)["Parameters"])
+    signature = list(inspect.signature(cls.__init__).parameters)[1:]
+    assert [name for names, _ in entries for name in names] == signature
+    assert [names for names, description in entries if not description] == []
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize("method", METHODS)
+def test_methods_document_their_parameters(cls, method):
+    function = getattr(cls, method)
+    documented = _names(_sections(function.__doc__).get("Parameters", []))
+    assert documented == list(inspect.signature(function).parameters)[1:]
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_attributes_are_the_fitted_ones(cls):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(rng.rand(40, 3), columns=["a", "b", "c"])
+    y = np.arange(40) % 3
+    model = cls(inner_steps=5, outer_steps=1, random_state=0).fit(X, y)
+    fitted = {name for name in vars(model) if name.endswith("_") and not name.startswith("_")}
+    entries = _entries(_sections(cls.__doc__)["Attributes"])
+    assert {name for names, _ in entries for name in names} == fitted
+    assert [names for names, description in entries if not description] == []

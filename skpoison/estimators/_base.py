@@ -23,7 +23,7 @@ from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import METHODS, make_hypergradient, train
 from ..models import PENALTIES
-from ._labels import encode_classes, encode_targets
+from ._labels import encode_classes, encode_targets, refuse_missing_labels
 from ._log_lambda import initial_lambda, warn_if_lambda_stays
 from ._outer import OUTER_OPTIMIZERS, LambdaOptimizer, ValidationPlateau
 from ._pruning import full_lambda, full_weights, pruned_lambda, pruned_setup
@@ -181,6 +181,7 @@ class BaseHypergradClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit(self, X, y, X_val, y_val):
         low, high = check_settings(self)
+        refuse_missing_labels(y, "y")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         self.classes_, y_encoded = encode_classes(y, type(self).__name__)

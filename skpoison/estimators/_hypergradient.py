@@ -14,7 +14,8 @@ from .._torch_utils import to_numpy, to_tensor
 from .._warn import warn_user
 from ..hypergrad import compute_hypergradient
 from ._base import BaseHypergradClassifier
-from ._labels import encode_classes, encode_labels, encode_targets, raveled_column
+from ._labels import (encode_classes, encode_labels, encode_targets, raveled_column,
+                      refuse_missing_labels)
 from ._log_lambda import check_log_lambda, lambda_vector, warn_if_clipped
 from ._settings import check_settings
 from ._setup import build_setup, check_rate_with_poison
@@ -58,7 +59,8 @@ class Hypergradient(NamedTuple):
 
 def _labels(y, name):
     """``y`` as a 1-D array (a column raveled, with fit's warning), or a ValueError
-    that names the argument."""
+    that names the argument (missing labels too)."""
+    refuse_missing_labels(y, name)
     try:
         return column_or_1d(raveled_column(y, name))
     except ValueError:

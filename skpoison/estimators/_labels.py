@@ -34,6 +34,34 @@ def encode_classes(y, who, *, labels="the data"):
     return classes, y_encoded
 
 
+def refuse_missing_labels(labels, name):
+    """Raise a ValueError that names ``name`` where ``labels`` hold missing ones
+    (None, NaN or pandas' NA, in an array of objects: strings, pandas' string or
+    categorical labels).
+
+    scikit-learn's checks fail on them with a TypeError (``'<' not supported
+    between instances of 'NoneType' and 'str'``, ``boolean value of NA is
+    ambiguous``) or an "Unknown label type"; numeric labels' NaN, which it
+    names, and labels NumPy cannot read are left to it.
+
+    Examples
+    --------
+    >>> refuse_missing_labels(["a", None], "y")
+    Traceback (most recent call last):
+    ...
+    ValueError: y has missing labels (NaN, None or NA): every point needs its class.
+    """
+    try:
+        array = np.asarray(labels)
+    except (TypeError, ValueError):   # (ragged: scikit-learn's check says so)
+        return
+    if array.dtype.kind != "O":
+        return
+    if any(is_missing_label(label) for label in dict.fromkeys(array.ravel().tolist())):
+        raise ValueError(f"{name} has missing labels (NaN, None or NA): every point "
+                         "needs its class.")
+
+
 def raveled_column(labels, name):
     """``labels`` raveled if a column, as scikit-learn accepts for y, with its
     ``DataConversionWarning``; labels of any other shape as they are.

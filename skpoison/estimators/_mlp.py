@@ -98,7 +98,8 @@ class HypergradMLP(BaseHypergradClassifier):
         available. The fitted attributes are NumPy arrays either way.
     dtype : {"float64", "float32"}, default="float64"
         Precision of the training and the hypergradients (float32 suits GPUs;
-        ``coefs_``, ``intercepts_`` and ``lambda_`` have this dtype).
+        ``coefs_``, ``intercepts_``, ``lambda_``, ``alpha_`` and ``lambda_path_`` have
+        this dtype, ``val_loss_path_`` is float64).
     random_state : int, RandomState instance or None, default=None
         Seeds the internal validation split (drawn where λ is learned without
         ``X_val``) and draws the initial weights.

@@ -71,3 +71,15 @@ def test_attributes_are_the_fitted_ones(cls):
     entries = _entries(_sections(cls.__doc__)["Attributes"])
     assert {name for names, _ in entries for name in names} == fitted
     assert [names for names, description in entries if not description] == []
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_fitted_arrays_have_the_documented_dtype(cls):
+    # (the dtype parameter's description lists them)
+    X, y = np.random.RandomState(0).rand(30, 3), np.arange(30) % 3
+    model = cls(inner_steps=5, outer_steps=1, random_state=0, dtype="float32").fit(X, y)
+    weights = ([model.coef_, model.intercept_] if cls is HypergradRegularizedLR
+               else model.coefs_ + model.intercepts_)
+    for array in weights + [model.lambda_, model.alpha_, model.lambda_path_]:
+        assert array.dtype == np.float32
+    assert model.val_loss_path_.dtype == np.float64

@@ -51,11 +51,13 @@ def refuse_missing_labels(labels, name):
     ...
     ValueError: y has missing labels (NaN, None or NA): every point needs its class.
     """
+    if labels is None:   # (scikit-learn's "requires y to be passed")
+        return
     try:
         array = np.asarray(labels)
     except (TypeError, ValueError):   # (ragged: scikit-learn's check says so)
         return
-    if array.dtype.kind != "O":
+    if array.dtype.kind != "O" or array.ndim == 0:   # (a scalar: not labels at all)
         return
     if any(is_missing_label(label) for label in dict.fromkeys(array.ravel().tolist())):
         raise ValueError(f"{name} has missing labels (NaN, None or NA): every point "

@@ -46,3 +46,10 @@ def test_labels_that_are_all_present_still_fit():
                    pd.Series(pd.Categorical(["a", "b"] * 10))):
         model = HypergradRegularizedLR(inner_steps=5, outer_steps=1, random_state=0)
         assert model.fit(X, labels).classes_.tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("cls", [HypergradRegularizedLR, HypergradMLP])
+def test_no_labels_at_all_keep_scikit_learn_s_message(cls):
+    # (check_requires_y_none: y=None is not a missing label but a missing y)
+    with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
+        cls(inner_steps=5, outer_steps=1, random_state=0).fit(X, None)

@@ -14,7 +14,9 @@ import contextlib
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import BrokenExecutor
@@ -243,7 +245,13 @@ def console():
     After a Ctrl-C under the threading backend the cells' worker threads are
     still inside torch, and an interpreter shutting down under them aborts
     (``std::terminate``, exit 134): the process then leaves at once, every
-    finished cell being on disk already (atomic renames). In-process callers
+    finished cell being on disk already (atomic renames). Once the run is
+    over (its outputs written, its message printed), a Ctrl-C is ignored
+    while the process exits with the run's status: joblib joins its worker
+    processes at exit (seconds on a loaded machine), and a Ctrl-C there
+    printed the join's traceback (loky), or killed the process by SIGINT
+    where torch was shutting down (threading: exit 130, no word said),
+    though every output was written. In-process callers
     of :func:`main` keep their process. Warnings are printed as
     ``skpoison: warning (Category): message``, without the file and line
     of the console script that Python would show.
@@ -263,6 +271,10 @@ def console():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+    if threading.current_thread() is threading.main_thread():   # (signal's rule)
+        # (SIG_IGN, not a handler: Python gives SIGINT its default action back
+        # before torch's own shutdown, where a handler would no longer run)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return status
 
 

@@ -24,13 +24,18 @@ sys.exit(_cli.console())
 """
 
 
+def _default_signals():
+    """SIGINT and SIGTERM as a terminal's command gets them. (A shell that started
+    pytest in the background ignores SIGINT, and children inherit that.)"""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _ctrl_c_after_the_run(status):
-    # (A shell that started pytest in the background ignores SIGINT, and children
-    # inherit that: give the command the default handler back, as a terminal would.)
     return subprocess.run([sys.executable, "-c",
                            _RUN_OVER_THEN_CTRL_C.replace("STATUS", str(status))],
                           capture_output=True, text=True, timeout=25,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                          preexec_fn=_default_signals)
 
 
 def test_a_ctrl_c_once_the_run_is_over_is_ignored_while_it_exits():
@@ -81,7 +86,8 @@ def _terminated_run(tmp_path, workers):
               .replace("WORKERS", str(workers)))
     # (files, not pipes: the old code's workers, left running, held pipes open)
     with open(tmp_path / "err.txt", "w") as err:
-        process = subprocess.Popen([sys.executable, "-c", script], stderr=err)
+        process = subprocess.Popen([sys.executable, "-c", script], stderr=err,
+                                   preexec_fn=_default_signals)
         process.wait(timeout=60)
     pids = tmp_path / "pids.txt"
     pids = [int(line.split()[1]) for line in pids.read_text().splitlines()] if workers else []

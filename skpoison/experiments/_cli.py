@@ -255,7 +255,8 @@ def console():
     processes at exit (seconds on a loaded machine), and a Ctrl-C there
     printed the join's traceback (loky), or killed the process by SIGINT
     where torch was shutting down (threading: exit 130, no word said),
-    though every output was written. In-process callers
+    though every output was written (so ``console`` returns with SIGINT and
+    SIGTERM ignored: it is the process's last act). In-process callers
     of :func:`main` keep their process. Warnings are printed as
     ``skpoison: warning (Category): message``, without the file and line
     of the console script that Python would show.

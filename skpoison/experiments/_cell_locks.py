@@ -32,12 +32,24 @@ def resume_path(path):
     return path.with_name(f"{path.stem}.resume.pt")
 
 
+class _NoLocks(Exception):
+    """The file system refuses locks (``flock``'s OSError is the cause): some network
+    mounts. Not a lock file that cannot be made, where no cell file can be either."""
+
+
 def _lock(lock, blocking):
     """``lock`` opened and flocked (None: another run holds it and ``blocking`` is False).
 
     A holder removes the lock file when it is done, so a run that got the
     lock of a file no longer at ``lock`` (it waited on it while it was
     removed) locks the current one instead: one holder per cell.
+
+    Raises
+    ------
+    OSError
+        If the lock file cannot be opened (a read-only folder, a full disk).
+    _NoLocks
+        If it cannot be locked.
     """
     while True:
         handle = open(lock, "a")
@@ -48,6 +60,9 @@ def _lock(lock, blocking):
         except BlockingIOError:
             handle.close()
             return None
+        except OSError as exc:
+            handle.close()
+            raise _NoLocks(exc) from exc
         except BaseException:
             handle.close()
             raise
@@ -71,7 +86,9 @@ def _cell_lock(path, blocking=True, *, unlockable=_UNLOCKABLE):
     """Hold the lock of the cell stored at ``path``; yields whether it is held.
 
     Blocks while another run holds it, unless ``blocking`` is False (then
-    yields False at once). Temporary files of the cell that a killed writer
+    yields False at once). A lock file that cannot be made raises (the
+    cell's file could not be written either: no work is done first).
+    Temporary files of the cell that a killed writer
     left are removed (:func:`~skpoison._files.remove_stale_temporaries`).
     """
     if fcntl is None:
@@ -80,8 +97,9 @@ def _cell_lock(path, blocking=True, *, unlockable=_UNLOCKABLE):
     lock = path.with_name(f".{path.name}.lock")
     try:
         handle = _lock(lock, blocking)
-    except OSError as exc:  # a file system without locks (some network mounts)
-        warn_user(unlockable.format(folder=str(path.parent), error=exc), RuntimeWarning)
+    except _NoLocks as exc:  # a file system without locks (some network mounts)
+        warn_user(unlockable.format(folder=str(path.parent), error=exc.__cause__),
+                  RuntimeWarning)
         lock.unlink(missing_ok=True)
         yield True
         return

@@ -14,7 +14,9 @@ import contextlib
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import BrokenExecutor
@@ -243,7 +245,18 @@ def console():
     After a Ctrl-C under the threading backend the cells' worker threads are
     still inside torch, and an interpreter shutting down under them aborts
     (``std::terminate``, exit 134): the process then leaves at once, every
-    finished cell being on disk already (atomic renames). In-process callers
+    finished cell being on disk already (atomic renames). A SIGTERM (``kill
+    PID``, ``timeout``, a batch scheduler) stops the run as a Ctrl-C does,
+    with status 143: by default it ended the main process alone, and loky's
+    workers computed on (their cells and those queued for them), then stayed
+    for minutes, idle, holding the caller's pipes. Once the run is over (its
+    outputs written, its message printed), a Ctrl-C or a SIGTERM is ignored
+    while the process exits with the run's status: joblib joins its worker
+    processes at exit (seconds on a loaded machine), and a Ctrl-C there
+    printed the join's traceback (loky), or killed the process by SIGINT
+    where torch was shutting down (threading: exit 130, no word said),
+    though every output was written (so ``console`` returns with SIGINT and
+    SIGTERM ignored: it is the process's last act). In-process callers
     of :func:`main` keep their process. Warnings are printed as
     ``skpoison: warning (Category): message``, without the file and line
     of the console script that Python would show.
@@ -258,12 +271,32 @@ def console():
     warnings.showwarning = _show_warning
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    main_thread = threading.current_thread() is threading.main_thread()   # (signal's rule)
+    if main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     status, args = _main(None)
-    if status == 130 and args.backend == "threading":
+    if status in (130, 143) and args.backend == "threading":
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+    if main_thread:
+        # (SIG_IGN, not a handler: Python gives SIGINT its default action back
+        # before torch's own shutdown, where a handler would no longer run)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if signal.getsignal(signal.SIGTERM) in (_terminate, signal.SIG_DFL):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return status
+
+
+class _Terminated(KeyboardInterrupt):
+    """A SIGTERM, raised where the run is, as a Ctrl-C's KeyboardInterrupt: joblib then
+    stops its workers, and the run ends as an interrupted one (status 143)."""
+
+
+def _terminate(signum, frame):
+    """The SIGTERM handler of :func:`console`; a second SIGTERM ends the process at once."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise _Terminated
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -396,9 +429,11 @@ def _main(argv):
     except (ValueError, OSError, ImportError, FloatingPointError) as exc:
         print(f"skpoison: error: {_naming_flags(str(exc), _flags(parser))}", file=sys.stderr)
         return 2, args
-    except KeyboardInterrupt:
-        print(f"\nskpoison: interrupted{_what_is_kept(args)}", file=sys.stderr)
-        return 130, args
+    except KeyboardInterrupt as exc:    # (a Ctrl-C, or console's SIGTERM: _Terminated)
+        terminated = isinstance(exc, _Terminated)
+        print(f"\nskpoison: {'terminated (SIGTERM)' if terminated else 'interrupted'}"
+              f"{_what_is_kept(args)}", file=sys.stderr)
+        return (143 if terminated else 130), args
     except BrokenExecutor as exc:   # a worker process died (killed, out of memory)
         print(f"skpoison: error: a worker process died ({type(exc).__name__}: {exc})"
               f"{_what_is_kept(args)}", file=sys.stderr)

@@ -46,10 +46,11 @@ def write_tables(rows, settings, out, stem, *, cells=True):
 
     The stem names the sweep, not every setting: when the settings differ
     from those of the stem's last run, a warning names the settings that
-    changed, and that run's PNGs are removed, so that no figure is left
-    beside a CSV it does not show (the earlier run's cells stay in
-    ``cells/``, when the run has ``cells``: rerunning it rewrites its tables
-    at once).
+    changed, and that run's PNGs and settings are removed first, so that no
+    figure or settings file is left beside a CSV it does not describe, not
+    even by a run killed while it writes them. (The earlier run's cells stay
+    in ``cells/``, when the run has ``cells``: rerunning it rewrites its
+    tables at once.)
     """
     settings_path = Path(out) / f"{stem}_settings.json"
     remove_stale_temporaries(settings_path)     # (of a run killed while it wrote it)
@@ -74,6 +75,9 @@ def _replace_earlier_run(settings_path, settings, out, stem, cells):
     stale = sorted({*out.glob(f"{pattern}.png"), *out.glob(f"{pattern}_*.png")})
     for path in stale:
         path.unlink()
+    # The earlier run's record goes too: a run killed between the new CSV and
+    # the new settings leaves no settings beside the CSV, not other ones.
+    settings_path.unlink(missing_ok=True)
     changed = _changed_settings(previous, settings)
     shown = ", ".join(f"{key} {old!r} → {new!r}" for key, old, new in changed[:4])
     more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +42,8 @@ def check_resume_path(resume_file):
     """Refuse a ``resume_file`` that cannot be written where it is named (found now,
     not at the first save): an empty path (``Path("")`` is the working folder,
     which would silently take the attack's files), a missing folder (a path that
-    ends with a slash: it was read as a file of that name), or a file in one."""
+    ends with a slash: it was read as a file of that name), a file in one, or a
+    folder that takes no new file (read-only, full, another user's)."""
     if not os.fspath(resume_file):
         raise ValueError("resume_file is an empty path; name a file or an existing folder, "
                          "or give None (no resume file).")
@@ -53,6 +55,14 @@ def check_resume_path(resume_file):
     if not path.is_dir() and not path.parent.is_dir():
         raise ValueError(f"resume_file={str(path)!r}: its folder {str(path.parent)!r} "
                          "does not exist.")
+    folder = path if path.is_dir() else path.parent
+    try:    # (unnamed where the system allows, O_TMPFILE: a killed fit leaves no probe)
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"resume_file={str(path)!r} cannot be written: its folder "
+                         f"{str(folder)!r} takes no new file ({exc.strerror or exc}); name "
+                         "a file in a folder you can write, or give None.") from exc
 
 
 #: The estimator's parameters that only its own ``fit`` reads: the attack's

@@ -15,3 +15,16 @@ def shared_out(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _headless_matplotlib(monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored():
+    """The test process's SIGINT and SIGTERM handlers as they were before the test:
+    ``console`` (the process's last act), which some tests call here, leaves them
+    ignored, and subprocesses would inherit that."""
+    import signal
+
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)

@@ -1,5 +1,6 @@
 """An interrupted attack resumes after its last finished batch, with the same results."""
 
+import os
 import warnings
 
 import numpy as np
@@ -144,6 +145,30 @@ def test_a_resume_file_that_cannot_be_written_fails_before_the_attack(binary_sma
     with pytest.raises(ValueError, match="resume_file=.*does not exist"):
         _fit(_attack(HypergradRegularizedLR(inner_steps=5), tmp_path / "missing" / "a.pt"),
              binary_small)
+
+
+@pytest.mark.parametrize("named", ["file", "folder"])
+def test_a_resume_file_in_a_folder_that_takes_no_file_fails_before_the_attack(
+        named, binary_small, tmp_path, monkeypatch):
+    # (a read-only folder, a full disk, another user's.) The attack ran its first
+    # phases (minutes, for a large one), then failed at its first save, naming
+    # the save's hidden temporary file.
+    import tempfile
+
+    real = tempfile.TemporaryFile
+
+    def refused(*args, dir=None, **kwargs):
+        if dir is not None and os.path.samefile(dir, tmp_path):
+            raise PermissionError(13, "Permission denied", str(tmp_path))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    calls = _interrupt_after(monkeypatch, 100)
+    path = tmp_path / "attack.pt" if named == "file" else tmp_path
+    with pytest.raises(ValueError, match=f"resume_file={str(path)!r} cannot be written: its "
+                       f"folder {str(tmp_path)!r} takes no new file \\(Permission denied\\)"):
+        _fit(_attack(HypergradRegularizedLR(inner_steps=5), path), binary_small)
+    assert calls == []
 
 
 def test_an_empty_resume_file_is_refused(binary_small, tmp_path, monkeypatch):

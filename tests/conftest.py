@@ -2,12 +2,21 @@
 
 The problems in the unit tests are tiny: one intra-op thread avoids the
 oversubscription that makes small torch ops slow when pytest shares 2 cores.
+This folder goes on ``sys.path`` for its helper modules (``numpydoc_sections``;
+``--import-mode=importlib`` puts no test folder there).
 """
+
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 
 @pytest.fixture(scope="session")

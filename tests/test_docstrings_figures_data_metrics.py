@@ -6,6 +6,8 @@ import inspect
 import re
 
 import pytest
+from numpydoc_sections import names as _names
+from numpydoc_sections import sections as _sections
 
 from skpoison import datasets, metrics
 from skpoison import experiments
@@ -34,28 +36,6 @@ def _public():
 PUBLIC = _public()
 
 
-def _sections(doc):
-    """numpydoc sections of ``doc``: title -> its lines (the title underlined by dashes)."""
-    lines = inspect.cleandoc(doc or "").splitlines()
-    sections, current = {}, None
-    for line, below in zip(lines, lines[1:] + [""]):
-        if re.fullmatch(r"-{3,}", below.strip()) and line.strip():
-            current = line.strip()
-            sections[current] = []
-        elif current is not None and not re.fullmatch(r"-{3,}", line.strip()):
-            sections[current].append(line)
-    return sections
-
-
-def _documented_parameters(lines):
-    """The names a Parameters section documents, in order (``a, b : int`` names two)."""
-    names = []
-    for line in lines:
-        if line.strip() and not line.startswith(" "):
-            names += [name.strip() for name in line.split(" : ")[0].split(",")]
-    return names
-
-
 def _signature_names(obj):
     stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
     return [stars.get(p.kind, "") + p.name for p in inspect.signature(obj).parameters.values()]
@@ -69,7 +49,7 @@ def test_the_area_has_public_names():
 
 @pytest.mark.parametrize("name, obj", PUBLIC, ids=[name for name, _ in PUBLIC])
 def test_parameters_section_names_the_signature(name, obj):
-    documented = _documented_parameters(_sections(obj.__doc__).get("Parameters", []))
+    documented = _names(_sections(obj.__doc__).get("Parameters", []))
     assert documented == _signature_names(obj)
 
 

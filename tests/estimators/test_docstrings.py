@@ -3,46 +3,18 @@ parameter documented, under its own name and with a description, every fitted
 attribute documented and nothing else."""
 
 import inspect
-import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from numpydoc_sections import entries as _entries
+from numpydoc_sections import names as _names
+from numpydoc_sections import sections as _sections
 from skpoison import HypergradMLP, HypergradRegularizedLR
 
 ESTIMATORS = [HypergradRegularizedLR, HypergradMLP]
 METHODS = ["fit", "predict", "predict_proba", "predict_log_proba", "decision_function"]
-
-
-def _sections(doc):
-    """numpydoc sections of ``doc``: title -> its lines (the title underlined by dashes)."""
-    lines = inspect.cleandoc(doc or "").splitlines()
-    sections, current = {}, None
-    for line, below in zip(lines, lines[1:] + [""]):
-        if re.fullmatch(r"-{3,}", below.strip()) and line.strip():
-            current = line.strip()
-            sections[current] = []
-        elif current is not None and not re.fullmatch(r"-{3,}", line.strip()):
-            sections[current].append(line)
-    return sections
-
-
-def _entries(lines):
-    """``(names, description lines)`` of a Parameters or Attributes section
-    (``a, b : int`` names two)."""
-    entries = []
-    for line in lines:
-        if line.strip() and not line.startswith(" "):
-            names = [name.strip() for name in line.split(" : ")[0].split(",")]
-            entries.append((names, []))
-        elif line.strip() and entries:
-            entries[-1][1].append(line.strip())
-    return entries
-
-
-def _names(lines):
-    return [name for names, _ in _entries(lines) for name in names]
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)

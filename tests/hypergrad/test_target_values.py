@@ -177,7 +177,16 @@ def test_the_check_leaves_the_results_bitwise_unchanged(k):
             assert torch.equal(getattr(got, field), getattr(want, field)), (method, field)
 
 
-@pytest.mark.parametrize("entry", ENTRIES)
+#: torch 2.1 (our oldest) hands a dispatch mode's ops under functorch's jvp their
+#: arguments unwrapped: forward mode's host reads cannot be counted there (as in
+#: test_host_sync.py); torch 2.13 counts them.
+_COUNTABLE = pytest.mark.skipif(torch.__version__.startswith("2.1."),
+                                reason="torch 2.1's dispatch modes cannot see inside jvp")
+
+
+@pytest.mark.parametrize("entry", [pytest.param(entry, marks=_COUNTABLE)
+                                   if entry in ("fmd", "made-fmd") else entry
+                                   for entry in ENTRIES])
 @pytest.mark.parametrize(("model", "k", "penalty"), [("linear", 1, "l2"), ("mlp", 1, "l1-prox"),
                                                      ("mlp", 3, "l2")])
 def test_valid_targets_cost_no_host_read(model, k, penalty, entry, monkeypatch):

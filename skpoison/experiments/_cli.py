@@ -146,7 +146,7 @@ def build_parser():
         description="Hyperparameter learning under data poisoning (Carnerero-Cano et al., "
                     "TNNLS 2023): attack sweeps and the paper's figures.", epilog=_EPILOG)
     parser.add_argument("--version", action="version", version=f"skpoison {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
     ev = sub.add_parser("evaluate", formatter_class=argparse.RawDescriptionHelpFormatter,
                         help="test error of each λ strategy under the optimal attack",
                         description="Test error (mean ± std) of each λ strategy x ratio "
@@ -398,6 +398,16 @@ def _number_like(token):
     except ValueError:
         return False
     return token.startswith("-") and not re.fullmatch(r"-\d+|-\d*\.\d+", token)
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser, whose errors show a number-like value as typed (argparse
+    quotes the token it was handed: ``invalid int value: ' -1e3'`` for ``--seed -1e3``,
+    with :func:`_negative_numbers_as_values`' space)."""
+
+    def error(self, message):
+        super().error(re.sub(r"' (-[^']*)'", lambda m: f"'{_unmarked(' ' + m.group(1))}'"
+                             if _number_like(m.group(1)) else m.group(0), message))
 
 
 def _unmarked(value):

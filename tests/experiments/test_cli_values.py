@@ -79,3 +79,11 @@ def test_the_ratios_help_and_make_config_say_that_ratios_are_sorted():
         assert "sorted" in ratios.help
     notes = make_config.__doc__.split("Notes")[1]
     assert "``ratios`` sorted" in notes
+
+
+@pytest.mark.parametrize("command", [["evaluate"], ["reproduce", "fig2"]])
+def test_a_number_like_value_of_the_wrong_type_is_refused_as_typed(command, capsys):
+    # (argparse quoted the token with the marker space: "invalid int value: ' -1e3'")
+    with pytest.raises(SystemExit):
+        main([*command, "--seed", "-1e3"])
+    assert "argument --seed: invalid int value: '-1e3'" in capsys.readouterr().err

@@ -59,7 +59,11 @@ def refuse_missing_labels(labels, name):
         return
     if array.dtype.kind != "O" or array.ndim == 0:   # (a scalar: not labels at all)
         return
-    if any(is_missing_label(label) for label in dict.fromkeys(array.ravel().tolist())):
+    try:
+        distinct = dict.fromkeys(array.ravel().tolist())
+    except TypeError:   # (unhashable items, lists say: scikit-learn's check names them)
+        return
+    if any(is_missing_label(label) for label in distinct):
         raise ValueError(f"{name} has missing labels (NaN, None or NA): every point "
                          "needs its class.")
 
@@ -106,7 +110,12 @@ def encode_labels(labels, classes, *, name, n_rows=None, train_name="y"):
     # By set membership, not np.setdiff1d: labels of mixed types (None among
     # integers, say) cannot be sorted, and are still just unknown labels.
     known = set(classes.tolist())
-    unknown = [label for label in dict.fromkeys(labels.ravel().tolist()) if label not in known]
+    try:
+        distinct = dict.fromkeys(labels.ravel().tolist())
+    except TypeError:   # (a list or an array per row: no class label is one)
+        raise ValueError(f"{name} must hold one class label per row (numbers or strings); "
+                         "it holds sequences, which are no class labels.") from None
+    unknown = [label for label in distinct if label not in known]
     if any(is_missing_label(label) for label in unknown):   # (NaN, None, pandas' NA)
         raise ValueError(f"{name} has missing labels (NaN, None or NA): every point "
                          "needs its class.")

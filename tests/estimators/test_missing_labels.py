@@ -53,3 +53,23 @@ def test_no_labels_at_all_keep_scikit_learn_s_message(cls):
     # (check_requires_y_none: y=None is not a missing label but a missing y)
     with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
         cls(inner_steps=5, outer_steps=1, random_state=0).fit(X, None)
+
+
+def test_labels_that_are_lists_keep_scikit_learn_s_message():
+    # (the missing-label check hashed the labels: a TypeError "unhashable type: 'list'"
+    # hid scikit-learn's message about sequences of sequences)
+    labels = np.empty(len(X), dtype=object)
+    for index in range(len(X)):
+        labels[index] = [index % 2]
+    with pytest.raises(ValueError, match="legacy multi-label data representation"):
+        HypergradRegularizedLR(inner_steps=5, outer_steps=1, random_state=0).fit(X, labels)
+
+
+def test_trusted_labels_that_are_lists_are_named():
+    # (a TypeError "unhashable type: 'list'" from the unseen-label check)
+    labels = np.empty(6, dtype=object)
+    for index in range(6):
+        labels[index] = [index % 2]
+    with pytest.raises(ValueError, match="^y_val must hold one class label per row"):
+        HypergradRegularizedLR(inner_steps=5, outer_steps=1, random_state=0).fit(
+            X, ["a", "b"] * (len(X) // 2), X_val=X[:6], y_val=labels)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from typing import Optional
 
 import numpy as np
@@ -17,11 +16,10 @@ import numpy as np
 from ..datasets import default_sizes
 from ..datasets._base import DEFAULT_CLASSES, canonical_name
 from ..datasets._npz import data_label, is_data_file, npz_sizes, npz_top_k
-from ..estimators._feature_scales import feature_scale_problem
 from ..estimators._log_lambda import check_log_lambda
-from ..hypergrad._prox import check_l1_step
-from ._canonical import (as_count, as_float, as_ratio, drop_defaults, dtype_name,
-                         is_sequence, is_whole_number, step_size)
+from ._canonical import as_count, as_float, drop_defaults, dtype_name, step_size
+from ._config_checks import (SEQUENCES, check_scales, check_sequences, checked_l1_step,
+                             checked_ratios, class_label)
 from ._pools import load_pool
 from ._registry import ATTACK_STEP_CHOICES, SIZES
 
@@ -309,10 +307,10 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         raise ValueError(f"preset={overrides['preset']!r} is the size the config is made "
                          f"from, size={size!r} here: give it as size.")
     overrides.pop("preset", None)
-    overrides["l1_step"] = _checked_l1_step(l1_step, penalty)
-    _check_sequences(overrides)
+    overrides["l1_step"] = checked_l1_step(l1_step, penalty)
+    check_sequences(overrides)
     if overrides.get("classes") is not None:   # (read once, as ints: a file's loader reads them)
-        overrides["classes"] = tuple(_class_label(c) for c in overrides["classes"])
+        overrides["classes"] = tuple(class_label(c) for c in overrides["classes"])
     name = canonical_name(dataset)
     preset = _PRESETS[size]
     sizes, top_k = _sizes_and_top_k(name, size, overrides.get("classes"))
@@ -341,13 +339,13 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         values["strategies"] = ("no_reg", "large", "learned", "learned_per_layer")
     values.update(overrides)
     values.setdefault("ratios", SweepConfig.ratios)
-    for key in _SEQUENCES:
+    for key in SEQUENCES:
         if values.get(key) is not None:
             values[key] = tuple(values[key])
     if values.get("classes") is not None:
         # Their order changes no number: the loaders keep the rows in file order
         # and the original labels, which the estimators encode sorted.
-        values["classes"] = tuple(sorted(_class_label(c) for c in values["classes"]))
+        values["classes"] = tuple(sorted(class_label(c) for c in values["classes"]))
         if values["classes"] == DEFAULT_CLASSES.get(name):   # the same sweep, the same cells
             values["classes"] = None
     for key in ("top_k", "hidden_layer_sizes"):
@@ -358,7 +356,7 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
         values["hidden_layer_sizes"] = hidden
     if "dtype" in values:
         values["dtype"] = dtype_name(values["dtype"])
-    values["ratios"] = _checked_ratios(values["ratios"], sizes["n_train"])
+    values["ratios"] = checked_ratios(values["ratios"], sizes["n_train"])
     strategies = values.get("strategies", ())
     if len(set(strategies)) < len(strategies):
         twice = sorted({s for s in strategies if strategies.count(s) > 1})
@@ -386,41 +384,6 @@ def make_config(dataset="digits", *, size="full", model="lr", penalty="l2", l1_s
     return SweepConfig(**values, preset=size)
 
 
-#: The fields that hold several values.
-_SEQUENCES = ("ratios", "strategies", "top_k", "hidden_layer_sizes", "classes")
-
-
-def _check_sequences(overrides):
-    """Refuse a lone value where a field holds several (``strategies="learned"`` had
-    been read letter by letter, and a lone number was "not iterable")."""
-    for key in _SEQUENCES:
-        value = overrides.get(key)
-        if value is not None and not is_sequence(value):
-            raise ValueError(f"{key}={value!r} must be a tuple or a list (e.g. "
-                             f"{key}=({value!r},)).")
-
-
-def _class_label(value):
-    """A class of ``classes`` as an int (``3.0`` as ``3``); 3.5 or "3" is a ValueError."""
-    if not is_whole_number(value):
-        raise ValueError(f"classes holds {value!r}: the classes are integer labels.")
-    return int(value)
-
-
-def _checked_l1_step(l1_step, penalty):
-    """``"proximal"`` or None (the default, subgradient steps); refuses what cannot apply."""
-    if l1_step is None:
-        return None
-    check_l1_step(l1_step)
-    if l1_step == "subgradient":
-        return None
-    if penalty != "l1":
-        raise ValueError(
-            f"l1_step='proximal' (--l1-step proximal) applies to the L1 penalty "
-            f"(--penalty l1); got penalty={penalty!r}.")
-    return l1_step
-
-
 def _sizes_and_top_k(name, size, classes):
     """The split sizes and Kuncheva's k of data set ``name`` at ``size``.
 
@@ -430,7 +393,7 @@ def _sizes_and_top_k(name, size, classes):
     """
     if is_data_file(name):
         own = load_pool(name, classes)      # (read once: the sweep reads the same pool)
-        _check_scales(name, own.data)
+        check_scales(name, own.data)
         sizes = npz_sizes(own)
         if size == "tiny":
             sizes = {key: min(n, _TINY_SPLIT[key]) for key, n in sizes.items()}
@@ -464,39 +427,3 @@ def _check_fixed_lambdas(values):
             # The search's choice does not depend on the grid's order or repeats (ties
             # go to the largest λ): sorted, once each.
             values["cv_grid"] = tuple(sorted({as_float(v, g) for v, g in zip(given, grid)}))
-
-
-def _check_scales(name, X):
-    """Refuse a file whose features every fit of the sweep would warn of (once, not per fit)."""
-    problem = feature_scale_problem(X)
-    if problem is not None:
-        raise ValueError(
-            f"{name}: {problem} The sweeps train their models by plain gradient descent, "
-            "which would leave them nearly untrained (every strategy near chance): scale X "
-            "before saving the file (e.g. scikit-learn's StandardScaler, or MinMaxScaler "
-            "for a [0, 1] box).")
-
-
-def _checked_ratios(ratios, n_train):
-    """``ratios`` sorted, with 0 (the clean model: the reference of the consistency
-    index and of every "increase under attack"); a ValueError for a ratio outside
-    [0, 1), one with no poisoning point, or two with the same number of points."""
-    ratios = tuple(sorted({0.0, *(as_ratio(r) for r in ratios)}))
-    if any(not 0.0 <= r < 1.0 or math.isnan(r) for r in ratios):
-        raise ValueError(f"ratios={ratios} must lie in [0, 1).")
-    # (the poisoner would warn, once per cell, and every such row repeat the clean one)
-    empty = [r for r in ratios if r > 0 and round(r * n_train) == 0]
-    if empty:
-        raise ValueError(f"ratios {empty} give no poisoning point for n_train={n_train} "
-                         "(round(ratio * n_train) == 0): their rows would repeat the clean "
-                         "model's; raise them or n_train.")
-    points = {}
-    for r in ratios:     # (likewise two ratios of one number of points)
-        points.setdefault(round(r * n_train), []).append(r)
-    same = [group for group in points.values() if len(group) > 1]
-    if same:
-        raise ValueError(f"ratios {same[0]} give the same number of poisoning points, "
-                         f"{round(same[0][0] * n_train)} of n_train={n_train}: their rows "
-                         "would be the same attack under two names; keep one (--ratios) or "
-                         "raise n_train.")
-    return ratios

@@ -362,14 +362,15 @@ class OptimalPoisoner(BasePoisoner):
         return self.estimator.dtype if self.dtype is None else self.dtype
 
     def _victim(self, rng):
-        """The estimator as the attack trains it: a checked clone, with the attack's
-        device and dtype, and a seed drawn from ``rng`` for initial weights it leaves
-        to chance (so that the attack is reproducible)."""
+        """The estimator as the attack trains it, and its ``lambda_bounds`` as ``(low,
+        high)``: a checked clone, with the attack's device and dtype, and a seed drawn
+        from ``rng`` for initial weights it leaves to chance (so that the attack is
+        reproducible)."""
         estimator = clone(self.estimator)
         overrides = {k: v for k, v in (("device", self.device), ("dtype", self.dtype))
                      if v is not None}
         estimator.set_params(**overrides)
-        check_settings(estimator)
+        bounds = check_settings(estimator)
         if estimator.random_state is None:
             estimator.set_params(random_state=int(rng.randint(_SEED_MAX)))
         elif isinstance(estimator.random_state, np.random.RandomState):
@@ -377,7 +378,7 @@ class OptimalPoisoner(BasePoisoner):
             # moved on when the attack drew from it, and victim_ / victim_for()
             # then drew other initial weights than the attacked network's.
             estimator.set_params(random_state=torch_seed(estimator.random_state))
-        return estimator
+        return estimator, bounds
 
     def _attacked_lambda(self, dtype):
         """``(learn, fixed)``: whether the defender learns λ, else the fixed λ (checked;
@@ -401,8 +402,7 @@ class OptimalPoisoner(BasePoisoner):
         features' scales; ``X_on_device``: ``X`` on that device in the attack's
         dtype, if there already)."""
         ratios, schedule, rng = self._make_schedule(X.shape[0], y_val_enc)
-        estimator = self._victim(rng)
-        lambda_low, lambda_high = check_settings(estimator)   # (checked by _victim: the values)
+        estimator, (lambda_low, lambda_high) = self._victim(rng)
         n_classes = self.classes_.size
         learn, fixed = self._attacked_lambda(estimator.dtype)
         # A fixed λ may exceed lambda_bounds: inner_lr="auto" must stay stable for it.

@@ -11,10 +11,9 @@ computes the cells that read it, not the whole sweep again.
 The defaults are those the cells computed before this rule were named with
 (they keep their names): ``large_lambda`` the model's and penalty's
 :data:`LARGE_LAMBDA`; ``cv_grid`` the grid of a size preset where it is one,
-else the grid of the preset the config was made from (``evaluate`` and
-``reproduce`` know it, and :func:`make_config` records it in the config's
-``preset``; where it is not known, a config not made by :func:`make_config`,
-the ``"full"`` preset's). For logistic regression a
+else the grid of the preset the config was made from (:func:`make_config`
+records it in the config's ``preset``; where it is not known, a config not
+made by :func:`make_config`, the ``"full"`` preset's). For logistic regression a
 setting is put at its default only where that leaves the inner step size as
 it is.
 """
@@ -36,17 +35,16 @@ _PRESET_GRIDS = {size: tuple(float(v) + 0.0 for v in np.linspace(-12.0, 0.0, p["
                  for size, p in _PRESETS.items()}
 
 
-def cell_config(config, strategy, size=None):
+def cell_config(config, strategy):
     """``config`` as the cells of ``strategy`` are named: the fixed λ settings that the
     strategy does not read at their defaults (see the module's notes).
 
     Parameters
     ----------
     config : SweepConfig
+        Its ``preset`` (the size :func:`make_config` made it from) names the CV
+        grid of the strategies that do not read it; "full" where it is None.
     strategy : str
-    size : {"tiny", "quick", "full"} or None, default=None
-        The preset ``config`` was made from (None: ``config.preset``, the one
-        :func:`make_config` recorded; "full" where that is None too).
 
     Examples
     --------
@@ -55,12 +53,11 @@ def cell_config(config, strategy, size=None):
     >>> cell_config(config, "learned").large_lambda, cell_config(config, "large").large_lambda
     (-2.0, -3.0)
     """
-    size = config.preset if size is None else size
     defaults = {}
     if strategy != "large":
         defaults["large_lambda"] = LARGE_LAMBDA[(config.model, config.penalty)]
     if strategy != "cv" and config.cv_grid not in _PRESET_GRIDS.values():
-        defaults["cv_grid"] = _PRESET_GRIDS["full" if size is None else size]
+        defaults["cv_grid"] = _PRESET_GRIDS[config.preset or "full"]
     if config.model != "lr":     # (a network's inner step does not depend on λ)
         return dataclasses.replace(config, **defaults)
     top = _inner_rate_log_lambda(config)

@@ -246,7 +246,7 @@ def reproduce(figure, *, dataset=None, size="full", out="skpoison-results",
                                              val_fractions, data_home)
     rows, settings = _sweep(config, out, n_vals=n_vals, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
-                            batch_repetitions=batch_repetitions, size=size)
+                            batch_repetitions=batch_repetitions)
     if n_vals is not None:   # the sizes behind the CSV's n_val column
         settings = {**settings, "val_fractions": [float(f) for f in val_fractions],
                     "n_vals": n_vals}     # (floats: NumPy's float32 is no JSON number)

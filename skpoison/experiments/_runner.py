@@ -251,10 +251,8 @@ def _trusted_size(value, n_vals):
                          f">= 1; got {value!r}.") from None
 
 
-def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_repetitions,
-           size=None):
-    """:func:`run_attack_sweep`'s rows, and the :func:`sweep_settings` that named its cells
-    (``size``: the preset ``config`` was made from, if known; see :func:`cell_config`)."""
+def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_repetitions):
+    """:func:`run_attack_sweep`'s rows, and the :func:`sweep_settings` that named its cells."""
     check_batch_repetitions(batch_repetitions)
     check_execution(n_jobs, backend)        # (before the data is loaded, as run_sweep does)
     out = prepare(config, out, data_home)
@@ -264,7 +262,7 @@ def _sweep(config, out, *, n_vals, data_home, n_jobs, backend, verbose, batch_re
     cells = []
     for strategy in config.strategies:
         # (the defaults hold the inner rate's λ, which cell_config leaves as it is)
-        key = cell_config(config, strategy, size).key(
+        key = cell_config(config, strategy).key(
             strategies=None, repetitions=None, data=settings["data"]["fingerprint"],
             defaults=settings["defaults"])
         for rep in range(config.repetitions):
@@ -377,7 +375,7 @@ def evaluate(dataset="digits", *, model="lr", penalty="l2", size="quick", repeti
                          repetitions=repetitions, **overrides)
     rows, settings = _sweep(config, out, n_vals=None, data_home=data_home, n_jobs=n_jobs,
                             backend=backend, verbose=verbose,
-                            batch_repetitions=batch_repetitions, size=size)
+                            batch_repetitions=batch_repetitions)
     out, stem = Path(out), output_stem(config, size, "evaluate")
     title = (f"{data_label(config.dataset)} {config.classes or ''} {config.model.upper()} "
              f"{penalty_label(config)}: test error (%) under the optimal attack, "

@@ -22,13 +22,12 @@ def test_cells_of_the_default_settings_keep_their_names(size, model, penalty):
     config = make_config("digits", size=size, model=model, penalty=penalty)
     for strategy in _strategies(model):
         assert cell_config(config, strategy) == config
-        assert cell_config(config, strategy, size) == config
     custom = make_config("digits", size=size, model=model, penalty=penalty,
                          large_lambda=-7.0, cv_grid=(-9.0, -1.0))
     assert cell_config(custom, "large").large_lambda == -7.0
     assert cell_config(custom, "cv").cv_grid == (-9.0, -1.0)
-    assert cell_config(custom, "large", size).cv_grid == config.cv_grid
-    assert cell_config(custom, "cv", size).large_lambda == config.large_lambda
+    assert cell_config(custom, "large").cv_grid == config.cv_grid
+    assert cell_config(custom, "cv").large_lambda == config.large_lambda
 
 
 def test_a_fixed_lambda_that_sets_the_lr_step_size_keeps_naming_every_cell():
@@ -40,11 +39,10 @@ def test_a_fixed_lambda_that_sets_the_lr_step_size_keeps_naming_every_cell():
             assert cell_config(config, strategy) == config, (setting, strategy)
     # ... and one under the other's top does not
     config = make_config("digits", size="tiny", large_lambda=2.0, cv_grid=(-4.0, 1.0))
-    assert cell_config(config, "learned", "tiny").cv_grid == make_config(size="tiny").cv_grid
     assert cell_config(config, "learned").cv_grid == make_config(size="tiny").cv_grid
     unknown = dataclasses.replace(config, preset=None)    # (not made by make_config)
     assert cell_config(unknown, "learned").cv_grid == make_config(size="full").cv_grid
-    assert cell_config(config, "learned", "tiny").large_lambda == 2.0
+    assert cell_config(config, "learned").large_lambda == 2.0
 
 
 @pytest.mark.parametrize("model", ["lr", "mlp"])
@@ -53,7 +51,7 @@ def test_the_cells_that_do_not_read_a_fixed_lambda_have_the_same_numbers(model):
     other = make_config("digits", size="tiny", model=model, large_lambda=-5.0,
                         cv_grid=(-9.0, -3.0))
     for strategy in ("no_reg", "learned"):
-        assert cell_config(other, strategy, "tiny") == base
+        assert cell_config(other, strategy) == base
         rows = [[{k: v for k, v in row.items() if k != "cell_seconds"}
                  for row in run_attack_cell(config, strategy, repetition=0)]
                 for config in (base, other)]

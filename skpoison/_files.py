@@ -85,8 +85,8 @@ def remove_stale_temporaries(path):
 
     Those of this host whose process is gone, and any (another host's, on a
     shared file system, or one whose process number a live process has taken
-    since) once untouched for :data:`STALE_SECONDS`: the rule of the
-    downloads' temporary files (``remove_dead_parts``). Call it where no
+    since) once untouched for :data:`STALE_SECONDS` (:func:`remove_if_left`).
+    Call it where no
     other process of this host may be writing ``path`` under another name
     (a temporary file of a live process is kept anyway). A file that cannot
     be removed (another user's, say) is left as it is.
@@ -97,13 +97,23 @@ def remove_stale_temporaries(path):
         parts = Path(name).name[len(prefix):].rsplit(".", 3)   # host, pid, random, "tmp"
         if len(parts) != 4 or not parts[1].isdigit():
             continue                   # (not one of ours)
-        try:
-            # (no probe where it would signal the process: Windows, see process_running)
-            dead = parts[0] == _HOST and _CAN_PROBE and not process_running(int(parts[1]))
-            if dead or time.time() - os.stat(name).st_mtime > STALE_SECONDS:
-                os.unlink(name)
-        except OSError:   # (gone meanwhile, or not ours to remove: left as it is)
-            pass
+        remove_if_left(name, this_host=parts[0] == _HOST, pid=int(parts[1]),
+                       max_age=STALE_SECONDS)
+
+
+def remove_if_left(name, *, this_host, pid, max_age):
+    """Remove the temporary file ``name`` if its writer left it: a process ``pid`` of
+    this host (``this_host``) that no longer runs, or anyone's, once it is untouched
+    for ``max_age`` seconds. A file gone meanwhile, or not ours to remove (another
+    user's), is left as it is. The rule of :func:`remove_stale_temporaries` and of
+    the downloads' temporary files (``datasets._home.remove_dead_parts``).
+    """
+    try:
+        dead = this_host and pid != os.getpid() and not process_running(pid)
+        if dead or time.time() - os.stat(name).st_mtime > max_age:
+            os.unlink(name)
+    except OSError:
+        pass
 
 
 def _prefix(path):

@@ -6,11 +6,10 @@ import re
 import shutil
 import socket
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
-from .._files import process_running
+from .._files import remove_if_left
 
 __all__ = ["get_data_home"]
 
@@ -206,13 +205,9 @@ def remove_dead_parts(dest):
         match = pattern.fullmatch(part.name)
         if match is None:
             continue
-        try:
-            dead = match[1] == host and int(match[2]) != os.getpid() \
-                and not process_running(int(match[2]))
-            if dead or time.time() - part.stat().st_mtime > STALE_PART_AGE:
-                part.unlink()
-        except OSError:   # (gone meanwhile, or not ours to delete: left as it is)
-            continue
+        this_host = match[1] == host
+        remove_if_left(part, this_host=this_host, pid=int(match[2]) if this_host else None,
+                       max_age=STALE_PART_AGE)
 
 
 def missing_files_error(names, folder, reason, cause=None, *, data_home=None):
